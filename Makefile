@@ -1,0 +1,32 @@
+VENV   ?= .venv
+PYTHON ?= python3
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip
+
+.PHONY: lab test lint bench screenshots clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.stamp-lab: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[lab]'
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[lab,test]'
+	touch $@ $(VENV)/.stamp-lab
+
+## Start a real HAProxy lab and open the console on it.
+lab: $(VENV)/.stamp-lab
+	$(VENV)/bin/haconsole lab
+
+## Run the whole test suite against every HAProxy binary found.
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest
+
+lint: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff check console tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

