@@ -1,0 +1,371 @@
+"""Async clients for HAProxy's runtime API (stats socket) and master CLI.
+
+Two ways to talk to a socket:
+
+* one connection per command (default): connect, write ``cmd\\n``, shut the
+  write side, read to EOF. Stateless, nothing to keep alive, no ``stats
+  timeout`` to race with.
+* interactive: one connection kept open in ``prompt`` mode, each answer ends
+  with the prompt. Saves the connect on every command.
+
+The master CLI is always used one connection per command: ``reload`` closes
+every master connection anyway, and the master only ends a non-interactive
+answer once the client has shut its write side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import stat
+from dataclasses import dataclass
+
+from console.haproxy.errors import (
+    CommandRejected,
+    ConnectError,
+    ConnectionLost,
+    ConnectionRefused,
+    HAProxyError,
+    NoSuchObject,
+    PermissionDenied,
+    SocketMissing,
+    SocketPermission,
+    Timeout,
+    UnknownCommand,
+    ValidationError,
+)
+from console.haproxy.validate import check_command
+
+DEFAULT_CONNECT_TIMEOUT = 3.0
+DEFAULT_READ_TIMEOUT = 10.0
+RELOAD_TIMEOUT = 60.0
+_LIMIT = 1 << 24  # stream buffer: `show stat` of 50k servers is tens of MB
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a socket lives: a unix path or a TCP host and port."""
+
+    kind: str  # "unix" or "tcp"
+    path: str = ""
+    host: str = ""
+    port: int = 0
+
+    def __str__(self) -> str:
+        if self.kind == "unix":
+            return self.path
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+_TCP_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
+
+
+def parse_address(text: str) -> Address:
+    """Parse ``/path``, ``unix@/path``, ``host:port``, ``ipv4@host:port``, ``ipv6@[::1]:port``."""
+    raw = text.strip()
+    if not raw:
+        raise ValidationError("empty socket address",
+                              hint="give a unix socket path or host:port")
+    prefix, sep, rest = raw.partition("@")
+    if sep and prefix in {"unix", "ipv4", "ipv6", "tcp", "tcp4", "tcp6"}:
+        if prefix == "unix":
+            return Address("unix", path=rest)
+        raw = rest
+    elif sep:
+        raise ValidationError(f"unknown address family {prefix!r} in {text!r}",
+                              hint="use unix@PATH, ipv4@HOST:PORT or ipv6@[ADDR]:PORT")
+    m = _TCP_RE.match(raw)
+    if m and not raw.startswith(("/", ".")):
+        port = int(m.group("port"))
+        if not 0 < port < 65536:
+            raise ValidationError(f"port {port} out of range in {text!r}")
+        return Address("tcp", host=m.group("v6") or m.group("host"), port=port)
+    return Address("unix", path=raw)
+
+
+def _connect_error(exc: OSError, addr: Address, role: str) -> ConnectError:
+    where = str(addr)
+    if addr.kind == "unix":
+        if isinstance(exc, FileNotFoundError):
+            return SocketMissing(
+                f"{role} not found", where,
+                "is HAProxy running? Check the path against the 'stats socket' line "
+                "of the config (or -S for the master socket)")
+        if isinstance(exc, PermissionError):
+            hint = "run as root or as a member of the socket's group"
+            try:
+                st = os.stat(addr.path)
+                import grp
+                try:
+                    group = grp.getgrgid(st.st_gid).gr_name
+                except KeyError:
+                    group = str(st.st_gid)
+                hint = (f"the socket is mode {stat.filemode(st.st_mode)} group {group}: "
+                        f"run as root or as a member of group {group}")
+            except OSError:
+                pass
+            return SocketPermission(f"permission denied on the {role}", where, hint)
+        if isinstance(exc, ConnectionRefusedError):
+            not_socket = os.path.exists(addr.path) and not stat.S_ISSOCK(
+                os.stat(addr.path).st_mode)
+            if not_socket:
+                return ConnectionRefused(f"{role} path is not a socket", where,
+                                         "check the path")
+            return ConnectionRefused(
+                f"connection refused on the {role}", where,
+                "HAProxy is not listening there: stopped, or the master is re-executing "
+                "during a reload; retry in a moment")
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectionRefused(f"connection refused on the {role}", where,
+                                 "nothing listens on that address: is HAProxy running?")
+    return ConnectError(f"cannot connect to the {role}: {exc.strerror or exc}", where,
+                        "check the address and that HAProxy is running")
+
+
+_ERROR_PATTERNS: tuple[tuple[re.Pattern[str], type[CommandRejected], str], ...] = (
+    (re.compile(r"^Permission denied", re.M), PermissionDenied,
+     "this socket's level does not allow it; use a socket with 'level admin'"),
+    (re.compile(r"^Unknown command", re.M), UnknownCommand,
+     "this HAProxy version does not know the command"),
+    (re.compile(r"^(No such (backend|server|frontend|table|map|acl|proxy)|"
+                r"Can't find |Unknown (backend|frontend|map|acl|table)|"
+                r"Require '[^']*'|No such )", re.M), NoSuchObject,
+     "check the name against `show stat`"),
+)
+
+
+def classify_answer(answer: str, command: str, where: str) -> None:
+    """Raise a typed error if *answer* is one of HAProxy's error messages.
+
+    Only the start of the answer is looked at: data dumps (maps, tables) may
+    contain anything further down.
+    """
+    head = answer.lstrip()[:400]
+    if head.startswith("[") and "]: " in head[:6]:  # severity-output number
+        head = head.split("]: ", 1)[1]
+    for pattern, cls, hint in _ERROR_PATTERNS:
+        m = pattern.match(head)
+        if m:
+            first = head.splitlines()[0].strip() if head else ""
+            raise cls(f"HAProxy refused {command.split()[0]!r}: {first}", where, hint,
+                      answer=answer)
+
+
+class RuntimeClient:
+    """A client for one stats socket (or the master CLI, see :class:`MasterClient`)."""
+
+    role = "stats socket"
+
+    def __init__(self, address: str | Address, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 read_timeout: float = DEFAULT_READ_TIMEOUT, interactive: bool = False) -> None:
+        self.address = address if isinstance(address, Address) else parse_address(address)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.interactive = interactive
+        self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._lock = asyncio.Lock()
+        self._prompt = b"\n> "
+
+    def __repr__(self) -> str:
+        mode = "interactive" if self.interactive else "per-command"
+        return f"<{type(self).__name__} {self.address} {mode}>"
+
+    # -- connection ---------------------------------------------------------
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        addr = self.address
+        try:
+            if addr.kind == "unix":
+                coro = asyncio.open_unix_connection(addr.path, limit=_LIMIT)
+            else:
+                coro = asyncio.open_connection(addr.host, addr.port, limit=_LIMIT)
+            return await asyncio.wait_for(coro, self.connect_timeout)
+        except TimeoutError:
+            raise Timeout(f"no connection to the {self.role} within {self.connect_timeout:g} s",
+                          str(addr), "HAProxy may be overloaded or stuck; retry") from None
+        except OSError as exc:
+            raise _connect_error(exc, addr, self.role) from None
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn:
+            conn[1].close()
+            try:
+                await conn[1].wait_closed()
+            except OSError:
+                pass
+
+    async def __aenter__(self) -> RuntimeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- commands -----------------------------------------------------------
+    async def run(self, command: str, *, timeout: float | None = None,
+                  check: bool = True) -> str:
+        """Send one command and return HAProxy's answer as text.
+
+        The command is checked first (no control characters, no unescaped
+        ``;``). With *check*, an error answer raises a typed error.
+        """
+        line = check_command(command)
+        data = await self._exchange(line, timeout or self.read_timeout)
+        answer = data.decode("utf-8", "replace")
+        if check:
+            classify_answer(answer, line, str(self.address))
+        return answer
+
+    async def run_many(self, commands: list[str], *, timeout: float | None = None,
+                       check: bool = True) -> list[str]:
+        """Run several commands; each is checked and sent on its own."""
+        return [await self.run(c, timeout=timeout, check=check) for c in commands]
+
+    async def _exchange(self, line: str, timeout: float) -> bytes:
+        if self.interactive:
+            async with self._lock:
+                return await self._exchange_interactive(line, timeout)
+        return await self._exchange_once(line, timeout)
+
+    async def _exchange_once(self, line: str, timeout: float) -> bytes:
+        reader, writer = await self._open()
+        try:
+            writer.write(line.encode() + b"\n")
+            await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+            return await asyncio.wait_for(reader.read(), timeout)
+        except TimeoutError:
+            raise self._timeout(line, timeout) from None
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise ConnectionLost(f"{self.role} closed the connection during "
+                                 f"{line.split()[0]!r}: {exc.strerror}",
+                                 str(self.address), "retry; HAProxy may be reloading") from None
+        finally:
+            writer.close()
+
+    async def _exchange_interactive(self, line: str, timeout: float) -> bytes:
+        for attempt in (1, 2):
+            fresh = self._conn is None
+            if fresh:
+                reader, writer = await self._open()
+                self._conn = (reader, writer)
+                try:
+                    writer.write(b"prompt\n")
+                    await writer.drain()
+                    await asyncio.wait_for(reader.readuntil(self._prompt), timeout)
+                except TimeoutError:
+                    await self.close()
+                    raise self._timeout("prompt", timeout) from None
+                except (asyncio.IncompleteReadError, OSError):
+                    await self.close()
+                    raise ConnectionLost(f"{self.role} closed the connection on 'prompt'",
+                                         str(self.address)) from None
+            assert self._conn is not None
+            reader, writer = self._conn
+            try:
+                writer.write(line.encode() + b"\n")
+                await writer.drain()
+                data = await asyncio.wait_for(reader.readuntil(self._prompt), timeout)
+                return data[: -len(self._prompt)] + b"\n"
+            except TimeoutError:
+                await self.close()
+                raise self._timeout(line, timeout) from None
+            except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
+                await self.close()
+                partial = getattr(exc, "partial", b"")
+                # An idle connection closed by HAProxy (stats timeout) answers
+                # nothing: the command was never read, so it is safe to retry once.
+                if attempt == 1 and not fresh and not partial:
+                    continue
+                raise ConnectionLost(f"{self.role} closed the connection during "
+                                     f"{line.split()[0]!r}", str(self.address),
+                                     "retry; HAProxy may be reloading") from None
+        raise AssertionError("unreachable")
+
+    def _timeout(self, line: str, timeout: float) -> Timeout:
+        return Timeout(f"no answer to {line.split()[0]!r} within {timeout:g} s",
+                       str(self.address),
+                       "HAProxy may be busy; retry, or raise the read timeout")
+
+
+_TARGET_RE = re.compile(r"^(?:|\d{1,3}|!\d{1,10})$")
+
+
+class MasterClient(RuntimeClient):
+    """The master CLI (``-S`` socket): routes commands to the master or a worker."""
+
+    role = "master socket"
+
+    def __init__(self, address: str | Address, **kwargs: object) -> None:
+        kwargs.pop("interactive", None)
+        super().__init__(address, interactive=False, **kwargs)  # type: ignore[arg-type]
+
+    async def run_on(self, target: str | int | None, command: str, *,
+                     timeout: float | None = None, check: bool = True) -> str:
+        """Run *command* on a process.
+
+        *target*: ``None`` or ``""`` for the master itself, ``1`` (or ``"1"``)
+        for the current worker, ``"!PID"`` (or an int PID > 999) for a given process.
+        """
+        if target is None or target == "":
+            prefix = "@"
+        else:
+            text = str(target)
+            if isinstance(target, int) and target > 999:
+                text = f"!{target}"
+            if not _TARGET_RE.match(text):
+                raise ValidationError(f"invalid master CLI target {text!r}",
+                                      hint="use 1 for the current worker or !PID")
+            prefix = f"@{text}"
+        check_command(command)
+        answer = await self.run(f"{prefix} {command}", timeout=timeout, check=False)
+        if answer.startswith("Can't find the target"):
+            raise NoSuchObject(f"no process matches {prefix}", str(self.address),
+                               "list processes with `show proc` on the master", answer=answer)
+        if check:
+            classify_answer(answer, command, str(self.address))
+        return answer
+
+    async def reload(self, timeout: float = RELOAD_TIMEOUT) -> str:
+        """Send ``reload``. 2.7+ answer ``Success=...``; 2.6 answers nothing."""
+        try:
+            return await self.run("reload", timeout=timeout, check=False)
+        except ConnectionLost:
+            return ""
+
+
+def run_sync(coro: object) -> object:
+    """Run a coroutine from synchronous code (the one-shot CLI)."""
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def wait_for_socket(path: str, timeout: float = 15.0) -> bool:
+    """Block until a unix socket accepts connections (used by the lab and tests)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            s.close()
+    return False
+
+
+__all__ = [
+    "Address",
+    "HAProxyError",
+    "MasterClient",
+    "RuntimeClient",
+    "classify_answer",
+    "parse_address",
+    "run_sync",
+    "wait_for_socket",
+]
