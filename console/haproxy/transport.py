@@ -8,14 +8,16 @@ Two ways to talk to a socket:
 * interactive: one connection kept open in ``prompt`` mode, each answer ends
   with the prompt. Saves the connect on every command.
 
-The master CLI is always used one connection per command: ``reload`` closes
-every master connection anyway, and the master only ends a non-interactive
-answer once the client has shut its write side.
+The master CLI is always used one connection per command, in prompt mode:
+``reload`` closes every master connection anyway, and the master does not
+end a non-interactive answer by itself (2.8 keeps the connection open after
+``Can't find the target``, even once the client has shut its write side).
 """
 
 from __future__ import annotations
 
 import asyncio
+import grp
 import os
 import re
 import socket
@@ -98,7 +100,6 @@ def _connect_error(exc: OSError, addr: Address, role: str) -> ConnectError:
             hint = "run as root or as a member of the socket's group"
             try:
                 st = os.stat(addr.path)
-                import grp
                 try:
                     group = grp.getgrgid(st.st_gid).gr_name
                 except KeyError:
@@ -291,6 +292,8 @@ class RuntimeClient:
                        "HAProxy may be busy; retry, or raise the read timeout")
 
 
+_MASTER_PROMPT_START = re.compile(rb"^\n?master[^>\n]*> ")
+_MASTER_PROMPT_END = re.compile(rb"(?:^|(?<=\n))master[^>\n]*> $")
 _TARGET_RE = re.compile(r"^(?:|\d{1,3}|!\d{1,10})$")
 
 
@@ -328,6 +331,37 @@ class MasterClient(RuntimeClient):
         if check:
             classify_answer(answer, command, str(self.address))
         return answer
+
+    async def _exchange_once(self, line: str, timeout: float) -> bytes:
+        # The master only ends a non-interactive answer on EOF from the client, and
+        # 2.8 never ends it after "Can't find the target": use prompt mode on a
+        # fresh connection and stop at the next prompt (or EOF: 2.6 closes on errors,
+        # and `reload` closes every master connection).
+        reader, writer = await self._open()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        buf = b""
+        try:
+            writer.write(b"prompt\n" + line.encode() + b"\n")
+            await writer.drain()
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise TimeoutError
+                chunk = await asyncio.wait_for(reader.read(1 << 20), remaining)
+                if not chunk:
+                    break
+                buf += chunk
+                body = _MASTER_PROMPT_START.sub(b"", buf, count=1)
+                if body is not buf and _MASTER_PROMPT_END.search(body):
+                    return _MASTER_PROMPT_END.sub(b"", body, count=1)
+            return _MASTER_PROMPT_START.sub(b"", buf, count=1)
+        except TimeoutError:
+            raise self._timeout(line, timeout) from None
+        except (ConnectionResetError, BrokenPipeError):
+            return _MASTER_PROMPT_START.sub(b"", buf, count=1)
+        finally:
+            writer.close()
 
     async def reload(self, timeout: float = RELOAD_TIMEOUT) -> str:
         """Send ``reload``. 2.7+ answer ``Success=...``; 2.6 answers nothing."""
