@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from console.haproxy.errors import HAProxyError
-from console.haproxy.transport import RuntimeClient
+from console.haproxy.transport import RuntimeClient, parse_address
 
 DEBIAN_SOCKET = "/run/haproxy/admin.sock"
 DEBIAN_MASTER = "/run/haproxy-master.sock"
@@ -64,7 +64,7 @@ def parse_cmdline(argv: list[str], cwd: str | None = None) -> CommandLine:
             addr = nxt.split(",", 1)[0]
             if addr.startswith("unix@"):
                 addr = addr[5:]
-            out.master_socket = _abs(addr, cwd) if "/" in addr and ":" not in addr else addr
+            out.master_socket = _abs(addr, cwd) if parse_address(addr).kind == "unix" else addr
             i += 2
             continue
         if arg == "-p" and nxt is not None:
