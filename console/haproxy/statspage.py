@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -56,6 +56,20 @@ def _with_suffix(url: str, suffix: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path + suffix, parts.query, ""))
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether an httpx connect error comes from a refused connection."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return True
+        if isinstance(seen, BaseExceptionGroup):
+            return any(_refused(e) for e in seen.exceptions)
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class StatsPage:
     """Client for HAProxy's stats page (``stats uri``), with optional basic auth."""
 
@@ -95,7 +109,7 @@ class StatsPage:
         except httpx.TimeoutException:
             raise Timeout("the stats page did not answer in time", url) from None
         except httpx.ConnectError as exc:
-            if "refused" in str(exc).lower():
+            if _refused(exc):
                 raise ConnectionRefused("connection refused by the stats page", url,
                                         "is HAProxy running, and is the port right?") from None
             raise ConnectError(f"cannot reach the stats page: {exc}", url,
@@ -142,11 +156,12 @@ class StatsPage:
             raise ValidationError("no server given for the stats page action")
         for s in servers:
             check_name(s, "server name")
-        data = [("s", s) for s in servers] + [("action", action), ("b", backend)]
+        data = urlencode([("s", s) for s in servers] + [("action", action), ("b", backend)])
         parts = urlsplit(self.url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        resp = await self._request("POST", self.url, data=data,
-                                   headers={"Origin": origin, "Referer": self.url})
+        resp = await self._request("POST", self.url, content=data.encode(), headers={
+            "Origin": origin, "Referer": self.url,
+            "Content-Type": "application/x-www-form-urlencoded"})
         self._check_status(resp, self.url)
         location = resp.headers.get("location", "")
         m = re.search(r";st=([A-Z]+)", location)

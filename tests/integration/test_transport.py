@@ -184,3 +184,37 @@ def test_parse_address_forms() -> None:
     assert parse_address("./admin.sock").kind == "unix"
     with pytest.raises(errors.ValidationError):
         parse_address("udp@1.2.3.4:5")
+
+
+async def _worker_pids(master: MasterClient) -> list[int]:
+    for _ in range(100):
+        try:
+            text = await master.run("show proc")
+            workers = text.split("# workers")[1].split("#")[0]
+            return [int(line.split()[0]) for line in workers.strip().splitlines()]
+        except errors.ConnectError:
+            await asyncio.sleep(0.1)  # the master re-executes during a reload
+    raise AssertionError("master socket did not come back")
+
+
+async def test_master_reload(instance, haproxy_binary) -> None:
+    master = MasterClient(instance.master)
+    before = await _worker_pids(master)
+    answer = await master.reload()
+    if haproxy_binary.branch >= (2, 7):
+        assert answer.startswith("Success=1"), answer
+    else:
+        assert answer.strip() == ""  # 2.6 answers nothing and closes the connection
+    deadline = time.monotonic() + 15
+    after = before
+    while time.monotonic() < deadline and after == before:
+        await asyncio.sleep(0.2)
+        after = await _worker_pids(master)
+    assert after != before, "no new worker after reload"
+    # the stats socket answers again after the reload
+    for _ in range(50):
+        try:
+            assert (await RuntimeClient(instance.admin).run("show cli level")).strip() == "admin"
+            break
+        except errors.ConnectError:
+            await asyncio.sleep(0.1)
