@@ -1,0 +1,130 @@
+"""Themes: TOML data files turned into Textual themes plus status styles.
+
+Shipped themes live in ``themes/`` (installed under ``share/haconsole/themes``);
+user themes in ``<config dir>/themes/*.toml`` override them by name. A broken
+file is reported and skipped; the default theme is always available.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.style import Style
+from textual.theme import Theme
+
+from console.haproxy.errors import ConfigError
+
+DEFAULT_THEME = "dark"
+STATUS_KEYS = ("up", "down", "maint", "drain", "nolb", "nocheck", "transition", "open",
+               "stop", "stale")
+COLOR_KEYS = ("primary", "secondary", "accent", "foreground", "background", "surface",
+              "panel", "warning", "error", "success", "boost")
+
+# Used when no theme file can be read at all: the console must still start.
+_FALLBACK_STATUS = {
+    "up": "green", "down": "bold red", "maint": "bold magenta", "drain": "yellow",
+    "nolb": "yellow", "nocheck": "dim", "transition": "bold yellow", "open": "green",
+    "stop": "bold red", "stale": "dim italic",
+}
+
+
+@dataclass
+class ConsoleTheme:
+    name: str
+    theme: Theme
+    status: dict[str, Style] = field(default_factory=dict)
+    source: str = "built-in"
+
+    def style(self, key: str) -> Style:
+        return self.status.get(key) or Style()
+
+
+def shipped_dirs() -> list[Path]:
+    here = Path(__file__).resolve()
+    return [here.parents[2] / "themes", Path(sys.prefix) / "share" / "haconsole" / "themes"]
+
+
+def user_dir() -> Path:
+    from console.settings import config_dir
+
+    return config_dir() / "themes"
+
+
+def _parse_style(value: object, where: str, key: str) -> Style:
+    if not isinstance(value, str):
+        raise ConfigError(f"status.{key} must be a string (a Rich style)", where)
+    try:
+        return Style.parse(value) if value.strip() else Style()
+    except Exception as exc:  # noqa: BLE001 - rich raises StyleSyntaxError and others
+        raise ConfigError(f"status.{key} = {value!r} is not a valid style: {exc}", where) \
+            from None
+
+
+def load_theme_file(path: Path) -> ConsoleTheme:
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"theme file is not valid TOML: {exc}", where) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the theme file: {exc}", where) from None
+    name = data.get("name") or path.stem
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"theme name {name!r} is not valid", where,
+                          "use letters, digits, '-' and '_'")
+    colors = data.get("colors", {})
+    if not isinstance(colors, dict) or "primary" not in colors:
+        raise ConfigError("theme needs a [colors] table with at least 'primary'", where)
+    unknown = set(colors) - set(COLOR_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown colour keys: {', '.join(sorted(unknown))}", where,
+                          f"known: {', '.join(COLOR_KEYS)}")
+    from textual.color import Color, ColorParseError
+
+    for key, value in colors.items():
+        try:
+            Color.parse(value)
+        except (ColorParseError, TypeError, ValueError):
+            raise ConfigError(f"colors.{key} = {value!r} is not a colour", where) from None
+    theme = Theme(name=name, dark=bool(data.get("dark", True)), **colors)
+    status_table = data.get("status", {})
+    if not isinstance(status_table, dict):
+        raise ConfigError("[status] must be a table", where)
+    status = {k: _parse_style(v, where, k) for k, v in status_table.items()}
+    for key in STATUS_KEYS:
+        status.setdefault(key, Style.parse(_FALLBACK_STATUS[key]))
+    return ConsoleTheme(name=name, theme=theme, status=status, source=where)
+
+
+def fallback_theme() -> ConsoleTheme:
+    theme = Theme(name=DEFAULT_THEME, primary="#4ea1ff", dark=True)
+    return ConsoleTheme(DEFAULT_THEME, theme,
+                        {k: Style.parse(v) for k, v in _FALLBACK_STATUS.items()})
+
+
+def load_all(extra_dirs: list[Path] | None = None) -> tuple[dict[str, ConsoleTheme], list[str]]:
+    """Every theme found, by name, and a list of problems (one line each)."""
+    themes: dict[str, ConsoleTheme] = {}
+    problems: list[str] = []
+    dirs = shipped_dirs() + [user_dir()] + list(extra_dirs or [])
+    seen_files: set[Path] = set()
+    for directory in dirs:
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.toml")):
+            real = path.resolve()
+            if real in seen_files:
+                continue
+            seen_files.add(real)
+            try:
+                loaded = load_theme_file(path)
+            except ConfigError as exc:
+                problems.append(f"theme skipped: {exc}")
+                continue
+            themes[loaded.name] = loaded
+    if DEFAULT_THEME not in themes:
+        themes[DEFAULT_THEME] = fallback_theme()
+    return themes, problems
