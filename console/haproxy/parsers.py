@@ -71,8 +71,8 @@ def parse_stat(text: str) -> list[dict[str, str]]:
     header = lines[0][2:].split(",")
     if header and header[-1] == "":
         header.pop()
-    if len(header) < 2 or header[0] != "pxname":
-        raise _fail("'show stat' header does not start with 'pxname'", text)
+    if "pxname" not in header or "svname" not in header:
+        raise _fail("'show stat' header has no 'pxname' and 'svname' columns", text)
     width = len(header)
     drop_sep = "-" in header
     rows: list[dict[str, str]] = []

@@ -41,8 +41,8 @@ _UPTIME = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 def uptime_seconds(text: str) -> int:
-    """``0d00h00m15s`` -> 15. Raises ParseError on anything else."""
-    m = _UPTIME.match(text.strip())
+    """``0d00h00m15s`` (``show proc``) or ``0d 0h00m15s`` (``show info``) -> 15."""
+    m = _UPTIME.match("".join(text.split()))
     if not m or not any(m.groups()):
         raise ParseError(f"cannot read uptime {text!r}", None, "expected like 0d00h00m15s")
     d, h, mi, s = (int(g or 0) for g in m.groups())
