@@ -1,0 +1,244 @@
+"""The typed model: statuses, rows, snapshots, rates, JSON rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from console.haproxy.model import (
+    ProcessInfo,
+    Row,
+    Snapshot,
+    Status,
+    normalize_status,
+    rates,
+    to_json_row,
+)
+from console.haproxy.parsers import parse_info, parse_stat
+
+CAPTURED = Path(__file__).resolve().parent.parent / "data" / "captured"
+VERSIONS = ["2.6", "2.8"]
+
+
+def read(version: str, name: str) -> str:
+    return (CAPTURED / version / name).read_text(encoding="utf-8")
+
+
+@pytest.fixture(params=VERSIONS)
+def version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def snap(version: str) -> Snapshot:
+    return Snapshot.from_text(read(version, "show_info.txt"), read(version, "show_stat.txt"),
+                              taken_at=100.0, wall_time=1e9)
+
+
+# --------------------------------------------------------------------------- status
+
+@pytest.mark.parametrize("raw,kind,progress,going,via,agent,resolution,problem", [
+    ("UP", "UP", None, None, None, False, False, False),
+    ("UP 1/3", "UP", (1, 3), "down", None, False, False, True),
+    ("UP 2/3", "UP", (2, 3), "down", None, False, False, True),
+    ("DOWN", "DOWN", None, None, None, False, False, True),
+    ("DOWN 1/2", "DOWN", (1, 2), "up", None, False, False, True),
+    ("DOWN (agent)", "DOWN", None, None, None, True, False, True),
+    ("NOLB", "NOLB", None, None, None, False, False, True),
+    ("NOLB 1/3", "NOLB", (1, 3), "down", None, False, False, True),
+    ("DRAIN", "DRAIN", None, None, None, False, False, True),
+    ("DRAIN (agent)", "DRAIN", None, None, None, True, False, True),
+    ("DRAIN 2/3", "DRAIN", (2, 3), "down", None, False, False, True),
+    ("no check", "NOCHECK", None, None, None, False, False, False),
+    ("MAINT", "MAINT", None, None, None, False, False, True),
+    ("MAINT (via be_app/maint_cfg)", "MAINT", None, None, "be_app/maint_cfg", False, False,
+     True),
+    ("MAINT (resolution)", "MAINT", None, None, None, False, True, True),
+    ("OPEN", "OPEN", None, None, None, False, False, False),
+    ("FULL", "FULL", None, None, None, False, False, True),
+    ("STOP", "STOP", None, None, None, False, False, True),
+    ("PAUSED", "PAUSED", None, None, None, False, False, True),
+    ("WAITING", "UNKNOWN", None, None, None, False, False, True),
+    ("", "UNKNOWN", None, None, None, False, False, True),
+    ("UP (something new)", "UNKNOWN", None, None, None, False, False, True),
+])
+def test_normalize_status(raw: str, kind: str, progress: tuple[int, int] | None,
+                          going: str | None, via: str | None, agent: bool, resolution: bool,
+                          problem: bool) -> None:
+    st = normalize_status(raw)
+    assert (st.kind, st.raw, st.check_progress, st.going, st.via, st.agent, st.resolution,
+            st.problem) == (kind, raw, progress, going, via, agent, resolution, problem)
+
+
+@pytest.mark.parametrize("raw,label", [
+    ("UP", "UP"), ("UP 1/3", "UP ↓1/3"), ("DOWN 1/2", "DOWN ↑1/2"), ("no check", "no check"),
+    ("MAINT (via b/s)", "MAINT via b/s"), ("DRAIN (agent)", "DRAIN (agent)"),
+    ("MAINT (resolution)", "MAINT (resolution)"), ("WAITING", "WAITING"), ("", "?"),
+])
+def test_status_label(raw: str, label: str) -> None:
+    assert normalize_status(raw).label == label
+
+
+def test_status_is_cached_and_hashable() -> None:
+    assert normalize_status("UP 2/3") is normalize_status("UP 2/3")
+    assert {normalize_status("UP"), Status("UP", "UP")} == {Status("UP", "UP")}
+
+
+def test_captured_statuses(snap: Snapshot) -> None:
+    """Every state the capture script drove a server into, in both versions."""
+    labels = {r.status.label for r in snap.rows}
+    assert {"UP", "DOWN", "DRAIN", "DRAIN (agent)", "DOWN (agent)", "NOLB", "MAINT",
+            "MAINT via be_app/maint_cfg", "MAINT (resolution)", "no check", "OPEN", "STOP",
+            "PAUSED", "UP ↓2/3", "DOWN ↑1/3"} <= labels
+    assert all(r.status.kind != "UNKNOWN" for r in snap.rows)
+
+
+# --------------------------------------------------------------------------- rows
+
+def test_rows(snap: Snapshot) -> None:
+    get = snap.get
+    assert get("fe_main", "FRONTEND").type == "frontend"  # type: ignore[union-attr]
+    assert get("fe_main", "main").type == "listener"  # type: ignore[union-attr]
+    assert get("be_app", "BACKEND").type == "backend"  # type: ignore[union-attr]
+    up1 = get("be_app", "up1")
+    assert up1 is not None and up1.type == "server"
+    assert up1.check_status == "L7OK" and up1.check_duration is not None
+    assert up1.weight == 1 and up1.user_weight == 1 and up1.num("weight") == 1
+    w0 = get("be_app", "weight0_cli")
+    assert w0 is not None and w0.weight == 0 and w0.status.kind == "UP"  # weight 0 is not DRAIN
+    assert up1.num("nosuch") is None and up1.num("pxname") is None
+    assert get("be_app", "nocheck").check_status == ""  # type: ignore[union-attr]
+    assert get("nosuch", "x") is None
+
+
+def test_row_check_running() -> None:
+    row = Row.from_fields({"pxname": "b", "svname": "s", "type": "2", "status": "UP",
+                           "check_status": "* L7OK", "check_duration": "3", "weight": "",
+                           "uweight": "7"})
+    assert (row.check_status, row.check_running, row.check_duration) == ("L7OK", True, 3)
+    assert row.weight is None and row.user_weight == 7
+
+
+def test_row_type_without_type_column() -> None:
+    rows = [Row.from_fields({"pxname": "p", "svname": n, "status": "UP"})
+            for n in ("FRONTEND", "s1", "BACKEND")]
+    assert [r.type for r in rows] == ["frontend", "server", "backend"]
+
+
+# --------------------------------------------------------------------------- snapshot
+
+def test_snapshot_groups(snap: Snapshot) -> None:
+    assert [r.proxy for r in snap.frontends] == ["fe_main", "fe_stopped", "fe_shut", "tcp_hold"]
+    assert [r.name for r in snap.listeners] == ["main"]
+    assert len(snap.servers) == len([r for r in snap.rows if r.type == "server"]) > 20
+    assert "st_strings" in [r.proxy for r in snap.backends]
+    proxies = snap.proxies()
+    assert [p.name for p in proxies][:4] == ["fe_main", "fe_stopped", "fe_shut", "be_app"]
+    fe = proxies[0]
+    assert fe.frontend is not None and fe.backend is None and len(fe.listeners) == 1
+    hold = next(p for p in proxies if p.name == "tcp_hold")
+    assert hold.frontend and hold.backend and [s.name for s in hold.servers] == ["hold1"]
+    names = [s.name for s in snap.servers_of("be_app")]
+    assert names[:3] == ["up1", "up2", "drain_cli"] and "BACKEND" not in names
+    assert snap.servers_of("fe_main") == ()
+    assert (snap.taken_at, snap.wall_time) == (100.0, 1e9)
+
+
+def test_snapshot_from_rows_and_without_info(version: str) -> None:
+    rows = parse_stat(read(version, "show_stat.txt"))
+    a = Snapshot.from_rows(rows)
+    b = Snapshot.from_text(None, read(version, "show_stat.txt"))
+    assert a.info is None and b.info is None
+    assert a.rows == b.rows and a.taken_at <= b.taken_at
+
+
+# --------------------------------------------------------------------------- show info
+
+def test_process_info(snap: Snapshot, version: str) -> None:
+    info = snap.info
+    assert info is not None
+    assert info.name == "HAProxy" and info.version.startswith(version)
+    assert info.pid and info.pid > 0 and info.nbthread and info.max_conn
+    assert info.uptime_sec is not None and info.curr_conns is not None
+    assert info.idle_pct is not None and info.run_queue is not None
+    assert info.node == "capture-node" and info.description == "Capture lab"
+    assert info.memory_mb is not None and info.memory_bytes and info.memory_bytes > 0
+    assert info.spliced_bytes_out == 0  # found under either spelling
+    assert info.ssl_rate == 0 and not info.stopping
+    assert info.raw == parse_info(read(version, "show_info.txt"))
+
+
+def test_process_info_tolerates_missing_fields() -> None:
+    info = ProcessInfo.from_info({"Name": "HAProxy", "Pid": "x", "PoolAlloc_MB": "5"})
+    assert info.pid is None and info.version == "" and info.max_conn is None
+    assert info.memory_mb == 5 and info.memory_bytes is None and info.spliced_bytes_out is None
+    assert ProcessInfo.from_info({}).memory_mb is None
+
+
+# --------------------------------------------------------------------------- rates
+
+def _snap(at: float, rows: list[dict[str, str]]) -> Snapshot:
+    base = {"type": "2", "status": "UP"}
+    return Snapshot.from_rows([{**base, **r} for r in rows], taken_at=at, wall_time=at)
+
+
+def test_rates() -> None:
+    prev = _snap(10.0, [
+        {"pxname": "b", "svname": "s1", "stot": "100", "req_tot": "50", "bin": "1000",
+         "bout": "5000", "hrsp_5xx": "1", "hrsp_4xx": "2", "econ": "0", "eresp": "",
+         "ereq": "3"},
+        {"pxname": "b", "svname": "gone", "stot": "1"},
+    ])
+    cur = _snap(12.0, [
+        {"pxname": "b", "svname": "s1", "stot": "110", "req_tot": "40", "bin": "3000",
+         "bout": "5000", "hrsp_5xx": "5", "hrsp_4xx": "2", "econ": "4", "eresp": "",
+         "ereq": "x"},
+        {"pxname": "b", "svname": "new", "stot": "9"},
+    ])
+    out = rates(prev, cur)
+    assert set(out) == {("b", "s1")}  # only rows present in both
+    r = out["b", "s1"]
+    assert r.interval == 2.0
+    assert (r.stot, r.bin, r.bout, r.hrsp_5xx, r.hrsp_4xx, r.econ) == (5.0, 1000.0, 0.0, 2.0,
+                                                                      0.0, 2.0)
+    assert r.req_tot is None  # went down: counters cleared or process reloaded
+    assert r.eresp is None and r.ereq is None  # empty / not a number
+    assert r.get("stot") == 5.0 and r.get("scur") is None
+
+
+def test_rates_no_time_passed() -> None:
+    s = _snap(5.0, [{"pxname": "b", "svname": "s", "stot": "1"}])
+    assert rates(s, s) == {}
+
+
+def test_rates_on_captured_counter_reset(snap: Snapshot) -> None:
+    """The same capture twice: all zero rates; then with counters cleared: None."""
+    later = Snapshot(snap.taken_at + 1, snap.wall_time + 1, snap.info, snap.rows)
+    out = rates(snap, later)
+    assert len(out) == len(snap.rows)
+    assert out["fe_main", "FRONTEND"].stot == 0.0
+    cleared = Snapshot.from_rows(
+        [{**r.fields, "stot": "0"} for r in snap.rows], taken_at=snap.taken_at + 1)
+    after = rates(snap, cleared)["fe_main", "FRONTEND"]
+    assert after.stot is None and after.bin == 0.0
+
+
+# --------------------------------------------------------------------------- JSON
+
+def test_json_row(snap: Snapshot) -> None:
+    row = snap.get("be_app", "bad_reason")
+    assert row is not None
+    out = to_json_row(row)
+    assert list(out)[:4] == ["proxy", "name", "type", "status"]
+    assert out["proxy"] == "be_app" and out["name"] == "bad_reason"
+    assert out["type"] == "server" and out["status"] == "DOWN"
+    assert out["last_chk"] == 'Bad, "really" bad'
+    assert out["slim"] is None  # empty -> null
+    assert out["weight"] == "1"  # strings as printed
+    assert not {"pxname", "svname", "-"} & set(out)
+    assert set(out) - {"proxy", "name"} == set(row.fields) - {"pxname", "svname"}
+    flap = snap.get("be_app", "flap_down")
+    assert flap is not None and to_json_row(flap)["status"] == "UP 2/3"
+    json.dumps([to_json_row(r) for r in snap.rows])
