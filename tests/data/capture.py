@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capture_configs import CHECK_CONFIGS, conflict_section, lab_config  # noqa: E402
@@ -205,6 +206,8 @@ class Capture:
         self.out = outdir
         self.work = work
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log: IO[bytes] | None = None
+        self.cfg_text = ""
         self.new_style_reload = False
 
     def save(self, name: str, data: bytes) -> bytes:
@@ -239,11 +242,11 @@ class Capture:
         (self.work / "api.acl").write_text("/api\n/v1\n/v2/admin\n")
         self.cfg_text = lab_config(ports)
         (self.work / "haproxy.cfg").write_text(self.cfg_text)
+        self.log = open(self.work / "haproxy.log", "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             [self.binary, "-W", "-S", "unix@master.sock", "-f", "haproxy.cfg"],
             cwd=self.work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(self.work / "haproxy.log", "wb"),  # noqa: SIM115
-            start_new_session=True)
+            stderr=self.log, start_new_session=True)
         try:
             cli(self.work / "admin.sock", "show info", retry_for=15)
         except OSError:
@@ -389,15 +392,22 @@ class Capture:
     def stop(self) -> None:
         if self.proc is None:
             return
+        try:
+            self._stop(self.proc)
+        finally:
+            if self.log:
+                self.log.close()
+
+    def _stop(self, proc: subprocess.Popen[bytes]) -> None:
         pids = [int(p) for p in re.findall(rb"^(\d+)\s", self._try_master(b"show proc"), re.M)]
         with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(10)
+            proc.wait(10)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
         for pid in pids:  # workers the master may have left behind
             if wait_gone(pid, 5):
                 continue
