@@ -38,6 +38,7 @@ from console.haproxy.errors import (
     UnknownCommand,
     ValidationError,
 )
+from console.haproxy.parsers_common import classify_error
 from console.haproxy.validate import check_command
 
 DEFAULT_CONNECT_TIMEOUT = 3.0
@@ -126,33 +127,27 @@ def _connect_error(exc: OSError, addr: Address, role: str) -> ConnectError:
                         "check the address and that HAProxy is running")
 
 
-_ERROR_PATTERNS: tuple[tuple[re.Pattern[str], type[CommandRejected], str], ...] = (
-    (re.compile(r"^Permission denied", re.M), PermissionDenied,
-     "this socket's level does not allow it; use a socket with 'level admin'"),
-    (re.compile(r"^Unknown command", re.M), UnknownCommand,
-     "this HAProxy version does not know the command"),
-    (re.compile(r"^(No such (backend|server|frontend|table|map|acl|proxy)|"
-                r"Can't find |Unknown (backend|frontend|map|acl|table)|"
-                r"Require '[^']*'|No such )", re.M), NoSuchObject,
-     "check the name against `show stat`"),
-)
+_ERROR_CLASSES: dict[str, tuple[type[CommandRejected], str]] = {
+    "permission_denied": (PermissionDenied,
+                          "this socket's level does not allow it; use a socket with 'level admin'"),
+    "unknown_command": (UnknownCommand, "this HAProxy version does not know the command"),
+    "no_such_object": (NoSuchObject, "check the name against `show stat`"),
+    "invalid_argument": (CommandRejected, "check the command's arguments"),
+}
 
 
 def classify_answer(answer: str, command: str, where: str) -> None:
     """Raise a typed error if *answer* is one of HAProxy's error messages.
 
-    Only the start of the answer is looked at: data dumps (maps, tables) may
-    contain anything further down.
+    Only the first line is looked at: data dumps (maps, tables) may contain
+    anything further down.
     """
-    head = answer.lstrip()[:400]
-    if head.startswith("[") and "]: " in head[:6]:  # severity-output number
-        head = head.split("]: ", 1)[1]
-    for pattern, cls, hint in _ERROR_PATTERNS:
-        m = pattern.match(head)
-        if m:
-            first = head.splitlines()[0].strip() if head else ""
-            raise cls(f"HAProxy refused {command.split()[0]!r}: {first}", where, hint,
-                      answer=answer)
+    kind = classify_error(answer)
+    if kind is None:
+        return
+    cls, hint = _ERROR_CLASSES[kind]
+    first = answer.strip().split("\n", 1)[0].strip()
+    raise cls(f"HAProxy refused {command.split()[0]!r}: {first}", where, hint, answer=answer)
 
 
 class RuntimeClient:
