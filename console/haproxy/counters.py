@@ -1,0 +1,72 @@
+"""Counters "since last clear", and incident marks: deltas without clearing.
+
+HAProxy's counters run from the process start or the last ``clear counters``.
+An incident mark keeps a baseline snapshot; every counter is then shown as
+its delta since the mark, and nothing is cleared in HAProxy (so Prometheus
+and other readers see nothing change).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from console.haproxy.model import Row, Snapshot
+
+# Cumulative counters of `show stat` (they only go up until a clear or reload).
+COUNTER_FIELDS = frozenset({
+    "stot", "bin", "bout", "dreq", "dresp", "ereq", "econ", "eresp", "wretr", "wredis",
+    "chkfail", "chkdown", "downtime", "lbtot", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx",
+    "hrsp_4xx", "hrsp_5xx", "hrsp_other", "req_tot", "cli_abrt", "srv_abrt",
+    "comp_in", "comp_out", "comp_byp", "comp_rsp", "dcon", "dses", "wrew", "connect",
+    "reuse", "cache_lookups", "cache_hits", "eint", "intercepted", "hanafail",
+})
+# Reset by `clear counters` (operator): the max values and activity counters.
+MAX_FIELDS = frozenset({"qmax", "smax", "rate_max", "req_rate_max", "conn_rate_max",
+                        "qtime_max", "ctime_max", "rtime_max", "ttime_max"})
+
+
+@dataclass(frozen=True)
+class Mark:
+    """An incident mark: the baseline every counter is compared with."""
+
+    snapshot: Snapshot
+    wall_time: float
+    label: str = ""
+
+    @classmethod
+    def now(cls, snapshot: Snapshot, label: str = "") -> Mark:
+        return cls(snapshot, time.time(), label)
+
+    def age(self, now: float | None = None) -> float:
+        return (time.time() if now is None else now) - self.wall_time
+
+    def delta(self, row: Row, field: str) -> int | None:
+        """``row[field]`` minus its value at the mark; None if unknown.
+
+        A counter lower than at the mark (cleared or reloaded since) counts
+        from zero again: the delta is its current value.
+        """
+        cur = row.num(field)
+        if cur is None:
+            return None
+        base_row = self.snapshot.get(row.proxy, row.name)
+        base = base_row.num(field) if base_row else 0
+        if base is None:
+            return cur
+        return cur - base if cur >= base else cur
+
+
+def is_counter(field: str) -> bool:
+    return field in COUNTER_FIELDS
+
+
+def format_age(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"

@@ -1,0 +1,111 @@
+"""State-change events: what changed between two snapshots.
+
+Compared on every refresh. A server going DOWN, into MAINT or DRAIN, a check
+status change, a backend DOWN, a frontend STOP, a reload (new worker PID),
+the instance unreachable or back: each becomes one :class:`Event`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from console.haproxy.model import Row, Snapshot, Status
+
+SEVERITIES = ("ok", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    time: float  # wall clock (time.time())
+    kind: str  # status | check | added | removed | reload | unreachable | reachable | note
+    severity: str  # one of SEVERITIES
+    message: str
+    proxy: str | None = None
+    name: str | None = None
+    old: str | None = None
+    new: str | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def target(self) -> str:
+        if self.proxy and self.name and self.name not in ("FRONTEND", "BACKEND"):
+            return f"{self.proxy}/{self.name}"
+        return self.proxy or ""
+
+
+def _what(row: Row) -> str:
+    if row.type == "server":
+        return f"server {row.proxy}/{row.name}"
+    if row.type == "listener":
+        return f"listener {row.proxy}/{row.name}"
+    return f"{row.type} {row.proxy}"
+
+
+def _severity(status: Status) -> str:
+    kind = status.kind
+    if kind in ("DOWN", "STOP"):
+        return "error"
+    if kind in ("MAINT", "DRAIN", "NOLB", "PAUSED", "FULL") or status.check_progress:
+        return "warning"
+    if kind in ("UP", "OPEN", "NOCHECK"):
+        return "ok"
+    return "info"
+
+
+def _status_word(status: Status) -> str:
+    """The part of a status that counts as a change (not the x/y progress)."""
+    going = status.going if status.check_progress else None
+    return f"{status.kind}:{going or ''}:{status.via or ''}:{status.agent}"
+
+
+def diff(prev: Snapshot | None, cur: Snapshot, now: float | None = None) -> list[Event]:
+    """Events between *prev* and *cur* (none for the first snapshot)."""
+    if prev is None:
+        return []
+    t = time.time() if now is None else now
+    events: list[Event] = []
+    if prev.info and cur.info and prev.info.pid and cur.info.pid and \
+            prev.info.pid != cur.info.pid:
+        events.append(Event(t, "reload", "warning",
+                            f"HAProxy reloaded: new worker PID {cur.info.pid} "
+                            f"(was {prev.info.pid})", old=str(prev.info.pid),
+                            new=str(cur.info.pid)))
+    seen: set[tuple[str, str]] = set()
+    for row in cur.rows:
+        key = row.key
+        seen.add(key)
+        old = prev.get(*key)
+        if old is None:
+            if row.type in ("server", "backend", "frontend"):
+                events.append(Event(t, "added", "info", f"{_what(row)} appeared "
+                                    f"({row.status.label})", row.proxy, row.name,
+                                    None, row.status.raw))
+            continue
+        if old.status.raw != row.status.raw and \
+                _status_word(old.status) != _status_word(row.status):
+            msg = f"{_what(row)} {old.status.label} → {row.status.label}"
+            if row.type == "server" and row.check_status:
+                msg += f" (check {row.check_status})"
+            events.append(Event(t, "status", _severity(row.status), msg, row.proxy, row.name,
+                                old.status.raw, row.status.raw))
+        elif row.type == "server" and old.check_status != row.check_status and \
+                old.check_status and row.check_status:
+            bad = not row.check_status.endswith("OK") and row.check_status not in ("INI",)
+            events.append(Event(t, "check", "warning" if bad else "info",
+                                f"{_what(row)} check {old.check_status} → {row.check_status}",
+                                row.proxy, row.name, old.check_status, row.check_status))
+    for row in prev.rows:
+        if row.key not in seen and row.type in ("server", "backend", "frontend"):
+            events.append(Event(t, "removed", "warning", f"{_what(row)} is gone",
+                                row.proxy, row.name, row.status.raw, None))
+    return events
+
+
+def connection_event(reachable: bool, where: str, detail: str = "",
+                     now: float | None = None) -> Event:
+    t = time.time() if now is None else now
+    if reachable:
+        return Event(t, "reachable", "ok", f"instance reachable again ({where})")
+    return Event(t, "unreachable", "error",
+                 f"instance unreachable ({where})" + (f": {detail}" if detail else ""))
