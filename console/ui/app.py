@@ -1,0 +1,472 @@
+"""The haconsole Textual application: the live console on one instance."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from console.haproxy.counters import Mark
+from console.haproxy.errors import HAProxyError
+from console.haproxy.events import Event
+from console.haproxy.history import History
+from console.haproxy.model import Rates, Snapshot, rates
+from console.haproxy.parsers import parse_cli_level
+from console.haproxy.poller import Poller, PollStatus, SocketSource, Source, StatsPageSource
+from console.haproxy.timeline import Timeline, export_markdown
+from console.haproxy.transport import RuntimeClient
+from console.ui import themes as themes_mod
+from console.ui.header import HeaderBar
+from console.ui.screens.confirm import ConfirmScreen
+from console.ui.screens.help import HelpScreen
+from console.ui.widgets.detail import DetailPane
+from console.ui.widgets.eventlog import EventLog
+from console.ui.widgets.table import ProxyTable
+
+if TYPE_CHECKING:
+    from console.cli import Target
+
+log = logging.getLogger("haconsole.ui")
+
+VIEW_KEYS = {"1": "status", "2": "traffic", "3": "http", "4": "errors"}
+
+
+def log_path() -> Path:
+    from console.settings import state_dir
+
+    return state_dir() / "haconsole.log"
+
+
+class HAConsoleApp(App[int]):
+    TITLE = "haconsole"
+    CSS = """
+    Screen { layout: vertical; }
+    #main { height: 1fr; }
+    ProxyTable { width: 1fr; height: 1fr; }
+    DetailPane { width: 46; height: 1fr; border-left: solid $panel; }
+    DetailPane.hidden, EventLog.hidden { display: none; }
+    EventLog { height: 8; border-top: solid $panel; }
+    #filter { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
+    #filter.visible { display: block; }
+    App.narrow DetailPane { display: none; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("1", "view('status')", "Status", id="view.status"),
+        Binding("2", "view('traffic')", "Traffic", id="view.traffic"),
+        Binding("3", "view('http')", "HTTP", id="view.http"),
+        Binding("4", "view('errors')", "Errors", id="view.errors"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("exclamation_mark", "quick('problems')", "Problems", id="filter.problems"),
+        Binding("D", "quick('maint_drain')", "MAINT/DRAIN only", show=False,
+                id="filter.maint_drain"),
+        Binding("b", "quick('backend')", "This backend only", show=False, id="filter.backend"),
+        Binding("a", "quick('all')", "Show all", show=False, id="filter.all"),
+        Binding("s", "sort", "Sort", show=False, id="sort.next"),
+        Binding("S", "sort_reverse", "Reverse sort", show=False, id="sort.reverse"),
+        Binding("c", "collapse", "Collapse backend", show=False, id="collapse"),
+        Binding("C", "collapse_all", "Collapse/expand all", show=False, id="collapse.all"),
+        Binding("m", "mark", "Mark", id="mark.set"),
+        Binding("M", "clear_mark", "Clear mark", show=False, id="mark.clear"),
+        Binding("z", "clear_counters", "Clear counters", show=False, id="counters.clear"),
+        Binding("Z", "clear_counters_all", "Clear ALL counters", show=False,
+                id="counters.clear_all"),
+        Binding("d", "toggle_detail", "Detail", show=False, id="pane.detail"),
+        Binding("e", "toggle_events", "Events", show=False, id="pane.events"),
+        Binding("x", "export", "Export timeline", show=False, id="timeline.export"),
+        Binding("t", "themes", "Theme", show=False, id="theme"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+    ]
+
+    def __init__(self, target: Target, *, theme: str | None = None,
+                 settings: object | None = None, source: Source | None = None) -> None:
+        super().__init__()
+        from console import settings as settings_mod
+
+        self.target = target
+        self.settings = settings or settings_mod.load(None)
+        self.theme_name = theme or self.settings.ui.theme  # type: ignore[attr-defined]
+        self.console_themes: dict[str, themes_mod.ConsoleTheme] = {}
+        self.source = source or self._make_source()
+        self.poller = Poller(self.source, target.interval, on_snapshot=self._on_snapshot,
+                             on_status=self._on_status)
+        self.snapshot: Snapshot | None = None
+        self.prev: Snapshot | None = None
+        self.rates: dict[tuple[str, str], Rates] = {}
+        self.history = History()
+        self.timeline = Timeline()
+        self.mark: Mark | None = None
+        self.level: str | None = None
+        self.read_only_reason: str | None = "--read-only" if target.read_only else None
+        self._quick = "all"
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _make_source(self) -> Source:
+        if self.target.socket:
+            return SocketSource(RuntimeClient(self.target.socket))
+        from console.haproxy.statspage import StatsPage
+
+        return StatsPageSource(StatsPage(self.target.url or "", self.target.url_user,
+                                         self.target.url_password))
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(self.target.name, id="header")
+        with Vertical(id="body"):
+            with Horizontal(id="main"):
+                yield ProxyTable(id="table")
+                yield DetailPane(id="detail")
+            yield EventLog(id="events")
+        yield Input(placeholder="filter: text or regex on proxy/server names; enter to keep, "
+                    "escape to clear", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load_themes()
+        keys = getattr(self.settings.ui, "keys", {})  # type: ignore[attr-defined]
+        if keys:
+            self.set_keymap(dict(keys))
+        self.query_one(ProxyTable).focus()
+        for note in self.target.notes:
+            self.timeline.add_note(note)
+        self.run_worker(self._start(), name="start", group="poll", exit_on_error=False)
+
+    async def _start(self) -> None:
+        if self.target.socket:
+            try:
+                level = parse_cli_level(await RuntimeClient(self.target.socket)
+                                        .run("show cli level"))
+            except HAProxyError:
+                level = None
+            self.level = level
+            if level and level != "admin" and not self.read_only_reason:
+                self.read_only_reason = f"socket level is {level}, changes need admin"
+        else:
+            self.level = "stats page"
+        header = self.query_one(HeaderBar)
+        header.read_only_reason = self.read_only_reason
+        header.update_state(level=self.level or "unknown")
+        try:
+            await self.poller.run()
+        except Exception as exc:  # noqa: BLE001 - never let the poll loop die silently
+            log.exception("poller crashed")
+            self.notify(f"refresh stopped after an internal error: {exc} (see {log_path()})",
+                        severity="error", timeout=30)
+
+    def _load_themes(self) -> None:
+        self.console_themes, problems = themes_mod.load_all()
+        for ct in self.console_themes.values():
+            self.register_theme(ct.theme)
+        for problem in problems:
+            self.notify(problem, severity="warning", timeout=10)
+        self.apply_theme(self.theme_name, announce=False)
+
+    def apply_theme(self, name: str, *, announce: bool = True, save: bool = False) -> None:
+        ct = self.console_themes.get(name)
+        if ct is None:
+            self.notify(f"no theme named {name!r}; using {themes_mod.DEFAULT_THEME}. "
+                        f"Known: {', '.join(sorted(self.console_themes))}", severity="warning")
+            ct = self.console_themes[themes_mod.DEFAULT_THEME]
+        self.theme = ct.name
+        self.theme_name = ct.name
+        self.query_one(ProxyTable).set_styles(ct.status)
+        self.query_one(DetailPane).set_styles(ct.status)
+        self.query_one(HeaderBar).styles_map = ct.status
+        if save:
+            try:
+                self.settings.set_preference("ui", "theme", ct.name)  # type: ignore[attr-defined]
+            except HAProxyError as exc:
+                self.notify(f"theme not saved: {exc}", severity="warning")
+        if announce:
+            self.notify(f"theme: {ct.name}")
+
+    # -- data -----------------------------------------------------------------------------
+    def _on_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
+        self.prev, self.snapshot = self.snapshot, snap
+        self.rates = rates(self.prev, snap) if self.prev else {}
+        self.history.add(snap, self.rates)
+        table = self.query_one(ProxyTable)
+        table.set_snapshot(snap, self.rates)
+        self.query_one(HeaderBar).update_state(snapshot=snap)
+        self._add_events(events)
+        self._update_detail()
+
+    def _on_status(self, status: PollStatus, events: list[Event]) -> None:
+        self.query_one(HeaderBar).update_state(status=status)
+        self._add_events(events)
+
+    def _add_events(self, events: list[Event]) -> None:
+        if not events:
+            return
+        for ev in events:
+            self.timeline.add(ev)
+        self.query_one(EventLog).add_events(events)
+
+    def _update_detail(self) -> None:
+        pane = self.query_one(DetailPane)
+        if pane.has_class("hidden") or self.snapshot is None:
+            return
+        key = self.query_one(ProxyTable).cursor_key
+        row = self.snapshot.get(*key) if key else None
+        pane.show(row, self.history, self.rates.get(key) if key else None, self.mark)
+
+    def on_proxy_table_highlighted(self, message: ProxyTable.Highlighted) -> None:
+        self._update_detail()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 100, "narrow")
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_view(self, view: str) -> None:
+        self.query_one(ProxyTable).set_view(view)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.query_one(ProxyTable).set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            if not event.value:
+                event.input.remove_class("visible")
+            self.query_one(ProxyTable).focus()
+
+    def on_key(self, event: object) -> None:
+        key = getattr(event, "key", "")
+        box = self.query_one("#filter", Input)
+        if key == "escape" and box.has_focus:
+            box.value = ""
+            box.remove_class("visible")
+            self.query_one(ProxyTable).set_filter("")
+            self.query_one(ProxyTable).focus()
+
+    def action_quick(self, name: str) -> None:
+        table = self.query_one(ProxyTable)
+        if name == "backend":
+            key = table.cursor_key
+            if self._quick == "backend" or not key:
+                name = "all"
+            else:
+                table.set_quick_filter("backend", key[0])
+                self._quick = "backend"
+                self.notify(f"showing only {key[0]} (b again or a for all)")
+                return
+        if name == self._quick and name != "all":
+            name = "all"
+        table.set_quick_filter(name)
+        self._quick = name
+        labels = {"all": "showing everything", "problems": "showing problems only "
+                  "(anything not UP/OPEN/no check)", "maint_drain": "showing MAINT/DRAIN only"}
+        self.notify(labels.get(name, name))
+
+    def action_sort(self) -> None:
+        self.query_one(ProxyTable).cycle_sort()
+
+    def action_sort_reverse(self) -> None:
+        self.query_one(ProxyTable).reverse_sort()
+
+    def action_collapse(self) -> None:
+        self.query_one(ProxyTable).toggle_collapse()
+
+    def action_collapse_all(self) -> None:
+        table = self.query_one(ProxyTable)
+        self._all_collapsed = not getattr(self, "_all_collapsed", False)
+        (table.collapse_all if self._all_collapsed else table.expand_all)()
+
+    def action_toggle_detail(self) -> None:
+        pane = self.query_one(DetailPane)
+        pane.toggle_class("hidden")
+        if self.has_class("narrow") and not pane.has_class("hidden"):
+            self.notify("the terminal is narrow: widen it to 100+ columns to see the detail")
+        self._update_detail()
+
+    def action_toggle_events(self) -> None:
+        self.query_one(EventLog).toggle_class("hidden")
+
+    def action_refresh(self) -> None:
+        self.poller.refresh_now()
+
+    def action_pause(self) -> None:
+        self.poller.pause(not self.poller.paused)
+        self.notify("paused: data is frozen (p to resume)" if self.poller.paused
+                    else "resumed")
+
+    def action_mark(self) -> None:
+        if self.snapshot is None:
+            self.notify("no data yet to mark", severity="warning")
+            return
+        replaced = self.mark is not None
+        self.mark = Mark.now(self.snapshot)
+        self.query_one(ProxyTable).set_mark(self.mark)
+        self.query_one(HeaderBar).update_state(mark=self.mark)
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.mark.wall_time))
+        self.timeline.add_note(f"incident mark set at {stamp}")
+        self.notify(("mark replaced" if replaced else "mark set") + f" at {stamp}: counters "
+                    "now show Δ since the mark; nothing was cleared in HAProxy (M clears)")
+        self._update_detail()
+
+    def action_clear_mark(self) -> None:
+        if self.mark is None:
+            self.notify("no mark set")
+            return
+        self.mark = None
+        self.query_one(ProxyTable).set_mark(None)
+        self.query_one(HeaderBar).update_state(mark=None)
+        self.timeline.add_note("incident mark cleared")
+        self.notify("mark cleared: counters are since the last clear again")
+
+    def _can_change(self, needed: str) -> bool:
+        if self.target.read_only:
+            self.notify("read-only: started with --read-only", severity="warning")
+            return False
+        order = {"user": 0, "operator": 1, "admin": 2}
+        if not self.target.socket:
+            self.notify("clearing counters needs the stats socket (-s)", severity="warning")
+            return False
+        if self.level and order.get(self.level, 0) < order[needed]:
+            self.notify(f"not allowed: this socket is level {self.level}, this needs "
+                        f"{needed}", severity="error")
+            return False
+        return True
+
+    def action_clear_counters(self) -> None:
+        if not self._can_change("operator"):
+            return
+        body = ("Resets the max values (smax, qmax, rate_max, ...) and activity counters "
+                "in HAProxy.\nEvery other reader sees the reset too: Prometheus scrapes, "
+                "other consoles, the stats page.\nTip: an incident mark (m) shows deltas "
+                "without clearing anything.")
+        self._confirm_and_send("Clear counters?", body, "clear counters")
+
+    def action_clear_counters_all(self) -> None:
+        if not self._can_change("admin"):
+            return
+        body = ("Resets EVERY counter of every frontend, backend and server to zero "
+                "(totals, bytes, errors, HTTP codes, max values).\nEvery other reader sees "
+                "the reset: Prometheus graphs show a counter reset, other consoles and the "
+                "stats page lose their history.\nAn incident mark (m) gives deltas without "
+                "clearing.")
+        self._confirm_and_send("Clear ALL counters?", body, "clear counters all",
+                               type_to_confirm="clear all")
+
+    def _confirm_and_send(self, title: str, body: str, command: str,
+                          type_to_confirm: str | None = None) -> None:
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._send(command), group="change", exit_on_error=False)
+            else:
+                self.notify("cancelled: nothing was sent")
+
+        self.push_screen(ConfirmScreen(title, body, [command], type_to_confirm), done)
+
+    async def _send(self, command: str) -> None:
+        from console.journal import record
+
+        assert self.target.socket
+        try:
+            answer = await RuntimeClient(self.target.socket).run(command)
+        except HAProxyError as exc:
+            record(self.target, command, error=str(exc))
+            self.notify(f"{command!r} failed: {exc}", severity="error", timeout=15)
+            return
+        record(self.target, command, answer=answer)
+        self.timeline.add_note(f"sent: {command}")
+        self.notify(f"done: {command}" + (f" — HAProxy said: {answer.strip()}"
+                                          if answer.strip() else ""))
+        self.poller.refresh_now()
+
+    def action_export(self) -> None:
+        from console.journal import read_entries
+        from console.settings import state_dir
+
+        version = self.snapshot.info.version if self.snapshot and self.snapshot.info else "?"
+        try:
+            path = export_markdown(state_dir(), self.timeline.events, instance=self.target.name,
+                                   version=version, mark=self.mark,
+                                   journal=read_entries(self.target.name))
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        self.notify(f"timeline exported to {path}", timeout=15)
+
+    def action_themes(self) -> None:
+        names = sorted(self.console_themes)
+        idx = (names.index(self.theme_name) + 1) % len(names) if self.theme_name in names else 0
+        self.apply_theme(names[idx], save=True)
+
+    def action_help(self) -> None:
+        rows: list[tuple[str, str, str]] = []
+        for _key, active in self.screen.active_bindings.items():
+            b = active.binding
+            rows.append((self.get_key_display(b), b.description or b.action, b.id or ""))
+        table = self.query_one(ProxyTable)
+        for keys, what in getattr(table, "HELP_KEYS", ()):
+            rows.append((keys, what, "table"))
+        notes = [
+            f"Instance: {self.target.name}  socket: {self.target.socket or '-'}  "
+            f"stats page: {self.target.url or '-'}",
+            "Counters are since HAProxy's start or the last clear; an incident mark (m) "
+            "shows deltas without clearing.",
+            "Remap keys in the settings file: [keys] <id> = \"ctrl+x\".",
+            f"Settings: {getattr(self.settings, 'path', '?')}   Log: {log_path()}",
+            "ctrl+p opens the command palette with every command.",
+        ]
+        self.push_screen(HelpScreen(rows, notes))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for b in self.BINDINGS:
+            if isinstance(b, Binding) and b.id not in ("help",):
+                yield SystemCommand(b.description, f"{b.description} [{b.key}]",
+                                    lambda a=b.action: self.run_action(a))
+        for name in sorted(self.console_themes):
+            yield SystemCommand(f"Theme: {name}", "switch theme and remember it",
+                                lambda n=name: self.apply_theme(n, save=True))
+
+    # -- errors ---------------------------------------------------------------------------
+    def _handle_exception(self, error: Exception) -> None:
+        try:
+            path = log_path()
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+                f.write("".join(traceback.format_exception(error)))
+            where = str(path)
+        except OSError:
+            where = "(log file not writable)"
+        self._return_code = 1
+        if self._exception is None:
+            self._exception = error
+            self._exception_event.set()
+        self._exit_renderables.append(Text(
+            f"haconsole: internal error: {type(error).__name__}: {error} — details in {where}"))
+        self._close_messages_no_wait()
+
+
+def run_app(target: Target, *, theme: str | None = None) -> int:
+    """Run the console; returns the exit code."""
+    try:
+        path = log_path()
+        logging.basicConfig(filename=str(path), level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    except OSError:
+        pass
+    os.environ.setdefault("TEXTUAL_MAX_FPS", "30")
+    app = HAConsoleApp(target, theme=theme)
+    result = app.run()
+    return app.return_code if app.return_code is not None else (result or 0)

@@ -1,0 +1,126 @@
+"""The header: which instance, how it is doing, and how fresh the data is."""
+
+from __future__ import annotations
+
+import time
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from console.haproxy.counters import Mark, format_age
+from console.haproxy.model import ProcessInfo, Snapshot
+from console.haproxy.poller import PollStatus
+
+BAR_WIDTH = 10
+
+
+def _bar(cur: int | None, limit: int | None, width: int = BAR_WIDTH) -> str:
+    if not cur or not limit:
+        return "░" * width
+    filled = min(width, round(width * cur / limit))
+    return "█" * filled + "░" * (width - filled)
+
+
+def _num(v: int | float | None) -> str:
+    if v is None:
+        return "-"
+    if v >= 1_000_000:
+        return f"{v / 1_000_000:.1f}M"
+    if v >= 10_000:
+        return f"{v / 1000:.1f}k"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+class HeaderBar(Widget):
+    """Two lines: identity and process figures; connection state and level."""
+
+    DEFAULT_CSS = """
+    HeaderBar { height: 2; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+    def __init__(self, instance: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.instance = instance
+        self.info: ProcessInfo | None = None
+        self.status = PollStatus()
+        self.level: str | None = None
+        self.read_only_reason: str | None = None
+        self.mark: Mark | None = None
+        self.binary_note: str = ""
+        self.styles_map: dict[str, Style] = {}
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.refresh)  # "stale for N s" keeps counting
+
+    def update_state(self, *, snapshot: Snapshot | None = None, status: PollStatus | None = None,
+                     level: str | None = None, mark: Mark | None | bool = False) -> None:
+        if snapshot is not None and snapshot.info is not None:
+            self.info = snapshot.info
+        if status is not None:
+            self.status = status
+        if level is not None:
+            self.level = level
+        if mark is not False:
+            self.mark = mark  # type: ignore[assignment]
+        self.refresh()
+
+    def _connection(self) -> Text:
+        st = self.status
+        style = self.styles_map
+        if st.state == "live":
+            text = Text("● live", style=style.get("up", Style(bold=True)))
+            if st.stretched:
+                text.append(f"  interval stretched to {st.interval:g}s (polls take "
+                            f"{st.last_duration:.1f}s)", style=style.get("transition"))
+            return text
+        if st.state == "paused":
+            return Text("‖ paused (p to resume)", style=style.get("drain", Style(bold=True)))
+        if st.state == "connecting":
+            return Text("… connecting", style=style.get("nocheck"))
+        age = st.stale_for()
+        retry = f", retrying in {st.retry_in:.0f}s" if st.retry_in else ""
+        if st.state == "stale" and age is not None:
+            return Text(f"◌ stale for {age:.0f}s{retry}", style=style.get("stale"))
+        return Text(f"✖ disconnected — retrying{retry.replace(', retrying', '')}"
+                    + (f" (data {age:.0f}s old)" if age is not None else ""),
+                    style=style.get("down", Style(bold=True, reverse=True)))
+
+    def render(self) -> Text:
+        info = self.info
+        line1 = Text(no_wrap=True, overflow="ellipsis")
+        line1.append(f" {self.instance} ", style=Style(bold=True, reverse=True))
+        if info:
+            line1.append(f" HAProxy {info.version}")
+            if info.uptime_sec is not None:
+                line1.append(f"  up {format_age(info.uptime_sec)}")
+            line1.append(f"  pid {info.pid or '-'}")
+            if info.nbthread:
+                line1.append(f"×{info.nbthread}thr")
+            line1.append(f"  conn {_num(info.curr_conns)}/{_num(info.max_conn)} ")
+            line1.append(_bar(info.curr_conns, info.max_conn), style=Style(dim=True))
+            line1.append(f"  sess/s {_num(info.sess_rate)}")
+            req_rate = info.raw.get("ReqRate") or info.raw.get("HttpReqRate")
+            if req_rate:
+                line1.append(f"  req/s {req_rate}")
+            line1.append(f"  runq {_num(info.run_queue)}  idle {_num(info.idle_pct)}%")
+            mem = info.memory_mb
+            if mem is not None:
+                line1.append(f"  mem {mem}MB")
+        else:
+            line1.append("  (no process info yet)", style=Style(dim=True))
+
+        line2 = Text(no_wrap=True, overflow="ellipsis")
+        line2.append(" ")
+        line2.append_text(self._connection())
+        level = self.level or "?"
+        line2.append(f"  level: {level}")
+        if self.read_only_reason:
+            line2.append(f"  read-only ({self.read_only_reason})", style=Style(bold=True))
+        line2.append("  counters since last clear" if not self.mark else "")
+        if self.mark:
+            line2.append(f"  Δ since mark {format_age(self.mark.age(time.time()))} ago",
+                         style=Style(bold=True))
+        if self.status.last_error and self.status.state != "live":
+            line2.append(f"  {self.status.last_error}", style=Style(dim=True))
+        return Text("\n").join([line1, line2])
