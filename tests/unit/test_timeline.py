@@ -1,0 +1,141 @@
+"""Timeline: bounded events, notes, the postmortem Markdown and its atomic export."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from console.haproxy.counters import Mark
+from console.haproxy.events import Event
+from console.haproxy.model import Snapshot
+from console.haproxy.timeline import Timeline, export_markdown, export_name, to_markdown
+
+CAPTURED = Path(__file__).resolve().parents[1] / "data" / "captured" / "2.8" / "show_stat.txt"
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+
+
+def _events() -> list[Event]:
+    return [
+        Event(T0 + 5, "status", "error", "server be_app/up1 UP → DOWN (check L4CON)",
+              "be_app", "up1", "UP", "DOWN"),
+        Event(T0 + 1, "reload", "info", "reload: new worker pid 42"),
+        Event(T0 + 65, "status", "ok", "server be_app/up1 DOWN → UP", "be_app", "up1"),
+        Event(T0 + 70, "check", "warning", "server be_api/a check L7OK → L7STS | 503",
+              "be_api", "a"),
+    ]
+
+
+def test_timeline_is_bounded_and_counts_dropped() -> None:
+    t = Timeline(maxlen=3)
+    t.extend(_events())
+    assert len(t) == 3
+    assert t.dropped == 1
+    assert [e.kind for e in t] == ["reload", "status", "check"]
+    note = t.add_note("  rolled back deploy 42 ", now=T0 + 80)
+    assert note.kind == "note" and note.message == "note: rolled back deploy 42"
+    assert t.events(since=T0 + 66)[-1] is note
+    assert len(t.events(since=T0 + 66)) == 2
+    t.clear()
+    assert len(t) == 0 and t.dropped == 0
+
+
+def test_markdown_header_and_events_table() -> None:
+    text = to_markdown(_events(), instance="lab-2.8", version="2.8.5", now=T0 + 100)
+    assert text.startswith("# haconsole timeline: lab-2.8\n")
+    assert "- HAProxy version: 2.8.5" in text
+    assert "- Time range: 2023-11-14 22:13:21 → 2023-11-14 22:14:30 UTC (1m09s)" in text
+    assert "- Events: 4 (1 error, 1 warning, 1 ok, 1 info)" in text
+    assert "| Time (UTC) | Severity | Target | Message |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 2023-")]
+    assert rows[0] == "| 2023-11-14 22:13:21 | · info | — | reload: new worker pid 42 |"
+    assert rows[1] == ("| 2023-11-14 22:13:25 | ✖ error | be_app/up1 | "
+                       "server be_app/up1 UP → DOWN (check L4CON) |")
+    assert rows[3].endswith("| server be_api/a check L7OK → L7STS \\| 503 |")  # pipe escaped
+    assert "## Incident mark" not in text and "## Changes sent" not in text
+
+
+def test_markdown_without_events() -> None:
+    text = to_markdown([], instance="x", version="", now=T0)
+    assert "- Time range: no events" in text
+    assert "No events." in text
+    assert "- HAProxy version: unknown" in text
+
+
+def test_markdown_mark_sections() -> None:
+    snap = Snapshot.from_text(None, CAPTURED.read_text(), wall_time=T0)
+    marks = [Mark(snap, T0 + 60, "second"), Mark(snap, T0 + 2, "deploy 42")]
+    text = to_markdown(_events(), instance="lab", version="2.8.5", mark=marks, now=T0 + 100)
+    first = text.index("## Incident mark 1: deploy 42")
+    second = text.index("## Incident mark 2: second")
+    assert first < second
+    section = text[first:second]
+    assert "- Set at: 2023-11-14 22:13:22 UTC (1m38s before this report)" in section
+    assert "- Events since the mark: 3 (1 error, 1 warning)" in section
+    assert "- Frontend counters at the mark" in section and "req_tot 7, stot 7" in section
+    assert "- 2023-11-14 22:13:25 ✖ server be_app/up1 UP → DOWN (check L4CON)" in section
+
+
+def test_markdown_mark_with_current_snapshot_shows_deltas() -> None:
+    text = CAPTURED.read_text()
+    base = Snapshot.from_text(None, text, wall_time=T0)
+    lines = text.splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    idx5, idxe = header.index("hrsp_5xx"), header.index("econ")
+    changed = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        if cells[:2] == ["be_app", "up1"]:
+            cells[idx5] = str(int(cells[idx5] or 0) + 7)
+            cells[idxe] = "3"
+        changed.append(",".join(cells))
+    current = Snapshot.from_text(None, "\n".join([lines[0]] + changed) + "\n", wall_time=T0 + 9)
+    md = to_markdown([], instance="lab", version="2.8", mark=Mark(base, T0, ""),
+                     current=current, now=T0 + 10)
+    assert "## Incident mark 1\n" in md
+    assert "| Target | Type | hrsp_5xx | econ | eresp | chkdown |" in md
+    assert "| be_app/up1 | server | 7 | 3 | 0 | 0 |" in md
+
+
+def test_markdown_journal_section_renders_the_keys_present() -> None:
+    journal = [
+        {"time": T0 + 30, "user": "alice", "command": "set server be_app/up1 state drain",
+         "answer": "", "level": "admin"},
+        {"user": "bob", "command": "set weight be_app/up2 0", "answer": "No such server.\n",
+         "instance": "lab"},
+    ]
+    text = to_markdown(_events(), instance="lab", version="2.8.5", journal=journal,
+                       now=T0 + 100)
+    section = text[text.index("## Changes sent"):]
+    assert "| time (UTC) | user | command | answer | level | instance |" in section
+    assert ("| 2023-11-14 22:13:50 | alice | `set server be_app/up1 state drain` |  | admin |"
+            "  |") in section
+    assert "|  | bob | `set weight be_app/up2 0` | No such server. |  | lab |" in section
+    empty = to_markdown([], instance="lab", version="2.8.5", journal=[], now=T0)
+    assert "No changes were sent." in empty
+
+
+def test_export_writes_named_file_atomically(tmp_path: Path) -> None:
+    out_dir = tmp_path / "state" / "reports"
+    path = export_markdown(out_dir, _events(), instance="lab", version="2.8.5", now=T0)
+    assert path == out_dir / "haconsole-timeline-20231114-221320.md"
+    assert re.fullmatch(r"haconsole-timeline-\d{8}-\d{6}\.md", export_name(T0))
+    assert path.read_text(encoding="utf-8").startswith("# haconsole timeline: lab")
+    again = export_markdown(out_dir, [], instance="lab", version="2.8.5", now=T0)
+    assert again.name == "haconsole-timeline-20231114-221320-2.md"
+    assert "No events." in again.read_text(encoding="utf-8")
+    assert {p.name for p in out_dir.iterdir()} == {path.name, again.name}  # no temp
+    assert os.stat(path).st_mode & 0o077 == 0
+
+
+def test_export_failure_leaves_no_temp_file(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        export_markdown(tmp_path, _events(), instance="lab", version="2.8.5", now=T0)
+    assert list(tmp_path.iterdir()) == []
