@@ -56,11 +56,14 @@ class Timeline:
         self.add(event)
         return event
 
-    def events(self, since: float | None = None) -> list[Event]:
-        """The events kept, oldest first; only those at or after ``since`` if given."""
-        if since is None:
-            return list(self._events)
-        return [e for e in self._events if e.time >= since]
+    @property
+    def events(self) -> list[Event]:
+        """The events kept, oldest first (a copy)."""
+        return list(self._events)
+
+    def since(self, start: float) -> list[Event]:
+        """The events at or after wall-clock time ``start``, oldest first."""
+        return [e for e in self._events if e.time >= start]
 
     def clear(self) -> None:
         self._events.clear()

@@ -36,8 +36,9 @@ def test_timeline_is_bounded_and_counts_dropped() -> None:
     assert [e.kind for e in t] == ["reload", "status", "check"]
     note = t.add_note("  rolled back deploy 42 ", now=T0 + 80)
     assert note.kind == "note" and note.message == "note: rolled back deploy 42"
-    assert t.events(since=T0 + 66)[-1] is note
-    assert len(t.events(since=T0 + 66)) == 2
+    assert t.since(T0 + 66)[-1] is note
+    assert len(t.since(T0 + 66)) == 2
+    assert [e.kind for e in t.events] == ["status", "check", "note"]
     t.clear()
     assert len(t) == 0 and t.dropped == 0
 
