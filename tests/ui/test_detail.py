@@ -119,7 +119,7 @@ async def test_updates_in_place_without_remounting() -> None:
         assert not app.query_one("#detail-fields").display
 
 
-async def test_empty_fields_hidden_with_e() -> None:
+async def test_empty_fields_hidden_with_shift_e() -> None:
     history, snaps = _history(2)
     row = snaps[-1].get("be_app", "up1")
     assert row is not None
@@ -131,10 +131,10 @@ async def test_empty_fields_hidden_with_e() -> None:
         await pilot.pause()
         shown = _static_text(app, "#detail-fields").splitlines()
         assert len(shown) == len(row.fields)
-        await pilot.press("e")
+        await pilot.press("E")
         shown = _static_text(app, "#detail-fields").splitlines()
         assert len(shown) == sum(1 for v in row.fields.values() if v)
-        assert "e: show empty" in _static_text(app, "#detail-fields-title")
+        assert "E: show empty" in _static_text(app, "#detail-fields-title")
 
 
 async def test_repeated_updates_are_cheap() -> None:

@@ -5,10 +5,10 @@ row's identity and status (symbol and text, so it reads without colour), its rat
 and its counters since the incident mark; small charts of request rate, current
 sessions, 5xx per second and queue over the history kept (one bar per refresh, the
 newest on the right, with last/min/max); then every ``show stat`` field of the row by
-HAProxy's name, in HAProxy's order (empty ones dimmed, or hidden with ``e``).
+HAProxy's name, in HAProxy's order (empty ones dimmed, or hidden with ``E``).
 
 :meth:`DetailPane.show` updates the same few widgets in place; nothing is mounted or
-removed after start-up, and an unchanged row is not redrawn.
+removed after start-up, and the field list is only redrawn when a value changed.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class DetailPane(Widget):
     DetailPane > .detail--delta { color: $accent; text-style: bold; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "toggle_empty", "Empty fields", show=False, id="detail.toggle_empty"),
+        Binding("E", "toggle_empty", "Empty fields", show=False, id="detail.toggle_empty"),
     ]
 
     def __init__(self, *, name: str | None = None, id: str | None = None,
@@ -223,7 +223,7 @@ class DetailPane(Widget):
         if drawn != self._fields_drawn:
             self._fields_drawn = drawn
             empty = sum(1 for v in row.fields.values() if v == "")
-            hint = "e: hide empty" if self.show_empty else "e: show empty"
+            hint = "E: hide empty" if self.show_empty else "E: show empty"
             title.update(f"fields · {len(row.fields)} · {empty} empty · {hint}")
             fields.update(self._fields_text(row))
 

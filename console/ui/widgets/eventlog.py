@@ -17,7 +17,6 @@ from typing import ClassVar
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
-from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -36,6 +35,8 @@ def severity_symbol(severity: str) -> str:
 
 class EventLog(ScrollView, can_focus=True):
     """Events, oldest first; follows new ones unless the user has scrolled up.
+
+    Scrolling back to the bottom (``end``, the mouse) follows new events again.
 
     ``utc=True`` shows times in UTC (the postmortem export is in UTC); local time
     otherwise. An event from another day than the newest one shows its date too.
@@ -61,9 +62,6 @@ class EventLog(ScrollView, can_focus=True):
         & > .eventlog--empty { color: $text-muted; text-style: italic; }
     }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("end", "follow", "Follow", show=False, id="eventlog.follow"),
-    ]
 
     def __init__(self, *, max_lines: int = 5000, utc: bool = False,
                  placeholder: str = "No events yet.", name: str | None = None,
@@ -127,9 +125,6 @@ class EventLog(ScrollView, can_focus=True):
         self.virtual_size = Size(0, 0)
         self.scroll_to(0, 0, animate=False, immediate=True)
         self.refresh()
-
-    def action_follow(self) -> None:
-        self.scroll_end(animate=False)
 
     # ------------------------------------------------------------------ drawing
 
