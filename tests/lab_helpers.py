@@ -1,0 +1,152 @@
+"""Starting and stopping a lab (a real HAProxy with live backends) from tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pytest
+
+from console.haproxy.lab import control as lab_control
+
+REPO = Path(__file__).resolve().parents[1]
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+LAB_CODE = ("import sys; from console.haproxy.lab import run_lab; "
+            "sys.exit(run_lab(sys.argv[1], sys.argv[2]))")
+
+
+def send(socket_path: str | Path, command: str, timeout: float = 10.0) -> str:
+    """One non-interactive command on a HAProxy unix socket; the answer read to EOF."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(socket_path))
+        sock.sendall(command.encode() + b"\n")
+        sock.shutdown(socket.SHUT_WR)  # the master CLI waits for this before closing
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def alive(pid: int) -> bool:
+    """Whether *pid* exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    return data[data.rfind(")") + 2:].split()[0] != "Z"
+
+
+def _read(path: Path, limit: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError as exc:
+        return f"<{exc}>"
+
+
+class LabHandle:
+    """A running lab subprocess and what its lab.json says."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], directory: Path, info: dict[str, Any],
+                 stderr_path: Path) -> None:
+        self.proc = proc
+        self.dir = directory
+        self.info = info
+        self.stderr_path = stderr_path
+        self.extra_pids: set[int] = set()  # e.g. workers started by a reload
+        self.returncode: int | None = None
+
+    def send(self, socket_path: str | Path, command: str, timeout: float = 10.0) -> str:
+        return send(socket_path, command, timeout)
+
+    def control(self, cmd: str) -> str:
+        return lab_control(str(self.dir), cmd)
+
+    def diagnostics(self) -> str:
+        return (f"lab stderr:\n{_read(self.stderr_path)}\n"
+                f"haproxy.log:\n{_read(self.dir / 'haproxy.log')}")
+
+    def _all_pids(self) -> set[int]:
+        pids = set(self.info.get("pids", [])) | self.extra_pids
+        try:  # lab.json is rewritten when workers change (after a reload)
+            pids |= set(json.loads((self.dir / "lab.json").read_text()).get("pids", []))
+        except (OSError, ValueError):
+            pass
+        pids.discard(os.getpid())
+        return pids
+
+    def stop(self) -> int:
+        """SIGTERM the lab; fail unless it and every process it started are gone in 15 s."""
+        if self.returncode is not None:
+            return self.returncode
+        pids = self._all_pids()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.returncode = self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.returncode = self.proc.wait()
+        left = {pid for pid in pids if alive(pid)}
+        while left and time.monotonic() < deadline:
+            time.sleep(0.05)
+            left = {pid for pid in left if alive(pid)}
+        if time.monotonic() >= deadline or left:
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            pytest.fail(f"the lab did not stop cleanly within {STOP_TIMEOUT:g} s; still "
+                        f"running: {sorted(left)}\n{self.diagnostics()}")
+        return self.returncode
+
+    def __enter__(self) -> LabHandle:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def start_lab(directory: Path, haproxy: str) -> LabHandle:
+    """Run ``run_lab(directory, haproxy)`` in a subprocess and wait for its lab.json."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stderr_path = directory.parent / f"{directory.name}.stderr"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-c", LAB_CODE, str(directory), haproxy],
+                                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env)
+    info_path = directory / "lab.json"
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if info_path.exists():
+            info = json.loads(info_path.read_text())
+            return LabHandle(proc, directory, info, stderr_path)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        reason = f"no lab.json within {START_TIMEOUT:g} s"
+    else:
+        reason = f"the lab exited with code {proc.returncode}"
+    handle = LabHandle(proc, directory, {}, stderr_path)
+    pytest.fail(f"lab did not start with {haproxy}: {reason}\n{handle.diagnostics()}")
