@@ -1,0 +1,346 @@
+"""The proxy table's model: rows by key, groups per proxy, and the visible order.
+
+Pure Python (no Textual), so the table widget only draws what this decides.
+
+Design, for 10,000+ rows refreshed every second:
+
+* rows live in a dict by ``(proxy, name)`` plus HAProxy's order as a list of keys;
+* groups (one per proxy: its header row, then FRONTEND of a ``listen`` section,
+  listeners, servers) are rebuilt only when the set or order of keys changes;
+* the visible lines (a list of keys) are rebuilt only when the keys, the filter,
+  the sort, the collapsed groups or, for a live sort or a status filter, a value
+  they depend on changes;
+* otherwise :meth:`TableModel.update` only swaps rows and reports which keys changed
+  (their ``fields`` differ, or the rates their view shows), so the widget redraws
+  just those lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.haproxy.counters import Mark
+from console.haproxy.model import Rates, Row, Snapshot
+from console.ui.widgets.columns import Column
+
+Key = tuple[str, str]
+QUICK_FILTERS = ("all", "problems", "maint_drain", "backend")
+_REGEX_CHARS = frozenset(".^$*+?{}[]|()\\")
+_UP_KINDS = frozenset({"UP", "NOCHECK"})
+_COUNTED = (("DOWN", "down"), ("MAINT", "maint"), ("DRAIN", "drain"), ("NOLB", "nolb"))
+
+
+@dataclass(slots=True)
+class Group:
+    """One proxy. ``header`` is its BACKEND row, else its FRONTEND row; ``frontend`` is
+    the FRONTEND of a proxy that has both (a ``listen`` section), shown as a child."""
+
+    proxy: str
+    header: Key
+    frontend: Key | None = None
+    listeners: list[Key] = field(default_factory=list)
+    servers: list[Key] = field(default_factory=list)
+
+    @property
+    def has_children(self) -> bool:
+        return bool(self.frontend or self.listeners or self.servers)
+
+
+@dataclass(slots=True)
+class Changes:
+    """What :meth:`TableModel.update` did: ``rebuilt`` when the visible order was
+    recomputed; ``changed`` keys whose line must be drawn again."""
+
+    rebuilt: bool
+    changed: set[Key]
+
+
+def make_matcher(text: str) -> Callable[[Key], bool] | None:
+    """Case-insensitive substring, or a regex if ``text`` has regex characters and
+    compiles; it is tried on the proxy, the name and ``proxy/name``."""
+    text = text.strip()
+    if not text:
+        return None
+    if _REGEX_CHARS.intersection(text):
+        try:
+            pattern = re.compile(text, re.IGNORECASE)
+        except re.error:
+            pass
+        else:
+            search = pattern.search
+            return lambda k: bool(search(k[0]) or search(k[1]) or search(f"{k[0]}/{k[1]}"))
+    needle = text.casefold()
+    return lambda k: needle in k[0].casefold() or needle in k[1].casefold() \
+        or needle in f"{k[0]}/{k[1]}".casefold()
+
+
+class TableModel:
+    """Rows, groups, filters, sort and collapsed groups; produces :attr:`lines`."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Key, Row] = {}
+        self.rates: dict[Key, Rates] = {}
+        self.mark: Mark | None = None
+        self.order: list[Key] = []
+        self.groups: dict[str, Group] = {}
+        self.headers: dict[Key, str] = {}  # header key -> proxy
+        self.lines: list[Key] = []
+        self.index: dict[Key, int] = {}
+        self.full: list[Key] = []  # every line, sorted, ignoring filters and collapse
+        self.collapsed: set[str] = set()
+        self.collapse_new = False
+        self.filter_text = ""
+        self.quick = "all"
+        self.quick_arg: str | None = None
+        self.sort_column: Column | None = None
+        self.sort_reverse = False
+        self.rate_fields: tuple[str, ...] = ()  # the Rates fields the view shows
+        self._matcher: Callable[[Key], bool] | None = None
+        self._sort_values: dict[Key, Any] = {}
+        self._summaries: dict[str, str] = {}
+
+    # ----------------------------------------------------------------- data
+
+    def update(self, snapshot: Snapshot, rates: dict[Key, Rates] | None) -> Changes:
+        """Take a new snapshot; rebuild the lines only if something they depend on changed."""
+        old_rows, old_rates = self.rows, self.rates
+        rows: dict[Key, Row] = {}
+        order: list[Key] = []
+        changed: set[Key] = set()
+        status_changed: set[Key] = set()
+        for row in snapshot.rows:
+            key = (row.proxy, row.name)
+            order.append(key)
+            rows[key] = row
+            prev = old_rows.get(key)
+            if prev is not None and prev is not row and prev.fields != row.fields:
+                changed.add(key)
+                if prev.status != row.status:
+                    status_changed.add(key)
+        self.rows, self.rates = rows, rates or {}
+        if self.rate_fields and (old_rates or self.rates):
+            for key, new in self.rates.items():
+                if key not in changed and _rates_differ(old_rates.get(key), new,
+                                                        self.rate_fields):
+                    changed.add(key)
+        if order != self.order:
+            self.order = order
+            self._regroup()
+            self._summaries.clear()
+            self._compute_sort_values()
+            self._rebuild()
+            return Changes(True, set(rows))
+        for key in status_changed:
+            self._summaries.pop(key[0], None)
+            group = self.groups.get(key[0])
+            if group is not None:
+                changed.add(group.header)
+        rebuild = bool(status_changed) and self.quick in ("problems", "maint_drain")
+        if self.sort_column is not None and changed:
+            rebuild = self._resort_needed(changed) or rebuild
+        if rebuild:
+            self._rebuild()
+        return Changes(rebuild, changed)
+
+    def _regroup(self) -> None:
+        groups: dict[str, Group] = {}
+        for key in self.order:
+            proxy, _ = key
+            row = self.rows[key]
+            group = groups.get(proxy)
+            if group is None:
+                group = groups[proxy] = Group(proxy, (proxy, "BACKEND"))
+                if proxy not in self.groups and self.collapse_new:
+                    self.collapsed.add(proxy)
+            if row.type == "server":
+                group.servers.append(key)
+            elif row.type == "listener":
+                group.listeners.append(key)
+            elif row.type == "frontend":
+                group.frontend = key
+        for proxy, group in groups.items():
+            if (proxy, "BACKEND") not in self.rows and group.frontend is not None:
+                group.header, group.frontend = group.frontend, None
+        self.groups = groups
+        self.headers = {g.header: p for p, g in groups.items()}
+        self.collapsed.intersection_update(groups)
+
+    # ----------------------------------------------------------------- sort
+
+    def set_sort(self, column: Column | None, reverse: bool = False) -> None:
+        self.sort_column, self.sort_reverse = column, reverse
+        self._compute_sort_values()
+        self._rebuild()
+
+    def _sort_value(self, key: Key) -> Any:
+        row = self.rows.get(key)
+        column = self.sort_column
+        if row is None or column is None:
+            return None
+        return column.sort_value(row, self.mark, self.rates.get(key))
+
+    def _compute_sort_values(self) -> None:
+        if self.sort_column is None:
+            self._sort_values = {}
+            return
+        value = self._sort_value
+        self._sort_values = {key: value(key) for key in self.order}
+
+    def _resort_needed(self, keys: Iterable[Key]) -> bool:
+        values, value = self._sort_values, self._sort_value
+        needed = False
+        for key in keys:
+            new = value(key)
+            if values.get(key) != new:
+                values[key] = new
+                needed = True
+        return needed
+
+    def _sorted(self, keys: list[Key]) -> list[Key]:
+        """Keys by their sort value; rows without a value keep their order, last."""
+        if self.sort_column is None or len(keys) < 2:
+            return keys
+        values = self._sort_values
+        present = [k for k in keys if values.get(k) is not None]
+        missing = [k for k in keys if values.get(k) is None]
+        present.sort(key=values.__getitem__, reverse=self.sort_reverse)
+        return present + missing
+
+    # ----------------------------------------------------------------- filters
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._matcher = make_matcher(text)
+        self._rebuild()
+
+    def set_quick(self, name: str, arg: str | None = None) -> None:
+        if name not in QUICK_FILTERS:
+            raise ValueError(f"unknown quick filter {name!r}; one of {', '.join(QUICK_FILTERS)}")
+        self.quick, self.quick_arg = name, arg if name == "backend" else None
+        self._rebuild()
+
+    def set_mark(self, mark: Mark | None) -> None:
+        self.mark = mark
+        if self.sort_column is not None and self.sort_column.counter:
+            self._compute_sort_values()
+            self._rebuild()
+
+    def _shown(self, key: Key) -> bool:
+        quick = self.quick
+        if quick == "backend" and key[0] != self.quick_arg:
+            return False
+        if quick in ("problems", "maint_drain"):
+            row = self.rows.get(key)
+            if row is None:
+                return False
+            if quick == "problems" and not row.status.problem:
+                return False
+            if quick == "maint_drain" and row.status.kind not in ("MAINT", "DRAIN"):
+                return False
+        return self._matcher is None or self._matcher(key)
+
+    # ----------------------------------------------------------------- collapse
+
+    def set_collapsed(self, proxy: str, collapsed: bool) -> bool:
+        """Collapse or expand one group; False if nothing changed."""
+        group = self.groups.get(proxy)
+        if group is None or not group.has_children or (proxy in self.collapsed) == collapsed:
+            return False
+        if collapsed:
+            self.collapsed.add(proxy)
+        else:
+            self.collapsed.discard(proxy)
+        self._rebuild()
+        return True
+
+    def collapse_all(self, collapsed: bool) -> None:
+        self.collapse_new = collapsed
+        if collapsed:
+            self.collapsed = {p for p, g in self.groups.items() if g.has_children}
+        else:
+            self.collapsed = set()
+        self._rebuild()
+
+    # ----------------------------------------------------------------- lines
+
+    def _rebuild(self) -> None:
+        groups = list(self.groups.values())
+        if self.sort_column is not None:
+            by_header = {g.header: g for g in groups}
+            groups = [by_header[k] for k in self._sorted(list(by_header))]
+        shown, collapsed = self._shown, self.collapsed
+        filtering = self.quick != "all" or self._matcher is not None
+        lines: list[Key] = []
+        full: list[Key] = []
+        for group in groups:
+            children = ([group.frontend] if group.frontend else []) \
+                + self._sorted(group.listeners) + self._sorted(group.servers)
+            full.append(group.header)
+            full.extend(children)
+            visible = [k for k in children if shown(k)] if filtering else children
+            if visible or not filtering or shown(group.header):
+                lines.append(group.header)
+                if group.proxy not in collapsed:
+                    lines.extend(visible)
+        self.lines, self.full = lines, full
+        self.index = {k: i for i, k in enumerate(lines)}
+
+    def nearest(self, key: Key) -> int | None:
+        """The visible line closest to ``key`` in the full order (itself if shown; else the
+        nearest line above it, such as its collapsed group's header; else the next below)."""
+        if key in self.index:
+            return self.index[key]
+        try:
+            rank = self.full.index(key)
+        except ValueError:
+            return None
+        index = self.index
+        for k in reversed(self.full[:rank]):
+            if k in index:
+                return index[k]
+        for k in self.full[rank + 1:]:
+            if k in index:
+                return index[k]
+        return None
+
+    def group_of(self, key: Key) -> Group | None:
+        return self.groups.get(key[0])
+
+    def summary(self, proxy: str) -> str:
+        """``3/4 up`` for a group with servers, ``3/4 up, 1 down`` when it is collapsed
+        (its servers are not on screen); empty for a group without servers."""
+        cached = self._summaries.get(proxy)
+        if cached is None:
+            cached = self._summaries[proxy] = self._summary(proxy)
+        if proxy in self.collapsed:
+            return cached
+        return cached.split(",", 1)[0]
+
+    def _summary(self, proxy: str) -> str:
+        group = self.groups.get(proxy)
+        text = ""
+        if group is not None and group.servers:
+            rows = self.rows
+            counts = dict.fromkeys(("up", "down", "maint", "drain", "nolb"), 0)
+            for key in group.servers:
+                kind = rows[key].status.kind
+                if kind in _UP_KINDS:
+                    counts["up"] += 1
+                else:
+                    for k, name in _COUNTED:
+                        if kind == k:
+                            counts[name] += 1
+                            break
+            parts = [f"{counts['up']}/{len(group.servers)} up"]
+            parts += [f"{counts[name]} {name}" for _, name in _COUNTED if counts[name]]
+            text = ", ".join(parts)
+        return text
+
+
+def _rates_differ(old: Rates | None, new: Rates | None, names: tuple[str, ...]) -> bool:
+    if old is None or new is None:
+        return old is not new
+    return any(old.get(n) != new.get(n) for n in names)
