@@ -1,0 +1,483 @@
+"""ProxyTable: the console's main table of proxies and servers, for 10,000+ rows.
+
+A :class:`~textual.scroll_view.ScrollView` using the Line API: only the lines on
+screen are drawn (:meth:`ProxyTable.render_line`), from the in-memory
+:class:`~console.ui.widgets.table_model.TableModel`; there is no widget per row.
+
+Layout: line 0 is the column header, fixed while the rest scrolls. Then one group
+per proxy in HAProxy's order: a header line (the proxy's BACKEND row, else its
+FRONTEND row, with ``3/4 up, 1 down`` after the name), then its children indented
+(the FRONTEND of a ``listen`` section, listeners, servers). A group collapses to its
+header line.
+
+Sorting by a column sorts the servers (and listeners) within each proxy, and the
+proxies by their own header row's value; rows without a value come last, in
+HAProxy's order. ``None`` restores HAProxy's order. A live sort follows new values
+at each refresh.
+
+The cursor is a key, not a position: it stays on the same ``(proxy, name)`` across
+refreshes, sorts, filters and collapses. When its row is hidden it sits on the
+nearest visible line, and goes back to the row when it shows again (until the
+user moves it).
+
+Design note (cost per refresh): :meth:`set_snapshot` compares each row's ``fields``
+with the previous one (O(rows), no formatting); the visible order is rebuilt only
+when keys, filter, sort, collapse, or a value a live sort or status filter depends
+on changed. A strip per row is cached and dropped only when that row changed; only
+changed lines on screen are refreshed. Formatting happens in :meth:`render_line`,
+so it costs O(visible lines × columns) whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from console.haproxy.counters import Mark
+from console.haproxy.model import Rates, Row, Snapshot
+from console.ui.themes import fallback_theme
+from console.ui.widgets.columns import (
+    SEPARATOR,
+    VIEW_COLUMNS,
+    VIEWS,
+    Placed,
+    column_of,
+    layout,
+    view_rates,
+)
+from console.ui.widgets.table_model import Key, TableModel
+from console.ui.widgets.table_render import render_header, render_row
+
+_CACHE_SIZE = 4096
+
+
+class ProxyTable(ScrollView, can_focus=True):
+    """Proxies and their servers, one line each; see the module docstring."""
+
+    VIEWS = VIEWS
+
+    BINDINGS: list[BindingType] = [
+        Binding("up", "cursor_up", "Up", show=False, id="table.cursor_up"),
+        Binding("down", "cursor_down", "Down", show=False, id="table.cursor_down"),
+        Binding("pageup", "cursor_page_up", "Page up", show=False, id="table.page_up"),
+        Binding("pagedown", "cursor_page_down", "Page down", show=False,
+                id="table.page_down"),
+        Binding("home", "cursor_home", "First", show=False, id="table.home"),
+        Binding("end", "cursor_end", "Last", show=False, id="table.end"),
+        Binding("left", "collapse", "Collapse", show=False, id="table.collapse"),
+        Binding("right", "expand", "Expand", show=False, id="table.expand"),
+        Binding("enter", "activate", "Open", show=False, id="table.activate"),
+        Binding("space", "toggle_mark", "Mark", show=False, id="table.mark"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "proxytable--header", "proxytable--cursor", "proxytable--marked", "proxytable--group",
+    }
+
+    DEFAULT_CSS = """
+    ProxyTable {
+        background: $surface;
+        color: $foreground;
+        overflow-x: hidden;
+        overflow-y: auto;
+        height: 1fr;
+        & > .proxytable--header { text-style: bold; color: $text-primary; background: $panel; }
+        & > .proxytable--group { text-style: bold; }
+        & > .proxytable--marked { background: $accent 20%; }
+        & > .proxytable--cursor { background: $block-cursor-blurred-background;
+                                  text-style: $block-cursor-blurred-text-style; }
+        &:focus > .proxytable--cursor { background: $block-cursor-background;
+                                        color: $block-cursor-foreground;
+                                        text-style: $block-cursor-text-style; }
+    }
+    """
+
+    class Highlighted(Message):
+        """The cursor moved to another row (``key`` None: the table is empty)."""
+
+        def __init__(self, table: ProxyTable, key: Key | None, row: Row | None) -> None:
+            super().__init__()
+            self.table, self.key, self.row = table, key, row
+
+        @property
+        def control(self) -> ProxyTable:
+            return self.table
+
+    class Activated(Message):
+        """Enter (or a double click) on a row."""
+
+        def __init__(self, table: ProxyTable, key: Key, row: Row | None) -> None:
+            super().__init__()
+            self.table, self.key, self.row = table, key, row
+
+        @property
+        def control(self) -> ProxyTable:
+            return self.table
+
+    def __init__(self, *, view: str = "status", name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        if view not in VIEWS:
+            raise ValueError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
+        self.view = view
+        self.marked: set[Key] = set()
+        self._model = TableModel()
+        self._model.rate_fields = view_rates(view)
+        self._layout: list[Placed] = []
+        self._width = -1
+        self._strips: LRUCache[Key, Strip] = LRUCache(_CACHE_SIZE)
+        self._header: Strip | None = None
+        self._styles: dict[str, Style] = {}
+        self.set_styles(fallback_theme().status)
+        self._cursor = -1
+        self._cursor_key: Key | None = None
+        self._wanted: Key | None = None  # where the user put the cursor
+
+    # ----------------------------------------------------------------- public API
+
+    @property
+    def model(self) -> TableModel:
+        return self._model
+
+    @property
+    def lines(self) -> list[Key]:
+        """The keys of the visible lines, top to bottom (header line excluded)."""
+        return self._model.lines
+
+    @property
+    def cursor_key(self) -> Key | None:
+        return self._cursor_key
+
+    @property
+    def cursor_row(self) -> Row | None:
+        return self._model.rows.get(self._cursor_key) if self._cursor_key else None
+
+    def set_snapshot(self, snapshot: Snapshot,
+                     rates: dict[tuple[str, str], Rates] | None = None) -> None:
+        changes = self._model.update(snapshot, rates)
+        if len(changes.changed) > len(self._strips) // 2:
+            self._strips.clear()
+        else:
+            for key in changes.changed:
+                self._strips.discard(key)
+        if changes.rebuilt:
+            self.marked.intersection_update(self._model.rows)
+            self._relocate()
+            return
+        self._refresh_keys(changes.changed)
+
+    def set_mark(self, mark: Mark | None) -> None:
+        """Counters show their delta since ``mark`` (None: since HAProxy's last clear)."""
+        model = self._model
+        before = list(model.lines)
+        model.set_mark(mark)
+        self._redraw_all()
+        if model.lines != before:
+            self._relocate()
+
+    def set_view(self, view: str) -> None:
+        if view not in VIEWS:
+            raise ValueError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
+        if view == self.view:
+            return
+        self.view = view
+        model = self._model
+        model.rate_fields = view_rates(view)
+        self._width = -1
+        self._redraw_all()
+        if model.sort_column is not None and column_of(view, model.sort_column.id) is None:
+            model.set_sort(None)
+            self._relocate()
+
+    def set_filter(self, text: str) -> None:
+        """Substring (case-insensitive) or regex, on proxy, name or ``proxy/name``."""
+        self._model.set_filter(text)
+        self._relocate()
+
+    def set_quick_filter(self, name: str, arg: str | None = None) -> None:
+        """``all``, ``problems``, ``maint_drain`` or ``backend`` (``arg``: its name)."""
+        self._model.set_quick(name, arg)
+        self._relocate()
+
+    def sort_by(self, column: str | None, reverse: bool = False) -> None:
+        """Sort by a column id of the current view; None restores HAProxy's order."""
+        found = None
+        if column is not None:
+            found = column_of(self.view, column)
+            if found is None:
+                raise ValueError(f"no column {column!r} in the {self.view} view")
+        self._model.set_sort(found, reverse)
+        self._header = None
+        self._relocate()
+
+    def cycle_sort(self) -> None:
+        """HAProxy's order → each shown column in turn → HAProxy's order. Numbers
+        start with the largest first, text with A first."""
+        columns = [p.column for p in self._layout] or list(VIEW_COLUMNS[self.view])
+        current = self._model.sort_column
+        if current is None or current not in columns:
+            nxt = columns[0]
+        else:
+            i = columns.index(current) + 1
+            nxt = columns[i] if i < len(columns) else None
+        self.sort_by(nxt.id if nxt else None, reverse=bool(nxt and nxt.numeric))
+
+    def reverse_sort(self) -> None:
+        column = self._model.sort_column
+        if column is not None:
+            self.sort_by(column.id, not self._model.sort_reverse)
+
+    @property
+    def sort_column(self) -> str | None:
+        column = self._model.sort_column
+        return column.id if column else None
+
+    def toggle_collapse(self, proxy: str | None = None) -> None:
+        """Collapse or expand a group (the cursor's by default)."""
+        proxy = proxy or (self._cursor_key[0] if self._cursor_key else None)
+        if proxy is None:
+            return
+        self._set_collapsed(proxy, proxy not in self._model.collapsed)
+
+    def collapse_all(self) -> None:
+        self._model.collapse_all(True)
+        self._strips.clear()
+        self._relocate()
+
+    def expand_all(self) -> None:
+        self._model.collapse_all(False)
+        self._strips.clear()
+        self._relocate()
+
+    def set_styles(self, status: dict[str, Style]) -> None:
+        """Status styles from the theme (keys of ``themes.STATUS_KEYS``)."""
+        styles = dict(status)
+        styles["dim"] = Style(dim=True)
+        styles.setdefault("warn", status.get("transition") or Style(bold=True))
+        self._styles = styles
+        self._redraw_all()
+
+    def move_cursor_to(self, key: Key) -> bool:
+        """Put the cursor on ``key``, expanding its group if needed; False if not shown."""
+        model = self._model
+        if key not in model.index and key[0] in model.collapsed and key in model.rows:
+            self._set_collapsed(key[0], False)
+        index = model.index.get(key)
+        if index is None:
+            return False
+        self._move(index)
+        return True
+
+    def toggle_mark_row(self) -> None:
+        key = self._cursor_key
+        if key is None:
+            return
+        self.marked.symmetric_difference_update({key})
+        self._strips.discard(key)
+        self._refresh_index(self._cursor)
+
+    def clear_marks(self) -> None:
+        self.marked.clear()
+        self._redraw_all()
+
+    # ----------------------------------------------------------------- actions
+
+    def action_cursor_up(self) -> None:
+        self._move(self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move(self._cursor + 1)
+
+    def action_cursor_page_up(self) -> None:
+        page = self._page()
+        self.scroll_to(y=self.scroll_offset.y - page, animate=False)
+        self._move(self._cursor - page)
+
+    def action_cursor_page_down(self) -> None:
+        page = self._page()
+        self.scroll_to(y=self.scroll_offset.y + page, animate=False)
+        self._move(self._cursor + page)
+
+    def action_cursor_home(self) -> None:
+        self._move(0)
+
+    def action_cursor_end(self) -> None:
+        self._move(len(self._model.lines) - 1)
+
+    def action_collapse(self) -> None:
+        key = self._cursor_key
+        if key is None:
+            return
+        group = self._model.group_of(key)
+        if group is None:
+            return
+        if key != group.header:
+            self._move(self._model.index[group.header])
+        self._set_collapsed(group.proxy, True)
+
+    def action_expand(self) -> None:
+        if self._cursor_key is not None:
+            self._set_collapsed(self._cursor_key[0], False)
+
+    def action_activate(self) -> None:
+        if self._cursor_key is not None:
+            self.post_message(self.Activated(self, self._cursor_key, self.cursor_row))
+
+    def action_toggle_mark(self) -> None:
+        self.toggle_mark_row()
+
+    async def _on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        event.stop()
+        if offset.y == 0:
+            for placed in self._layout:
+                if placed.x <= offset.x < placed.x + placed.width + SEPARATOR:
+                    same = self._model.sort_column is placed.column
+                    reverse = not self._model.sort_reverse if same else placed.column.numeric
+                    self.sort_by(placed.column.id, reverse)
+                    break
+            return
+        index = self.scroll_offset.y + offset.y - 1
+        if 0 <= index < len(self._model.lines):
+            self._move(index)
+            if event.chain == 2:
+                self.action_activate()
+
+    # ----------------------------------------------------------------- rendering
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if hasattr(self, "_strips"):
+            self._strips.clear()
+            self._header = None
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if width != self._width:
+            self._width = width
+            self._layout = layout(VIEW_COLUMNS[self.view], width)
+            self._strips.clear()
+            self._header = None
+        base = self.rich_style
+        if y == 0:
+            if self._header is None:
+                style = self.get_component_rich_style("proxytable--header", partial=True)
+                self._header = render_header(self._model, self._layout, width, style)
+            return self._header.apply_style(base)
+        index = self.scroll_offset.y + y - 1
+        lines = self._model.lines
+        if not 0 <= index < len(lines):
+            return Strip.blank(width, base)
+        key = lines[index]
+        strip = self._strips.get(key)
+        if strip is None:
+            group_style = self.get_component_rich_style("proxytable--group", partial=True)
+            strip = render_row(self._model, self._layout, width, key, self._styles,
+                               group_style, key in self.marked)
+            self._strips.set(key, strip)
+        style = base
+        if key in self.marked:
+            style += self.get_component_rich_style("proxytable--marked")
+        if index == self._cursor:
+            style += self.get_component_rich_style("proxytable--cursor")
+        return strip.apply_style(style)
+
+    # ----------------------------------------------------------------- cursor & refresh
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def _move(self, index: int) -> None:
+        """Move the cursor as the user asked: the new line becomes the wanted one."""
+        lines = self._model.lines
+        if not lines:
+            return
+        index = max(0, min(index, len(lines) - 1))
+        old = self._cursor
+        self._cursor = index
+        self._wanted = lines[index]
+        self._set_key(lines[index])
+        self._refresh_index(old)
+        self._refresh_index(index)
+        self._scroll_to_cursor()
+
+    def _set_key(self, key: Key | None) -> None:
+        if key != self._cursor_key:
+            self._cursor_key = key
+            row = self._model.rows.get(key) if key else None
+            self.post_message(self.Highlighted(self, key, row))
+
+    def _relocate(self) -> None:
+        """After the lines were rebuilt: find the cursor's line again, keep it on the
+        same screen row if it was on screen, and redraw."""
+        lines = self._model.lines
+        top = self.scroll_offset.y
+        sized = bool(self.size.height)
+        screen_row = self._cursor - top if sized and 0 <= self._cursor - top < self._page() \
+            else None
+        self.virtual_size = Size(0, len(lines) + 1)
+        if not lines:
+            self._cursor = -1
+            self._set_key(None)
+            self.refresh()
+            return
+        wanted = self._wanted or self._cursor_key
+        index = self._model.nearest(wanted) if wanted is not None else None
+        if index is None:
+            index = max(0, min(self._cursor, len(lines) - 1))
+        self._cursor = index
+        self._set_key(lines[index])
+        if screen_row is not None and index - screen_row != top:
+            self.scroll_to(y=max(0, index - screen_row), animate=False)
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def _scroll_to_cursor(self) -> None:
+        if self._cursor < 0 or not self.size.height:
+            return
+        top, page = self.scroll_offset.y, self._page()
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False)
+        elif self._cursor >= top + page:
+            self.scroll_to(y=self._cursor - page + 1, animate=False)
+
+    def _set_collapsed(self, proxy: str, collapsed: bool) -> None:
+        model = self._model
+        group = model.groups.get(proxy)
+        if group is None:
+            return
+        if collapsed and self._cursor_key is not None and self._cursor_key[0] == proxy:
+            self._wanted = group.header
+        if model.set_collapsed(proxy, collapsed):
+            self._strips.discard(group.header)
+            self._relocate()
+
+    def _refresh_index(self, index: int) -> None:
+        if index >= 0:
+            self.refresh_line(index + 1)
+
+    def _refresh_keys(self, keys: set[Key]) -> None:
+        """Redraw the lines on screen whose key is in ``keys``."""
+        if not keys:
+            return
+        lines = self._model.lines
+        top = self.scroll_offset.y
+        for index in range(top, min(top + self._page(), len(lines))):
+            if lines[index] in keys:
+                self._refresh_index(index)
+
+    def _redraw_all(self) -> None:
+        self._strips.clear()
+        self._header = None
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._scroll_to_cursor()
