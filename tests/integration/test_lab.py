@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,10 +73,14 @@ def workers(lab: LabHandle) -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def lab(haproxy_binary: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
-    directory: Path = tmp_path_factory.mktemp("lab")
+def lab(haproxy_binary: Any) -> Iterator[LabHandle]:
+    # Not under pytest's basetemp: concurrent pytest sessions prune each other's basetemps,
+    # which would delete the lab's sockets while it runs. A short path also suits sockets.
+    directory = Path(tempfile.mkdtemp(prefix="haconsole-lab-test-"))
     with start_lab(directory, binary_path(haproxy_binary)) as handle:
         yield handle
+    shutil.rmtree(directory, ignore_errors=True)
+    Path(f"{directory}.stderr").unlink(missing_ok=True)
 
 
 def test_lab_json_describes_the_lab(lab: LabHandle, haproxy_binary: Any) -> None:

@@ -268,11 +268,12 @@ listen stats
 
 
 def write_files(layout: Layout, text: str) -> None:
-    """Write haproxy.cfg, hosts.map, blocked.acl and an empty server-state if missing."""
+    """Write haproxy.cfg, hosts.map, blocked.acl, and a server-state file if none."""
     layout.hosts_map.write_text(HOSTS_MAP)
     layout.blocked_acl.write_text(BLOCKED_ACL)
-    if not layout.server_state.exists():
-        layout.server_state.write_text("")
+    if not layout.server_state.exists() or not layout.server_state.stat().st_size:
+        # Just the format version: an empty file makes 2.6 warn at every start.
+        layout.server_state.write_text("1\n")
     tmp = layout.config.with_suffix(".cfg.tmp")
     tmp.write_text(text)
     os.replace(tmp, layout.config)
