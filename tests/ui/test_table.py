@@ -256,6 +256,29 @@ async def test_cursor_survives_sort_and_filter_and_comes_back() -> None:
         assert table.cursor_key == target
 
 
+async def test_cycle_and_reverse_sort_mark_the_header() -> None:
+    app = TableApp(captured("2.6"))
+    async with app.run_test(size=(120, 40)):
+        table = app.query_one(ProxyTable)
+        table.cycle_sort()
+        assert table.sort_column == "name"
+        assert "name▲" in table.render_line(0).text
+        assert table.lines[0] == ("be_api", "BACKEND")  # proxies by name
+        table.reverse_sort()
+        assert "name▼" in table.render_line(0).text
+        assert table.lines[0] == ("tcp_hold", "BACKEND")
+        table.cycle_sort()
+        assert table.sort_column == "status"
+        be_app = [k[1] for k in table.lines if k[0] == "be_app"]
+        assert be_app[:3] == ["BACKEND", "down_closed", "bad_reason"]  # the worst first
+        for _ in range(20):
+            table.cycle_sort()
+            if table.sort_column is None:
+                break
+        assert table.sort_column is None
+        assert table.lines[0] == ("fe_main", "FRONTEND")
+
+
 # --------------------------------------------------------------------------- filters
 
 

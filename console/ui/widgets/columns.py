@@ -202,7 +202,8 @@ def _name_fmt(row: Row, mark: Mark | None, rates: Rates | None) -> Cell:
 
 
 def _name_sort(row: Row, mark: Mark | None, rates: Rates | None) -> tuple[Any, ...]:
-    return natural_key(row.name)
+    """A proxy's own row (FRONTEND/BACKEND) sorts by the proxy's name."""
+    return natural_key(row.proxy if row.type in ("frontend", "backend") else row.name)
 
 
 def _status_fmt(row: Row, mark: Mark | None, rates: Rates | None) -> Cell:
@@ -298,6 +299,12 @@ VIEWS: tuple[str, ...] = tuple(VIEW_COLUMNS)
 def view_rates(view: str) -> tuple[str, ...]:
     """The :class:`Rates` fields a view shows (their change redraws a row)."""
     return tuple(f for c in VIEW_COLUMNS[view] for f in c.rates)
+
+
+def view_fields(view: str) -> tuple[str, ...]:
+    """The HAProxy fields a view shows (its rows are redrawn when one of them changes)."""
+    fields = {f for c in VIEW_COLUMNS[view] for f in c.fields} - {"pxname", "svname"}
+    return tuple(sorted(fields))
 
 
 def column_of(view: str, column_id: str) -> Column | None:

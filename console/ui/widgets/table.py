@@ -20,12 +20,15 @@ refreshes, sorts, filters and collapses. When its row is hidden it sits on the
 nearest visible line, and goes back to the row when it shows again (until the
 user moves it).
 
-Design note (cost per refresh): :meth:`set_snapshot` compares each row's ``fields``
-with the previous one (O(rows), no formatting); the visible order is rebuilt only
-when keys, filter, sort, collapse, or a value a live sort or status filter depends
-on changed. A strip per row is cached and dropped only when that row changed; only
-changed lines on screen are refreshed. Formatting happens in :meth:`render_line`,
-so it costs O(visible lines × columns) whatever the number of rows.
+Design note (cost per refresh): :meth:`set_snapshot` walks the rows once to swap
+them in and compare statuses by identity (O(rows), no formatting, the same key
+objects reused when the rows did not change); it compares the values the view
+shows only for rows that have a cached strip (at most a few thousand, usually a
+screenful), dropping the strips of those that changed. The visible order is
+rebuilt only when keys, filter, sort, collapse, or a value a live sort or status
+filter depends on changed. Only changed lines on screen are refreshed. Formatting
+happens in :meth:`render_line`: O(visible lines × columns), whatever the number of
+rows.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from console.ui.widgets.columns import (
     Placed,
     column_of,
     layout,
+    view_fields,
     view_rates,
 )
 from console.ui.widgets.table_model import Key, TableModel
@@ -126,12 +130,12 @@ class ProxyTable(ScrollView, can_focus=True):
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
         self.view = view
-        self.marked: set[Key] = set()
+        self.marked: set[Key] = set()  # rows marked with space; after changing it, refresh()
         self._model = TableModel()
-        self._model.rate_fields = view_rates(view)
+        self._model.watch(view_fields(view), view_rates(view))
         self._layout: list[Placed] = []
         self._width = -1
-        self._strips: LRUCache[Key, Strip] = LRUCache(_CACHE_SIZE)
+        self._strips: LRUCache[Key, tuple[Strip, bool]] = LRUCache(_CACHE_SIZE)  # (strip, marked)
         self._header: Strip | None = None
         self._styles: dict[str, Style] = {}
         self.set_styles(fallback_theme().status)
@@ -160,7 +164,7 @@ class ProxyTable(ScrollView, can_focus=True):
 
     def set_snapshot(self, snapshot: Snapshot,
                      rates: dict[tuple[str, str], Rates] | None = None) -> None:
-        changes = self._model.update(snapshot, rates)
+        changes = self._model.update(snapshot, rates, self._strips.keys())
         if len(changes.changed) > len(self._strips) // 2:
             self._strips.clear()
         else:
@@ -188,7 +192,7 @@ class ProxyTable(ScrollView, can_focus=True):
             return
         self.view = view
         model = self._model
-        model.rate_fields = view_rates(view)
+        model.watch(view_fields(view), view_rates(view))
         self._width = -1
         self._redraw_all()
         if model.sort_column is not None and column_of(view, model.sort_column.id) is None:
@@ -279,12 +283,11 @@ class ProxyTable(ScrollView, can_focus=True):
         if key is None:
             return
         self.marked.symmetric_difference_update({key})
-        self._strips.discard(key)
         self._refresh_index(self._cursor)
 
     def clear_marks(self) -> None:
         self.marked.clear()
-        self._redraw_all()
+        self.refresh()
 
     # ----------------------------------------------------------------- actions
 
@@ -377,14 +380,17 @@ class ProxyTable(ScrollView, can_focus=True):
         if not 0 <= index < len(lines):
             return Strip.blank(width, base)
         key = lines[index]
-        strip = self._strips.get(key)
-        if strip is None:
+        marked = key in self.marked
+        cached = self._strips.get(key)
+        if cached is not None and cached[1] == marked:
+            strip = cached[0]
+        else:
             group_style = self.get_component_rich_style("proxytable--group", partial=True)
             strip = render_row(self._model, self._layout, width, key, self._styles,
-                               group_style, key in self.marked)
-            self._strips.set(key, strip)
+                               group_style, marked)
+            self._strips.set(key, (strip, marked))
         style = base
-        if key in self.marked:
+        if marked:
             style += self.get_component_rich_style("proxytable--marked")
         if index == self._cursor:
             style += self.get_component_rich_style("proxytable--cursor")

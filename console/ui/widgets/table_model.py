@@ -10,9 +10,9 @@ Design, for 10,000+ rows refreshed every second:
 * the visible lines (a list of keys) are rebuilt only when the keys, the filter,
   the sort, the collapsed groups or, for a live sort or a status filter, a value
   they depend on changes;
-* otherwise :meth:`TableModel.update` only swaps rows and reports which keys changed
-  (their ``fields`` differ, or the rates their view shows), so the widget redraws
-  just those lines.
+* otherwise :meth:`TableModel.update` only swaps rows and reports which of the rows
+  the widget has drawn changed (a field or rate their view shows differs), plus the
+  group headers whose summary changed, so the widget redraws just those lines.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from console.haproxy.counters import Mark
@@ -97,36 +98,46 @@ class TableModel:
         self.quick_arg: str | None = None
         self.sort_column: Column | None = None
         self.sort_reverse = False
+        self.watched: tuple[str, ...] = ()  # the fields the view shows; () = all of them
         self.rate_fields: tuple[str, ...] = ()  # the Rates fields the view shows
+        self._getter: Callable[[dict[str, str]], Any] | None = None
         self._matcher: Callable[[Key], bool] | None = None
         self._sort_values: dict[Key, Any] = {}
         self._summaries: dict[str, str] = {}
 
     # ----------------------------------------------------------------- data
 
-    def update(self, snapshot: Snapshot, rates: dict[Key, Rates] | None) -> Changes:
-        """Take a new snapshot; rebuild the lines only if something they depend on changed."""
-        old_rows, old_rates = self.rows, self.rates
-        rows: dict[Key, Row] = {}
-        order: list[Key] = []
-        changed: set[Key] = set()
+    def update(self, snapshot: Snapshot, rates: dict[Key, Rates] | None,
+               drawn: Iterable[Key] = ()) -> Changes:
+        """Take a new snapshot; rebuild the lines only if something they depend on changed.
+
+        Values are compared only for the ``drawn`` keys (those the widget holds a strip
+        for): another row will be drawn from its new values anyway. Statuses are compared
+        for every row (status filters and group summaries depend on them), by identity
+        first, since equal statuses are one shared object.
+        """
+        old_rows, old_rates, new_rows = self.rows, self.rates, snapshot.rows
+        order = self.order
+        if len(order) != len(new_rows) or not all(
+                r.proxy == k[0] and r.name == k[1] for r, k in zip(new_rows, order, strict=True)):
+            order = [(r.proxy, r.name) for r in new_rows]  # else: keep the same key objects
+        rows = dict(zip(order, new_rows, strict=True))
         status_changed: set[Key] = set()
-        for row in snapshot.rows:
-            key = (row.proxy, row.name)
-            order.append(key)
-            rows[key] = row
+        for key, row in rows.items():
             prev = old_rows.get(key)
-            if prev is not None and prev is not row and prev.fields != row.fields:
-                changed.add(key)
-                if prev.status != row.status:
-                    status_changed.add(key)
+            if prev is not None and prev.status is not row.status and prev.status != row.status:
+                status_changed.add(key)
         self.rows, self.rates = rows, rates or {}
-        if self.rate_fields and (old_rates or self.rates):
-            for key, new in self.rates.items():
-                if key not in changed and _rates_differ(old_rates.get(key), new,
-                                                        self.rate_fields):
-                    changed.add(key)
-        if order != self.order:
+        changed = set(status_changed)
+        differs, rate_fields = self._differs, self.rate_fields
+        for key in drawn:
+            prev, new = old_rows.get(key), rows.get(key)
+            if prev is None or new is None or prev is new or key in changed:
+                continue
+            if differs(prev.fields, new.fields) or (rate_fields and _rates_differ(
+                    old_rates.get(key), self.rates.get(key), rate_fields)):
+                changed.add(key)
+        if order is not self.order:
             self.order = order
             self._regroup()
             self._summaries.clear()
@@ -139,11 +150,25 @@ class TableModel:
             if group is not None:
                 changed.add(group.header)
         rebuild = bool(status_changed) and self.quick in ("problems", "maint_drain")
-        if self.sort_column is not None and changed:
-            rebuild = self._resort_needed(changed) or rebuild
+        if self.sort_column is not None:
+            rebuild = self._resort_needed(order) or rebuild
         if rebuild:
             self._rebuild()
         return Changes(rebuild, changed)
+
+    def watch(self, fields: tuple[str, ...], rate_fields: tuple[str, ...]) -> None:
+        """The fields and rates whose change redraws a row (the current view's)."""
+        self.watched, self.rate_fields = fields, rate_fields
+        self._getter = itemgetter(*fields) if len(fields) > 1 else None
+
+    def _differs(self, old: dict[str, str], new: dict[str, str]) -> bool:
+        getter = self._getter
+        if getter is None:
+            return old != new
+        try:
+            return bool(getter(old) != getter(new))
+        except KeyError:  # a field this HAProxy does not print
+            return any(old.get(f) != new.get(f) for f in self.watched)
 
     def _regroup(self) -> None:
         groups: dict[str, Group] = {}
