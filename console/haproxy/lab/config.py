@@ -45,12 +45,13 @@ SERVERS: tuple[ServerSpec, ...] = (
     ServerSpec("be_api", "api4", "slow"),
 )
 
-BACKEND_NOTES: dict[str, str] = {
-    "be_web": "The web site: two healthy servers, a slow one (capped by maxconn), one that\n"
-    "# fails about 20 % of its requests, and a backup used only when all others are down.",
-    "be_static": "Static files: three identical healthy servers.",
-    "be_api": "The API: a healthy server, one whose health check flaps every ~15 s,\n"
-    "# one that fails about 20 % of its requests and a slow one.",
+BACKEND_NOTES: dict[str, tuple[str, ...]] = {
+    "be_web": ("The web site: two healthy servers, a slow one (capped by maxconn), one that",
+               "fails about 20 % of its requests, and a backup used only when all others are",
+               "down."),
+    "be_static": ("Static files: three identical healthy servers.",),
+    "be_api": ("The API: a healthy server, one whose health check flaps every ~15 s, one",
+               "that fails about 20 % of its requests, and a slow one."),
 }
 
 HOSTS_MAP = """\
@@ -256,7 +257,8 @@ listen stats
 {metrics}"""]
     for backend in ("be_web", "be_static", "be_api"):
         lines = [f"backend {backend}",
-                 f"    # {BACKEND_NOTES[backend]}",
+                 *(f"    # {note}" for note in BACKEND_NOTES[backend]),
+                 "    # The comment after each server is its lab personality.",
                  "    balance roundrobin",
                  "    option httpchk GET /health",
                  "    http-check expect status 200"]
