@@ -30,3 +30,11 @@ lint: $(VENV)/.stamp-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+## SVG screenshots of each view and theme, taken on a real lab.
+screenshots: $(VENV)/.stamp-test
+	$(PY) scripts/screenshots.py screenshots
+
+## Performance benchmark (long; not part of make test).
+bench: $(VENV)/.stamp-test
+	$(PY) bench/socket_modes.py

@@ -19,6 +19,20 @@ BINARIES = binaries.available()
 IN_CI = bool(os.environ.get("CI"))
 
 
+# Every process the tests start inherits this marker, so the leak check finds
+# exactly this session's HAProxy processes (not those of another session).
+SESSION_MARK = f"HACONSOLE_TEST_SESSION={os.getpid()}-{time.time_ns()}"
+os.environ["HACONSOLE_TEST_SESSION"] = SESSION_MARK.split("=", 1)[1]
+
+
+def _ours(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return SESSION_MARK.encode() in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def _haproxy_pids() -> set[int]:
     pids: set[int] = set()
     for entry in os.listdir("/proc"):
@@ -31,7 +45,7 @@ def _haproxy_pids() -> set[int]:
             continue
         name = stat[stat.find(b"(") + 1: stat.rfind(b")")]
         state = stat[stat.rfind(b")") + 2: stat.rfind(b")") + 3]
-        if name == b"haproxy" and state != b"Z":
+        if name == b"haproxy" and state != b"Z" and _ours(entry):
             pids.add(int(entry))
     return pids
 
