@@ -60,6 +60,7 @@ class HAConsoleApp(App[int]):
     #filter { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
     #filter.visible { display: block; }
     App.narrow DetailPane { display: none; }
+    App.short EventLog { height: 4; }
     """
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
@@ -92,7 +93,8 @@ class HAConsoleApp(App[int]):
     ]
 
     def __init__(self, target: Target, *, theme: str | None = None,
-                 settings: object | None = None, source: Source | None = None) -> None:
+                 settings: object | None = None, source: Source | None = None,
+                 level: str | None = None) -> None:
         super().__init__()
         from console import settings as settings_mod
 
@@ -109,7 +111,7 @@ class HAConsoleApp(App[int]):
         self.history = History()
         self.timeline = Timeline()
         self.mark: Mark | None = None
-        self.level: str | None = None
+        self.level: str | None = level
         self.read_only_reason: str | None = "--read-only" if target.read_only else None
         self._quick = "all"
 
@@ -140,21 +142,20 @@ class HAConsoleApp(App[int]):
             self.set_keymap(dict(keys))
         self.query_one(ProxyTable).focus()
         for note in self.target.notes:
-            self.timeline.add_note(note)
+            self._note(note)
         self.run_worker(self._start(), name="start", group="poll", exit_on_error=False)
 
     async def _start(self) -> None:
-        if self.target.socket:
+        if self.level is None and self.target.socket:
             try:
-                level = parse_cli_level(await RuntimeClient(self.target.socket)
-                                        .run("show cli level"))
+                self.level = parse_cli_level(await RuntimeClient(self.target.socket)
+                                             .run("show cli level"))
             except HAProxyError:
-                level = None
-            self.level = level
-            if level and level != "admin" and not self.read_only_reason:
-                self.read_only_reason = f"socket level is {level}, changes need admin"
-        else:
+                self.level = None
+        elif self.level is None:
             self.level = "stats page"
+        if self.level in ("operator", "user") and not self.read_only_reason:
+            self.read_only_reason = f"socket level is {self.level}, changes need admin"
         header = self.query_one(HeaderBar)
         header.read_only_reason = self.read_only_reason
         header.update_state(level=self.level or "unknown")
@@ -208,11 +209,16 @@ class HAConsoleApp(App[int]):
         self._add_events(events)
 
     def _add_events(self, events: list[Event]) -> None:
-        if not events:
-            return
         for ev in events:
             self.timeline.add(ev)
-        self.query_one(EventLog).add_events(events)
+        self._add_events_to_log(events)
+
+    def _note(self, text: str) -> None:
+        self._add_events_to_log([self.timeline.add_note(text)])
+
+    def _add_events_to_log(self, events: list[Event]) -> None:
+        if events:
+            self.query_one(EventLog).add_events(events)
 
     def _update_detail(self) -> None:
         pane = self.query_one(DetailPane)
@@ -227,6 +233,7 @@ class HAConsoleApp(App[int]):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 100, "narrow")
+        self.set_class(self.size.height < 30, "short")
 
     # -- actions ----------------------------------------------------------------------------
     def action_view(self, view: str) -> None:
@@ -316,7 +323,7 @@ class HAConsoleApp(App[int]):
         self.query_one(ProxyTable).set_mark(self.mark)
         self.query_one(HeaderBar).update_state(mark=self.mark)
         stamp = time.strftime("%H:%M:%S", time.localtime(self.mark.wall_time))
-        self.timeline.add_note(f"incident mark set at {stamp}")
+        self._note(f"incident mark set at {stamp}")
         self.notify(("mark replaced" if replaced else "mark set") + f" at {stamp}: counters "
                     "now show Δ since the mark; nothing was cleared in HAProxy (M clears)")
         self._update_detail()
@@ -328,7 +335,7 @@ class HAConsoleApp(App[int]):
         self.mark = None
         self.query_one(ProxyTable).set_mark(None)
         self.query_one(HeaderBar).update_state(mark=None)
-        self.timeline.add_note("incident mark cleared")
+        self._note("incident mark cleared")
         self.notify("mark cleared: counters are since the last clear again")
 
     def _can_change(self, needed: str) -> bool:
@@ -386,7 +393,7 @@ class HAConsoleApp(App[int]):
             self.notify(f"{command!r} failed: {exc}", severity="error", timeout=15)
             return
         record(self.target, command, answer=answer)
-        self.timeline.add_note(f"sent: {command}")
+        self._note(f"sent: {command}")
         self.notify(f"done: {command}" + (f" — HAProxy said: {answer.strip()}"
                                           if answer.strip() else ""))
         self.poller.refresh_now()

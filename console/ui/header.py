@@ -123,4 +123,7 @@ class HeaderBar(Widget):
                          style=Style(bold=True))
         if self.status.last_error and self.status.state != "live":
             line2.append(f"  {self.status.last_error}", style=Style(dim=True))
+        width = max(self.content_region.width, 20)
+        for line in (line1, line2):
+            line.truncate(width, overflow="ellipsis")
         return Text("\n").join([line1, line2])

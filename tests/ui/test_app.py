@@ -1,0 +1,265 @@
+"""The console as a user drives it: Pilot tests and screenshots of the whole app."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from console import settings as settings_mod
+from console.haproxy.errors import ConnectionRefused
+from console.journal import read_entries
+from console.ui.app import HAConsoleApp
+from console.ui.screens.confirm import ConfirmScreen
+from console.ui.screens.help import HelpScreen
+from console.ui.widgets.table import ProxyTable
+from tests.ui.captured import CapturedSource, target
+
+THEMES = ["dark", "light", "high-contrast", "colorblind", "monochrome"]
+
+
+def make_app(source: CapturedSource | None = None, theme: str = "dark", level: str = "admin",
+             settings=None) -> HAConsoleApp:
+    return HAConsoleApp(target(), theme=theme, source=source or CapturedSource(),
+                        level=level, settings=settings)
+
+
+async def ready(pilot, app: HAConsoleApp) -> None:
+    for _ in range(50):
+        if app.snapshot is not None:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.1)
+
+
+# -- screenshots -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("view", ["1", "2", "3", "4"], ids=["status", "traffic", "http",
+                                                            "errors"])
+def test_snapshot_views(snap_compare, size, view) -> None:
+    async def run_before(pilot) -> None:
+        await ready(pilot, pilot.app)
+        await pilot.press(view)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_snapshot_themes(snap_compare, theme) -> None:
+    async def run_before(pilot) -> None:
+        await ready(pilot, pilot.app)
+
+    assert snap_compare(make_app(theme=theme), terminal_size=(120, 40), run_before=run_before)
+
+
+# -- behaviour -------------------------------------------------------------------------
+
+async def test_views_and_filter_keys() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        for key, view in (("2", "traffic"), ("3", "http"), ("4", "errors"), ("1", "status")):
+            await pilot.press(key)
+            assert table.view == view
+        total = len(table.lines)
+        await pilot.press("slash", "b", "e", "_", "a", "p", "p")
+        await pilot.pause(0.1)
+        assert 0 < len(table.lines) < total
+        assert all(k[0] == "be_app" for k in table.lines)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert len(table.lines) == total
+
+
+async def test_problems_filter_and_cursor_stability() -> None:
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        await pilot.press("down", "down", "down")
+        key = table.cursor_key
+        await pilot.press("r")
+        await pilot.pause(0.2)
+        assert table.cursor_key == key
+        await pilot.press("exclamation_mark")
+        await pilot.pause(0.1)
+        rows = [app.snapshot.get(*k) for k in table.lines]
+        servers = [r for r in rows if r and r.type == "server"]
+        assert servers and all(r.status.problem for r in servers)
+        await pilot.press("exclamation_mark")
+        await pilot.pause(0.1)
+        assert len(table.lines) > len(rows)
+
+
+async def test_server_down_makes_an_event() -> None:
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        up = next(r for r in app.snapshot.servers if r.status.kind == "UP"
+                  and not r.status.check_progress)
+        source.edit(up.proxy, up.name, status="DOWN", check_status="L4CON")
+        await pilot.press("r")
+        await pilot.pause(0.3)
+        assert app.snapshot.get(*up.key).status.kind == "DOWN"
+        msgs = [e.message for e in app.timeline.events]
+        assert any(f"{up.proxy}/{up.name}" in m and "DOWN" in m for m in msgs), msgs
+
+
+async def test_mark_shows_deltas_without_clearing() -> None:
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        row = next(r for r in app.snapshot.servers if r.num("stot") is not None)
+        await pilot.press("m")
+        assert app.mark is not None
+        source.edit(row.proxy, row.name, stot=str(row.num("stot") + 42))
+        await pilot.press("r")
+        await pilot.pause(0.3)
+        new = app.snapshot.get(*row.key)
+        assert app.mark.delta(new, "stot") == 42
+        assert "Δ since mark" in str(app.query_one("#header").render())
+        await pilot.press("M")
+        assert app.mark is None
+
+
+async def test_help_lists_bindings_with_ids() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, HelpScreen)
+        ids = {row[2] for row in app.screen.rows}
+        assert {"quit", "filter", "mark.set", "counters.clear", "view.http"} <= ids
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_keys_remapped_from_settings(tmp_path) -> None:
+    p = tmp_path / "settings.toml"
+    p.write_text('[keys]\n"view.http" = "h"\n')
+    app = make_app(settings=settings_mod.load(p))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("h")
+        assert app.query_one(ProxyTable).view == "http"
+
+
+async def test_theme_switch_is_remembered_with_comments(tmp_path) -> None:
+    p = tmp_path / "settings.toml"
+    p.write_text("# mine\n[ui]\ntheme = \"dark\"  # keep this comment\n")
+    app = make_app(settings=settings_mod.load(p))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("t")
+        await pilot.pause(0.1)
+        assert app.theme_name != "dark"
+    text = p.read_text()
+    assert f'theme = "{app.theme_name}"' in text
+    assert "# keep this comment" in text and "# mine" in text
+
+
+async def test_broken_theme_falls_back(tmp_path, monkeypatch) -> None:
+    app = make_app(theme="no-such-theme")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        assert app.theme_name == "dark"
+
+
+async def test_unreachable_keeps_last_data_and_recovers() -> None:
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        before = app.snapshot
+        source.fail_with = ConnectionRefused("connection refused", "/x.sock")
+        await pilot.press("r")
+        await pilot.pause(0.3)
+        assert app.snapshot is before  # last good data kept
+        assert app.poller.status.state in ("stale", "disconnected")
+        header = str(app.query_one("#header").render())
+        assert "stale" in header or "disconnected" in header
+        assert any(e.kind == "unreachable" for e in app.timeline.events)
+        source.fail_with = None
+        app.poller.refresh_now()
+        await pilot.pause(0.3)
+        assert app.poller.status.state == "live"
+        assert any(e.kind == "reachable" for e in app.timeline.events)
+
+
+async def test_export_timeline(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HACONSOLE_STATE_DIR", str(tmp_path))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("m", "x")
+        await pilot.pause(0.2)
+    files = list(tmp_path.glob("haconsole-timeline-*.md"))
+    assert len(files) == 1
+    assert "incident mark" in files[0].read_text()
+
+
+# -- clear counters against a real HAProxy ----------------------------------------------
+
+@pytest.mark.haproxy
+async def test_clear_counters_no_sends_nothing_yes_sends_exact_command(instance) -> None:
+    from console.cli import Target
+
+    app = HAConsoleApp(Target(name="t", socket=instance.admin, interval=3600))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("z")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "clear counters" in app.screen.commands
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert read_entries("t") == []
+        await pilot.press("z")
+        await pilot.pause(0.1)
+        await pilot.press("y")
+        for _ in range(40):
+            if read_entries("t"):
+                break
+            await pilot.pause(0.05)
+        entries = read_entries("t")
+        assert [e["command"] for e in entries] == ["clear counters"]
+        assert entries[0]["ok"] is True and entries[0]["socket"] == instance.admin
+        # clear counters all needs the words typed
+        await pilot.press("Z")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y", "enter")  # typing "y" is not a confirmation
+        await pilot.pause(0.1)
+        await pilot.press(*"clear all", "enter")
+        for _ in range(40):
+            if len(read_entries("t")) == 2:
+                break
+            await pilot.pause(0.05)
+        assert [e["command"] for e in read_entries("t")] == ["clear counters",
+                                                              "clear counters all"]
+    json.dumps(read_entries("t"))
+
+
+@pytest.mark.haproxy
+async def test_operator_socket_cannot_clear_all(instance) -> None:
+    from console.cli import Target
+
+    app = HAConsoleApp(Target(name="op", socket=instance.operator, interval=3600))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        for _ in range(20):
+            if app.level:
+                break
+            await pilot.pause(0.05)
+        assert app.level == "operator"
+        assert "read-only" in str(app.query_one("#header").render())
+        await pilot.press("Z")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert read_entries("op") == []
