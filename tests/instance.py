@@ -43,6 +43,12 @@ listen stats
     stats uri /stats
     stats admin if TRUE
 
+listen stats_auth
+    bind 127.0.0.1:{stats_auth}
+    stats enable
+    stats uri /stats
+    stats auth ops:s3cret
+
 backend be_app
     balance roundrobin
     server app1 127.0.0.1:{p1} weight 10
@@ -65,6 +71,7 @@ class Instance:
     master: str
     stats_url: str
     config: str
+    stats_auth_url: str
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -78,16 +85,17 @@ class Instance:
 
 def start_instance(directory: Path, haproxy: str) -> Instance:
     d = str(directory)
-    tcp, fe, stats = free_port(), free_port(), free_port()
+    tcp, fe, stats, stats_auth = free_port(), free_port(), free_port(), free_port()
     cfg = directory / "haproxy.cfg"
-    cfg.write_text(CONFIG.format(d=d, tcp=tcp, fe=fe, stats=stats, p1=free_port(),
-                                 p2=free_port(), p3=free_port()))
+    cfg.write_text(CONFIG.format(d=d, tcp=tcp, fe=fe, stats=stats, stats_auth=stats_auth,
+                                 p1=free_port(), p2=free_port(), p3=free_port()))
     log = open(directory / "haproxy.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([haproxy, "-W", "-S", f"{d}/master.sock", "-f", str(cfg)],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     inst = Instance(directory, proc, f"{d}/admin.sock", f"{d}/operator.sock",
                     f"{d}/user.sock", f"127.0.0.1:{tcp}", f"{d}/master.sock",
-                    f"http://127.0.0.1:{stats}/stats", str(cfg))
+                    f"http://127.0.0.1:{stats}/stats", str(cfg),
+                    f"http://127.0.0.1:{stats_auth}/stats")
     if not (wait_for_socket(inst.admin) and wait_for_socket(inst.master)):
         inst.stop()
         raise RuntimeError("HAProxy did not start: " + (directory / "haproxy.log").read_text())

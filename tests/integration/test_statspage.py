@@ -69,3 +69,19 @@ async def test_refused_is_clear() -> None:
         with pytest.raises(errors.ConnectionRefused) as exc:
             await page.fetch_csv()
     assert str(port) in str(exc.value)
+
+
+async def test_basic_auth(instance) -> None:
+    async with StatsPage(instance.stats_auth_url) as page:
+        with pytest.raises(errors.PermissionDenied) as exc:
+            await page.fetch_csv()
+    assert "user and password" in str(exc.value)
+    async with StatsPage(instance.stats_auth_url, "ops", "wrong") as page:
+        with pytest.raises(errors.PermissionDenied):
+            await page.fetch_csv()
+    async with StatsPage(instance.stats_auth_url, "ops", "s3cret") as page:
+        assert (await page.fetch_csv()).startswith("# pxname,")
+    url = instance.stats_auth_url.replace("http://", "http://ops:s3cret@")
+    async with StatsPage(url) as page:
+        assert "ops" not in page.url  # credentials are not kept in the URL shown to people
+        assert (await page.fetch_csv()).startswith("# pxname,")
