@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="HAProxy binary (default: bundled, else haproxy on PATH)")
     lab.add_argument("--no-ui", action="store_true",
                      help="run headless until SIGINT/SIGTERM; writes DIR/lab.json")
+    from console.config_cli import add_config_parser
+
+    add_config_parser(sub)
     return p
 
 
@@ -186,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_show(args)
         if args.command == "lab":
             return cmd_lab(args)
+        if args.command == "config":
+            from console.config_cli import run_config
+
+            return run_config(args)
         return cmd_console(args)
     except HAProxyError as exc:
         print(f"haconsole: {exc}", file=sys.stderr)
