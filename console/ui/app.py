@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Footer, Input, Static
 
 from console.haproxy.counters import Mark
 from console.haproxy.errors import HAProxyError
@@ -57,6 +57,9 @@ class HAConsoleApp(App[int]):
     DetailPane { width: 46; height: 1fr; border-left: solid $panel; }
     DetailPane.hidden, EventLog.hidden { display: none; }
     EventLog { height: 8; border-top: solid $panel; }
+    #banner { height: auto; display: none; background: $error; color: $text;
+              text-style: bold; padding: 0 1; }
+    #banner.visible { display: block; }
     #filter { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
     #filter.visible { display: block; }
     App.narrow DetailPane { display: none; }
@@ -126,6 +129,7 @@ class HAConsoleApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.target.name, id="header")
+        yield Static("", id="banner", markup=False)
         with Vertical(id="body"):
             with Horizontal(id="main"):
                 yield ProxyTable(id="table")
@@ -206,6 +210,14 @@ class HAConsoleApp(App[int]):
 
     def _on_status(self, status: PollStatus, events: list[Event]) -> None:
         self.query_one(HeaderBar).update_state(status=status)
+        banner = self.query_one("#banner", Static)
+        if status.state in ("stale", "disconnected") and status.last_error:
+            kept = " Showing the last data received, marked stale." if self.snapshot else ""
+            banner.update(f"✖ Cannot refresh: {status.last_error}.{kept} Retrying with "
+                          f"backoff (next in {status.retry_in or 1:.0f}s; r retries now).")
+            banner.add_class("visible")
+        else:
+            banner.remove_class("visible")
         self._add_events(events)
 
     def _add_events(self, events: list[Event]) -> None:

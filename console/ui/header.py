@@ -49,14 +49,19 @@ class HeaderBar(Widget):
         self.mark: Mark | None = None
         self.binary_note: str = ""
         self.styles_map: dict[str, Style] = {}
+        self.req_rate: int | None = None
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)  # "stale for N s" keeps counting
 
     def update_state(self, *, snapshot: Snapshot | None = None, status: PollStatus | None = None,
                      level: str | None = None, mark: Mark | None | bool = False) -> None:
-        if snapshot is not None and snapshot.info is not None:
-            self.info = snapshot.info
+        if snapshot is not None:
+            if snapshot.info is not None:
+                self.info = snapshot.info
+            rates = [r.num("req_rate") for r in snapshot.frontends]
+            known = [r for r in rates if r is not None]
+            self.req_rate = sum(known) if known else None
         if status is not None:
             self.status = status
         if level is not None:
@@ -100,9 +105,8 @@ class HeaderBar(Widget):
             line1.append(f"  conn {_num(info.curr_conns)}/{_num(info.max_conn)} ")
             line1.append(_bar(info.curr_conns, info.max_conn), style=Style(dim=True))
             line1.append(f"  sess/s {_num(info.sess_rate)}")
-            req_rate = info.raw.get("ReqRate") or info.raw.get("HttpReqRate")
-            if req_rate:
-                line1.append(f"  req/s {req_rate}")
+            if self.req_rate is not None:
+                line1.append(f"  req/s {_num(self.req_rate)}")
             line1.append(f"  runq {_num(info.run_queue)}  idle {_num(info.idle_pct)}%")
             mem = info.memory_mb
             if mem is not None:

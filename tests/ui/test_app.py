@@ -263,3 +263,24 @@ async def test_operator_socket_cannot_clear_all(instance) -> None:
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ConfirmScreen)
         assert read_entries("op") == []
+
+
+async def test_garbage_answer_keeps_last_data() -> None:
+    from console.haproxy.errors import ParseError
+
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        before = app.snapshot
+        source.fail_with = ParseError("'show stat' answer is not HAProxy's CSV", "show stat")
+        await pilot.press("r")
+        await pilot.pause(0.3)
+        assert app.snapshot is before
+        banner = app.query_one("#banner")
+        assert banner.has_class("visible")
+        assert "not HAProxy's CSV" in str(banner.render())
+        source.fail_with = None
+        await pilot.press("r")
+        await pilot.pause(0.3)
+        assert not banner.has_class("visible")
