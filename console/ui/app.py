@@ -55,14 +55,13 @@ class HAConsoleApp(App[int]):
     #main { height: 1fr; }
     ProxyTable { width: 1fr; height: 1fr; }
     DetailPane { width: 46; height: 1fr; border-left: solid $panel; }
-    DetailPane.hidden, EventLog.hidden { display: none; }
+    EventLog.hidden { display: none; }
     EventLog { height: 8; border-top: solid $panel; }
     #banner { height: auto; display: none; background: $error; color: $text;
               text-style: bold; padding: 0 1; }
     #banner.visible { display: block; }
     #filter { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
     #filter.visible { display: block; }
-    App.narrow DetailPane { display: none; }
     App.short EventLog { height: 4; }
     """
     BINDINGS = [
@@ -87,7 +86,7 @@ class HAConsoleApp(App[int]):
         Binding("z", "clear_counters", "Clear counters", show=False, id="counters.clear"),
         Binding("Z", "clear_counters_all", "Clear ALL counters", show=False,
                 id="counters.clear_all"),
-        Binding("d", "toggle_detail", "Detail", show=False, id="pane.detail"),
+        Binding("d", "toggle_detail", "Detail pane", show=False, id="pane.detail"),
         Binding("e", "toggle_events", "Events", show=False, id="pane.events"),
         Binding("x", "export", "Export timeline", show=False, id="timeline.export"),
         Binding("t", "themes", "Theme", show=False, id="theme"),
@@ -117,6 +116,7 @@ class HAConsoleApp(App[int]):
         self.level: str | None = level
         self.read_only_reason: str | None = "--read-only" if target.read_only else None
         self._quick = "all"
+        self._detail_pref: bool | None = None  # None: shown when the terminal is wide
 
     # -- set-up ---------------------------------------------------------------------------
     def _make_source(self) -> Source:
@@ -234,7 +234,7 @@ class HAConsoleApp(App[int]):
 
     def _update_detail(self) -> None:
         pane = self.query_one(DetailPane)
-        if pane.has_class("hidden") or self.snapshot is None:
+        if not pane.display or self.snapshot is None:
             return
         key = self.query_one(ProxyTable).cursor_key
         row = self.snapshot.get(*key) if key else None
@@ -243,9 +243,22 @@ class HAConsoleApp(App[int]):
     def on_proxy_table_highlighted(self, message: ProxyTable.Highlighted) -> None:
         self._update_detail()
 
+    DETAIL_MIN_WIDTH = 140
+
     def on_resize(self) -> None:
-        self.set_class(self.size.width < 100, "narrow")
         self.set_class(self.size.height < 30, "short")
+        self._place_detail()
+
+    def _detail_visible(self) -> bool:
+        if self._detail_pref is not None:
+            return self._detail_pref
+        return self.size.width >= self.DETAIL_MIN_WIDTH
+
+    def _place_detail(self) -> None:
+        pane = self.query_one(DetailPane)
+        pane.display = self._detail_visible()
+        if pane.display:
+            pane.styles.width = 46 if self.size.width >= 110 else max(30, self.size.width // 2)
 
     # -- actions ----------------------------------------------------------------------------
     def action_view(self, view: str) -> None:
@@ -309,11 +322,13 @@ class HAConsoleApp(App[int]):
         (table.collapse_all if self._all_collapsed else table.expand_all)()
 
     def action_toggle_detail(self) -> None:
-        pane = self.query_one(DetailPane)
-        pane.toggle_class("hidden")
-        if self.has_class("narrow") and not pane.has_class("hidden"):
-            self.notify("the terminal is narrow: widen it to 100+ columns to see the detail")
+        self._detail_pref = not self._detail_visible()
+        self._place_detail()
         self._update_detail()
+
+    def on_proxy_table_activated(self, message: ProxyTable.Activated) -> None:
+        if not self._detail_visible():
+            self.action_toggle_detail()
 
     def action_toggle_events(self) -> None:
         self.query_one(EventLog).toggle_class("hidden")

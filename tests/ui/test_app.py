@@ -45,6 +45,19 @@ def test_snapshot_views(snap_compare, size, view) -> None:
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (160, 45)],
+                         ids=["80x24", "120x40", "160x45"])
+def test_snapshot_detail(snap_compare, size) -> None:
+    async def run_before(pilot) -> None:
+        await ready(pilot, pilot.app)
+        await pilot.press("down", "down", "down", "down", "down")
+        if size[0] < 140:
+            await pilot.press("enter")  # enter opens the detail pane on a narrow terminal
+        await pilot.pause(0.1)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
 @pytest.mark.parametrize("theme", THEMES)
 def test_snapshot_themes(snap_compare, theme) -> None:
     async def run_before(pilot) -> None:

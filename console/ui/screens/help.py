@@ -32,7 +32,7 @@ class HelpScreen(ModalScreen[None]):
         table = Table(title="haconsole — keys", expand=True, box=None, pad_edge=False)
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("what it does")
-        table.add_column("id (remap in [keys])", style="dim", no_wrap=True)
+        table.add_column("id (remap in \\[keys])", style="dim", no_wrap=True)
         for keys, description, binding_id in self.rows:
             table.add_row(keys, description, binding_id)
         with VerticalScroll():
