@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console.config_cli import add_config_parser
 
     add_config_parser(sub)
+    from console.actions_cli import add_parsers as add_action_parsers
+
+    add_action_parsers(sub)  # server, frontend, counters, table, map, acl
     return p
 
 
@@ -193,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from console.config_cli import run_config
 
             return run_config(args)
+        if args.command in ("server", "frontend", "counters", "table", "map", "acl"):
+            from console.actions_cli import run as run_action
+
+            return run_action(args)
         return cmd_console(args)
     except HAProxyError as exc:
         print(f"haconsole: {exc}", file=sys.stderr)
