@@ -1,0 +1,191 @@
+"""Splitting one configuration line into words, the way HAProxy's parse_line() does.
+
+Rules (HAProxy 2.3+ ``parse_line()`` with every option the config parser enables):
+
+- Blanks (space, tab, vertical tab, form feed) outside quotes separate words.
+- ``"…"`` weak quotes: blanks and ``#`` are literal; ``$VAR`` / ``${VAR}`` are
+  expanded (only here: an unquoted ``$`` is a plain character); backslash escapes work.
+- ``'…'`` strong quotes: everything is literal up to the next ``'``.
+- Outside strong quotes ``\\`` escapes: ``\\<blank>``, ``\\\\``, ``\\#``, ``\\'``,
+  ``\\"``, ``\\$`` (inside weak quotes only), ``\\t``, ``\\n``, ``\\r``, ``\\xNN``.
+  Any other ``\\c`` is kept as two characters.
+- Quoted and unquoted pieces next to each other form one word.
+- An unquoted ``#`` starts a comment. A NUL or a CR in the middle of a line ends
+  what HAProxy reads of it, quoted or not (the rest is ignored, like a comment).
+
+Nothing is lost: a :class:`Word` keeps its raw text and its span in the line, so an
+edit can replace one word and keep every other byte.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from console.haproxy.errors import ValidationError
+
+BLANKS = " \t\v\f"
+_END = "\r\0"
+_SIMPLE_ESCAPES = {" ": " ", "\\": "\\", "#": "#", "'": "'", '"': '"',
+                   "t": "\t", "n": "\n", "r": "\r"}
+_HEX = "0123456789abcdefABCDEF"
+# A plain word needs no quoting at all.
+_PLAIN_RE = re.compile(r"[^\s#'\"\\$\x00-\x1f\x7f]+")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+MAX_WORDS = 64
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a line.
+
+    ``raw`` is the exact source text (quotes and backslashes included), ``value``
+    what HAProxy reads (unquoted, unescaped; ``$VAR`` is left as written since the
+    environment is unknown here). ``start``/``end`` index the line's text.
+    """
+
+    raw: str
+    value: str
+    start: int
+    end: int
+    expands: bool = False  # holds a ``$`` that HAProxy expands (inside "…")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Lexed:
+    words: tuple[Word, ...]
+    tail_start: int | None  # where the ignored tail (comment, CR, NUL) starts
+    error: str | None  # unmatched quote, bad \x escape…: HAProxy would refuse the line
+
+
+def lex(text: str) -> Lexed:
+    """Split *text* (one line without its line ending) into words."""
+    words: list[Word] = []
+    i = 0
+    n = len(text)
+    error: str | None = None
+    tail: int | None = None
+    while i < n:
+        c = text[i]
+        if c in BLANKS:
+            i += 1
+            continue
+        if c == "#" or c in _END:
+            tail = i
+            break
+        start = i
+        value: list[str] = []
+        squote = dquote = expands = False
+        quote_at = -1
+        while i < n:
+            c = text[i]
+            if c in _END:
+                break
+            if squote:
+                if c == "'":
+                    squote = False
+                else:
+                    value.append(c)
+                i += 1
+                continue
+            if c == "\\":
+                nxt = text[i + 1] if i + 1 < n else ""
+                if nxt == "x":
+                    hexa = text[i + 2:i + 4]
+                    if len(hexa) == 2 and all(h in _HEX for h in hexa):
+                        value.append(chr(int(hexa, 16)))
+                        i += 4
+                        continue
+                    error = error or f"invalid \\x escape at column {i + 1}"
+                    value.append(c)
+                    i += 1
+                    continue
+                if nxt == "$" and dquote:
+                    value.append("$")
+                    i += 2
+                    continue
+                if nxt and nxt in _SIMPLE_ESCAPES:
+                    value.append(_SIMPLE_ESCAPES[nxt])
+                    i += 2
+                    continue
+                value.append(c)
+                i += 1
+                continue
+            if dquote:
+                if c == '"':
+                    dquote = False
+                else:
+                    if c == "$":
+                        expands = True
+                        nxt = text[i + 1:i + 2]
+                        name = text[i + 2:i + 3] if nxt == "{" else nxt
+                        if not (name.isascii() and (name.isalpha() or name in "_.")) or not name:
+                            error = error or f"invalid variable name after '$' at column {i + 1}"
+                    value.append(c)
+                i += 1
+                continue
+            if c in BLANKS or c == "#":
+                break
+            if c == '"':
+                dquote = True
+                quote_at = i
+            elif c == "'":
+                squote = True
+                quote_at = i
+            else:
+                value.append(c)
+            i += 1
+        if squote or dquote:
+            error = error or f"unmatched quote at column {quote_at + 1}"
+        words.append(Word(text[start:i], "".join(value), start, i, expands))
+        if i < n and text[i] in _END:
+            tail = i
+            break
+    return Lexed(tuple(words), tail, error)
+
+
+def quote_word(value: str, what: str = "value") -> str:
+    """Write *value* so that HAProxy reads it back as exactly one word equal to it.
+
+    Plain words are written as they are. A word with blanks, ``#``, quotes,
+    backslashes or ``$`` is put in strong quotes ``'…'`` (nothing is interpreted
+    there), or, if it holds a ``'``, in weak quotes with ``\\``, ``"`` and ``$``
+    escaped. Empty values and control characters (newline, CR, tab, NUL…) are
+    refused: they cannot be written safely on one line.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be text, not {type(value).__name__}")
+    if value == "":
+        raise ValidationError(f"empty {what}",
+                              hint="HAProxy drops an empty word at the end of a line; give a value")
+    bad = _CONTROL_RE.search(value)
+    if bad:
+        raise ValidationError(
+            f"{what} {value!r} contains a control character ({bad.group()!r})",
+            hint="newlines, CR, tabs, NUL and other control characters would break the "
+                 "line; remove them")
+    if _PLAIN_RE.fullmatch(value):
+        out = value
+    elif "'" not in value:
+        out = f"'{value}'"
+    else:
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+        out = f'"{escaped}"'
+    lexed = lex(out)
+    if lexed.error or lexed.tail_start is not None or [w.value for w in lexed.words] != [value]:
+        raise ValidationError(f"{what} {value!r} cannot be written as one word",
+                              hint="remove the characters HAProxy would interpret")
+    return out
+
+
+def check_plain(value: str, what: str) -> str:
+    """Refuse *value* unless it is a plain word (needs no quoting)."""
+    if not isinstance(value, str) or not _PLAIN_RE.fullmatch(value):
+        raise ValidationError(
+            f"invalid {what} {value!r}",
+            hint="it must be one word without blanks, quotes, '#', '\\', '$' or "
+                 "control characters")
+    return value

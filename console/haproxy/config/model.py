@@ -1,0 +1,357 @@
+"""A lossless model of an HAProxy configuration file: lines, words, sections.
+
+``ConfigFile.parse(data).to_bytes() == data`` for any input: every line keeps its
+text and its own line ending (``\\n``, ``\\r\\n``, or none on a last line without
+newline); bytes that are not UTF-8 survive through ``surrogateescape``; a UTF-8
+BOM is kept aside and written back.
+
+A section starts at a line whose first word is a section keyword, whatever its
+indentation, and runs to the next one. Lines between ``.if`` and its ``.endif``
+belong to their section like any other; they are *conditional*
+(:meth:`ConfigFile.depth` > 0) since which branch HAProxy takes depends on its
+environment and version. Structured edits refuse to change a conditional line.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from console.haproxy.config.lexer import BLANKS, Word, lex
+from console.haproxy.errors import ValidationError
+
+BOM = b"\xef\xbb\xbf"
+SECTION_KEYWORDS: tuple[str, ...] = (
+    "global", "defaults", "frontend", "backend", "listen", "peers", "resolvers",
+    "userlist", "ring", "cache", "http-errors", "mailers", "program", "log-forward",
+    "crt-store", "traces", "log-profile", "acme", "fcgi-app",
+)
+# Sections whose header may say ``from DEFAULTS``.
+PROXY_SECTIONS = frozenset({"defaults", "frontend", "backend", "listen"})
+# Sections without a name.
+UNNAMED_SECTIONS = frozenset({"global", "traces"})
+DIRECTIVES = frozenset({".if", ".elif", ".else", ".endif",
+                        ".notice", ".warning", ".alert", ".diag"})
+
+
+@dataclass(frozen=True)
+class Line:
+    """One physical line: its text (without line ending), its line ending, its words."""
+
+    text: str
+    eol: str  # "\n", "\r\n" or "" (last line without newline)
+    words: tuple[Word, ...]
+    tail_start: int | None  # start of the comment (or of what HAProxy ignores)
+    error: str | None  # HAProxy would refuse this line (unmatched quote…)
+
+    @classmethod
+    def make(cls, text: str, eol: str) -> Line:
+        lexed = lex(text)
+        return cls(text, eol, lexed.words, lexed.tail_start, lexed.error)
+
+    @property
+    def raw(self) -> str:
+        return self.text + self.eol
+
+    @property
+    def indent(self) -> str:
+        """The blanks before the first word (or before the comment)."""
+        return self.text[:len(self.text) - len(self.text.lstrip(BLANKS))]
+
+    @property
+    def comment(self) -> str | None:
+        """The comment, from its ``#`` to the end of the line, if any."""
+        if self.tail_start is not None and self.text[self.tail_start] == "#":
+            return self.text[self.tail_start:]
+        return None
+
+    @property
+    def keyword(self) -> str | None:
+        return self.words[0].value if self.words else None
+
+    @property
+    def values(self) -> list[str]:
+        return [w.value for w in self.words]
+
+    @property
+    def is_blank(self) -> bool:
+        return not self.text.strip(BLANKS)
+
+    @property
+    def is_directive(self) -> bool:
+        return self.keyword in DIRECTIVES
+
+    def with_text(self, text: str) -> Line:
+        return Line.make(text, self.eol)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section: its keyword, name, ``from`` and lines ``start`` … ``end - 1`` (0-based)."""
+
+    type: str
+    name: str | None
+    from_: str | None
+    start: int  # index of the header line
+    end: int  # index after its last line (the next header, or the end of the file)
+    body_end: int  # index after its last line holding words (trailing blanks/comments excluded)
+    conditional: bool  # the header itself is inside an .if block
+
+    @property
+    def header_line(self) -> int:
+        """1-based number of the header line."""
+        return self.start + 1
+
+    @property
+    def line_range(self) -> tuple[int, int]:
+        """First and last line numbers (1-based, inclusive)."""
+        return self.start + 1, self.end
+
+    @property
+    def label(self) -> str:
+        return f"{self.type} {self.name}" if self.name else self.type
+
+
+def _section_header(line: Line) -> tuple[str, str | None, str | None] | None:
+    kw = line.keyword
+    if kw not in SECTION_KEYWORDS:
+        return None
+    rest = line.values[1:]
+    if kw in UNNAMED_SECTIONS:
+        return kw, None, None
+    name: str | None = None
+    from_: str | None = None
+    if rest and rest[0] != "from":
+        name = rest.pop(0)
+    if kw in PROXY_SECTIONS and len(rest) >= 2 and rest[0] == "from":
+        from_ = rest[1]
+    return kw, name, from_
+
+
+class ConfigFile:
+    """The whole file. Edits (see :mod:`console.haproxy.config.edit`) change it in place."""
+
+    def __init__(self, lines: list[Line], *, bom: bytes = b"", name: str = "haproxy.cfg") -> None:
+        self.lines: list[Line] = list(lines)
+        self.bom = bom
+        self.name = name
+        self.sections: list[Section] = []
+        self._depth: list[int] = []
+        self._block_end: dict[int, int] = {}
+        self.reindex()
+
+    # -- reading and writing -------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, data: bytes, name: str = "haproxy.cfg") -> ConfigFile:
+        if not isinstance(data, bytes | bytearray):
+            raise TypeError("ConfigFile.parse() takes bytes")
+        data = bytes(data)
+        bom = BOM if data.startswith(BOM) else b""
+        text = data[len(bom):].decode("utf-8", "surrogateescape")
+        return cls(split_lines(text), bom=bom, name=name)
+
+    def to_text(self) -> str:
+        """The file as text (non-UTF-8 bytes as surrogates), without the BOM."""
+        return "".join(line.raw for line in self.lines)
+
+    def to_bytes(self) -> bytes:
+        return self.bom + self.to_text().encode("utf-8", "surrogateescape")
+
+    def copy(self) -> ConfigFile:
+        return ConfigFile(self.lines, bom=self.bom, name=self.name)
+
+    # -- structure -----------------------------------------------------------------------
+
+    def reindex(self) -> None:
+        """Recompute conditional depths and sections after ``lines`` changed."""
+        depth: list[int] = []
+        block_end: dict[int, int] = {}
+        stack: list[int] = []
+        for i, line in enumerate(self.lines):
+            kw = line.keyword
+            if kw == ".endif" and stack:
+                block_end[stack.pop()] = i
+                depth.append(len(stack))
+            elif kw in (".elif", ".else") and stack:
+                depth.append(len(stack))
+            else:
+                depth.append(len(stack))
+                if kw == ".if":
+                    stack.append(i)
+        self._depth = depth
+        self._block_end = block_end
+
+        headers: list[tuple[int, tuple[str, str | None, str | None]]] = []
+        for i, line in enumerate(self.lines):
+            head = _section_header(line)
+            if head:
+                headers.append((i, head))
+        sections = []
+        for k, (start, (kind, name, from_)) in enumerate(headers):
+            end = headers[k + 1][0] if k + 1 < len(headers) else len(self.lines)
+            body_end = start + 1
+            for j in range(end - 1, start, -1):
+                if self.lines[j].words:
+                    body_end = j + 1
+                    break
+            sections.append(Section(kind, name, from_, start, end, body_end, depth[start] > 0))
+        self.sections = sections
+
+    def depth(self, index: int) -> int:
+        """How many ``.if`` blocks enclose line *index* (0-based); 0 = unconditional.
+
+        The ``.if`` and ``.endif`` lines of a block have the depth outside it; the
+        ``.elif``/``.else`` lines and everything between have one more.
+        """
+        return self._depth[index]
+
+    def outer_block_end(self, index: int) -> int | None:
+        """Index of the ``.endif`` closing the outermost block around line *index*."""
+        if self._depth[index] == 0:
+            return None
+        for opener, closer in self._block_end.items():
+            if opener < index < closer and self._depth[opener] == 0:
+                return closer
+        return None  # an .if never closed
+
+    def where(self, index: int | None = None) -> str:
+        return self.name if index is None else f"{self.name}:{index + 1}"
+
+    def find_sections(self, type_: str, name: str | None = None) -> list[Section]:
+        return [s for s in self.sections if s.type == type_ and s.name == name]
+
+    def section(self, type_: str, name: str | None = None) -> Section | None:
+        """The one section of that type and name; None if absent; error if several."""
+        found = self.find_sections(type_, name)
+        if len(found) > 1:
+            lines = ", ".join(str(s.header_line) for s in found)
+            label = f"{type_} {name}" if name else type_
+            raise ValidationError(f"{len(found)} sections '{label}' in {self.name}",
+                                  where=f"{self.name} lines {lines}",
+                                  hint="edit this file as text to remove the ambiguity")
+        return found[0] if found else None
+
+    def backends(self) -> list[Section]:
+        """Sections that can hold servers: ``backend`` and ``listen``."""
+        return [s for s in self.sections if s.type in ("backend", "listen")]
+
+    def frontends(self) -> list[Section]:
+        """Sections that can hold ``bind`` lines: ``frontend`` and ``listen``."""
+        return [s for s in self.sections if s.type in ("frontend", "listen")]
+
+    def proxy(self, name: str) -> Section | None:
+        """The backend or listen section called *name* (None if absent, error if several)."""
+        found = [s for s in self.backends() if s.name == name]
+        if len(found) > 1:
+            raise ValidationError(f"{len(found)} backends named {name} in {self.name}",
+                                  where=self.where(found[1].start),
+                                  hint="HAProxy refuses duplicate proxy names; fix the file")
+        return found[0] if found else None
+
+    def section_lines(self, section: Section) -> Iterator[tuple[int, Line]]:
+        """Body lines of *section* with their indexes (header excluded)."""
+        for i in range(section.start + 1, section.end):
+            yield i, self.lines[i]
+
+    def section_of(self, index: int) -> Section | None:
+        for s in self.sections:
+            if s.start <= index < s.end:
+                return s
+        return None
+
+    # -- line endings and indentation ----------------------------------------------------
+
+    def dominant_eol(self) -> str:
+        counts = Counter(line.eol for line in self.lines if line.eol)
+        if not counts:
+            return "\n"
+        crlf, lf = counts.get("\r\n", 0), counts.get("\n", 0)
+        return "\r\n" if crlf > lf else "\n"
+
+    def body_indent(self, section: Section | None = None) -> str:
+        """Indentation of body lines: the section's own, else the file's, else 4 blanks."""
+        candidates: list[Section] = [section] if section else []
+        candidates += [s for s in self.sections if s is not section]
+        for sec in candidates:
+            for i in range(sec.body_end - 1, sec.start, -1):
+                line = self.lines[i]
+                if line.words and not line.is_directive and line.indent:
+                    return line.indent
+        return "    "
+
+    # -- structured edits (see console.haproxy.config.edit) ------------------------------
+
+    def set_server_option(self, backend: str, server: str, key: str, value: object) -> None:
+        from console.haproxy.config import edit
+
+        edit.set_server_options(self, backend, server, {key: value})
+
+    def set_server_options(self, backend: str, server: str, changes: dict[str, object]) -> None:
+        from console.haproxy.config import edit
+
+        edit.set_server_options(self, backend, server, changes)
+
+    def add_server(self, backend: str, name: str, addr: str,
+                   params: dict[str, object] | None = None) -> int:
+        from console.haproxy.config import edit
+
+        return edit.add_server(self, backend, name, addr, params)
+
+    def remove_server(self, backend: str, name: str) -> None:
+        from console.haproxy.config import edit
+
+        edit.remove_server(self, backend, name)
+
+    def set_keyword(self, section_type: str, section_name: str | None,
+                    keyword_words: list[str], value_words: list[str]) -> None:
+        from console.haproxy.config import keywords
+
+        keywords.set_keyword(self, section_type, section_name, keyword_words, value_words)
+
+    def remove_keyword(self, section_type: str, section_name: str | None,
+                       keyword_words: list[str]) -> None:
+        from console.haproxy.config import keywords
+
+        keywords.remove_keyword(self, section_type, section_name, keyword_words)
+
+    def add_section(self, type_: str, name: str | None, body_lines: list[str]) -> None:
+        from console.haproxy.config import keywords
+
+        keywords.add_section(self, type_, name, body_lines)
+
+    # -- mutation helpers used by the edits ----------------------------------------------
+
+    def replace_line(self, index: int, text: str) -> None:
+        self.lines[index] = self.lines[index].with_text(text)
+        self.reindex()
+
+    def insert_line(self, index: int, text: str, eol: str | None = None) -> None:
+        """Insert a line before *index*; the previous line gets a newline if it had none."""
+        eol = eol or self.dominant_eol()
+        if index > 0 and not self.lines[index - 1].eol:
+            self.lines[index - 1] = replace(self.lines[index - 1], eol=eol)
+        self.lines.insert(index, Line.make(text, eol))
+        self.reindex()
+
+    def delete_line(self, index: int) -> None:
+        del self.lines[index]
+        self.reindex()
+
+
+def split_lines(text: str) -> list[Line]:
+    """Split on ``\\n`` only (as HAProxy does); a ``\\r`` before it is part of the ending."""
+    parts = text.split("\n")
+    lines: list[Line] = []
+    for k, part in enumerate(parts):
+        last = k == len(parts) - 1
+        if last:
+            if part:
+                lines.append(Line.make(part, ""))
+            break
+        if part.endswith("\r"):
+            lines.append(Line.make(part[:-1], "\r\n"))
+        else:
+            lines.append(Line.make(part, "\n"))
+    return lines
