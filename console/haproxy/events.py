@@ -102,6 +102,20 @@ def diff(prev: Snapshot | None, cur: Snapshot, now: float | None = None) -> list
     return events
 
 
+def initial_events(cur: Snapshot, now: float | None = None) -> list[Event]:
+    """What is already wrong when the console first reads the instance."""
+    t = time.time() if now is None else now
+    out: list[Event] = []
+    for row in cur.rows:
+        if row.type in ("server", "backend", "frontend") and row.status.problem:
+            msg = f"{_what(row)} is {row.status.label}"
+            if row.type == "server" and row.check_status:
+                msg += f" (check {row.check_status})"
+            out.append(Event(t, "status", _severity(row.status), msg + " at start",
+                             row.proxy, row.name, None, row.status.raw))
+    return out
+
+
 def connection_event(reachable: bool, where: str, detail: str = "",
                      now: float | None = None) -> Event:
     t = time.time() if now is None else now

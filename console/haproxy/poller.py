@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from console.haproxy.errors import HAProxyError
-from console.haproxy.events import Event, connection_event, diff
+from console.haproxy.events import Event, connection_event, diff, initial_events
 from console.haproxy.model import Snapshot
 from console.haproxy.transport import RuntimeClient
 
@@ -125,7 +125,10 @@ class Poller:
         duration = time.monotonic() - started
         events = [] if self._reachable else [connection_event(True, self.source.where)]
         self._reachable = True
-        events += diff(self.last, snap)
+        if self.last is not None:
+            events += diff(self.last, snap, now=snap.wall_time)
+        else:
+            events += initial_events(snap, now=snap.wall_time)
         self.last = snap
         st.failures, st.last_error, st.retry_in = 0, None, None
         st.last_ok = time.monotonic()

@@ -6,6 +6,8 @@ claims HAProxy behaviour runs against a real HAProxy instead.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from console.cli import Target
@@ -14,6 +16,8 @@ from console.haproxy.parsers import parse_stat
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "captured"
 T0 = 1_790_000_000.0  # a fixed wall clock for stable screenshots
+os.environ["TZ"] = "UTC"  # event times are shown in local time
+time.tzset()
 
 
 class CapturedSource:
