@@ -102,7 +102,7 @@ def frontend_enabled(before: Mapping[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------- weights
 
-_WEIGHT_RE = re.compile(r"(?P<sign>[+-])?(?P<num>\d{1,7})(?P<pct>%)?")
+_WEIGHT_RE = re.compile(r"(?P<sign>[+-])?(?P<num>[0-9]{1,7})(?P<pct>%)?")
 
 
 @dataclass(frozen=True)
