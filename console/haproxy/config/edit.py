@@ -32,6 +32,7 @@ from console.haproxy.config.grammar import (
     FLAG_OPPOSITES,
     NEGATIVE_FLAGS,
     SERVER_FLAG_KEYWORDS,
+    SERVER_VALUE_KEYWORDS,
     ServerLine,
     base_keyword,
     parse_server_line,
@@ -138,7 +139,17 @@ def find_server(cfg: ConfigFile, backend: str, server: str) -> tuple[Section, in
 # -- word-level changes on one line ---------------------------------------------------------
 
 def _append_words(line: Line, words: Sequence[str]) -> Line:
+    """Add *words* after the last word (before the comment).
+
+    If the line ends with a value keyword missing its value (HAProxy would take
+    the next word as that value), they go right after the address instead.
+    """
     end = line.words[-1].end if line.words else len(line.indent)
+    parsed = parse_server_line(line)
+    if parsed and parsed.params and parsed.addr_index is not None:
+        last = parsed.params[-1]
+        if last.value_index is None and base_keyword(last.key) in SERVER_VALUE_KEYWORDS:
+            end = line.words[parsed.addr_index].end
     return line.with_text(line.text[:end] + "".join(" " + w for w in words) + line.text[end:])
 
 
