@@ -14,13 +14,14 @@ server-state file keeps it.
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from console.haproxy import actions_impact as impact
-from console.haproxy.actions_impact import WeightChange, parse_weight
+from console.haproxy.actions_impact import WeightChange, check_addr, parse_weight
 from console.haproxy.errors import HAProxyError, NoSuchObject, ValidationError
 from console.haproxy.model import Snapshot
 from console.haproxy.parsers import (
@@ -90,6 +91,7 @@ class Plan:
     command_targets: list[str] = field(default_factory=list)  # target label per command
     scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label -> what to re-read
     no_undo: list[str] = field(default_factory=list)
+    undo_targets: list[str] = field(default_factory=list)  # target label per undo command
 
 
 @dataclass
@@ -150,17 +152,6 @@ def state_index(states: Sequence[ServerStateRow] | None
 
 # --------------------------------------------------------------------------- validation
 
-def _check_addr(addr: str) -> str:
-    import ipaddress
-
-    try:
-        return str(ipaddress.ip_address(str(addr).strip()))
-    except ValueError:
-        raise ValidationError(f"invalid address {str(addr)[:60]!r}",
-                              hint="give an IPv4 or IPv6 address (no host name, no port)"
-                              ) from None
-
-
 def validate(action: Action) -> dict[str, Any]:
     """Check the kind and parameters; return the cleaned parameters."""
     kind, p = action.kind, dict(action.params)
@@ -179,7 +170,7 @@ def validate(action: Action) -> dict[str, Any]:
     if kind in ("server_maxconn", "frontend_maxconn"):
         p["value"] = check_int(p.get("value", ""), "maxconn", 0, MAX_MAXCONN)
     if kind == "server_addr":
-        p["addr"] = _check_addr(p.get("addr", ""))
+        p["addr"] = check_addr(p.get("addr", ""))
         if p.get("port") not in (None, ""):
             p["port"] = check_int(p["port"], "port", 1, 65535)
         else:
@@ -334,7 +325,8 @@ def _assemble(kind: str, summary: str, steps: list[impact.Step], before: dict[st
     return Plan(kind, summary, commands, [line for s in steps for line in s.impact],
                 dangerous, _confirm_word(labels) if dangerous else None, required_level(kind),
                 before, [c for s in reversed(steps) for c in s.undo], note, targets, scopes,
-                [s.no_undo for s in steps if s.no_undo])
+                [s.no_undo for s in steps if s.no_undo],
+                [s.label for s in reversed(steps) for _ in s.undo])
 
 
 # --------------------------------------------------------------------------- reading state
@@ -428,6 +420,13 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
             result.outcomes.append(CommandOutcome(command, sent=False))
             continue
         label = plan.command_targets[i] if i < len(plan.command_targets) else None
+        scope = plan.scopes.get(label) if label else None
+        before = plan.before.get(label) if label else None
+        if before is None and scope is not None:  # e.g. an undo plan: read it now
+            try:
+                before = await read_scope(client, scope)
+            except HAProxyError:
+                before = None
         answer: str | None = None
         error: str | None = None
         try:
@@ -441,7 +440,6 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
             error = str(exc)
         result.outcomes.append(CommandOutcome(command, answer is not None, answer, error))
         after = None
-        scope = plan.scopes.get(label) if label else None
         if scope is not None and answer is not None:
             try:
                 after = await read_scope(client, scope)
@@ -450,9 +448,53 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
                 result.warnings.append(f"could not read the state after {command!r}: {exc}")
         if journal:
             _journal(target, result.warnings, command, answer=answer, error=error,
-                     before=plan.before.get(label) if label else None, after=after)
+                     before=before, after=after)
         stopped = error is not None
     return result
+
+
+def undo_plan(plan: Plan) -> Plan:
+    """A plan that sends *plan*'s undo commands (journaled like any other change)."""
+    return Plan(plan.kind, f"undo: {plan.summary}", list(plan.undo_commands),
+                [f"puts back the state before: {plan.summary}"], False, None,
+                plan.required_level, {}, [], plan.runtime_only_note,
+                list(plan.undo_targets), dict(plan.scopes))
+
+
+class NotConfirmed(HAProxyError):
+    """The confirmation callback said no: nothing was sent."""
+
+
+def describe(action: Action) -> str:
+    """One line naming an action, for the journal of a refused attempt."""
+    targets = ",".join("/".join(t) if isinstance(t, tuple) else str(t) for t in action.targets)
+    params = " ".join(f"{k}={v}" for k, v in action.params.items())
+    return " ".join(w for w in (action.kind, targets, params) if w)
+
+
+async def run_action(action: Action, client: Any, target: Any, *,
+                     confirm: Callable[[Plan], bool | Awaitable[bool]] | None = None,
+                     journal: bool = True) -> Result:
+    """Validate, read the state, plan, confirm, execute: the whole path in one call.
+
+    A refusal before anything is sent (bad name or value, unknown object, not
+    confirmed) is journaled as one line and raised.
+    """
+    try:
+        validate(action)
+        snapshot, states = await read_state(client)
+        p = plan(action, snapshot, states, instance=getattr(target, "name", None))
+        if confirm is not None:
+            answer = confirm(p)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            if not answer:
+                raise NotConfirmed("not confirmed: nothing was sent")
+    except (ValidationError, NoSuchObject, NotConfirmed) as exc:
+        if journal:
+            record_refusal(target, describe(action), str(exc))
+        raise
+    return await execute(p, client, target, journal=journal)
 
 
 def record_refusal(target: Any, attempted: str, error: str) -> None:
@@ -466,7 +508,8 @@ def record_refusal(target: Any, attempted: str, error: str) -> None:
 
 
 __all__ = [
-    "ALL_KINDS", "Action", "CommandOutcome", "Plan", "Result", "WeightChange", "execute",
-    "expand_same_name", "parse_weight", "plan", "read_only", "read_scope", "read_state",
-    "record_refusal", "required_level", "validate",
+    "ALL_KINDS", "Action", "CommandOutcome", "NotConfirmed", "Plan", "Result", "WeightChange",
+    "describe", "execute", "expand_same_name", "parse_weight", "plan", "read_only",
+    "read_scope", "read_state", "record_refusal", "required_level", "run_action", "undo_plan",
+    "validate",
 ]

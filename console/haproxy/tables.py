@@ -105,6 +105,11 @@ async def show_table(client: Any, name: str, *, key: str | None = None,
         text = await client.run(build_command(*words))
     except NoSuchObject:
         raise _no_such("table", name) from None
+    if not text.strip():  # `key K` with no such entry prints nothing, not even the header
+        info = next((t for t in await list_tables(client) if t.name == name), None)
+        if info is None:
+            raise _no_such("table", name)
+        return info, []
     return parse_table(text)
 
 
@@ -143,7 +148,8 @@ def _plan(kind: str, summary: str, commands: list[str], impact: list[str], befor
           dangerous: bool = False, no_undo: str | None = None) -> Plan:
     return Plan(kind, summary, commands, impact, dangerous, label if dangerous else None,
                 required_level(kind), {label: before}, undo, note,
-                [label] * len(commands), {label: scope}, [no_undo] if no_undo else [])
+                [label] * len(commands), {label: scope}, [no_undo] if no_undo else [],
+                [label] * len(undo))
 
 
 def plan_map_change(kind: str, ref: str, key: str, value: str | None,
