@@ -409,3 +409,22 @@ def test_corpus_add_and_remove_server(path: Path | None) -> None:
     cfg.remove_server(name, "zz_new")
     if data.endswith(b"\n") or not data:
         assert cfg.to_bytes() == data
+
+
+def test_appends_never_land_inside_a_block() -> None:
+    closed = b"backend b\n    balance first\n.if defined(X)\n    timeout server 1s\n.endif\n"
+    cfg, removed, added = edited(closed, "set_keyword", "backend", "b", ["maxconn"], ["10"])
+    assert removed == [] and cfg.lines[-1].text == "    maxconn 10"  # after the .endif
+    cfg, _, added = edited(closed, "add_server", "b", "s1", "1.1.1.1:80")
+    assert cfg.lines[-1].text == "    server s1 1.1.1.1:80"
+    unclosed = b"backend b\n    balance first\n.if defined(X)\n    timeout server 1s\n"
+    for fn, args in [("set_keyword", ("backend", "b", ["maxconn"], ["10"])),
+                     ("add_server", ("b", "s1", "1.1.1.1:80")),
+                     ("add_section", ("backend", "c", []))]:
+        cfg = ConfigFile.parse(unclosed)
+        with pytest.raises(ValidationError, match="unclosed"):
+            getattr(cfg, fn)(*args)
+        assert cfg.to_bytes() == unclosed
+    opening = b"backend b\n    balance first\n.if defined(X)\n"
+    with pytest.raises(ValidationError, match="unclosed"):
+        ConfigFile.parse(opening).set_keyword("backend", "b", ["maxconn"], ["10"])

@@ -290,7 +290,7 @@ def add_server(cfg: ConfigFile, backend: str, name: str, addr: str,
     else:
         after = section.body_end - 1
         indent = cfg.body_indent(section)
-        if cfg.depth(after) > 0:
+        if cfg.depth_after(after) > 0:
             raise ValidationError(f"backend {backend} ends inside an unclosed .if",
                                   where=cfg.where(after), hint="edit the file as text")
     at = after + 1

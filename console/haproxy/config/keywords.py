@@ -103,7 +103,7 @@ def set_keyword(cfg: ConfigFile, section_type: str, section_name: str | None,
         where = cfg.where(index)
     else:
         after = section.body_end - 1
-        if after > section.start and cfg.depth(after) > 0:
+        if cfg.depth_after(after) > 0:
             raise ValidationError(f"{section.label} ends inside an unclosed .if",
                                   where=cfg.where(after), hint="edit the file as text")
         text = cfg.body_indent(section) + " ".join(words + values)
@@ -179,6 +179,10 @@ def add_section(cfg: ConfigFile, type_: str, name: str | None,
     if isinstance(body_lines, str):
         raise ValidationError("the section's lines must be a list")
     body = [_body_line(t, label) for t in body_lines]
+    if cfg.lines and cfg.depth_after(len(cfg.lines) - 1) > 0:
+        raise ValidationError(f"{cfg.name} ends inside an unclosed .if",
+                              where=cfg.where(len(cfg.lines) - 1),
+                              hint="close the block (.endif) first")
     indent = cfg.body_indent()
     eol = cfg.dominant_eol()
     texts: list[str] = []

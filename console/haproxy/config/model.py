@@ -207,6 +207,10 @@ class ConfigFile:
         """
         return self._depth[index]
 
+    def depth_after(self, index: int) -> int:
+        """The depth a line inserted right after line *index* would have."""
+        return self._depth[index] + (1 if self.lines[index].keyword == ".if" else 0)
+
     def outer_block_end(self, index: int) -> int | None:
         """Index of the ``.endif`` closing the outermost block around line *index*."""
         if self._depth[index] == 0:
