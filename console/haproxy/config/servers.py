@@ -54,8 +54,8 @@ def defaults_for(cfg: ConfigFile, section: Section) -> Section | None:
     return before[-1] if before else None
 
 
-def inherited_lines(cfg: ConfigFile, section: Section, index: int) -> list[ServerLine]:
-    """``default-server`` lines in effect for a server line at *index* in *section*."""
+def _defaults_chain_lines(cfg: ConfigFile, section: Section) -> list[ServerLine]:
+    """``default-server`` lines *section* inherits from its defaults sections."""
     chain: list[Section] = []
     seen: set[int] = set()
     parent = defaults_for(cfg, section)
@@ -66,8 +66,12 @@ def inherited_lines(cfg: ConfigFile, section: Section, index: int) -> list[Serve
     out: list[ServerLine] = []
     for sec in chain:
         out += _default_server_lines(cfg, sec, sec.end)
-    out += _default_server_lines(cfg, section, index)
     return out
+
+
+def inherited_lines(cfg: ConfigFile, section: Section, index: int) -> list[ServerLine]:
+    """``default-server`` lines in effect for a server line at *index* in *section*."""
+    return _defaults_chain_lines(cfg, section) + _default_server_lines(cfg, section, index)
 
 
 def _default_server_lines(cfg: ConfigFile, section: Section, until: int) -> list[ServerLine]:
@@ -116,13 +120,18 @@ def server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
     for section in cfg.backends():
         if not section.name:
             continue
+        inherited = _defaults_chain_lines(cfg, section)
         for i, line in cfg.section_lines(section):
+            if line.keyword == "default-server":
+                default = parse_server_line(line)
+                if default is not None:
+                    inherited = [*inherited, default]
             if line.keyword not in ("server", "server-template"):
                 continue
             parsed = parse_server_line(line)
             if parsed is None or not parsed.name:
                 continue
-            chain = [*inherited_lines(cfg, section, i), parsed]
+            chain = [*inherited, parsed]
             weight_text = resolve_value(chain, "weight")
             info: dict[str, Any] = dict(
                 backend=section.name, line_no=i + 1, address=parsed.address, port=parsed.port,
