@@ -164,8 +164,9 @@ def _attempt(args: argparse.Namespace) -> str:
     for k, v in vars(args).items():
         if k in skip or v in (None, False):
             continue
-        words.append(f"--{k}={v}" if k in ("timeout", "poll", "on_timeout", "all", "key",
-                                            "data", "filter") else str(v))
+        option = k in ("timeout", "poll", "on_timeout", "all", "data", "filter") or (
+            k == "key" and args.command == "table")
+        words.append(f"--{k.replace('_', '-')}={v}" if option else str(v))
     return "haconsole " + " ".join(words)
 
 
@@ -205,6 +206,8 @@ def _report(result: Any) -> int:
             _out(f"sent: {o.command}")
             answer = (o.answer or "").strip()
             _out(f"HAProxy: {answer}" if answer else "HAProxy: (no answer: done)")
+        elif o.error:
+            _out(f"failed (the answer is unknown): {o.command}")
         else:
             _out(f"not sent: {o.command}")
     for w in result.warnings:
@@ -415,9 +418,9 @@ async def _drain_to_zero(args: argparse.Namespace, target: Target, backend: str,
     client = RuntimeClient(target.socket or "")
     await _check_level(client, target, "server_state", "server drain-to-zero")
     snapshot, states = await actions.read_state(client)
-    _show_plan(drain.plan_drain_to_zero(snapshot, states, backend, server, args.timeout))
-    _confirm(drain.plan_drain_to_zero(snapshot, states, backend, server, args.timeout),
-             args.yes)
+    plan = drain.plan_drain_to_zero(snapshot, states, backend, server, args.timeout)
+    _show_plan(plan)
+    _confirm(plan, args.yes)
     show = _progress_printer()
     while True:
         result = await drain.drain_to_zero(client, backend, server, timeout=args.timeout,

@@ -146,6 +146,17 @@ def parse_weight(text: str) -> WeightChange:
     return WeightChange("absolute", check_int(num, "weight", 0, MAX_WEIGHT))
 
 
+def check_addr(addr: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(str(addr).strip()))
+    except ValueError:
+        raise ValidationError(f"invalid address {str(addr)[:60]!r}",
+                              hint="give an IPv4 or IPv6 address (no host name, no port)"
+                              ) from None
+
+
 # --------------------------------------------------------------------------- usable servers
 
 @dataclass(frozen=True)
