@@ -137,6 +137,8 @@ def test_describe_op() -> None:
     assert describe_op({"op": "section_add", "section": ["backend", "x"], "lines": ["a b"]}) == (
         "add backend x (1 line)")
     assert describe_op({"op": "replace", "text": ""}) == "raw edit of the whole file"
+    assert describe_op({"op": "replace", "text": "", "note": "rollback"}) == (
+        "raw edit of the whole file: rollback")
     assert describe_op({"op": "bogus"}).startswith("invalid edit")
 
 

@@ -15,7 +15,7 @@ Each operation is a JSON-friendly dict:
   ``text`` is the file as ``str`` (non-UTF-8 bytes as ``surrogateescape``).
   ``base_sha256`` (optional, see :func:`replace_op`) is the SHA-256 of the bytes the
   edit was made on; when given, the op applies only to exactly those bytes and
-  raises :class:`StaleBase` otherwise.
+  raises :class:`StaleBase` otherwise. ``note`` (optional) is shown by :func:`describe_op`.
 
 :func:`apply_ops` is pure and deterministic: same bytes and ops, same result.
 Unknown keys are refused, so a typo never passes silently.
@@ -45,7 +45,7 @@ _KEYS: dict[str, tuple[set[str], set[str]]] = {  # op → (required keys, option
     "keyword_set": ({"section", "keyword", "value"}, set()),
     "keyword_del": ({"section", "keyword"}, set()),
     "section_add": ({"section", "lines"}, set()),
-    "replace": ({"text"}, {"base_sha256"}),
+    "replace": ({"text"}, {"base_sha256", "note"}),
 }
 
 
@@ -74,7 +74,7 @@ def check_op(op: object) -> dict[str, Any]:
         raise ValidationError(f"{kind}: missing " + ", ".join(sorted(missing)))
     if extra:
         raise ValidationError(f"{kind}: unknown key(s) " + ", ".join(sorted(map(str, extra))))
-    for key in ("backend", "server", "addr", "text", "base_sha256"):
+    for key in ("backend", "server", "addr", "text", "base_sha256", "note"):
         if key in op and not isinstance(op[key], str):
             raise ValidationError(f"{kind}: {key} must be text")
     for key in ("set", "params"):
@@ -206,7 +206,7 @@ def describe_op(op: Mapping[str, Any], data: bytes | None = None) -> str:
     if kind == "section_add":
         n = len(op["lines"])
         return f"add {_label(_section(op))} ({n} line{'s' if n != 1 else ''})"
-    return "raw edit of the whole file"
+    return "raw edit of the whole file" + (f": {op['note']}" if op.get("note") else "")
 
 
 def _keyword_now(cfg: ConfigFile | None, section: tuple[str, str | None],
