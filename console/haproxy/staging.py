@@ -1,0 +1,504 @@
+"""The staging area: one pending change set per configuration file.
+
+A change to the file is first *staged*: the list of edit operations, the live
+file's hash they were computed on (the *base*), and the resulting candidate text.
+The CLI and the TUI share it through ``<state dir>/staging/<key>.json`` (key: a
+hash of the file's real path), rewritten atomically after every change, so a
+crash loses nothing. Nothing touches the live file until the apply pipeline
+(:mod:`console.haproxy.apply`) runs.
+
+Operations are the config model's (``server_set``, ``server_add``, ``server_del``,
+``keyword_set``…, applied by :func:`console.haproxy.config.apply_ops`), plus
+``replace``: the whole text, valid only on the exact text it was made from (a raw
+edit in ``$EDITOR``, or a rollback to an older version). The candidate is always
+recomputed from the base and the whole list, never patched in place.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import difflib
+import fcntl
+import getpass
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from console.haproxy.atomic import read_bytes, sha256, write_private
+from console.haproxy.errors import HAProxyError, ValidationError
+from console.settings import state_dir
+
+FORMAT = 1
+
+
+class StagingError(HAProxyError):
+    """The staged change cannot be computed, rebased or stored."""
+
+
+class StaleError(StagingError):
+    """The live file changed since the change was staged."""
+
+    def __init__(self, what: str, where: str | None = None, hint: str | None = None,
+                 *, live_diff: str = "") -> None:
+        self.live_diff = live_diff
+        super().__init__(what, where, hint)
+
+
+class LockHeld(HAProxyError):
+    """Another apply holds the file's lock."""
+
+    def __init__(self, what: str, where: str | None = None, hint: str | None = None,
+                 *, holder: dict[str, Any] | None = None) -> None:
+        self.holder = holder or {}
+        super().__init__(what, where, hint)
+
+
+def who() -> dict[str, Any]:
+    """The OS user, PID, SSH origin and host of this process."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    ssh = os.environ.get("SSH_CONNECTION", "")
+    return {"user": user, "pid": os.getpid(), "ssh_origin": ssh.split()[0] if ssh else None,
+            "host": socket.gethostname()}
+
+
+def file_key(config_path: str) -> str:
+    return sha256(os.path.realpath(config_path).encode("utf-8", "surrogateescape"))[:16]
+
+
+def staging_dir() -> Path:
+    path = state_dir() / "staging"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+# --------------------------------------------------------------------------- locks
+
+@contextlib.contextmanager
+def _flock(path: Path, blocking: bool = True) -> Iterator[int]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def apply_lock(config_path: str) -> Iterator[dict[str, Any]]:
+    """Hold the apply lock of *config_path*, or raise :class:`LockHeld` naming its holder.
+
+    ``flock`` dies with its process, so a crashed apply never leaves the file locked.
+    """
+    path = staging_dir() / f"{file_key(config_path)}.lock"
+    try:
+        with _flock(path, blocking=False) as fd:
+            me = dict(who(), since=time.strftime("%Y-%m-%d %H:%M:%S"), ts=time.time(),
+                      config=os.path.realpath(config_path))
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+            yield me
+    except BlockingIOError:
+        holder: dict[str, Any] = {}
+        for _ in range(3):  # the holder may be writing its name right now
+            try:
+                holder = json.loads(path.read_text() or "{}")
+                break
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        raise LockHeld(f"another apply is running on this file: {describe_holder(holder)}",
+                       os.path.realpath(config_path),
+                       "wait for it to finish, then look at `haconsole config history`",
+                       holder=holder) from None
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    if not holder:
+        return "holder unknown"
+    text = f"{holder.get('user', '?')} (pid {holder.get('pid', '?')}"
+    if holder.get("ssh_origin"):
+        text += f", from {holder['ssh_origin']}"
+    return text + f") since {holder.get('since', '?')}"
+
+
+# --------------------------------------------------------------------------- operations
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_op_values(op: dict[str, Any], where: str = "") -> None:
+    for key, value in op.items():
+        if isinstance(value, dict):
+            _check_op_values(value, f"{where}{key}.")
+        elif isinstance(value, str) and _CONTROL.search(value):
+            raise ValidationError(f"{where}{key} contains a control character (newline, tab…)",
+                                  hint="a config value is one line of printable text")
+
+
+def _replace_text(op: dict[str, Any]) -> bytes:
+    text = op.get("text", op.get("data"))
+    if not isinstance(text, str):
+        raise StagingError("a 'replace' operation has no text")
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _replace_base(op: dict[str, Any]) -> str | None:
+    return op.get("base_sha256") or op.get("base_hash")
+
+
+def replace_op(text: bytes, base: bytes, note: str | None = None) -> dict[str, Any]:
+    """A ``replace`` operation: *text* in place of exactly *base*."""
+    op: dict[str, Any] = {"op": "replace", "text": text.decode("utf-8", "surrogateescape"),
+                          "base_sha256": sha256(base)}
+    if note:
+        op["note"] = note
+    return op
+
+
+def _model_apply(data: bytes, ops: list[dict[str, Any]]) -> bytes:
+    try:
+        from console.haproxy.config import apply_ops
+    except ImportError:
+        raise StagingError("structured edits are not available in this build",
+                           hint="use `haconsole config edit` to change the file") from None
+    try:
+        return apply_ops(data, ops)
+    except HAProxyError:
+        raise
+    except (ValueError, KeyError, LookupError, TypeError) as exc:
+        raise ValidationError(f"the edit cannot be made: {exc}") from None
+
+
+def compute_candidate(base: bytes, ops: list[dict[str, Any]]) -> bytes:
+    """Apply *ops* in order on *base*. ``replace`` is handled here, the rest by the model."""
+    out = base
+    run: list[dict[str, Any]] = []
+    for op in ops:
+        if not isinstance(op, dict) or "op" not in op:
+            raise ValidationError(f"not an edit operation: {op!r}")
+        if op["op"] != "replace":
+            _check_op_values(op)
+            run.append(op)
+            continue
+        if run:
+            out, run = _model_apply(out, run), []
+        base_hash = _replace_base(op)
+        if base_hash is not None and base_hash != sha256(out):
+            raise StagingError(
+                "a raw edit (or rollback) was made on another version of the file and "
+                "cannot be re-applied on this one",
+                hint="discard the staged change (haconsole config discard) and edit again")
+        out = _replace_text(op)
+    if run:
+        out = _model_apply(out, run)
+    return out
+
+
+def describe_op(op: dict[str, Any], data: bytes | None = None) -> str:
+    """One line for people; with *data* (the text it applies to) old values show too."""
+    if op.get("op") == "replace":
+        return str(op.get("note") or "edit of the whole file")
+    try:
+        from console.haproxy.config import describe_op as model_describe
+
+        return str(model_describe(op, data))
+    except Exception:  # noqa: BLE001 - a description must never fail
+        pass
+    target = "/".join(str(op[k]) for k in ("backend", "server") if op.get(k))
+    extra = " ".join(f"{k}={v}" for k, v in (op.get("set") or {}).items())
+    return " ".join(x for x in (str(op.get("op")), target, extra) if x)
+
+
+# --------------------------------------------------------------------------- sections
+
+SECTION_KEYWORDS = frozenset({
+    "global", "defaults", "frontend", "backend", "listen", "peers", "resolvers", "userlist",
+    "ring", "cache", "http-errors", "mailers", "program", "log-forward", "fcgi-app",
+    "crt-store", "traces", "log-profile", "acme"})
+
+
+def config_words(line: str) -> list[str]:
+    """A line's words, good enough to find keywords (comments cut, quotes kept)."""
+    out: list[str] = []
+    for word in re.findall(r"""(?:"[^"]*"|'[^']*'|\\.|[^\s#"'\\])+|#""", line):
+        if word == "#":
+            break
+        out.append(word)
+    return out
+
+
+def section_headers(text: str) -> list[tuple[int, str]]:
+    """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``."""
+    found: list[tuple[int, str]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        words = config_words(line)
+        if words and words[0] in SECTION_KEYWORDS:
+            label = words[0] if len(words) == 1 or words[1] == "from" else \
+                f"{words[0]} {words[1]}"
+            found.append((n, label))
+    return found
+
+
+def section_at(headers: list[tuple[int, str]], line: int) -> str:
+    label = ""
+    for n, name in headers:
+        if n > line:
+            break
+        label = name
+    return label
+
+
+@dataclass(frozen=True)
+class Hunk:
+    header: str  # "@@ -12,7 +12,8 @@"
+    lines: list[str]  # with their "+", "-", " " prefixes
+    section: str  # "backend be_app", "" before the first section
+    old_start: int
+    new_start: int
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
+def unified_diff(old: bytes, new: bytes, fromfile: str, tofile: str) -> str:
+    a = old.decode("utf-8", "replace").splitlines(keepends=True)
+    b = new.decode("utf-8", "replace").splitlines(keepends=True)
+    out = []
+    for line in difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile):
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def hunks_of(diff: str, old: bytes, new: bytes) -> list[Hunk]:
+    """Split a unified diff into hunks, each named by the section its first change is in."""
+    old_headers = section_headers(old.decode("utf-8", "replace"))
+    new_headers = section_headers(new.decode("utf-8", "replace"))
+    hunks: list[Hunk] = []
+    current: list[str] | None = None
+    header = ""
+    for line in diff.splitlines():
+        m = _HUNK.match(line)
+        if m:
+            if current is not None:
+                hunks.append(_hunk(header, current, old_headers, new_headers))
+            header, current = line, []
+        elif current is not None:
+            current.append(line)
+    if current is not None:
+        hunks.append(_hunk(header, current, old_headers, new_headers))
+    return hunks
+
+
+def _hunk(header: str, lines: list[str], old_h: list[tuple[int, str]],
+          new_h: list[tuple[int, str]]) -> Hunk:
+    m = _HUNK.match(header)
+    assert m
+    old_start, new_start = int(m[1]), int(m[2])
+    o, n = old_start, new_start
+    section = ""
+    for line in lines:
+        if line.startswith("+"):
+            section = section_at(new_h, n)
+            break
+        if line.startswith("-"):
+            section = section_at(old_h, o)
+            break
+        if not line.startswith("\\"):
+            o, n = o + 1, n + 1
+    return Hunk(header, lines, section, old_start, new_start)
+
+
+# --------------------------------------------------------------------------- staging
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class Staging:
+    """The pending change set of one configuration file (see the module docstring)."""
+
+    def __init__(self, config_path: str) -> None:
+        self.path = config_path
+        self.real_path = os.path.realpath(config_path)
+        self.key = file_key(config_path)
+        self.file = staging_dir() / f"{self.key}.json"
+        self.base = b""
+        self.ops: list[dict[str, Any]] = []
+        self.candidate = b""
+        self.created = self.updated = 0.0
+        self.user: dict[str, Any] = {}
+
+    # -- loading and saving --------------------------------------------------------------
+
+    @classmethod
+    def load(cls, config_path: str) -> Staging:
+        """The staged change of *config_path* (empty, based on the live file, if none)."""
+        st = cls(config_path)
+        st._read()
+        return st
+
+    def _read(self) -> None:
+        try:
+            doc = json.loads(self.file.read_text(encoding="utf-8"))
+            if doc.get("format") != FORMAT:
+                raise ValueError("unknown format")
+            self.base = base64.b64decode(doc["base"])
+            self.candidate = base64.b64decode(doc["candidate"])
+            self.ops = list(doc["ops"])
+            self.created, self.updated = float(doc["created"]), float(doc["updated"])
+            self.user = dict(doc.get("user") or {})
+        except FileNotFoundError:
+            self._reset(read_bytes(self.real_path))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StagingError(f"the staged change is unreadable: {exc}", str(self.file),
+                               "move that file away to start afresh") from None
+
+    def _reset(self, live: bytes) -> None:
+        self.base = self.candidate = live
+        self.ops = []
+        self.created = self.updated = 0.0
+        self.user = {}
+
+    def _save(self) -> None:
+        if not self.pending:
+            self.file.unlink(missing_ok=True)
+            return
+        now = time.time()
+        self.created = self.created or now
+        self.updated = now
+        self.user = who()
+        doc = {
+            "format": FORMAT, "config": self.real_path, "path": self.path,
+            "base_hash": self.base_hash, "candidate_hash": self.candidate_hash,
+            "base": _b64(self.base), "candidate": _b64(self.candidate), "ops": self.ops,
+            "created": self.created, "updated": self.updated, "user": self.user,
+        }
+        write_private(str(self.file), json.dumps(doc, indent=1).encode())
+
+    @contextlib.contextmanager
+    def _mutating(self) -> Iterator[None]:
+        """Re-read under the staging lock, let the caller change it, save."""
+        with _flock(staging_dir() / f"{self.key}.staging.lock"):
+            self._read()
+            if not self.pending:
+                self._reset(read_bytes(self.real_path))
+            yield
+            self._save()
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def base_hash(self) -> str:
+        return sha256(self.base)
+
+    @property
+    def candidate_hash(self) -> str:
+        return sha256(self.candidate)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.ops) and self.candidate != self.base
+
+    @property
+    def has_raw_edit(self) -> bool:
+        return any(op.get("op") == "replace" for op in self.ops)
+
+    def live(self) -> bytes:
+        return read_bytes(self.real_path)
+
+    def is_stale(self) -> bool:
+        """True when something is staged and the live file is no longer its base."""
+        return self.pending and sha256(self.live()) != self.base_hash
+
+    def status(self) -> str:
+        """``empty``, ``pending``, ``stale``, or ``applied`` (the live file already is it)."""
+        if not self.pending:
+            return "empty"
+        live = sha256(self.live())
+        if live == self.base_hash:
+            return "pending"
+        return "applied" if live == self.candidate_hash else "stale"
+
+    def descriptions(self) -> list[str]:
+        return [describe_op(op, self.base) for op in self.ops]
+
+    def summary(self) -> str:
+        return "; ".join(self.descriptions())
+
+    # -- changes -------------------------------------------------------------------------
+
+    def add_ops(self, ops: list[dict[str, Any]]) -> None:
+        """Stage more operations; the candidate is recomputed from the base."""
+        with self._mutating():
+            self._refuse_if_stale()
+            new_ops = self.ops + [dict(op) for op in ops]
+            self.candidate = compute_candidate(self.base, new_ops)
+            self.ops = new_ops
+
+    def set_candidate(self, data: bytes, note: str | None = None) -> None:
+        """Stage a raw edit: *data* becomes the candidate (a ``replace`` operation)."""
+        with self._mutating():
+            self._refuse_if_stale()
+            if data == self.candidate:
+                return
+            self.ops = self.ops + [replace_op(data, self.candidate, note)]
+            self.candidate = data
+            if self.candidate == self.base:
+                self.ops = []
+
+    def _refuse_if_stale(self) -> None:
+        if self.pending and sha256(self.live()) != self.base_hash:
+            raise StaleError("the file changed since this change was staged", self.path,
+                             "haconsole config rebase (or discard) first",
+                             live_diff=self.live_diff())
+
+    def rebase(self) -> None:
+        """Re-apply the staged operations on the current live file."""
+        with self._mutating():
+            live = self.live()
+            if not self.pending or sha256(live) == self.base_hash:
+                return
+            if self.has_raw_edit:
+                raise StagingError("the staged change holds a raw edit (or a rollback), which "
+                                   "cannot be re-applied on the changed file", self.path,
+                                   "discard it (haconsole config discard) and edit again")
+            self.candidate = compute_candidate(live, self.ops)
+            self.base = live
+
+    def discard(self) -> None:
+        with _flock(staging_dir() / f"{self.key}.staging.lock"):
+            self.file.unlink(missing_ok=True)
+        self._reset(self.live())
+
+    def clear_if(self, candidate_hash: str) -> bool:
+        """Forget the staged change if it still is *candidate_hash* (after an apply)."""
+        with _flock(staging_dir() / f"{self.key}.staging.lock"):
+            self._read()
+            if self.pending and self.candidate_hash != candidate_hash:
+                return False
+            self.file.unlink(missing_ok=True)
+            self._reset(self.live())
+            return True
+
+    # -- review --------------------------------------------------------------------------
+
+    def diff(self) -> str:
+        return unified_diff(self.base, self.candidate, f"{self.path} (live)",
+                            f"{self.path} (staged)")
+
+    def hunks_with_sections(self) -> list[Hunk]:
+        return hunks_of(self.diff(), self.base, self.candidate)
+
+    def live_diff(self) -> str:
+        """What changed in the live file since the change was staged."""
+        return unified_diff(self.base, self.live(), f"{self.path} (when staged)",
+                            f"{self.path} (live now)")
