@@ -1,0 +1,475 @@
+"""The apply pipeline: from a staged change to a reloaded, verified HAProxy.
+
+Steps, each reported through ``on_step(step, status, detail)`` (status ``ok``,
+``fail``, ``warn``, ``skip``; *detail* is one line, then indented detail lines):
+
+1. ``stale``    the live file still is the staged change's base, else refuse;
+2. ``lock``     one apply per file (``flock``; a second one is told who holds it);
+3. ``check``    ``haproxy -c`` on the candidate written next to the live file;
+4. ``history``  the live file and the candidate saved as numbered versions;
+5. ``write``    atomic replace (temp + fsync + rename + directory fsync);
+6. ``state``    ``show servers state`` dumped to the ``server-state-file``;
+7. ``reload``   master CLI, systemctl or a command, judged through ``show proc``;
+8. ``verify``   the new worker answers and shows the changed servers as the file says;
+9. ``rollback`` on any failure after the write: the previous file restored,
+   reloaded and verified; the failed candidate stays staged.
+
+Without a running instance (or with ``no_reload``) the pipeline stops after the
+write. Every reload sent is journaled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import os
+import pwd
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from console.haproxy import history_store as hist
+from console.haproxy.apply_reload import ReloadError, ReloadOutcome, do_reload
+from console.haproxy.apply_steps import (
+    ApplyTarget,
+    CheckResult,
+    StateFile,
+    bind_conflicts,
+    check_expectations,
+    expectations,
+    journaled_losses,
+    judge_survival,
+    run_check,
+    runtime_changes,
+    runtime_run,
+    save_server_state,
+    server_specs,
+    state_file_of,
+)
+from console.haproxy.atomic import (
+    WriteError,
+    clean_leftovers,
+    discard_temp,
+    fault_point,
+    read_bytes,
+    replace_with,
+    write_atomic,
+    write_temp,
+)
+from console.haproxy.errors import HAProxyError
+from console.haproxy.parsers import ServerStateRow, parse_info, parse_servers_state
+from console.haproxy.staging import LockHeld, Staging, apply_lock
+from console.haproxy.transport import RuntimeClient
+
+__all__ = ["ApplyResult", "ApplyTarget", "StepReport", "apply", "apply_async",
+           "runtime_preview"]
+
+STEP_TITLES = {"stale": "stale check", "lock": "lock", "check": "check", "history": "history",
+               "write": "write", "state": "keep state", "reload": "reload", "verify": "verify",
+               "rollback": "roll back"}
+OnStep = Callable[[str, str, str], None]
+
+
+@dataclass
+class StepReport:
+    step: str
+    status: str  # ok | fail | warn | skip
+    detail: str  # first line, then detail lines
+
+
+@dataclass
+class ApplyResult:
+    ok: bool
+    outcome: str  # applied | written | nothing | refused | rolled back | rollback failed
+    reason: str = ""
+    steps: list[StepReport] = field(default_factory=list)
+    version: int | None = None  # the candidate's version number
+    previous_version: int | None = None
+    check: CheckResult | None = None
+    reload: ReloadOutcome | None = None
+
+
+class _Stop(Exception):
+    """Ends the pipeline with a result."""
+
+
+class _Run:
+    def __init__(self, config_path: str, target: ApplyTarget, on_step: OnStep | None) -> None:
+        self.config = config_path
+        self.real = os.path.realpath(config_path)
+        self.target = target
+        self.on_step = on_step
+        self.result = ApplyResult(False, "refused")
+
+    def step(self, step: str, status: str, detail: str, lines: list[str] | None = None) -> None:
+        text = detail + "".join(f"\n{line}" for line in lines or [])
+        self.result.steps.append(StepReport(step, status, text))
+        if self.on_step:
+            self.on_step(step, status, text)
+
+    def stop(self, step: str, outcome: str, reason: str, lines: list[str] | None = None,
+             status: str = "fail") -> _Stop:
+        self.step(step, status, reason, lines)
+        self.result.outcome, self.result.reason = outcome, reason
+        self.result.ok = outcome in ("applied", "written")
+        return _Stop()
+
+
+async def apply_async(config_path: str, staging: Staging | None = None, *,
+                      instance: ApplyTarget, message: str = "", user: str | None = None,
+                      no_reload: bool = False, on_step: OnStep | None = None,
+                      confirmed_hash: str | None = None) -> ApplyResult:
+    """Run the pipeline on the staged change of *config_path*; see the module docstring."""
+    run = _Run(config_path, instance, on_step)
+    try:
+        staging = Staging.load(staging.path if staging else config_path)
+        _stale_check(run, staging, confirmed_hash)
+        with apply_lock(config_path) as me:
+            staging = _locked(run, staging, me)
+            await _pipeline(run, staging, message or staging.summary(), user, no_reload)
+    except LockHeld as exc:
+        run.stop("lock", "refused", exc.what, [f"hint: {exc.hint}"])
+    except _Stop:
+        pass
+    return run.result
+
+
+def apply(config_path: str, staging: Staging | None = None, **kwargs: object) -> ApplyResult:
+    """Synchronous :func:`apply_async` (for the one-shot CLI or a thread worker)."""
+    return asyncio.run(apply_async(config_path, staging, **kwargs))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- steps 1-2
+
+def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> None:
+    status = staging.status()
+    if status == "empty":
+        raise run.stop("stale", "nothing", "nothing is staged for this file")
+    if status == "applied":
+        staging.clear_if(staging.candidate_hash)
+        raise run.stop("stale", "nothing", "the live file already holds the staged change "
+                       "(a previous apply wrote it); staging cleared")
+    if status == "stale":
+        diff = staging.live_diff().splitlines()
+        raise run.stop("stale", "refused", "the file changed since the change was staged",
+                       ["what changed in the live file:", *diff[:60],
+                        *(["…"] if len(diff) > 60 else []),
+                        "hint: `haconsole config rebase` re-applies the staged edits on the "
+                        "new file; `haconsole config discard` drops them"])
+    if confirmed_hash and confirmed_hash != staging.candidate_hash:
+        raise run.stop("stale", "refused", "the staged change was modified since it was "
+                       "reviewed (by another console?)", ["hint: review the diff again"])
+    run.step("stale", "ok", f"live file unchanged since staged (sha256 {staging.base_hash[:12]})")
+
+
+def _locked(run: _Run, staging: Staging, me: dict[str, object]) -> Staging:
+    fault_point("lock")
+    fresh = Staging.load(staging.path)
+    if fresh.candidate_hash != staging.candidate_hash or fresh.status() != "pending":
+        raise run.stop("lock", "refused", "the staged change or the file changed while "
+                       "waiting for the lock", ["hint: review `haconsole config diff` again"])
+    lines = [f"removed a temp file left by an interrupted run: {p}"
+             for p in clean_leftovers(run.real)]
+    stuck = hist.interrupted(run.config)
+    if stuck:
+        lines.append(f"note: the apply of version {stuck.number} was interrupted while "
+                     f"{stuck.status} it; the running HAProxy may not have loaded it")
+        hist.set_status(run.config, stuck.number, "interrupted")
+    run.step("lock", "ok", f"held by {me['user']} (pid {me['pid']})", lines)
+    return fresh
+
+
+# --------------------------------------------------------------------------- the rest
+
+def _owner(path: str) -> str:
+    st = os.stat(path)
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return f"mode {stat.filemode(st.st_mode)} {user}:{group}"
+
+
+async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
+                    no_reload: bool) -> None:
+    target, candidate, old = run.target, staging.candidate, staging.base
+    # 3. check
+    try:
+        temp = write_temp(run.real, candidate)
+    except WriteError as exc:
+        raise run.stop("check", "refused", f"cannot write the candidate next to the config: "
+                       f"{exc.what}", [f"where: {exc.where}", f"hint: {exc.hint}",
+                                       "the live file is unchanged"]) from None
+    try:
+        fault_point("check")
+        check = await asyncio.to_thread(run_check, target, run.config, temp)
+    except BaseException:
+        discard_temp(temp)
+        raise
+    run.result.check = check
+    version_text = f"HAProxy {check.version}, {check.seconds:.2f} s"
+    if not check.ok:
+        discard_temp(temp)
+        raise run.stop("check", "refused", f"haproxy -c found errors ({version_text}); "
+                       "nothing written, nothing reloaded", check.errors)
+    warn = [f"warning: {w}" for w in check.warnings]
+    run.step("check", "ok", f"haproxy -c passed ({version_text})", warn)
+    # 4. history
+    try:
+        live = read_bytes(run.real)
+        if live != old:
+            raise run.stop("history", "refused", "the live file changed during the apply",
+                           ["hint: `haconsole config rebase`, then apply again"])
+        prev = hist.ensure_saved(run.config, live)
+        extra = {"ops": staging.ops, "previous": prev.number}
+        if user:
+            extra["requested_by"] = user
+        new = hist.save_version(run.config, candidate, message=message, status="writing",
+                                diff=staging.diff(), extra=extra)
+        fault_point("history")
+    except WriteError as exc:
+        discard_temp(temp)
+        raise run.stop("history", "failed", f"cannot save the history: {exc}") from None
+    except BaseException:
+        discard_temp(temp)
+        raise
+    run.result.previous_version, run.result.version = prev.number, new.number
+    run.step("history", "ok", f"live file kept as version {prev.number}; the change "
+             f"becomes version {new.number}")
+    # 5. write
+    try:
+        if read_bytes(run.real) != old:
+            discard_temp(temp)
+            hist.set_status(run.config, new.number, "failed", reason="file changed")
+            raise run.stop("write", "refused", "the live file changed during the apply")
+        warning = replace_with(temp, run.config)
+    except WriteError as exc:
+        hist.set_status(run.config, new.number, "failed", reason=str(exc))
+        raise run.stop("write", "failed", f"{exc.what}; the live file is unchanged, "
+                       "nothing reloaded", [f"where: {exc.where}", f"hint: {exc.hint}"]) \
+            from None
+    fault_point("write")
+    via = f" (through the symlink {run.config})" if os.path.islink(run.config) else ""
+    run.step("write", "warn" if warning else "ok",
+             f"{run.real} replaced{via}, {_owner(run.real)}", [warning] if warning else [])
+    if no_reload or not target.has_runtime:
+        why = "--no-reload" if no_reload else "no running HAProxy known"
+        hist.set_status(run.config, new.number, "written")
+        staging.clear_if(staging.candidate_hash)
+        raise run.stop("reload", "written", f"skipped ({why}): the running HAProxy keeps "
+                       "its configuration until the next reload", status="skip")
+    # 6.-8.
+    reloaded = False
+    try:
+        await _keep_state(run, live, candidate)
+        fault_point("state")
+        hist.set_status(run.config, new.number, "reloading")
+        reloaded = True
+        outcome = await _reload(run, "reload", candidate, live)
+        fault_point("reload")
+        if outcome.ok is False:
+            raise _Failure("the reload failed")
+        await _verify(run, live, candidate, outcome)
+        fault_point("verify")
+    except _Failure as exc:
+        await _rollback(run, live, candidate, str(exc), new.number, prev.number, reloaded)
+        return
+    except (HAProxyError, OSError) as exc:
+        run.step("verify" if reloaded else "state", "fail", str(exc))
+        await _rollback(run, live, candidate, str(exc), new.number, prev.number, reloaded)
+        return
+    hist.set_status(run.config, new.number, "applied")
+    staging.clear_if(staging.candidate_hash)
+    run.result.ok, run.result.outcome = True, "applied"
+    run.result.reason = f"applied as version {new.number}"
+
+
+class _Failure(Exception):
+    """A failure after the write: roll back."""
+
+
+async def _keep_state(run: _Run, live: bytes, candidate: bytes) -> None:
+    target = run.target
+    sf = state_file_of(candidate, target.cwd)
+    try:
+        rows = parse_servers_state(await runtime_run(target, "show servers state"))
+    except HAProxyError as exc:
+        run.step("state", "warn", f"cannot read the runtime server state: {exc}")
+        return
+    lines = _survival_lines(rows, live, candidate, sf)
+    since = await _worker_start(target)
+    lines += [f"lost: runtime command `{c}` (maps, ACLs, tables and frontend states are "
+              "not kept)" for c in journaled_losses(target.name, since)] if since else []
+    if sf.path and "global" in sf.modes:
+        try:
+            count = await save_server_state(target, sf.path)
+        except (HAProxyError, OSError) as exc:
+            run.step("state", "fail", f"cannot save the server state: {exc}", lines)
+            raise _Failure("the server state could not be saved (the reload would lose "
+                           "runtime maintenance and drain)") from None
+        run.step("state", "ok", f"state of {count} servers saved to {sf.path}", lines)
+    elif sf.path:
+        run.step("state", "warn", "server-state-file is set but no section has "
+                 "'load-server-state-from-file global': runtime state is not restored", lines)
+    else:
+        run.step("state", "warn" if any(x.startswith("lost") for x in lines) else "ok",
+                 "no server-state-file in the config: runtime changes end at the reload",
+                 lines)
+
+
+def _survival_lines(rows: list[ServerStateRow], live: bytes, candidate: bytes,
+                    sf: StateFile) -> list[str]:
+    old_specs, new_specs = server_specs(live), server_specs(candidate)
+    changes = runtime_changes(rows, old_specs)
+    judge_survival(changes, sf, new_specs, old_specs)
+    return [("kept: " if c.survives else "lost: ") + c.text for c in changes]
+
+
+async def _worker_start(target: ApplyTarget) -> float | None:
+    try:
+        info = parse_info(await runtime_run(target, "show info"))
+        return time.time() - float(info.get("Uptime_sec", "0")) - 1  # whole seconds
+    except (HAProxyError, ValueError):
+        return None
+
+
+async def _reload(run: _Run, step: str, new: bytes, old: bytes) -> ReloadOutcome:
+    from console import journal
+
+    target = run.target
+    label = "reload" if step == "reload" else "reload (rollback)"
+    try:
+        outcome = await do_reload(target)
+    except ReloadError as exc:
+        journal.record(target, label, error=str(exc), via=target.reload)
+        outcome = ReloadOutcome(False, target.reload, str(exc))
+    else:
+        journal.record(target, label, answer=outcome.answer or outcome.detail,
+                       error=None if outcome.ok is not False else outcome.detail,
+                       via=target.reload)
+    if step == "reload":
+        run.result.reload = outcome
+    lines = [f"startup log: {line}" for line in outcome.log]
+    if outcome.ok is False and not outcome.log:
+        probe = bind_conflicts(new, old)
+        lines += [f"probable cause: {p}" for p in probe] or [
+            "HAProxy did not say why (2.6 keeps no startup log on the master CLI): "
+            "see its log, e.g. journalctl -u haproxy"]
+    status = {True: "ok", False: "fail", None: "warn"}[outcome.ok]
+    run.step(step, status, f"{outcome.method}: {outcome.detail} ({outcome.seconds:.2f} s)",
+             lines)
+    return outcome
+
+
+async def _stats_pid(target: ApplyTarget, want: int | None, wait: float = 10.0) -> int | None:
+    if not target.socket:
+        return None
+    deadline = time.monotonic() + wait
+    pid = None
+    while True:
+        try:
+            info = parse_info(await RuntimeClient(target.socket, connect_timeout=2,
+                                                  read_timeout=5).run("show info"))
+            pid = int(info.get("Pid", "0")) or None
+            if want is None or pid == want:
+                return pid
+        except (HAProxyError, ValueError):
+            pass
+        if time.monotonic() >= deadline:
+            return pid
+        await asyncio.sleep(0.1)
+
+
+async def _check_runtime(run: _Run, old: bytes, new: bytes,
+                         outcome: ReloadOutcome) -> tuple[list[str], list[str], list[str]]:
+    """``(confirmed, failures, warnings)`` after a reload from *old* to *new*."""
+    target = run.target
+    confirmed: list[str] = []
+    if target.socket:
+        pid = await _stats_pid(target, outcome.new_worker)
+        if pid is None:
+            return [], [f"the stats socket {target.socket} does not answer"], []
+        if outcome.new_worker and pid != outcome.new_worker:
+            return [], [f"the stats socket is answered by pid {pid}, not by the new "
+                        f"worker {outcome.new_worker}"], []
+        confirmed.append(f"stats socket answers (worker {pid})")
+    rows = parse_servers_state(await runtime_run(target, "show servers state"))
+    ok, failures, soft = check_expectations(rows, expectations(old, new))
+    return confirmed + [f"runtime: {c}" for c in ok], failures, soft
+
+
+async def _verify(run: _Run, old: bytes, new: bytes, outcome: ReloadOutcome) -> None:
+    confirmed, failures, soft = await _check_runtime(run, old, new, outcome)
+    lines = confirmed + [f"warning: {s}" for s in soft]
+    if failures:
+        run.step("verify", "fail", "the running process does not show what the file says",
+                 failures + lines)
+        raise _Failure("verification failed: " + "; ".join(failures))
+    worker = f"worker {outcome.new_worker}" if outcome.new_worker else "HAProxy"
+    run.step("verify", "warn" if soft else "ok", f"{worker} runs the new configuration", lines)
+
+
+async def _rollback(run: _Run, old: bytes, candidate: bytes, reason: str, new_version: int,
+                    prev_version: int, reloaded: bool) -> None:
+    run.result.ok, run.result.outcome = False, "rollback failed"
+    run.result.reason = reason
+    fault_point("rollback")
+    try:
+        warning = write_atomic(run.real, old)
+    except WriteError as exc:
+        hist.set_status(run.config, new_version, "failed", reason=reason)
+        run.step("rollback", "fail", f"cannot restore the previous file: {exc}",
+                 [f"the previous file is version {prev_version}: "
+                  f"{hist.get_version(run.config, prev_version).file}"])
+        return
+    hist.set_status(run.config, new_version, "rolled back", reason=reason)
+    lines = [f"previous file restored (version {prev_version})"] + ([warning] if warning else [])
+    if not reloaded:
+        run.result.outcome = "rolled back"
+        run.step("rollback", "ok", f"{reason}; nothing was reloaded", lines)
+        return
+    sf = state_file_of(old, run.target.cwd)
+    if sf.path and "global" in sf.modes:
+        try:
+            await save_server_state(run.target, sf.path)
+        except (HAProxyError, OSError) as exc:
+            lines.append(f"warning: server state not saved again: {exc}")
+    outcome = await _reload(run, "rollback", old, old)
+    if outcome.ok is False:
+        run.step("rollback", "fail", "the previous file is back but its reload failed too",
+                 lines + ["the old worker keeps serving; look at HAProxy's log"])
+        return
+    try:
+        confirmed, failures, _ = await _check_runtime(run, candidate, old, outcome)
+    except HAProxyError as exc:
+        confirmed, failures = [], [str(exc)]
+    if failures:
+        run.step("rollback", "fail", "previous configuration reloaded but not verified",
+                 lines + failures)
+        return
+    run.result.outcome = "rolled back"
+    worker = f"worker {outcome.new_worker}" if outcome.new_worker else "HAProxy"
+    run.step("rollback", "ok", f"{worker} serves the previous configuration again",
+             lines + confirmed)
+
+
+async def runtime_preview(config_path: str, staging: Staging,
+                          target: ApplyTarget) -> list[str]:
+    """What a reload would keep or lose of the runtime changes (for the confirmation)."""
+    if not target.has_runtime:
+        return []
+    try:
+        rows = parse_servers_state(await runtime_run(target, "show servers state"))
+    except HAProxyError:
+        return []
+    sf = state_file_of(staging.candidate, target.cwd)
+    lines = _survival_lines(rows, staging.base, staging.candidate, sf)
+    since = await _worker_start(target)
+    if since:
+        lines += [f"lost: runtime command `{c}`" for c in journaled_losses(target.name, since)]
+    return lines

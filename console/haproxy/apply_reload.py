@@ -1,0 +1,200 @@
+"""The reload step of the apply pipeline.
+
+Three methods: ``master`` (the master CLI's ``reload``: 2.7+ answers ``Success=``
+and the startup log; 2.6 answers nothing and closes the connection), ``systemctl``
+(``systemctl reload UNIT``) and ``command`` (a shell command). Whatever the method,
+when the master socket is known the outcome is read from ``show proc``: the
+master's reload counter moves once the new configuration was loaded or refused,
+a new worker PID means success, ``[failed: N]`` above 0 failure. A reload slower
+than the socket's read timeout is followed the same way, polling ``show proc``
+(refused connections and empty answers are retried while the master re-executes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from console.haproxy.apply_steps import ApplyTarget
+from console.haproxy.errors import (
+    ConnectError,
+    ConnectionLost,
+    HAProxyError,
+    ParseError,
+    Timeout,
+)
+from console.haproxy.parsers import (
+    ProcInfo,
+    parse_check_output,
+    parse_info,
+    parse_proc,
+    parse_reload_answer,
+)
+from console.haproxy.transport import MasterClient, RuntimeClient
+
+
+class ReloadError(HAProxyError):
+    """The reload could not be sent, or its outcome could not be known."""
+
+
+@dataclass
+class ReloadOutcome:
+    ok: bool | None  # None: sent, but nothing could confirm it
+    method: str
+    detail: str
+    old_worker: int | None = None
+    new_worker: int | None = None
+    log: list[str] = field(default_factory=list)  # startup-log lines that explain
+    answer: str = ""
+    seconds: float = 0.0
+
+
+_RETRY = (ConnectError, ConnectionLost, Timeout, ParseError)
+
+
+async def show_proc(master: str, deadline: float) -> ProcInfo:
+    """``show proc``, retried while the master re-executes (refused or empty answers)."""
+    last: str = "no answer"
+    while True:
+        try:
+            text = await MasterClient(master, connect_timeout=2, read_timeout=10).run(
+                "show proc")
+            if text.strip():
+                info = parse_proc(text)
+                if info.master:
+                    return info
+        except _RETRY as exc:
+            last = str(exc)
+        if time.monotonic() >= deadline:
+            raise ReloadError(f"the master CLI did not answer 'show proc': {last}", master,
+                              "is HAProxy still running? Look at its log")
+        await asyncio.sleep(0.1)
+
+
+async def _worker_pid(target: ApplyTarget) -> int | None:
+    if not target.socket:
+        return None
+    try:
+        info = parse_info(await RuntimeClient(target.socket, connect_timeout=2,
+                                              read_timeout=5).run("show info"))
+        return int(info.get("Pid", "0")) or None
+    except (HAProxyError, ValueError):
+        return None
+
+
+async def _wait_reloaded(master: str, before: ProcInfo, deadline: float) -> ProcInfo | None:
+    assert before.master
+    while True:
+        info = await show_proc(master, deadline)
+        assert info.master
+        if info.master.reloads > before.master.reloads:
+            return info
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(0.1)
+
+
+async def startup_logs(master: str) -> list[str]:
+    """The master's startup log (2.7+), the lines that matter."""
+    try:
+        text = await MasterClient(master, read_timeout=10).run("show startup-logs")
+    except HAProxyError:
+        return []
+    return explaining_lines(text)
+
+
+def explaining_lines(log: str) -> list[str]:
+    return [m.message.split("\n")[0] for m in parse_check_output(log)
+            if m.level == "ALERT" or "Loading failure" in m.message]
+
+
+async def _run_command(target: ApplyTarget, wait: float) -> tuple[int, str, list[str]]:
+    if target.reload == "systemctl":
+        argv = ["systemctl", "reload", target.reload_command or "haproxy.service"]
+    else:
+        if not target.reload_command:
+            raise ReloadError("reload method 'command' has no command",
+                              hint="set reload_command in the instance's settings")
+        argv = ["sh", "-c", target.reload_command]
+    try:
+        proc = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True,
+                                       errors="replace", timeout=wait,
+                                       stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise ReloadError(f"{argv[0]} not found", hint="check the reload method") from None
+    except subprocess.TimeoutExpired:
+        return -1, " ".join(argv), [f"did not finish within {wait:g} s"]
+    out = (proc.stderr + proc.stdout).strip().splitlines()[-5:]
+    return proc.returncode, " ".join(argv), out
+
+
+async def do_reload(target: ApplyTarget, *, wait: float = 120.0) -> ReloadOutcome:
+    """Reload with the target's method; judge the outcome through the master CLI."""
+    started = time.monotonic()
+    deadline = started + max(wait, target.reload_timeout)
+    method = target.reload
+    if method == "master" and not target.master:
+        raise ReloadError("cannot reload: no master socket known",
+                          hint="give -m MASTER (the -S of haproxy), or set the instance's "
+                          "reload method to systemctl or command")
+    before = await show_proc(target.master, started + 10) if target.master else None
+    old_pid = before.workers[0].pid if before and before.workers else \
+        await _worker_pid(target)
+    out = ReloadOutcome(None, method, "", old_worker=old_pid)
+    verdict: bool | None = None
+    if method == "master":
+        assert target.master
+        try:
+            out.answer = await MasterClient(target.master).reload(target.reload_timeout)
+        except Timeout:
+            out.detail = f"no answer within {target.reload_timeout:g} s, followed show proc; "
+        try:
+            parsed = parse_reload_answer(out.answer)
+            verdict = parsed.success
+            out.log = explaining_lines(parsed.log) if verdict is False else []
+        except ParseError:
+            verdict = None
+    else:
+        rc, what, lines = await _run_command(target, wait)
+        if rc != 0:
+            out.ok, out.detail, out.log = False, f"{what} failed (exit {rc})", lines
+            out.seconds = time.monotonic() - started
+            return out
+        out.detail = f"{what}: exit 0; "
+    if before is not None and target.master:
+        after = await _wait_reloaded(target.master, before, deadline)
+        out.seconds = time.monotonic() - started
+        if after is None:
+            out.ok = False
+            out.detail += f"the master did not reload within {deadline - started:.0f} s"
+            return out
+        assert after.master
+        old = {w.pid for w in before.workers}
+        fresh = [w.pid for w in after.workers if w.pid not in old]
+        out.new_worker = fresh[0] if fresh else None
+        failed = after.master.failed or 0
+        out.ok = verdict if verdict is not None else (failed == 0 and bool(fresh))
+        if out.ok:
+            out.detail += f"new worker {out.new_worker} (was {old_pid})"
+        else:
+            out.detail += f"the master reports the reload failed (failed: {failed}); " \
+                f"worker {old_pid} still serving"
+            if not out.log:  # 2.6 has no startup log on the master CLI: stays empty
+                out.log = await startup_logs(target.master)
+        return out
+    new_pid = old_pid
+    while time.monotonic() < deadline and target.socket:
+        new_pid = await _worker_pid(target)
+        if new_pid and new_pid != old_pid:
+            break
+        await asyncio.sleep(0.2)
+    out.seconds = time.monotonic() - started
+    if new_pid and new_pid != old_pid:
+        out.ok, out.new_worker = True, new_pid
+        out.detail += f"new worker {new_pid} (was {old_pid}), seen on the stats socket"
+    else:
+        out.ok = None
+        out.detail += "not confirmed: no master socket, and the worker PID did not change"
+    return out

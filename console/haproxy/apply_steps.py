@@ -1,0 +1,466 @@
+"""The steps of the apply pipeline that talk to HAProxy or read the config's meaning.
+
+* :func:`run_check`: ``haproxy -c`` on the candidate with the service's arguments,
+  messages mapped back to the candidate's lines;
+* :func:`state_file_of`, :func:`runtime_changes`, :func:`save_server_state`: keep
+  the runtime server state across the reload, and say what survives;
+* :func:`expectations` and :func:`verify_servers`: what the new process must show.
+
+* :func:`bind_conflicts`: why a reload that passed the check may have failed.
+
+The reload itself is in :mod:`console.haproxy.apply_reload`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from console.haproxy.atomic import write_private
+from console.haproxy.binaries import resolve
+from console.haproxy.errors import HAProxyError
+from console.haproxy.parsers import (
+    SRV_ADMF_CMAINT,
+    SRV_ADMF_FDRAIN,
+    SRV_ADMF_FMAINT,
+    ServerStateRow,
+    parse_check_output,
+    parse_servers_state,
+)
+from console.haproxy.staging import SECTION_KEYWORDS, config_words
+from console.haproxy.transport import MasterClient, RuntimeClient
+
+CHECK_TIMEOUT = 120.0
+
+
+@dataclass
+class ApplyTarget:
+    """Where and how the HAProxy that loads the file runs (all optional but the method)."""
+
+    name: str = "haproxy"
+    socket: str | None = None  # stats socket
+    master: str | None = None  # master CLI socket
+    haproxy: str | None = None  # the service's binary, for `haproxy -c`
+    check_args: list[str] = field(default_factory=list)  # -W, -C DIR, -L NAME
+    config_files: list[str] = field(default_factory=list)  # every -f of the service, in order
+    cwd: str | None = None  # the service's working directory
+    reload: str = "master"  # master | systemctl | command
+    reload_command: str | None = None  # the command, or the unit for systemctl
+    reload_timeout: float = 60.0
+    running: bool = True  # False: nothing to reload (write only)
+
+    @property
+    def has_runtime(self) -> bool:
+        return self.running and bool(self.master or self.socket)
+
+
+async def runtime_run(target: ApplyTarget, command: str, timeout: float = 10.0) -> str:
+    """Run a worker command through the master (``@1``) or else the stats socket."""
+    if target.master:
+        return await MasterClient(target.master, read_timeout=timeout).run_on(1, command)
+    if target.socket:
+        return await RuntimeClient(target.socket, read_timeout=timeout).run(command)
+    raise HAProxyError("no socket to ask HAProxy", hint="give -s SOCKET or -m MASTER")
+
+
+# --------------------------------------------------------------------------- check
+
+@dataclass
+class CheckResult:
+    ok: bool
+    returncode: int
+    errors: list[str]  # "line N: message" (candidate lines) or "FILE:N: message"
+    warnings: list[str]
+    output: str  # as printed, temp name replaced by the config's
+    command: list[str]
+    binary: str
+    version: str
+    seconds: float
+
+
+def check_files(target: ApplyTarget, config_path: str, temp: str) -> tuple[list[str], bool]:
+    """The ``-f`` list of the service with the candidate in place of the edited file."""
+    real = os.path.realpath(config_path)
+    out: list[str] = []
+    found = False
+    for f in target.config_files or [config_path]:
+        if os.path.isdir(f):
+            names = sorted(n for n in os.listdir(f) if n.endswith(".cfg"))
+            entries = [os.path.join(f, n) for n in names]
+        else:
+            entries = [f]
+        for entry in entries:
+            if os.path.realpath(entry) == real:
+                out.append(temp)
+                found = True
+            else:
+                out.append(entry)
+    if not found:
+        out.insert(0, temp)
+    return out, found
+
+
+_LOCATED = re.compile(r"^(?:config\s*:\s*)?(?:parsing\s*)?\[([^\]]+):(\d+)\]\s*:?\s*")
+
+
+def _describe(message: str, temp: str, config_path: str) -> str:
+    first, _, rest = message.partition("\n")
+    m = _LOCATED.match(first)
+    if m:
+        body = first[m.end():]
+        if m[1] in (temp, os.path.basename(temp)):
+            where = f"line {m[2]}"
+        else:
+            where = f"{m[1]}:{m[2]}"
+        text = f"{where}: {body}"
+    else:
+        text = re.sub(r"^config\s*:\s*", "", first)
+    text = text.replace(temp, config_path)
+    return text + ("\n" + rest if rest else "")
+
+
+def run_check(target: ApplyTarget, config_path: str, temp: str) -> CheckResult:
+    """``haproxy -c`` on *temp* as the service would load it (blocking)."""
+    binary = resolve(target.haproxy.removesuffix(" (deleted)") if target.haproxy else None)
+    files, _ = check_files(target, config_path, temp)
+    args = [binary.path, "-c", *target.check_args]
+    for f in files:
+        args += ["-f", f]
+    cwd = target.cwd if target.cwd and os.path.isdir(target.cwd) else \
+        os.path.dirname(os.path.realpath(config_path))
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
+                              errors="replace", timeout=CHECK_TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+        output, rc = proc.stdout + proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired:
+        output, rc = f"haproxy -c did not finish within {CHECK_TIMEOUT:g} s", -1
+    seconds = time.monotonic() - started
+    messages = parse_check_output(output)
+    errors = [_describe(m.message, temp, config_path) for m in messages if m.level == "ALERT"]
+    located = [e for e in errors if e.startswith("line ") or re.match(r"^\S+:\d+: ", e)]
+    if located:
+        errors = located + [e for e in errors if e not in located and not re.match(
+            r"^(?:Error\(s\) found in configuration file|Fatal errors found)", e)]
+    warnings = [_describe(m.message, temp, config_path) for m in messages
+                if m.level == "WARNING"]
+    if rc == 2 and not errors:
+        errors = ["HAProxy would not start: the configuration has no enabled listener "
+                  "(no 'bind' line that it would open)"]
+    elif rc != 0 and not errors:
+        errors = [line.replace(temp, config_path) for line in output.strip().splitlines()[-3:]]
+        errors = errors or [f"haproxy -c failed with exit code {rc}"]
+    return CheckResult(rc == 0, rc, errors, warnings, output.replace(temp, config_path),
+                       args, binary.path, binary.version, seconds)
+
+
+# --------------------------------------------------------------------------- config reading
+
+def _unquote(word: str) -> str:
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "\"'":
+        return word[1:-1]
+    return word
+
+
+def scan(text: str) -> list[tuple[str, int, list[str]]]:
+    """``(section label, line number, words)`` of every line with words."""
+    out: list[tuple[str, int, list[str]]] = []
+    section = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        words = config_words(line)
+        if not words:
+            continue
+        if words[0] in SECTION_KEYWORDS:
+            section = words[0] if len(words) == 1 or words[1] == "from" else \
+                f"{words[0]} {_unquote(words[1])}"
+        out.append((section, n, [_unquote(w) for w in words]))
+    return out
+
+
+@dataclass(frozen=True)
+class StateFile:
+    path: str | None  # where HAProxy reads the global state file, resolved
+    modes: frozenset[str]  # values of load-server-state-from-file: global, local, none
+
+
+def state_file_of(data: bytes, cwd: str | None) -> StateFile:
+    """The ``server-state-file`` setting of a config, resolved like HAProxy does."""
+    name = base = None
+    modes: set[str] = set()
+    for section, _, words in scan(data.decode("utf-8", "replace")):
+        if section == "global" and len(words) >= 2:
+            if words[0] == "server-state-file":
+                name = words[1]
+            elif words[0] == "server-state-base":
+                base = words[1]
+        if words[0] == "load-server-state-from-file" and len(words) >= 2:
+            modes.add(words[1])
+    path = None
+    if name:
+        if os.path.isabs(name):
+            path = name
+        elif base:
+            path = os.path.join(base, name)
+        else:
+            path = os.path.join(cwd or os.getcwd(), name)
+    return StateFile(path, frozenset(modes))
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    backend: str
+    name: str
+    address: str | None
+    port: str | None
+    weight: int | None
+    disabled: bool
+
+
+def server_specs(data: bytes) -> dict[tuple[str, str], ServerSpec]:
+    """Servers as the file declares them (``default-server`` resolved when possible)."""
+    try:
+        from console.haproxy.config.model import ConfigFile
+        from console.haproxy.config.servers import server_lines
+
+        infos = server_lines(ConfigFile.parse(data))
+        return {k: ServerSpec(i.backend, i.name, i.address, i.port, i.weight, i.disabled)
+                for k, i in infos.items() if not i.conditional and not i.template}
+    except ImportError:
+        pass
+    out: dict[tuple[str, str], ServerSpec] = {}
+    for section, _, words in scan(data.decode("utf-8", "replace")):
+        kind, _, proxy = section.partition(" ")
+        if kind not in ("backend", "listen") or words[0] != "server" or len(words) < 3:
+            continue
+        host, _, port = words[2].rpartition(":") if ":" in words[2] else (words[2], "", "")
+        weight = 1
+        if "weight" in words[3:]:
+            i = words.index("weight", 3)
+            weight = int(words[i + 1]) if i + 1 < len(words) and words[i + 1].isdigit() \
+                else 0
+        out.setdefault((proxy, words[1]), ServerSpec(proxy, words[1], host.strip("[]"),
+                                                     port or None, weight,
+                                                     "disabled" in words[3:]))
+    return out
+
+
+# --------------------------------------------------------------------------- runtime state
+
+@dataclass
+class RuntimeChange:
+    backend: str
+    server: str
+    kind: str  # maint | ready | drain | weight | addr | dynamic | other
+    text: str
+    survives: bool = False
+
+
+_IP = re.compile(r"^[0-9.]+$|^[0-9a-fA-F:]*:[0-9a-fA-F:.]*$")
+
+
+def runtime_changes(rows: list[ServerStateRow],
+                    specs: dict[tuple[str, str], ServerSpec]) -> list[RuntimeChange]:
+    """How the running servers differ from what the live file says."""
+    out: list[RuntimeChange] = []
+    for row in rows:
+        key = (row.be_name, row.srv_name)
+        ref = f"{row.be_name}/{row.srv_name}"
+        spec = specs.get(key)
+        if spec is None:
+            out.append(RuntimeChange(*key, "dynamic", f"{ref}: server added at runtime "
+                                     "(not in the file)"))
+            continue
+        adm = row.srv_admin_state
+        if adm & SRV_ADMF_FMAINT and not adm & SRV_ADMF_CMAINT:
+            out.append(RuntimeChange(*key, "maint", f"{ref}: maintenance set at runtime"))
+        elif adm & SRV_ADMF_CMAINT and not adm & SRV_ADMF_FMAINT:
+            out.append(RuntimeChange(*key, "ready", f"{ref}: ready at runtime although the "
+                                     "file says disabled"))
+        if adm & SRV_ADMF_FDRAIN:
+            out.append(RuntimeChange(*key, "drain", f"{ref}: drain set at runtime"))
+        if row.srv_uweight != row.srv_iweight:
+            out.append(RuntimeChange(*key, "weight", f"{ref}: weight {row.srv_uweight} at "
+                                     f"runtime (file: {row.srv_iweight})"))
+        if spec.address and _IP.match(spec.address) and row.srv_addr and (
+                row.srv_addr != spec.address or (spec.port and str(row.srv_port) != spec.port)):
+            out.append(RuntimeChange(*key, "addr", f"{ref}: address {row.srv_addr}:"
+                                     f"{row.srv_port} at runtime (file: {spec.address}:"
+                                     f"{spec.port})"))
+    return out
+
+
+def judge_survival(changes: list[RuntimeChange], state: StateFile,
+                   candidate: dict[tuple[str, str], ServerSpec],
+                   live: dict[tuple[str, str], ServerSpec]) -> None:
+    """Mark which runtime changes the reload keeps (HAProxy's rules, see the notes)."""
+    kept = bool(state.path) and "global" in state.modes
+    for c in changes:
+        key = (c.backend, c.server)
+        new, old = candidate.get(key), live.get(key)
+        if not kept or c.kind == "dynamic" or new is None or old is None:
+            c.survives = False
+        elif c.kind in ("maint", "ready", "drain"):
+            c.survives = new.disabled == old.disabled  # a change of `disabled` wins
+        elif c.kind == "weight":
+            c.survives = new.weight == old.weight
+        elif c.kind == "addr":
+            c.survives = (new.address, new.port) == (old.address, old.port)
+
+
+_LOST_COMMANDS = re.compile(
+    r"^(?:(?:add|set|del|clear) (?:map|acl)|(?:set|clear) table|"
+    r"(?:disable|enable|shutdown) frontend|set maxconn (?:frontend|global)|"
+    r"set rate-limit|add ssl|set ssl|del ssl|set dynamic-cookie-key|"
+    r"(?:enable|disable) dynamic-cookie)\b")
+
+
+def journaled_losses(instance: str, since: float) -> list[str]:
+    """Runtime commands journaled since *since* that no reload keeps."""
+    from console.journal import read_entries
+
+    seen: list[str] = []
+    for entry in read_entries(instance, limit=2000):
+        command = str(entry.get("command", ""))
+        if entry.get("ok") and float(entry.get("ts", 0)) >= since and \
+                _LOST_COMMANDS.match(command) and command not in seen:
+            seen.append(command)
+    return seen
+
+
+async def save_server_state(target: ApplyTarget, path: str) -> int:
+    """Dump ``show servers state`` to *path* (temp + rename); returns the server count."""
+    text = await runtime_run(target, "show servers state", timeout=30)
+    rows = parse_servers_state(text)
+    data = text.strip("\n").encode() + b"\n"
+    directory = os.path.dirname(path) or "."
+    await asyncio.to_thread(os.makedirs, directory, exist_ok=True)
+    write_private(path, data, mode=0o644, action="write the server state file")
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- verify
+
+@dataclass(frozen=True)
+class Expectation:
+    backend: str
+    server: str
+    present: bool
+    weight: int | None = None
+    disabled: bool | None = None
+    address: str | None = None
+    port: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.backend}/{self.server}"
+
+
+def expectations(old: bytes, new: bytes) -> list[Expectation]:
+    """What the runtime must show for every server the change touches."""
+    before, after = server_specs(old), server_specs(new)
+    out: list[Expectation] = []
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if b is None:
+            out.append(Expectation(*key, present=False))
+        elif a is None or a != b:
+            same = a is not None
+            out.append(Expectation(
+                *key, present=True,
+                weight=None if same and a.weight == b.weight else b.weight,
+                disabled=None if same and a.disabled == b.disabled else b.disabled,
+                address=None if same and a.address == b.address else b.address,
+                port=None if same and a.port == b.port else b.port))
+    return out
+
+
+def check_expectations(rows: list[ServerStateRow],
+                       expected: list[Expectation]) -> tuple[list[str], list[str], list[str]]:
+    """``(confirmed, failures, warnings)`` for each expectation against the runtime rows."""
+    by_key = {(r.be_name, r.srv_name): r for r in rows}
+    ok: list[str] = []
+    bad: list[str] = []
+    soft: list[str] = []
+    for e in expected:
+        row = by_key.get((e.backend, e.server))
+        if not e.present:
+            (bad if row else ok).append(f"{e.ref} removed" + (" but still present" if row
+                                                               else ", absent"))
+            continue
+        if row is None:
+            bad.append(f"{e.ref} missing from the running process")
+            continue
+        said = [f"{e.ref} present"]
+        if e.weight is not None:
+            if row.srv_iweight == e.weight:
+                said.append(f"weight {e.weight}")
+            else:
+                bad.append(f"{e.ref} weight {row.srv_iweight}, the file says {e.weight}")
+        if e.disabled is not None:
+            if bool(row.srv_admin_state & SRV_ADMF_CMAINT) == e.disabled:
+                said.append("disabled (MAINT)" if e.disabled else "enabled")
+            else:
+                bad.append(f"{e.ref} is {'not ' if e.disabled else ''}in maintenance from "
+                           "the file, the file says " + ("disabled" if e.disabled else
+                                                         "enabled"))
+        if e.address and _IP.match(e.address):
+            if row.srv_addr == e.address and (not e.port or str(row.srv_port) == e.port):
+                said.append(f"address {e.address}" + (f":{e.port}" if e.port else ""))
+            else:
+                soft.append(f"{e.ref} runs with address {row.srv_addr}:{row.srv_port}, "
+                            f"the file says {e.address}:{e.port or ''}")
+        ok.append(" ".join(said))
+    return ok, bad, soft
+
+
+# --------------------------------------------------------------------------- bind probe
+
+def bind_addresses(data: bytes) -> dict[tuple[str, int], tuple[str, int]]:
+    """``(host, port) -> (section, line)`` of the TCP ``bind`` lines of a config."""
+    out: dict[tuple[str, int], tuple[str, int]] = {}
+    for section, n, words in scan(data.decode("utf-8", "replace")):
+        if words[0] != "bind" or len(words) < 2:
+            continue
+        for addr in words[1].split(","):
+            family, sep, rest = addr.partition("@")
+            if sep:
+                if family not in ("ipv4", "ipv6", "tcp", "tcp4", "tcp6"):
+                    continue
+                addr = rest
+            m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^:\[\]/]*):(\d+)", addr)
+            if m:
+                host = m[1] or m[3] or ""
+                out.setdefault((host if host != "*" else "", int(m[2] or m[4])), (section, n))
+    return out
+
+
+def bind_conflicts(new: bytes, old: bytes) -> list[str]:
+    """New ``bind`` addresses of the candidate that this host cannot listen on now."""
+    import errno as errno_mod
+    import socket
+
+    problems: list[str] = []
+    old_binds = bind_addresses(old)
+    for (host, port), (section, line) in bind_addresses(new).items():
+        if (host, port) in old_binds:
+            continue
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+        except OSError as exc:
+            shown = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
+            reason = {errno_mod.EADDRINUSE: "address already in use",
+                      errno_mod.EADDRNOTAVAIL: "address not available on this host",
+                      errno_mod.EACCES: "permission denied (port below 1024?)"}.get(
+                          exc.errno or 0, exc.strerror or str(exc))
+            problems.append(f"line {line} ({section}): cannot bind {shown}: {reason}")
+        finally:
+            s.close()
+    return problems
