@@ -1,0 +1,124 @@
+"""Drift: every difference between the running state and the config file.
+
+Runtime changes (drain, maint, weights, disabled checks, dynamic servers) are
+lost at reload or restart unless they are saved. The Drift view lists each one
+with two ways out: *revert to config* (a runtime command) and *make permanent*
+(the equivalent config edit, staged like every other config change).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.haproxy.config import ConfigFile
+from console.haproxy.config.servers import server_lines
+from console.haproxy.parsers import ServerStateRow
+
+# srv_admin_state bits
+FMAINT, IMAINT, CMAINT, FDRAIN = 0x01, 0x02, 0x04, 0x08
+# srv_check_state / srv_agent_state bits
+CHK_CONFIGURED, CHK_ENABLED = 0x02, 0x04
+
+
+@dataclass
+class DriftItem:
+    backend: str
+    server: str
+    kind: str  # state | weight | check | agent | runtime_only_server | missing_at_runtime
+    runtime: str
+    config: str
+    message: str
+    revert_commands: list[str] = field(default_factory=list)
+    permanent_ops: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.backend}/{self.server}"
+
+
+def compute_drift(config: bytes, states: list[ServerStateRow],
+                  config_name: str = "haproxy.cfg") -> list[DriftItem]:
+    """Compare ``show servers state`` with the servers of the config file."""
+    cfg = ConfigFile.parse(config, config_name)
+    in_file = server_lines(cfg)
+    items: list[DriftItem] = []
+    seen: set[tuple[str, str]] = set()
+    for st in states:
+        key = (st.be_name, st.srv_name)
+        seen.add(key)
+        ref = f"{st.be_name}/{st.srv_name}"
+        info = in_file.get(key)
+        if info is None:
+            if any(b == st.be_name for b, _s in in_file):
+                addr = f"{st.srv_addr}:{st.srv_port}" if st.srv_port else str(st.srv_addr)
+                items.append(DriftItem(
+                    st.be_name, st.srv_name, "runtime_only_server", f"present ({addr})",
+                    "absent", f"{ref} exists at runtime only (added with 'add server')",
+                    [f"set server {ref} state maint", f"del server {ref}"],
+                    [{"op": "server_add", "backend": st.be_name, "server": st.srv_name,
+                      "addr": addr, "params": {"weight": str(st.srv_uweight)}}],
+                    "a dynamic server is lost at reload unless it is in the file"))
+            continue
+        if getattr(info, "template", False) or getattr(info, "conditional", False):
+            continue  # not editable as one line; shown in the table, not here
+        admin = st.srv_admin_state
+        file_disabled = bool(info.disabled)
+        runtime_maint = bool(admin & FMAINT)
+        config_maint_cleared = file_disabled and not (admin & (CMAINT | FMAINT))
+        if runtime_maint and not file_disabled:
+            items.append(DriftItem(
+                st.be_name, st.srv_name, "state", "MAINT", "enabled",
+                f"{ref} is in MAINT at runtime but enabled in the file",
+                [f"set server {ref} state ready"],
+                [{"op": "server_set", "backend": st.be_name, "server": st.srv_name,
+                  "set": {"disabled": True}}]))
+        elif config_maint_cleared:
+            items.append(DriftItem(
+                st.be_name, st.srv_name, "state", "ready", "disabled",
+                f"{ref} is serving at runtime but 'disabled' in the file",
+                [f"set server {ref} state maint"],
+                [{"op": "server_set", "backend": st.be_name, "server": st.srv_name,
+                  "set": {"disabled": False}}]))
+        if admin & FDRAIN:
+            items.append(DriftItem(
+                st.be_name, st.srv_name, "state", "DRAIN", "ready",
+                f"{ref} is in DRAIN at runtime",
+                [f"set server {ref} state ready"],
+                [{"op": "server_set", "backend": st.be_name, "server": st.srv_name,
+                  "set": {"weight": "0"}}],
+                "made permanent as weight 0 in the file (no new traffic)"))
+        file_weight = info.weight if info.weight is not None else 1
+        if st.srv_uweight != file_weight:
+            items.append(DriftItem(
+                st.be_name, st.srv_name, "weight", str(st.srv_uweight), str(file_weight),
+                f"{ref} weight {st.srv_uweight} at runtime, {file_weight} in the file",
+                [f"set server {ref} weight {file_weight}"],
+                [{"op": "server_set", "backend": st.be_name, "server": st.srv_name,
+                  "set": {"weight": str(st.srv_uweight)}}]))
+        chk = st.srv_check_state
+        if chk & CHK_CONFIGURED and not chk & CHK_ENABLED:
+            items.append(DriftItem(
+                st.be_name, st.srv_name, "check", "disabled", "enabled",
+                f"{ref} health checks disabled at runtime",
+                [f"enable health {ref}"],
+                [{"op": "server_set", "backend": st.be_name, "server": st.srv_name,
+                  "set": {"check": False}}]))
+        agent = st.srv_agent_state
+        if agent & CHK_CONFIGURED and not agent & CHK_ENABLED:
+            items.append(DriftItem(
+                st.be_name, st.srv_name, "agent", "disabled", "enabled",
+                f"{ref} agent checks disabled at runtime",
+                [f"enable agent {ref}"], [],
+                "no file equivalent is staged for agent checks: remove agent-check by hand"))
+    runtime_backends = {st.be_name for st in states}
+    for (backend, server), _info in in_file.items():
+        if (backend, server) not in seen and backend in runtime_backends:
+            items.append(DriftItem(
+                backend, server, "missing_at_runtime", "absent", "present",
+                f"{backend}/{server} is in the file but not running (deleted at runtime, "
+                "or the file changed since the last reload)", [],
+                [{"op": "server_del", "backend": backend, "server": server}],
+                "revert needs a reload"))
+    return items
