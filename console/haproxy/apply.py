@@ -123,10 +123,11 @@ async def apply_async(config_path: str, staging: Staging | None = None, *,
     """Run the pipeline on the staged change of *config_path*; see the module docstring."""
     run = _Run(config_path, instance, on_step)
     try:
+        cleaned = clean_leftovers(run.real)  # only temps whose process is gone
         staging = Staging.load(staging.path if staging else config_path)
         _stale_check(run, staging, confirmed_hash)
         with apply_lock(config_path) as me:
-            staging = _locked(run, staging, me)
+            staging = _locked(run, staging, me, cleaned)
             await _pipeline(run, staging, message or staging.summary(), user, no_reload)
     except LockHeld as exc:
         run.stop("lock", "refused", exc.what, [f"hint: {exc.hint}"])
@@ -148,8 +149,14 @@ def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> Non
         raise run.stop("stale", "nothing", "nothing is staged for this file")
     if status == "applied":
         staging.clear_if(staging.candidate_hash)
+        stuck = hist.interrupted(run.config)
+        lines = [f"the apply of version {stuck.number} was interrupted while {stuck.status} "
+                 "it: HAProxy may still run the previous configuration; reload it"] \
+            if stuck else []
+        if stuck:
+            hist.set_status(run.config, stuck.number, "interrupted")
         raise run.stop("stale", "nothing", "the live file already holds the staged change "
-                       "(a previous apply wrote it); staging cleared")
+                       "(a previous apply wrote it); staging cleared", lines)
     if status == "stale":
         diff = staging.live_diff().splitlines()
         raise run.stop("stale", "refused", "the file changed since the change was staged",
@@ -163,14 +170,14 @@ def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> Non
     run.step("stale", "ok", f"live file unchanged since staged (sha256 {staging.base_hash[:12]})")
 
 
-def _locked(run: _Run, staging: Staging, me: dict[str, object]) -> Staging:
+def _locked(run: _Run, staging: Staging, me: dict[str, object], cleaned: list[str]) -> Staging:
     fault_point("lock")
     fresh = Staging.load(staging.path)
     if fresh.candidate_hash != staging.candidate_hash or fresh.status() != "pending":
         raise run.stop("lock", "refused", "the staged change or the file changed while "
                        "waiting for the lock", ["hint: review `haconsole config diff` again"])
     lines = [f"removed a temp file left by an interrupted run: {p}"
-             for p in clean_leftovers(run.real)]
+             for p in cleaned + clean_leftovers(run.real)]
     stuck = hist.interrupted(run.config)
     if stuck:
         lines.append(f"note: the apply of version {stuck.number} was interrupted while "
@@ -390,7 +397,10 @@ async def _check_runtime(run: _Run, old: bytes, new: bytes,
     """``(confirmed, failures, warnings)`` after a reload from *old* to *new*."""
     target = run.target
     confirmed: list[str] = []
-    if target.socket:
+    if target.socket and not _declares_socket(new, target.socket, target.cwd):
+        confirmed.append(f"stats socket {target.socket} not checked: the new file does not "
+                         "declare it")
+    elif target.socket:
         pid = await _stats_pid(target, outcome.new_worker)
         if pid is None:
             return [], [f"the stats socket {target.socket} does not answer"], []
@@ -401,6 +411,17 @@ async def _check_runtime(run: _Run, old: bytes, new: bytes,
     rows = parse_servers_state(await runtime_run(target, "show servers state"))
     ok, failures, soft = check_expectations(rows, expectations(old, new))
     return confirmed + [f"runtime: {c}" for c in ok], failures, soft
+
+
+def _declares_socket(data: bytes, address: str, cwd: str | None) -> bool:
+    from console.haproxy.discovery import stats_sockets_in_config
+
+    def norm(a: str) -> str:
+        a = a.split("@", 1)[1] if a.startswith(("ipv4@", "ipv6@", "tcp@")) else a
+        return os.path.normpath(os.path.join(cwd or "/", a)) if "/" in a else a
+
+    return norm(address) in {norm(a) for a, _ in stats_sockets_in_config(
+        data.decode("utf-8", "replace"))}
 
 
 async def _verify(run: _Run, old: bytes, new: bytes, outcome: ReloadOutcome) -> None:
