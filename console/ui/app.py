@@ -28,6 +28,7 @@ from console.haproxy.timeline import Timeline, export_markdown
 from console.haproxy.transport import RuntimeClient
 from console.ui import themes as themes_mod
 from console.ui.header import HeaderBar
+from console.ui.operations import OperationsMixin
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.help import HelpScreen
 from console.ui.widgets.detail import DetailPane
@@ -48,7 +49,7 @@ def log_path() -> Path:
     return state_dir() / "haconsole.log"
 
 
-class HAConsoleApp(App[int]):
+class HAConsoleApp(OperationsMixin, App[int]):
     TITLE = "haconsole"
     CSS = """
     Screen { layout: vertical; }
@@ -81,6 +82,12 @@ class HAConsoleApp(App[int]):
         Binding("S", "sort_reverse", "Reverse sort", show=False, id="sort.reverse"),
         Binding("c", "collapse", "Collapse backend", show=False, id="collapse"),
         Binding("C", "collapse_all", "Collapse/expand all", show=False, id="collapse.all"),
+        Binding("o", "actions", "Actions", id="actions"),
+        Binding("u", "undo", "Undo", id="undo"),
+        Binding("v", "drift", "Drift", id="drift"),
+        Binding("F", "config", "Config file", id="config"),
+        Binding("j", "journal", "Journal", show=False, id="journal"),
+        Binding("T", "tables", "Tables, maps, ACLs", show=False, id="tables"),
         Binding("m", "mark", "Mark", id="mark.set"),
         Binding("M", "clear_mark", "Clear mark", show=False, id="mark.clear"),
         Binding("z", "clear_counters", "Clear counters", show=False, id="counters.clear"),
@@ -117,6 +124,8 @@ class HAConsoleApp(App[int]):
         self.read_only_reason: str | None = "--read-only" if target.read_only else None
         self._quick = "all"
         self._detail_pref: bool | None = None  # None: shown when the terminal is wide
+        self.undo_stack = []
+        self.drift_count: int | None = None
 
     # -- set-up ---------------------------------------------------------------------------
     def _make_source(self) -> Source:
@@ -162,6 +171,8 @@ class HAConsoleApp(App[int]):
             self.read_only_reason = f"socket level is {self.level}, changes need admin"
         header = self.query_one(HeaderBar)
         header.read_only_reason = self.read_only_reason
+        self.refresh_drift()
+        self.set_interval(15, self.refresh_drift)
         header.update_state(level=self.level or "unknown")
         try:
             await self.poller.run()
@@ -327,8 +338,66 @@ class HAConsoleApp(App[int]):
         self._update_detail()
 
     def on_proxy_table_activated(self, message: ProxyTable.Activated) -> None:
-        if not self._detail_visible():
-            self.action_toggle_detail()
+        self.action_actions()
+
+    # -- other screens ------------------------------------------------------------------
+    def action_drift(self) -> None:
+        from console.ui.screens.drift import DriftScreen
+
+        self.push_screen(DriftScreen(self.target), lambda _r: self.refresh_drift())
+
+    def refresh_drift(self) -> None:
+        if self.target.socket and self.target.config:
+            self.run_worker(self._count_drift(), group="drift-count", exclusive=True,
+                            exit_on_error=False)
+
+    async def _count_drift(self) -> None:
+        from console.ui.screens.drift import read_drift
+
+        try:
+            self.drift_count = len(await read_drift(self.target))
+        except (HAProxyError, ValueError) as exc:
+            log.info("drift not computed: %s", exc)
+            self.drift_count = None
+        header = self.query_one(HeaderBar)
+        header.drift_count = self.drift_count
+        header.refresh()
+
+    def action_config(self) -> None:
+        if not self.target.config:
+            self.notify("no config file known: start with -c FILE", severity="warning")
+            return
+        try:
+            from console.ui.screens.config import ConfigScreen
+        except ImportError as exc:
+            self.notify(f"config screen unavailable: {exc}", severity="error")
+            return
+        self.push_screen(ConfigScreen(self.target), lambda _r: self.refresh_drift())
+
+    def action_journal(self) -> None:
+        try:
+            from console.ui.screens.journal import JournalScreen
+        except ImportError as exc:
+            self.notify(f"journal screen unavailable: {exc}", severity="error")
+            return
+        client = RuntimeClient(self.target.socket) if self.target.socket else None
+
+        async def restore(commands: list[str], description: str) -> None:
+            await self.run_commands(commands, description)
+
+        self.push_screen(JournalScreen(self.target, client, self.allowed_kinds(), restore))
+
+    def action_tables(self) -> None:
+        if not self.target.socket:
+            self.notify("tables, maps and ACLs need the stats socket (-s)", severity="warning")
+            return
+        try:
+            from console.ui.screens.tables import TablesScreen
+        except ImportError as exc:
+            self.notify(f"tables screen unavailable: {exc}", severity="error")
+            return
+        self.push_screen(TablesScreen(RuntimeClient(self.target.socket), self.target,
+                                      self.allowed_kinds()))
 
     def action_toggle_events(self) -> None:
         self.query_one(EventLog).toggle_class("hidden")

@@ -50,6 +50,7 @@ class HeaderBar(Widget):
         self.binary_note: str = ""
         self.styles_map: dict[str, Style] = {}
         self.req_rate: int | None = None
+        self.drift_count: int | None = None
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)  # "stale for N s" keeps counting
@@ -125,6 +126,10 @@ class HeaderBar(Widget):
         if self.mark:
             line2.append(f"  Δ since mark {format_age(self.mark.age(time.time()))} ago",
                          style=Style(bold=True))
+        if self.drift_count:
+            line2.append(f"  ⚑ {self.drift_count} runtime-only difference"
+                         f"{'s' if self.drift_count != 1 else ''} from the config (v)",
+                         style=self.styles_map.get("drain", Style(bold=True)))
         if self.status.last_error and self.status.state != "live":
             line2.append(f"  {self.status.last_error}", style=Style(dim=True))
         width = max(self.content_region.width, 20)

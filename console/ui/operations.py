@@ -1,0 +1,271 @@
+"""Runtime changes from the console: menu → value → plan → confirm → send → result.
+
+Mixed into the app. Every change is planned against a fresh read of the state,
+shown with its exact commands and impact, confirmed (the name typed when it is
+dangerous), sent, journaled, and recorded for undo. The result says it is
+runtime only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+
+from console.haproxy import actions as act
+from console.haproxy.drain import Drained, DrainFailed, TimedOut, drain_to_zero
+from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.transport import RuntimeClient
+from console.ui.screens.actions import ActionMenu, DrainScreen, MenuItem, ValuePrompt, menu_items
+from console.ui.screens.confirm import ConfirmScreen
+from console.ui.widgets.table import ProxyTable
+
+if TYPE_CHECKING:
+    from console.ui.app import HAConsoleApp
+
+log = logging.getLogger("haconsole.ui")
+DRAIN_TIMEOUT = 300.0
+
+
+class OperationsMixin:
+    """Needs: target, snapshot, level, poller, _note(), notify(), push_screen_wait()."""
+
+    undo_stack: list[act.Plan]
+
+    # -- helpers ------------------------------------------------------------------------
+    def allowed_kinds(self: HAConsoleApp) -> frozenset[str]:
+        if not self.target.socket:
+            return frozenset()
+        return act.read_only(self.level, bool(self.target.read_only))
+
+    def _selection(self: HAConsoleApp) -> list[tuple[str, str]]:
+        table = self.query_one(ProxyTable)
+        keys = sorted(table.marked) if table.marked else (
+            [table.cursor_key] if table.cursor_key else [])
+        return [k for k in keys if self.snapshot and self.snapshot.get(*k)]
+
+    def _client(self: HAConsoleApp) -> RuntimeClient:
+        assert self.target.socket
+        return RuntimeClient(self.target.socket)
+
+    # -- the menu -------------------------------------------------------------------------
+    def action_actions(self: HAConsoleApp) -> None:
+        if not self.target.socket:
+            self.notify("runtime changes need the stats socket (-s)", severity="warning")
+            return
+        keys = self._selection()
+        if not keys or self.snapshot is None:
+            self.notify("select a row first (space marks several)", severity="warning")
+            return
+        types = {self.snapshot.get(*k).type for k in keys}  # type: ignore[union-attr]
+        if len(types) > 1:
+            self.notify("marked rows mix servers and frontends: mark only one kind",
+                        severity="warning")
+            return
+        row_type = types.pop()
+        allowed = self.allowed_kinds()
+        items = menu_items(row_type, allowed, many=len(keys) > 1)
+        if not items:
+            why = self.read_only_reason or f"nothing to change on a {row_type} row"
+            self.notify(f"no change offered: {why}", severity="warning")
+            return
+        names = [k[1] if row_type == "server" else k[0] for k in keys]
+        if row_type == "server":
+            names = [f"{b}/{s}" for b, s in keys]
+        title = f"{row_type} {', '.join(names[:4])}" + (f" (+{len(names) - 4})"
+                                                         if len(names) > 4 else "")
+        self.run_operation(keys, row_type, title, items)
+
+    @work(group="change", exclusive=False, exit_on_error=False)
+    async def run_operation(self: HAConsoleApp, keys: list[tuple[str, str]], row_type: str,
+                            title: str, items: list[MenuItem]) -> None:
+        item = await self.push_screen_wait(ActionMenu(title, items))
+        if item is None:
+            return
+        table = self.query_one(ProxyTable)
+        if item.kind == "mark_same_name":
+            same = act.expand_same_name(self.snapshot, keys[0][1])  # type: ignore[arg-type]
+            for key in same:
+                table.marked.add(key)
+            table.refresh()
+            self.notify(f"marked {len(same)} servers named {keys[0][1]}; enter or o acts on "
+                        "all of them (space unmarks)")
+            return
+        if item.kind == "mark_backend":
+            servers = [r.key for r in self.snapshot.servers_of(keys[0][0])]  # type: ignore
+            table.marked.update(servers)
+            table.refresh()
+            self.notify(f"marked the {len(servers)} servers of {keys[0][0]}")
+            return
+        params = dict(item.params)
+        if item.prompt:
+            value = await self.push_screen_wait(ValuePrompt(item.prompt_label))
+            if value is None or not value.strip():
+                self.notify("cancelled: nothing was sent")
+                return
+            if item.kind == "server_addr":
+                parts = value.split()
+                params["addr"] = parts[0]
+                if len(parts) > 1:
+                    params["port"] = parts[1]
+            else:
+                params[item.prompt] = value.strip()
+        if item.kind == "drain_to_zero":
+            await self._drain_to_zero(keys[0])
+            return
+        if row_type == "server":
+            action = act.Action.server(item.kind, keys, **params)
+        else:
+            action = act.Action.frontend(item.kind, [k[0] for k in keys], **params)
+        await self.plan_confirm_execute(action)
+
+    async def plan_confirm_execute(self: HAConsoleApp, action: act.Action) -> act.Result | None:
+        client = self._client()
+        try:
+            act.validate(action)
+            backend = None
+            snapshot, states = await act.read_state(client, backend)
+            plan = act.plan(action, snapshot, states, instance=self.target.name)
+        except ValidationError as exc:
+            act.record_refusal(self.target, act.describe(action), str(exc))
+            self.notify(f"refused before sending anything: {exc}", severity="error",
+                        timeout=15)
+            return None
+        except HAProxyError as exc:
+            self.notify(f"cannot prepare the change: {exc}", severity="error", timeout=15)
+            return None
+        return await self._confirm_and_execute(plan, client)
+
+    async def _confirm_and_execute(self: HAConsoleApp, plan: act.Plan,
+                                   client: RuntimeClient) -> act.Result | None:
+        body = "\n".join([*(f"• {line}" for line in plan.impact)] +
+                         ([f"\n{plan.runtime_only_note}"] if plan.runtime_only_note else []))
+        word = plan.confirm_word if plan.dangerous else None
+        yes = await self.push_screen_wait(ConfirmScreen(plan.summary, body, plan.commands, word))
+        if not yes:
+            self.notify("cancelled: nothing was sent")
+            return None
+        result = await act.execute(plan, client, self.target)
+        if result.ok:
+            self.undo_stack.append(plan)
+            answers = "; ".join(a.strip() for a in result.answers if a.strip())
+            self.notify(f"done: {plan.summary}" + (f" — HAProxy: {answers}" if answers else "")
+                        + (f"\n{plan.runtime_only_note} (u undoes)" if plan.runtime_only_note
+                           else ""), timeout=10)
+            self._note(f"runtime change: {plan.summary}")
+        else:
+            self.notify(f"failed: {result.error}", severity="error", timeout=20)
+            self._note(f"runtime change failed: {plan.summary}: {result.error}")
+        for warning in result.warnings:
+            self.notify(warning, severity="warning")
+        self.poller.refresh_now()
+        self.refresh_drift()
+        return result
+
+    # -- undo ---------------------------------------------------------------------------
+    def action_undo(self: HAConsoleApp) -> None:
+        if not self.undo_stack:
+            self.notify("nothing to undo in this session (j: journal, to restore older "
+                        "changes)")
+            return
+        self.run_undo()
+
+    @work(group="change", exit_on_error=False)
+    async def run_undo(self: HAConsoleApp) -> None:
+        last = self.undo_stack[-1]
+        undo = act.undo_plan(last)
+        if not undo.commands:
+            self.notify(f"cannot undo {last.summary}: " + ("; ".join(last.no_undo) or
+                                                          "no previous state recorded"),
+                        severity="warning")
+            return
+        result = await self._confirm_and_execute(undo, self._client())
+        if result is not None and result.ok:
+            self.undo_stack.remove(last)
+            if self.undo_stack and self.undo_stack[-1] is undo:
+                self.undo_stack.pop()  # undoing an undo is not recorded as a new change
+
+    async def run_commands(self: HAConsoleApp, commands: list[str], summary: str) -> bool:
+        """Confirm and send plain commands (journal restore, drift revert)."""
+        plan = act.Plan(kind="restore", summary=summary, commands=list(commands),
+                        impact=[summary], dangerous=False, confirm_word=None,
+                        required_level="admin", before={}, undo_commands=[],
+                        runtime_only_note=act.RUNTIME_ONLY)
+        result = await self._confirm_and_execute(plan, self._client())
+        return bool(result and result.ok)
+
+    # -- drain to zero --------------------------------------------------------------------
+    async def _drain_to_zero(self: HAConsoleApp, key: tuple[str, str]) -> None:
+        backend, server = key
+        ref = f"{backend}/{server}"
+        client = self._client()
+        yes = await self.push_screen_wait(ConfirmScreen(
+            f"Drain {ref} to zero?",
+            f"1. set server {ref} state drain: no new sessions\n"
+            "2. watch its sessions and queue fall to 0 (live)\n"
+            f"3. set server {ref} state maint\nCancelable; on timeout you choose what to "
+            f"do.\n{act.RUNTIME_ONLY}",
+            [f"set server {ref} state drain", f"set server {ref} state maint"]))
+        if not yes:
+            self.notify("cancelled: nothing was sent")
+            return
+        timeout = DRAIN_TIMEOUT
+        while True:
+            screen = DrainScreen(ref, timeout)
+            choice_future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+            def chosen(c: str | None, fut: asyncio.Future[str] = choice_future) -> None:
+                if not fut.done():
+                    fut.set_result(c or "done")
+
+            self.push_screen(screen, chosen)
+
+            def progress(p: Any, screen: DrainScreen = screen) -> None:
+                screen.progress(f"{p.phase}: {p.elapsed:.0f}s elapsed, sessions "
+                                f"{p.scur if p.scur is not None else '-'}, queue "
+                                f"{p.qcur if p.qcur is not None else '-'} ({p.status})")
+
+            task = asyncio.create_task(drain_to_zero(client, backend, server,
+                                                     timeout=timeout, on_progress=progress,
+                                                     target=self.target))
+            done, _ = await asyncio.wait({task, choice_future},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if choice_future in done and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, HAProxyError):
+                    pass
+                self.notify(f"drain of {ref} cancelled: it stays in DRAIN (u undoes)",
+                            severity="warning")
+                self._note(f"drain to zero of {ref} cancelled, left in DRAIN")
+                self.poller.refresh_now()
+                return
+            outcome = task.result()
+            if isinstance(outcome, Drained):
+                screen.show_done(f"done in {outcome.elapsed:.1f}s: {ref} is in MAINT. "
+                                 f"{act.RUNTIME_ONLY}")
+                self._note(f"drained {ref} to zero in {outcome.elapsed:.1f}s, now MAINT")
+                await choice_future
+                self.poller.refresh_now()
+                return
+            if isinstance(outcome, DrainFailed):
+                screen.show_done(f"failed: {outcome.message}")
+                await choice_future
+                return
+            assert isinstance(outcome, TimedOut)
+            screen.show_timeout(f"timed out after {outcome.elapsed:.0f}s with "
+                                f"{outcome.scur} sessions and {outcome.qcur} queued: "
+                                f"{ref} is still in DRAIN. What now?")
+            choice = await choice_future
+            if choice == "wait":
+                continue
+            if choice in ("maint", "ready"):
+                await self.plan_confirm_execute(act.Action.server(
+                    "server_state", [key], state=choice))
+            else:
+                self.notify(f"{ref} stays in DRAIN")
+            self.poller.refresh_now()
+            return

@@ -1,0 +1,208 @@
+"""Runtime actions: the menu for the selected rows, value prompts, drain to zero."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    label: str
+    kind: str  # an Action kind, or a UI verb: drain_to_zero, mark_same_name, mark_backend
+    params: dict[str, Any] = field(default_factory=dict)
+    prompt: str | None = None  # ask for a value first (the key in params to fill)
+    prompt_label: str = ""
+
+
+SERVER_ITEMS: tuple[MenuItem, ...] = (
+    MenuItem("ready — back in service", "server_state", {"state": "ready"}),
+    MenuItem("drain — no new sessions", "server_state", {"state": "drain"}),
+    MenuItem("maint — out of service", "server_state", {"state": "maint"}),
+    MenuItem("drain to zero, then MAINT", "drain_to_zero"),
+    MenuItem("weight…", "weight", prompt="value",
+             prompt_label="weight: N (0-256), N%, +N, -N or reset"),
+    MenuItem("weight +1", "weight", {"value": "+1"}),
+    MenuItem("weight -1", "weight", {"value": "-1"}),
+    MenuItem("weight +10", "weight", {"value": "+10"}),
+    MenuItem("weight -10", "weight", {"value": "-10"}),
+    MenuItem("weight back to the configured value", "weight", {"value": "reset"}),
+    MenuItem("health: force up", "health", {"state": "up"}),
+    MenuItem("health: force stopping", "health", {"state": "stopping"}),
+    MenuItem("health: force down", "health", {"state": "down"}),
+    MenuItem("agent: up", "agent", {"state": "up"}),
+    MenuItem("agent: down", "agent", {"state": "down"}),
+    MenuItem("health checks: enable", "health_check", {"op": "enable"}),
+    MenuItem("health checks: disable", "health_check", {"op": "disable"}),
+    MenuItem("agent checks: enable", "agent_check", {"op": "enable"}),
+    MenuItem("agent checks: disable", "agent_check", {"op": "disable"}),
+    MenuItem("shutdown sessions", "shutdown_sessions"),
+    MenuItem("maxconn…", "server_maxconn", prompt="value",
+             prompt_label="maxconn for the server (0 = no limit)"),
+    MenuItem("address and port…", "server_addr", prompt="addr",
+             prompt_label="new address, optionally followed by a port: 10.0.0.5 8080"),
+    MenuItem("select this server in every backend", "mark_same_name"),
+)
+FRONTEND_ITEMS: tuple[MenuItem, ...] = (
+    MenuItem("disable — stop accepting connections", "frontend", {"op": "disable"}),
+    MenuItem("enable", "frontend", {"op": "enable"}),
+    MenuItem("maxconn…", "frontend_maxconn", prompt="value",
+             prompt_label="maxconn for the frontend"),
+    MenuItem("shutdown — close it for good (until reload)", "frontend_shutdown"),
+)
+BACKEND_ITEMS: tuple[MenuItem, ...] = (
+    MenuItem("select every server of this backend", "mark_backend"),
+)
+UI_KINDS = frozenset({"drain_to_zero", "mark_same_name", "mark_backend"})
+
+
+def menu_items(row_type: str, allowed: frozenset[str], many: bool) -> list[MenuItem]:
+    """What the menu offers for the selection; only what this socket level allows."""
+    if row_type == "server":
+        items = list(SERVER_ITEMS)
+    elif row_type == "frontend":
+        items = list(FRONTEND_ITEMS)
+    elif row_type == "backend":
+        items = list(BACKEND_ITEMS)
+    else:
+        items = []
+    out = []
+    for item in items:
+        if item.kind == "drain_to_zero" and (many or "server_state" not in allowed):
+            continue
+        if item.kind not in UI_KINDS and item.kind not in allowed:
+            continue
+        out.append(item)
+    return out
+
+
+class ActionMenu(ModalScreen[MenuItem | None]):
+    DEFAULT_CSS = """
+    ActionMenu { align: center middle; }
+    ActionMenu > Vertical { width: 64; max-width: 100%; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 0 1; }
+    ActionMenu .title { text-style: bold; padding: 1 0 0 0; }
+    ActionMenu .note { color: $text-muted; padding: 0 0 1 0; }
+    ActionMenu OptionList { height: auto; max-height: 24; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="actions.cancel")]
+
+    def __init__(self, title: str, items: list[MenuItem], note: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.items = items
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.title_text, classes="title", markup=False)
+            yield Static(self.note or "Runtime changes are temporary: lost at reload or "
+                         "restart. Enter picks, escape cancels.", classes="note", markup=False)
+            yield OptionList(*[Option(i.label, id=str(n)) for n, i in enumerate(self.items)])
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.items[int(event.option.id or 0)])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ValuePrompt(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    ValuePrompt { align: center middle; }
+    ValuePrompt > Vertical { width: 64; max-width: 100%; height: auto;
+        border: thick $primary; background: $surface; padding: 1 2; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
+
+    def __init__(self, label: str, value: str = "") -> None:
+        super().__init__()
+        self.label = label
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.label, markup=False)
+            yield Input(value=self.value, id="value")
+            yield Static("enter: continue (nothing is sent yet)   escape: cancel",
+                         markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DrainScreen(ModalScreen[str]):
+    """Live progress of a drain to zero; escape cancels (the server stays in DRAIN).
+
+    Dismissed with the outcome: ``done``, ``cancelled``, ``failed``, or on a
+    timeout the user's choice: ``wait``, ``maint``, ``keep``, ``ready``.
+    """
+
+    DEFAULT_CSS = """
+    DrainScreen { align: center middle; }
+    DrainScreen > Vertical { width: 70; max-width: 100%; height: auto;
+        border: thick $warning; background: $surface; padding: 1 2; }
+    DrainScreen #progress { margin: 1 0; }
+    """
+    BINDINGS = [
+        Binding("escape", "choose('cancel')", "Cancel", id="drain.cancel"),
+        Binding("w", "choose('wait')", "Wait again", show=False, id="drain.wait"),
+        Binding("m", "choose('maint')", "Force MAINT", show=False, id="drain.maint"),
+        Binding("k", "choose('keep')", "Keep in DRAIN", show=False, id="drain.keep"),
+        Binding("r", "choose('ready')", "Back to READY", show=False, id="drain.ready"),
+    ]
+
+    def __init__(self, ref: str, timeout: float) -> None:
+        super().__init__()
+        self.ref = ref
+        self.timeout = timeout
+        self.timed_out = False
+        self.finished = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"Drain to zero: {self.ref}", markup=False)
+            yield Static(f"DRAIN now, then MAINT once sessions and queue are 0 "
+                         f"(timeout {self.timeout:g} s).", markup=False)
+            yield Static("starting…", id="progress", markup=False)
+            yield Static("escape: cancel (the server stays in DRAIN)", id="keys",
+                         markup=False)
+
+    def progress(self, text: str) -> None:
+        self.query_one("#progress", Static).update(text)
+
+    def show_timeout(self, text: str) -> None:
+        self.timed_out = True
+        self.progress(text)
+        self.query_one("#keys", Static).update(
+            "w: wait again   m: force MAINT now   k: keep in DRAIN   r: back to READY")
+
+    def show_done(self, text: str) -> None:
+        self.finished = True
+        self.progress(text)
+        self.query_one("#keys", Static).update("escape: close")
+
+    def action_choose(self, choice: str) -> None:
+        if self.finished:
+            self.dismiss("done")
+        elif self.timed_out:
+            self.dismiss("keep" if choice == "cancel" else choice)
+        elif choice == "cancel":
+            self.dismiss("cancelled")

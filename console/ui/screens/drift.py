@@ -1,0 +1,163 @@
+"""The Drift view: what runs differs from what the config file says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from console.haproxy.drift import DriftItem, compute_drift
+from console.haproxy.errors import HAProxyError
+from console.haproxy.parsers import parse_servers_state
+from console.haproxy.transport import RuntimeClient
+
+if TYPE_CHECKING:
+    from console.cli import Target
+
+
+async def read_drift(target: Target) -> list[DriftItem]:
+    if not target.socket:
+        raise HAProxyError("the Drift view needs the stats socket", hint="give -s SOCKET")
+    if not target.config:
+        raise HAProxyError("the Drift view needs the config file",
+                           hint="give -c FILE (or let discovery find it)")
+    try:
+        data = Path(target.config).read_bytes()
+    except OSError as exc:
+        raise HAProxyError(f"cannot read the config file: {exc.strerror}", target.config) \
+            from None
+    states = parse_servers_state(await RuntimeClient(target.socket).run("show servers state"))
+    return compute_drift(data, states, Path(target.config).name)
+
+
+class DriftScreen(Screen[None]):
+    DEFAULT_CSS = """
+    DriftScreen #title { height: auto; padding: 0 1; background: $panel; }
+    DriftScreen DataTable { height: 1fr; }
+    DriftScreen #detail { height: auto; padding: 0 1; border-top: solid $panel; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "close", "Back", id="drift.close"),
+        Binding("r", "revert", "Revert to config", id="drift.revert"),
+        Binding("p", "permanent", "Make permanent", id="drift.permanent"),
+        Binding("R", "revert_all", "Revert all", id="drift.revert_all"),
+        Binding("f5,g", "reload", "Re-read", id="drift.reload"),
+    ]
+
+    def __init__(self, target: Target) -> None:
+        super().__init__()
+        self.target = target
+        self.items: list[DriftItem] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("Drift: running state vs the config file", id="title", markup=False)
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield Static("", id="detail", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("server", "what", "runtime", "file", "")
+        self.load()
+
+    @work(exclusive=True, group="drift", exit_on_error=False)
+    async def load(self) -> None:
+        title = self.query_one("#title", Static)
+        try:
+            self.items = await read_drift(self.target)
+        except HAProxyError as exc:
+            title.update(f"Drift: {exc}")
+            return
+        table = self.query_one(DataTable)
+        table.clear()
+        for n, item in enumerate(self.items):
+            table.add_row(item.ref, item.kind.replace("_", " "), item.runtime, item.config,
+                          item.note[:40], key=str(n))
+        count = len(self.items)
+        title.update(
+            f"Drift: {count} difference{'s' if count != 1 else ''} between the running state "
+            f"and {self.target.config}. Runtime changes are lost at reload or restart."
+            if count else
+            f"No drift: the running servers match {self.target.config}.")
+        self._show_detail()
+
+    def _current(self) -> DriftItem | None:
+        table = self.query_one(DataTable)
+        if not self.items or table.cursor_row is None or table.cursor_row >= len(self.items):
+            return None
+        return self.items[table.cursor_row]
+
+    def _show_detail(self) -> None:
+        item = self._current()
+        detail = self.query_one("#detail", Static)
+        if item is None:
+            detail.update("")
+            return
+        from console.haproxy.config import describe_op
+
+        revert = "; ".join(item.revert_commands) or "(not possible at runtime)"
+        permanent = "; ".join(describe_op(op) for op in item.permanent_ops) or "(none)"
+        detail.update(f"{item.message}\n  r  revert to config: {revert}\n"
+                      f"  p  make permanent (staged, then F to review and apply): {permanent}"
+                      + (f"\n  note: {item.note}" if item.note else ""))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(group="drift-change", exit_on_error=False)
+    async def action_revert(self) -> None:
+        item = self._current()
+        if item is None:
+            return
+        if not item.revert_commands:
+            self.notify(f"{item.ref}: no runtime command reverts this ({item.note})",
+                        severity="warning")
+            return
+        app = self.app
+        if await app.run_commands(item.revert_commands,  # type: ignore[attr-defined]
+                                  f"revert {item.ref} to the config file"):
+            self.load()
+
+    @work(group="drift-change", exit_on_error=False)
+    async def action_revert_all(self) -> None:
+        commands = [c for item in self.items for c in item.revert_commands]
+        if not commands:
+            self.notify("nothing to revert at runtime")
+            return
+        if await self.app.run_commands(  # type: ignore[attr-defined]
+                commands, f"revert {len(self.items)} differences to the config file"):
+            self.load()
+
+    def action_permanent(self) -> None:
+        item = self._current()
+        if item is None:
+            return
+        if not item.permanent_ops:
+            self.notify(f"{item.ref}: no config edit to stage ({item.note})",
+                        severity="warning")
+            return
+        if not self.target.config or self.target.read_only:
+            self.notify("read-only, or no config file known: nothing staged",
+                        severity="warning")
+            return
+        from console.haproxy.staging import Staging
+
+        try:
+            staging = Staging.load(self.target.config)
+            staging.add_ops(item.permanent_ops)
+        except HAProxyError as exc:
+            self.notify(f"not staged: {exc}", severity="error", timeout=15)
+            return
+        self.notify(f"staged in the pending change of {self.target.config}: "
+                    f"{staging.summary()} — press F to review, check and apply", timeout=12)
