@@ -78,6 +78,7 @@ class Instance:
 class UISettings:
     theme: str = "dark"
     interval: float = 2.0
+    drain_timeout: float = 300.0
     keys: dict[str, str] = field(default_factory=dict)
 
 
@@ -184,6 +185,12 @@ def load(path: str | Path | None = None) -> Settings:
     if ui:
         theme = _get(ui, "theme", str, p, text, "ui.theme")
         interval = _get(ui, "interval", (int, float), p, text, "ui.interval")
+        drain_timeout = _get(ui, "drain_timeout", (int, float), p, text, "ui.drain_timeout")
+        if drain_timeout is not None:
+            if not 1 <= float(drain_timeout) <= 86400:  # type: ignore[arg-type]
+                raise ConfigError("ui.drain_timeout must be between 1 and 86400 seconds",
+                                  _where(p, text, "drain_timeout"))
+            settings.ui.drain_timeout = float(drain_timeout)  # type: ignore[arg-type]
         if theme:
             settings.ui.theme = theme  # type: ignore[assignment]
         if interval is not None:

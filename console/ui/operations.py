@@ -211,7 +211,7 @@ class OperationsMixin:
         if not yes:
             self.notify("cancelled: nothing was sent")
             return
-        timeout = DRAIN_TIMEOUT
+        timeout = float(getattr(self.settings.ui, "drain_timeout", DRAIN_TIMEOUT))
         while True:
             screen = DrainScreen(ref, timeout)
             choice_future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
