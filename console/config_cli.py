@@ -1,13 +1,416 @@
-"""``haconsole config ...``: configuration changes through the file."""
+"""``haconsole config ...``: configuration changes through the file.
+
+Changes are staged first (``set``, ``add-server``, ``del-server``, ``edit``,
+``rollback``), reviewed (``diff``), then applied through the pipeline of
+:mod:`console.haproxy.apply`: check, history, atomic write, reload, verify, and
+roll back on failure. The staging area is shared with the console (TUI).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from console.haproxy.errors import HAProxyError, ValidationError
+
+STATUS = {"ok": "[ ok ]", "fail": "[FAIL]", "warn": "[warn]", "skip": "[skip]"}
+TRUE = ("true", "yes", "on", "1")
+FALSE = ("false", "no", "off", "0")
+
+USAGE = """\
+staging:   set BACKEND/SERVER KEY=VALUE...      e.g. weight=50 maxconn=100 disabled=true
+           add-server BACKEND/SERVER ADDR:PORT [KEY=VALUE...]
+           del-server BACKEND/SERVER
+           edit                                 the whole text in $VISUAL / $EDITOR
+           rollback N                           back to version N (see history)
+review:    diff                                 exit 0: nothing staged, 1: a change is staged
+apply:     apply [--yes] [--no-reload] [-m MESSAGE]
+other:     discard, rebase, history [N]
+"""
 
 
 def add_config_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``haconsole config`` and its subcommands."""
+    p = sub.add_parser("config", help="change the configuration file: stage, review, apply",
+                       description="Change HAProxy's configuration file: stage a change, "
+                       "review the diff, apply it (check, write, reload, verify, roll back "
+                       "on failure).", epilog=USAGE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    cs = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    s = cs.add_parser("set", help="stage new settings for a server")
+    s.add_argument("server", metavar="BACKEND/SERVER")
+    s.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+    a = cs.add_parser("add-server", help="stage a new server")
+    a.add_argument("server", metavar="BACKEND/SERVER")
+    a.add_argument("address", metavar="ADDR:PORT")
+    a.add_argument("pairs", nargs="*", metavar="KEY=VALUE")
+    d = cs.add_parser("del-server", help="stage the removal of a server")
+    d.add_argument("server", metavar="BACKEND/SERVER")
+    cs.add_parser("edit", help="edit the staged text in $VISUAL or $EDITOR")
+    cs.add_parser("diff", help="print the staged change (exit 1 when there is one)")
+    ap = cs.add_parser("apply", help="check, write, reload and verify the staged change")
+    ap.add_argument("-y", "--yes", action="store_true", help="do not ask (needed without a TTY)")
+    ap.add_argument("--no-reload", action="store_true",
+                    help="write the file but do not reload HAProxy")
+    ap.add_argument("-m", "--message", metavar="MESSAGE", help="why (kept in the history)")
+    cs.add_parser("discard", help="drop the staged change")
+    cs.add_parser("rebase", help="re-apply the staged edits on a file changed meanwhile")
+    h = cs.add_parser("history", help="list saved versions, or show the change of one")
+    h.add_argument("number", nargs="?", type=int, metavar="N")
+    r = cs.add_parser("rollback", help="stage the return to version N")
+    r.add_argument("number", type=int, metavar="N")
 
 
 def run_config(args: argparse.Namespace) -> int:
-    return 2
+    action = args.config_command
+    try:
+        return _HANDLERS[action](args)
+    except HAProxyError as exc:
+        print(f"haconsole: {exc}", file=sys.stderr)
+        return 2 if action == "diff" else 1
+
+
+# --------------------------------------------------------------------------- context
+
+def _target(args: argparse.Namespace, *, discover: bool = False) -> Any:
+    from console.cli import resolve_target
+
+    target = resolve_target(args, discover=False)
+    if discover or not target.config:
+        target = resolve_target(args)
+    if not target.config:
+        raise ValidationError("no configuration file given or found",
+                              hint="pass -c FILE (or -s SOCKET to find it from the process)")
+    return target
+
+
+def _config(args: argparse.Namespace) -> str:
+    return str(_target(args).config)
+
+
+def _staging(config: str) -> Any:
+    from console.haproxy.atomic import clean_leftovers
+    from console.haproxy.staging import Staging
+
+    try:
+        clean_leftovers(config)
+    except OSError:
+        pass
+    return Staging.load(config)
+
+
+def _refuse_read_only(target: Any) -> None:
+    if getattr(target, "read_only", False):
+        raise ValidationError("this instance is read-only", hint="drop --read-only "
+                              "(or read_only in the settings) to change the configuration")
+
+
+def _flag_keys() -> frozenset[str]:
+    try:
+        from console.haproxy.config.grammar import NEGATIVE_FLAGS, SERVER_FLAG_KEYWORDS
+    except ImportError:
+        return frozenset()
+    return SERVER_FLAG_KEYWORDS | NEGATIVE_FLAGS
+
+
+def parse_pairs(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` words into a dict; flags (``disabled``, ``backup``…) become booleans."""
+    flags = _flag_keys()
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"expected KEY=VALUE, got {pair!r}",
+                                  hint="e.g. weight=50 disabled=true")
+        if key in flags:
+            if value.lower() not in TRUE + FALSE:
+                raise ValidationError(f"{key} takes true or false, not {value!r}")
+            out[key] = value.lower() in TRUE
+        else:
+            out[key] = value
+    return out
+
+
+def _server_ref(ref: str) -> tuple[str, str]:
+    from console.haproxy.validate import check_server_ref
+
+    return check_server_ref(ref)
+
+
+def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
+    target = _target(args)
+    _refuse_read_only(target)
+    staging = _staging(str(target.config))
+    staging.add_ops([op])
+    from console.haproxy.staging import describe_op
+
+    if not staging.pending:
+        print(f"no change: {target.config} already says that")
+        return 0
+    print(f"staged: {describe_op(op, staging.base)}")
+    print(f"  {len(staging.ops)} edit(s) pending on {target.config}; review: haconsole config "
+          "diff; apply: haconsole config apply")
+    return 0
+
+
+# --------------------------------------------------------------------------- staging
+
+def cmd_set(args: argparse.Namespace) -> int:
+    backend, server = _server_ref(args.server)
+    return _stage(args, {"op": "server_set", "backend": backend, "server": server,
+                         "set": parse_pairs(args.pairs)})
+
+
+def cmd_add_server(args: argparse.Namespace) -> int:
+    backend, server = _server_ref(args.server)
+    op: dict[str, Any] = {"op": "server_add", "backend": backend, "server": server,
+                          "addr": args.address}
+    if args.pairs:
+        op["params"] = parse_pairs(args.pairs)
+    return _stage(args, op)
+
+
+def cmd_del_server(args: argparse.Namespace) -> int:
+    backend, server = _server_ref(args.server)
+    return _stage(args, {"op": "server_del", "backend": backend, "server": server})
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from console.settings import state_dir
+
+    target = _target(args)
+    _refuse_read_only(target)
+    staging = _staging(str(target.config))
+    if staging.is_stale():
+        raise ValidationError("the file changed since the change was staged",
+                              hint="haconsole config rebase (or discard) first")
+    source = staging.candidate
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    directory = tempfile.mkdtemp(prefix="edit-", dir=state_dir())
+    path = os.path.join(directory, os.path.basename(str(target.config)))
+    try:
+        with open(path, "wb") as f:
+            f.write(source)
+        rc = subprocess.call(["sh", "-c", f'{editor} "$@"', editor, path])
+        if rc != 0:
+            raise ValidationError(f"the editor ({editor}) exited with status {rc}",
+                                  hint="nothing was staged")
+        with open(path, "rb") as f:
+            data = f.read()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    if data == source:
+        print("no change")
+        return 0
+    staging.set_candidate(data, note=f"edit in {os.path.basename(editor.split()[0])}")
+    if not staging.pending:
+        print("no change left: the staged text is the live file; nothing staged")
+        return 0
+    print(f"staged: the edited text of {target.config}; review: haconsole config diff; "
+          "apply: haconsole config apply")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    staging = _staging(_config(args))
+    status = staging.status()
+    if status == "empty":
+        return 0
+    if status == "applied":
+        print("the live file already holds the staged change", file=sys.stderr)
+        return 0
+    for line in _header(staging):
+        print(line, file=sys.stderr)
+    sys.stdout.write(staging.diff())
+    if status == "stale":
+        print("warning: the live file changed since this was staged; `haconsole config "
+              "rebase` or `discard`", file=sys.stderr)
+    return 1
+
+
+def _header(staging: Any) -> list[str]:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(staging.updated))
+    who = staging.user.get("user", "?")
+    lines = [f"# staged for {staging.path} by {who}, last change {when}:"]
+    lines += [f"#   {d}" for d in staging.descriptions()]
+    sections = sorted({h.section for h in staging.hunks_with_sections() if h.section})
+    if sections:
+        lines.append("# sections touched: " + ", ".join(sections))
+    return lines
+
+
+def cmd_discard(args: argparse.Namespace) -> int:
+    staging = _staging(_config(args))
+    if not staging.pending:
+        print("nothing staged")
+        return 0
+    staging.discard()
+    print(f"discarded the staged change of {staging.path}")
+    return 0
+
+
+def cmd_rebase(args: argparse.Namespace) -> int:
+    staging = _staging(_config(args))
+    if not staging.is_stale():
+        print("nothing to rebase")
+        return 0
+    staging.rebase()
+    print(f"re-applied {len(staging.ops)} edit(s) on the current file; review: haconsole "
+          "config diff")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from console.haproxy import history_store as hist
+
+    config = _config(args)
+    if args.number is not None:
+        sys.stdout.write(hist.diff_version(config, args.number))
+        return 0
+    versions = hist.history(config)
+    if not versions:
+        print(f"no versions kept yet for {config} (the first apply keeps the file as found)")
+        return 0
+    live = hist.live_version(config)
+    print(f"  {'VER':>4}  {'WHEN':<19}  {'USER':<10} {'STATUS':<12} MESSAGE")
+    for v in versions:
+        mark = "*" if v.number == live else " "
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.ts))
+        user = (v.user or "?") + (f"@{v.ssh_origin}" if v.ssh_origin else "")
+        print(f"{mark} {v.number:>4}  {when:<19}  {user:<10} {v.status:<12} {v.message}")
+    print("(* the live file)  diff of one: haconsole config history N; back to one: "
+          "haconsole config rollback N")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from console.haproxy import history_store as hist
+
+    target = _target(args)
+    _refuse_read_only(target)
+    staging = hist.stage_rollback(str(target.config), args.number)
+    sys.stdout.write(staging.diff())
+    print(f"staged: rollback to version {args.number}; apply it with: haconsole config apply")
+    return 0
+
+
+# --------------------------------------------------------------------------- apply
+
+def apply_target(args: argparse.Namespace, target: Any) -> Any:
+    """The :class:`ApplyTarget` for a resolved CLI target: files, binary, reload method."""
+    from console import settings as settings_mod
+    from console.haproxy.apply import ApplyTarget
+    from console.haproxy.discovery import discover, read_cmdline
+
+    settings = settings_mod.load(args.settings)
+    inst = settings.instance(args.instance) if (args.instance or not (
+        args.socket or args.master or args.config or args.url)) else None
+    cmdline = None
+    if target.socket or target.master:
+        cmdline = asyncio.run(discover(target.socket, target.master, target.config)).cmdline
+    if cmdline is None and target.master:
+        cmdline = _master_cmdline(target.master, read_cmdline)
+    out = ApplyTarget(name=target.name, socket=target.socket, master=target.master,
+                      haproxy=target.haproxy or (cmdline.binary if cmdline else None),
+                      running=bool(target.socket or target.master))
+    if inst:
+        out.reload, out.reload_command = inst.reload, inst.reload_command
+    if cmdline:
+        out.config_files = list(cmdline.config_files)
+        out.check_args = list(cmdline.check_args)
+        if "-L" in cmdline.argv[:-1]:
+            out.check_args += ["-L", cmdline.argv[cmdline.argv.index("-L") + 1]]
+        out.cwd = cmdline.cwd
+    else:
+        out.check_args = list(target.check_args)
+    return out
+
+
+def _master_cmdline(master: str, read_cmdline: Any) -> Any:
+    from console.haproxy.parsers import parse_proc
+    from console.haproxy.transport import MasterClient
+
+    try:
+        info = parse_proc(asyncio.run(MasterClient(master).run("show proc")))
+        return read_cmdline(info.master.pid) if info.master else None
+    except (HAProxyError, OSError):
+        return None
+
+
+def _print_step(step: str, status: str, detail: str) -> None:
+    from console.haproxy.apply import STEP_TITLES
+
+    first, *rest = detail.split("\n")
+    print(f"{STATUS.get(status, status)} {STEP_TITLES.get(step, step):<11} {first}", flush=True)
+    for line in rest:
+        print(f"{'':19}{line}", flush=True)
+
+
+def _confirm(question: str) -> bool:
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from console.haproxy.apply import apply_async, runtime_preview
+
+    target = _target(args, discover=True)
+    _refuse_read_only(target)
+    config = str(target.config)
+    staging = _staging(config)
+    status = staging.status()
+    if status == "empty":
+        print(f"nothing staged for {config}")
+        return 0
+    if not args.yes and not sys.stdin.isatty():
+        print("haconsole: not a terminal: review with `haconsole config diff`, then add "
+              "--yes to apply without a question", file=sys.stderr)
+        return 2
+    at = apply_target(args, target)
+    if status == "pending":
+        for line in _header(staging):
+            print(line)
+        sys.stdout.write(staging.diff())
+        preview = [] if args.no_reload else asyncio.run(runtime_preview(config, staging, at))
+        if preview:
+            print("runtime changes at the reload:")
+            for line in preview:
+                print(f"  {line}")
+        if not args.yes:
+            what = "write the file" if args.no_reload or not at.running else \
+                "write the file and reload HAProxy"
+            if not _confirm(f"Apply to {config}: {what}?"):
+                print("not applied; the change stays staged")
+                return 1
+    result = asyncio.run(apply_async(config, staging, instance=at, message=args.message or "",
+                                     no_reload=args.no_reload, on_step=_print_step,
+                                     confirmed_hash=staging.candidate_hash))
+    if result.ok:
+        print(f"done: {result.reason or result.outcome}" if result.outcome == "applied" else
+              f"done: written as version {result.version}, not reloaded")
+        return 0
+    if result.outcome == "nothing":
+        print(result.reason)
+        return 0
+    extra = ""
+    if result.outcome in ("rolled back", "rollback failed"):
+        extra = "; the change stays staged (haconsole config diff)"
+    print(f"haconsole: apply {result.outcome}: {result.reason}{extra}", file=sys.stderr)
+    return 1
+
+
+_HANDLERS = {
+    "set": cmd_set, "add-server": cmd_add_server, "del-server": cmd_del_server,
+    "edit": cmd_edit, "diff": cmd_diff, "apply": cmd_apply, "discard": cmd_discard,
+    "rebase": cmd_rebase, "history": cmd_history, "rollback": cmd_rollback,
+}
