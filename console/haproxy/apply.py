@@ -24,28 +24,27 @@ import asyncio
 import grp
 import os
 import pwd
+import shutil
 import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from console.haproxy import history_store as hist
-from console.haproxy.apply_reload import ReloadError, ReloadOutcome, do_reload
+from console.haproxy.apply_reload import ReloadError, ReloadOutcome, bind_conflicts, do_reload
 from console.haproxy.apply_steps import (
     ApplyTarget,
     CheckResult,
-    StateFile,
-    bind_conflicts,
     check_expectations,
     expectations,
     journaled_losses,
-    judge_survival,
     run_check,
-    runtime_changes,
+    runtime_preview,
     runtime_run,
     save_server_state,
-    server_specs,
     state_file_of,
+    survival_lines,
+    worker_start,
 )
 from console.haproxy.atomic import (
     WriteError,
@@ -58,7 +57,7 @@ from console.haproxy.atomic import (
     write_temp,
 )
 from console.haproxy.errors import HAProxyError
-from console.haproxy.parsers import ServerStateRow, parse_info, parse_servers_state
+from console.haproxy.parsers import parse_info, parse_servers_state
 from console.haproxy.staging import LockHeld, Staging, apply_lock
 from console.haproxy.transport import RuntimeClient
 
@@ -101,6 +100,7 @@ class _Run:
         self.target = target
         self.on_step = on_step
         self.result = ApplyResult(False, "refused")
+        self.no_reload = False
 
     def step(self, step: str, status: str, detail: str, lines: list[str] | None = None) -> None:
         text = detail + "".join(f"\n{line}" for line in lines or [])
@@ -122,6 +122,7 @@ async def apply_async(config_path: str, staging: Staging | None = None, *,
                       confirmed_hash: str | None = None) -> ApplyResult:
     """Run the pipeline on the staged change of *config_path*; see the module docstring."""
     run = _Run(config_path, instance, on_step)
+    run.no_reload = no_reload
     try:
         cleaned = clean_leftovers(run.real)  # only temps whose process is gone
         staging = Staging.load(staging.path if staging else config_path)
@@ -150,10 +151,12 @@ def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> Non
     if status == "applied":
         staging.clear_if(staging.candidate_hash)
         stuck = hist.interrupted(run.config)
-        lines = [f"the apply of version {stuck.number} was interrupted while {stuck.status} "
-                 "it: HAProxy may still run the previous configuration; reload it"] \
-            if stuck else []
+        lines = []
         if stuck:
+            prev = stuck.meta.get("previous", "?")
+            lines = [f"the apply of version {stuck.number} was interrupted while {stuck.status} "
+                     f"it: HAProxy may still run version {prev}; reload it, or go back with "
+                     f"`haconsole config rollback {prev}`"]
             hist.set_status(run.config, stuck.number, "interrupted")
         raise run.stop("stale", "nothing", "the live file already holds the staged change "
                        "(a previous apply wrote it); staging cleared", lines)
@@ -167,7 +170,26 @@ def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> Non
     if confirmed_hash and confirmed_hash != staging.candidate_hash:
         raise run.stop("stale", "refused", "the staged change was modified since it was "
                        "reviewed (by another console?)", ["hint: review the diff again"])
+    _reload_possible(run)
     run.step("stale", "ok", f"live file unchanged since staged (sha256 {staging.base_hash[:12]})")
+
+
+def _reload_possible(run: _Run) -> None:
+    """Refuse before writing anything when the reload cannot even be sent."""
+    t = run.target
+    if run.no_reload or not t.has_runtime:
+        return
+    problem = ""
+    if t.reload == "master" and not t.master:
+        problem = "the reload method is 'master' but no master socket is known"
+    elif t.reload == "systemctl" and not shutil.which("systemctl"):
+        problem = "the reload method is 'systemctl' but systemctl is not installed"
+    elif t.reload == "command" and not t.reload_command:
+        problem = "the reload method is 'command' but no reload_command is set"
+    if problem:
+        raise run.stop("stale", "refused", f"{problem}: nothing written",
+                       ["hint: give -m MASTER (the -S of haproxy), set the instance's reload "
+                        "method, or apply with --no-reload"])
 
 
 def _locked(run: _Run, staging: Staging, me: dict[str, object], cleaned: list[str]) -> Staging:
@@ -308,8 +330,8 @@ async def _keep_state(run: _Run, live: bytes, candidate: bytes) -> None:
     except HAProxyError as exc:
         run.step("state", "warn", f"cannot read the runtime server state: {exc}")
         return
-    lines = _survival_lines(rows, live, candidate, sf)
-    since = await _worker_start(target)
+    lines = survival_lines(rows, live, candidate, sf)
+    since = await worker_start(target)
     lines += [f"lost: runtime command `{c}` (maps, ACLs, tables and frontend states are "
               "not kept)" for c in journaled_losses(target.name, since)] if since else []
     if sf.path and "global" in sf.modes:
@@ -327,22 +349,6 @@ async def _keep_state(run: _Run, live: bytes, candidate: bytes) -> None:
         run.step("state", "warn" if any(x.startswith("lost") for x in lines) else "ok",
                  "no server-state-file in the config: runtime changes end at the reload",
                  lines)
-
-
-def _survival_lines(rows: list[ServerStateRow], live: bytes, candidate: bytes,
-                    sf: StateFile) -> list[str]:
-    old_specs, new_specs = server_specs(live), server_specs(candidate)
-    changes = runtime_changes(rows, old_specs)
-    judge_survival(changes, sf, new_specs, old_specs)
-    return [("kept: " if c.survives else "lost: ") + c.text for c in changes]
-
-
-async def _worker_start(target: ApplyTarget) -> float | None:
-    try:
-        info = parse_info(await runtime_run(target, "show info"))
-        return time.time() - float(info.get("Uptime_sec", "0")) - 1  # whole seconds
-    except (HAProxyError, ValueError):
-        return None
 
 
 async def _reload(run: _Run, step: str, new: bytes, old: bytes) -> ReloadOutcome:
@@ -477,20 +483,3 @@ async def _rollback(run: _Run, old: bytes, candidate: bytes, reason: str, new_ve
     worker = f"worker {outcome.new_worker}" if outcome.new_worker else "HAProxy"
     run.step("rollback", "ok", f"{worker} serves the previous configuration again",
              lines + confirmed)
-
-
-async def runtime_preview(config_path: str, staging: Staging,
-                          target: ApplyTarget) -> list[str]:
-    """What a reload would keep or lose of the runtime changes (for the confirmation)."""
-    if not target.has_runtime:
-        return []
-    try:
-        rows = parse_servers_state(await runtime_run(target, "show servers state"))
-    except HAProxyError:
-        return []
-    sf = state_file_of(staging.candidate, target.cwd)
-    lines = _survival_lines(rows, staging.base, staging.candidate, sf)
-    since = await _worker_start(target)
-    if since:
-        lines += [f"lost: runtime command `{c}`" for c in journaled_losses(target.name, since)]
-    return lines

@@ -8,16 +8,20 @@ master's reload counter moves once the new configuration was loaded or refused,
 a new worker PID means success, ``[failed: N]`` above 0 failure. A reload slower
 than the socket's read timeout is followed the same way, polling ``show proc``
 (refused connections and empty answers are retried while the master re-executes).
+
+HAProxy 2.6 does not say why a reload failed; :func:`bind_conflicts` tries the new
+``bind`` addresses of the candidate to name the usual cause (port already in use).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import time
 from dataclasses import dataclass, field
 
-from console.haproxy.apply_steps import ApplyTarget
+from console.haproxy.apply_steps import ApplyTarget, scan
 from console.haproxy.errors import (
     ConnectError,
     ConnectionLost,
@@ -198,3 +202,51 @@ async def do_reload(target: ApplyTarget, *, wait: float = 120.0) -> ReloadOutcom
         out.ok = None
         out.detail += "not confirmed: no master socket, and the worker PID did not change"
     return out
+
+
+# --------------------------------------------------------------------------- bind probe
+
+def bind_addresses(data: bytes) -> dict[tuple[str, int], tuple[str, int]]:
+    """``(host, port) -> (section, line)`` of the TCP ``bind`` lines of a config."""
+    out: dict[tuple[str, int], tuple[str, int]] = {}
+    for section, n, words in scan(data.decode("utf-8", "replace")):
+        if words[0] != "bind" or len(words) < 2:
+            continue
+        for addr in words[1].split(","):
+            family, sep, rest = addr.partition("@")
+            if sep:
+                if family not in ("ipv4", "ipv6", "tcp", "tcp4", "tcp6"):
+                    continue
+                addr = rest
+            m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^:\[\]/]*):(\d+)", addr)
+            if m:
+                host = m[1] or m[3] or ""
+                out.setdefault((host if host != "*" else "", int(m[2] or m[4])), (section, n))
+    return out
+
+
+def bind_conflicts(new: bytes, old: bytes) -> list[str]:
+    """New ``bind`` addresses of the candidate that this host cannot listen on now."""
+    import errno as errno_mod
+    import socket
+
+    problems: list[str] = []
+    old_binds = bind_addresses(old)
+    for (host, port), (section, line) in bind_addresses(new).items():
+        if (host, port) in old_binds:
+            continue
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+        except OSError as exc:
+            shown = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
+            reason = {errno_mod.EADDRINUSE: "address already in use",
+                      errno_mod.EADDRNOTAVAIL: "address not available on this host",
+                      errno_mod.EACCES: "permission denied (port below 1024?)"}.get(
+                          exc.errno or 0, exc.strerror or str(exc))
+            problems.append(f"line {line} ({section}): cannot bind {shown}: {reason}")
+        finally:
+            s.close()
+    return problems

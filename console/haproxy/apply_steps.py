@@ -6,9 +6,8 @@
   the runtime server state across the reload, and say what survives;
 * :func:`expectations` and :func:`verify_servers`: what the new process must show.
 
-* :func:`bind_conflicts`: why a reload that passed the check may have failed.
-
-The reload itself is in :mod:`console.haproxy.apply_reload`.
+The reload itself, and :func:`bind_conflicts` (why a reload that passed the check
+may have failed), are in :mod:`console.haproxy.apply_reload`.
 """
 
 from __future__ import annotations
@@ -29,9 +28,10 @@ from console.haproxy.parsers import (
     SRV_ADMF_FMAINT,
     ServerStateRow,
     parse_check_output,
+    parse_info,
     parse_servers_state,
 )
-from console.haproxy.staging import SECTION_KEYWORDS, config_words
+from console.haproxy.staging import SECTION_KEYWORDS, Staging, config_words
 from console.haproxy.transport import MasterClient, RuntimeClient
 
 CHECK_TIMEOUT = 120.0
@@ -418,49 +418,34 @@ def check_expectations(rows: list[ServerStateRow],
     return ok, bad, soft
 
 
-# --------------------------------------------------------------------------- bind probe
-
-def bind_addresses(data: bytes) -> dict[tuple[str, int], tuple[str, int]]:
-    """``(host, port) -> (section, line)`` of the TCP ``bind`` lines of a config."""
-    out: dict[tuple[str, int], tuple[str, int]] = {}
-    for section, n, words in scan(data.decode("utf-8", "replace")):
-        if words[0] != "bind" or len(words) < 2:
-            continue
-        for addr in words[1].split(","):
-            family, sep, rest = addr.partition("@")
-            if sep:
-                if family not in ("ipv4", "ipv6", "tcp", "tcp4", "tcp6"):
-                    continue
-                addr = rest
-            m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^:\[\]/]*):(\d+)", addr)
-            if m:
-                host = m[1] or m[3] or ""
-                out.setdefault((host if host != "*" else "", int(m[2] or m[4])), (section, n))
-    return out
+def survival_lines(rows: list[ServerStateRow], live: bytes, candidate: bytes,
+                    sf: StateFile) -> list[str]:
+    old_specs, new_specs = server_specs(live), server_specs(candidate)
+    changes = runtime_changes(rows, old_specs)
+    judge_survival(changes, sf, new_specs, old_specs)
+    return [("kept: " if c.survives else "lost: ") + c.text for c in changes]
 
 
-def bind_conflicts(new: bytes, old: bytes) -> list[str]:
-    """New ``bind`` addresses of the candidate that this host cannot listen on now."""
-    import errno as errno_mod
-    import socket
+async def worker_start(target: ApplyTarget) -> float | None:
+    try:
+        info = parse_info(await runtime_run(target, "show info"))
+        return time.time() - float(info.get("Uptime_sec", "0")) - 1  # whole seconds
+    except (HAProxyError, ValueError):
+        return None
 
-    problems: list[str] = []
-    old_binds = bind_addresses(old)
-    for (host, port), (section, line) in bind_addresses(new).items():
-        if (host, port) in old_binds:
-            continue
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        s = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, port))
-        except OSError as exc:
-            shown = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
-            reason = {errno_mod.EADDRINUSE: "address already in use",
-                      errno_mod.EADDRNOTAVAIL: "address not available on this host",
-                      errno_mod.EACCES: "permission denied (port below 1024?)"}.get(
-                          exc.errno or 0, exc.strerror or str(exc))
-            problems.append(f"line {line} ({section}): cannot bind {shown}: {reason}")
-        finally:
-            s.close()
-    return problems
+
+async def runtime_preview(config_path: str, staging: Staging,
+                          target: ApplyTarget) -> list[str]:
+    """What a reload would keep or lose of the runtime changes (for the confirmation)."""
+    if not target.has_runtime:
+        return []
+    try:
+        rows = parse_servers_state(await runtime_run(target, "show servers state"))
+    except HAProxyError:
+        return []
+    sf = state_file_of(staging.candidate, target.cwd)
+    lines = survival_lines(rows, staging.base, staging.candidate, sf)
+    since = await worker_start(target)
+    if since:
+        lines += [f"lost: runtime command `{c}`" for c in journaled_losses(target.name, since)]
+    return lines

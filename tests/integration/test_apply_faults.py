@@ -398,6 +398,38 @@ def test_bind_conflict_reload_fails_and_is_rolled_back(lb: Running) -> None:
     assert lb.http() == "v2"
 
 
+def test_kill_9_during_the_rollback_leaves_the_candidate_whole(lb: Running) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        new = lb.text() + f"\nfrontend fe_conflict\n    bind 127.0.0.1:{holder.getsockname()[1]}\n"
+        stage_text(lb.config, new)
+        proc = child_apply(lb, {"HACONSOLE_FAULT": "kill:rollback"})
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == -9, out
+        assert "reload fail" in out
+        assert lb.config.read_text() == new  # not restored yet, but whole
+        assert lb.http() == "v1"  # the failed reload left the old worker serving
+        result, steps = run_apply(lb.config, lb.target())
+        assert result.outcome == "nothing"
+        assert "HAProxy may still run version 1" in steps[0][2]
+        assert "config rollback 1" in steps[0][2]
+    finally:
+        holder.close()
+
+
+def test_no_way_to_reload_is_refused_before_writing(lb: Running) -> None:
+    old = lb.config.read_bytes()
+    stage_weight(lb.config, "app1", 9)
+    result, steps = run_apply(lb.config, lb.target(master=None))
+    assert result.outcome == "refused" and "no master socket is known" in steps[-1][2]
+    result, steps = run_apply(lb.config, lb.target(reload="command", reload_command=None))
+    assert result.outcome == "refused" and "no reload_command" in steps[-1][2]
+    assert lb.config.read_bytes() == old
+    assert run_apply(lb.config, lb.target(master=None), no_reload=True)[0].ok
+
+
 def test_failure_after_a_good_reload_rolls_back(lb: Running, monkeypatch) -> None:
     stage_text(lb.config, lb.text().replace("string v1", "string v3"))
     monkeypatch.setenv("HACONSOLE_FAULT", "fail:verify")
