@@ -374,8 +374,9 @@ async def _reload(run: _Run, step: str, new: bytes, old: bytes) -> ReloadOutcome
             "HAProxy did not say why (2.6 keeps no startup log on the master CLI): "
             "see its log, e.g. journalctl -u haproxy"]
     status = {True: "ok", False: "fail", None: "warn"}[outcome.ok]
-    run.step(step, status, f"{outcome.method}: {outcome.detail} ({outcome.seconds:.2f} s)",
-             lines)
+    what = outcome.method if step == "reload" else f"reload of the previous file by " \
+        f"{outcome.method}"
+    run.step(step, status, f"{what}: {outcome.detail} ({outcome.seconds:.2f} s)", lines)
     return outcome
 
 
