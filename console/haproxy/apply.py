@@ -37,6 +37,7 @@ from console.haproxy.apply_steps import (
     CheckResult,
     check_expectations,
     expectations,
+    frontend_losses,
     journaled_losses,
     run_check,
     runtime_preview,
@@ -157,7 +158,7 @@ def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> Non
             lines = [f"the apply of version {stuck.number} was interrupted while {stuck.status} "
                      f"it: HAProxy may still run version {prev}; reload it, or go back with "
                      f"`haconsole config rollback {prev}`"]
-            hist.set_status(run.config, stuck.number, "interrupted")
+            _mark(run, stuck.number, "interrupted")
         raise run.stop("stale", "nothing", "the live file already holds the staged change "
                        "(a previous apply wrote it); staging cleared", lines)
     if status == "stale":
@@ -204,7 +205,7 @@ def _locked(run: _Run, staging: Staging, me: dict[str, object], cleaned: list[st
     if stuck:
         lines.append(f"note: the apply of version {stuck.number} was interrupted while "
                      f"{stuck.status} it; the running HAProxy may not have loaded it")
-        hist.set_status(run.config, stuck.number, "interrupted")
+        _mark(run, stuck.number, "interrupted")
     run.step("lock", "ok", f"held by {me['user']} (pid {me['pid']})", lines)
     return fresh
 
@@ -274,11 +275,11 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
     try:
         if read_bytes(run.real) != old:
             discard_temp(temp)
-            hist.set_status(run.config, new.number, "failed", reason="file changed")
+            _mark(run, new.number, "failed", reason="file changed")
             raise run.stop("write", "refused", "the live file changed during the apply")
         warning = replace_with(temp, run.config)
     except WriteError as exc:
-        hist.set_status(run.config, new.number, "failed", reason=str(exc))
+        _mark(run, new.number, "failed", reason=str(exc))
         raise run.stop("write", "failed", f"{exc.what}; the live file is unchanged, "
                        "nothing reloaded", [f"where: {exc.where}", f"hint: {exc.hint}"]) \
             from None
@@ -288,7 +289,7 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
              f"{run.real} replaced{via}, {_owner(run.real)}", [warning] if warning else [])
     if no_reload or not target.has_runtime:
         why = "--no-reload" if no_reload else "no running HAProxy known"
-        hist.set_status(run.config, new.number, "written")
+        _mark(run, new.number, "written")
         staging.clear_if(staging.candidate_hash)
         raise run.stop("reload", "written", f"skipped ({why}): the running HAProxy keeps "
                        "its configuration until the next reload", status="skip")
@@ -297,7 +298,7 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
     try:
         await _keep_state(run, live, candidate)
         fault_point("state")
-        hist.set_status(run.config, new.number, "reloading")
+        _mark(run, new.number, "reloading")
         reloaded = True
         outcome = await _reload(run, "reload", candidate, live)
         fault_point("reload")
@@ -312,7 +313,7 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
         run.step("verify" if reloaded else "state", "fail", str(exc))
         await _rollback(run, live, candidate, str(exc), new.number, prev.number, reloaded)
         return
-    hist.set_status(run.config, new.number, "applied")
+    _mark(run, new.number, "applied")
     staging.clear_if(staging.candidate_hash)
     run.result.ok, run.result.outcome = True, "applied"
     run.result.reason = f"applied as version {new.number}"
@@ -320,6 +321,14 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
 
 class _Failure(Exception):
     """A failure after the write: roll back."""
+
+
+def _mark(run: _Run, number: int, status: str, **extra: object) -> None:
+    """Record a version's status; a history that cannot be written never stops an apply."""
+    try:
+        hist.set_status(run.config, number, status, **extra)
+    except (HAProxyError, OSError, ValueError) as exc:
+        run.step("history", "warn", f"version {number} could not be marked {status}: {exc}")
 
 
 async def _keep_state(run: _Run, live: bytes, candidate: bytes) -> None:
@@ -330,7 +339,7 @@ async def _keep_state(run: _Run, live: bytes, candidate: bytes) -> None:
     except HAProxyError as exc:
         run.step("state", "warn", f"cannot read the runtime server state: {exc}")
         return
-    lines = survival_lines(rows, live, candidate, sf)
+    lines = survival_lines(rows, live, candidate, sf) + await frontend_losses(target, live)
     since = await worker_start(target)
     lines += [f"lost: runtime command `{c}` (maps, ACLs, tables and frontend states are "
               "not kept)" for c in journaled_losses(target.name, since)] if since else []
@@ -450,12 +459,12 @@ async def _rollback(run: _Run, old: bytes, candidate: bytes, reason: str, new_ve
     try:
         warning = write_atomic(run.real, old)
     except WriteError as exc:
-        hist.set_status(run.config, new_version, "failed", reason=reason)
+        _mark(run, new_version, "failed", reason=reason)
         run.step("rollback", "fail", f"cannot restore the previous file: {exc}",
                  [f"the previous file is version {prev_version}: "
                   f"{hist.get_version(run.config, prev_version).file}"])
         return
-    hist.set_status(run.config, new_version, "rolled back", reason=reason)
+    _mark(run, new_version, "rolled back", reason=reason)
     lines = [f"previous file restored (version {prev_version})"] + ([warning] if warning else [])
     if not reloaded:
         run.result.outcome = "rolled back"

@@ -30,6 +30,7 @@ from console.haproxy.parsers import (
     parse_check_output,
     parse_info,
     parse_servers_state,
+    parse_stat,
 )
 from console.haproxy.staging import SECTION_KEYWORDS, Staging, config_words
 from console.haproxy.transport import MasterClient, RuntimeClient
@@ -418,6 +419,19 @@ def check_expectations(rows: list[ServerStateRow],
     return ok, bad, soft
 
 
+async def frontend_losses(target: ApplyTarget, live: bytes) -> list[str]:
+    """Frontends stopped or paused at runtime that the file does not disable."""
+    try:
+        rows = parse_stat(await runtime_run(target, "show stat -1 1 -1"))
+    except HAProxyError:
+        return []
+    disabled = {section.partition(" ")[2] for section, _, words in
+                scan(live.decode("utf-8", "replace")) if words == ["disabled"]}
+    return [f"lost: frontend {r['pxname']}: {r['status']} at runtime (the file enables it)"
+            for r in rows if r.get("svname") == "FRONTEND"
+            and r.get("status") in ("STOP", "PAUSED") and r.get("pxname") not in disabled]
+
+
 def survival_lines(rows: list[ServerStateRow], live: bytes, candidate: bytes,
                     sf: StateFile) -> list[str]:
     old_specs, new_specs = server_specs(live), server_specs(candidate)
@@ -445,6 +459,7 @@ async def runtime_preview(config_path: str, staging: Staging,
         return []
     sf = state_file_of(staging.candidate, target.cwd)
     lines = survival_lines(rows, staging.base, staging.candidate, sf)
+    lines += await frontend_losses(target, staging.base)
     since = await worker_start(target)
     if since:
         lines += [f"lost: runtime command `{c}`" for c in journaled_losses(target.name, since)]

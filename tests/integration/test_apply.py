@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import stat
@@ -130,8 +131,7 @@ def start_haproxy(directory: Path, binary: Binary, *, text: str | None = None,
     config = directory / config_name
     if not config.exists():
         config.write_text(text or config_text(directory, fe=fe, **kw))
-    match = [int(x) for x in __import__("re").findall(r"bind 127\.0\.0\.1:(\d+)",
-                                                        config.read_text())]
+    match = [int(x) for x in re.findall(r"bind 127\.0\.0\.1:(\d+)", config.read_text())]
     fe = match[0] if match else fe
     log = open(directory / "haproxy.log", "wb")  # noqa: SIM115
     args = [binary.path, "-W", "-S", f"{directory}/master.sock", "-f", str(config)]
@@ -175,8 +175,6 @@ def stage_weight(config: str | Path, server: str, weight: int) -> Staging:
         st.add_ops([{"op": "server_set", "backend": "be_app", "server": server,
                      "set": {"weight": str(weight)}}])
         return st
-    import re
-
     text = st.candidate.decode()
     text = re.sub(rf"(server {server} \S+) weight \d+", rf"\1 weight {weight}", text)
     st.set_candidate(text.encode())
@@ -267,6 +265,7 @@ def test_runtime_state_survives_with_a_server_state_file(haproxy_binary, tmp_pat
 
 def test_runtime_changes_lost_without_state_file_are_reported(lb: Running) -> None:
     lb.runtime("set server be_app/app2 state drain")
+    lb.runtime("disable frontend fe_main")
     journal.record(lb.target(), "add map #0 a b")  # a journaled runtime-only change
     stage_weight(lb.config, "app1", 11)
     result, steps = run_apply(lb.config, lb.target())
@@ -276,7 +275,9 @@ def test_runtime_changes_lost_without_state_file_are_reported(lb: Running) -> No
     assert "no server-state-file" in state[2]
     assert "lost: be_app/app2: drain set at runtime" in state[2]
     assert "lost: runtime command `add map #0 a b`" in state[2]
+    assert re.search(r"lost: frontend fe_main: (STOP|PAUSED) at runtime", state[2])
     assert not lb.servers()["app2"].draining
+    assert lb.http() == "v1"  # enabled again by the reload
 
 
 def test_no_reload_writes_only(lb: Running) -> None:
