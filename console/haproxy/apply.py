@@ -118,11 +118,11 @@ class _Run:
 
 
 async def apply_async(config_path: str, staging: Staging | None = None, *,
-                      instance: ApplyTarget, message: str = "", user: str | None = None,
+                      instance: ApplyTarget | object, message: str = "", user: str | None = None,
                       no_reload: bool = False, on_step: OnStep | None = None,
                       confirmed_hash: str | None = None) -> ApplyResult:
     """Run the pipeline on the staged change of *config_path*; see the module docstring."""
-    run = _Run(config_path, instance, on_step)
+    run = _Run(config_path, ApplyTarget.of(instance), on_step)
     run.no_reload = no_reload
     try:
         cleaned = clean_leftovers(run.real)  # only temps whose process is gone

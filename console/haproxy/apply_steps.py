@@ -58,6 +58,19 @@ class ApplyTarget:
     def has_runtime(self) -> bool:
         return self.running and bool(self.master or self.socket)
 
+    @classmethod
+    def of(cls, info: object) -> ApplyTarget:
+        """From anything settings-like (``settings.Instance``, ``cli.Target``…)."""
+        if isinstance(info, ApplyTarget):
+            return info
+        out = cls()
+        for name in ("name", "socket", "master", "haproxy", "check_args", "config_files",
+                     "cwd", "reload", "reload_command", "reload_timeout", "running"):
+            value = getattr(info, name, None)
+            if value is not None:
+                setattr(out, name, list(value) if isinstance(value, list) else value)
+        return out
+
 
 async def runtime_run(target: ApplyTarget, command: str, timeout: float = 10.0) -> str:
     """Run a worker command through the master (``@1``) or else the stats socket."""

@@ -393,3 +393,17 @@ def test_check_uses_every_file_of_the_service(haproxy_binary, tmp_path) -> None:
         assert "unable to find required use_backend: 'be_x'" in steps[-1][2]
     finally:
         lb.stop()
+
+
+def test_apply_target_from_settings_like_objects() -> None:
+    from console.cli import Target
+    from console.settings import Instance
+
+    inst = ApplyTarget.of(Instance(name="edge", socket="/run/a.sock", master="/run/m.sock",
+                                   reload="systemctl", reload_command="haproxy-edge"))
+    assert (inst.name, inst.socket, inst.master, inst.reload, inst.reload_command) == (
+        "edge", "/run/a.sock", "/run/m.sock", "systemctl", "haproxy-edge")
+    t = ApplyTarget.of(Target(name="x", socket="/s", check_args=["-W", "-C", "/etc"]))
+    assert t.check_args == ["-W", "-C", "/etc"] and t.reload == "master" and t.has_runtime
+    same = ApplyTarget(name="y")
+    assert ApplyTarget.of(same) is same
