@@ -1,0 +1,481 @@
+"""The review screen of a configuration change, and its apply.
+
+``ConfigScreen`` shows what is staged for the instance's configuration file (the
+edits in words, the diff by section, whether the live file moved since), and runs
+the apply pipeline of :mod:`console.haproxy.apply` in a thread worker: every step
+appears as it ends (✓ ok, ✖ failed, ▲ warning, – skipped, … running). A failed
+check shows HAProxy's ``[ALERT]`` lines on the candidate's lines and jumps there;
+a rollback shows the startup-log lines that explain it. The failed candidate stays
+staged, to edit again (``e``) or discard (``d``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult, SuspendNotSupported
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from console.haproxy.errors import HAProxyError
+from console.haproxy.staging import Hunk, Staging, hunks_of
+from console.ui.screens.confirm import ConfirmScreen
+from console.ui.widgets.apply_steps import (
+    ApplySteps,
+    apply_plan,
+    apply_target_of,
+    check_errors,
+)
+from console.ui.widgets.diffview import DiffView, hunk_sections
+
+if TYPE_CHECKING:
+    from console.cli import Target
+    from console.haproxy.apply import ApplyResult, ApplyTarget
+
+log = logging.getLogger("haconsole.ui")
+
+
+class ConfigScreen(Screen[None]):
+    """Review, apply, edit or discard the staged change of ``target.config``."""
+
+    DEFAULT_CSS = """
+    ConfigScreen { layout: vertical; }
+    ConfigScreen #cfg-title { height: 1; background: $panel; color: $foreground;
+                              text-style: bold; padding: 0 1; }
+    ConfigScreen #cfg-state { height: auto; max-height: 12; padding: 0 1; }
+    ConfigScreen #cfg-state.stale { background: $warning 20%; }
+    ConfigScreen #cfg-state.error { background: $error 25%; }
+    ConfigScreen #cfg-edits { height: auto; max-height: 6; padding: 0 1; color: $text-muted; }
+    ConfigScreen DiffView { height: 1fr; min-height: 4; border-top: solid $panel; }
+    ConfigScreen #cfg-message { dock: bottom; display: none; }
+    ConfigScreen #cfg-message.visible { display: block; }
+    """
+    BINDINGS = [
+        Binding("a", "apply", "Apply", id="config.apply"),
+        Binding("e", "edit", "Edit", id="config.edit"),
+        Binding("E", "external_edit", "$EDITOR", id="config.edit_external"),
+        Binding("d", "discard", "Discard", id="config.discard"),
+        Binding("R", "rebase", "Rebase", id="config.rebase"),
+        Binding("h", "history", "History", id="config.history"),
+        Binding("m", "message", "Message", id="config.message"),
+        Binding("escape", "back", "Back", id="config.back"),
+    ]
+    CHANGES = ("apply", "edit", "external_edit", "discard", "rebase", "message")
+
+    def __init__(self, target: Target, *, instance_info: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.target = target
+        self.instance_info = dict(instance_info or {})
+        self.staging: Staging | None = None
+        self.hunks: list[Hunk] = []
+        self.status = "empty"
+        self.error: str | None = None
+        self.message = ""
+        self.applying = False
+        self.result: ApplyResult | None = None
+        self.error_lines: list[int] = []
+        self._errors_for: str | None = None  # the candidate hash the errors are about
+        self._signature: tuple[Any, ...] | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="cfg-title", markup=False)
+        yield Static("", id="cfg-state", markup=False)
+        yield Static("", id="cfg-edits", markup=False)
+        yield DiffView(id="cfg-diff")
+        yield ApplySteps(id="cfg-steps")
+        yield Input(placeholder="why this change (kept in the history); enter keeps it, "
+                    "escape cancels", id="cfg-message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload_state()
+        self.query_one(DiffView).focus()
+        self.set_interval(2.0, self._poll_files)
+
+    @property
+    def config(self) -> str | None:
+        return self.target.config
+
+    @property
+    def no_reload(self) -> bool:
+        return not apply_target_of(self.target, self.instance_info).has_runtime
+
+    # ------------------------------------------------------------------ state
+
+    def reload_state(self) -> None:
+        """Re-read the staging area and the live file; redraw everything but the steps."""
+        self.staging, self.error, self.hunks = None, None, []
+        if not self.config:
+            self.status, self.error = "none", ("No configuration file is known for this "
+                                               "instance: start haconsole with -c FILE.")
+        else:
+            try:
+                self.staging = Staging.load(self.config)
+                self.status = self.staging.status()
+                self.hunks = self.staging.hunks_with_sections() if self.staging.pending else []
+            except HAProxyError as exc:
+                self.status, self.error = "error", str(exc)
+        self._signature = self._files_signature()
+        self._draw()
+        self.refresh_bindings()
+
+    def _files_signature(self) -> tuple[Any, ...]:
+        out: list[Any] = []
+        paths = [self.config] if self.config else []
+        if self.staging is not None:
+            paths.append(str(self.staging.file))
+        for path in paths:
+            try:
+                st = os.stat(path)
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def _poll_files(self) -> None:
+        """Follow changes made elsewhere (the CLI, another console, an editor)."""
+        if not self.applying and self._files_signature() != self._signature:
+            self.reload_state()
+
+    def _draw(self, *, diff_too: bool = True) -> None:
+        ro = "  (read-only)" if self.target.read_only else ""
+        self.query_one("#cfg-title", Static).update(
+            f"Configuration · {self.config or '-'} · {self.target.name}{ro}")
+        state = self.query_one("#cfg-state", Static)
+        state.set_class(self.status == "stale", "stale")
+        state.set_class(self.error is not None, "error")
+        state.update(self._state_text())
+        self.query_one("#cfg-edits", Static).update(self._edits_text())
+        if diff_too:
+            self._draw_diff()
+
+    def _draw_diff(self) -> None:
+        diff = self.query_one(DiffView)
+        st = self.staging
+        if st is None or self.status == "empty":
+            hint = "" if self.target.read_only or st is None else \
+                " Press e to start a raw edit of the live file, h for the history."
+            diff.show_hunks([], placeholder=f"Nothing staged.{hint}")
+            return
+        diff.show_hunks(self.hunks)
+        if self.error_lines and self._errors_for == st.candidate_hash:
+            diff.mark_lines(set(self.error_lines))
+            diff.jump_to(self.error_lines[0])
+
+    def _state_text(self) -> Text:
+        st = self.staging
+        if self.error or st is None:
+            return Text(f"✖ {self.error or 'unknown state'}")
+        lines: list[str] = []
+        if self.status == "empty":
+            lines.append(f"Nothing staged for {self.config}.")
+        elif self.status == "stale":
+            lines += self._stale_lines(st)
+        elif self.status == "applied":
+            lines.append("The live file already holds this change (a previous apply wrote "
+                         "it): a clears it from the staging area.")
+        else:
+            who = st.user.get("user", "?")
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.updated))
+            n = len(st.ops)
+            lines.append(f"● {n} edit{'s' if n != 1 else ''} staged by {who} at {when}; "
+                         "the live file is unchanged.")
+        if self.target.read_only:
+            lines.append("Read-only: the change can be reviewed, not applied or edited here.")
+        elif self.status != "empty" and self.no_reload:
+            lines.append("No running HAProxy known: apply checks and writes the file, "
+                         "without a reload.")
+        return Text("\n".join(lines))
+
+    def _stale_lines(self, st: Staging) -> list[str]:
+        lines = ["▲ STALE: the live file changed since this change was staged (another "
+                 "console, the CLI, or by hand). It cannot be applied as is."]
+        try:
+            live = st.live()
+            diff = st.live_diff()
+        except HAProxyError as exc:
+            return [*lines, f"  cannot read the live file: {exc}"]
+        for hunk in hunks_of(diff, st.base, live):
+            added = sum(1 for x in hunk.lines if x.startswith("+"))
+            removed = sum(1 for x in hunk.lines if x.startswith("-"))
+            changed = [x for x in hunk.lines if x[:1] in "+-"][:3]
+            lines.append(f"  changed in {hunk.section or 'the top of the file'}: +{added} "
+                         f"-{removed}  " + "  ".join(x.strip() for x in changed)[:120])
+        if st.has_raw_edit:
+            lines.append("It holds a raw edit (or a rollback), which cannot be re-applied on "
+                         "the new file: d discards it, then edit again.")
+        else:
+            lines.append("R re-applies the staged edits on the new file; d discards them.")
+        return lines
+
+    def _edits_text(self) -> Text:
+        st = self.staging
+        if st is None or self.status == "empty":
+            return Text("")
+        lines = [f"• {d}" for d in st.descriptions()]
+        sections = list(dict.fromkeys(s for h in self.hunks for s in hunk_sections(h)))
+        if sections:
+            lines.append("sections: " + ", ".join(sections))
+        lines.append(f"message: {self.message}" if self.message else
+                     "message: (none: the edits above; m sets one)")
+        return Text("\n".join(lines))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in self.CHANGES:
+            return True
+        if self.target.read_only or self.staging is None:
+            return False
+        if self.applying:
+            return None
+        status = self.status
+        return {
+            "apply": status in ("pending", "applied"),
+            "discard": status != "empty",
+            "rebase": status == "stale",
+            "message": status in ("pending", "applied"),
+        }.get(action, status != "stale")
+
+    # ------------------------------------------------------------------ simple actions
+
+    def action_back(self) -> None:
+        box = self.query_one("#cfg-message", Input)
+        if box.has_class("visible"):
+            box.value = self.message
+            box.remove_class("visible")
+            self.query_one(DiffView).focus()
+            return
+        if self.applying:
+            self.notify("an apply is running: wait for it to end", severity="warning")
+            return
+        self.dismiss(None)
+
+    def action_message(self) -> None:
+        box = self.query_one("#cfg-message", Input)
+        box.value = self.message
+        box.add_class("visible")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "cfg-message":
+            return
+        event.stop()
+        self.message = event.value.strip()
+        event.input.remove_class("visible")
+        self.query_one(DiffView).focus()
+        self._draw(diff_too=False)
+
+    def action_edit(self) -> None:
+        from console.ui.screens.config_editor import ConfigEditorScreen
+
+        line = self.error_lines[0] if self.error_lines and self.staging and \
+            self._errors_for == self.staging.candidate_hash else None
+        self.app.push_screen(ConfigEditorScreen(self.target, line=line,
+                                                instance_info=self.instance_info),
+                             lambda _saved: self.reload_state())
+
+    def action_history(self) -> None:
+        from console.ui.screens.config_history import ConfigHistoryScreen
+
+        self.app.push_screen(ConfigHistoryScreen(self.target, instance_info=self.instance_info),
+                             lambda _staged: self.reload_state())
+
+    def action_discard(self) -> None:
+        st = self.staging
+        if st is None or self.status == "empty":
+            return
+        body = "Drops every staged edit of " + str(self.config) + ":\n" + "\n".join(
+            f"  • {d}" for d in st.descriptions()) + "\nThe live file is not touched."
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                self.notify("kept: the change stays staged")
+                return
+            try:
+                Staging.load(str(self.config)).discard()
+            except HAProxyError as exc:
+                self.notify(f"not discarded: {exc}", severity="error", timeout=15)
+                return
+            self.error_lines = []
+            self.query_one(ApplySteps).clear()
+            self.reload_state()
+            self.notify("discarded: nothing is staged")
+
+        self.app.push_screen(ConfirmScreen("Discard the staged change?", body), done)
+
+    def action_rebase(self) -> None:
+        try:
+            st = Staging.load(str(self.config))
+            st.rebase()
+        except HAProxyError as exc:
+            self.notify(f"not rebased: {exc}", severity="error", timeout=15)
+            return
+        self.reload_state()
+        self.notify(f"re-applied {len(st.ops)} edit(s) on the current file: review the diff")
+
+    def action_external_edit(self) -> None:
+        from console.settings import state_dir
+
+        st = self.staging
+        if st is None or self.status == "stale":
+            return
+        source = st.candidate
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        directory = tempfile.mkdtemp(prefix="edit-", dir=state_dir())
+        path = os.path.join(directory, os.path.basename(str(self.config)))
+        keep = False
+        try:
+            with open(path, "wb") as f:
+                f.write(source)
+            try:
+                with self.app.suspend():
+                    rc = subprocess.call(["sh", "-c", f'{editor} "$@"', editor, path])
+            except SuspendNotSupported:
+                self.notify("this terminal cannot hand over to an editor: use e",
+                            severity="error")
+                return
+            with open(path, "rb") as f:
+                data = f.read()
+            if rc != 0:
+                self.notify(f"the editor ({editor}) exited with status {rc}: nothing staged",
+                            severity="error", timeout=15)
+                return
+            if data == source:
+                self.notify("no change")
+                return
+            fresh = Staging.load(str(self.config))
+            if fresh.candidate != source:
+                keep = True
+                self.notify(f"not staged: the staged change was modified while you edited "
+                            f"(another console?). Your text is kept in {path}",
+                            severity="error", timeout=30)
+                return
+            fresh.set_candidate(data, note=f"edit in {os.path.basename(editor.split()[0])}")
+            self.notify("staged: the edited text; review the diff, then a to apply")
+        except (HAProxyError, OSError) as exc:
+            self.notify(f"not staged: {exc}", severity="error", timeout=15)
+        finally:
+            if not keep:
+                shutil.rmtree(directory, ignore_errors=True)
+            self.reload_state()
+
+    # ------------------------------------------------------------------ apply
+
+    def action_apply(self) -> None:
+        if self.applying or self.staging is None:
+            return
+        self.reload_state()
+        if self.status == "stale":
+            self.notify("the live file changed since this was staged: rebase (R) or "
+                        "discard (d) first", severity="warning")
+            return
+        if self.status not in ("pending", "applied"):
+            self.notify("nothing staged to apply")
+            return
+        self.run_worker(self._confirm_apply(), group="config-confirm", exclusive=True,
+                        exit_on_error=False)
+
+    async def _confirm_apply(self) -> None:
+        from console.haproxy.apply import runtime_preview
+
+        st = self.staging
+        assert st is not None
+        at = apply_target_of(self.target, self.instance_info)
+        no_reload = not at.has_runtime
+        preview: list[str] = []
+        if not no_reload:
+            try:
+                preview = await runtime_preview(str(self.config), st, at)
+            except (HAProxyError, OSError) as exc:
+                preview = [f"(runtime state not readable: {exc})"]
+        edits = st.descriptions()
+        body = "\n".join([
+            f"{self.config}: {len(edits)} edit{'s' if len(edits) != 1 else ''}: "
+            + "; ".join(edits)[:200],
+            f"Message: {self.message or '(the edits)'}",
+            "", *apply_plan(at, no_reload),
+            *(["", "At the reload:", *(f"  {p}" for p in preview[:10])] if preview else []),
+            "If anything fails, the change stays staged.",
+        ])
+        confirmed = st.candidate_hash
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._start_apply(at, no_reload, confirmed)
+            else:
+                self.notify("not applied: the change stays staged")
+
+        title = "Write the staged change?" if no_reload else "Apply the staged change?"
+        self.app.push_screen(ConfirmScreen(title, body), done)
+
+    def _start_apply(self, at: ApplyTarget, no_reload: bool, confirmed: str) -> None:
+        self.applying = True
+        self.result = None
+        self.refresh_bindings()
+        steps = self.query_one(ApplySteps)
+        steps.start(no_reload)
+        config, message = str(self.config), self.message
+        candidate = self.staging.candidate if self.staging else b""
+
+        def run() -> None:  # in a thread: widgets only through call_from_thread
+            from console.haproxy.apply import apply
+
+            def on_step(step: str, status: str, detail: str) -> None:
+                try:
+                    self.app.call_from_thread(steps.step, step, status, detail)
+                except Exception:  # noqa: BLE001 - the screen is gone: the pipeline goes on
+                    log.info("apply step %s %s: %s", step, status, detail)
+
+            try:
+                result = apply(config, None, instance=at, message=message,
+                               no_reload=no_reload, on_step=on_step, confirmed_hash=confirmed)
+            except Exception as exc:  # noqa: BLE001 - shown on screen, logged in full
+                log.exception("apply failed")
+                with contextlib.suppress(Exception):
+                    self.app.call_from_thread(self._apply_crashed, exc)
+                return
+            try:
+                self.app.call_from_thread(self._apply_done, result, candidate, no_reload)
+            except Exception:  # noqa: BLE001 - the app closed during the apply
+                log.info("apply ended: %s %s", result.outcome, result.reason)
+
+        self.run_worker(run, thread=True, group="config-apply", exit_on_error=False)
+
+    def _apply_crashed(self, exc: Exception) -> None:
+        self.applying = False
+        self.query_one(ApplySteps).fail(
+            f"✖ internal error during the apply: {type(exc).__name__}: {exc}. The log file "
+            "has the details; look at the live file and the history (h) before trying again.")
+        self.reload_state()
+        self.notify("apply failed with an internal error", severity="error", timeout=20)
+
+    def _apply_done(self, result: ApplyResult, candidate: bytes, no_reload: bool) -> None:
+        from console.haproxy.atomic import sha256
+
+        self.applying = False
+        self.result = result
+        if result.check is not None and not result.check.ok:
+            self.error_lines = [n for n, _ in check_errors(result.check.errors) if n]
+            self._errors_for = sha256(candidate)
+        else:
+            self.error_lines, self._errors_for = [], None
+        self.reload_state()
+        outcome = self.query_one(ApplySteps).finish(
+            result, candidate, no_reload=no_reload,
+            still_staged=self.staging is not None and self.staging.pending)
+        if result.ok:
+            self.notify(outcome.plain.split("\n")[0], timeout=10)
+        else:
+            self.notify(f"not applied: {result.outcome}: {result.reason}",
+                        severity="error" if result.outcome != "nothing" else "information",
+                        timeout=15)
