@@ -542,6 +542,16 @@ class HAConsoleApp(OperationsMixin, App[int]):
             yield SystemCommand(f"Theme: {name}", "switch theme and remember it",
                                 lambda n=name: self.apply_theme(n, save=True))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The console's keys act on the main screen only, not under other screens."""
+        if len(self.screen_stack) > 1 and action not in ("help", "command_palette", "quit"):
+            if any(b.action.split("(")[0] == action for b in self.BINDINGS
+                   if isinstance(b, Binding)):
+                return False
+        if action == "quit" and len(self.screen_stack) > 1:
+            return False
+        return True
+
     # -- errors ---------------------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:
         try:
