@@ -271,6 +271,12 @@ STATIC = {
 }
 
 
+def settled(table: DataTable[Any]) -> bool:
+    """Every column as wide as its widest cell (a DataTable measures them when idle)."""
+    return all(c.content_width == max([len(c.label.plain), *(
+        len(str(v)) for v in table.get_column(c.key))]) for c in table.ordered_columns)
+
+
 class StaticClient:
     address = "static"
 
@@ -286,6 +292,7 @@ def test_snapshot_80x24(snap_compare) -> None:
         await until(pilot, lambda: len(rows(screen, "table-entries")) == 3, "entries")
         screen.query_one("#table-entries").focus()
         await pilot.press("down")
-        await pilot.pause(0.1)
+        await until(pilot, lambda: all(settled(t) for t in screen.query(DataTable)),
+                    "column widths measured")
 
     assert snap_compare(Host(screen), terminal_size=(80, 24), run_before=run_before)

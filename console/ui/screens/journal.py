@@ -270,7 +270,6 @@ class JournalScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#journal-notice").display = bool(self.notice())
-        self.query_one(DataTable).add_columns("time", "who", "command", "result")
         self.query_one(DataTable).focus()
         self.run_worker(self._load(), group="load", exclusive=True, exit_on_error=False)
 
@@ -285,11 +284,15 @@ class JournalScreen(ModalScreen[None]):
             return
         table = self.query_one(DataTable)
         keep = self.selected_key()
-        table.clear()
+        table.clear(columns=True)
         self.entries = {}
         numbered = list(enumerate(entries))[::-1][:MAX_ROWS]
+        # Fixed widths from the terminal's: no re-measuring of 1,000 rows, no jumping.
         room = max(44, self.size.width - 36)  # what time, who and the cell padding leave
         result_width = 10 if room < 60 else room // 3  # in full in the pane below
+        for label, width in (("time", 14), ("who", 12), ("command", room - result_width),
+                             ("result", result_width)):
+            table.add_column(label, width=width)
         for i, e in numbered:
             key = str(i)
             self.entries[key] = e
