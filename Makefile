@@ -35,6 +35,6 @@ clean:
 screenshots: $(VENV)/.stamp-test
 	$(PY) scripts/screenshots.py screenshots
 
-## Performance benchmark (long; not part of make test).
+## Performance benchmark on real HAProxy (long; not part of make test).
 bench: $(VENV)/.stamp-test
-	$(PY) bench/socket_modes.py
+	$(PY) bench/run.py $(BENCH_ARGS)
