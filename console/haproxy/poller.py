@@ -41,9 +41,12 @@ class SocketSource:
         info_text, stat_text = await asyncio.gather(self.client.run("show info"),
                                                     self.client.run("show stat"))
         if len(stat_text) > PARSE_IN_THREAD_BYTES:
-            return await asyncio.to_thread(Snapshot.from_text, info_text, stat_text,
-                                           taken_at=taken)
-        return Snapshot.from_text(info_text, stat_text, taken_at=taken)
+            return await asyncio.to_thread(self.parse, info_text, stat_text, taken)
+        return self.parse(info_text, stat_text, taken)
+
+    def parse(self, info_text: str, stat_text: str, taken_at: float) -> Snapshot:
+        """Build the snapshot from the two answers (on the event loop or in a thread)."""
+        return Snapshot.from_text(info_text, stat_text, taken_at=taken_at)
 
 
 class StatsPageSource:

@@ -1,0 +1,43 @@
+"""Run the real console (``python -m console ARGS``) and log each poll to a file.
+
+Usage: python bench/console_probe.py LOGFILE ARGS...
+
+The benchmark starts this in tmux instead of ``python -m console``: the console is
+unchanged, except that ``Poller.poll_once`` appends one line per successful poll to
+LOGFILE (``monotonic duration interval stretched rows``), so the benchmark can count
+refreshes and see the interval stretch. The first line is the process start time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def main() -> int:
+    log_path, args = sys.argv[1], sys.argv[2:]
+    log = open(log_path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
+    log.write(f"start {time.monotonic():.6f}\n")
+
+    from console.cli import main as console_main
+    from console.haproxy.poller import Poller
+
+    original = Poller.poll_once
+
+    async def poll_once(self: Poller) -> object:
+        snap = await original(self)
+        if snap is not None:
+            st = self.status
+            log.write(f"poll {time.monotonic():.6f} {st.last_duration:.4f} {st.interval:g} "
+                      f"{int(st.stretched)} {len(snap.rows)}\n")  # type: ignore[attr-defined]
+        return snap
+
+    Poller.poll_once = poll_once  # type: ignore[method-assign]
+    return console_main(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

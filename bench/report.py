@@ -1,0 +1,246 @@
+"""The benchmark's results: the machine, the targets, a plain table and a Markdown table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+from typing import Any
+
+TARGET_SIZE = "10000"
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import textual
+
+        textual_version = textual.__version__
+    except (ImportError, AttributeError):
+        textual_version = "?"
+    try:
+        tmux = subprocess.run(["tmux", "-V"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        tmux = "?"
+    return {"host": socket.gethostname(), "cpu_model": model or platform.processor(),
+            "cores": os.cpu_count(), "memory_bytes": mem, "kernel": platform.release(),
+            "python": platform.python_version(), "textual": textual_version, "tmux": tmux}
+
+
+def _get(d: Any, *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the measured value and whether it is met (None: not measured)."""
+    sizes = results.get("sizes", {})
+    ten = sizes.get(TARGET_SIZE, {})
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, limit: str, value: Any, met: bool | None, note: str = "") -> None:
+        out.append({"target": name, "limit": limit, "value": value, "met": met, "note": note})
+
+    idle = _get(ten, "terminal", "idle", "cpu_pct_per_s")
+    add("10k servers, 1 s, main view, idle: median CPU", "<= 15 % of one core",
+        idle, None if idle is None else idle <= 15)
+    churn = _get(ten, "terminal", "churn", "cpu_pct_per_s")
+    add("10k servers, 1 s, under churn: median CPU", "<= 25 % of one core",
+        churn, None if churn is None else churn <= 25)
+    worst = None
+    for cond in ("idle", "churn"):
+        for kind in ("cursor_ms", "filter_ms"):
+            v = _get(ten, "inprocess", cond, "keys", kind, "p95")
+            if v is not None:
+                worst = v if worst is None else max(worst, v)
+    add("10k servers: key press to screen update p95 (cursor, filter; idle and churn)",
+        "<= 100 ms", worst, None if worst is None else worst <= 100)
+    growth = None
+    for res in sizes.values():
+        mem = res.get("memory")
+        if mem and mem.get("cycles", 0) >= 10000:
+            g = mem["growth_pct"]
+            growth = g if growth is None else max(growth, g)
+    add("RSS after 10,000 cycles vs after 100", "within 5 %", growth,
+        None if growth is None else abs(growth) <= 5)
+    hat = results.get("hatop")
+    if hat:
+        r = _get(hat, "idle", "ratio", "cpu_ms_per_refresh")
+        add(f"{hat['servers']} servers: CPU per refresh vs hatop (idle)", "<= 1x", r,
+            None if r is None else r <= 1)
+        rc = _get(hat, "churn", "ratio", "cpu_ms_per_refresh")
+        add(f"{hat['servers']} servers: CPU per refresh vs hatop (churn)", "<= 1x", rc,
+            None if rc is None else rc <= 1)
+        b = _get(hat, "idle", "ratio", "bytes_per_refresh")
+        add(f"{hat['servers']} servers: terminal bytes per refresh vs hatop (idle)", "<= 2x",
+            b, None if b is None else b <= 2)
+        bc = _get(hat, "churn", "ratio", "bytes_per_refresh")
+        add(f"{hat['servers']} servers: terminal bytes per refresh vs hatop (churn)", "<= 2x",
+            bc, None if bc is None else bc <= 2)
+    big = sizes.get("50000")
+    if big:
+        term = big.get("terminal", {}).get("idle", {})
+        poll = term.get("poll_s")
+        stretched = term.get("stretched_polls", 0) > 0
+        said = big.get("terminal", {}).get("header_says_stretched")
+        if poll is None:
+            met = None
+        elif poll > 0.8:
+            met = bool(stretched and said)
+        else:
+            met = True
+        add("50k servers: usable; a refresh longer than the interval stretches it, and says so",
+            "stretch shown", {"poll_s": poll, "stretched_to": term.get("stretched_interval"),
+                              "header_says_stretched": said}, met)
+    fp = _get(ten, "start", "median_s")
+    add("10k servers: first data painted after start (tmux, median)", "<= 1.5 s", fp,
+        None if fp is None else fp <= 1.5)
+    return out
+
+
+# ---------------------------------------------------------------------- formatting
+
+def _f(v: Any, digits: int = 0, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float | int):
+        return f"{v:,.{digits}f}{unit}"
+    return str(v)
+
+
+def _mp(d: Any, digits: int = 0) -> str:
+    """``median / p95`` of a summary dict."""
+    if not isinstance(d, dict) or d.get("median") is None:
+        return "-"
+    return f"{d['median']:.{digits}f} / {d['p95']:.{digits}f}"
+
+
+def _label(size: str) -> str:
+    n = int(size.rstrip("c"))
+    return f"{n:,}" + (" +checks" if size.endswith("c") else "")
+
+
+ROWS: list[tuple[str, Any]] = [
+    ("refresh cycle CPU ms (headless, med/p95)",
+     lambda r: _mp(_get(r, "inprocess", "idle", "cycle", "cpu_ms"))),
+    ("  socket fetch wall ms", lambda r: _mp(_get(r, "inprocess", "idle", "socket", "wall_ms"))),
+    ("  parse CPU ms", lambda r: _mp(_get(r, "inprocess", "idle", "parse", "cpu_ms"))),
+    ("  model: events+rates+history CPU ms",
+     lambda r: _mp(_get(r, "inprocess", "idle", "model", "cpu_ms"), 1)),
+    ("  UI: widget update + paint CPU ms",
+     lambda r: _mp(_get(r, "inprocess", "idle", "ui", "cpu_ms"), 1)),
+    ("refresh cycle CPU ms under churn",
+     lambda r: _mp(_get(r, "inprocess", "churn", "cycle", "cpu_ms"))),
+    ("console CPU % idle (tmux, per-s med/p95)",
+     lambda r: _pair(_get(r, "terminal", "idle", "cpu_pct_per_s"),
+                     _get(r, "terminal", "idle", "cpu_pct_per_s_p95"))),
+    ("console CPU % churn (tmux, per-s med/p95)",
+     lambda r: _pair(_get(r, "terminal", "churn", "cpu_pct_per_s"),
+                     _get(r, "terminal", "churn", "cpu_pct_per_s_p95"))),
+    ("terminal bytes/refresh idle / churn",
+     lambda r: f"{_f(_get(r, 'terminal', 'idle', 'bytes_per_refresh'))} / "
+               f"{_f(_get(r, 'terminal', 'churn', 'bytes_per_refresh'))}"),
+    ("refreshes in window (idle), interval",
+     lambda r: f"{_f(_get(r, 'terminal', 'idle', 'refreshes'))}, "
+               + (f"stretched to {_get(r, 'terminal', 'idle', 'stretched_interval')} s"
+                  if _get(r, "terminal", "idle", "stretched_polls") else "1 s")),
+    ("key→screen cursor ms idle (med/p95)",
+     lambda r: _mp(_get(r, "inprocess", "idle", "keys", "cursor_ms"), 1)),
+    ("key→screen filter ms idle (med/p95)",
+     lambda r: _mp(_get(r, "inprocess", "idle", "keys", "filter_ms"), 1)),
+    ("key→screen cursor ms churn (med/p95)",
+     lambda r: _mp(_get(r, "inprocess", "churn", "keys", "cursor_ms"), 1)),
+    ("key→screen filter ms churn (med/p95)",
+     lambda r: _mp(_get(r, "inprocess", "churn", "keys", "filter_ms"), 1)),
+    ("first data painted s (tmux, median)", lambda r: _f(_get(r, "start", "median_s"), 2)),
+    ("RSS after 100 → last cycle (growth)", lambda r: _rss(r.get("memory"))),
+]
+
+
+def _pair(a: Any, b: Any) -> str:
+    return f"{_f(a, 1)} / {_f(b, 1)}"
+
+
+def _rss(mem: Any) -> str:
+    if not mem:
+        return "-"
+    rss = mem["rss"]
+    keys = list(rss)
+    first, last = rss[keys[0]], rss[keys[-1]]
+    return (f"{first / 2**20:.0f} → {last / 2**20:.0f} MB after {keys[-1]} "
+            f"({mem['growth_pct']:+.1f} %)")
+
+
+def table(results: dict[str, Any], markdown: bool = False) -> str:
+    sizes = list(results.get("sizes", {}))
+    head = ["servers"] + [_label(s) for s in sizes]
+    body = [[name] + [fn(results["sizes"][s]) for s in sizes] for name, fn in ROWS]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
+    return "\n".join(lines)
+
+
+def hatop_table(hat: dict[str, Any], markdown: bool = False) -> str:
+    head = ["", "console", "hatop", "ratio"]
+    body = []
+    for window in ("idle", "churn"):
+        w = hat[window]
+        c, h, r = w["console"], w["hatop"], w["ratio"]
+        body.append([f"CPU ms per refresh ({window})", _f(c["cpu_ms_per_refresh"], 1),
+                     _f(h["cpu_ms_per_refresh"], 1), _f(r["cpu_ms_per_refresh"], 2, "x")])
+        body.append([f"terminal bytes per refresh ({window})", _f(c["bytes_per_refresh"]),
+                     _f(h["bytes_per_refresh"]), _f(r["bytes_per_refresh"], 1, "x")])
+        body.append([f"CPU % of one core ({window})", _f(c["cpu_pct"], 1), _f(h["cpu_pct"], 1),
+                     _f(r["cpu_pct"], 2, "x")])
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|---|---|---|---|"]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
+                     for row in [head, *body])
+
+
+def targets_table(items: list[dict[str, Any]], markdown: bool = False) -> str:
+    lines = []
+    if markdown:
+        lines += ["| target | limit | measured | met |", "|---|---|---|---|"]
+    for t in items:
+        v = t["value"]
+        value = _f(v, 2) if isinstance(v, float | int) else (str(v) if v is not None else "-")
+        met = {True: "yes", False: "NO", None: "not measured"}[t["met"]]
+        if markdown:
+            lines.append(f"| {t['target']} | {t['limit']} | {value} | {met} |")
+        else:
+            lines.append(f"[{met:>12}] {t['target']}: {value} ({t['limit']})")
+    return "\n".join(lines)
+
+
+def machine_line(m: dict[str, Any], haproxy: str) -> str:
+    mem = f", {m['memory_bytes'] / 2**30:.0f} GB RAM" if m.get("memory_bytes") else ""
+    return (f"{m['cpu_model']}, {m['cores']} cores{mem}; Linux {m['kernel']}; "
+            f"Python {m['python']}, Textual {m['textual']}; HAProxy {haproxy}; {m['tmux']}")

@@ -1,0 +1,177 @@
+"""The console's performance benchmark (``make bench``).
+
+Usage: python bench/run.py [--quick] [--sizes 1000,10000,10000c,50000] [--label NAME]
+                           [--sections inprocess,terminal,start,memory,hatop]
+
+For each size (servers; ``c`` = with health checks against closed ports), starts the
+bundled HAProxy 2.8 with 20 servers per backend on loopback and measures:
+
+* inprocess: the headless app with the real socket source at a 1 s interval: per
+  refresh the socket fetch, parse, model (events, rates, history) and UI (widget update,
+  paint) — wall and CPU time, median and p95 — idle and under churn; key press (cursor
+  down, filter typing) to the next screen update during refreshes;
+* terminal: the real console in tmux at 120×40 on the main view for a window idle and a
+  window under churn (5 % of the servers change between MAINT and READY every second):
+  CPU from /proc, terminal bytes from ``pipe-pane``, refreshes from the poll log;
+* start: spawn to first data rows on screen (tmux);
+* memory: RSS after 100 and after N refresh cycles of the in-process app fed with real
+  answers (leak check);
+* hatop: the console and hatop side by side on a 900-server instance, A/B alternating.
+
+Prints the results, a Markdown table for the README, and writes
+``bench/results/<date>-<host>[-label].json`` and ``bench/results/latest.json``.
+HAProxy, tmux and churn processes started here are stopped on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from bench import report  # noqa: E402
+from bench.haproxy_env import haproxy_binary, haproxy_version, instance  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+SECTIONS = ("inprocess", "terminal", "start", "memory", "hatop")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="short windows and fewer repeats (a few minutes)")
+    p.add_argument("--sizes", default="1000,10000,10000c,50000",
+                   help="servers per run, comma-separated; suffix c: with health checks")
+    p.add_argument("--sections", default=",".join(SECTIONS),
+                   help=f"what to measure (default: all of {','.join(SECTIONS)})")
+    p.add_argument("--label", default="", help="added to the result file name and JSON")
+    p.add_argument("--leak", default=None,
+                   help="SIZE:CYCLES for the memory check, comma-separated "
+                        "(default 1000:10000,10000:2000; quick 1000:1000)")
+    p.add_argument("--hatop-servers", type=int, default=900,
+                   help="servers for the hatop comparison (hatop reads at most 1,000 lines)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="length of each tmux window (default 60, quick 15)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="A/B rounds against hatop (default 3, quick 1)")
+    p.add_argument("--out", default=RESULTS, help="directory for the JSON results")
+    return p.parse_args(argv)
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def measure_size(token: str, args: argparse.Namespace, leak: dict[str, int]) -> dict[str, Any]:
+    from bench import inprocess, terminal
+
+    servers, checks = int(token.rstrip("c")), token.endswith("c")
+    sections = set(args.sections.split(","))
+    quick = args.quick
+    seconds = args.seconds or (15.0 if quick else 60.0)
+    big = servers >= 50000
+    out: dict[str, Any] = {"servers": servers, "checks": checks}
+    # a fresh instance per section: the churn of one section must not leave recently
+    # changed servers (whose lastchg ticks every second) in the next one's idle window
+
+    def fresh() -> Any:
+        return instance(servers, checks=checks)
+
+    if "inprocess" in sections:
+        _log(f"{token}: in-process stages and keys")
+        with fresh() as inst:
+            out["rows"] = inst.servers + inst.backends + 1
+            out["inprocess"] = asyncio.run(inprocess.session(
+                inst, refreshes=(5 if big else 8) if quick else (10 if big else 30),
+                presses=12 if quick else (25 if big else 50),
+                typed=6 if quick else (12 if big else 24)))
+    if "terminal" in sections:
+        _log(f"{token}: console in tmux, {seconds:g} s idle + {seconds:g} s churn")
+        with fresh() as inst:
+            out["terminal"] = terminal.run_tool(
+                "console", inst, [terminal.Window("idle", seconds),
+                                  terminal.Window("churn", seconds)])
+    if "start" in sections:
+        _log(f"{token}: time to first data")
+        with fresh() as inst:
+            out["start"] = terminal.first_paint(inst, 2 if quick else 5)
+    if "memory" in sections and token in leak:
+        cycles = leak[token]
+        checkpoints = tuple(c for c in (100, 1000, 2000, 5000, 10000, cycles) if c <= cycles)
+        _log(f"{token}: memory over {cycles} refresh cycles")
+        with fresh() as inst:
+            out["memory"] = asyncio.run(inprocess.memory(
+                inst, cycles, tuple(sorted(set(checkpoints))),
+                captures=6 if quick else 12, spacing=0.3 if quick else 1.0))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sections = set(args.sections.split(","))
+    unknown = sections - set(SECTIONS)
+    if unknown:
+        print(f"unknown sections: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    leak_spec = args.leak or ("1000:1000" if args.quick else "1000:10000,10000:2000")
+    leak = {k: int(v) for k, v in (item.split(":") for item in leak_spec.split(",") if item)}
+    binary = haproxy_binary()
+    results: dict[str, Any] = {
+        "label": args.label, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": report.machine(), "haproxy": haproxy_version(binary),
+        "options": {"quick": args.quick, "sizes": args.sizes, "sections": args.sections,
+                    "leak": leak_spec, "interval_s": 1.0, "terminal": "120x40",
+                    "servers_last_change": "a day ago (server-state file)"},
+        "sizes": {},
+    }
+    started = time.monotonic()
+    for token in [t.strip() for t in args.sizes.split(",") if t.strip()]:
+        results["sizes"][token] = measure_size(token, args, leak)
+    if "hatop" in sections:
+        from bench import terminal
+
+        rounds = args.rounds or (1 if args.quick else 3)
+        seconds = args.seconds or (15.0 if args.quick else 60.0)
+        _log(f"hatop comparison: {args.hatop_servers} servers, {rounds} A/B rounds")
+        results["hatop"] = terminal.versus_hatop(args.hatop_servers, rounds, seconds)
+    results["seconds"] = time.monotonic() - started
+    results["targets"] = report.targets(results)
+
+    line = report.machine_line(results["machine"], results["haproxy"])
+    print(f"\nhaconsole benchmark, {results['date']}, {line}")
+    print("interval 1 s, terminal 120x40, main (status) view; idle = nothing changes "
+          "(servers last changed a day ago), churn = 5 % of the servers MAINT<->READY each s\n")
+    print(report.table(results))
+    if "hatop" in results:
+        print(f"\nvs hatop, {results['hatop']['servers']} servers, "
+              f"{results['hatop']['rounds']} A/B rounds (medians):")
+        print(report.hatop_table(results["hatop"]))
+    print("\nTargets:")
+    print(report.targets_table(results["targets"]))
+    print("\n--- Markdown (README) ---\n")
+    print(f"Measured on {line} (`make bench`, {results['date'][:10]}).\n")
+    print(report.table(results, markdown=True))
+    if "hatop" in results:
+        print(f"\nSide by side with hatop ({results['hatop']['servers']} servers, "
+              "same HAProxy, 1 s, 120x40 tmux):\n")
+        print(report.hatop_table(results["hatop"], markdown=True))
+
+    os.makedirs(args.out, exist_ok=True)
+    host = results["machine"]["host"]
+    name = f"{time.strftime('%Y-%m-%d')}-{host}" + (f"-{args.label}" if args.label else "")
+    for path in (os.path.join(args.out, f"{name}.json"), os.path.join(args.out, "latest.json")):
+        with open(path, "w") as f:
+            json.dump(results, f, indent=1, sort_keys=False)
+            f.write("\n")
+    print(f"\nresults: {os.path.join(args.out, name + '.json')}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
