@@ -24,13 +24,14 @@ from console.haproxy.history import History
 from console.haproxy.model import Rates, Snapshot, rates
 from console.haproxy.parsers import parse_cli_level
 from console.haproxy.poller import Poller, PollStatus, SocketSource, Source, StatsPageSource
-from console.haproxy.timeline import Timeline, export_markdown
+from console.haproxy.timeline import Timeline
 from console.haproxy.transport import RuntimeClient
 from console.ui import themes as themes_mod
 from console.ui.header import HeaderBar
+from console.ui.navigation import ScreensMixin
 from console.ui.operations import OperationsMixin
-from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.help import HelpScreen
+from console.ui.stats_level import StatsMixin
 from console.ui.widgets.detail import DetailPane
 from console.ui.widgets.eventlog import EventLog
 from console.ui.widgets.table import ProxyTable
@@ -49,7 +50,7 @@ def log_path() -> Path:
     return state_dir() / "haconsole.log"
 
 
-class HAConsoleApp(OperationsMixin, App[int]):
+class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
     TITLE = "haconsole"
     CSS = """
     Screen { layout: vertical; }
@@ -340,65 +341,6 @@ class HAConsoleApp(OperationsMixin, App[int]):
     def on_proxy_table_activated(self, message: ProxyTable.Activated) -> None:
         self.action_actions()
 
-    # -- other screens ------------------------------------------------------------------
-    def action_drift(self) -> None:
-        from console.ui.screens.drift import DriftScreen
-
-        self.push_screen(DriftScreen(self.target), lambda _r: self.refresh_drift())
-
-    def refresh_drift(self) -> None:
-        if self.target.socket and self.target.config:
-            self.run_worker(self._count_drift(), group="drift-count", exclusive=True,
-                            exit_on_error=False)
-
-    async def _count_drift(self) -> None:
-        from console.ui.screens.drift import read_drift
-
-        try:
-            self.drift_count = len(await read_drift(self.target))
-        except (HAProxyError, ValueError) as exc:
-            log.info("drift not computed: %s", exc)
-            self.drift_count = None
-        header = self.query_one(HeaderBar)
-        header.drift_count = self.drift_count
-        header.refresh()
-
-    def action_config(self) -> None:
-        if not self.target.config:
-            self.notify("no config file known: start with -c FILE", severity="warning")
-            return
-        try:
-            from console.ui.screens.config import ConfigScreen
-        except ImportError as exc:
-            self.notify(f"config screen unavailable: {exc}", severity="error")
-            return
-        self.push_screen(ConfigScreen(self.target), lambda _r: self.refresh_drift())
-
-    def action_journal(self) -> None:
-        try:
-            from console.ui.screens.journal import JournalScreen
-        except ImportError as exc:
-            self.notify(f"journal screen unavailable: {exc}", severity="error")
-            return
-        client = RuntimeClient(self.target.socket) if self.target.socket else None
-
-        async def restore(commands: list[str], description: str) -> None:
-            await self.run_commands(commands, description)
-
-        self.push_screen(JournalScreen(self.target, client, self.allowed_kinds(), restore))
-
-    def action_tables(self) -> None:
-        if not self.target.socket:
-            self.notify("tables, maps and ACLs need the stats socket (-s)", severity="warning")
-            return
-        try:
-            from console.ui.screens.tables import TablesScreen
-        except ImportError as exc:
-            self.notify(f"tables screen unavailable: {exc}", severity="error")
-            return
-        self.push_screen(TablesScreen(RuntimeClient(self.target.socket), self.target,
-                                      self.allowed_kinds()))
-
     def action_toggle_events(self) -> None:
         self.query_one(EventLog).toggle_class("hidden")
 
@@ -409,104 +351,6 @@ class HAConsoleApp(OperationsMixin, App[int]):
         self.poller.pause(not self.poller.paused)
         self.notify("paused: data is frozen (p to resume)" if self.poller.paused
                     else "resumed")
-
-    def action_mark(self) -> None:
-        if self.snapshot is None:
-            self.notify("no data yet to mark", severity="warning")
-            return
-        replaced = self.mark is not None
-        self.mark = Mark.now(self.snapshot)
-        self.query_one(ProxyTable).set_mark(self.mark)
-        self.query_one(HeaderBar).update_state(mark=self.mark)
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.mark.wall_time))
-        self._note(f"incident mark set at {stamp}")
-        self.notify(("mark replaced" if replaced else "mark set") + f" at {stamp}: counters "
-                    "now show Δ since the mark; nothing was cleared in HAProxy (M clears)")
-        self._update_detail()
-
-    def action_clear_mark(self) -> None:
-        if self.mark is None:
-            self.notify("no mark set")
-            return
-        self.mark = None
-        self.query_one(ProxyTable).set_mark(None)
-        self.query_one(HeaderBar).update_state(mark=None)
-        self._note("incident mark cleared")
-        self.notify("mark cleared: counters are since the last clear again")
-
-    def _can_change(self, needed: str) -> bool:
-        if self.target.read_only:
-            self.notify("read-only: started with --read-only", severity="warning")
-            return False
-        order = {"user": 0, "operator": 1, "admin": 2}
-        if not self.target.socket:
-            self.notify("clearing counters needs the stats socket (-s)", severity="warning")
-            return False
-        if self.level and order.get(self.level, 0) < order[needed]:
-            self.notify(f"not allowed: this socket is level {self.level}, this needs "
-                        f"{needed}", severity="error")
-            return False
-        return True
-
-    def action_clear_counters(self) -> None:
-        if not self._can_change("operator"):
-            return
-        body = ("Resets the max values (smax, qmax, rate_max, ...) and activity counters "
-                "in HAProxy.\nEvery other reader sees the reset too: Prometheus scrapes, "
-                "other consoles, the stats page.\nTip: an incident mark (m) shows deltas "
-                "without clearing anything.")
-        self._confirm_and_send("Clear counters?", body, "clear counters")
-
-    def action_clear_counters_all(self) -> None:
-        if not self._can_change("admin"):
-            return
-        body = ("Resets EVERY counter of every frontend, backend and server to zero "
-                "(totals, bytes, errors, HTTP codes, max values).\nEvery other reader sees "
-                "the reset: Prometheus graphs show a counter reset, other consoles and the "
-                "stats page lose their history.\nAn incident mark (m) gives deltas without "
-                "clearing.")
-        self._confirm_and_send("Clear ALL counters?", body, "clear counters all",
-                               type_to_confirm="clear all")
-
-    def _confirm_and_send(self, title: str, body: str, command: str,
-                          type_to_confirm: str | None = None) -> None:
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.run_worker(self._send(command), group="change", exit_on_error=False)
-            else:
-                self.notify("cancelled: nothing was sent")
-
-        self.push_screen(ConfirmScreen(title, body, [command], type_to_confirm), done)
-
-    async def _send(self, command: str) -> None:
-        from console.journal import record
-
-        assert self.target.socket
-        try:
-            answer = await RuntimeClient(self.target.socket).run(command)
-        except HAProxyError as exc:
-            record(self.target, command, error=str(exc))
-            self.notify(f"{command!r} failed: {exc}", severity="error", timeout=15)
-            return
-        record(self.target, command, answer=answer)
-        self._note(f"sent: {command}")
-        self.notify(f"done: {command}" + (f" — HAProxy said: {answer.strip()}"
-                                          if answer.strip() else ""))
-        self.poller.refresh_now()
-
-    def action_export(self) -> None:
-        from console.journal import read_entries
-        from console.settings import state_dir
-
-        version = self.snapshot.info.version if self.snapshot and self.snapshot.info else "?"
-        try:
-            path = export_markdown(state_dir(), self.timeline.events, instance=self.target.name,
-                                   version=version, mark=self.mark,
-                                   journal=read_entries(self.target.name))
-        except OSError as exc:
-            self.notify(f"export failed: {exc}", severity="error")
-            return
-        self.notify(f"timeline exported to {path}", timeout=15)
 
     def action_themes(self) -> None:
         names = sorted(self.console_themes)

@@ -1,0 +1,79 @@
+"""Navigation to the console's other screens: drift, config file, journal, tables."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from console.haproxy.errors import HAProxyError
+from console.haproxy.transport import RuntimeClient
+from console.ui.header import HeaderBar
+
+if TYPE_CHECKING:
+    from console.ui.app import HAConsoleApp
+
+log = logging.getLogger("haconsole.ui")
+
+
+class ScreensMixin:
+    """Mixed into the app: opens the other screens, keeps the drift count."""
+
+    drift_count: int | None
+
+    def action_drift(self: HAConsoleApp) -> None:
+        from console.ui.screens.drift import DriftScreen
+
+        self.push_screen(DriftScreen(self.target), lambda _r: self.refresh_drift())
+
+    def refresh_drift(self: HAConsoleApp) -> None:
+        if self.target.socket and self.target.config:
+            self.run_worker(self._count_drift(), group="drift-count", exclusive=True,
+                            exit_on_error=False)
+
+    async def _count_drift(self: HAConsoleApp) -> None:
+        from console.ui.screens.drift import read_drift
+
+        try:
+            self.drift_count = len(await read_drift(self.target))
+        except (HAProxyError, ValueError) as exc:
+            log.info("drift not computed: %s", exc)
+            self.drift_count = None
+        header = self.query_one(HeaderBar)
+        header.drift_count = self.drift_count
+        header.refresh()
+
+    def action_config(self: HAConsoleApp) -> None:
+        if not self.target.config:
+            self.notify("no config file known: start with -c FILE", severity="warning")
+            return
+        try:
+            from console.ui.screens.config import ConfigScreen
+        except ImportError as exc:
+            self.notify(f"config screen unavailable: {exc}", severity="error")
+            return
+        self.push_screen(ConfigScreen(self.target), lambda _r: self.refresh_drift())
+
+    def action_journal(self: HAConsoleApp) -> None:
+        try:
+            from console.ui.screens.journal import JournalScreen
+        except ImportError as exc:
+            self.notify(f"journal screen unavailable: {exc}", severity="error")
+            return
+        client = RuntimeClient(self.target.socket) if self.target.socket else None
+
+        async def restore(commands: list[str], description: str) -> None:
+            await self.run_commands(commands, description)
+
+        self.push_screen(JournalScreen(self.target, client, self.allowed_kinds(), restore))
+
+    def action_tables(self: HAConsoleApp) -> None:
+        if not self.target.socket:
+            self.notify("tables, maps and ACLs need the stats socket (-s)", severity="warning")
+            return
+        try:
+            from console.ui.screens.tables import TablesScreen
+        except ImportError as exc:
+            self.notify(f"tables screen unavailable: {exc}", severity="error")
+            return
+        self.push_screen(TablesScreen(RuntimeClient(self.target.socket), self.target,
+                                      self.allowed_kinds()))
