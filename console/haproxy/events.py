@@ -71,11 +71,12 @@ def diff(prev: Snapshot | None, cur: Snapshot, now: float | None = None) -> list
                             f"HAProxy reloaded: new worker PID {cur.info.pid} "
                             f"(was {prev.info.pid})", old=str(prev.info.pid),
                             new=str(cur.info.pid)))
-    seen: set[tuple[str, str]] = set()
+    index = prev._index
     for row in cur.rows:
-        key = row.key
-        seen.add(key)
-        old = prev.get(*key)
+        old = index.get((row.proxy, row.name))
+        if old is not None and (old is row or (old.content is not None
+                                               and old.content is row.content)):
+            continue  # same content (statuses and checks included): nothing to report
         if old is None:
             if row.type in ("server", "backend", "frontend"):
                 events.append(Event(t, "added", "info", f"{_what(row)} appeared "
@@ -95,8 +96,10 @@ def diff(prev: Snapshot | None, cur: Snapshot, now: float | None = None) -> list
             events.append(Event(t, "check", "warning" if bad else "info",
                                 f"{_what(row)} check {old.check_status} → {row.check_status}",
                                 row.proxy, row.name, old.check_status, row.check_status))
+    current = cur._index
     for row in prev.rows:
-        if row.key not in seen and row.type in ("server", "backend", "frontend"):
+        if (row.proxy, row.name) not in current and row.type in ("server", "backend",
+                                                                 "frontend"):
             events.append(Event(t, "removed", "warning", f"{_what(row)} is gone",
                                 row.proxy, row.name, row.status.raw, None))
     return events

@@ -33,7 +33,7 @@ from array import array
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from console.haproxy.model import Rates, Snapshot
+from console.haproxy.model import Content, Rates, Snapshot
 
 Key = tuple[str, str]
 
@@ -48,6 +48,10 @@ class _Entry:
     buf: array  # len(METRICS) * maxlen floats, metric-major
     first: int  # index (snapshot count) of the first sample
     last: int  # index of the last snapshot the row was present in
+    content: Content | None = None  # the content of the row last sampled
+    req: float | None = None  # its req_rate column (None: empty, use the rate of req_tot)
+    scur: float = _NAN
+    qcur: float = _NAN
 
 
 def _num(text: str | None) -> float:
@@ -115,21 +119,25 @@ class History:
                 if entry.last != n:  # (a row listed twice is counted once)
                     touched += 1
                 entry.last = n
-            f = row.fields
+            content = row.content
+            if content is None or content is not entry.content:
+                # columns read once per content: a row whose content did not change
+                # (only its clock fields) gives the same values
+                get = row.get
+                req = get("req_rate")
+                entry.req = _num(req) if req else None
+                entry.scur, entry.qcur = _num(get("scur")), _num(get("qcur"))
+                entry.content = content
             rate = rates.get(key)
-            req = f.get("req_rate")
-            if req:
-                req_v = _num(req)
-            elif rate is not None and rate.req_tot is not None:
-                req_v = rate.req_tot
-            else:
-                req_v = nan
+            req_v = entry.req
+            if req_v is None:  # no req_rate column: the rate of req_tot
+                req_v = nan if rate is None or rate.req_tot is None else rate.req_tot
             buf = entry.buf
             buf[slot] = req_v
-            buf[s1] = _num(f.get("scur"))
+            buf[s1] = entry.scur
             h5 = rate.hrsp_5xx if rate is not None else None
             buf[s2] = nan if h5 is None else h5
-            buf[s3] = _num(f.get("qcur"))
+            buf[s3] = entry.qcur
         if touched != len(entries):  # some rows are absent (or not tracked) this time
             self._sweep(n, slot)
         self._count = n + 1

@@ -6,13 +6,21 @@ and compared with the next one without copying.
 
 from __future__ import annotations
 
+import csv
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from console.haproxy.parsers import parse_info, parse_stat
+from console.haproxy.errors import ParseError
+from console.haproxy.parsers import (
+    StatHeader,
+    parse_info,
+    parse_stat,
+    parse_stat_header,
+    short_line_error,
+)
 
 # --------------------------------------------------------------------------- status
 
@@ -167,10 +175,61 @@ class ProcessInfo:
 
 ROW_TYPES = {"0": "frontend", "1": "backend", "2": "server", "3": "listener"}
 
+# Columns HAProxy advances by itself every second (seconds since the last state change,
+# total downtime while down, seconds since the last session): a row whose other columns
+# did not change between two answers has the same content.
+CLOCK_FIELDS = ("lastchg", "downtime", "lastsess")
 
-@dataclass(frozen=True, slots=True)
+
+class Content:
+    """Identity of a row's content: rows that share one :class:`Content` object have
+    equal fields, except perhaps the :data:`CLOCK_FIELDS` (see :class:`SnapshotBuilder`).
+
+    It holds the fields as first parsed (their clock values are those of that time):
+    either a dict, or the line's values and a shared ``{column: position}`` index, the
+    dict then being built on first use. ``clock`` names the clock fields a row may
+    override.
+    """
+
+    __slots__ = ("_fields", "clock", "index", "rate_mask", "values")
+
+    def __init__(self, fields: dict[str, str] | None = None, clock: tuple[str, ...] = (),
+                 *, index: dict[str, int] | None = None,
+                 values: list[str] | None = None) -> None:
+        self._fields = fields
+        self.index = index
+        self.values = values
+        self.clock = clock
+        self.rate_mask: tuple[bool, ...] | None = None  # cache for rates()
+
+    @property
+    def fields(self) -> dict[str, str]:
+        f = self._fields
+        if f is None:
+            values, index = self.values, self.index
+            assert values is not None and index is not None
+            f = self._fields = {name: values[i] for name, i in index.items()}
+            self.values = None
+        return f
+
+    def get(self, name: str) -> str | None:
+        """One field, without building the dict."""
+        f = self._fields
+        if f is not None:
+            return f.get(name)
+        i = self.index.get(name) if self.index is not None else None
+        return None if i is None else self.values[i]  # type: ignore[index]
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Row:
-    """One ``show stat`` row. ``fields`` holds every column, as printed."""
+    """One ``show stat`` row. ``fields`` holds every column, as printed.
+
+    ``content`` is set by :class:`SnapshotBuilder`: two rows with the same (non-None)
+    ``content`` object differ at most in the clock fields; see :func:`same_content`.
+    A row that only differs from an earlier one by its clock values keeps those values
+    and builds its ``fields`` dict on first use, from its content's.
+    """
 
     proxy: str
     name: str
@@ -181,7 +240,54 @@ class Row:
     check_duration: int | None  # ms
     weight: int | None  # effective weight
     user_weight: int | None  # `uweight` (2.6+): the weight from the config or `set weight`
-    fields: dict[str, str] = field(compare=False, repr=False)
+    content: Content | None = field(default=None, compare=False, repr=False)
+    _fields: dict[str, str] | None = field(default=None, compare=False, repr=False)
+    _clock: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+
+    def __init__(self, proxy: str, name: str, type: str, status: Status,  # noqa: A002
+                 check_status: str, check_running: bool, check_duration: int | None,
+                 weight: int | None, user_weight: int | None,
+                 fields: dict[str, str] | None, content: Content | None = None) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "proxy", proxy)
+        setattr_(self, "name", name)
+        setattr_(self, "type", type)
+        setattr_(self, "status", status)
+        setattr_(self, "check_status", check_status)
+        setattr_(self, "check_running", check_running)
+        setattr_(self, "check_duration", check_duration)
+        setattr_(self, "weight", weight)
+        setattr_(self, "user_weight", user_weight)
+        if fields is None and content is None:
+            raise ValueError("a Row needs its fields or a Content")
+        setattr_(self, "content", content)
+        setattr_(self, "_fields", fields)
+        setattr_(self, "_clock", None)
+
+    @property
+    def fields(self) -> dict[str, str]:
+        f = self._fields
+        if f is None:  # built on first use, from the content (and this row's clock values)
+            content = self.content
+            assert content is not None
+            f = content.fields
+            if self._clock is not None:
+                f = f.copy()
+                f.update(zip(content.clock, self._clock, strict=True))
+            object.__setattr__(self, "_fields", f)
+        return f
+
+    def get(self, name: str) -> str | None:
+        """``fields.get(name)``, without building the dict."""
+        f = self._fields
+        if f is not None:
+            return f.get(name)
+        content = self.content
+        assert content is not None
+        clock = self._clock
+        if clock is not None and name in content.clock:
+            return clock[content.clock.index(name)]
+        return content.get(name)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -189,10 +295,10 @@ class Row:
 
     def num(self, name: str) -> int | None:
         """A numeric column, or None when empty, absent or not a number."""
-        return _int(self.fields.get(name))
+        return _int(self.get(name))
 
     @classmethod
-    def from_fields(cls, f: dict[str, str]) -> Row:
+    def from_fields(cls, f: dict[str, str], content: Content | None = None) -> Row:
         """Build a row from one dict of :func:`parse_stat`."""
         proxy, name = f.get("pxname", ""), f.get("svname", "")
         kind = ROW_TYPES.get(f.get("type", ""))
@@ -202,7 +308,35 @@ class Row:
         running = check.startswith("* ")
         return cls(proxy, name, kind, normalize_status(f.get("status", "")),
                    check[2:] if running else check, running, _int(f.get("check_duration")),
-                   _int(f.get("weight")), _int(f.get("uweight")), f)
+                   _int(f.get("weight")), _int(f.get("uweight")), f, content)
+
+
+_new_row = object.__new__
+_set_slot = object.__setattr__
+
+
+def _with_clock(row: Row, clock: tuple[str, ...]) -> Row:
+    """``row`` with other clock values (its ``fields`` built on first use)."""
+    new = _new_row(Row)
+    _set_slot(new, "proxy", row.proxy)
+    _set_slot(new, "name", row.name)
+    _set_slot(new, "type", row.type)
+    _set_slot(new, "status", row.status)
+    _set_slot(new, "check_status", row.check_status)
+    _set_slot(new, "check_running", row.check_running)
+    _set_slot(new, "check_duration", row.check_duration)
+    _set_slot(new, "weight", row.weight)
+    _set_slot(new, "user_weight", row.user_weight)
+    _set_slot(new, "content", row.content)
+    _set_slot(new, "_fields", None)
+    _set_slot(new, "_clock", clock)
+    return new
+
+
+def same_content(a: Row, b: Row) -> bool:
+    """True when ``a`` and ``b`` are known to have the same fields but for the clock
+    fields (the same object, or the same :class:`Content`). False means "not known"."""
+    return a is b or (a.content is not None and a.content is b.content)
 
 
 def to_json_row(row: Row) -> dict[str, str | None]:
@@ -256,7 +390,7 @@ class Snapshot:
     _index: dict[tuple[str, str], Row] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", {r.key: r for r in self.rows})
+        object.__setattr__(self, "_index", {(r.proxy, r.name): r for r in self.rows})
 
     @classmethod
     def from_rows(cls, rows: Iterable[Row | dict[str, str]], info: ProcessInfo | None = None,
@@ -307,6 +441,193 @@ class Snapshot:
         return tuple(r for r in self.rows if r.proxy == backend and r.type == "server")
 
 
+# --------------------------------------------------------------------------- builder
+
+# (stable parts of a line, its clock values, its row): the line is the stable parts with
+# the clock values between them (a line without clock fields, or with quotes, is its
+# only stable part)
+_Entry = tuple[tuple[str, ...], tuple[str, ...], Row]
+
+
+def _clock_values(line: str, stable: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The clock values of ``line`` if it is made of these stable parts, else None.
+
+    Each clock value is a field (no comma) between two stable parts; the stable parts
+    after the first start with the comma that ends the previous clock value."""
+    first = stable[0]
+    if not line.startswith(first):
+        return None
+    pos = len(first)
+    clock: list[str] = []
+    for part in stable[1:]:
+        end = line.find(",", pos)
+        if end < 0:
+            end = len(line)
+        clock.append(line[pos:end])
+        if not line.startswith(part, end):
+            return None
+        pos = end + len(part)
+    return tuple(clock) if pos == len(line) else None
+
+
+_ROW_COLUMNS = ("pxname", "svname", "type", "check_status", "status", "check_duration",
+                "weight", "uweight")
+
+
+def _row_of(values: list[str], at: tuple[int, ...], content: Content) -> Row:
+    """:meth:`Row.from_fields` reading a line's values at the positions ``at`` of
+    :data:`_ROW_COLUMNS` (-1: absent): no dict built."""
+    px, sv, ty, ck, st, du, we, uw = at
+    proxy = values[px] if px >= 0 else ""
+    name = values[sv] if sv >= 0 else ""
+    kind = ROW_TYPES.get(values[ty] if ty >= 0 else "")
+    if kind is None:
+        kind = {"FRONTEND": "frontend", "BACKEND": "backend"}.get(name, "server")
+    check = values[ck] if ck >= 0 else ""
+    running = check.startswith("* ")
+    return Row(proxy, name, kind, normalize_status(values[st] if st >= 0 else ""),
+               check[2:] if running else check, running,
+               _int(values[du]) if du >= 0 else None, _int(values[we]) if we >= 0 else None,
+               _int(values[uw]) if uw >= 0 else None, None, content)
+
+
+class SnapshotBuilder:
+    """Builds the successive snapshots of one instance, reusing the work of the last one.
+
+    HAProxy prints every row again at each refresh, and most rows did not change but for
+    their :data:`CLOCK_FIELDS` (``lastchg`` moves every second on every row). Each line
+    is first compared with the line at the same place in the previous answer, clock
+    values aside (a few ``startswith``/``find``, no split); then, if rows were added,
+    removed or moved, looked up by its other columns. A row found either way is not
+    parsed again: the previous :class:`Row` is reused when its clock values did not move
+    either, else copied with the new ones (its ``fields`` dict built on first use). A new
+    or changed row is split, and its dict too is only built on first use. Rows keep their
+    :class:`Content`, so the steps after the parse (rates, history, events, the table)
+    skip unchanged rows cheaply.
+
+    The rows are exactly those of :meth:`Snapshot.from_text` (same fields in the same
+    order, same errors): ``bench/verify.py`` checks it on HAProxy 2.6 and 2.8 answers. A
+    line with quotes is reused only when it is identical; an answer with a quoted field
+    spanning lines, or a NUL, is parsed from scratch. Not thread-safe: one build at a
+    time (the poller never overlaps two).
+    """
+
+    def __init__(self) -> None:
+        self._header: StatHeader | None = None
+        self._clock: tuple[str, ...] = ()
+        self._match: Callable[[str], re.Match[str] | None] | None = None
+        self._index: dict[str, int] = {}
+        self._at: tuple[int, ...] = ()
+        self._ordered: list[_Entry] = []  # the rows of the last answer, in its order
+
+    def build(self, info_text: str | None, stat_text: str, *, taken_at: float | None = None,
+              wall_time: float | None = None) -> Snapshot:
+        """Like :meth:`Snapshot.from_text`."""
+        info = ProcessInfo.from_info(parse_info(info_text)) if info_text is not None else None
+        return Snapshot(time.monotonic() if taken_at is None else taken_at,
+                        time.time() if wall_time is None else wall_time, info,
+                        self.rows(stat_text))
+
+    def reset(self) -> None:
+        self._header, self._match, self._ordered = None, None, []
+
+    def _set_header(self, header: StatHeader) -> None:
+        self._header = header
+        self._ordered = []
+        # {column: position}, as dict(zip(names, values)) keys them ("-" dropped)
+        index = {name: i for i, name in enumerate(header.names)}
+        index.pop("-", None)
+        self._index = index
+        self._at = tuple(index.get(name, -1) for name in _ROW_COLUMNS)
+        positions = sorted((index[n], n) for n in CLOCK_FIELDS if n in index)
+        self._clock = tuple(n for _, n in positions)
+        if not positions:
+            self._match = None
+            return
+        # groups: stable part, clock value, stable part, clock value, ..., the rest
+        pattern, last = "", -1
+        for index, _ in positions:
+            if last < 0:
+                pattern += f"((?:[^,]*,){{{index}}})"
+            else:
+                pattern += f"(,(?:[^,]*,){{{index - last - 1}}})"
+            pattern += "([^,]*)"
+            last = index
+        self._match = re.compile(pattern + "(.*)").fullmatch
+
+    def rows(self, text: str) -> tuple[Row, ...]:
+        lines = text.splitlines()
+        header = parse_stat_header(lines, text)
+        if header != self._header:
+            self._set_header(header)
+        if "\0" in text:
+            return self._scratch(text)
+        width, index, at = header.width, self._index, self._at
+        match, clock_names = self._match, self._clock
+        previous = self._ordered
+        seen: dict[tuple[str, ...], _Entry] | None = None  # built when first needed
+        ordered: list[_Entry] = []
+        rows: list[Row] = []
+        short: int | None = None
+        for n, line in enumerate(lines[1:], 2):
+            if not line:
+                continue
+            if short is not None:
+                raise short_line_error(short)
+            quoted = '"' in line
+            # 1. the same row as on this line last time, clock values aside? (a line with
+            # quotes only if it is the very same: a clock value must not start a quote)
+            j = len(ordered)
+            if j < len(previous) and not (quoted and len(previous[j][0]) > 1):
+                entry = previous[j]
+                clock = _clock_values(line, entry[0])
+                if clock is not None:
+                    row = entry[2] if clock == entry[1] else _with_clock(entry[2], clock)
+                    ordered.append((entry[0], clock, row))
+                    rows.append(row)
+                    continue
+            # 2. a row seen last time elsewhere (rows added, removed or moved)?
+            stable: tuple[str, ...] = (line,)
+            clock = ()
+            if not quoted and match is not None:
+                m = match(line)
+                if m is not None:
+                    groups = m.groups()
+                    stable, clock = groups[0::2], groups[1::2]
+            if seen is None:
+                seen = {e[0]: e for e in previous}
+            hit = seen.get(stable)
+            if hit is not None:
+                row = hit[2] if clock == hit[1] else _with_clock(hit[2], clock)
+            else:
+                # 3. a new or changed row: parse it
+                if quoted:
+                    if line.count('"') % 2:  # a quoted field goes on to the next line
+                        return self._scratch(text)
+                    try:
+                        values = next(csv.reader([line]))
+                    except csv.Error as exc:
+                        raise ParseError("'show stat' CSV is malformed", "show stat",
+                                         str(exc)) from None
+                    if values == [""]:
+                        continue
+                else:
+                    values = line.split(",")
+                if len(values) < width:
+                    short = n  # dropped if it turns out to be the last one
+                    continue
+                row = _row_of(values, at, Content(None, clock_names if clock else (),
+                                                  index=index, values=values))
+            ordered.append((stable, clock, row))
+            rows.append(row)
+        self._ordered = ordered
+        return tuple(rows)
+
+    def _scratch(self, text: str) -> tuple[Row, ...]:
+        self._ordered = []
+        return tuple(Row.from_fields(d, Content(d)) for d in parse_stat(text))
+
+
 # --------------------------------------------------------------------------- rates
 
 RATE_FIELDS = ("stot", "req_tot", "bin", "bout", "hrsp_5xx", "hrsp_4xx", "econ", "eresp",
@@ -337,21 +658,38 @@ class Rates:
 
 
 def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
-    """Rates for every row present in both snapshots; empty if no time passed."""
+    """Rates for every row present in both snapshots; empty if no time passed.
+
+    A row with the same content as in ``prev`` (:func:`same_content`) has zero rates
+    (None where a counter is empty): one shared :class:`Rates` per pattern of empty
+    counters, without reading its fields again.
+    """
     dt = cur.taken_at - prev.taken_at
     if dt <= 0:
         return {}
     out: dict[tuple[str, str], Rates] = {}
     index = prev._index
+    zeros: dict[tuple[bool, ...], Rates] = {}
     for row in cur.rows:
         key = (row.proxy, row.name)
         old = index.get(key)
         if old is None:
             continue
-        of, nf = old.fields, row.fields
+        content = row.content
+        if old is row or (content is not None and old.content is content):
+            mask = content.rate_mask if content is not None else None
+            if mask is None:
+                mask = _rate_mask(row)
+                if content is not None:
+                    content.rate_mask = mask
+            zero = zeros.get(mask)
+            if zero is None:
+                zero = zeros[mask] = Rates(dt, *(0.0 if ok else None for ok in mask))
+            out[key] = zero
+            continue
         values: list[float | None] = []
         for name in RATE_FIELDS:
-            a, b = of.get(name), nf.get(name)
+            a, b = old.get(name), row.get(name)
             if not a or not b:  # absent or empty
                 values.append(None)
                 continue
@@ -363,3 +701,18 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
             values.append(delta / dt if delta >= 0 else None)
         out[key] = Rates(dt, *values)
     return out
+
+
+def _rate_mask(row: Row) -> tuple[bool, ...]:
+    """Which rate counters hold a number (a rate between two equal rows is then 0)."""
+    mask = []
+    for name in RATE_FIELDS:
+        v = row.get(name)
+        ok = bool(v)
+        if ok:
+            try:
+                int(v)  # type: ignore[arg-type]
+            except ValueError:
+                ok = False
+        mask.append(ok)
+    return tuple(mask)

@@ -32,10 +32,11 @@ from console.haproxy.parsers_master import (
 
 __all__ = [
     "CheckMessage", "MapInfo", "ProcEntry", "ProcInfo", "ReloadAnswer", "ServerStateRow",
-    "TableEntry", "TableInfo", "classify_error", "parse_acl_entries", "parse_acl_list",
-    "parse_check_output", "parse_cli_level", "parse_info", "parse_map_entries",
-    "parse_map_list", "parse_proc", "parse_reload_answer", "parse_servers_state",
-    "parse_stat", "parse_table", "parse_table_list", "uptime_seconds",
+    "StatHeader", "TableEntry", "TableInfo", "classify_error", "parse_acl_entries",
+    "parse_acl_list", "parse_check_output", "parse_cli_level", "parse_info",
+    "parse_map_entries", "parse_map_list", "parse_proc", "parse_reload_answer",
+    "parse_servers_state", "parse_stat", "parse_stat_header", "parse_table",
+    "parse_table_list", "short_line_error", "uptime_seconds",
 ]
 
 # --------------------------------------------------------------------------- show info
@@ -57,14 +58,21 @@ def parse_info(text: str) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- show stat
 
-def parse_stat(text: str) -> list[dict[str, str]]:
-    """``show stat`` CSV (also the stats page's ``;csv``): one dict per row.
+@dataclass(frozen=True, slots=True)
+class StatHeader:
+    """The header line of a ``show stat`` answer."""
 
-    Keys are HAProxy's header names; the ``-`` column that separates the
-    module-specific tail (``ssl_sess``, ``h2_*``…) is dropped, the tail is kept.
-    Values stay strings exactly as printed (quoted fields unquoted by the csv module).
-    """
-    lines = text.splitlines()
+    line: str  # as printed, with its "# "
+    names: tuple[str, ...]  # every column, the "-" separator included
+    drop_sep: bool  # a "-" column separates the module-specific tail
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
+
+
+def parse_stat_header(lines: list[str], text: str) -> StatHeader:
+    """The header of ``show stat`` (``lines`` is ``text.splitlines()``)."""
     if not lines or not lines[0].startswith("# "):
         raise _fail("'show stat' answer is not HAProxy's CSV", text,
                     "expected a header line starting with '# pxname,'")
@@ -73,17 +81,36 @@ def parse_stat(text: str) -> list[dict[str, str]]:
         header.pop()
     if "pxname" not in header or "svname" not in header:
         raise _fail("'show stat' header has no 'pxname' and 'svname' columns", text)
-    width = len(header)
-    drop_sep = "-" in header
+    return StatHeader(lines[0], tuple(header), "-" in header)
+
+
+def short_line_error(line: int) -> ParseError:
+    return ParseError(f"'show stat' line {line} has fewer fields than the header",
+                      "show stat", "the answer is damaged; try again")
+
+
+def parse_stat(text: str) -> list[dict[str, str]]:
+    """``show stat`` CSV (also the stats page's ``;csv``): one dict per row.
+
+    Keys are HAProxy's header names; the ``-`` column that separates the
+    module-specific tail (``ssl_sess``, ``h2_*``…) is dropped, the tail is kept.
+    Values stay strings exactly as printed (quoted fields unquoted by the csv module).
+    """
+    lines = text.splitlines()
+    head = parse_stat_header(lines, text)
+    header, width, drop_sep = head.names, head.width, head.drop_sep
+    # Without quotes (and NULs, which the csv module refuses) a line is its fields
+    # split on commas: the same result as the csv module, faster.
+    plain = '"' not in text and "\0" not in text
+    reader = (line.split(",") for line in lines[1:]) if plain else csv.reader(lines[1:])
     rows: list[dict[str, str]] = []
     short: int | None = None  # line number of a row with too few fields
     try:
-        for n, row in enumerate(csv.reader(lines[1:]), 2):
+        for n, row in enumerate(reader, 2):
             if not row or row == [""]:
                 continue  # blank line (every answer ends with one)
             if short is not None:  # a short row followed by more rows: not a cut-off
-                raise ParseError(f"'show stat' line {short} has fewer fields than the header",
-                                 "show stat", "the answer is damaged; try again")
+                raise short_line_error(short)
             if len(row) < width:
                 short = n  # dropped if it turns out to be the last one
                 continue

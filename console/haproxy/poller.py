@@ -16,7 +16,7 @@ from typing import Protocol
 
 from console.haproxy.errors import HAProxyError
 from console.haproxy.events import Event, connection_event, diff, initial_events
-from console.haproxy.model import Snapshot
+from console.haproxy.model import Snapshot, SnapshotBuilder
 from console.haproxy.transport import RuntimeClient
 
 BACKOFF_MAX = 30.0
@@ -35,6 +35,7 @@ class SocketSource:
     def __init__(self, client: RuntimeClient) -> None:
         self.client = client
         self.where = str(client.address)
+        self.builder = SnapshotBuilder()  # reuses the rows that did not change
 
     async def fetch(self) -> Snapshot:
         taken = time.monotonic()
@@ -45,8 +46,9 @@ class SocketSource:
         return self.parse(info_text, stat_text, taken)
 
     def parse(self, info_text: str, stat_text: str, taken_at: float) -> Snapshot:
-        """Build the snapshot from the two answers (on the event loop or in a thread)."""
-        return Snapshot.from_text(info_text, stat_text, taken_at=taken_at)
+        """Build the snapshot from the two answers (on the event loop or in a thread;
+        never two at once: polls do not overlap)."""
+        return self.builder.build(info_text, stat_text, taken_at=taken_at)
 
 
 class StatsPageSource:
@@ -55,11 +57,12 @@ class StatsPageSource:
     def __init__(self, page: object) -> None:
         self.page = page
         self.where = str(getattr(page, "url", "stats page"))
+        self.builder = SnapshotBuilder()
 
     async def fetch(self) -> Snapshot:
         taken = time.monotonic()
         text = await self.page.fetch_csv()  # type: ignore[attr-defined]
-        return await asyncio.to_thread(Snapshot.from_text, None, text, taken_at=taken)
+        return await asyncio.to_thread(self.builder.build, None, text, taken_at=taken)
 
 
 @dataclass

@@ -37,7 +37,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -55,7 +55,7 @@ from console.ui.widgets.columns import (
     view_fields,
     view_rates,
 )
-from console.ui.widgets.table_model import Key, TableModel
+from console.ui.widgets.table_model import Changes, Key, TableModel
 from console.ui.widgets.table_render import render_header, render_row
 
 _CACHE_SIZE = 4096
@@ -137,6 +137,7 @@ class ProxyTable(ScrollView, can_focus=True):
         self._width = -1
         self._strips: LRUCache[Key, tuple[Strip, bool]] = LRUCache(_CACHE_SIZE)  # (strip, marked)
         self._header: Strip | None = None
+        self._base_style: Style | None = None
         self._styles: dict[str, Style] = {}
         self.set_styles(fallback_theme().status)
         self._cursor = -1
@@ -165,16 +166,16 @@ class ProxyTable(ScrollView, can_focus=True):
     def set_snapshot(self, snapshot: Snapshot,
                      rates: dict[tuple[str, str], Rates] | None = None) -> None:
         changes = self._model.update(snapshot, rates, self._strips.keys())
-        if len(changes.changed) > len(self._strips) // 2:
-            self._strips.clear()
-        else:
-            for key in changes.changed:
-                self._strips.discard(key)
         if changes.rebuilt:
+            if len(changes.changed) > len(self._strips) // 2:
+                self._strips.clear()
+            else:
+                for key in changes.changed:
+                    self._strips.discard(key)
             self.marked.intersection_update(self._model.rows)
             self._relocate()
             return
-        self._refresh_keys(changes.changed)
+        self._refresh_changed(changes)
 
     def set_mark(self, mark: Mark | None) -> None:
         """Counters show their delta since ``mark`` (None: since HAProxy's last clear)."""
@@ -358,9 +359,19 @@ class ProxyTable(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._base_style = None
         if hasattr(self, "_strips"):
             self._strips.clear()
             self._header = None
+
+    @property
+    def _base(self) -> Style:
+        """This widget's Rich style (computed from its ancestors: cached until the next
+        style update)."""
+        style = getattr(self, "_base_style", None)
+        if style is None:
+            style = self._base_style = self.rich_style
+        return style
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -369,7 +380,7 @@ class ProxyTable(ScrollView, can_focus=True):
             self._layout = layout(VIEW_COLUMNS[self.view], width)
             self._strips.clear()
             self._header = None
-        base = self.rich_style
+        base = self._base
         if y == 0:
             if self._header is None:
                 style = self.get_component_rich_style("proxytable--header", partial=True)
@@ -470,6 +481,36 @@ class ProxyTable(ScrollView, can_focus=True):
         if index >= 0:
             self.refresh_line(index + 1)
 
+    def _refresh_changed(self, changes: Changes) -> None:
+        """Redraw what changed on screen: whole lines for a status (or group summary)
+        change, else only the cells whose text or style differs; a line whose cells all
+        look the same keeps its strip and is not redrawn. Off-screen changed rows just
+        lose their strip."""
+        changed = changes.changed
+        if not changed:
+            return
+        lines, model = self._model.lines, self._model
+        top, page = self.scroll_offset.y, self._page()
+        placed = self._layout if self._width == self.scrollable_content_region.width else []
+        on_screen = {lines[i]: i for i in range(top, min(top + page, len(lines)))}
+        strips = self._strips
+        for key in changed:
+            index = on_screen.get(key)
+            previous = changes.before.get(key)
+            if index is None or not placed or previous is None or key in changes.whole:
+                strips.discard(key)
+                if index is not None:
+                    self._refresh_index(index)
+                continue
+            row = model.rows.get(key)
+            spans = _changed_spans(placed, previous[0], previous[1], row,
+                                   model.rates.get(key), model.mark)
+            if spans:
+                strips.discard(key)
+                y = index + 1 - top
+                for x, width in spans:
+                    self.refresh(Region(x, y, width, 1))
+
     def _refresh_keys(self, keys: set[Key]) -> None:
         """Redraw the lines on screen whose key is in ``keys``."""
         if not keys:
@@ -487,3 +528,25 @@ class ProxyTable(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self._scroll_to_cursor()
+
+
+def _changed_spans(placed: list[Placed], old: Row, old_rates: Rates | None, new: Row | None,
+                   new_rates: Rates | None, mark: Mark | None) -> list[tuple[int, int]]:
+    """``(x, width)`` of the runs of cells that look different for ``new`` than they did
+    for ``old`` (the name cell is the key's, it does not change with the values)."""
+    spans: list[tuple[int, int]] = []
+    if new is None:
+        return [(placed[0].x, placed[-1].x + placed[-1].width - placed[0].x)] if placed \
+            else []
+    for p in placed:
+        column = p.column
+        if column.id == "name":
+            continue
+        if column.formatter(old, mark, old_rates) == column.formatter(new, mark, new_rates):
+            continue
+        if spans and spans[-1][0] + spans[-1][1] + SEPARATOR == p.x:
+            x, width = spans[-1]
+            spans[-1] = (x, width + SEPARATOR + p.width)
+        else:
+            spans.append((p.x, p.width))
+    return spans

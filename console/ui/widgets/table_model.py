@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 from console.haproxy.counters import Mark
-from console.haproxy.model import Rates, Row, Snapshot
+from console.haproxy.model import CLOCK_FIELDS, Rates, Row, Snapshot
 from console.ui.widgets.columns import Column
 
 Key = tuple[str, str]
@@ -53,10 +53,15 @@ class Group:
 @dataclass(slots=True)
 class Changes:
     """What :meth:`TableModel.update` did: ``rebuilt`` when the visible order was
-    recomputed; ``changed`` keys whose line must be drawn again."""
+    recomputed; ``changed`` keys whose line must be drawn again. ``whole``: those of them
+    whose status (or, for a group header, its summary) changed; ``before``: for the
+    others, the row and rates they were drawn from, so the widget can redraw only the
+    cells that differ."""
 
     rebuilt: bool
     changed: set[Key]
+    whole: set[Key] = field(default_factory=set)
+    before: dict[Key, tuple[Row, Rates | None]] = field(default_factory=dict)
 
 
 def make_matcher(text: str) -> Callable[[Key], bool] | None:
@@ -101,6 +106,7 @@ class TableModel:
         self.watched: tuple[str, ...] = ()  # the fields the view shows; () = all of them
         self.rate_fields: tuple[str, ...] = ()  # the Rates fields the view shows
         self._getter: Callable[[dict[str, str]], Any] | None = None
+        self._watched_clock: tuple[str, ...] = CLOCK_FIELDS
         self._matcher: Callable[[Key], bool] | None = None
         self._sort_values: dict[Key, Any] = {}
         self._summaries: dict[str, str] = {}
@@ -129,14 +135,23 @@ class TableModel:
                 status_changed.add(key)
         self.rows, self.rates = rows, rates or {}
         changed = set(status_changed)
-        differs, rate_fields = self._differs, self.rate_fields
+        before: dict[Key, tuple[Row, Rates | None]] = {}
+        differs, rate_fields, clocks = self._differs, self.rate_fields, self._watched_clock
+        new_rates = self.rates
         for key in drawn:
             prev, new = old_rows.get(key), rows.get(key)
             if prev is None or new is None or prev is new or key in changed:
                 continue
-            if differs(prev.fields, new.fields) or (rate_fields and _rates_differ(
-                    old_rates.get(key), self.rates.get(key), rate_fields)):
+            content = new.content
+            if content is not None and prev.content is content:
+                # same content: only the clock fields can differ
+                moved = any(prev.fields.get(f) != new.fields.get(f) for f in clocks)
+            else:
+                moved = differs(prev.fields, new.fields)
+            if moved or (rate_fields and _rates_differ(old_rates.get(key), new_rates.get(key),
+                                                       rate_fields)):
                 changed.add(key)
+                before[key] = (prev, old_rates.get(key))
         if order is not self.order:
             self.order = order
             self._regroup()
@@ -144,22 +159,26 @@ class TableModel:
             self._compute_sort_values()
             self._rebuild()
             return Changes(True, set(rows))
+        whole = set(status_changed)
         for key in status_changed:
             self._summaries.pop(key[0], None)
             group = self.groups.get(key[0])
             if group is not None:
                 changed.add(group.header)
+                whole.add(group.header)
         rebuild = bool(status_changed) and self.quick in ("problems", "maint_drain")
         if self.sort_column is not None:
             rebuild = self._resort_needed(order) or rebuild
         if rebuild:
             self._rebuild()
-        return Changes(rebuild, changed)
+        return Changes(rebuild, changed, whole, before)
 
     def watch(self, fields: tuple[str, ...], rate_fields: tuple[str, ...]) -> None:
         """The fields and rates whose change redraws a row (the current view's)."""
         self.watched, self.rate_fields = fields, rate_fields
         self._getter = itemgetter(*fields) if len(fields) > 1 else None
+        self._watched_clock = tuple(f for f in fields if f in CLOCK_FIELDS) if fields \
+            else CLOCK_FIELDS
 
     def _differs(self, old: dict[str, str], new: dict[str, str]) -> bool:
         getter = self._getter
