@@ -5,7 +5,8 @@ Usage: python bench/console_probe.py LOGFILE ARGS...
 The benchmark starts this in tmux instead of ``python -m console``: the console is
 unchanged, except that ``Poller.poll_once`` appends one line per successful poll to
 LOGFILE (``monotonic duration interval stretched rows``), so the benchmark can count
-refreshes and see the interval stretch. The first line is the process start time.
+refreshes and see the interval stretch. The first line is the process start time, and
+``poll_start`` marks when the first poll began (imports and start-up done).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def main() -> int:
     original = Poller.poll_once
 
     async def poll_once(self: Poller) -> object:
+        if not self.status.polls:
+            log.write(f"poll_start {time.monotonic():.6f}\n")
         snap = await original(self)
         if snap is not None:
             st = self.status

@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=None,
                    help="A/B rounds against hatop (default 3, quick 1)")
     p.add_argument("--out", default=RESULTS, help="directory for the JSON results")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip bench/verify.py (the optimized refresh path gives the same "
+                        "results as the plain one) before measuring")
     return p.parse_args(argv)
 
 
@@ -122,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     leak_spec = args.leak or ("1000:1000" if args.quick else "1000:10000,10000:2000")
     leak = {k: int(v) for k, v in (item.split(":") for item in leak_spec.split(",") if item)}
     binary = haproxy_binary()
+    if not args.no_verify:
+        from bench import verify
+
+        _log("checking that the refresh path gives the same results (bench/verify.py)")
+        verify.main([])
     results: dict[str, Any] = {
         "label": args.label, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": report.machine(), "haproxy": haproxy_version(binary),

@@ -109,6 +109,20 @@ def _polls(log: str) -> list[list[str]]:
         return []
 
 
+def _marks(log: str) -> dict[str, float]:
+    """``start`` and ``poll_start`` times of the wrapper's log."""
+    out: dict[str, float] = {}
+    try:
+        with open(log) as f:
+            for line in f:
+                word, _, rest = line.partition(" ")
+                if word in ("start", "poll_start") and word not in out:
+                    out[word] = float(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
 def _size(path: str) -> int:
     try:
         return os.path.getsize(path)
@@ -219,6 +233,8 @@ def first_paint(inst: Instance, runs: int, interval: float = 1.0) -> dict[str, A
     """Seconds from spawning the console to data rows on screen, ``runs`` times."""
     times: list[float] = []
     first_poll: list[float] = []
+    started: list[float] = []
+    poll_started: list[float] = []
     for _ in range(runs):
         tmux = Tmux()
         log = os.path.join(tmux.dir, "polls.log")
@@ -231,10 +247,16 @@ def first_paint(inst: Instance, runs: int, interval: float = 1.0) -> dict[str, A
             polls = _polls(log)
             if polls:
                 first_poll.append(float(polls[0][1]) - spawned)
+            marks = _marks(log)
+            if "start" in marks:
+                started.append(marks["start"] - spawned)
+            if "poll_start" in marks:
+                poll_started.append(marks["poll_start"] - spawned)
         finally:
             tmux.stop()
         time.sleep(0.5)
     return {"runs": times, "median_s": _median(times), "max_s": max(times) if times else None,
+            "python_started_s": _median(started), "first_poll_started_s": _median(poll_started),
             "first_poll_done_s": _median(first_poll)}
 
 
