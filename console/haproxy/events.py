@@ -73,7 +73,7 @@ def diff(prev: Snapshot | None, cur: Snapshot, now: float | None = None) -> list
                             new=str(cur.info.pid)))
     index = prev._index
     for row in cur.rows:
-        old = index.get((row.proxy, row.name))
+        old = index.get(row.key)
         if old is not None and (old is row or (old.content is not None
                                                and old.content is row.content)):
             continue  # same content (statuses and checks included): nothing to report
@@ -98,8 +98,7 @@ def diff(prev: Snapshot | None, cur: Snapshot, now: float | None = None) -> list
                                 row.proxy, row.name, old.check_status, row.check_status))
     current = cur._index
     for row in prev.rows:
-        if (row.proxy, row.name) not in current and row.type in ("server", "backend",
-                                                                 "frontend"):
+        if row.key not in current and row.type in ("server", "backend", "frontend"):
             events.append(Event(t, "removed", "warning", f"{_what(row)} is gone",
                                 row.proxy, row.name, row.status.raw, None))
     return events

@@ -108,7 +108,7 @@ class History:
         nan = _NAN
         touched = 0
         for row in snapshot.rows:
-            key = (row.proxy, row.name)
+            key = row.key
             if track is not None and key not in track:
                 continue
             entry = entries.get(key)

@@ -191,15 +191,16 @@ class Content:
     override.
     """
 
-    __slots__ = ("_fields", "clock", "index", "rate_mask", "values")
+    __slots__ = ("_fields", "clock", "index", "key", "rate_mask", "values")
 
     def __init__(self, fields: dict[str, str] | None = None, clock: tuple[str, ...] = (),
                  *, index: dict[str, int] | None = None,
-                 values: list[str] | None = None) -> None:
+                 values: tuple[str, ...] | None = None) -> None:
         self._fields = fields
         self.index = index
         self.values = values
         self.clock = clock
+        self.key: tuple[str, str] | None = None  # (proxy, name), made once
         self.rate_mask: tuple[bool, ...] | None = None  # cache for rates()
 
     @property
@@ -291,6 +292,9 @@ class Row:
 
     @property
     def key(self) -> tuple[str, str]:
+        content = self.content
+        if content is not None and content.key is not None:
+            return content.key
         return (self.proxy, self.name)
 
     def num(self, name: str) -> int | None:
@@ -390,7 +394,7 @@ class Snapshot:
     _index: dict[tuple[str, str], Row] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", {(r.proxy, r.name): r for r in self.rows})
+        object.__setattr__(self, "_index", {r.key: r for r in self.rows})
 
     @classmethod
     def from_rows(cls, rows: Iterable[Row | dict[str, str]], info: ProcessInfo | None = None,
@@ -443,14 +447,11 @@ class Snapshot:
 
 # --------------------------------------------------------------------------- builder
 
-# (stable parts of a line, its clock values, its row): the line is the stable parts with
-# the clock values between them (a line without clock fields, or with quotes, is its
-# only stable part)
-_Entry = tuple[tuple[str, ...], tuple[str, ...], Row]
-
-
 def _clock_values(line: str, stable: tuple[str, ...]) -> tuple[str, ...] | None:
     """The clock values of ``line`` if it is made of these stable parts, else None.
+
+    A line is its stable parts with its clock values between them (a line without clock
+    fields, or with quotes, is its only stable part).
 
     Each clock value is a field (no comma) between two stable parts; the stable parts
     after the first start with the comma that ends the previous clock value."""
@@ -474,7 +475,7 @@ _ROW_COLUMNS = ("pxname", "svname", "type", "check_status", "status", "check_dur
                 "weight", "uweight")
 
 
-def _row_of(values: list[str], at: tuple[int, ...], content: Content) -> Row:
+def _row_of(values: tuple[str, ...], at: tuple[int, ...], content: Content) -> Row:
     """:meth:`Row.from_fields` reading a line's values at the positions ``at`` of
     :data:`_ROW_COLUMNS` (-1: absent): no dict built."""
     px, sv, ty, ck, st, du, we, uw = at
@@ -485,6 +486,7 @@ def _row_of(values: list[str], at: tuple[int, ...], content: Content) -> Row:
         kind = {"FRONTEND": "frontend", "BACKEND": "backend"}.get(name, "server")
     check = values[ck] if ck >= 0 else ""
     running = check.startswith("* ")
+    content.key = (proxy, name)
     return Row(proxy, name, kind, normalize_status(values[st] if st >= 0 else ""),
                check[2:] if running else check, running,
                _int(values[du]) if du >= 0 else None, _int(values[we]) if we >= 0 else None,
@@ -518,7 +520,9 @@ class SnapshotBuilder:
         self._match: Callable[[str], re.Match[str] | None] | None = None
         self._index: dict[str, int] = {}
         self._at: tuple[int, ...] = ()
-        self._ordered: list[_Entry] = []  # the rows of the last answer, in its order
+        self._stable: list[tuple[str, ...]] = []
+        self._clocks: list[tuple[str, ...]] = []
+        self._rows: list[Row] = []
 
     def build(self, info_text: str | None, stat_text: str, *, taken_at: float | None = None,
               wall_time: float | None = None) -> Snapshot:
@@ -529,11 +533,12 @@ class SnapshotBuilder:
                         self.rows(stat_text))
 
     def reset(self) -> None:
-        self._header, self._match, self._ordered = None, None, []
+        self._header, self._match = None, None
+        self._stable, self._clocks, self._rows = [], [], []
 
     def _set_header(self, header: StatHeader) -> None:
         self._header = header
-        self._ordered = []
+        self._stable, self._clocks, self._rows = [], [], []
         # {column: position}, as dict(zip(names, values)) keys them ("-" dropped)
         index = {name: i for i, name in enumerate(header.names)}
         index.pop("-", None)
@@ -564,9 +569,13 @@ class SnapshotBuilder:
             return self._scratch(text)
         width, index, at = header.width, self._index, self._at
         match, clock_names = self._match, self._clock
-        previous = self._ordered
-        seen: dict[tuple[str, ...], _Entry] | None = None  # built when first needed
-        ordered: list[_Entry] = []
+        # the last answer's rows, in its order, with their stable parts and clock values
+        # (parallel lists rather than a tuple per row: fewer objects for the collector)
+        p_stable, p_clock, p_rows = self._stable, self._clocks, self._rows
+        n_prev = len(p_rows)
+        seen: dict[tuple[str, ...], int] | None = None  # built when first needed
+        stables: list[tuple[str, ...]] = []
+        clocks: list[tuple[str, ...]] = []
         rows: list[Row] = []
         short: int | None = None
         for n, line in enumerate(lines[1:], 2):
@@ -577,17 +586,20 @@ class SnapshotBuilder:
             quoted = '"' in line
             # 1. the same row as on this line last time, clock values aside? (a line with
             # quotes only if it is the very same: a clock value must not start a quote)
-            j = len(ordered)
-            if j < len(previous) and not (quoted and len(previous[j][0]) > 1):
-                entry = previous[j]
-                clock = _clock_values(line, entry[0])
+            j = len(rows)
+            if j < n_prev and not (quoted and len(p_stable[j]) > 1):
+                stable = p_stable[j]
+                clock = _clock_values(line, stable)
                 if clock is not None:
-                    row = entry[2] if clock == entry[1] else _with_clock(entry[2], clock)
-                    ordered.append((entry[0], clock, row))
+                    row = p_rows[j]
+                    if clock != p_clock[j]:
+                        row = _with_clock(row, clock)
+                    stables.append(stable)
+                    clocks.append(clock)
                     rows.append(row)
                     continue
             # 2. a row seen last time elsewhere (rows added, removed or moved)?
-            stable: tuple[str, ...] = (line,)
+            stable = (line,)
             clock = ()
             if not quoted and match is not None:
                 m = match(line)
@@ -595,10 +607,12 @@ class SnapshotBuilder:
                     groups = m.groups()
                     stable, clock = groups[0::2], groups[1::2]
             if seen is None:
-                seen = {e[0]: e for e in previous}
+                seen = {st: i for i, st in enumerate(p_stable)}
             hit = seen.get(stable)
             if hit is not None:
-                row = hit[2] if clock == hit[1] else _with_clock(hit[2], clock)
+                row = p_rows[hit]
+                if clock != p_clock[hit]:
+                    row = _with_clock(row, clock)
             else:
                 # 3. a new or changed row: parse it
                 if quoted:
@@ -616,15 +630,18 @@ class SnapshotBuilder:
                 if len(values) < width:
                     short = n  # dropped if it turns out to be the last one
                     continue
-                row = _row_of(values, at, Content(None, clock_names if clock else (),
-                                                  index=index, values=values))
-            ordered.append((stable, clock, row))
+                # a tuple of strings: the garbage collector soon stops tracking it
+                kept = tuple(values)
+                row = _row_of(kept, at, Content(None, clock_names if clock else (),
+                                                index=index, values=kept))
+            stables.append(stable)
+            clocks.append(clock)
             rows.append(row)
-        self._ordered = ordered
+        self._stable, self._clocks, self._rows = stables, clocks, rows
         return tuple(rows)
 
     def _scratch(self, text: str) -> tuple[Row, ...]:
-        self._ordered = []
+        self._stable, self._clocks, self._rows = [], [], []
         return tuple(Row.from_fields(d, Content(d)) for d in parse_stat(text))
 
 
@@ -671,7 +688,7 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
     index = prev._index
     zeros: dict[tuple[bool, ...], Rates] = {}
     for row in cur.rows:
-        key = (row.proxy, row.name)
+        key = row.key
         old = index.get(key)
         if old is None:
             continue

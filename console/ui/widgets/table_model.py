@@ -125,8 +125,8 @@ class TableModel:
         old_rows, old_rates, new_rows = self.rows, self.rates, snapshot.rows
         order = self.order
         if len(order) != len(new_rows) or not all(
-                r.proxy == k[0] and r.name == k[1] for r, k in zip(new_rows, order, strict=True)):
-            order = [(r.proxy, r.name) for r in new_rows]  # else: keep the same key objects
+                r.key == k for r, k in zip(new_rows, order, strict=True)):
+            order = [r.key for r in new_rows]  # else: keep the same key objects
         rows = dict(zip(order, new_rows, strict=True))
         status_changed: set[Key] = set()
         for key, row in rows.items():
