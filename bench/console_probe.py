@@ -7,10 +7,15 @@ unchanged, except that ``Poller.poll_once`` appends one line per successful poll
 LOGFILE (``monotonic duration interval stretched rows``), so the benchmark can count
 refreshes and see the interval stretch. The first line is the process start time, and
 ``poll_start`` marks when the first poll began (imports and start-up done).
+
+``BENCH_GC=freeze`` (or ``threshold``) in the environment: after the first poll, freeze
+the objects of the start-up out of the collector's sight (and raise its thresholds), to
+measure what that would give the app.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -23,6 +28,8 @@ def main() -> int:
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
     log.write(f"start {time.monotonic():.6f}\n")
 
+    gc_mode = os.environ.get("BENCH_GC", "")
+
     from console.cli import main as console_main
     from console.haproxy.poller import Poller
 
@@ -32,6 +39,13 @@ def main() -> int:
         if not self.status.polls:
             log.write(f"poll_start {time.monotonic():.6f}\n")
         snap = await original(self)
+        if snap is not None and self.status.polls == 1 and gc_mode:
+            # experiment (BENCH_GC): what the app would gain by tuning the collector once
+            # its start-up objects exist
+            gc.collect()
+            gc.freeze()
+            if gc_mode == "threshold":
+                gc.set_threshold(50_000, 20, 20)
         if snap is not None:
             st = self.status
             log.write(f"poll {time.monotonic():.6f} {st.last_duration:.4f} {st.interval:g} "
