@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.app import App
 from textual.widgets import DataTable
 
 from console.cli import Target
@@ -24,22 +22,7 @@ from console.journal import journal_path
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.journal import JournalScreen, NoRestore, restore_commands
 from tests.lab_helpers import LabHandle, start_lab
-
-
-class Host(App[None]):
-    def __init__(self, screen: Any) -> None:
-        super().__init__()
-        self.under_test = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.under_test)
-
-
-async def until(pilot: Any, cond: Callable[[], Any], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
+from tests.ui.screen_host import Host, until
 
 
 def commands_shown(screen: JournalScreen) -> list[str]:

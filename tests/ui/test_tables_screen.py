@@ -6,13 +6,11 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.app import App
 from textual.widgets import DataTable, Input
 
 from console.cli import Target
@@ -22,27 +20,15 @@ from console.journal import read_entries
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.tables import PromptScreen, TablesScreen
 from tests.lab_helpers import LabHandle, start_lab
+from tests.ui.screen_host import Host
+from tests.ui.screen_host import until as wait_until
 
 CHANGE_IDS = {"tables.add", "tables.set", "tables.delete", "tables.clear_key",
               "tables.clear_table"}
 
 
-class Host(App[None]):
-    """An app that only shows the screen under test."""
-
-    def __init__(self, screen: Any) -> None:
-        super().__init__()
-        self.under_test = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.under_test)
-
-
 async def until(pilot: Any, cond: Callable[[], Any], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {debug(pilot)}"
-        await pilot.pause(0.05)
+    await wait_until(pilot, cond, what, timeout, detail=lambda: debug(pilot))
 
 
 def debug(pilot: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -17,18 +16,7 @@ from console.haproxy.model import (
     to_json_row,
 )
 from console.haproxy.parsers import parse_info, parse_stat
-
-CAPTURED = Path(__file__).resolve().parent.parent / "data" / "captured"
-VERSIONS = ["2.6", "2.8"]
-
-
-def read(version: str, name: str) -> str:
-    return (CAPTURED / version / name).read_text(encoding="utf-8")
-
-
-@pytest.fixture(params=VERSIONS)
-def version(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+from tests.captured_data import read
 
 
 @pytest.fixture

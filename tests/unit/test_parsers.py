@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from console.haproxy.errors import ParseError
@@ -24,19 +22,7 @@ from console.haproxy.parsers import (
     parse_table_list,
     uptime_seconds,
 )
-
-CAPTURED = Path(__file__).resolve().parent.parent / "data" / "captured"
-VERSIONS = ["2.6", "2.8"]
-
-
-def read(version: str, name: str) -> str:
-    return (CAPTURED / version / name).read_text(encoding="utf-8")
-
-
-@pytest.fixture(params=VERSIONS)
-def version(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
+from tests.captured_data import read
 
 # --------------------------------------------------------------------------- show info
 
