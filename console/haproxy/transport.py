@@ -150,6 +150,22 @@ def classify_answer(answer: str, command: str, where: str) -> None:
     raise cls(f"HAProxy refused {command.split()[0]!r}: {first}", where, hint, answer=answer)
 
 
+# HAProxy serves at most `stats maxconn` (default 10) connections per stats socket and
+# closes the rest: never hold more than this many at once to one address.
+MAX_CONNECTIONS = 4
+_SLOTS: dict[tuple[int, str], asyncio.Semaphore] = {}
+
+
+def _slots(address: Address) -> asyncio.Semaphore:
+    key = (id(asyncio.get_running_loop()), str(address))
+    sem = _SLOTS.get(key)
+    if sem is None:
+        if len(_SLOTS) > 256:
+            _SLOTS.clear()
+        sem = _SLOTS[key] = asyncio.Semaphore(MAX_CONNECTIONS)
+    return sem
+
+
 class RuntimeClient:
     """A client for one stats socket (or the master CLI, see :class:`MasterClient`)."""
 
@@ -226,6 +242,10 @@ class RuntimeClient:
         return await self._exchange_once(line, timeout)
 
     async def _exchange_once(self, line: str, timeout: float) -> bytes:
+        async with _slots(self.address):
+            return await self._exchange_once_now(line, timeout)
+
+    async def _exchange_once_now(self, line: str, timeout: float) -> bytes:
         reader, writer = await self._open()
         try:
             writer.write(line.encode() + b"\n")
@@ -235,9 +255,9 @@ class RuntimeClient:
             return await asyncio.wait_for(reader.read(), timeout)
         except TimeoutError:
             raise self._timeout(line, timeout) from None
-        except (ConnectionResetError, BrokenPipeError) as exc:
+        except OSError as exc:
             raise ConnectionLost(f"{self.role} closed the connection during "
-                                 f"{line.split()[0]!r}: {exc.strerror}",
+                                 f"{line.split()[0]!r}: {exc.strerror or exc}",
                                  str(self.address), "retry; HAProxy may be reloading") from None
         finally:
             writer.close()
