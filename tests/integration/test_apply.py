@@ -25,6 +25,7 @@ from console import journal
 from console.haproxy import history_store as hist
 from console.haproxy.apply import ApplyResult, ApplyTarget, apply
 from console.haproxy.binaries import Binary
+from console.haproxy.errors import ConnectError
 from console.haproxy.parsers import ProcInfo, ServerStateRow, parse_proc, parse_servers_state
 from console.haproxy.staging import Staging
 from console.haproxy.transport import MasterClient, RuntimeClient, wait_for_socket
@@ -85,7 +86,15 @@ class Running:
         return self.config.read_text()
 
     def proc_info(self) -> ProcInfo:
-        return parse_proc(asyncio.run(MasterClient(self.master).run("show proc")))
+        # The master socket may refuse for a moment after start or a reload.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return parse_proc(asyncio.run(MasterClient(self.master).run("show proc")))
+            except ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def worker(self) -> int:
         return self.proc_info().workers[0].pid
