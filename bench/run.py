@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import time
 from typing import Any
@@ -122,6 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown sections: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
+    skipped = []
+    if not shutil.which("tmux"):
+        skipped += sorted(sections & {"terminal", "start", "hatop"})
+        sections -= {"terminal", "start", "hatop"}
+    if "hatop" in sections and not os.access("/usr/bin/hatop", os.X_OK):
+        skipped.append("hatop")
+        sections.discard("hatop")
+    if skipped:
+        _log(f"skipped (tmux or /usr/bin/hatop missing): {', '.join(skipped)}")
+    args.sections = ",".join(s for s in SECTIONS if s in sections)
     leak_spec = args.leak or ("1000:1000" if args.quick else "1000:10000,10000:2000")
     leak = {k: int(v) for k, v in (item.split(":") for item in leak_spec.split(",") if item)}
     binary = haproxy_binary()
