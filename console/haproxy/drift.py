@@ -38,11 +38,25 @@ class DriftItem:
         return f"{self.backend}/{self.server}"
 
 
+# the servers of the last config file read: the header recounts the drift every 15 s,
+# and a big file rarely changes between two counts
+_last_parsed: tuple[bytes, str, dict[tuple[str, str], Any]] | None = None
+
+
+def _servers_in_file(config: bytes, config_name: str) -> dict[tuple[str, str], Any]:
+    global _last_parsed
+    last = _last_parsed
+    if last is not None and last[1] == config_name and last[0] == config:
+        return last[2]
+    in_file = server_lines(ConfigFile.parse(config, config_name))
+    _last_parsed = (config, config_name, in_file)
+    return in_file
+
+
 def compute_drift(config: bytes, states: list[ServerStateRow],
                   config_name: str = "haproxy.cfg") -> list[DriftItem]:
     """Compare ``show servers state`` with the servers of the config file."""
-    cfg = ConfigFile.parse(config, config_name)
-    in_file = server_lines(cfg)
+    in_file = _servers_in_file(config, config_name)
     items: list[DriftItem] = []
     seen: set[tuple[str, str]] = set()
     for st in states:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from console.haproxy.model import Row, Snapshot, Status
+from console.haproxy.model import Row, Snapshot, Status, normalize_status
 
 SEVERITIES = ("ok", "info", "warning", "error")
 
@@ -125,3 +125,58 @@ def connection_event(reachable: bool, where: str, detail: str = "",
         return Event(t, "reachable", "ok", f"instance reachable again ({where})")
     return Event(t, "unreachable", "error",
                  f"instance unreachable ({where})" + (f": {detail}" if detail else ""))
+
+
+SUMMARY_AFTER = 3  # more same changes than this in one refresh make one summary line
+
+
+def summarize(events: list[Event], limit: int = SUMMARY_AFTER) -> list[Event]:
+    """The events of one refresh for the events pane: when more than ``limit`` rows make
+    the same change (same kind, type, old and new state), one line says how many and
+    names the first few, rather than a screenful of lines hiding everything else. The
+    timeline (and its export) keeps every event."""
+    groups: dict[tuple[str, str, str | None, str | None, str], list[Event]] = {}
+    for ev in events:
+        if ev.kind in ("status", "check", "added", "removed") and ev.proxy:
+            what = ev.message.split(" ", 1)[0]
+            groups.setdefault((ev.kind, what, ev.old, ev.new, ev.severity), []).append(ev)
+    big = {key: evs for key, evs in groups.items() if len(evs) > limit}
+    if not big:
+        return events
+    out: list[Event] = []
+    done: set[tuple[str, str, str | None, str | None, str]] = set()
+    for ev in events:
+        key = (ev.kind, ev.message.split(" ", 1)[0], ev.old, ev.new, ev.severity) \
+            if ev.kind in ("status", "check", "added", "removed") and ev.proxy else None
+        if key is None or key not in big:
+            out.append(ev)
+            continue
+        if key in done:
+            continue
+        done.add(key)
+        out.append(_summary(big[key], limit))
+    return out
+
+
+def _summary(evs: list[Event], limit: int) -> Event:
+    first = evs[0]
+    what = first.message.split(" ", 1)[0]
+    names = ", ".join(ev.target for ev in evs[:limit])
+    if first.kind == "status" and first.old is None:
+        change = f"{_label(first.new)} at start"
+    elif first.kind == "status":
+        change = f"{_label(first.old)} → {_label(first.new)}"
+    elif first.kind == "check":
+        change = f"check {first.old} → {first.new}"
+    elif first.kind == "added":
+        change = "appeared"
+    else:
+        change = "gone"
+    return Event(first.time, first.kind, first.severity,
+                 f"{len(evs)} {what}s {change}: {names} … (+{len(evs) - limit}; all in the "
+                 f"export, x)", old=first.old, new=first.new,
+                 extra={"count": str(len(evs))})
+
+
+def _label(raw: str | None) -> str:
+    return normalize_status(raw).label if raw else "?"

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Input, Static
 from console.haproxy.counters import Mark
 from console.haproxy.errors import HAProxyError
 from console.haproxy.events import Event
+from console.haproxy.events import summarize as summarize_events
 from console.haproxy.history import History
 from console.haproxy.model import Rates, Snapshot, rates
 from console.haproxy.parsers import parse_cli_level
@@ -30,6 +31,7 @@ from console.ui import themes as themes_mod
 from console.ui.header import HeaderBar
 from console.ui.navigation import ScreensMixin
 from console.ui.operations import OperationsMixin
+from console.ui.screendiff import ScreenDiff, diffed_update
 from console.ui.screens.help import HelpScreen
 from console.ui.stats_level import StatsMixin
 from console.ui.widgets.detail import DetailPane
@@ -100,6 +102,7 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
         Binding("t", "themes", "Theme", show=False, id="theme"),
         Binding("p", "pause", "Pause", id="pause"),
         Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("ctrl+l", "redraw", "Redraw the screen", show=False, id="redraw"),
     ]
 
     def __init__(self, target: Target, *, theme: str | None = None,
@@ -127,6 +130,9 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
         self._detail_pref: bool | None = None  # None: shown when the terminal is wide
         self.undo_stack = []
         self.drift_count: int | None = None
+        # only changed cells go to the terminal (HACONSOLE_FULL_REDRAW=1: whole regions)
+        self.screen_diff: ScreenDiff | None = (
+            None if os.environ.get("HACONSOLE_FULL_REDRAW") else ScreenDiff())
 
     # -- set-up ---------------------------------------------------------------------------
     def _make_source(self) -> Source:
@@ -149,7 +155,27 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
                     "escape to clear", id="filter")
         yield Footer()
 
+    def _display(self, screen: Screen, renderable: object) -> None:  # type: ignore[override]
+        diff = self.screen_diff
+        if diff is not None and self._driver is not None and not self.is_headless \
+                and not self._driver.is_inline and not self._batch_count \
+                and self._running and not self._closed:
+            update = diffed_update(diff, renderable, self.console, self.size)
+            if update is None:  # nothing on screen changes: write nothing
+                self.post_display_hook()
+                return
+            renderable = update
+        super()._display(screen, renderable)  # type: ignore[arg-type]
+
+    def action_redraw(self) -> None:
+        """Forget what the terminal shows and draw every cell again."""
+        if self.screen_diff is not None:
+            self.screen_diff.reset()
+        self.refresh(repaint=True, layout=True)
+
     def on_mount(self) -> None:
+        if self.screen_diff is not None:  # the terminal was someone else's meanwhile
+            self.app_resume_signal.subscribe(self, lambda _app: self.screen_diff.reset())
         self._load_themes()
         keys = getattr(self.settings.ui, "keys", {})  # type: ignore[attr-defined]
         if keys:
@@ -242,7 +268,7 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
 
     def _add_events_to_log(self, events: list[Event]) -> None:
         if events:
-            self.query_one(EventLog).add_events(events)
+            self.query_one(EventLog).add_events(summarize_events(events))
 
     def _update_detail(self) -> None:
         pane = self.query_one(DetailPane)

@@ -245,7 +245,16 @@ def _weight_sort(row: Row, mark: Mark | None, rates: Rates | None) -> int | None
 
 
 def _age(v: float) -> str:
-    return format_age(v)
+    """An age to the minute: a table of many rows must not change every second (the
+    detail pane and the events give the second)."""
+    s = int(max(v, 0))
+    if s == 0:
+        return "0s"  # no downtime at all
+    if s < 60:
+        return "<1m"
+    if s < 3600:
+        return f"{s // 60}m"
+    return format_age(s)
 
 
 NAME = Column("name", "name", ("pxname", "svname"), 24, 14, "left", 0, _name_fmt, _name_sort,

@@ -1,0 +1,256 @@
+"""Only the cells that changed go to the terminal.
+
+Textual redraws whole widget regions: a header whose idle percentage moved by one
+resends both of its lines, a table line with one new value resends the line. Over SSH,
+every second, that adds up. :class:`ScreenDiff` keeps a copy of what the terminal shows
+(one character and one style per cell) and turns each compositor update into cursor
+moves and the runs of cells that differ, as curses does.
+
+The copy is dropped, and the next update written whole, when the screen size changes,
+after the application was suspended (the terminal was someone else's meanwhile), and on
+:meth:`ScreenDiff.reset` (``ctrl+l``, redraw).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from rich.cells import get_character_cell_size
+from rich.color import ColorSystem
+from rich.console import Console
+from rich.style import Style
+from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
+from textual.geometry import Size
+from textual.strip import Strip
+
+# a cell: (character, style); the right half of a wide character has character None
+Cell = tuple[str | None, Style | None]
+_UNKNOWN: Cell = ("\0unknown", None)  # never equal to a drawn cell
+
+# unchanged cells between two changed runs that are sent again rather than paying for
+# a cursor move (a move is 6 to 8 bytes)
+MERGE_GAP = 4
+# a block of whole lines scrolled up by 1 to SCROLL_MAX_SHIFT lines is scrolled in the
+# terminal rather than drawn again (blocks of at least SCROLL_MIN_LINES lines)
+SCROLL_MIN_LINES = 4
+SCROLL_MAX_SHIFT = 3
+
+
+def _cells(segments: Iterable[tuple[str, Style | None, object]], out: list[Cell]) -> None:
+    """Append the cells of ``segments`` to ``out``."""
+    extend, append = out.extend, out.append
+    for text, style, control in segments:
+        if control or not text:
+            continue
+        if text.isascii():
+            extend([(ch, style) for ch in text])
+            continue
+        for ch in text:
+            width = get_character_cell_size(ch)
+            if width == 1:
+                append((ch, style))
+            elif width == 2:
+                append((ch, style))
+                append((None, style))
+            elif out:  # zero width: joins the character before it
+                prev, prev_style = out[-1]
+                if prev is not None:
+                    out[-1] = (prev + ch, prev_style)
+
+
+def _runs(new: list[Cell], old: list[Cell]) -> list[tuple[int, int]]:
+    """``(start, end)`` of the runs where ``new`` differs from ``old`` (same length),
+    close runs merged, never starting on the right half of a wide character nor ending
+    on its left half."""
+    runs: list[tuple[int, int]] = []
+    n = len(new)
+    i = 0
+    while i < n:
+        if new[i] == old[i]:
+            i += 1
+            continue
+        start = i
+        while i < n and new[i] != old[i]:
+            i += 1
+        if runs and start - runs[-1][1] <= MERGE_GAP:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((start, i))
+    fixed = []
+    for start, end in runs:
+        while start > 0 and new[start][0] is None:
+            start -= 1
+        while end < n and new[end][0] is None:
+            end += 1
+        fixed.append((start, end))
+    return fixed
+
+
+class ScreenDiff:
+    """What the terminal shows, and the difference an update makes to it."""
+
+    def __init__(self) -> None:
+        self.width = 0
+        self.height = 0
+        self.lines: list[list[Cell]] = []
+        self.cells_sent = 0
+        self.cells_skipped = 0
+
+    def reset(self, width: int | None = None, height: int | None = None) -> None:
+        """Forget what the terminal shows: the next update is written whole."""
+        if width is not None and height is not None:
+            self.width, self.height = width, height
+        self.lines = [[_UNKNOWN] * self.width for _ in range(self.height)]
+
+    def _line_updates(self, update: ChopsUpdate | LayoutUpdate
+                      ) -> list[tuple[int, int, list[Cell]]]:
+        """``(y, x, cells)`` for each line span the update draws."""
+        out: list[tuple[int, int, list[Cell]]] = []
+        if isinstance(update, LayoutUpdate):
+            x = update.region.x
+            for y, line in enumerate(update.strips, update.region.y):
+                cells: list[Cell] = []
+                for strip in line:
+                    _cells(strip, cells)
+                out.append((y, x, cells))
+            return out
+        chops, chop_ends = update.chops, update.chop_ends
+        for y, x1, x2 in update.spans:
+            for end, (x, strip) in zip(chop_ends[y], chops[y].items(), strict=False):
+                if strip is None or x > x2 or end <= x1:
+                    continue
+                cells = []
+                _cells(strip, cells)
+                del cells[min(end, x2) - x:]
+                out.append((y, x, cells))
+        return out
+
+    def render(self, update: ChopsUpdate | LayoutUpdate, console: Console,
+               size: tuple[int, int]) -> str:
+        """The terminal output for ``update``: cursor moves and changed cells only
+        (an empty string when nothing on screen changes)."""
+        width, height = size
+        if (width, height) != (self.width, self.height):
+            self.reset(width, height)
+        parts: list[str] = []
+        append = parts.append
+        lines = self.lines
+        color_system = getattr(console, "_color_system", None) or ColorSystem.TRUECOLOR
+        render_ansi = Strip.render_ansi
+        # the SGR attributes the terminal has now (None: not known) and for which style
+        sgr: str | None = None
+        sgr_style: Style | None | bool = False
+        updates = self._line_updates(update)
+        self._scroll(updates, append)
+        for y, x, cells in updates:
+            if not 0 <= y < height or x >= width or x < 0:
+                continue
+            cells = cells[:width - x]
+            row = lines[y]
+            end = x + len(cells)
+            old = row[x:end]
+            if old == cells:
+                self.cells_skipped += len(cells)
+                continue
+            for start, stop in _runs(cells, old):
+                append(f"\x1b[{y + 1};{x + start + 1}H")
+                for ch, style in cells[start:stop]:
+                    if ch is None:
+                        continue
+                    if style is not None and style._link:  # Textual's renderer, reset after
+                        if sgr != "":
+                            append("\x1b[0m")
+                        append(Strip.render_style(style, ch, color_system))
+                        sgr, sgr_style = "", None
+                        continue
+                    if style is not sgr_style:
+                        codes = render_ansi(style, color_system) if style else ""
+                        if codes != sgr:
+                            append(f"\x1b[0;{codes}m" if codes else "\x1b[0m")
+                            sgr = codes
+                        sgr_style = style
+                    append(ch)
+                self.cells_sent += stop - start
+            row[x:end] = cells
+        if sgr:
+            append("\x1b[0m")
+        return "".join(parts)
+
+    def _scroll(self, updates: list[tuple[int, int, list[Cell]]], append: Callable[[str], None]
+                ) -> None:
+        """When a block of whole lines is mostly the lines below it moved up (a log pane
+        taking new lines), scroll that block in the terminal (DECSTBM + SU): the lines
+        already there move without being sent again, and only the new ones are drawn."""
+        width, lines = self.width, self.lines
+        pieces: dict[int, list[tuple[int, list[Cell]]]] = {}
+        for y, x, cells in updates:
+            if 0 <= y < self.height:
+                pieces.setdefault(y, []).append((x, cells))
+        full: dict[int, list[Cell]] = {}  # the lines drawn whole (in one or more pieces)
+        for y, items in pieces.items():
+            items.sort(key=lambda item: item[0])
+            merged: list[Cell] = []
+            for x, cells in items:
+                if x != len(merged):
+                    break
+                merged.extend(cells)
+            else:
+                if len(merged) >= width:
+                    full[y] = merged[:width]
+        y = 0
+        while y < self.height:
+            if y not in full:
+                y += 1
+                continue
+            top = y
+            while y + 1 in full:
+                y += 1
+            bottom = y
+            y += 1
+            if bottom - top + 1 < SCROLL_MIN_LINES:
+                continue
+            best: tuple[int, int, int] | None = None  # (rows saved, first row, shift)
+            for k in range(1, SCROLL_MAX_SHIFT + 1):
+                # the longest run of rows that show what the row k below showed
+                run = 0
+                for row in range(top, bottom + 1 - k):
+                    if full[row] == lines[row + k]:
+                        run += 1
+                        if run >= SCROLL_MIN_LINES - 1 and (best is None or run > best[0]):
+                            best = (run, row - run + 1, k)
+                    else:
+                        run = 0
+            if best is None:
+                continue
+            run, first, k = best
+            region_bottom = first + run - 1 + k
+            unshifted = sum(1 for row in range(first, region_bottom + 1)
+                            if full[row] == lines[row])
+            if run <= unshifted:
+                continue
+            append(f"\x1b[{first + 1};{region_bottom + 1}r\x1b[{k}S\x1b[r")
+            lines[first:region_bottom + 1 - k] = lines[first + k:region_bottom + 1]
+            lines[region_bottom + 1 - k:region_bottom + 1] = [[_UNKNOWN] * width
+                                                              for _ in range(k)]
+
+
+class _Written(CompositorUpdate):
+    """Output already computed by :class:`ScreenDiff`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def render_segments(self, console: Console) -> str:
+        return self.text
+
+
+def diffed_update(diff: ScreenDiff, renderable: object, console: Console,
+                  size: Size) -> object | None:
+    """What to hand to Textual's display for ``renderable``: the changed cells of a
+    compositor update (None when there are none), anything else as it is."""
+    if isinstance(renderable, (ChopsUpdate, LayoutUpdate)):
+        text = diff.render(renderable, console, (size.width, size.height))
+        return _Written(text) if text else None
+    if renderable is not None:
+        diff.reset()  # something else drew: trust nothing
+    return renderable

@@ -1,0 +1,221 @@
+"""Only changed cells go to the terminal, and the terminal ends up showing the same.
+
+The app's real stream of compositor updates (captured while a user drives it) is played
+twice on a small terminal emulator: as Textual writes it, and through
+:class:`ScreenDiff`. After every update both screens must be identical, cell by cell,
+character and SGR attributes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
+from textual._compositor import ChopsUpdate, LayoutUpdate
+from textual.geometry import Region
+from textual.strip import Strip
+
+from console.ui.app import HAConsoleApp
+from console.ui.screendiff import ScreenDiff, diffed_update
+from tests.ui.captured import CapturedSource, target
+
+_TOKEN = re.compile(r"\x1b\[(\d+);(\d+)H|\x1b\[([0-9;]*)m|\x1b\[\?2026[hl]|(\n)"
+                    r"|\x1b\[(\d*);?(\d*)r|\x1b\[(\d+)S|(.)", re.S)
+
+
+class Terminal:
+    """The subset of a VT terminal Textual's updates use: CUP, SGR, newline, text."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.cells: list[list[tuple[str, object]]] = [[(" ", None)] * width
+                                                      for _ in range(height)]
+        self.x = self.y = 0
+        self.top, self.bottom = 0, height - 1  # the scrolling region
+        self.attrs: frozenset[str] = frozenset()
+        self.fg: tuple[str, ...] | None = None
+        self.bg: tuple[str, ...] | None = None
+
+    def _sgr(self, params: str) -> None:
+        words = params.split(";") if params else ["0"]
+        i = 0
+        while i < len(words):
+            p = words[i] or "0"
+            if p == "0":
+                self.attrs, self.fg, self.bg = frozenset(), None, None
+            elif p in ("38", "48"):
+                n = 3 if words[i + 1] == "5" else 5
+                color = tuple(words[i + 1:i + n])
+                if p == "38":
+                    self.fg = color
+                else:
+                    self.bg = color
+                i += n - 1
+            else:
+                self.attrs = self.attrs | {p}
+            i += 1
+
+    def feed(self, data: str) -> None:
+        from rich.cells import get_character_cell_size
+
+        for m in _TOKEN.finditer(data):
+            row, col, sgr, newline, r_top, r_bottom, up, ch = m.groups()
+            if r_top is not None:  # DECSTBM (the cursor goes home)
+                self.top = int(r_top) - 1 if r_top else 0
+                self.bottom = int(r_bottom) - 1 if r_bottom else self.height - 1
+                self.x = self.y = 0
+            elif up is not None:  # SU: the region's lines move up, blank ones come in
+                for _ in range(int(up)):
+                    del self.cells[self.top]
+                    self.cells.insert(self.bottom, [(" ", None)] * self.width)
+            elif row is not None:
+                self.y, self.x = int(row) - 1, int(col) - 1
+            elif sgr is not None:
+                self._sgr(sgr)
+            elif newline:
+                self.y, self.x = self.y + 1, 0
+            elif ch is not None:
+                width = get_character_cell_size(ch)
+                if width == 0:
+                    continue
+                style = (self.attrs, self.fg, self.bg)
+                if 0 <= self.y < self.height and 0 <= self.x < self.width:
+                    self.cells[self.y][self.x] = (ch, style)
+                    if width == 2 and self.x + 1 < self.width:
+                        self.cells[self.y][self.x + 1] = ("", style)
+                self.x += width
+
+    def text(self) -> str:
+        return "\n".join("".join(c for c, _ in line) for line in self.cells)
+
+
+def _console() -> Console:
+    return Console(color_system="truecolor", force_terminal=True, width=120)
+
+
+def test_unchanged_update_writes_nothing_and_a_change_writes_only_its_cells() -> None:
+    console = _console()
+    diff = ScreenDiff()
+    bold = Style(bold=True)
+    line = [Strip([Segment("status UP    ", bold), Segment("idle 100%")])]
+    first = diff.render(LayoutUpdate([line], Region(0, 0, 40, 1)), console, (40, 2))
+    assert "status UP" in first and "idle 100%" in first
+    again = diff.render(LayoutUpdate([line], Region(0, 0, 40, 1)), console, (40, 2))
+    assert again == ""
+    changed = [Strip([Segment("status UP    ", bold), Segment("idle  99%")])]
+    out = diff.render(LayoutUpdate([changed], Region(0, 0, 40, 1)), console, (40, 2))
+    # one cursor move, the attributes (not known yet: reset first), the three cells
+    assert out == "\x1b[1;19H\x1b[0m 99"
+    assert diff.render(LayoutUpdate([changed], Region(0, 0, 40, 1)), console, (40, 3)) \
+        .count("idle") == 1  # a new size: everything is written again
+
+
+def test_wide_characters_are_sent_whole() -> None:
+    console = _console()
+    diff = ScreenDiff()
+    diff.render(LayoutUpdate([[Strip([Segment("ab界cd")])]], Region(0, 0, 6, 1)), console,
+                (6, 1))
+    out = diff.render(LayoutUpdate([[Strip([Segment("ab界cX")])]], Region(0, 0, 6, 1)),
+                      console, (6, 1))
+    assert out == "\x1b[1;6H\x1b[0mX"
+    out = diff.render(LayoutUpdate([[Strip([Segment("ab世cX")])]], Region(0, 0, 6, 1)),
+                      console, (6, 1))
+    assert out == "\x1b[1;3H\x1b[0m世"
+
+
+def test_other_renderables_reset_the_copy() -> None:
+    console = _console()
+    diff = ScreenDiff()
+    update = LayoutUpdate([[Strip([Segment("abc")])]], Region(0, 0, 3, 1))
+    diff.render(update, console, (3, 1))
+    assert diffed_update(diff, update, console, _size(3, 1)) is None
+    assert diffed_update(diff, "text", console, _size(3, 1)) == "text"
+    assert diffed_update(diff, update, console, _size(3, 1)) is not None
+
+
+def test_a_log_pane_taking_a_line_is_scrolled_not_redrawn() -> None:
+    console = _console()
+    diff = ScreenDiff()
+    width = 30
+
+    def frame(first: int) -> LayoutUpdate:
+        lines = [[Strip([Segment("header".ljust(width))])]]
+        lines += [[Strip([Segment(f"12:00:{n:02d} event number {n}".ljust(width))])]
+                  for n in range(first, first + 6)]
+        return LayoutUpdate(lines, Region(0, 0, width, 7))
+
+    term = Terminal(width, 7)
+    term.feed(diff.render(frame(0), console, (width, 7)))
+    out = diff.render(frame(1), console, (width, 7))
+    term.feed(out)
+    assert out.startswith("\x1b[2;7r\x1b[1S\x1b[r")  # rows 2-7 scrolled up by one
+    assert out.count("event number") == 1  # only the new line is drawn
+    plain = Terminal(width, 7)
+    plain.feed(frame(1).render_segments(console))
+    assert term.cells == plain.cells
+
+
+def _size(w: int, h: int):
+    from textual.geometry import Size
+
+    return Size(w, h)
+
+
+async def test_the_app_stream_gives_the_same_screen_with_fewer_bytes() -> None:
+    size = (100, 30)
+    source = CapturedSource()
+    app = HAConsoleApp(target(), theme="dark", source=source, level="admin")
+    updates: list[ChopsUpdate | LayoutUpdate] = []
+    original = app._display
+
+    def capture(screen, renderable) -> None:
+        if isinstance(renderable, (ChopsUpdate, LayoutUpdate)):
+            updates.append(renderable)
+        original(screen, renderable)
+
+    app._display = capture  # type: ignore[method-assign]
+    async with app.run_test(size=size) as pilot:
+        for _ in range(50):
+            if app.snapshot is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        for key in ("down", "down", "2", "1", "pagedown", "up"):
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        up = next(r for r in app.snapshot.servers if r.status.kind == "UP"
+                  and not r.status.check_progress)
+        source.edit(up.proxy, up.name, status="DOWN", check_status="L4CON")
+        await app.poller.poll_once()
+        await pilot.pause(0.1)
+        source.edit(up.proxy, up.name, status="UP", check_status="L7OK")
+        await app.poller.poll_once()
+        await pilot.pause(0.1)
+        for i in range(8):  # one event per refresh: the events pane scrolls
+            source.edit(up.proxy, up.name, status="DOWN" if i % 2 else "UP",
+                        check_status="L4CON" if i % 2 else "L7OK")
+            await app.poller.poll_once()
+            await pilot.pause(0.05)
+        await pilot.press("slash", "w", "e", "b", "escape")
+        await pilot.pause(0.1)
+
+    console = _console()
+    full, diffed = Terminal(*size), Terminal(*size)
+    diff = ScreenDiff()
+    full_bytes = diff_bytes = 0
+    scrolled = False
+    assert len(updates) > 5
+    for n, update in enumerate(updates):
+        plain = update.render_segments(console)
+        small = diff.render(update, console, size)
+        scrolled = scrolled or "S\x1b[r" in small
+        full.feed(plain)
+        diffed.feed(small)
+        full_bytes += len(plain.encode())
+        diff_bytes += len(small.encode())
+        assert diffed.cells == full.cells, f"screens differ after update {n}"
+    assert up.name in full.text()
+    assert diff_bytes < full_bytes * 0.8, (diff_bytes, full_bytes)
+    assert scrolled, "the events pane was never scrolled"
