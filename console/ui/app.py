@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -40,6 +41,14 @@ from console.ui.widgets.table import ProxyTable
 
 if TYPE_CHECKING:
     from console.cli import Target
+
+def _freeze_startup_objects() -> None:
+    """Once the first data is on screen: the objects made so far (widgets, styles,
+    themes) live as long as the app, so the collector stops walking them at each full
+    collection (refcounting still frees them)."""
+    gc.collect()
+    gc.freeze()
+
 
 log = logging.getLogger("haconsole.ui")
 
@@ -130,6 +139,7 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
         self._detail_pref: bool | None = None  # None: shown when the terminal is wide
         self.undo_stack = []
         self.drift_count: int | None = None
+        self._gc_frozen = False
         # only changed cells go to the terminal (HACONSOLE_FULL_REDRAW=1: whole regions)
         self.screen_diff: ScreenDiff | None = (
             None if os.environ.get("HACONSOLE_FULL_REDRAW") else ScreenDiff())
@@ -199,7 +209,7 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
         header = self.query_one(HeaderBar)
         header.read_only_reason = self.read_only_reason
         self.refresh_drift()
-        self.set_interval(15, self.refresh_drift)
+        self.set_interval(15, self._drift_tick)
         header.update_state(level=self.level or "unknown")
         try:
             await self.poller.run()
@@ -237,6 +247,9 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
 
     # -- data -----------------------------------------------------------------------------
     def _on_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
+        if self.snapshot is None and not self._gc_frozen and not self.is_headless:
+            self._gc_frozen = True
+            self.call_after_refresh(_freeze_startup_objects)
         self.prev, self.snapshot = self.snapshot, snap
         self.rates = rates(self.prev, snap) if self.prev else {}
         self.history.add(snap, self.rates)

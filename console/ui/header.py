@@ -53,7 +53,13 @@ class HeaderBar(Widget):
         self.drift_count: int | None = None
 
     def on_mount(self) -> None:
-        self.set_interval(1.0, self.refresh)  # "stale for N s" keeps counting
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        """"stale for N s" and "Δ since mark" keep counting; while live, each refresh
+        redraws the header anyway."""
+        if self.status.state != "live" or self.mark:
+            self.refresh()
 
     def update_state(self, *, snapshot: Snapshot | None = None, status: PollStatus | None = None,
                      level: str | None = None, mark: Mark | None | bool = False) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from console.haproxy.errors import HAProxyError
@@ -15,6 +16,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("haconsole.ui")
 
 
+def _contents(snap: object) -> tuple[object, ...] | None:
+    """What the rows of ``snap`` hold, clock fields aside (content objects are reused
+    by the snapshot builder while a row does not change)."""
+    rows = getattr(snap, "rows", None)
+    if rows is None:
+        return None
+    return tuple(row.content if row.content is not None else row for row in rows)
+
+
 class ScreensMixin:
     """Mixed into the app: opens the other screens, keeps the drift count."""
 
@@ -24,6 +34,23 @@ class ScreensMixin:
         from console.ui.screens.drift import DriftScreen
 
         self.push_screen(DriftScreen(self.target), lambda _r: self.refresh_drift())
+
+    def _drift_tick(self: HAConsoleApp) -> None:
+        """The periodic recount: skipped while neither the rows nor the config file
+        changed since the last one (at most 4 skipped in a row: a minute)."""
+        snap = self.snapshot
+        path = self.target.config
+        try:
+            stamp = os.stat(path).st_mtime_ns if path else None
+        except OSError:
+            stamp = None
+        key = (stamp, _contents(snap))
+        last, skipped = getattr(self, "_drift_key", None), getattr(self, "_drift_skipped", 0)
+        if last is not None and key == last and skipped < 4:
+            self._drift_skipped = skipped + 1
+            return
+        self._drift_key, self._drift_skipped = key, 0
+        self.refresh_drift()
 
     def refresh_drift(self: HAConsoleApp) -> None:
         if self.target.socket and self.target.config:

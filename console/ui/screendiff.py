@@ -34,6 +34,7 @@ MERGE_GAP = 4
 # terminal rather than drawn again (blocks of at least SCROLL_MIN_LINES lines)
 SCROLL_MIN_LINES = 4
 SCROLL_MAX_SHIFT = 3
+STRIP_CACHE = 4096
 
 
 def _cells(segments: Iterable[tuple[str, Style | None, object]], out: list[Cell]) -> None:
@@ -56,6 +57,21 @@ def _cells(segments: Iterable[tuple[str, Style | None, object]], out: list[Cell]
                 prev, prev_style = out[-1]
                 if prev is not None:
                     out[-1] = (prev + ch, prev_style)
+
+
+def _close(new: list[Cell], old: list[Cell]) -> bool:
+    """The same line but for a few cells (a scrollbar's thumb, say)."""
+    if new == old:
+        return True
+    if len(new) != len(old):
+        return False
+    allowed = len(new) // 16
+    for a, b in zip(new, old, strict=True):
+        if a != b:
+            allowed -= 1
+            if allowed < 0:
+                return False
+    return True
 
 
 def _runs(new: list[Cell], old: list[Cell]) -> list[tuple[int, int]]:
@@ -95,6 +111,22 @@ class ScreenDiff:
         self.lines: list[list[Cell]] = []
         self.cells_sent = 0
         self.cells_skipped = 0
+        # cells of the strips seen lately, by identity (Textual reuses the strips of
+        # unchanged lines): {id: (strip, cells)}, the strip kept so its id stays its own
+        self._strip_cells: dict[int, tuple[Strip, list[Cell]]] = {}
+
+    def _cells_of(self, strip: Strip) -> list[Cell]:
+        """The cells of ``strip`` (not to be changed: shared with the cache)."""
+        cache = self._strip_cells
+        hit = cache.get(id(strip))
+        if hit is not None and hit[0] is strip:
+            return hit[1]
+        cells: list[Cell] = []
+        _cells(strip, cells)
+        if len(cache) >= STRIP_CACHE:
+            cache.clear()
+        cache[id(strip)] = (strip, cells)
+        return cells
 
     def reset(self, width: int | None = None, height: int | None = None) -> None:
         """Forget what the terminal shows: the next update is written whole."""
@@ -111,7 +143,7 @@ class ScreenDiff:
             for y, line in enumerate(update.strips, update.region.y):
                 cells: list[Cell] = []
                 for strip in line:
-                    _cells(strip, cells)
+                    cells.extend(self._cells_of(strip))
                 out.append((y, x, cells))
             return out
         chops, chop_ends = update.chops, update.chop_ends
@@ -119,10 +151,7 @@ class ScreenDiff:
             for end, (x, strip) in zip(chop_ends[y], chops[y].items(), strict=False):
                 if strip is None or x > x2 or end <= x1:
                     continue
-                cells = []
-                _cells(strip, cells)
-                del cells[min(end, x2) - x:]
-                out.append((y, x, cells))
+                out.append((y, x, self._cells_of(strip)[:min(end, x2) - x]))
         return out
 
     def render(self, update: ChopsUpdate | LayoutUpdate, console: Console,
@@ -214,7 +243,7 @@ class ScreenDiff:
                 # the longest run of rows that show what the row k below showed
                 run = 0
                 for row in range(top, bottom + 1 - k):
-                    if full[row] == lines[row + k]:
+                    if _close(full[row], lines[row + k]):
                         run += 1
                         if run >= SCROLL_MIN_LINES - 1 and (best is None or run > best[0]):
                             best = (run, row - run + 1, k)

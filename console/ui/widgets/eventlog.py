@@ -104,7 +104,7 @@ class EventLog(ScrollView, can_focus=True):
             del self._widths[:removed]
             self._width = max(self._widths)
             self._cache.clear()  # cached lines are keyed by their index
-        self.virtual_size = Size(self._width, len(self._events))
+        self._set_virtual_size(Size(self._width, len(self._events)))
         if follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
             # and again once laid out: a horizontal scrollbar may have appeared
@@ -113,6 +113,19 @@ class EventLog(ScrollView, can_focus=True):
             self.scroll_to(y=max(0, self.scroll_y - removed), animate=False, immediate=True,
                            force=True)
         self.refresh()
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Without a layout of the whole screen when no scrollbar appears or goes: the
+        pane's own size does not depend on its lines."""
+        old = self.virtual_size
+        width, height = self.scrollable_content_region.size
+        if old != size and width and height and (old.height > height) == (size.height > height) \
+                and (old.width > width) == (size.width > width):
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+            self.refresh()
+        else:
+            self.virtual_size = size
 
     def add_event(self, event: Event) -> None:
         self.add_events([event])
