@@ -578,6 +578,12 @@ class SnapshotBuilder:
         clocks: list[tuple[str, ...]] = []
         rows: list[Row] = []
         short: int | None = None
+
+        def p_prefix(j: int) -> str:
+            """How the line of the previous answer's row ``j`` starts (its names)."""
+            row = p_rows[j]
+            return f"{row.proxy},{row.name},"
+
         for n, line in enumerate(lines[1:], 2):
             if not line:
                 continue
@@ -606,9 +612,12 @@ class SnapshotBuilder:
                 if m is not None:
                     groups = m.groups()
                     stable, clock = groups[0::2], groups[1::2]
-            if seen is None:
-                seen = {st: i for i, st in enumerate(p_stable)}
-            hit = seen.get(stable)
+            hit: int | None = None
+            if not (j < n_prev and line.startswith(p_prefix(j))):
+                # not a changed row in its usual place: look for it elsewhere
+                if seen is None:
+                    seen = {st: i for i, st in enumerate(p_stable)}
+                hit = seen.get(stable)
             if hit is not None:
                 row = p_rows[hit]
                 if clock != p_clock[hit]:
