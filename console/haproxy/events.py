@@ -175,8 +175,62 @@ def _summary(evs: list[Event], limit: int) -> Event:
     return Event(first.time, first.kind, first.severity,
                  f"{len(evs)} {what}s {change}: {names} … (+{len(evs) - limit}; all in the "
                  f"export, x)", old=first.old, new=first.new,
-                 extra={"count": str(len(evs))})
+                 extra={"count": str(len(evs)), "what": what})
 
 
 def _label(raw: str | None) -> str:
     return normalize_status(raw).label if raw else "?"
+
+
+FOLD_WINDOW = 5.0  # seconds between two changes that count as one storm
+
+
+def _what_of(ev: Event) -> str:
+    return ev.extra.get("what") or ev.message.split(" ", 1)[0]
+
+
+def fold(last: Event | None, new: Event) -> Event | None:
+    """``new`` folded into the events pane's last line when both are the same back-and-
+    forth change (A → B, B → A...) close in time: of the same server, or of many servers
+    summed up (see :func:`summarize`). A storm of flapping then keeps one line that
+    counts, instead of scrolling away what came before it. None: not foldable."""
+    if last is None or new.kind not in ("status", "check") or last.kind != new.kind:
+        return None
+    if new.old is None or new.new is None or last.old is None or last.new is None:
+        return None
+    if {last.old, last.new} != {new.old, new.new} or not 0 <= new.time - last.time \
+            <= FOLD_WINDOW:
+        return None
+    many_last = "count" in last.extra or last.extra.get("many") == "1"
+    many_new = "count" in new.extra
+    if many_last != many_new:
+        return None
+    what = _what_of(last)
+    if what != _what_of(new):
+        return None
+    if not many_new and (last.proxy, last.name) != (new.proxy, new.name):
+        return None
+    a, b = last.extra.get("a", last.old), last.extra.get("b", last.new)
+    since = float(last.extra.get("since", last.time))
+    changes = int(last.extra.get("changes", last.extra.get("count", "1"))) + \
+        int(new.extra.get("count", "1"))
+    severity = max(last.severity, new.severity, key=_rank)
+    if new.kind == "status":
+        la, lb = _label(a), _label(b)
+    else:
+        la, lb = a, b
+    when = time.strftime("%H:%M:%S", time.localtime(since))
+    if many_new:  # (no running count: the line would change at every refresh)
+        message = (f"{what}s going {la} ⇄ {lb} since {when}, {new.extra.get('count')} "
+                   f"at a time (x exports each change)")
+        proxy = name = None
+    else:
+        message = f"{what} {new.target} flapping {la} ⇄ {lb}: {changes} changes since {when}"
+        proxy, name = new.proxy, new.name
+    return Event(new.time, new.kind, severity, message, proxy, name, new.old, new.new,
+                 extra={"fold": "1", "many": "1" if many_new else "0", "what": what,
+                        "a": a, "b": b, "since": repr(since), "changes": str(changes)})
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 0

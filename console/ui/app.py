@@ -21,6 +21,7 @@ from textual.widgets import Footer, Input, Static
 from console.haproxy.counters import Mark
 from console.haproxy.errors import HAProxyError
 from console.haproxy.events import Event
+from console.haproxy.events import fold as fold_event
 from console.haproxy.events import summarize as summarize_events
 from console.haproxy.history import History
 from console.haproxy.model import Rates, Snapshot, rates
@@ -177,6 +178,10 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
             renderable = update
         super()._display(screen, renderable)  # type: ignore[arg-type]
 
+    def on_unmount(self) -> None:
+        if self.screen_diff is not None and self._driver is not None and not self.is_headless:
+            self._driver.write("\x1b[0m")  # attributes stay set between updates
+
     def action_redraw(self) -> None:
         """Forget what the terminal shows and draw every cell again."""
         if self.screen_diff is not None:
@@ -280,8 +285,22 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
         self._add_events_to_log([self.timeline.add_note(text)])
 
     def _add_events_to_log(self, events: list[Event]) -> None:
-        if events:
-            self.query_one(EventLog).add_events(summarize_events(events))
+        """Into the events pane: a flood summed up, a storm of back-and-forth changes
+        folded into the line that counts them (the timeline keeps every event)."""
+        if not events:
+            return
+        pane = self.query_one(EventLog)
+        pending: list[Event] = []
+        for ev in summarize_events(events):
+            merged = fold_event(pending[-1] if pending else pane.last_event, ev)
+            if merged is None:
+                pending.append(ev)
+            elif pending:
+                pending[-1] = merged
+            else:
+                pane.replace_last(merged)
+        if pending:
+            pane.add_events(pending)
 
     def _update_detail(self) -> None:
         pane = self.query_one(DetailPane)

@@ -6,7 +6,9 @@ every second, that adds up. :class:`ScreenDiff` keeps a copy of what the termina
 (one character and one style per cell) and turns each compositor update into cursor
 moves and the runs of cells that differ, as curses does.
 
-The copy is dropped, and the next update written whole, when the screen size changes,
+The terminal's SGR attributes are known too, so a change of colour sends only the
+colour. The copy is dropped, and the next update written whole, when the screen size
+changes,
 after the application was suspended (the terminal was someone else's meanwhile), and on
 :meth:`ScreenDiff.reset` (``ctrl+l``, redraw).
 """
@@ -57,6 +59,29 @@ def _cells(segments: Iterable[tuple[str, Style | None, object]], out: list[Cell]
                 prev, prev_style = out[-1]
                 if prev is not None:
                     out[-1] = (prev + ch, prev_style)
+
+
+def _attributes(style: Style) -> int:
+    return style._attributes & style._set_attributes
+
+
+def _sgr_change(prev: Style | None | bool, new: Style | None, codes: str,
+                color_system: ColorSystem) -> str:
+    """The SGR sequence from ``prev``'s attributes (the terminal's now; False or None:
+    not known, or none) to ``new``'s (``codes``: all of them): only the colours that
+    differ when the other attributes are the same, else a reset and ``codes``."""
+    if isinstance(prev, Style) and new is not None and not prev._link and \
+            _attributes(prev) == _attributes(new):
+        change: list[str] = []
+        if prev.color != new.color:
+            change.extend(new.color.downgrade(color_system).get_ansi_codes()
+                          if new.color is not None else ("39",))
+        if prev.bgcolor != new.bgcolor:
+            change.extend(new.bgcolor.downgrade(color_system).get_ansi_codes(False)
+                          if new.bgcolor is not None else ("49",))
+        if change and len(change) < len(codes.split(";")) + 1:
+            return f"\x1b[{';'.join(change)}m"
+    return f"\x1b[0;{codes}m" if codes else "\x1b[0m"
 
 
 def _close(new: list[Cell], old: list[Cell]) -> bool:
@@ -111,6 +136,8 @@ class ScreenDiff:
         self.lines: list[list[Cell]] = []
         self.cells_sent = 0
         self.cells_skipped = 0
+        self._sgr: str | None = None  # the terminal's SGR attributes (None: not known)
+        self._sgr_style: Style | None | bool = False
         # cells of the strips seen lately, by identity (Textual reuses the strips of
         # unchanged lines): {id: (strip, cells)}, the strip kept so its id stays its own
         self._strip_cells: dict[int, tuple[Strip, list[Cell]]] = {}
@@ -133,6 +160,8 @@ class ScreenDiff:
         if width is not None and height is not None:
             self.width, self.height = width, height
         self.lines = [[_UNKNOWN] * self.width for _ in range(self.height)]
+        self._sgr: str | None = None
+        self._sgr_style: Style | None | bool = False
 
     def _line_updates(self, update: ChopsUpdate | LayoutUpdate
                       ) -> list[tuple[int, int, list[Cell]]]:
@@ -166,9 +195,9 @@ class ScreenDiff:
         lines = self.lines
         color_system = getattr(console, "_color_system", None) or ColorSystem.TRUECOLOR
         render_ansi = Strip.render_ansi
-        # the SGR attributes the terminal has now (None: not known) and for which style
-        sgr: str | None = None
-        sgr_style: Style | None | bool = False
+        # the SGR attributes the terminal has now (None: not known) and for which style;
+        # they stay set between updates (nothing else writes attributes)
+        sgr, sgr_style = self._sgr, self._sgr_style
         updates = self._line_updates(update)
         self._scroll(updates, append)
         for y, x, cells in updates:
@@ -195,14 +224,14 @@ class ScreenDiff:
                     if style is not sgr_style:
                         codes = render_ansi(style, color_system) if style else ""
                         if codes != sgr:
-                            append(f"\x1b[0;{codes}m" if codes else "\x1b[0m")
+                            append(_sgr_change(sgr_style if sgr is not None else None,
+                                               style, codes, color_system))
                             sgr = codes
                         sgr_style = style
                     append(ch)
                 self.cells_sent += stop - start
             row[x:end] = cells
-        if sgr:
-            append("\x1b[0m")
+        self._sgr, self._sgr_style = sgr, sgr_style
         return "".join(parts)
 
     def _scroll(self, updates: list[tuple[int, int, list[Cell]]], append: Callable[[str], None]

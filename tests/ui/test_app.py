@@ -122,6 +122,29 @@ async def test_server_down_makes_an_event() -> None:
         assert any(f"{up.proxy}/{up.name}" in m and "DOWN" in m for m in msgs), msgs
 
 
+async def test_a_flapping_server_keeps_one_counting_line_in_the_events_pane() -> None:
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        up = next(r for r in app.snapshot.servers if r.status.kind == "UP"
+                  and not r.status.check_progress)
+        pane = app.query_one("#events")
+        before = len(pane.events)
+        for i in range(4):
+            down = i % 2 == 0
+            source.edit(up.proxy, up.name, status="DOWN" if down else "UP",
+                        check_status="L4CON" if down else "L7OK")
+            await app.poller.poll_once()
+            await pilot.pause(0.05)
+        mine = [e for e in app.timeline.events if e.target == f"{up.proxy}/{up.name}"]
+        assert len(mine) == 4  # the timeline (and the export) keep every change
+        assert len(pane.events) == before + 1
+        line = pane.events[-1].message
+        assert line.startswith(f"server {up.proxy}/{up.name} flapping ") and "4 changes" in line
+        assert pane.events[-1].severity == "error"
+
+
 async def test_mark_shows_deltas_without_clearing() -> None:
     source = CapturedSource()
     app = make_app(source)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
@@ -45,6 +46,14 @@ class Terminal:
             p = words[i] or "0"
             if p == "0":
                 self.attrs, self.fg, self.bg = frozenset(), None, None
+            elif p.isdigit() and (30 <= int(p) <= 37 or 90 <= int(p) <= 97):
+                self.fg = (p,)
+            elif p.isdigit() and (40 <= int(p) <= 47 or 100 <= int(p) <= 107):
+                self.bg = (p,)
+            elif p == "39":
+                self.fg = None
+            elif p == "49":
+                self.bg = None
             elif p in ("38", "48"):
                 n = 3 if words[i + 1] == "5" else 5
                 color = tuple(words[i + 1:i + n])
@@ -91,8 +100,8 @@ class Terminal:
         return "\n".join("".join(c for c, _ in line) for line in self.cells)
 
 
-def _console() -> Console:
-    return Console(color_system="truecolor", force_terminal=True, width=120)
+def _console(color_system: str = "truecolor") -> Console:
+    return Console(color_system=color_system, force_terminal=True, width=120)
 
 
 def test_unchanged_update_writes_nothing_and_a_change_writes_only_its_cells() -> None:
@@ -106,8 +115,8 @@ def test_unchanged_update_writes_nothing_and_a_change_writes_only_its_cells() ->
     assert again == ""
     changed = [Strip([Segment("status UP    ", bold), Segment("idle  99%")])]
     out = diff.render(LayoutUpdate([changed], Region(0, 0, 40, 1)), console, (40, 2))
-    # one cursor move, the attributes (not known yet: reset first), the three cells
-    assert out == "\x1b[1;19H\x1b[0m 99"
+    # one cursor move and the three cells (the attributes are still those of "idle")
+    assert out == "\x1b[1;19H 99"
     assert diff.render(LayoutUpdate([changed], Region(0, 0, 40, 1)), console, (40, 3)) \
         .count("idle") == 1  # a new size: everything is written again
 
@@ -119,10 +128,40 @@ def test_wide_characters_are_sent_whole() -> None:
                 (6, 1))
     out = diff.render(LayoutUpdate([[Strip([Segment("ab界cX")])]], Region(0, 0, 6, 1)),
                       console, (6, 1))
-    assert out == "\x1b[1;6H\x1b[0mX"
+    assert out == "\x1b[1;6HX"
     out = diff.render(LayoutUpdate([[Strip([Segment("ab世cX")])]], Region(0, 0, 6, 1)),
                       console, (6, 1))
-    assert out == "\x1b[1;3H\x1b[0m世"
+    assert out == "\x1b[1;3H世"
+
+
+@pytest.mark.parametrize("color_system", ["truecolor", "256", "standard"])
+def test_style_changes_send_only_the_colours_that_differ(color_system) -> None:
+    console = _console(color_system)
+    diff = ScreenDiff()
+    # fresh styles per colour system (Textual caches a style's codes on the style)
+    a = Style(color="#c0c0c0", bgcolor="#101010")
+    b = Style(color="#ff0000", bgcolor="#101010")
+    c = Style(color="#ff0000", bgcolor="#303030", bold=True)
+    d = Style(bgcolor="#101010")
+    term, plain = Terminal(20, 2), Terminal(20, 2)
+    frames = [
+        [Strip([Segment("aaaa", a), Segment("bbbb", b), Segment("cc", c), Segment("dd", d)])],
+        [Strip([Segment("aaaa", b), Segment("bbbb", a), Segment("cc", d), Segment("dd", c)])],
+        [Strip([Segment("ab", a), Segment("cd", d), Segment("ef", a), Segment("gh", b),
+                Segment("        ", None)])],
+    ]
+    for frame in frames:
+        update = LayoutUpdate([frame], Region(0, 0, 20, 1))
+        out = diff.render(update, console, (20, 2))
+        term.feed(out)
+        plain.feed(update.render_segments(console))
+        assert term.cells == plain.cells, repr(out)
+    # from a to b only the foreground changes: no reset, no background again
+    diff2 = ScreenDiff()
+    out = diff2.render(LayoutUpdate([[Strip([Segment("x", a), Segment("y", b)])]],
+                                    Region(0, 0, 2, 1)), console, (2, 1))
+    between = out.split("x", 1)[1].split("y", 1)[0]
+    assert between.startswith("\x1b[3") and "48;" not in between, repr(out)
 
 
 def test_other_renderables_reset_the_copy() -> None:

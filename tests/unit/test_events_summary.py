@@ -42,3 +42,46 @@ def test_problems_at_start_are_summed_up_too() -> None:
                     f"s{i}", None, "DOWN") for i in range(10)]
     (one,) = summarize(events)
     assert one.message.startswith("10 servers DOWN at start: be/s0")
+
+
+def _summary_at(t: float, old: str, new: str) -> Event:
+    (one,) = summarize([Event(t, "status", "warning", f"server be/s{i} {old} → {new}", "be",
+                              f"s{i}", old, new) for i in range(10)])
+    return one
+
+
+def test_a_storm_of_back_and_forth_summaries_folds_into_one_counting_line() -> None:
+    from console.haproxy.events import fold
+
+    first = _summary_at(100.0, "no check", "MAINT")
+    second = _summary_at(101.0, "MAINT", "no check")
+    merged = fold(first, second)
+    assert merged is not None
+    assert merged.message.startswith("servers going no check ⇄ MAINT since ")
+    assert "10 at a time" in merged.message and merged.extra["changes"] == "20"
+    third = fold(merged, _summary_at(102.0, "no check", "MAINT"))
+    assert third is not None and third.extra["changes"] == "30" and third.time == 102.0
+    assert third.message == merged.message  # the line stays still; its time moves
+    # a pause longer than the window, another change, or a single server: a new line
+    assert fold(third, _summary_at(120.0, "MAINT", "no check")) is None
+    assert fold(third, _summary_at(103.0, "no check", "DOWN")) is None
+    assert fold(third, _status(1, "MAINT", "no check")) is None
+
+
+def test_one_server_flapping_folds_but_two_servers_do_not() -> None:
+    from console.haproxy.events import fold
+
+    down = Event(10.0, "status", "error", "server be/web1 UP → DOWN", "be", "web1", "UP",
+                 "DOWN")
+    up = Event(12.0, "status", "ok", "server be/web1 DOWN → UP", "be", "web1", "DOWN", "UP")
+    merged = fold(down, up)
+    assert merged is not None
+    assert merged.severity == "error"  # the worst of the storm
+    assert merged.message.startswith("server be/web1 flapping UP ⇄ DOWN: 2 changes since")
+    other = Event(13.0, "status", "error", "server be/web2 UP → DOWN", "be", "web2", "UP",
+                  "DOWN")
+    assert fold(merged, other) is None
+    assert fold(None, up) is None
+    start = Event(10.0, "status", "error", "server be/web1 is DOWN at start", "be", "web1",
+                  None, "DOWN")
+    assert fold(start, up) is None

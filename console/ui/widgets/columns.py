@@ -257,13 +257,18 @@ def _age(v: float) -> str:
     return format_age(s)
 
 
+def _since(v: float) -> str:
+    """Time since the last change, to the minute (0 s is "<1m" too: one change less)."""
+    return _age(v) if v >= 60 else "<1m"
+
+
 NAME = Column("name", "name", ("pxname", "svname"), 24, 14, "left", 0, _name_fmt, _name_sort,
               max_width=44, numeric=False)
 STATUS = Column("status", "status", ("status",), 16, 9, "left", 0, _status_fmt, _status_sort,
                 max_width=30, numeric=False)
 CHECK = Column("check", "check", ("check_status", "check_duration"), 12, 12, "left", 2,
                _check_fmt, _check_sort, numeric=False)
-LASTCHG = num("lastchg", "lastchg", "lastchg", 4, 7, render=_age)
+LASTCHG = num("lastchg", "lastchg", "lastchg", 4, 7, render=_since)
 WEIGHT = Column("weight", "weight", ("weight", "uweight"), 7, 7, "right", 3,
                 _weight_fmt, _weight_sort)
 SCUR = num("scur", "scur", "scur", 1, 5)

@@ -75,7 +75,7 @@ class EventLog(ScrollView, can_focus=True):
         self._events: list[Event] = []
         self._widths: list[int] = []
         self._width = 0
-        self._cache: LRUCache[tuple[int, str], Strip] = LRUCache(256)
+        self._cache: LRUCache[tuple[int, str, str], Strip] = LRUCache(256)
 
     # ------------------------------------------------------------------ data
 
@@ -126,6 +126,22 @@ class EventLog(ScrollView, can_focus=True):
             self.refresh()
         else:
             self.virtual_size = size
+
+    @property
+    def last_event(self) -> Event | None:
+        return self._events[-1] if self._events else None
+
+    def replace_last(self, event: Event) -> None:
+        """Put ``event`` in place of the last line (a storm's line that keeps counting)."""
+        if not self._events:
+            self.add_events([event])
+            return
+        self._events[-1] = event
+        self._widths[-1] = width = self._line_width(event)
+        if width > self._width:
+            self._width = width
+            self._set_virtual_size(Size(self._width, len(self._events)))
+        self.refresh_line(len(self._events) - 1)
 
     def add_event(self, event: Event) -> None:
         self.add_events([event])
@@ -179,7 +195,7 @@ class EventLog(ScrollView, can_focus=True):
     def _line(self, index: int, base: Style) -> Strip:
         event = self._events[index]
         stamp = self._stamp(event.time)
-        cached = self._cache.get((index, stamp))
+        cached = self._cache.get((index, stamp, event.message))
         if cached is not None:
             return cached
         severity = event.severity if event.severity in SEVERITY_SYMBOLS else "info"
@@ -193,5 +209,5 @@ class EventLog(ScrollView, can_focus=True):
             Segment(self._message(event), message_style),
         ]
         strip = Strip(segments)
-        self._cache[(index, stamp)] = strip
+        self._cache[(index, stamp, event.message)] = strip
         return strip
