@@ -61,6 +61,17 @@ def is_counter(field: str) -> bool:
     return field in COUNTER_FIELDS
 
 
+def format_age_minutes(seconds: float) -> str:
+    """An age to the minute ("<1m", "42m", "3h05m", "2d04h"): for what is redrawn every
+    refresh and should not change every second."""
+    s = int(max(seconds, 0))
+    if s < 60:
+        return "<1m"
+    if s < 3600:
+        return f"{s // 60}m"
+    return format_age(s)
+
+
 def format_age(seconds: float) -> str:
     s = int(max(seconds, 0))
     if s < 60:

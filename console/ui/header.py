@@ -8,7 +8,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from console.haproxy.counters import Mark, format_age
+from console.haproxy.counters import Mark, format_age, format_age_minutes
 from console.haproxy.model import ProcessInfo, Snapshot
 from console.haproxy.poller import PollStatus
 
@@ -105,7 +105,7 @@ class HeaderBar(Widget):
         if info:
             line1.append(f" HAProxy {info.version}")
             if info.uptime_sec is not None:
-                line1.append(f"  up {format_age(info.uptime_sec)}")
+                line1.append(f"  up {format_age_minutes(info.uptime_sec)}")
             line1.append(f"  pid {info.pid or '-'}")
             if info.nbthread:
                 line1.append(f"×{info.nbthread}thr")

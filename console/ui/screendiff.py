@@ -65,23 +65,43 @@ def _attributes(style: Style) -> int:
     return style._attributes & style._set_attributes
 
 
+# SGR codes of Rich's attribute bits (bold, dim, italic, underline, blink, blink2,
+# reverse, conceal, strike, underline2, frame, encircle, overline) and what turns each
+# off (22 turns bold and dim off together)
+_ON = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "21", "51", "52", "53")
+_OFF = ("22", "22", "23", "24", "25", "25", "27", "28", "29", "24", "54", "54", "55")
+
+
 def _sgr_change(prev: Style | None | bool, new: Style | None, codes: str,
                 color_system: ColorSystem) -> str:
     """The SGR sequence from ``prev``'s attributes (the terminal's now; False or None:
-    not known, or none) to ``new``'s (``codes``: all of them): only the colours that
-    differ when the other attributes are the same, else a reset and ``codes``."""
-    if isinstance(prev, Style) and new is not None and not prev._link and \
-            _attributes(prev) == _attributes(new):
-        change: list[str] = []
-        if prev.color != new.color:
-            change.extend(new.color.downgrade(color_system).get_ansi_codes()
-                          if new.color is not None else ("39",))
-        if prev.bgcolor != new.bgcolor:
-            change.extend(new.bgcolor.downgrade(color_system).get_ansi_codes(False)
-                          if new.bgcolor is not None else ("49",))
-        if change and len(change) < len(codes.split(";")) + 1:
-            return f"\x1b[{';'.join(change)}m"
-    return f"\x1b[0;{codes}m" if codes else "\x1b[0m"
+    not known, or none) to ``new``'s (``codes``: all of them): what differs, when that
+    is shorter than a reset and ``codes``."""
+    full = f"\x1b[0;{codes}m" if codes else "\x1b[0m"
+    if not isinstance(prev, Style) or new is None or prev._link:
+        return full
+    change: list[str] = []
+    was, now = _attributes(prev), _attributes(new)
+    if was != now:
+        gone, added = was & ~now, now & ~was
+        for bit in range(len(_ON)):
+            if gone & (1 << bit):
+                off = _OFF[bit]
+                if off not in change:
+                    change.append(off)
+        if gone & 0b11:  # 22 took bold and dim both: put back the one that stays
+            added |= now & 0b11
+        change.extend(_ON[bit] for bit in range(len(_ON)) if added & (1 << bit))
+    if prev.color != new.color:
+        change.extend(new.color.downgrade(color_system).get_ansi_codes()
+                      if new.color is not None else ("39",))
+    if prev.bgcolor != new.bgcolor:
+        change.extend(new.bgcolor.downgrade(color_system).get_ansi_codes(False)
+                      if new.bgcolor is not None else ("49",))
+    if not change:
+        return ""
+    partial = f"\x1b[{';'.join(change)}m"
+    return partial if len(partial) < len(full) else full
 
 
 def _close(new: list[Cell], old: list[Cell]) -> bool:
@@ -198,6 +218,7 @@ class ScreenDiff:
         # the SGR attributes the terminal has now (None: not known) and for which style;
         # they stay set between updates (nothing else writes attributes)
         sgr, sgr_style = self._sgr, self._sgr_style
+        cursor_y = cursor_x = -1  # where the cursor is after the last run written
         updates = self._line_updates(update)
         self._scroll(updates, append)
         for y, x, cells in updates:
@@ -211,10 +232,21 @@ class ScreenDiff:
                 self.cells_skipped += len(cells)
                 continue
             for start, stop in _runs(cells, old):
-                append(f"\x1b[{y + 1};{x + start + 1}H")
+                column = x + start
+                if cursor_y == y and cursor_x < column:  # on from the last run (CUF)
+                    append(f"\x1b[{column - cursor_x}C")
+                else:
+                    append(f"\x1b[{y + 1};{column + 1}H")
+                # where the cursor ends: sure only after ASCII (a terminal may draw an
+                # ambiguous-width character wide) and short of the right margin
+                cursor_y, cursor_x = y, x + stop
+                if cursor_x >= width:
+                    cursor_y = -1
                 for ch, style in cells[start:stop]:
                     if ch is None:
                         continue
+                    if not ch.isascii():
+                        cursor_y = -1
                     if style is not None and style._link:  # Textual's renderer, reset after
                         if sgr != "":
                             append("\x1b[0m")

@@ -22,8 +22,13 @@ from console.ui.app import HAConsoleApp
 from console.ui.screendiff import ScreenDiff, diffed_update
 from tests.ui.captured import CapturedSource, target
 
-_TOKEN = re.compile(r"\x1b\[(\d+);(\d+)H|\x1b\[([0-9;]*)m|\x1b\[\?2026[hl]|(\n)"
+_TOKEN = re.compile(r"\x1b\[(\d+)C|\x1b\[(\d+);(\d+)H|\x1b\[([0-9;]*)m|\x1b\[\?2026[hl]|(\n)"
                     r"|\x1b\[(\d*);?(\d*)r|\x1b\[(\d+)S|(.)", re.S)
+
+
+# what each "off" code turns off
+_OFF = {"22": {"1", "2"}, "23": {"3"}, "24": {"4", "21"}, "25": {"5", "6"}, "27": {"7"},
+        "28": {"8"}, "29": {"9"}, "54": {"51", "52"}, "55": {"53"}}
 
 
 class Terminal:
@@ -50,6 +55,8 @@ class Terminal:
                 self.fg = (p,)
             elif p.isdigit() and (40 <= int(p) <= 47 or 100 <= int(p) <= 107):
                 self.bg = (p,)
+            elif p in _OFF:
+                self.attrs = self.attrs - _OFF[p]
             elif p == "39":
                 self.fg = None
             elif p == "49":
@@ -70,8 +77,10 @@ class Terminal:
         from rich.cells import get_character_cell_size
 
         for m in _TOKEN.finditer(data):
-            row, col, sgr, newline, r_top, r_bottom, up, ch = m.groups()
-            if r_top is not None:  # DECSTBM (the cursor goes home)
+            right, row, col, sgr, newline, r_top, r_bottom, up, ch = m.groups()
+            if right is not None:  # CUF
+                self.x = min(self.width - 1, self.x + int(right))
+            elif r_top is not None:  # DECSTBM (the cursor goes home)
                 self.top = int(r_top) - 1 if r_top else 0
                 self.bottom = int(r_bottom) - 1 if r_bottom else self.height - 1
                 self.x = self.y = 0
@@ -149,6 +158,15 @@ def test_style_changes_send_only_the_colours_that_differ(color_system) -> None:
         [Strip([Segment("aaaa", b), Segment("bbbb", a), Segment("cc", d), Segment("dd", c)])],
         [Strip([Segment("ab", a), Segment("cd", d), Segment("ef", a), Segment("gh", b),
                 Segment("        ", None)])],
+    ]
+    e = Style(color="#ff0000", bgcolor="#101010", bold=True, dim=True, underline=True)
+    f = Style(color="#ff0000", bgcolor="#101010", dim=True, reverse=True)
+    g = Style(color="#ff0000", bgcolor="#101010", italic=True)
+    frames += [
+        [Strip([Segment("aa", e), Segment("bb", f), Segment("cc", g), Segment("dd", e),
+                Segment("ee", c), Segment("ff", f), Segment("gg", a), Segment("hhhhhh", e)])],
+        [Strip([Segment("aa", f), Segment("bb", e), Segment("cc", e), Segment("dd", g),
+                Segment("ee", f), Segment("ff", c), Segment("gg", e), Segment("hhhhhh", a)])],
     ]
     for frame in frames:
         update = LayoutUpdate([frame], Region(0, 0, 20, 1))
@@ -258,3 +276,18 @@ async def test_the_app_stream_gives_the_same_screen_with_fewer_bytes() -> None:
     assert up.name in full.text()
     assert diff_bytes < full_bytes * 0.8, (diff_bytes, full_bytes)
     assert scrolled, "the events pane was never scrolled"
+
+
+def test_a_second_change_on_the_same_line_moves_right_after_ascii_only() -> None:
+    console = _console()
+    diff = ScreenDiff()
+
+    def line(text: str) -> LayoutUpdate:
+        return LayoutUpdate([[Strip([Segment(text)])]], Region(0, 0, 30, 1))
+
+    diff.render(line("up 1s       conn 5       x"), console, (30, 1))
+    out = diff.render(line("up 2s       conn 6       x"), console, (30, 1))
+    assert out == "\x1b[1;4H2\x1b[13C6"  # CUF: the cursor is known after ASCII
+    diff.render(line("● 2s        conn 6       x"), console, (30, 1))
+    out = diff.render(line("○ 3s        conn 7       x"), console, (30, 1))
+    assert out.count("H") == 2  # after "○" (ambiguous width) an absolute move again

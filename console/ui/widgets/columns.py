@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from rich.cells import cell_len, set_cell_size
 
-from console.haproxy.counters import COUNTER_FIELDS, Mark, format_age
+from console.haproxy.counters import COUNTER_FIELDS, Mark, format_age_minutes
 from console.haproxy.model import Rates, Row, Status
 
 Cell = tuple[str, str | None]  # (text, style key)
@@ -246,20 +246,13 @@ def _weight_sort(row: Row, mark: Mark | None, rates: Rates | None) -> int | None
 
 def _age(v: float) -> str:
     """An age to the minute: a table of many rows must not change every second (the
-    detail pane and the events give the second)."""
-    s = int(max(v, 0))
-    if s == 0:
-        return "0s"  # no downtime at all
-    if s < 60:
-        return "<1m"
-    if s < 3600:
-        return f"{s // 60}m"
-    return format_age(s)
+    detail pane and the events give the second). No downtime at all reads 0s."""
+    return "0s" if int(v) <= 0 else format_age_minutes(v)
 
 
 def _since(v: float) -> str:
-    """Time since the last change, to the minute (0 s is "<1m" too: one change less)."""
-    return _age(v) if v >= 60 else "<1m"
+    """Time since the last change, to the minute."""
+    return format_age_minutes(v)
 
 
 NAME = Column("name", "name", ("pxname", "svname"), 24, 14, "left", 0, _name_fmt, _name_sort,
