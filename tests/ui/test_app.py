@@ -320,3 +320,27 @@ async def test_garbage_answer_keeps_last_data() -> None:
         await pilot.press("r")
         await pilot.pause(0.3)
         assert not banner.has_class("visible")
+
+
+async def test_a_poll_longer_than_the_interval_stretches_it_and_the_header_says_so() -> None:
+    import asyncio
+
+    from console.cli import Target
+    from console.ui.header import HeaderBar
+
+    class Slow(CapturedSource):
+        async def fetch(self):
+            await asyncio.sleep(0.3)  # a poll that takes longer than the interval
+            return await super().fetch()
+
+    app = HAConsoleApp(Target(name="edge", socket=None, url=None, interval=0.2),
+                       theme="dark", source=Slow(), level="admin")
+    async with app.run_test(size=(160, 40)) as pilot:
+        for _ in range(60):
+            if app.poller.status.polls >= 1:
+                break
+            await pilot.pause(0.05)
+        status = app.poller.status
+        assert status.stretched and status.interval >= 0.4
+        header = str(app.query_one(HeaderBar).render())
+        assert f"interval stretched to {status.interval:g}s" in header, header
