@@ -56,5 +56,11 @@ class CapturedSource:
                         rows=tuple(Row.from_fields(dict(r)) for r in self.rows))
 
 
+def first_up(snapshot: Snapshot) -> Row:
+    """The first server that is plainly UP (not in a check transition)."""
+    return next(r for r in snapshot.servers if r.status.kind == "UP"
+                and not r.status.check_progress)
+
+
 def target(name: str = "edge") -> Target:
     return Target(name=name, socket=None, url=None, interval=3600.0)

@@ -13,7 +13,7 @@ from console.ui.app import HAConsoleApp
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.help import HelpScreen
 from console.ui.widgets.table import ProxyTable
-from tests.ui.captured import CapturedSource, target
+from tests.ui.captured import CapturedSource, first_up, target
 
 THEMES = ["dark", "light", "high-contrast", "colorblind", "monochrome"]
 
@@ -112,8 +112,7 @@ async def test_server_down_makes_an_event() -> None:
     app = make_app(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app)
-        up = next(r for r in app.snapshot.servers if r.status.kind == "UP"
-                  and not r.status.check_progress)
+        up = first_up(app.snapshot)
         source.edit(up.proxy, up.name, status="DOWN", check_status="L4CON")
         await pilot.press("r")
         await pilot.pause(0.3)
@@ -127,8 +126,7 @@ async def test_a_flapping_server_keeps_one_counting_line_in_the_events_pane() ->
     app = make_app(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app)
-        up = next(r for r in app.snapshot.servers if r.status.kind == "UP"
-                  and not r.status.check_progress)
+        up = first_up(app.snapshot)
         pane = app.query_one("#events")
         before = len(pane.events)
         for i in range(4):

@@ -20,7 +20,7 @@ from textual.strip import Strip
 
 from console.ui.app import HAConsoleApp
 from console.ui.screendiff import ScreenDiff, diffed_update
-from tests.ui.captured import CapturedSource, target
+from tests.ui.captured import CapturedSource, first_up, target
 
 _TOKEN = re.compile(r"\x1b\[(\d+)C|\x1b\[(\d+);(\d+)H|\x1b\[([0-9;]*)m|\x1b\[\?2026[hl]|(\n)"
                     r"|\x1b\[(\d*);?(\d*)r|\x1b\[(\d+)S|(.)", re.S)
@@ -242,8 +242,7 @@ async def test_the_app_stream_gives_the_same_screen_with_fewer_bytes() -> None:
         for key in ("down", "down", "2", "1", "pagedown", "up"):
             await pilot.press(key)
             await pilot.pause(0.05)
-        up = next(r for r in app.snapshot.servers if r.status.kind == "UP"
-                  and not r.status.check_progress)
+        up = first_up(app.snapshot)
         source.edit(up.proxy, up.name, status="DOWN", check_status="L4CON")
         await app.poller.poll_once()
         await pilot.pause(0.1)
