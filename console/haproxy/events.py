@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from console.haproxy.model import Row, Snapshot, Status, normalize_status
+from console.haproxy.model import Row, Snapshot, Status, normalize_status, same_content
 
 SEVERITIES = ("ok", "info", "warning", "error")
 
@@ -74,8 +74,7 @@ def diff(prev: Snapshot | None, cur: Snapshot, now: float | None = None) -> list
     index = prev._index
     for row in cur.rows:
         old = index.get(row.key)
-        if old is not None and (old is row or (old.content is not None
-                                               and old.content is row.content)):
+        if old is not None and same_content(old, row):
             continue  # same content (statuses and checks included): nothing to report
         if old is None:
             if row.type in ("server", "backend", "frontend"):

@@ -701,8 +701,8 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
         old = index.get(key)
         if old is None:
             continue
-        content = row.content
-        if old is row or (content is not None and old.content is content):
+        if same_content(old, row):
+            content = row.content
             mask = content.rate_mask if content is not None else None
             if mask is None:
                 mask = _rate_mask(row)

@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 from console.haproxy.counters import Mark
-from console.haproxy.model import CLOCK_FIELDS, Rates, Row, Snapshot
+from console.haproxy.model import CLOCK_FIELDS, Rates, Row, Snapshot, same_content
 from console.ui.widgets.columns import Column
 
 Key = tuple[str, str]
@@ -142,9 +142,8 @@ class TableModel:
             prev, new = old_rows.get(key), rows.get(key)
             if prev is None or new is None or prev is new or key in changed:
                 continue
-            content = new.content
-            if content is not None and prev.content is content:
-                # same content: only the clock fields can differ
+            if same_content(prev, new):
+                # only the clock fields can differ
                 moved = any(prev.fields.get(f) != new.fields.get(f) for f in clocks)
             else:
                 moved = differs(prev.fields, new.fields)
