@@ -134,19 +134,17 @@ def summarize(events: list[Event], limit: int = SUMMARY_AFTER) -> list[Event]:
     the same change (same kind, type, old and new state), one line says how many and
     names the first few, rather than a screenful of lines hiding everything else. The
     timeline (and its export) keeps every event."""
-    groups: dict[tuple[str, str, str | None, str | None, str], list[Event]] = {}
-    for ev in events:
-        if ev.kind in ("status", "check", "added", "removed") and ev.proxy:
-            what = ev.message.split(" ", 1)[0]
-            groups.setdefault((ev.kind, what, ev.old, ev.new, ev.severity), []).append(ev)
+    keys = [_same_change(ev) for ev in events]
+    groups: dict[_Change, list[Event]] = {}
+    for key, ev in zip(keys, events, strict=True):
+        if key is not None:
+            groups.setdefault(key, []).append(ev)
     big = {key: evs for key, evs in groups.items() if len(evs) > limit}
     if not big:
         return events
     out: list[Event] = []
-    done: set[tuple[str, str, str | None, str | None, str]] = set()
-    for ev in events:
-        key = (ev.kind, ev.message.split(" ", 1)[0], ev.old, ev.new, ev.severity) \
-            if ev.kind in ("status", "check", "added", "removed") and ev.proxy else None
+    done: set[_Change] = set()
+    for key, ev in zip(keys, events, strict=True):
         if key is None or key not in big:
             out.append(ev)
             continue
@@ -157,9 +155,19 @@ def summarize(events: list[Event], limit: int = SUMMARY_AFTER) -> list[Event]:
     return out
 
 
+_Change = tuple[str, str, str | None, str | None, str]
+
+
+def _same_change(ev: Event) -> _Change | None:
+    """What makes events "the same change" for :func:`summarize` (None: never summed)."""
+    if ev.kind in ("status", "check", "added", "removed") and ev.proxy:
+        return (ev.kind, _what_of(ev), ev.old, ev.new, ev.severity)
+    return None
+
+
 def _summary(evs: list[Event], limit: int) -> Event:
     first = evs[0]
-    what = first.message.split(" ", 1)[0]
+    what = _what_of(first)
     names = ", ".join(ev.target for ev in evs[:limit])
     if first.kind == "status" and first.old is None:
         change = f"{_label(first.new)} at start"

@@ -8,9 +8,8 @@ moves and the runs of cells that differ, as curses does.
 
 The terminal's SGR attributes are known too, so a change of colour sends only the
 colour. The copy is dropped, and the next update written whole, when the screen size
-changes,
-after the application was suspended (the terminal was someone else's meanwhile), and on
-:meth:`ScreenDiff.reset` (``ctrl+l``, redraw).
+changes, after the application was suspended (the terminal was someone else's
+meanwhile), and on :meth:`ScreenDiff.reset` (``ctrl+l``, redraw).
 """
 
 from __future__ import annotations
@@ -154,10 +153,8 @@ class ScreenDiff:
         self.width = 0
         self.height = 0
         self.lines: list[list[Cell]] = []
-        self.cells_sent = 0
-        self.cells_skipped = 0
         self._sgr: str | None = None  # the terminal's SGR attributes (None: not known)
-        self._sgr_style: Style | None | bool = False
+        self._sgr_style: Style | None | bool = False  # and the style they are for
         # cells of the strips seen lately, by identity (Textual reuses the strips of
         # unchanged lines): {id: (strip, cells)}, the strip kept so its id stays its own
         self._strip_cells: dict[int, tuple[Strip, list[Cell]]] = {}
@@ -180,8 +177,7 @@ class ScreenDiff:
         if width is not None and height is not None:
             self.width, self.height = width, height
         self.lines = [[_UNKNOWN] * self.width for _ in range(self.height)]
-        self._sgr: str | None = None
-        self._sgr_style: Style | None | bool = False
+        self._sgr, self._sgr_style = None, False
 
     def _line_updates(self, update: ChopsUpdate | LayoutUpdate
                       ) -> list[tuple[int, int, list[Cell]]]:
@@ -229,7 +225,6 @@ class ScreenDiff:
             end = x + len(cells)
             old = row[x:end]
             if old == cells:
-                self.cells_skipped += len(cells)
                 continue
             for start, stop in _runs(cells, old):
                 column = x + start
@@ -261,7 +256,6 @@ class ScreenDiff:
                             sgr = codes
                         sgr_style = style
                     append(ch)
-                self.cells_sent += stop - start
             row[x:end] = cells
         self._sgr, self._sgr_style = sgr, sgr_style
         return "".join(parts)

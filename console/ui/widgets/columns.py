@@ -250,18 +250,13 @@ def _age(v: float) -> str:
     return "0s" if int(v) <= 0 else format_age_minutes(v)
 
 
-def _since(v: float) -> str:
-    """Time since the last change, to the minute."""
-    return format_age_minutes(v)
-
-
 NAME = Column("name", "name", ("pxname", "svname"), 24, 14, "left", 0, _name_fmt, _name_sort,
               max_width=44, numeric=False)
 STATUS = Column("status", "status", ("status",), 16, 9, "left", 0, _status_fmt, _status_sort,
                 max_width=30, numeric=False)
 CHECK = Column("check", "check", ("check_status", "check_duration"), 12, 12, "left", 2,
                _check_fmt, _check_sort, numeric=False)
-LASTCHG = num("lastchg", "lastchg", "lastchg", 4, 7, render=_since)
+LASTCHG = num("lastchg", "lastchg", "lastchg", 4, 7, render=format_age_minutes)
 WEIGHT = Column("weight", "weight", ("weight", "uweight"), 7, 7, "right", 3,
                 _weight_fmt, _weight_sort)
 SCUR = num("scur", "scur", "scur", 1, 5)

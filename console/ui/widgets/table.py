@@ -511,16 +511,6 @@ class ProxyTable(ScrollView, can_focus=True):
                 for x, width in spans:
                     self.refresh(Region(x, y, width, 1))
 
-    def _refresh_keys(self, keys: set[Key]) -> None:
-        """Redraw the lines on screen whose key is in ``keys``."""
-        if not keys:
-            return
-        lines = self._model.lines
-        top = self.scroll_offset.y
-        for index in range(top, min(top + self._page(), len(lines))):
-            if lines[index] in keys:
-                self._refresh_index(index)
-
     def _redraw_all(self) -> None:
         self._strips.clear()
         self._header = None
