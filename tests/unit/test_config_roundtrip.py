@@ -18,9 +18,9 @@ from console.haproxy.config import (
 )
 from console.haproxy.config.model import Line, split_lines
 from console.haproxy.errors import ValidationError
+from tests.conftest import SHARED, shared_or_skip
 
-# CI clones the repository next to a copy of shared/: <clone>/../shared/corpus/…
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "haproxy-configs"
+CORPUS = SHARED / "corpus" / "haproxy-configs"
 CORPUS_SIZE = 327
 
 
@@ -29,10 +29,11 @@ def corpus_files() -> list[Path]:
 
 
 def require_corpus() -> list[Path]:
+    """The corpus files; without ../shared, a failure in CI and a visible skip elsewhere."""
+    shared_or_skip(CORPUS, "the config corpus (327 real HAProxy configs)")
     files = corpus_files()
     if not files:
-        pytest.fail(f"the config corpus is missing: no .cfg files in {CORPUS.resolve()} "
-                    "(a copy of shared/ must sit beside the repository's root)")
+        pytest.fail(f"the config corpus is empty: no .cfg files in {CORPUS}")
     return files
 
 
