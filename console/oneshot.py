@@ -101,8 +101,11 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
             raise NotFound("'show proc' needs the master socket",
                            hint="give -m MASTER_SOCKET (the -S argument of haproxy)")
         proc = parsers.parse_proc(await MasterClient(target.master).run("show proc"))
-        groups = [("master", [proc.master] if proc.master else []), ("worker", proc.workers),
-                  ("old worker", proc.old_workers), ("program", proc.programs)]
+        # 3.1+ list the serving worker under "old workers" after a failed reload
+        current = proc.current_worker
+        groups = [("master", [proc.master] if proc.master else []),
+                  ("worker", [current] if current else []),
+                  ("old worker", proc.draining), ("program", proc.programs)]
         if as_json:
             _emit_json([{"role": role, "pid": e.pid, "type": e.type, "reloads": e.reloads,
                          "failed_reloads": e.failed, "uptime": e.uptime,

@@ -111,7 +111,8 @@ async def startup_logs(master: str) -> list[str]:
 
 def explaining_lines(log: str) -> list[str]:
     return [m.message.split("\n")[0] for m in parse_check_output(log)
-            if m.level == "ALERT" or "Loading failure" in m.message]
+            if m.level == "ALERT" or "Loading failure" in m.message
+            or "Failed to load worker" in m.message]
 
 
 async def _run_command(target: ApplyTarget, wait: float) -> tuple[int, str, list[str]]:
@@ -134,6 +135,43 @@ async def _run_command(target: ApplyTarget, wait: float) -> tuple[int, str, list
     return proc.returncode, " ".join(argv), out
 
 
+async def _master_reload(target: ApplyTarget, out: ReloadOutcome, before: ProcInfo,
+                         deadline: float) -> tuple[bool | None, ProcInfo]:
+    """Send ``reload`` on the master CLI; the verdict of its answer, and ``show proc`` from
+    just before the reload that was accepted.
+
+    3.1+ refuse a reload while a new worker is still starting (``Another reload is still
+    in progress``): nothing was reloaded, so the reload is sent again once that one is
+    done, until the deadline.
+    """
+    assert target.master
+    waited = 0
+    while True:
+        try:
+            out.answer = await MasterClient(target.master).reload(target.reload_timeout)
+        except Timeout:
+            out.detail = f"no answer within {target.reload_timeout:g} s, followed show proc; "
+            return None, before
+        try:
+            parsed = parse_reload_answer(out.answer)
+        except ParseError:
+            return None, before
+        if not parsed.busy:
+            if waited:
+                out.detail = f"another reload was in progress: sent again after it " \
+                    f"({waited} tries); "
+            out.log = explaining_lines(parsed.log) if parsed.success is False else []
+            return parsed.success, before
+        waited += 1
+        if time.monotonic() >= deadline:
+            out.detail = "another reload was still in progress until the deadline: " \
+                "this one was not done; "
+            out.ok = False
+            return False, before
+        await asyncio.sleep(0.2)
+        before = await show_proc(target.master, deadline)
+
+
 async def do_reload(target: ApplyTarget, *, wait: float = 120.0) -> ReloadOutcome:
     """Reload with the target's method; judge the outcome through the master CLI."""
     started = time.monotonic()
@@ -143,23 +181,18 @@ async def do_reload(target: ApplyTarget, *, wait: float = 120.0) -> ReloadOutcom
         raise ReloadError("cannot reload: no master socket known",
                           hint="give -m MASTER (the -S of haproxy), or set the instance's "
                           "reload method to systemctl or command")
-    before = await show_proc(target.master, started + 10) if target.master else None
-    old_pid = before.workers[0].pid if before and before.workers else \
-        await _worker_pid(target)
+    # the master may still be re-executing for a reload someone else sent (2.6-3.0)
+    before = await show_proc(target.master, deadline) if target.master else None
+    current = before.current_worker if before else None
+    old_pid = current.pid if current else await _worker_pid(target)
     out = ReloadOutcome(None, method, "", old_worker=old_pid)
     verdict: bool | None = None
     if method == "master":
-        assert target.master
-        try:
-            out.answer = await MasterClient(target.master).reload(target.reload_timeout)
-        except Timeout:
-            out.detail = f"no answer within {target.reload_timeout:g} s, followed show proc; "
-        try:
-            parsed = parse_reload_answer(out.answer)
-            verdict = parsed.success
-            out.log = explaining_lines(parsed.log) if verdict is False else []
-        except ParseError:
-            verdict = None
+        assert target.master and before is not None
+        verdict, before = await _master_reload(target, out, before, deadline)
+        if out.ok is False:
+            out.seconds = time.monotonic() - started
+            return out
     else:
         rc, what, lines = await _run_command(target, wait)
         if rc != 0:
@@ -175,7 +208,7 @@ async def do_reload(target: ApplyTarget, *, wait: float = 120.0) -> ReloadOutcom
             out.detail += f"the master did not reload within {deadline - started:.0f} s"
             return out
         assert after.master
-        old = {w.pid for w in before.workers}
+        old = {w.pid for w in before.all_workers}
         fresh = [w.pid for w in after.workers if w.pid not in old]
         out.new_worker = fresh[0] if fresh else None
         failed = after.master.failed or 0

@@ -1,7 +1,7 @@
 """Parsers for the master CLI (``show proc``, ``reload``) and ``haproxy -c`` output.
 
-Pure functions over text, checked against HAProxy 2.6 and 2.8 captures in
-``tests/data/captured/``. Re-exported by :mod:`console.haproxy.parsers`.
+Pure functions over text, checked against HAProxy 2.6, 2.8, 3.0, 3.2 and 3.4
+captures in ``tests/data/captured/``. Re-exported by :mod:`console.haproxy.parsers`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,31 @@ class ProcInfo:
     workers: list[ProcEntry] = field(default_factory=list)
     old_workers: list[ProcEntry] = field(default_factory=list)
     programs: list[ProcEntry] = field(default_factory=list)
+
+    @property
+    def current_worker(self) -> ProcEntry | None:
+        """The worker that serves now.
+
+        Up to 3.0 it is the one under ``# workers``. From 3.1 on, a failed reload
+        leaves ``# workers`` empty and lists the worker that still serves under
+        ``# old workers``, beside those really draining: it is the youngest of them
+        (fewest reloads since it started).
+        """
+        if self.workers:
+            return self.workers[0]
+        if self.old_workers and self.master and self.master.failed:
+            return min(self.old_workers, key=lambda w: (w.reloads, w.uptime_seconds))
+        return None
+
+    @property
+    def draining(self) -> list[ProcEntry]:
+        """Old workers that still finish their sessions (the serving one excluded)."""
+        current = self.current_worker
+        return [w for w in self.old_workers if w is not current]
+
+    @property
+    def all_workers(self) -> list[ProcEntry]:
+        return self.workers + self.old_workers
 
 
 _PROC_ROW = re.compile(
@@ -139,10 +164,13 @@ def parse_check_output(text: str) -> list[CheckMessage]:
 
 # --------------------------------------------------------------------------- reload
 
+_BUSY = "reload is still in progress"
+
 @dataclass(frozen=True, slots=True)
 class ReloadAnswer:
     success: bool | None  # None: no verdict (2.6 answers nothing; "still in progress")
     log: str  # the startup log after "--", or the answer itself
+    busy: bool = False  # 3.1+: refused because another reload is still in progress
 
     @property
     def messages(self) -> list[CheckMessage]:
@@ -154,7 +182,8 @@ def parse_reload_answer(text: str) -> ReloadAnswer:
 
     2.7+: ``Success=1`` or ``Success=0``, a ``--`` line, then the startup log.
     2.6 answers nothing (success then only shows in ``show proc``): ``success=None``.
-    3.1+ may answer ``Another reload is still in progress``: ``success=None`` too.
+    3.1+ answers ``Success=0``, ``--``, ``Another reload is still in progress.`` while
+    a new worker is still starting: nothing was reloaded, ``busy`` and no verdict.
     """
     if not text.strip():
         return ReloadAnswer(None, "")
@@ -164,7 +193,9 @@ def parse_reload_answer(text: str) -> ReloadAnswer:
         sep, _, log = rest.partition("\n")
         if sep.strip() != "--":
             log = rest
+        if m[1] == "0" and _BUSY in log and not parse_check_output(log):
+            return ReloadAnswer(None, log.strip(), busy=True)
         return ReloadAnswer(m[1] == "1", log)
-    if "reload is still in progress" in first:
-        return ReloadAnswer(None, text.strip())
+    if _BUSY in first:
+        return ReloadAnswer(None, text.strip(), busy=True)
     raise _fail("'reload' answer not understood", text, "expected 'Success=1' or 'Success=0'")
