@@ -228,7 +228,7 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
         for ct in self.console_themes.values():
             self.register_theme(ct.theme)
         for problem in problems:
-            self.notify(problem, severity="warning", timeout=10)
+            self.notify(problem, severity="warning", timeout=10, markup=False)
         self.apply_theme(self.theme_name, announce=False)
 
     def apply_theme(self, name: str, *, announce: bool = True, save: bool = False) -> None:

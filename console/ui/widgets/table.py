@@ -216,7 +216,8 @@ class ProxyTable(ScrollView, can_focus=True):
         if model.filter_simplified and self._filter_simplified != model.filter_text:
             self._filter_simplified = model.filter_text
             self.notify(f"filter too slow as a regex: {model.filter_text.strip()!r} "
-                        "simplified to plain text matching", severity="warning", timeout=8)
+                        "simplified to plain text matching", severity="warning", timeout=8,
+                        markup=False)
 
     @property
     def stale(self) -> bool:
