@@ -147,6 +147,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_lab(args: argparse.Namespace) -> int:
     from console import labcli
+    from console.settings import check_interval
+
+    if args.interval is not None:
+        args.interval = check_interval(args.interval, "--interval")
 
     if args.no_ui:
         return labcli.run_headless(args.dir, args.haproxy)

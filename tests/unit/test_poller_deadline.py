@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from console.haproxy.limits import configure, current, reset
 from console.haproxy.poller import Poller, PollStatus
 from tests.ui.captured import CapturedSource
 
@@ -24,8 +23,9 @@ class Hanging(CapturedSource):
 async def test_a_stuck_poll_fails_at_its_deadline_and_keeps_the_data() -> None:
     states: list[tuple[str, float | None]] = []
     source = Hanging()
-    poller = Poller(source, 0.2, on_snapshot=lambda s, e: None, deadline=0.5,
-                    on_status=lambda st, e: states.append((st.state, st.waiting_for())))
+    poller = Poller(source, 0.2, on_snapshot=lambda s, e: None,
+                    on_status=lambda st, e: states.append((st.state, st.last_error)))
+    poller.deadline = 0.5
     assert await poller.poll_once() is not None
     source.hang = True
     t0 = time.monotonic()
@@ -34,6 +34,7 @@ async def test_a_stuck_poll_fails_at_its_deadline_and_keeps_the_data() -> None:
     st = poller.status
     assert st.state == "stale" and poller.last is not None
     assert "no complete poll within 0.5 s" in (st.last_error or "")
+    assert states[-1] == ("stale", st.last_error)
     assert st.waiting_since is None
     # twice more and it is disconnected
     await poller.poll_once()
@@ -47,6 +48,7 @@ async def test_a_late_poll_is_stale_before_its_deadline() -> None:
     poller = Poller(source, 0.2, on_snapshot=lambda s, e: None, deadline=3.0,
                     on_status=lambda st, e: seen.append(
                         PollStatus(state=st.state, waiting_since=st.waiting_since)))
+    assert poller.deadline == 3.0
     await poller.poll_once()
     source.hang = True
     task = asyncio.ensure_future(poller.poll_once())
@@ -59,6 +61,8 @@ async def test_a_late_poll_is_stale_before_its_deadline() -> None:
 
 
 def test_the_default_deadline_follows_the_configured_exchange_deadline() -> None:
+    from console.haproxy.limits import configure, current, reset
+
     try:
         configure(timeout=4)
         poller = Poller(CapturedSource(), 2.0, on_snapshot=lambda s, e: None)
