@@ -12,6 +12,10 @@ The master CLI is always used one connection per command, in prompt mode:
 ``reload`` closes every master connection anyway, and the master does not
 end a non-interactive answer by itself (2.8 keeps the connection open after
 ``Can't find the target``, even once the client has shut its write side).
+
+Every exchange, in every mode, ends within one total deadline (connect, send,
+the whole answer) and refuses an answer past a size cap: see
+:mod:`console.haproxy.limits`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import socket
 import stat
 from dataclasses import dataclass
 
+from console.haproxy.bounded_read import CHUNK, read_capped, read_until
 from console.haproxy.errors import (
     CommandRejected,
     ConnectError,
@@ -340,39 +345,6 @@ def _what(line: str) -> str:
     return " ".join(line.split()[:2])[:60]
 
 
-_CHUNK = 1 << 20
-
-
-async def read_capped(reader: asyncio.StreamReader, cap: int, what: str, where: str) -> bytes:
-    """Everything up to EOF, refusing more than *cap* bytes."""
-    buf = bytearray()
-    while True:
-        chunk = await reader.read(_CHUNK)
-        if not chunk:
-            return bytes(buf)
-        buf += chunk
-        if len(buf) > cap:
-            raise too_large(repr(what), where, cap)
-
-
-async def read_until(reader: asyncio.StreamReader, separator: bytes, cap: int, what: str,
-                     where: str) -> tuple[bytes, bytes]:
-    """The bytes before the first *separator*, and any bytes read after it; raises
-    :class:`asyncio.IncompleteReadError` on EOF first, and refuses more than *cap* bytes."""
-    buf = bytearray()
-    while True:
-        chunk = await reader.read(_CHUNK)
-        if not chunk:
-            raise asyncio.IncompleteReadError(bytes(buf), None)
-        start = max(0, len(buf) - len(separator) + 1)
-        buf += chunk
-        found = buf.find(separator, start)
-        if found >= 0:
-            return bytes(buf[:found]), bytes(buf[found + len(separator):])
-        if len(buf) > cap:
-            raise too_large(repr(what), where, cap)
-
-
 _MASTER_PROMPT_START = re.compile(rb"^\n?master[^>\n]*> ")
 _MASTER_PROMPT_LINE = re.compile(rb"master[^>\n]*> ")
 _TARGET_RE = re.compile(r"^(?:|\d{1,3}|!\d{1,10})$")
@@ -437,7 +409,7 @@ class MasterClient(RuntimeClient):
             writer.write(b"prompt\n" + line.encode() + b"\n")
             await writer.drain()
             while True:
-                chunk = await reader.read(_CHUNK)
+                chunk = await reader.read(CHUNK)
                 if not chunk:
                     break
                 buf += chunk
