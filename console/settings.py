@@ -58,19 +58,21 @@ def check_range(value: object, source: str, low: float, high: float, *,
     """*value* (a number, or the text of an environment variable or a flag) as a float
     between *low* and *high*; else a :class:`ConfigError` naming *source*
     (``ui.interval``, ``HACONSOLE_INTERVAL``, ``--interval``...)."""
-    shown = value
+    shown = repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, float):
+        shown = f"{value:g}"
     if isinstance(value, str):
         try:
             value = float(value.strip())
         except ValueError:
-            raise ConfigError(f"{source}={shown!r} is not a number", where,
+            raise ConfigError(f"{source}={shown} is not a number", where,
                               f"give {low:g} to {high:g} {unit}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{source} must be a number, not {shown!r}", where)
+        raise ConfigError(f"{source} must be a number, not {shown}", where)
     number = float(value)
     if not low <= number <= high:  # NaN fails too
         raise ConfigError(f"{source} must be between {low:g} and {high:g} {unit} "
-                          f"(got {shown!r})", where)
+                          f"(got {shown})", where)
     return number
 
 
