@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from console import __version__
-from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.errors import HAProxyError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-i", "--instance", metavar="NAME", help="named instance from the settings")
     g.add_argument("--settings", metavar="FILE", help="settings file (TOML)")
     g.add_argument("--interval", metavar="SECONDS", type=float,
-                   help="refresh interval (default 2)")
+                   help="refresh interval, 0.1 to 3600 (default 2)")
     g.add_argument("--read-only", action="store_true", help="never change anything")
     g.add_argument("--theme", metavar="NAME", help="colour theme")
 
@@ -90,6 +90,7 @@ def resolve_target(args: argparse.Namespace, *, discover: bool = True) -> Target
     from console import settings as settings_mod
 
     settings = settings_mod.load(args.settings)
+    settings.limits.apply()
     t = Target(interval=settings.ui.interval)
     inst = settings.instance(args.instance) if (args.instance or not (
         args.socket or args.master or args.config or args.url)) else None
@@ -105,10 +106,7 @@ def resolve_target(args: argparse.Namespace, *, discover: bool = True) -> Target
     t.url = args.url or t.url
     t.read_only = args.read_only or t.read_only
     if args.interval is not None:
-        if not 0.1 <= args.interval <= 3600:
-            raise ValidationError(f"--interval {args.interval:g} is out of range",
-                                  hint="give 0.1 to 3600 seconds")
-        t.interval = args.interval
+        t.interval = settings_mod.check_interval(args.interval, "--interval")
     if discover and (t.socket or t.master or t.config or not t.url):
         from console.haproxy.discovery import discover as run_discovery
 
@@ -149,6 +147,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_lab(args: argparse.Namespace) -> int:
     from console import labcli
+    from console.settings import check_interval
+
+    if args.interval is not None:
+        args.interval = check_interval(args.interval, "--interval")
 
     if args.no_ui:
         return labcli.run_headless(args.dir, args.haproxy)

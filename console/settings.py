@@ -4,7 +4,9 @@ Read and written with tomlkit, so when the console saves a preference (a
 theme, say) the user's comments, order and layout survive. Default location:
 ``$XDG_CONFIG_HOME/haconsole/settings.toml``; ``HACONSOLE_SETTINGS`` or
 ``--settings FILE`` point elsewhere. Environment overrides, applied last:
-``HACONSOLE_INSTANCE``, ``HACONSOLE_THEME``, ``HACONSOLE_INTERVAL``.
+``HACONSOLE_INSTANCE``, ``HACONSOLE_THEME``, ``HACONSOLE_INTERVAL``,
+``HACONSOLE_TIMEOUT``, ``HACONSOLE_MAX_ANSWER_MB``. The file is read only if it is
+a regular file of at most 1 MiB.
 
 Example::
 
@@ -16,6 +18,10 @@ Example::
 
     [keys]              # binding id = keys
     quit = "q"
+
+    [limits]
+    timeout = 10          # seconds for one whole exchange with HAProxy
+    max_answer_mb = 256   # the largest answer read from HAProxy
 
     [instances.edge]
     socket = "/run/haproxy/admin.sock"
@@ -37,10 +43,43 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.toml_document import TOMLDocument
 
+from console.haproxy import limits as limits_mod
 from console.haproxy.errors import ConfigError
+from console.textfiles import read_text_capped
 
 APP = "haconsole"
 RELOAD_METHODS = ("master", "systemctl", "command")
+INTERVAL_RANGE = (0.1, 3600.0)  # seconds between two refreshes
+DRAIN_TIMEOUT_RANGE = (1.0, 86400.0)
+
+
+def check_range(value: object, source: str, low: float, high: float, *,
+                where: str | None = None, unit: str = "seconds") -> float:
+    """*value* (a number, or the text of an environment variable or a flag) as a float
+    between *low* and *high*; else a :class:`ConfigError` naming *source*
+    (``ui.interval``, ``HACONSOLE_INTERVAL``, ``--interval``...)."""
+    shown = repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, float):
+        shown = f"{value:g}"
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ConfigError(f"{source}={shown} is not a number", where,
+                              f"give {low:g} to {high:g} {unit}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{source} must be a number, not {shown}", where)
+    number = float(value)
+    if not low <= number <= high:  # NaN fails too
+        raise ConfigError(f"{source} must be between {low:g} and {high:g} {unit} "
+                          f"(got {shown})", where)
+    return number
+
+
+def check_interval(value: object, source: str, where: str | None = None) -> float:
+    """The refresh interval from the settings, the environment or the command line:
+    one range for all three."""
+    return check_range(value, source, *INTERVAL_RANGE, where=where)
 
 
 def config_dir() -> Path:
@@ -83,12 +122,23 @@ class UISettings:
 
 
 @dataclass
+class LimitSettings:
+    timeout: float = limits_mod.DEFAULT_TIMEOUT  # seconds, one whole exchange
+    max_answer: int = limits_mod.DEFAULT_MAX_ANSWER  # bytes
+
+    def apply(self) -> None:
+        """Make these the limits of every client created from now on."""
+        limits_mod.configure(timeout=self.timeout, max_answer=self.max_answer)
+
+
+@dataclass
 class Settings:
     path: Path
     document: TOMLDocument
     default_instance: str | None = None
     instances: dict[str, Instance] = field(default_factory=dict)
     ui: UISettings = field(default_factory=UISettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     exists: bool = False
 
     def instance(self, name: str | None = None) -> Instance | None:
@@ -155,21 +205,27 @@ def _get(table: dict, key: str, kind: type | tuple[type, ...], path: Path, text:
     return value.unwrap() if hasattr(value, "unwrap") else value
 
 
+def _set_limit(limits: LimitSettings, key: str, value: object, source: str,
+               where: str | None) -> None:
+    if key == "timeout":
+        limits.timeout = check_range(value, source, *limits_mod.TIMEOUT_RANGE, where=where)
+    else:
+        low, high = limits_mod.MAX_ANSWER_MB_RANGE
+        mib = check_range(value, source, low, high, where=where, unit="MiB")
+        limits.max_answer = int(mib * limits_mod.MIB)
+
+
 def load(path: str | Path | None = None) -> Settings:
     """Load the settings file; a missing file gives empty settings."""
     p = Path(path) if path else default_settings_path()
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text_capped(p, "settings file")
         exists = True
     except FileNotFoundError:
         if path:
             raise ConfigError("settings file not found", str(p),
                               "check the path given to --settings") from None
         text, exists = "", False
-    except UnicodeDecodeError:
-        raise ConfigError("settings file is not UTF-8 text", str(p)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the settings file: {exc.strerror}", str(p)) from None
     try:
         doc = tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:
@@ -187,17 +243,19 @@ def load(path: str | Path | None = None) -> Settings:
         interval = _get(ui, "interval", (int, float), p, text, "ui.interval")
         drain_timeout = _get(ui, "drain_timeout", (int, float), p, text, "ui.drain_timeout")
         if drain_timeout is not None:
-            if not 1 <= float(drain_timeout) <= 86400:  # type: ignore[arg-type]
-                raise ConfigError("ui.drain_timeout must be between 1 and 86400 seconds",
-                                  _where(p, text, "drain_timeout"))
-            settings.ui.drain_timeout = float(drain_timeout)  # type: ignore[arg-type]
+            settings.ui.drain_timeout = check_range(drain_timeout, "ui.drain_timeout",
+                                                    *DRAIN_TIMEOUT_RANGE,
+                                                    where=_where(p, text, "drain_timeout"))
         if theme:
             settings.ui.theme = theme  # type: ignore[assignment]
         if interval is not None:
-            if not 0.1 <= float(interval) <= 3600:  # type: ignore[arg-type]
-                raise ConfigError("ui.interval must be between 0.1 and 3600 seconds",
-                                  _where(p, text, "interval"))
-            settings.ui.interval = float(interval)  # type: ignore[arg-type]
+            settings.ui.interval = check_interval(interval, "ui.interval",
+                                                  _where(p, text, "interval"))
+    limits = _get(doc, "limits", dict, p, text, "[limits]") or {}
+    for key in ("timeout", "max_answer_mb"):
+        value = _get(limits, key, (int, float), p, text, f"limits.{key}")  # type: ignore[arg-type]
+        if value is not None:
+            _set_limit(settings.limits, key, value, f"limits.{key}", _where(p, text, key))
     keys = _get(doc, "keys", dict, p, text, "[keys]") or {}
     for binding_id, keyspec in keys.items():  # type: ignore[union-attr]
         if not isinstance(keyspec, str):
@@ -235,10 +293,12 @@ def load(path: str | Path | None = None) -> Settings:
         settings.ui.theme = env_theme
     env_interval = os.environ.get("HACONSOLE_INTERVAL")
     if env_interval:
-        try:
-            settings.ui.interval = float(env_interval)
-        except ValueError:
-            raise ConfigError(f"HACONSOLE_INTERVAL={env_interval!r} is not a number") from None
+        settings.ui.interval = check_interval(env_interval, "HACONSOLE_INTERVAL")
+    for var, key in (("HACONSOLE_TIMEOUT", "timeout"), ("HACONSOLE_MAX_ANSWER_MB",
+                                                         "max_answer_mb")):
+        env_value = os.environ.get(var)
+        if env_value:
+            _set_limit(settings.limits, key, env_value, var, None)
     env_instance = os.environ.get("HACONSOLE_INSTANCE")
     if env_instance:
         settings.default_instance = env_instance

@@ -4,23 +4,37 @@ The next poll is scheduled when the last one ends, so polls never pile up.
 A failure keeps the last good snapshot (the UI marks it stale) and retries
 with exponential backoff. When a poll takes longer than the interval, the
 interval is stretched and the poller says so, rather than falling behind.
+
+A poll has a deadline: past it, the poll is abandoned and counts as a failure.
+Before that, a poll that is late (longer than the interval and than twice the
+last one) already turns the status to stale, so the screen never says "live"
+over numbers that stopped moving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from console.haproxy.errors import HAProxyError
+from console.haproxy.errors import HAProxyError, Timeout
 from console.haproxy.events import Event, connection_event, diff, initial_events
+from console.haproxy.limits import TIMEOUT_HINT
+from console.haproxy.limits import current as current_limits
 from console.haproxy.model import Snapshot, SnapshotBuilder
 from console.haproxy.transport import RuntimeClient
 
 BACKOFF_MAX = 30.0
 PARSE_IN_THREAD_BYTES = 256 * 1024  # parse big answers off the event loop
+
+
+def default_deadline() -> float:
+    """A poll's deadline: twice an exchange's (each exchange of a poll has its own
+    deadline; the rest is for parsing a big answer)."""
+    return 2 * current_limits().timeout
 
 
 class Source(Protocol):
@@ -36,19 +50,23 @@ class SocketSource:
         self.client = client
         self.where = str(client.address)
         self.builder = SnapshotBuilder()  # reuses the rows that did not change
+        # A poll abandoned at its deadline may leave a parse running in its thread:
+        # the next parse waits for it rather than sharing the builder.
+        self._building = threading.Lock()
 
     async def fetch(self) -> Snapshot:
         taken = time.monotonic()
         info_text, stat_text = await asyncio.gather(self.client.run("show info"),
                                                     self.client.run("show stat"))
-        if len(stat_text) > PARSE_IN_THREAD_BYTES:
+        if len(stat_text) > PARSE_IN_THREAD_BYTES or self._building.locked():
             return await asyncio.to_thread(self.parse, info_text, stat_text, taken)
         return self.parse(info_text, stat_text, taken)
 
     def parse(self, info_text: str, stat_text: str, taken_at: float) -> Snapshot:
         """Build the snapshot from the two answers (on the event loop or in a thread;
-        never two at once: polls do not overlap)."""
-        return self.builder.build(info_text, stat_text, taken_at=taken_at)
+        never two at once)."""
+        with self._building:
+            return self.builder.build(info_text, stat_text, taken_at=taken_at)
 
 
 class StatsPageSource:
@@ -58,11 +76,16 @@ class StatsPageSource:
         self.page = page
         self.where = str(getattr(page, "url", "stats page"))
         self.builder = SnapshotBuilder()
+        self._building = threading.Lock()
 
     async def fetch(self) -> Snapshot:
         taken = time.monotonic()
         text = await self.page.fetch_csv()  # type: ignore[attr-defined]
-        return await asyncio.to_thread(self.builder.build, None, text, taken_at=taken)
+        return await asyncio.to_thread(self.parse, text, taken)
+
+    def parse(self, text: str, taken_at: float) -> Snapshot:
+        with self._building:
+            return self.builder.build(None, text, taken_at=taken_at)
 
 
 @dataclass
@@ -79,22 +102,32 @@ class PollStatus:
     last_duration: float = 0.0
     polls: int = 0
     history: list[float] = field(default_factory=list)
+    deadline: float = 20.0  # a poll running this long is abandoned (a failure)
+    waiting_since: float | None = None  # monotonic start of a late poll still running
 
     def stale_for(self, now: float | None = None) -> float | None:
         if self.last_ok is None:
             return None
         return (time.monotonic() if now is None else now) - self.last_ok
 
+    def waiting_for(self, now: float | None = None) -> float | None:
+        """How long the late poll has been running (None: no poll is late)."""
+        if self.waiting_since is None:
+            return None
+        return (time.monotonic() if now is None else now) - self.waiting_since
+
 
 class Poller:
     def __init__(self, source: Source, interval: float, *,
                  on_snapshot: Callable[[Snapshot, list[Event]], None],
-                 on_status: Callable[[PollStatus, list[Event]], None] | None = None) -> None:
+                 on_status: Callable[[PollStatus, list[Event]], None] | None = None,
+                 deadline: float | None = None) -> None:
         self.source = source
         self.interval = interval
         self.on_snapshot = on_snapshot
         self.on_status = on_status or (lambda status, events: None)
-        self.status = PollStatus(interval=interval)
+        self.status = PollStatus(interval=interval,
+                                 deadline=default_deadline() if deadline is None else deadline)
         self.last: Snapshot | None = None
         self.paused = False
         self._wake = asyncio.Event()
@@ -112,11 +145,43 @@ class Poller:
         self.paused = paused
         self._wake.set()
 
+    @property
+    def deadline(self) -> float:
+        return self.status.deadline
+
+    @deadline.setter
+    def deadline(self, seconds: float) -> None:
+        self.status.deadline = seconds
+
+    async def _fetch(self, started: float) -> Snapshot:
+        """The source's snapshot within the deadline; a late poll is reported stale
+        while it runs."""
+        st = self.status
+        fetch = asyncio.ensure_future(self.source.fetch())
+        try:
+            async with asyncio.timeout(st.deadline):
+                if self.last is not None:
+                    late_after = max(st.interval, 2 * st.last_duration, 1.0)
+                    if late_after < st.deadline:
+                        done, _ = await asyncio.wait({fetch}, timeout=late_after)
+                        if not done:
+                            st.waiting_since = started
+                            st.state = "stale"
+                            self.on_status(st, [])
+                return await fetch
+        except TimeoutError:
+            raise Timeout(f"no complete poll within {st.deadline:g} s", self.source.where,
+                          TIMEOUT_HINT) from None
+        finally:
+            st.waiting_since = None
+            if not fetch.done():
+                fetch.cancel()
+
     async def poll_once(self) -> Snapshot | None:
         started = time.monotonic()
         st = self.status
         try:
-            snap = await self.source.fetch()
+            snap = await self._fetch(started)
         except HAProxyError as exc:
             st.failures += 1
             st.last_error = str(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -19,6 +20,8 @@ from console.haproxy.errors import (
     Timeout,
     ValidationError,
 )
+from console.haproxy.limits import TIMEOUT_HINT, too_large
+from console.haproxy.limits import current as current_limits
 from console.haproxy.validate import check_name
 
 ADMIN_ACTIONS = (
@@ -70,12 +73,38 @@ def _refused(exc: BaseException) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A stats page answer, read whole (and capped)."""
+
+    status_code: int
+    headers: httpx.Headers
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        charset = "utf-8"
+        content_type = self.headers.get("content-type", "")
+        m = re.search(r"charset=([\w.-]+)", content_type, re.I)
+        if m:
+            charset = m.group(1)
+        try:
+            return self.body.decode(charset, "replace")
+        except LookupError:
+            return self.body.decode("utf-8", "replace")
+
+
 class StatsPage:
-    """Client for HAProxy's stats page (``stats uri``), with optional basic auth."""
+    """Client for HAProxy's stats page (``stats uri``), with optional basic auth.
+
+    Each request (connect, send, read the whole answer) must end within *timeout*
+    seconds in total, and an answer larger than *max_answer* bytes is refused; both
+    default to the process-wide :mod:`~console.haproxy.limits`.
+    """
 
     def __init__(self, url: str, user: str | None = None, password: str | None = None,
-                 *, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
-                 ) -> None:
+                 *, timeout: float | None = None, max_answer: int | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValidationError(f"invalid stats URL {url!r}",
@@ -87,8 +116,11 @@ class StatsPage:
                 netloc += f":{parts.port}"
             url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
         self.url = url
+        limits = current_limits()
+        self.timeout = limits.timeout if timeout is None else timeout
+        self.max_answer = limits.max_answer if max_answer is None else max_answer
         self._auth = (user, password or "") if user else None
-        self._client = httpx.AsyncClient(timeout=timeout, auth=self._auth,
+        self._client = httpx.AsyncClient(timeout=self.timeout, auth=self._auth,
                                          follow_redirects=False, transport=transport)
 
     async def close(self) -> None:
@@ -100,14 +132,19 @@ class StatsPage:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
+    async def _request(self, method: str, url: str, **kwargs: object) -> Answer:
+        """One request under one total deadline, its body read in chunks up to the cap."""
         try:
-            return await self._client.request(method, url, **kwargs)  # type: ignore[arg-type]
+            async with asyncio.timeout(self.timeout):
+                return await self._read(method, url, **kwargs)
+        except TimeoutError:
+            raise Timeout(f"no complete answer from the stats page within {self.timeout:g} s",
+                          url, TIMEOUT_HINT) from None
         except httpx.ConnectTimeout:
             raise Timeout("no connection to the stats page", url,
                           "check the address; HAProxy may be overloaded") from None
         except httpx.TimeoutException:
-            raise Timeout("the stats page did not answer in time", url) from None
+            raise Timeout("the stats page did not answer in time", url, TIMEOUT_HINT) from None
         except httpx.ConnectError as exc:
             if _refused(exc):
                 raise ConnectionRefused("connection refused by the stats page", url,
@@ -117,7 +154,19 @@ class StatsPage:
         except httpx.HTTPError as exc:
             raise ConnectError(f"HTTP error talking to the stats page: {exc}", url) from None
 
-    def _check_status(self, resp: httpx.Response, url: str) -> None:
+    async def _read(self, method: str, url: str, **kwargs: object) -> Answer:
+        async with self._client.stream(method, url, **kwargs) as resp:  # type: ignore[arg-type]
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_answer:
+                raise too_large("the stats page request", url, self.max_answer)
+            body = bytearray()
+            async for chunk in resp.aiter_bytes():
+                body += chunk
+                if len(body) > self.max_answer:
+                    raise too_large("the stats page request", url, self.max_answer)
+            return Answer(resp.status_code, resp.headers, bytes(body))
+
+    def _check_status(self, resp: Answer, url: str) -> None:
         if resp.status_code == 401:
             raise PermissionDenied("the stats page asks for a user and password", url,
                                    "give them in the URL (http://user:pass@host/stats) or "

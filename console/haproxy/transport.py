@@ -12,6 +12,10 @@ The master CLI is always used one connection per command, in prompt mode:
 ``reload`` closes every master connection anyway, and the master does not
 end a non-interactive answer by itself (2.8 keeps the connection open after
 ``Can't find the target``, even once the client has shut its write side).
+
+Every exchange, in every mode, ends within one total deadline (connect, send,
+the whole answer) and refuses an answer past a size cap: see
+:mod:`console.haproxy.limits`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import socket
 import stat
 from dataclasses import dataclass
 
+from console.haproxy.bounded_read import CHUNK, read_capped, read_until
 from console.haproxy.errors import (
     CommandRejected,
     ConnectError,
@@ -38,13 +43,14 @@ from console.haproxy.errors import (
     UnknownCommand,
     ValidationError,
 )
+from console.haproxy.limits import TIMEOUT_HINT, too_large
+from console.haproxy.limits import current as current_limits
 from console.haproxy.parsers_common import classify_error
 from console.haproxy.validate import check_command
 
 DEFAULT_CONNECT_TIMEOUT = 3.0
-DEFAULT_READ_TIMEOUT = 10.0
 RELOAD_TIMEOUT = 60.0
-_LIMIT = 1 << 24  # stream buffer: `show stat` of 50k servers is tens of MB
+_LIMIT = 1 << 21  # stream buffer (answers are read in chunks, capped by limits.max_answer)
 
 
 @dataclass(frozen=True)
@@ -167,15 +173,24 @@ def _slots(address: Address) -> asyncio.Semaphore:
 
 
 class RuntimeClient:
-    """A client for one stats socket (or the master CLI, see :class:`MasterClient`)."""
+    """A client for one stats socket (or the master CLI, see :class:`MasterClient`).
+
+    Each exchange (waiting for a connection slot, connecting, sending, reading the
+    whole answer) must end within *read_timeout* seconds in total, and an answer
+    larger than *max_answer* bytes is refused; both default to the process-wide
+    :mod:`~console.haproxy.limits`.
+    """
 
     role = "stats socket"
 
     def __init__(self, address: str | Address, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                 read_timeout: float = DEFAULT_READ_TIMEOUT, interactive: bool = False) -> None:
+                 read_timeout: float | None = None, interactive: bool = False,
+                 max_answer: int | None = None) -> None:
         self.address = address if isinstance(address, Address) else parse_address(address)
+        limits = current_limits()
         self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
+        self.read_timeout = limits.timeout if read_timeout is None else read_timeout
+        self.max_answer = limits.max_answer if max_answer is None else max_answer
         self.interactive = interactive
         self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._lock = asyncio.Lock()
@@ -200,6 +215,12 @@ class RuntimeClient:
         except OSError as exc:
             raise _connect_error(exc, addr, self.role) from None
 
+    def _drop(self) -> None:
+        """Forget the interactive connection without waiting (its state is unknown)."""
+        conn, self._conn = self._conn, None
+        if conn:
+            conn[1].close()
+
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn:
@@ -221,7 +242,8 @@ class RuntimeClient:
         """Send one command and return HAProxy's answer as text.
 
         The command is checked first (no control characters, no unescaped
-        ``;``). With *check*, an error answer raises a typed error.
+        ``;``). With *check*, an error answer raises a typed error. *timeout*
+        is the deadline of the whole exchange (default: the client's).
         """
         line = check_command(command)
         data = await self._exchange(line, timeout or self.read_timeout)
@@ -236,80 +258,108 @@ class RuntimeClient:
         return [await self.run(c, timeout=timeout, check=check) for c in commands]
 
     async def _exchange(self, line: str, timeout: float) -> bytes:
+        """One exchange under one total deadline, whatever the peer does."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._exchange_body(line)
+        except TimeoutError:
+            raise self._timeout(line, timeout) from None
+
+    async def _exchange_body(self, line: str) -> bytes:
         if self.interactive:
             async with self._lock:
-                return await self._exchange_interactive(line, timeout)
-        return await self._exchange_once(line, timeout)
-
-    async def _exchange_once(self, line: str, timeout: float) -> bytes:
+                return await self._exchange_interactive(line)
         async with _slots(self.address):
-            return await self._exchange_once_now(line, timeout)
+            return await self._exchange_once(line)
 
-    async def _exchange_once_now(self, line: str, timeout: float) -> bytes:
+    async def _exchange_once(self, line: str) -> bytes:
         reader, writer = await self._open()
         try:
             writer.write(line.encode() + b"\n")
             await writer.drain()
             if writer.can_write_eof():
                 writer.write_eof()
-            return await asyncio.wait_for(reader.read(), timeout)
-        except TimeoutError:
-            raise self._timeout(line, timeout) from None
+            return await read_capped(reader, self.max_answer, _what(line), str(self.address))
         except OSError as exc:
             raise ConnectionLost(f"{self.role} closed the connection during "
-                                 f"{line.split()[0]!r}: {exc.strerror or exc}",
+                                 f"{_what(line)!r}: {exc.strerror or exc}",
                                  str(self.address), "retry; HAProxy may be reloading") from None
         finally:
             writer.close()
 
-    async def _exchange_interactive(self, line: str, timeout: float) -> bytes:
+    async def _exchange_interactive(self, line: str) -> bytes:
         for attempt in (1, 2):
             fresh = self._conn is None
-            if fresh:
-                reader, writer = await self._open()
-                self._conn = (reader, writer)
-                try:
-                    writer.write(b"prompt\n")
-                    await writer.drain()
-                    await asyncio.wait_for(reader.readuntil(self._prompt), timeout)
-                except TimeoutError:
-                    await self.close()
-                    raise self._timeout("prompt", timeout) from None
-                except (asyncio.IncompleteReadError, OSError):
-                    await self.close()
-                    raise ConnectionLost(f"{self.role} closed the connection on 'prompt'",
-                                         str(self.address)) from None
-            assert self._conn is not None
-            reader, writer = self._conn
             try:
-                writer.write(line.encode() + b"\n")
-                await writer.drain()
-                data = await asyncio.wait_for(reader.readuntil(self._prompt), timeout)
-                return data[: -len(self._prompt)] + b"\n"
-            except TimeoutError:
-                await self.close()
-                raise self._timeout(line, timeout) from None
-            except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
-                await self.close()
-                partial = getattr(exc, "partial", b"")
-                # An idle connection closed by HAProxy (stats timeout) answers
-                # nothing: the command was never read, so it is safe to retry once.
-                if attempt == 1 and not fresh and not partial:
-                    continue
-                raise ConnectionLost(f"{self.role} closed the connection during "
-                                     f"{line.split()[0]!r}", str(self.address),
-                                     "retry; HAProxy may be reloading") from None
+                if fresh:
+                    reader, writer = await self._open()
+                    self._conn = (reader, writer)
+                    try:
+                        writer.write(b"prompt\n")
+                        await writer.drain()
+                        await self._read_prompted(reader, "prompt")
+                    except (asyncio.IncompleteReadError, OSError):
+                        self._drop()
+                        raise ConnectionLost(f"{self.role} closed the connection on 'prompt'",
+                                             str(self.address)) from None
+                assert self._conn is not None
+                reader, writer = self._conn
+                try:
+                    writer.write(line.encode() + b"\n")
+                    await writer.drain()
+                    return await self._read_prompted(reader, line) + b"\n"
+                except (asyncio.IncompleteReadError, ConnectionResetError,
+                        BrokenPipeError) as exc:
+                    self._drop()
+                    partial = getattr(exc, "partial", b"")
+                    # An idle connection closed by HAProxy (stats timeout) answers
+                    # nothing: the command was never read, so it is safe to retry once.
+                    if attempt == 1 and not fresh and not partial:
+                        continue
+                    raise ConnectionLost(f"{self.role} closed the connection during "
+                                         f"{_what(line)!r}", str(self.address),
+                                         "retry; HAProxy may be reloading") from None
+            except BaseException:
+                # a deadline, a cap or a cancel in the middle of an answer: the rest of
+                # it would be read as the next command's answer
+                self._drop()
+                raise
         raise AssertionError("unreachable")
 
+    async def _read_prompted(self, reader: asyncio.StreamReader, line: str) -> bytes:
+        """The answer up to the prompt (excluded); anything after it means the
+        connection is out of step, so it is dropped for the next command."""
+        data, extra = await read_until(reader, self._prompt, self.max_answer, _what(line),
+                                       str(self.address))
+        if extra:
+            self._drop()
+        return data
+
     def _timeout(self, line: str, timeout: float) -> Timeout:
-        return Timeout(f"no answer to {line.split()[0]!r} within {timeout:g} s",
-                       str(self.address),
-                       "HAProxy may be busy; retry, or raise the read timeout")
+        return Timeout(f"no complete answer to {_what(line)!r} within {timeout:g} s",
+                       str(self.address), TIMEOUT_HINT)
+
+
+def _what(line: str) -> str:
+    """The command's first words, to name it in a message."""
+    return " ".join(line.split()[:2])[:60]
 
 
 _MASTER_PROMPT_START = re.compile(rb"^\n?master[^>\n]*> ")
-_MASTER_PROMPT_END = re.compile(rb"(?:^|(?<=\n))master[^>\n]*> $")
+_MASTER_PROMPT_LINE = re.compile(rb"master[^>\n]*> ")
 _TARGET_RE = re.compile(r"^(?:|\d{1,3}|!\d{1,10})$")
+
+
+def _master_prompt_at_end(buf: bytearray, body_start: int) -> int | None:
+    """Where the closing ``master…> `` prompt starts, if the last line of
+    ``buf[body_start:]`` is one (only the last line is looked at: no rescan)."""
+    newline = buf.rfind(b"\n", body_start)
+    line_start = body_start if newline < 0 else newline + 1
+    if len(buf) - line_start > 256:
+        return None
+    if _MASTER_PROMPT_LINE.fullmatch(buf, line_start):
+        return line_start
+    return None
 
 
 class MasterClient(RuntimeClient):
@@ -347,34 +397,35 @@ class MasterClient(RuntimeClient):
             classify_answer(answer, command, str(self.address))
         return answer
 
-    async def _exchange_once(self, line: str, timeout: float) -> bytes:
+    async def _exchange_body(self, line: str) -> bytes:
         # The master only ends a non-interactive answer on EOF from the client, and
         # 2.8 never ends it after "Can't find the target": use prompt mode on a
         # fresh connection and stop at the next prompt (or EOF: 2.6 closes on errors,
         # and `reload` closes every master connection).
         reader, writer = await self._open()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        buf = b""
+        buf = bytearray()
+        body_start: int | None = None
         try:
             writer.write(b"prompt\n" + line.encode() + b"\n")
             await writer.drain()
             while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError
-                chunk = await asyncio.wait_for(reader.read(1 << 20), remaining)
+                chunk = await reader.read(CHUNK)
                 if not chunk:
                     break
                 buf += chunk
-                body = _MASTER_PROMPT_START.sub(b"", buf, count=1)
-                if body is not buf and _MASTER_PROMPT_END.search(body):
-                    return _MASTER_PROMPT_END.sub(b"", body, count=1)
-            return _MASTER_PROMPT_START.sub(b"", buf, count=1)
-        except TimeoutError:
-            raise self._timeout(line, timeout) from None
+                if len(buf) > self.max_answer:
+                    raise too_large(repr(_what(line)), str(self.address), self.max_answer)
+                if body_start is None:
+                    m = _MASTER_PROMPT_START.match(buf)
+                    if m is None:
+                        continue
+                    body_start = m.end()
+                end = _master_prompt_at_end(buf, body_start)
+                if end is not None:
+                    return bytes(buf[body_start:end])
+            return _MASTER_PROMPT_START.sub(b"", bytes(buf), count=1)
         except (ConnectionResetError, BrokenPipeError):
-            return _MASTER_PROMPT_START.sub(b"", buf, count=1)
+            return _MASTER_PROMPT_START.sub(b"", bytes(buf), count=1)
         finally:
             writer.close()
 

@@ -228,7 +228,7 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
         for ct in self.console_themes.values():
             self.register_theme(ct.theme)
         for problem in problems:
-            self.notify(problem, severity="warning", timeout=10)
+            self.notify(problem, severity="warning", timeout=10, markup=False)
         self.apply_theme(self.theme_name, announce=False)
 
     def apply_theme(self, name: str, *, announce: bool = True, save: bool = False) -> None:
@@ -266,6 +266,7 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
 
     def _on_status(self, status: PollStatus, events: list[Event]) -> None:
         self.query_one(HeaderBar).update_state(status=status)
+        self.query_one(ProxyTable).set_stale(status.state in ("stale", "disconnected"))
         banner = self.query_one("#banner", Static)
         if status.state in ("stale", "disconnected") and status.last_error:
             kept = " Showing the last data received, marked stale." if self.snapshot else ""

@@ -92,6 +92,10 @@ class HeaderBar(Widget):
             return Text("… connecting", style=style.get("nocheck"))
         age = st.stale_for()
         retry = f", retrying in {st.retry_in:.0f}s" if st.retry_in else ""
+        waiting = st.waiting_for()
+        if st.state == "stale" and age is not None and waiting is not None:
+            return Text(f"◌ stale for {age:.0f}s — no answer yet after {waiting:.0f}s "
+                        f"(gives up at {st.deadline:g}s)", style=style.get("stale"))
         if st.state == "stale" and age is not None:
             return Text(f"◌ stale for {age:.0f}s{retry}", style=style.get("stale"))
         return Text(f"✖ disconnected — retrying{retry.replace(', retrying', '')}"

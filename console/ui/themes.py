@@ -2,7 +2,8 @@
 
 Shipped themes live in ``themes/`` (installed under ``share/haconsole/themes``);
 user themes in ``<config dir>/themes/*.toml`` override them by name. A broken
-file is reported and skipped; the default theme is always available.
+file, whatever is wrong with it (syntax, types, nesting, size, encoding, not a
+regular file), is reported and skipped; the default theme is always available.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rich.style import Style
 from textual.theme import Theme
 
 from console.haproxy.errors import ConfigError
+from console.textfiles import read_text_capped
 
 DEFAULT_THEME = "dark"
 STATUS_KEYS = ("up", "down", "maint", "drain", "nolb", "nocheck", "transition", "open",
@@ -53,28 +55,47 @@ def user_dir() -> Path:
     return config_dir() / "themes"
 
 
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _parse_style(value: object, where: str, key: str) -> Style:
     if not isinstance(value, str):
-        raise ConfigError(f"status.{key} must be a string (a Rich style)", where)
+        raise ConfigError(f"status.{key} must be a string (a Rich style), not {_short(value)}",
+                          where)
     try:
         return Style.parse(value) if value.strip() else Style()
     except Exception as exc:  # noqa: BLE001 - rich raises StyleSyntaxError and others
-        raise ConfigError(f"status.{key} = {value!r} is not a valid style: {exc}", where) \
-            from None
+        raise ConfigError(f"status.{key} = {_short(value)} is not a valid style: {exc}",
+                          where) from None
+
+
+def _read(path: Path) -> dict[str, object]:
+    where = str(path)
+    try:
+        text = read_text_capped(path, "theme file")
+    except FileNotFoundError:
+        raise ConfigError("theme file disappeared while reading it", where) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"theme file is not valid TOML: {exc}", where) from None
+    except RecursionError:
+        raise ConfigError("theme file is nested too deeply to read", where) from None
 
 
 def load_theme_file(path: Path) -> ConsoleTheme:
+    """One theme file, checked through; any problem is a :class:`ConfigError`."""
     where = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"theme file is not valid TOML: {exc}", where) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the theme file: {exc}", where) from None
-    name = data.get("name") or path.stem
+    data = _read(path)
+    name = data.get("name", path.stem)
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
-        raise ConfigError(f"theme name {name!r} is not valid", where,
+        raise ConfigError(f"theme name {_short(name)} is not valid", where,
                           "use letters, digits, '-' and '_'")
+    dark = data.get("dark", True)
+    if not isinstance(dark, bool):
+        raise ConfigError(f"dark must be true or false, not {_short(dark)}", where)
     colors = data.get("colors", {})
     if not isinstance(colors, dict) or "primary" not in colors:
         raise ConfigError("theme needs a [colors] table with at least 'primary'", where)
@@ -85,11 +106,19 @@ def load_theme_file(path: Path) -> ConsoleTheme:
     from textual.color import Color, ColorParseError
 
     for key, value in colors.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"colors.{key} must be a string such as \"#4ea1ff\", "
+                              f"not {_short(value)}", where)
         try:
             Color.parse(value)
         except (ColorParseError, TypeError, ValueError):
-            raise ConfigError(f"colors.{key} = {value!r} is not a colour", where) from None
-    theme = Theme(name=name, dark=bool(data.get("dark", True)), **colors)
+            raise ConfigError(f"colors.{key} = {_short(value)} is not a colour",
+                              where) from None
+    theme = Theme(name=name, dark=dark, **colors)  # type: ignore[arg-type]
+    try:
+        theme.to_color_system().generate()  # what registering the theme will do
+    except Exception as exc:  # noqa: BLE001 - whatever Textual makes of odd colours
+        raise ConfigError(f"the colours cannot make a theme: {exc}", where) from None
     status_table = data.get("status", {})
     if not isinstance(status_table, dict):
         raise ConfigError("[status] must be a table", where)
@@ -112,17 +141,26 @@ def load_all(extra_dirs: list[Path] | None = None) -> tuple[dict[str, ConsoleThe
     dirs = shipped_dirs() + [user_dir()] + list(extra_dirs or [])
     seen_files: set[Path] = set()
     for directory in dirs:
-        if not directory.is_dir():
-            continue
-        for path in sorted(directory.glob("*.toml")):
-            real = path.resolve()
-            if real in seen_files:
+        try:
+            if not directory.is_dir():
                 continue
-            seen_files.add(real)
+            paths = sorted(directory.glob("*.toml"))
+        except OSError as exc:
+            problems.append(f"themes skipped: cannot list {directory}: {exc.strerror or exc}")
+            continue
+        for path in paths:
             try:
+                real = path.resolve()
+                if real in seen_files:
+                    continue
+                seen_files.add(real)
                 loaded = load_theme_file(path)
             except ConfigError as exc:
                 problems.append(f"theme skipped: {exc}")
+                continue
+            except Exception as exc:  # noqa: BLE001 - a theme file never stops the console
+                problems.append(f"theme skipped: cannot load it: {type(exc).__name__}: "
+                                f"{_short(str(exc), 120)} ({path})")
                 continue
             themes[loaded.name] = loaded
     if DEFAULT_THEME not in themes:

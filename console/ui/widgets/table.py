@@ -143,6 +143,8 @@ class ProxyTable(ScrollView, can_focus=True):
         self._cursor = -1
         self._cursor_key: Key | None = None
         self._wanted: Key | None = None  # where the user put the cursor
+        self._stale = False  # the rows are the last data received, not current ones
+        self._filter_simplified = ""  # the filter last reported as too slow for a regex
 
     # ----------------------------------------------------------------- public API
 
@@ -174,6 +176,7 @@ class ProxyTable(ScrollView, can_focus=True):
                     self._strips.discard(key)
             self.marked.intersection_update(self._model.rows)
             self._relocate()
+            self._tell_simplified()
             return
         self._refresh_changed(changes)
 
@@ -201,9 +204,30 @@ class ProxyTable(ScrollView, can_focus=True):
             self._relocate()
 
     def set_filter(self, text: str) -> None:
-        """Substring (case-insensitive) or regex, on proxy, name or ``proxy/name``."""
+        """Substring (case-insensitive) or regex, on proxy, name or ``proxy/name``.
+        A regex too slow on these names is dropped for plain text matching, with a
+        notice."""
         self._model.set_filter(text)
         self._relocate()
+        self._tell_simplified()
+
+    def _tell_simplified(self) -> None:
+        model = self._model
+        if model.filter_simplified and self._filter_simplified != model.filter_text:
+            self._filter_simplified = model.filter_text
+            self.notify(f"filter too slow as a regex: {model.filter_text.strip()!r} "
+                        "simplified to plain text matching", severity="warning", timeout=8,
+                        markup=False)
+
+    @property
+    def stale(self) -> bool:
+        return self._stale
+
+    def set_stale(self, stale: bool) -> None:
+        """Show the rows as stale (the last data received) or current again."""
+        if stale != self._stale:
+            self._stale = stale
+            self.refresh()
 
     def set_quick_filter(self, name: str, arg: str | None = None) -> None:
         """``all``, ``problems``, ``maint_drain`` or ``backend`` (``arg``: its name)."""
@@ -401,6 +425,8 @@ class ProxyTable(ScrollView, can_focus=True):
                                group_style, marked)
             self._strips.set(key, (strip, marked))
         style = base
+        if self._stale:
+            style += self._styles.get("stale") or Style(dim=True)
         if marked:
             style += self.get_component_rich_style("proxytable--marked")
         if index == self._cursor:

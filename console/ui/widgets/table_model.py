@@ -17,7 +17,6 @@ Design, for 10,000+ rows refreshed every second:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -26,10 +25,10 @@ from typing import Any
 from console.haproxy.counters import Mark
 from console.haproxy.model import CLOCK_FIELDS, Rates, Row, Snapshot, same_content
 from console.ui.widgets.columns import Column
+from console.ui.widgets.name_filter import Matcher, make_matcher
 
 Key = tuple[str, str]
 QUICK_FILTERS = ("all", "problems", "maint_drain", "backend")
-_REGEX_CHARS = frozenset(".^$*+?{}[]|()\\")
 _UP_KINDS = frozenset({"UP", "NOCHECK"})
 _COUNTED = (("DOWN", "down"), ("MAINT", "maint"), ("DRAIN", "drain"), ("NOLB", "nolb"))
 
@@ -64,25 +63,6 @@ class Changes:
     before: dict[Key, tuple[Row, Rates | None]] = field(default_factory=dict)
 
 
-def make_matcher(text: str) -> Callable[[Key], bool] | None:
-    """Case-insensitive substring, or a regex if ``text`` has regex characters and
-    compiles; it is tried on the proxy, the name and ``proxy/name``."""
-    text = text.strip()
-    if not text:
-        return None
-    if _REGEX_CHARS.intersection(text):
-        try:
-            pattern = re.compile(text, re.IGNORECASE)
-        except re.error:
-            pass
-        else:
-            search = pattern.search
-            return lambda k: bool(search(k[0]) or search(k[1]) or search(f"{k[0]}/{k[1]}"))
-    needle = text.casefold()
-    return lambda k: needle in k[0].casefold() or needle in k[1].casefold() \
-        or needle in f"{k[0]}/{k[1]}".casefold()
-
-
 class TableModel:
     """Rows, groups, filters, sort and collapsed groups; produces :attr:`lines`."""
 
@@ -107,7 +87,7 @@ class TableModel:
         self.rate_fields: tuple[str, ...] = ()  # the Rates fields the view shows
         self._getter: Callable[[dict[str, str]], Any] | None = None
         self._watched_clock: tuple[str, ...] = CLOCK_FIELDS
-        self._matcher: Callable[[Key], bool] | None = None
+        self._matcher: Matcher | None = None
         self._sort_values: dict[Key, Any] = {}
         self._summaries: dict[str, str] = {}
 
@@ -259,6 +239,12 @@ class TableModel:
         self._matcher = make_matcher(text)
         self._rebuild()
 
+    @property
+    def filter_simplified(self) -> bool:
+        """The filter is a regex too slow (or too big) on these names, matched as
+        plain text instead."""
+        return self._matcher is not None and self._matcher.simplified
+
     def set_quick(self, name: str, arg: str | None = None) -> None:
         if name not in QUICK_FILTERS:
             raise ValueError(f"unknown quick filter {name!r}; one of {', '.join(QUICK_FILTERS)}")
@@ -310,6 +296,17 @@ class TableModel:
     # ----------------------------------------------------------------- lines
 
     def _rebuild(self) -> None:
+        matcher = self._matcher
+        if matcher is not None:
+            simplified = matcher.simplified
+            matcher.begin_pass()
+            self._build_lines()
+            if matcher.simplified != simplified:  # the regex gave up during the pass
+                self._build_lines()
+            return
+        self._build_lines()
+
+    def _build_lines(self) -> None:
         groups = list(self.groups.values())
         if self.sort_column is not None:
             by_header = {g.header: g for g in groups}

@@ -1,0 +1,129 @@
+"""The table's name filter: a substring, or a regex that can never freeze the console.
+
+A regex is tried on the proxy, the name and ``proxy/name``. It runs with the
+``regex`` package's ``timeout``: a search longer than :data:`SEARCH_TIMEOUT`, or a
+pass over the rows longer than :data:`PASS_BUDGET` in all, drops the regex for
+plain (case-insensitive) text matching, and :attr:`Matcher.simplified` says so. A
+pattern whose counted repeats would make the regex huge to compile (``(a{1000}){1000}``)
+is matched as plain text from the start. Results are kept per row key, so later
+passes over the same rows cost nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import regex
+
+Key = tuple[str, str]
+
+SEARCH_TIMEOUT = 0.02  # seconds for one search on one name
+PASS_BUDGET = 0.5  # seconds of regex searching for one pass over every row
+MAX_PATTERN = 500  # characters
+MAX_WEIGHT = 10_000  # how many atoms the counted repeats of a pattern may expand to
+_CACHE_MAX = 200_000
+_REGEX_CHARS = frozenset(".^$*+?{}[]|()\\")
+_COUNT = re.compile(r"\{(\d*)(?:,(\d*))?\}")
+
+
+def repeat_weight(pattern: str) -> int:
+    """How many atoms *pattern* stands for once its counted repeats are expanded (an
+    upper bound: alternatives are added up)."""
+    stack = [0]  # the weight so far of each open group
+    last = 0  # the weight of the previous atom, for a quantifier that follows it
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i, last = i + 2, 1
+        elif c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i, last = j + 1, 1
+        elif c == "(":
+            stack.append(0)
+            i, last = i + 1, 0
+            continue
+        elif c == ")":
+            inner = stack.pop() if len(stack) > 1 else 0
+            i, last = i + 1, max(inner, 1)
+        elif c == "{" and (m := _COUNT.match(pattern, i)) and (m.group(1) or m.group(2)):
+            count = max(int(g) for g in m.groups() if g)
+            stack[-1] += last * (max(count, 1) - 1)
+            last *= max(count, 1)
+            i = m.end()
+            continue
+        else:
+            i, last = i + 1, 1
+        stack[-1] += last
+    return sum(stack)
+
+
+class Matcher:
+    """Matches row keys against the filter text; see the module docstring."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text.strip()
+        self.needle = self.text.casefold()
+        self.pattern: regex.Pattern[str] | None = None
+        self.simplified = False  # a regex was given but is matched as plain text
+        self._cache: dict[Key, bool] = {}
+        self._deadline = 0.0
+        if _REGEX_CHARS.intersection(self.text):
+            if len(self.text) > MAX_PATTERN or repeat_weight(self.text) > MAX_WEIGHT:
+                self.simplified = True
+                return
+            try:
+                self.pattern = regex.compile(self.text, regex.IGNORECASE)
+            except (regex.error, ValueError, OverflowError, RecursionError, MemoryError):
+                pass  # not a regex after all: plain text
+
+    def begin_pass(self) -> None:
+        """Start a pass over the rows: the regex gets :data:`PASS_BUDGET` for it."""
+        self._deadline = time.monotonic() + PASS_BUDGET
+
+    def __call__(self, key: Key) -> bool:
+        pattern = self.pattern
+        if pattern is None:
+            return self._text(key)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        try:
+            hit = bool(self._search(pattern, key[0]) or self._search(pattern, key[1])
+                       or self._search(pattern, f"{key[0]}/{key[1]}"))
+        except TimeoutError:
+            self.pattern, self.simplified = None, True
+            self._cache.clear()
+            return self._text(key)
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        self._cache[key] = hit
+        return hit
+
+    def _search(self, pattern: regex.Pattern[str], name: str) -> bool:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        return pattern.search(name, timeout=min(SEARCH_TIMEOUT, remaining)) is not None
+
+    def _text(self, key: Key) -> bool:
+        needle = self.needle
+        return needle in key[0].casefold() or needle in key[1].casefold() \
+            or needle in f"{key[0]}/{key[1]}".casefold()
+
+
+def make_matcher(text: str) -> Matcher | None:
+    """Case-insensitive substring, or a regex if *text* has regex characters and
+    compiles (bounded as the module docstring says); None for an empty filter."""
+    if not text.strip():
+        return None
+    matcher = Matcher(text)
+    matcher.begin_pass()
+    return matcher

@@ -1,0 +1,71 @@
+"""A poll that does not end is abandoned at its deadline; a late one shows stale first."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from console.haproxy.poller import Poller, PollStatus
+from tests.ui.captured import CapturedSource
+
+
+class Hanging(CapturedSource):
+    """Answers until ``hang`` is set, then never again (a fetch stuck for good)."""
+
+    hang = False
+
+    async def fetch(self):
+        if self.hang:
+            await asyncio.Event().wait()
+        return await super().fetch()
+
+
+async def test_a_stuck_poll_fails_at_its_deadline_and_keeps_the_data() -> None:
+    states: list[tuple[str, float | None]] = []
+    source = Hanging()
+    poller = Poller(source, 0.2, on_snapshot=lambda s, e: None,
+                    on_status=lambda st, e: states.append((st.state, st.last_error)))
+    poller.deadline = 0.5
+    assert await poller.poll_once() is not None
+    source.hang = True
+    t0 = time.monotonic()
+    assert await asyncio.wait_for(poller.poll_once(), 5) is None
+    assert time.monotonic() - t0 < 1.0
+    st = poller.status
+    assert st.state == "stale" and poller.last is not None
+    assert "no complete poll within 0.5 s" in (st.last_error or "")
+    assert states[-1] == ("stale", st.last_error)
+    assert st.waiting_since is None
+    # twice more and it is disconnected
+    await poller.poll_once()
+    await poller.poll_once()
+    assert poller.status.state == "disconnected"
+
+
+async def test_a_late_poll_is_stale_before_its_deadline() -> None:
+    seen: list[PollStatus] = []
+    source = Hanging()
+    poller = Poller(source, 0.2, on_snapshot=lambda s, e: None, deadline=3.0,
+                    on_status=lambda st, e: seen.append(
+                        PollStatus(state=st.state, waiting_since=st.waiting_since)))
+    assert poller.deadline == 3.0
+    await poller.poll_once()
+    source.hang = True
+    task = asyncio.ensure_future(poller.poll_once())
+    await asyncio.sleep(1.3)  # late after max(interval, 2 × last poll, 1 s)
+    assert poller.status.state == "stale"
+    assert poller.status.waiting_for() is not None and poller.status.waiting_for() >= 1.0
+    assert seen[-1].state == "stale" and seen[-1].waiting_since is not None
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def test_the_default_deadline_follows_the_configured_exchange_deadline() -> None:
+    from console.haproxy.limits import configure, current, reset
+
+    try:
+        configure(timeout=4)
+        poller = Poller(CapturedSource(), 2.0, on_snapshot=lambda s, e: None)
+        assert current().timeout == 4 and poller.deadline == 8
+    finally:
+        reset()
