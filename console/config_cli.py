@@ -398,6 +398,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     _refuse_read_only(target)
     config = str(target.config)
     staging = _staging(config)
+    _shared_notes(config)
     status = staging.status()
     if status == "empty":
         print(f"nothing staged for {config}")
@@ -407,7 +408,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
               "--yes to apply without a question", file=sys.stderr)
         return 2
     at = apply_target(args, target)
-    _shared_notes(config)
     if status == "pending":
         for line in _header(staging):
             print(line)
