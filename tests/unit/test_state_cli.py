@@ -160,3 +160,18 @@ def test_unusable_shared_place_is_one_clear_error(cfg, tmp_path) -> None:
     line = one_line(cli(cfg, "history"))
     assert "the shared state directory is writable by every user" in line
     assert str(root) in line and "chmod 2770" in line
+
+
+def test_apply_says_the_lock_and_history_are_private(cfg, tmp_path) -> None:
+    root = tmp_path / "missing" / "haconsole"
+    cfg.write_text(CFG + "\nfrontend fe\n    bind 127.0.0.1:18999\n"
+                   "    default_backend be_app\n")
+    st = Staging.load(str(cfg))
+    st.set_candidate(cfg.read_bytes() + b"# one more line\n")
+    out = cli(cfg, "apply", "--yes", "--no-reload",
+              env={"HACONSOLE_SHARED_STATE_DIR": str(root)})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "[warn] lock" in out.stdout
+    assert "warning: lock and history are private to user" in out.stdout
+    assert "install -d -m 2770 -g" in out.stdout
+    assert "# one more line" in cfg.read_text()

@@ -99,6 +99,7 @@ def test_apply_lock_behind_a_symlink_is_refused(cfg, victim) -> None:
     Path(state_dir(), "staging", f"{file_key(cfg)}.lock").symlink_to(victim)
     with apply_lock(cfg):  # creates the shared place of the file
         pass
+    assert victim.read_bytes() == b"precious\n"
     lock = hist.history_dir(cfg).parent / "lock"
     lock.unlink()
     lock.symlink_to(victim)
@@ -179,7 +180,7 @@ def test_journal_of_another_user_or_group_writable_is_refused() -> None:
     path.write_text("")
     path.chmod(0o620)
     with pytest.raises(StateError, match="writable by other users"):
-        journal.check_writable()
+        journal.record("edge", "x")
     path.chmod(0o600)
     os.chown(path, 65534, 65534)
     with pytest.raises(StateError, match="belongs to user"):
