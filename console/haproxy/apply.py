@@ -380,8 +380,12 @@ async def _keep_state(run: _Run, live: bytes, candidate: bytes) -> None:
         return
     lines = survival_lines(rows, live, candidate, sf) + await frontend_losses(target, live)
     since = await worker_start(target)
+    try:
+        lost = journaled_losses(target.name, since) if since else []
+    except HAProxyError as exc:  # an unreadable journal never stops (or undoes) an apply
+        lost, lines = [], lines + [f"warning: runtime changes not listed: {exc}"]
     lines += [f"lost: runtime command `{c}` (maps, ACLs, tables and frontend states are "
-              "not kept)" for c in journaled_losses(target.name, since)] if since else []
+              "not kept)" for c in lost]
     if sf.path and "global" in sf.modes:
         try:
             count = await save_server_state(target, sf.path)
