@@ -43,6 +43,7 @@ def describe_os_error(exc: OSError) -> str:
     """Why an ``OSError`` happened, in words."""
     return {
         errno.ELOOP: "it is a symbolic link (refused: haconsole never follows one there)",
+        errno.ENOENT: "its parent directory does not exist",
         errno.EISDIR: "it is a directory",
         errno.ENOTDIR: "a part of the path is not a directory",
         errno.EACCES: "permission denied",
