@@ -35,7 +35,8 @@ from typing import Any
 from console.haproxy import shared_state
 from console.haproxy.atomic import WriteError, read_bytes, sha256, write_private
 from console.haproxy.errors import NotFound, ValidationError
-from console.haproxy.staging import Staging, StagingError, _flock, unified_diff, who
+from console.haproxy.locks import flock, who
+from console.haproxy.staging import Staging, StagingError, unified_diff
 from console.haproxy.statefs import StateError, create_file, private_dir, read_file
 from console.settings import state_dir
 
@@ -94,7 +95,7 @@ def _copy_private(place: shared_state.Place) -> str | None:
     names = sorted(n for n in os.listdir(old) if _FILE.match(n))
     if not names:
         return None
-    with _flock(place.history_dir.parent / "history.lock", mode=place.file_mode, shared=True):
+    with flock(place.history_dir.parent / "history.lock", mode=place.file_mode, shared=True):
         if os.path.lexists(old / COPIED_MARK):
             return None
         if any(_NAME.match(n) for n in os.listdir(place.history_dir)):
