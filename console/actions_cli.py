@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from console.haproxy.errors import HAProxyError, NotFound, ValidationError
+from console.haproxy.statefs import StateError
 
 if TYPE_CHECKING:
     from console.cli import Target
@@ -469,7 +470,7 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(exc, Refused):
             code = exc.code
         else:
-            code = EXIT_REFUSED if isinstance(exc, ValidationError) else EXIT_ERROR
+            code = EXIT_REFUSED if isinstance(exc, (ValidationError, StateError)) else EXIT_ERROR
         message = " ".join(str(exc).split())
         if change:
             record_refusal(target or args.socket or "?", _attempt(args), message)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from console import __version__
 from console.haproxy.errors import HAProxyError
+from console.haproxy.statefs import StateError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -100,6 +101,13 @@ def resolve_target(args: argparse.Namespace, *, discover: bool = True) -> Target
             inst.stats_url
         t.url_user, t.url_password = inst.stats_user, inst.stats_password
         t.haproxy, t.read_only = inst.haproxy, inst.read_only
+    from console.haproxy import shared_state
+
+    shared_state.configure((inst.shared_state_dir if inst else None) or
+                           settings.shared_state_dir)
+    # Credentials for the stats page from the environment: never in an argv (ps).
+    t.url_user = os.environ.get("HACONSOLE_STATS_USER") or t.url_user
+    t.url_password = os.environ.get("HACONSOLE_STATS_PASSWORD") or t.url_password
     t.socket = args.socket or t.socket
     t.master = args.master or t.master
     t.config = args.config or t.config
@@ -172,15 +180,18 @@ def cmd_console(args: argparse.Namespace) -> int:
 # -- main --------------------------------------------------------------------------
 
 def _internal_error(exc: BaseException) -> int:
+    from console.haproxy.statefs import open_nofollow
     from console.settings import state_dir
 
     try:
         path = state_dir() / "haconsole.log"
-        with open(path, "a", encoding="utf-8") as f:
+        fd = open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600,
+                           what="the log file")
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
             f.write("".join(traceback.format_exception(exc)))
         where = str(path)
-    except OSError:
-        where = "(could not write the log file)"
+    except (OSError, HAProxyError) as log_exc:
+        where = f"(could not write the log file: {log_exc})"
     print(f"haconsole: internal error: {type(exc).__name__}: {exc} — details in {where}",
           file=sys.stderr)
     return EXIT_ERROR
@@ -203,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_action(args)
         return cmd_console(args)
+    except StateError as exc:
+        print(f"haconsole: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except HAProxyError as exc:
         print(f"haconsole: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.statefs import StateError
 
 STATUS = {"ok": "[ ok ]", "fail": "[FAIL]", "warn": "[warn]", "skip": "[skip]"}
 TRUE = ("true", "yes", "on", "1")
@@ -74,7 +75,24 @@ def run_config(args: argparse.Namespace) -> int:
         return _HANDLERS[action](args)
     except HAProxyError as exc:
         print(f"haconsole: {exc}", file=sys.stderr)
-        return 2 if action == "diff" else 1
+        return 2 if action == "diff" or isinstance(exc, StateError) else 1
+
+
+def _shared_notes(config: str) -> None:
+    """Say on stderr who else has a change staged, and when the history is private."""
+    from console.haproxy import shared_state
+
+    try:
+        notes = shared_state.notes(config)
+    except StateError as exc:
+        notes = [f"the shared place of this file is unusable: {exc}"]
+    for note in notes:
+        print(f"haconsole: note: {note}", file=sys.stderr)
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(f"haconsole: warning: {line}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- context
@@ -151,6 +169,7 @@ def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
     staging.add_ops([op])
     from console.haproxy.staging import describe_op
 
+    _warn(staging.warnings)
     if not staging.pending:
         print(f"no change: {target.config} already says that")
         return 0
@@ -183,6 +202,7 @@ def cmd_del_server(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
+    from console.haproxy.statefs import create_file, read_edited
     from console.settings import state_dir
 
     target = _target(args)
@@ -196,20 +216,19 @@ def cmd_edit(args: argparse.Namespace) -> int:
     directory = tempfile.mkdtemp(prefix="edit-", dir=state_dir())
     path = os.path.join(directory, os.path.basename(str(target.config)))
     try:
-        with open(path, "wb") as f:
-            f.write(source)
+        create_file(path, source, what="the text to edit")
         rc = subprocess.call(["sh", "-c", f'{editor} "$@"', editor, path])
         if rc != 0:
             raise ValidationError(f"the editor ({editor}) exited with status {rc}",
                                   hint="nothing was staged")
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_edited(path)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     if data == source:
         print("no change")
         return 0
     staging.set_candidate(data, note=f"edit in {os.path.basename(editor.split()[0])}")
+    _warn(staging.warnings)
     if not staging.pending:
         print("no change left: the staged text is the live file; nothing staged")
         return 0
@@ -219,7 +238,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    staging = _staging(_config(args))
+    config = _config(args)
+    staging = _staging(config)
+    _shared_notes(config)
     status = staging.status()
     if status == "empty":
         return 0
@@ -252,7 +273,10 @@ def cmd_discard(args: argparse.Namespace) -> int:
         print("nothing staged")
         return 0
     staging.discard()
-    print(f"discarded the staged change of {staging.path}")
+    _warn(staging.warnings)
+    gone = "" if os.path.lexists(staging.real_path) else \
+        " (the file itself no longer exists)"
+    print(f"discarded the staged change of {staging.path}{gone}")
     return 0
 
 
@@ -274,7 +298,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.number is not None:
         sys.stdout.write(hist.diff_version(config, args.number))
         return 0
-    versions = hist.history(config)
+    versions, notes = hist.history_report(config)
+    for note in notes:
+        print(f"haconsole: note: {note}", file=sys.stderr)
+    from console.haproxy import shared_state
+
+    for marker in shared_state.others_staged(config):
+        print(f"haconsole: note: {shared_state.describe_marker(marker)}", file=sys.stderr)
     if not versions:
         print(f"no versions kept yet for {config} (the first apply keeps the file as found)")
         return 0
@@ -368,6 +398,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     _refuse_read_only(target)
     config = str(target.config)
     staging = _staging(config)
+    _shared_notes(config)
     status = staging.status()
     if status == "empty":
         print(f"nothing staged for {config}")
@@ -395,6 +426,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     result = asyncio.run(apply_async(config, staging, instance=at, message=args.message or "",
                                      no_reload=args.no_reload, on_step=_print_step,
                                      confirmed_hash=staging.candidate_hash))
+    _warn(result.warnings)
+    if isinstance(result.error, StateError):
+        print(f"haconsole: apply refused: {result.error}", file=sys.stderr)
+        return 2
     if result.ok:
         print(f"done: {result.reason or result.outcome}" if result.outcome == "applied" else
               f"done: written as version {result.version}, not reloaded")

@@ -4,6 +4,13 @@ JSON lines in ``<state dir>/journal.jsonl``: time, OS user, SSH origin,
 instance, the exact command, HAProxy's answer or the error, and the state
 before and after when the caller knows them. Appended with one ``write`` of a
 whole line under ``O_APPEND``, so concurrent consoles do not interleave.
+
+The file is opened with ``O_NOFOLLOW`` (a symlink there is refused, never
+appended through) and must be a regular file of the current user, not writable
+by others. :func:`check_writable` is called before anything is sent or written:
+a journal that cannot be written stops a change before it is made. A failure
+after the change (a disk filled meanwhile) raises :class:`JournalError`, which the
+callers report loudly without undoing the change.
 """
 
 from __future__ import annotations
@@ -15,7 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from console.haproxy.statefs import StateError, open_nofollow, os_error, read_file
 from console.settings import state_dir
+
+WHAT = "the journal"
+
+
+class JournalError(StateError):
+    """The journal cannot be written (or read)."""
 
 
 def journal_path() -> Path:
@@ -29,9 +43,29 @@ def _user() -> str:
         return str(os.getuid())
 
 
+def _open_for_append() -> tuple[int, Path]:
+    try:
+        path = journal_path()
+        return open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600,
+                             what=WHAT), path
+    except StateError as exc:
+        raise JournalError(exc.what, exc.where, exc.hint) from None
+
+
+def check_writable() -> Path:
+    """The journal's path, if an entry can be appended to it; else :class:`JournalError`.
+
+    Opens the file for appending (creating it if needed) and writes nothing. A disk
+    that fills up later is only found by :func:`record`.
+    """
+    fd, path = _open_for_append()
+    os.close(fd)
+    return path
+
+
 def record(target: Any, command: str, *, answer: str | None = None, error: str | None = None,
            before: Any = None, after: Any = None, via: str = "socket") -> dict[str, Any]:
-    """Append one entry and return it."""
+    """Append one entry and return it; :class:`JournalError` if it cannot be written."""
     ssh = os.environ.get("SSH_CONNECTION", "")
     entry: dict[str, Any] = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -50,10 +84,15 @@ def record(target: Any, command: str, *, answer: str | None = None, error: str |
         entry["before"] = before
     if after is not None:
         entry["after"] = after
-    line = json.dumps(entry, ensure_ascii=False) + "\n"
-    fd = os.open(journal_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+    fd, path = _open_for_append()
     try:
-        os.write(fd, line.encode("utf-8"))
+        written = os.write(fd, line)
+        if written != len(line):
+            raise OSError(28, "No space left on device")  # a short write: the disk is full
+    except OSError as exc:
+        err = os_error(exc, "the journal could not record the entry", path)
+        raise JournalError(err.what, err.where, err.hint) from None
     finally:
         os.close(fd)
     return entry
@@ -62,16 +101,18 @@ def record(target: Any, command: str, *, answer: str | None = None, error: str |
 def read_entries(instance: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
     """The newest *limit* entries, optionally for one instance; bad lines are skipped."""
     try:
-        with open(journal_path(), encoding="utf-8", errors="replace") as f:
-            lines = f.readlines()[-limit:]
-    except FileNotFoundError:
+        data = read_file(journal_path(), what=WHAT, limit=1 << 30)
+    except StateError as exc:
+        raise JournalError(exc.what, exc.where, exc.hint) from None
+    if data is None:
         return []
+    lines = data.decode("utf-8", errors="replace").splitlines()[-limit:]
     out: list[dict[str, Any]] = []
     for line in lines:
         try:
             entry = json.loads(line)
         except ValueError:
             continue
-        if instance is None or entry.get("instance") == instance:
+        if isinstance(entry, dict) and (instance is None or entry.get("instance") == instance):
             out.append(entry)
     return out

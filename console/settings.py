@@ -8,6 +8,12 @@ theme, say) the user's comments, order and layout survive. Default location:
 ``HACONSOLE_TIMEOUT``, ``HACONSOLE_MAX_ANSWER_MB``. The file is read only if it is
 a regular file of at most 1 MiB.
 
+Saving keeps the file's mode, owner and group (a file holding a stats password
+stays 0600) and writes through a symlinked settings file to its target.
+``shared_state_dir`` (top level, or per instance) is where the operators of a
+config file share its apply lock and history (see
+:mod:`console.haproxy.shared_state`).
+
 Example::
 
     default_instance = "edge"
@@ -35,6 +41,8 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,10 +95,15 @@ def config_dir() -> Path:
 
 
 def state_dir() -> Path:
-    """Journal, staged changes, history, logs. Created on demand, mode 0700."""
+    """Journal, staged changes, logs: created on demand, mode 0700.
+
+    Refused (:class:`~console.haproxy.statefs.StateError`) when it is not a
+    directory, belongs to another user or is writable by others.
+    """
+    from console.haproxy.statefs import private_dir
+
     path = Path(os.environ.get("HACONSOLE_STATE_DIR") or platformdirs.user_state_dir(APP))
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return private_dir(path, "state directory")
 
 
 def default_settings_path() -> Path:
@@ -111,6 +124,7 @@ class Instance:
     reload_command: str | None = None
     haproxy: str | None = None  # binary used for `haproxy -c`
     read_only: bool = False
+    shared_state_dir: str | None = None  # overrides the top-level one
 
 
 @dataclass
@@ -140,6 +154,7 @@ class Settings:
     ui: UISettings = field(default_factory=UISettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     exists: bool = False
+    shared_state_dir: str | None = None  # where operators share locks and history
 
     def instance(self, name: str | None = None) -> Instance | None:
         """The named instance, or the default one, or the only one."""
@@ -165,18 +180,54 @@ class Settings:
             setattr(self.ui, key, value)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+        """Write the document back: same mode, owner and group; through a symlink.
+
+        The text goes to a ``mkstemp`` file beside the real file (a symlinked
+        settings file is resolved: the link stays, its target is replaced), which
+        gets the old file's mode, owner and group before it is renamed over it. A
+        new file is created 0600: it may hold a stats password.
+        """
+        real = Path(os.path.realpath(self.path))
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(tomlkit.dumps(self.document))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            real.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            st: os.stat_result | None = os.stat(real)
+        except FileNotFoundError:
+            st = None
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise ConfigError(f"cannot save the settings: {exc.strerror}", str(self.path),
+            raise ConfigError(f"cannot save the settings: {exc.strerror}", str(real),
+                              "check the directory's permissions") from None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise ConfigError("cannot save the settings: not a regular file", str(real))
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
+        except OSError as exc:
+            raise ConfigError(f"cannot save the settings: {exc.strerror}", str(real),
                               "check the directory's permissions and free space") from None
+        try:
+            try:
+                if st is not None and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                    try:
+                        os.fchown(fd, st.st_uid, st.st_gid)
+                    except PermissionError:
+                        raise ConfigError("cannot save the settings without changing their "
+                                          "owner or group", str(real),
+                                          "save them as their owner") from None
+                os.fchmod(fd, stat.S_IMODE(st.st_mode) if st is not None else 0o600)
+                data = tomlkit.dumps(self.document).encode("utf-8")
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, real)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise ConfigError(f"cannot save the settings: {exc.strerror}", str(real),
+                              "check the directory's permissions and free space") from None
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -237,6 +288,8 @@ def load(path: str | Path | None = None) -> Settings:
     settings = Settings(path=p, document=doc, exists=exists)
     settings.default_instance = _get(doc, "default_instance", str, p, text,
                                      "default_instance")  # type: ignore[assignment]
+    settings.shared_state_dir = _get(doc, "shared_state_dir", str, p, text,
+                                     "shared_state_dir")  # type: ignore[assignment]
     ui = _get(doc, "ui", dict, p, text, "[ui]") or {}
     if ui:
         theme = _get(ui, "theme", str, p, text, "ui.theme")
@@ -270,7 +323,8 @@ def load(path: str | Path | None = None) -> Settings:
                               _where(p, text, name))
         inst = Instance(name=name)
         for attr in ("socket", "master", "config", "stats_url", "stats_user",
-                     "stats_password", "reload", "reload_command", "haproxy"):
+                     "stats_password", "reload", "reload_command", "haproxy",
+                     "shared_state_dir"):
             value = _get(table, attr, str, p, text, f"instances.{name}.{attr}")
             if value is not None:
                 setattr(inst, attr, value)

@@ -178,5 +178,6 @@ def _isolated_settings(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never read or write the real user's settings or state."""
     monkeypatch.setenv("HACONSOLE_SETTINGS", str(tmp_path / "settings.toml"))
     monkeypatch.setenv("HACONSOLE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HACONSOLE_SHARED_STATE_DIR", str(tmp_path / "shared"))
     for var in ("HACONSOLE_INSTANCE", "HACONSOLE_THEME", "HACONSOLE_INTERVAL"):
         monkeypatch.delenv(var, raising=False)

@@ -402,16 +402,23 @@ def _journal(target: Any, warnings: list[str], command: str, **kw: Any) -> None:
 
     try:
         record(target, command, **kw)
-    except OSError as exc:
-        warnings.append(f"could not write the journal: {exc.strerror or exc}")
+    except (OSError, HAProxyError) as exc:
+        warnings.append(f"JOURNAL NOT WRITTEN: {command!r} was sent, but the journal could "
+                        f"not record it: {exc}. Note the change by hand.")
 
 
 async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True) -> Result:
     """Send the plan's commands in order; stop at the first failure.
 
     Every command sent is journaled (answer or error, state before and after);
-    the state of its target is read again after each one.
+    the state of its target is read again after each one. The journal is checked
+    first: when it cannot be written, :class:`~console.journal.JournalError` is
+    raised and nothing is sent.
     """
+    if journal and plan.commands:
+        from console.journal import check_writable
+
+        check_writable()
     result = Result(plan, [])
     where = str(getattr(client, "address", "") or getattr(target, "socket", "") or "?")
     stopped = False
@@ -503,8 +510,8 @@ def record_refusal(target: Any, attempted: str, error: str) -> None:
 
     try:
         record(target, attempted, error=error, via="refused")
-    except OSError:
-        pass
+    except (OSError, HAProxyError):
+        pass  # nothing was sent; the refusal itself is already said on screen
 
 
 __all__ = [

@@ -15,7 +15,11 @@ Steps, each reported through ``on_step(step, status, detail)`` (status ``ok``,
    reloaded and verified; the failed candidate stays staged.
 
 Without a running instance (or with ``no_reload``) the pipeline stops after the
-write. Every reload sent is journaled.
+write. Every reload sent is journaled: a journal that cannot be written refuses
+the apply before anything is written; one that fails after the write (a disk
+filled meanwhile) is reported loudly and never causes a rollback. The lock and the
+history are in the file's shared place (:mod:`console.haproxy.shared_state`); a
+problem there refuses the apply before the write.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from console.haproxy.atomic import (
 from console.haproxy.errors import HAProxyError
 from console.haproxy.parsers import parse_info, parse_servers_state
 from console.haproxy.staging import LockHeld, Staging, apply_lock
+from console.haproxy.statefs import StateError
 from console.haproxy.transport import RuntimeClient
 
 __all__ = ["ApplyResult", "ApplyTarget", "StepReport", "apply", "apply_async",
@@ -88,6 +93,8 @@ class ApplyResult:
     previous_version: int | None = None
     check: CheckResult | None = None
     reload: ReloadOutcome | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. a reload the journal missed
+    error: HAProxyError | None = None  # what refused it before anything was written
 
 
 class _Stop(Exception):
@@ -133,6 +140,10 @@ async def apply_async(config_path: str, staging: Staging | None = None, *,
             await _pipeline(run, staging, message or staging.summary(), user, no_reload)
     except LockHeld as exc:
         run.stop("lock", "refused", exc.what, [f"hint: {exc.hint}"])
+    except StateError as exc:  # raised before the write: nothing written, nothing reloaded
+        run.stop("lock", "refused", f"{exc.what}: nothing written, nothing reloaded",
+                 _where_hint(exc))
+        run.result.error = exc
     except _Stop:
         pass
     return run.result
@@ -172,7 +183,26 @@ def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> Non
         raise run.stop("stale", "refused", "the staged change was modified since it was "
                        "reviewed (by another console?)", ["hint: review the diff again"])
     _reload_possible(run)
+    _journal_writable(run)
     run.step("stale", "ok", f"live file unchanged since staged (sha256 {staging.base_hash[:12]})")
+
+
+def _journal_writable(run: _Run) -> None:
+    """Refuse before writing anything when the reload could not be journaled."""
+    if run.no_reload or not run.target.has_runtime:
+        return
+    from console import journal
+
+    try:
+        journal.check_writable()
+    except StateError as exc:
+        run.result.error = exc
+        raise run.stop("stale", "refused", f"{exc.what}: the reload could not be journaled; "
+                       "nothing written, nothing reloaded", _where_hint(exc)) from None
+
+
+def _where_hint(exc: HAProxyError) -> list[str]:
+    return [f"where: {exc.where}"] * bool(exc.where) + [f"hint: {exc.hint}"] * bool(exc.hint)
 
 
 def _reload_possible(run: _Run) -> None:
@@ -206,7 +236,13 @@ def _locked(run: _Run, staging: Staging, me: dict[str, object], cleaned: list[st
         lines.append(f"note: the apply of version {stuck.number} was interrupted while "
                      f"{stuck.status} it; the running HAProxy may not have loaded it")
         _mark(run, stuck.number, "interrupted")
-    run.step("lock", "ok", f"held by {me['user']} (pid {me['pid']})", lines)
+    from console.haproxy import shared_state
+
+    others = [f"note: {shared_state.describe_marker(m)} (not part of this apply)"
+              for m in shared_state.others_staged(run.config)]
+    note = me.get("note")
+    run.step("lock", "warn" if note else "ok", f"held by {me['user']} (pid {me['pid']})",
+             lines + others + ([f"warning: {note}"] if note else []))
     return fresh
 
 
@@ -255,6 +291,8 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
         if live != old:
             raise run.stop("history", "refused", "the live file changed during the apply",
                            ["hint: `haconsole config rebase`, then apply again"])
+        _, notes = hist.history_report(run.config)
+        skipped = [f"warning: {n}" for n in notes if n.startswith("version ")]
         prev = hist.ensure_saved(run.config, live)
         extra = {"ops": staging.ops, "previous": prev.number}
         if user:
@@ -262,15 +300,16 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
         new = hist.save_version(run.config, candidate, message=message, status="writing",
                                 diff=staging.diff(), extra=extra)
         fault_point("history")
-    except WriteError as exc:
+    except (WriteError, StateError) as exc:
         discard_temp(temp)
-        raise run.stop("history", "failed", f"cannot save the history: {exc}") from None
+        raise run.stop("history", "failed", f"cannot save the history: {exc}; nothing "
+                       "written, nothing reloaded") from None
     except BaseException:
         discard_temp(temp)
         raise
     run.result.previous_version, run.result.version = prev.number, new.number
-    run.step("history", "ok", f"live file kept as version {prev.number}; the change "
-             f"becomes version {new.number}")
+    run.step("history", "warn" if skipped else "ok", f"live file kept as version "
+             f"{prev.number}; the change becomes version {new.number}", skipped)
     # 5. write
     try:
         if read_bytes(run.real) != old:
@@ -341,8 +380,12 @@ async def _keep_state(run: _Run, live: bytes, candidate: bytes) -> None:
         return
     lines = survival_lines(rows, live, candidate, sf) + await frontend_losses(target, live)
     since = await worker_start(target)
+    try:
+        lost = journaled_losses(target.name, since) if since else []
+    except HAProxyError as exc:  # an unreadable journal never stops (or undoes) an apply
+        lost, lines = [], lines + [f"warning: runtime changes not listed: {exc}"]
     lines += [f"lost: runtime command `{c}` (maps, ACLs, tables and frontend states are "
-              "not kept)" for c in journaled_losses(target.name, since)] if since else []
+              "not kept)" for c in lost]
     if sf.path and "global" in sf.modes:
         try:
             count = await save_server_state(target, sf.path)
@@ -368,12 +411,18 @@ async def _reload(run: _Run, step: str, new: bytes, old: bytes) -> ReloadOutcome
     try:
         outcome = await do_reload(target)
     except ReloadError as exc:
-        journal.record(target, label, error=str(exc), via=target.reload)
         outcome = ReloadOutcome(False, target.reload, str(exc))
+        entry = dict(error=str(exc))
     else:
-        journal.record(target, label, answer=outcome.answer or outcome.detail,
-                       error=None if outcome.ok is not False else outcome.detail,
-                       via=target.reload)
+        entry = dict(answer=outcome.answer or outcome.detail,
+                     error=None if outcome.ok is not False else outcome.detail)
+    unjournaled = ""
+    try:
+        journal.record(target, label, via=target.reload, **entry)  # type: ignore[arg-type]
+    except (HAProxyError, OSError) as exc:  # after the reload: said loudly, never undone
+        unjournaled = (f"JOURNAL NOT WRITTEN: the {label} was sent, but the journal could "
+                       f"not record it: {exc}. Note it by hand.")
+        run.result.warnings.append(unjournaled)
     if step == "reload":
         run.result.reload = outcome
     lines = [f"startup log: {line}" for line in outcome.log]
@@ -383,6 +432,9 @@ async def _reload(run: _Run, step: str, new: bytes, old: bytes) -> ReloadOutcome
             "HAProxy did not say why (2.6 keeps no startup log on the master CLI): "
             "see its log, e.g. journalctl -u haproxy"]
     status = {True: "ok", False: "fail", None: "warn"}[outcome.ok]
+    if unjournaled:
+        lines.append(unjournaled)
+        status = "warn" if status == "ok" else status
     what = outcome.method if step == "reload" else f"reload of the previous file by " \
         f"{outcome.method}"
     run.step(step, status, f"{what}: {outcome.detail} ({outcome.seconds:.2f} s)", lines)

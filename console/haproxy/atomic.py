@@ -11,6 +11,12 @@ killed half-way are recognised by their name and removed by
 
 Every ``OSError`` becomes a :class:`WriteError` that says what happened and what
 to do (full disk, read-only filesystem, immutable file, bind-mounted file…).
+
+Files haconsole keeps for itself (staged changes, history, the server-state file)
+go through :func:`write_private`: a ``mkstemp`` file (``O_EXCL``, random name) in
+the target's directory, renamed over the target. A symlink planted at any
+predictable name is never followed: the rename replaces a link, it does not write
+through it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import os
 import re
 import signal
 import stat
+import tempfile
 import time
 
 from console.haproxy.errors import HAProxyError
@@ -187,7 +194,8 @@ def write_temp(target: str, data: bytes) -> str:
     except OSError as exc:
         raise write_error(exc, "create a temp file next to the config", tmp) from None
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
     except OSError as exc:
         raise write_error(exc, "create a temp file next to the config", tmp) from None
     try:
@@ -254,13 +262,38 @@ def write_atomic(target: str, data: bytes) -> str | None:
     return replace_with(write_temp(target, data), target)
 
 
+def _check_directory(directory: str, path: str) -> None:
+    """The directory a private file is written in: a directory others cannot race in."""
+    try:
+        st = os.stat(directory)
+    except OSError as exc:
+        raise write_error(exc, "use the directory", directory) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise WriteError("cannot write the file: its directory is not a directory", path,
+                         "check the path")
+    if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+        raise WriteError("refused to write the file: its directory is writable by every user",
+                         directory, f"chmod o-w {directory} (or +t)")
+
+
 def write_private(path: str, data: bytes, mode: int = 0o600,
                   action: str = "save haconsole's state") -> None:
-    """Atomically write a file haconsole owns (staging, history, server state)."""
-    tmp = f"{path}{TEMP_MARK}{os.getpid()}"
+    """Atomically write a file haconsole owns (staging, history, server state).
+
+    The data goes to a new ``mkstemp`` file (``O_EXCL``, unpredictable name) in the
+    same directory, gets *mode* exactly (no umask), is fsynced and renamed over
+    *path*. A symlink at *path* is replaced, never written through.
+    """
+    directory, base = os.path.split(path)
+    directory = directory or "."
+    _check_directory(directory, path)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}{TEMP_MARK}{os.getpid()}.", dir=directory)
+    except OSError as exc:
+        raise write_error(exc, action, path) from None
+    try:
         try:
+            os.fchmod(fd, mode)
             _write_all(fd, data)
             os.fsync(fd)
         finally:
@@ -269,3 +302,7 @@ def write_private(path: str, data: bytes, mode: int = 0o600,
     except OSError as exc:
         _unlink_quietly(tmp)
         raise write_error(exc, action, path) from None
+    try:
+        fsync_dir(directory)
+    except OSError:
+        pass  # the file is in place; only its durability across a power cut is unsure

@@ -1,9 +1,18 @@
 """Numbered versions of a configuration file, kept by the apply pipeline.
 
-``<state dir>/history/<key>/NNNN.cfg`` holds a version's exact bytes and
+``<shared place>/history/NNNN.cfg`` holds a version's exact bytes and
 ``NNNN.json`` who wrote it, when, from where, why (the message), its status and
-the diff from the text it replaced. Directories are mode 0700, files 0600: a
-config may hold passwords.
+the diff from the text it replaced. The place is shared by every operator of the
+file (:mod:`console.haproxy.shared_state`: directories 2770, files 0660, the
+operators' group; a config may hold passwords), or, when no shared place can be
+created, the user's private ``<state dir>/history/<key>/`` (0700, 0600) — and then
+every listing says so.
+
+A history kept privately by an older haconsole (``<state dir>/history/<key>/``) is
+copied into the shared place the first time the file's shared history is used,
+if that one is still empty; the private copy stays where it was, marked copied.
+Files are read without following symlinks; a version whose metadata is unreadable
+or of the wrong types is skipped with a warning, never blocking an apply.
 
 Before an apply, the live file is saved as a version unless the newest version
 already is that text (status ``found``: it was live, whoever wrote it). The
@@ -17,17 +26,23 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console.haproxy.atomic import read_bytes, sha256, write_private
+from console.haproxy import shared_state
+from console.haproxy.atomic import WriteError, read_bytes, sha256, write_private
 from console.haproxy.errors import NotFound, ValidationError
-from console.haproxy.staging import Staging, StagingError, file_key, unified_diff, who
+from console.haproxy.locks import flock, who
+from console.haproxy.staging import Staging, StagingError, unified_diff
+from console.haproxy.statefs import StateError, create_file, private_dir, read_file
 from console.settings import state_dir
 
 _NAME = re.compile(r"^(\d{4,})\.json$")
+_FILE = re.compile(r"^\d{4,}\.(?:json|cfg)$")
+COPIED_MARK = ".copied-to-shared"
 
 
 @dataclass(frozen=True)
@@ -44,46 +59,136 @@ class Version:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def data(self) -> bytes:
-        return read_bytes(str(self.file))
+        data = read_file(self.file, what=f"the text of version {self.number}",
+                         owner_only=False)
+        if data is None:
+            raise StateError(f"the text of version {self.number} is missing", str(self.file),
+                             "pick another version (haconsole config history)")
+        return data
 
     @property
     def diff(self) -> str:
         return str(self.meta.get("diff") or "")
 
 
-def history_dir(config_path: str) -> Path:
-    root = state_dir() / "history"
-    path = root / file_key(config_path)
-    for p in (root, path):
-        p.mkdir(exist_ok=True, mode=0o700)
-        if p.stat().st_mode & 0o077:
-            p.chmod(0o700)
-    return path
+def _place(config_path: str) -> tuple[shared_state.Place, str | None]:
+    """The checked place of the history, and a note if an old private one was copied."""
+    place = shared_state.place(config_path)
+    if not place.shared:
+        private_dir(place.history_dir.parent, "history directory", follow=False)
+        private_dir(place.history_dir, "history directory", follow=False)
+        return place, None
+    return place, _copy_private(place)
 
 
-def _load(path: Path, number: int) -> Version | None:
+def _copy_private(place: shared_state.Place) -> str | None:
+    """Copy the history an older haconsole kept privately, once, into an empty shared one."""
+    old = state_dir() / "history" / place.key
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        st = os.lstat(old)
+    except FileNotFoundError:
         return None
-    return Version(number=number, time=str(meta.get("time", "")), ts=float(meta.get("ts", 0)),
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or os.path.lexists(old / COPIED_MARK):
+        return None
+    names = sorted(n for n in os.listdir(old) if _FILE.match(n))
+    if not names:
+        return None
+    with flock(place.history_dir.parent / "history.lock", mode=place.file_mode, shared=True):
+        if os.path.lexists(old / COPIED_MARK):
+            return None
+        if any(_NAME.match(n) for n in os.listdir(place.history_dir)):
+            note = (f"your earlier private history of this file stays in {old}: the shared "
+                    f"history already had versions, so it was not merged")
+        else:
+            for name in names:
+                data = read_file(old / name, what="a version of the private history")
+                if data is not None:
+                    _write(place, place.history_dir / name, data)
+            note = f"your earlier private history of this file was copied to {place.history_dir}"
+        create_file(old / COPIED_MARK, (note + "\n").encode(), what="the copy mark")
+        return note
+
+
+def _write(place: shared_state.Place, path: Path, data: bytes) -> None:
+    try:
+        write_private(str(path), data, mode=place.file_mode, action="save the history")
+    except WriteError as exc:
+        raise StateError(exc.what, exc.where, exc.hint) from None
+
+
+def history_dir(config_path: str) -> Path:
+    """Where the versions of *config_path* are kept (created and checked)."""
+    return _place(config_path)[0].history_dir
+
+
+class _Bad(Exception):
+    """A version's metadata cannot be used."""
+
+
+_TYPES: tuple[tuple[str, type | tuple[type, ...], bool], ...] = (
+    ("time", str, False), ("ts", (int, float), False), ("user", str, True),
+    ("ssh_origin", str, True), ("message", str, False), ("status", str, False),
+    ("sha256", str, False))
+
+
+def _load(path: Path, number: int) -> Version:
+    try:
+        raw = read_file(path, what=f"the metadata of version {number}", owner_only=False)
+    except StateError as exc:
+        raise _Bad(exc.what) from None
+    if raw is None:
+        raise _Bad("its metadata vanished")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Bad(f"its metadata is not JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise _Bad(f"its metadata is a JSON {type(meta).__name__}, not an object")
+    for name, kind, optional in _TYPES:
+        value = meta.get(name)
+        if (value is None and optional) or (isinstance(value, kind) and
+                                            not isinstance(value, bool)):
+            continue
+        raise _Bad(f"its metadata field {name!r} is missing or of the wrong type")
+    cfg = path.with_suffix(".cfg")
+    try:
+        if not stat.S_ISREG(os.lstat(cfg).st_mode):
+            raise _Bad(f"its text ({cfg.name}) is not a regular file")
+    except FileNotFoundError:
+        raise _Bad(f"its text ({cfg.name}) is missing") from None
+    return Version(number=number, time=meta["time"], ts=float(meta["ts"]),
                    user=meta.get("user"), ssh_origin=meta.get("ssh_origin"),
-                   message=str(meta.get("message", "")), status=str(meta.get("status", "")),
-                   sha256=str(meta.get("sha256", "")),
-                   file=path.with_suffix(".cfg"), meta=meta)
+                   message=meta["message"], status=meta["status"], sha256=meta["sha256"],
+                   file=cfg, meta=meta)
+
+
+def history_report(config_path: str) -> tuple[list[Version], list[str]]:
+    """Every usable version of *config_path*, oldest first, and what to tell about the rest.
+
+    The notes say when the history is private, when an old private one was copied,
+    and which versions were skipped (unreadable metadata, wrong types, a symlink).
+    """
+    place, copied = _place(config_path)
+    notes = [place.note] if place.note else []
+    notes += [copied] if copied else []
+    out: list[Version] = []
+    for name in sorted(os.listdir(place.history_dir)):
+        m = _NAME.match(name)
+        if not m:
+            continue
+        try:
+            out.append(_load(place.history_dir / name, int(m[1])))
+        except _Bad as exc:
+            notes.append(f"version {int(m[1])} skipped: {exc} ({place.history_dir / name}); "
+                         "move it away to silence this")
+    return sorted(out, key=lambda v: v.number), notes
 
 
 def history(config_path: str) -> list[Version]:
-    """Every saved version of *config_path*, oldest first."""
-    directory = history_dir(config_path)
-    out: list[Version] = []
-    for name in os.listdir(directory):
-        m = _NAME.match(name)
-        if m:
-            version = _load(directory / name, int(m[1]))
-            if version and version.file.exists():
-                out.append(version)
-    return sorted(out, key=lambda v: v.number)
+    """Every usable saved version of *config_path*, oldest first."""
+    return history_report(config_path)[0]
 
 
 def get_version(config_path: str, number: int) -> Version:
@@ -98,7 +203,8 @@ def get_version(config_path: str, number: int) -> Version:
 
 def save_version(config_path: str, data: bytes, *, message: str, status: str,
                  diff: str = "", extra: dict[str, Any] | None = None) -> Version:
-    directory = history_dir(config_path)
+    place, _ = _place(config_path)
+    directory = place.history_dir
     existing = [int(m[1]) for n in os.listdir(directory) if (m := _NAME.match(n))]
     number = max(existing, default=0) + 1
     me = who()
@@ -109,18 +215,24 @@ def save_version(config_path: str, data: bytes, *, message: str, status: str,
         "sha256": sha256(data), "size": len(data), "diff": diff, **(extra or {}),
     }
     base = directory / f"{number:04d}"
-    write_private(str(base.with_suffix(".cfg")), data)
-    write_private(str(base.with_suffix(".json")), json.dumps(meta, indent=1).encode())
-    version = _load(base.with_suffix(".json"), number)
-    assert version is not None
-    return version
+    _write(place, base.with_suffix(".cfg"), data)
+    _write(place, base.with_suffix(".json"), json.dumps(meta, indent=1).encode())
+    return _load(base.with_suffix(".json"), number)
 
 
 def set_status(config_path: str, number: int, status: str, **extra: Any) -> None:
-    path = history_dir(config_path) / f"{number:04d}.json"
-    meta = json.loads(path.read_text(encoding="utf-8"))
+    place, _ = _place(config_path)
+    path = place.history_dir / f"{number:04d}.json"
+    try:
+        meta = json.loads((read_file(path, what=f"the metadata of version {number}",
+                                     owner_only=False) or b"null").decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise StateError(f"the metadata of version {number} is missing or unreadable",
+                         str(path), "move it away")
     meta.update(extra, status=status, status_time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    write_private(str(path), json.dumps(meta, indent=1).encode())
+    _write(place, path, json.dumps(meta, indent=1).encode())
 
 
 def ensure_saved(config_path: str, live: bytes) -> Version:
@@ -134,7 +246,10 @@ def ensure_saved(config_path: str, live: bytes) -> Version:
     if versions:
         last = versions[-1]
         message = f"the file as found: changed outside haconsole since version {last.number}"
-        diff = unified_diff(last.data(), live, f"version {last.number}", "live")
+        try:
+            diff = unified_diff(last.data(), live, f"version {last.number}", "live")
+        except StateError:
+            diff = ""
     return save_version(config_path, live, message=message, status="found", diff=diff)
 
 

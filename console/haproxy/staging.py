@@ -5,7 +5,10 @@ file's hash they were computed on (the *base*), and the resulting candidate text
 The CLI and the TUI share it through ``<state dir>/staging/<key>.json`` (key: a
 hash of the file's real path), rewritten atomically after every change, so a
 crash loses nothing. Nothing touches the live file until the apply pipeline
-(:mod:`console.haproxy.apply`) runs.
+(:mod:`console.haproxy.apply`) runs. The staged change is its author's (the
+private state directory); a marker in the shared place
+(:mod:`console.haproxy.shared_state`) lets the other operators of the file see
+who has a change staged, and since when. The apply lock is in the shared place.
 
 Operations are the config model's (``server_set``, ``server_add``, ``server_del``,
 ``keyword_set``…, applied by :func:`console.haproxy.config.apply_ops`), plus
@@ -19,20 +22,24 @@ from __future__ import annotations
 import base64
 import contextlib
 import difflib
-import fcntl
-import getpass
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.haproxy.atomic import read_bytes, sha256, write_private
+from console.haproxy import shared_state
+from console.haproxy.atomic import WriteError, read_bytes, sha256, write_private
 from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.locks import LockHeld as LockHeld  # (re-exported)
+from console.haproxy.locks import apply_lock as apply_lock
+from console.haproxy.locks import describe_holder as describe_holder
+from console.haproxy.locks import flock as _flock
+from console.haproxy.locks import who
+from console.haproxy.statefs import StateError, os_error, private_dir, read_file
 from console.settings import state_dir
 
 FORMAT = 1
@@ -51,83 +58,12 @@ class StaleError(StagingError):
         super().__init__(what, where, hint)
 
 
-class LockHeld(HAProxyError):
-    """Another apply holds the file's lock."""
-
-    def __init__(self, what: str, where: str | None = None, hint: str | None = None,
-                 *, holder: dict[str, Any] | None = None) -> None:
-        self.holder = holder or {}
-        super().__init__(what, where, hint)
-
-
-def who() -> dict[str, Any]:
-    """The OS user, PID, SSH origin and host of this process."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    ssh = os.environ.get("SSH_CONNECTION", "")
-    return {"user": user, "pid": os.getpid(), "ssh_origin": ssh.split()[0] if ssh else None,
-            "host": socket.gethostname()}
-
-
 def file_key(config_path: str) -> str:
     return sha256(os.path.realpath(config_path).encode("utf-8", "surrogateescape"))[:16]
 
 
 def staging_dir() -> Path:
-    path = state_dir() / "staging"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
-
-
-# --------------------------------------------------------------------------- locks
-
-@contextlib.contextmanager
-def _flock(path: Path, blocking: bool = True) -> Iterator[int]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        yield fd
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-@contextlib.contextmanager
-def apply_lock(config_path: str) -> Iterator[dict[str, Any]]:
-    """Hold the apply lock of *config_path*, or raise :class:`LockHeld` naming its holder.
-
-    ``flock`` dies with its process, so a crashed apply never leaves the file locked.
-    """
-    path = staging_dir() / f"{file_key(config_path)}.lock"
-    try:
-        with _flock(path, blocking=False) as fd:
-            me = dict(who(), since=time.strftime("%Y-%m-%d %H:%M:%S"), ts=time.time(),
-                      config=os.path.realpath(config_path))
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(me).encode(), 0)
-            yield me
-    except BlockingIOError:
-        holder: dict[str, Any] = {}
-        for _ in range(3):  # the holder may be writing its name right now
-            try:
-                holder = json.loads(path.read_text() or "{}")
-                break
-            except (OSError, ValueError):
-                time.sleep(0.05)
-        raise LockHeld(f"another apply is running on this file: {describe_holder(holder)}",
-                       os.path.realpath(config_path),
-                       "wait for it to finish, then look at `haconsole config history`",
-                       holder=holder) from None
-
-
-def describe_holder(holder: dict[str, Any]) -> str:
-    if not holder:
-        return "holder unknown"
-    text = f"{holder.get('user', '?')} (pid {holder.get('pid', '?')}"
-    if holder.get("ssh_origin"):
-        text += f", from {holder['ssh_origin']}"
-    return text + f") since {holder.get('since', '?')}"
+    return private_dir(state_dir() / "staging", "staging directory", follow=False)
 
 
 # --------------------------------------------------------------------------- operations
@@ -336,6 +272,7 @@ class Staging:
         self.candidate = b""
         self.created = self.updated = 0.0
         self.user: dict[str, Any] = {}
+        self.warnings: list[str] = []  # said after a change: e.g. the marker not shared
 
     # -- loading and saving --------------------------------------------------------------
 
@@ -347,20 +284,35 @@ class Staging:
         return st
 
     def _read(self) -> None:
-        try:
-            doc = json.loads(self.file.read_text(encoding="utf-8"))
-            if doc.get("format") != FORMAT:
-                raise ValueError("unknown format")
-            self.base = base64.b64decode(doc["base"])
-            self.candidate = base64.b64decode(doc["candidate"])
-            self.ops = list(doc["ops"])
-            self.created, self.updated = float(doc["created"]), float(doc["updated"])
-            self.user = dict(doc.get("user") or {})
-        except FileNotFoundError:
+        data = read_file(self.file, what="the staged change")
+        if data is None:
             self._reset(read_bytes(self.real_path))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StagingError(f"the staged change is unreadable: {exc}", str(self.file),
-                               "move that file away to start afresh") from None
+            return
+        try:
+            doc = json.loads(data.decode("utf-8"))
+            if not isinstance(doc, dict):
+                raise ValueError(f"a JSON {type(doc).__name__}, not an object")
+            if doc.get("format") != FORMAT:
+                raise ValueError(f"unknown format {str(doc.get('format'))[:20]!r}")
+            for name, kind in (("base", str), ("candidate", str), ("ops", list),
+                               ("created", (int, float)), ("updated", (int, float))):
+                if not isinstance(doc.get(name), kind) or isinstance(doc.get(name), bool):
+                    raise ValueError(f"{name!r} is missing or of the wrong type")
+            if not all(isinstance(op, dict) for op in doc["ops"]):
+                raise ValueError("'ops' holds something that is not an operation")
+            user = doc.get("user") or {}
+            if not isinstance(user, dict):
+                raise ValueError("'user' is not an object")
+            base = base64.b64decode(doc["base"], validate=True)
+            candidate = base64.b64decode(doc["candidate"], validate=True)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StateError(f"the staged change is unreadable: {exc}", str(self.file),
+                             f"move that file away to start afresh (mv {self.file} "
+                             f"{self.file}.bad); the live file is not affected") from None
+        self.base, self.candidate = base, candidate
+        self.ops = list(doc["ops"])
+        self.created, self.updated = float(doc["created"]), float(doc["updated"])
+        self.user = dict(user)
 
     def _reset(self, live: bytes) -> None:
         self.base = self.candidate = live
@@ -370,7 +322,7 @@ class Staging:
 
     def _save(self) -> None:
         if not self.pending:
-            self.file.unlink(missing_ok=True)
+            self._forget()
             return
         now = time.time()
         self.created = self.created or now
@@ -382,7 +334,29 @@ class Staging:
             "base": _b64(self.base), "candidate": _b64(self.candidate), "ops": self.ops,
             "created": self.created, "updated": self.updated, "user": self.user,
         }
-        write_private(str(self.file), json.dumps(doc, indent=1).encode())
+        try:
+            write_private(str(self.file), json.dumps(doc, indent=1).encode(),
+                          action="save the staged change")
+        except WriteError as exc:
+            raise StateError(exc.what, exc.where, exc.hint) from None
+        try:
+            shared_state.mark_staged(self.path, dict(self.user, since=self.created,
+                                                     edits=len(self.ops),
+                                                     summary=self.summary()))
+        except HAProxyError as exc:
+            self.warnings.append(f"the other operators cannot see this staged change: {exc}")
+
+    def _forget(self) -> None:
+        """Remove the staged change's file and its marker."""
+        try:
+            self.file.unlink(missing_ok=True)
+        except OSError as exc:
+            raise os_error(exc, "cannot remove the staged change", self.file) from None
+        try:
+            shared_state.unmark_staged(self.path)
+        except HAProxyError as exc:
+            self.warnings.append(f"the marker of this staged change stays visible to the "
+                                 f"other operators: {exc}")
 
     @contextlib.contextmanager
     def _mutating(self) -> Iterator[None]:
@@ -413,7 +387,15 @@ class Staging:
         return any(op.get("op") == "replace" for op in self.ops)
 
     def live(self) -> bytes:
-        return read_bytes(self.real_path)
+        try:
+            return read_bytes(self.real_path)
+        except WriteError:
+            if self.pending and not os.path.lexists(self.real_path):
+                raise StateError("the configuration file no longer exists, and a change is "
+                                 "still staged for it", self.real_path,
+                                 f"restore the file, or drop the change: haconsole -c "
+                                 f"{self.path} config discard") from None
+            raise
 
     def is_stale(self) -> bool:
         """True when something is staged and the live file is no longer its base."""
@@ -475,9 +457,10 @@ class Staging:
             self.base = live
 
     def discard(self) -> None:
+        """Drop the staged change (also when the config file itself is gone)."""
         with _flock(staging_dir() / f"{self.key}.staging.lock"):
-            self.file.unlink(missing_ok=True)
-        self._reset(self.live())
+            self._forget()
+        self._reset(self.live() if os.path.lexists(self.real_path) else b"")
 
     def clear_if(self, candidate_hash: str) -> bool:
         """Forget the staged change if it still is *candidate_hash* (after an apply)."""
@@ -485,7 +468,7 @@ class Staging:
             self._read()
             if self.pending and self.candidate_hash != candidate_hash:
                 return False
-            self.file.unlink(missing_ok=True)
+            self._forget()
             self._reset(self.live())
             return True
 

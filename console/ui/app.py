@@ -9,7 +9,7 @@ import time
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
@@ -60,6 +60,23 @@ def log_path() -> Path:
     from console.settings import state_dir
 
     return state_dir() / "haconsole.log"
+
+
+def open_log() -> TextIO:
+    """The log file, appended to, opened without following a symlink."""
+    from console.haproxy.statefs import open_nofollow
+
+    fd = open_nofollow(log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600,
+                       what="the log file")
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def log_where() -> str:
+    """The log file's path for a message, or why there is none."""
+    try:
+        return str(log_path())
+    except HAProxyError as exc:
+        return f"(no log file: {exc})"
 
 
 class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
@@ -220,7 +237,7 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
             await self.poller.run()
         except Exception as exc:  # noqa: BLE001 - never let the poll loop die silently
             log.exception("poller crashed")
-            self.notify(f"refresh stopped after an internal error: {exc} (see {log_path()})",
+            self.notify(f"refresh stopped after an internal error: {exc} (see {log_where()})",
                         severity="error", timeout=30)
 
     def _load_themes(self) -> None:
@@ -430,7 +447,7 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
             "Counters are since HAProxy's start or the last clear; an incident mark (m) "
             "shows deltas without clearing.",
             "Remap keys in the settings file: [keys] <id> = \"ctrl+x\".",
-            f"Settings: {getattr(self.settings, 'path', '?')}   Log: {log_path()}",
+            f"Settings: {getattr(self.settings, 'path', '?')}   Log: {log_where()}",
             "ctrl+p opens the command palette with every command.",
         ]
         self.push_screen(HelpScreen(rows, notes))
@@ -458,12 +475,11 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
     # -- errors ---------------------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:
         try:
-            path = log_path()
-            with open(path, "a", encoding="utf-8") as f:
+            with open_log() as f:
                 f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
                 f.write("".join(traceback.format_exception(error)))
-            where = str(path)
-        except OSError:
+            where = log_where()
+        except (OSError, HAProxyError):
             where = "(log file not writable)"
         self._return_code = 1
         if self._exception is None:
@@ -477,11 +493,10 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
 def run_app(target: Target, *, theme: str | None = None) -> int:
     """Run the console; returns the exit code."""
     try:
-        path = log_path()
-        logging.basicConfig(filename=str(path), level=logging.INFO,
+        logging.basicConfig(stream=open_log(), level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    except OSError:
-        pass
+    except (OSError, HAProxyError) as exc:  # the console runs; the problem is on screen
+        target.notes.append(f"no log file: {exc}")
     os.environ.setdefault("TEXTUAL_MAX_FPS", "30")
     app = HAConsoleApp(target, theme=theme)
     result = app.run()

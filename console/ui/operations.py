@@ -17,7 +17,9 @@ from textual import work
 from console.haproxy import actions as act
 from console.haproxy.drain import Drained, DrainFailed, TimedOut, drain_to_zero
 from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.statefs import StateError
 from console.haproxy.transport import RuntimeClient
+from console.journal import check_writable
 from console.ui.screens.actions import ActionMenu, DrainScreen, MenuItem, ValuePrompt, menu_items
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.widgets.table import ProxyTable
@@ -147,7 +149,11 @@ class OperationsMixin:
         if not yes:
             self.notify("cancelled: nothing was sent")
             return None
-        result = await act.execute(plan, client, self.target)
+        try:
+            result = await act.execute(plan, client, self.target)
+        except StateError as exc:  # the journal cannot be written: nothing was sent
+            self.notify(f"not sent: {exc}", severity="error", timeout=30)
+            return None
         if result.ok:
             self.undo_stack.append(plan)
             answers = "; ".join(a.strip() for a in result.answers if a.strip())
@@ -210,6 +216,11 @@ class OperationsMixin:
             [f"set server {ref} state drain", f"set server {ref} state maint"]))
         if not yes:
             self.notify("cancelled: nothing was sent")
+            return
+        try:
+            check_writable()
+        except StateError as exc:
+            self.notify(f"not sent: {exc}", severity="error", timeout=30)
             return
         timeout = float(getattr(self.settings.ui, "drain_timeout", DRAIN_TIMEOUT))
         while True:

@@ -258,9 +258,10 @@ def test_lock_of_a_killed_process_is_free(cfg, tmp_path) -> None:
 def test_history_versions_and_rollback_staging(cfg) -> None:
     v1 = hist.ensure_saved(cfg, CFG)
     assert hist.ensure_saved(cfg, CFG).number == v1.number == 1  # not saved twice
-    directory = hist.history_dir(cfg)
-    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
-    assert stat.S_IMODE(os.stat(directory.parent).st_mode) == 0o700
+    directory = hist.history_dir(cfg)  # the shared place: the operators' group, no others
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o2770
+    assert stat.S_IMODE(os.stat(directory.parent).st_mode) == 0o2770
+    assert stat.S_IMODE(os.stat(directory / "0001.cfg").st_mode) == 0o660
     new = CFG.replace(b"weight 10", b"weight 11")
     v2 = hist.save_version(cfg, new, message="weight 11", status="writing", diff="d")
     assert v2.number == 2 and hist.interrupted(cfg).number == 2

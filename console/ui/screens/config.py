@@ -84,6 +84,7 @@ class ConfigScreen(Screen[None]):
         self.result: ApplyResult | None = None
         self.error_lines: list[int] = []
         self._errors_for: str | None = None  # the candidate hash the errors are about
+        self.shared_notes: list[str] = []
         self._signature: tuple[Any, ...] | None = None
 
     # ------------------------------------------------------------------ layout
@@ -116,6 +117,7 @@ class ConfigScreen(Screen[None]):
     def reload_state(self) -> None:
         """Re-read the staging area and the live file; redraw everything but the steps."""
         self.staging, self.error, self.hunks = None, None, []
+        self.shared_notes = self._shared_notes()
         if not self.config:
             self.status, self.error = "none", ("No configuration file is known for this "
                                                "instance: start haconsole with -c FILE.")
@@ -129,6 +131,17 @@ class ConfigScreen(Screen[None]):
         self._signature = self._files_signature()
         self._draw()
         self.refresh_bindings()
+
+    def _shared_notes(self) -> list[str]:
+        """Who else has a change staged; whether the lock and history are private."""
+        from console.haproxy import shared_state
+
+        if not self.config:
+            return []
+        try:
+            return shared_state.notes(self.config)
+        except HAProxyError as exc:
+            return [f"the shared place of this file is unusable: {exc}"]
 
     def _files_signature(self) -> tuple[Any, ...]:
         out: list[Any] = []
@@ -191,6 +204,7 @@ class ConfigScreen(Screen[None]):
             n = len(st.ops)
             lines.append(f"● {n} edit{'s' if n != 1 else ''} staged by {who} at {when}; "
                          "the live file is unchanged.")
+        lines += [f"▲ {note}" for note in self.shared_notes]
         if self.target.read_only:
             lines.append("Read-only: the change can be reviewed, not applied or edited here.")
         elif self.status != "empty" and self.no_reload:
@@ -324,6 +338,7 @@ class ConfigScreen(Screen[None]):
         self.notify(f"re-applied {len(st.ops)} edit(s) on the current file: review the diff")
 
     def action_external_edit(self) -> None:
+        from console.haproxy.statefs import create_file, read_edited
         from console.settings import state_dir
 
         st = self.staging
@@ -331,12 +346,15 @@ class ConfigScreen(Screen[None]):
             return
         source = st.candidate
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-        directory = tempfile.mkdtemp(prefix="edit-", dir=state_dir())
+        try:
+            directory = tempfile.mkdtemp(prefix="edit-", dir=state_dir())
+        except (HAProxyError, OSError) as exc:
+            self.notify(f"cannot edit: {exc}", severity="error", timeout=15)
+            return
         path = os.path.join(directory, os.path.basename(str(self.config)))
         keep = False
         try:
-            with open(path, "wb") as f:
-                f.write(source)
+            create_file(path, source, what="the text to edit")
             try:
                 with self.app.suspend():
                     rc = subprocess.call(["sh", "-c", f'{editor} "$@"', editor, path])
@@ -344,12 +362,11 @@ class ConfigScreen(Screen[None]):
                 self.notify("this terminal cannot hand over to an editor: use e",
                             severity="error")
                 return
-            with open(path, "rb") as f:
-                data = f.read()
             if rc != 0:
                 self.notify(f"the editor ({editor}) exited with status {rc}: nothing staged",
                             severity="error", timeout=15)
                 return
+            data = read_edited(path)
             if data == source:
                 self.notify("no change")
                 return
@@ -473,6 +490,8 @@ class ConfigScreen(Screen[None]):
         outcome = self.query_one(ApplySteps).finish(
             result, candidate, no_reload=no_reload,
             still_staged=self.staging is not None and self.staging.pending)
+        for warning in result.warnings:
+            self.notify(warning, severity="error", timeout=30)
         if result.ok:
             self.notify(outcome.plain.split("\n")[0], timeout=10)
         else:

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from console.haproxy import history_store as hist
 from console.haproxy.errors import HAProxyError
+from console.haproxy.shared_state import describe_marker, others_staged
 from console.haproxy.staging import hunks_of
 from console.ui.widgets.diffview import DiffView
 
@@ -71,14 +72,17 @@ class ConfigHistoryScreen(Screen[bool]):
             note.update("No configuration file is known for this instance.")
             return
         try:
-            self.versions = list(reversed(hist.history(self.target.config)))
+            versions, notes = hist.history_report(self.target.config)
+            self.versions = list(reversed(versions))
             self.live = hist.live_version(self.target.config)
+            notes += [describe_marker(m) for m in others_staged(self.target.config)]
         except (HAProxyError, OSError) as exc:
             self.error = str(exc)
             note.update(f"✖ {exc}")
             return
+        said = "".join(f"\n▲ {n}" for n in notes)
         if not self.versions:
-            note.update("No versions kept yet: the first apply keeps the file as found.")
+            note.update("No versions kept yet: the first apply keeps the file as found." + said)
             return
         for v in self.versions:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.ts))
@@ -86,7 +90,7 @@ class ConfigHistoryScreen(Screen[bool]):
             table.add_row("*" if v.number == self.live else "", str(v.number), when, user,
                           v.status, v.message, key=str(v.number))
         ro = "" if self.target.read_only else "; r stages the return to the selected version"
-        note.update(f"* the live file{ro}.")
+        note.update(f"* the live file{ro}.{said}")
         self._show(self.versions[0].number)
 
     def _show(self, number: int) -> None:

@@ -279,7 +279,7 @@ class JournalScreen(ModalScreen[None]):
     async def _load(self) -> None:
         try:
             entries = await asyncio.to_thread(read_entries, self.target.name)
-        except OSError as exc:
+        except (OSError, HAProxyError) as exc:
             self.notify(f"cannot read the journal: {exc}", severity="error", timeout=15)
             return
         table = self.query_one(DataTable)
