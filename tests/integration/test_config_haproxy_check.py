@@ -214,3 +214,61 @@ def test_lexer_agrees_with_haproxy(haproxy_binary: Binary, tmp_path: Path) -> No
         assert n in notices, f"line {n} {text!r}: we read {word.value!r}, HAProxy refused it"
         if not word.expands:
             assert notices[n] == word.value, f"line {n} {text!r}"
+
+
+EMPTY_WORD_CONFIG = """\
+global
+    stats socket {d}/admin.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{p1} "" disabled
+    server s2 127.0.0.1:{p2} disabled
+"""
+
+
+def test_an_empty_word_ends_what_haproxy_reads(haproxy_binary: Binary, tmp_path: Path) -> None:
+    """``server s1 ADDR "" disabled``: every version up to 3.2 ignores what follows the
+    empty word (the server is NOT disabled; 3.2 warns), 3.4 refuses the line. The model
+    reads the file the same way, and says what the version does."""
+    from console.haproxy.config import server_lines
+    from console.haproxy.config.lexer import empty_word_problem
+    from console.haproxy.parsers import parse_servers_state
+    from console.haproxy.transport import wait_for_socket
+    from tests.instance import free_port
+    from tests.lab_helpers import send
+
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(EMPTY_WORD_CONFIG.format(d=tmp_path, port=free_port(), p1=free_port(),
+                                             p2=free_port()))
+    cfg = ConfigFile.parse(path.read_bytes())
+    specs = server_lines(cfg)
+    assert not specs["be", "s1"].disabled and specs["be", "s2"].disabled
+    words = cfg.lines[11].words
+    problem = empty_word_problem(words, haproxy_binary.branch)
+    result = check(haproxy_binary, path)
+    output = result.stdout + result.stderr
+    if haproxy_binary.branch >= (3, 4):
+        assert result.returncode != 0 and "haproxy.cfg:12" in output and "empty" in output
+        assert problem and "refuses the line" in problem
+        return
+    assert result.returncode == 0, output
+    assert problem and "ignores the 1 word(s) after it" in problem
+    assert ("is empty and marks the end" in output) == (haproxy_binary.branch >= (3, 2))
+    proc = subprocess.Popen([haproxy_binary.path, "-f", str(path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        assert wait_for_socket(str(tmp_path / "admin.sock"), 10)
+        rows = {r.srv_name: r for r in parse_servers_state(
+            send(tmp_path / "admin.sock", "show servers state"))}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert rows["s1"].srv_admin_state & 0x04 == 0  # not disabled: "disabled" was ignored
+    assert rows["s2"].srv_admin_state & 0x04  # disabled from the config

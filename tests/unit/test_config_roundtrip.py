@@ -386,3 +386,14 @@ def test_corpus_server_lines(path: Path | None) -> None:
         assert (info.backend, info.name) == (backend, server)
         assert 1 <= info.line_no <= len(cfg.lines)
         assert cfg.lines[info.line_no - 1].keyword in ("server", "server-template")
+
+
+def test_an_empty_word_ends_the_server_parameters() -> None:
+    """HAProxy reads nothing after an empty word (3.2 warns, 3.4 refuses the line; the
+    real binaries are asked in tests/integration/test_config_haproxy_check.py)."""
+    cfg = ConfigFile.parse(b'backend be\n    server s1 127.0.0.1:80 "" disabled\n'
+                           b"    server s2 127.0.0.1:80 disabled ''\n"
+                           b'    server s3 127.0.0.1:80 weight "" check\n')
+    specs = server_lines(cfg)
+    assert not specs["be", "s1"].disabled and specs["be", "s2"].disabled
+    assert specs["be", "s3"].weight == 1 and not specs["be", "s3"].check

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from console.haproxy.config.lexer import argument_end
 from console.haproxy.config.model import Line
 
 # Server keywords that take one value.
@@ -141,15 +142,16 @@ def parse_address(text: str) -> Address:
 def parse_params(line: Line, start: int, values: frozenset[str],
                  known: frozenset[str]) -> tuple[Param, ...]:
     words = line.words
+    end = argument_end(words)  # HAProxy reads nothing after an empty word
     params: list[Param] = []
     i = start
-    while i < len(words):
+    while i < end:
         key = words[i].value
         base = base_keyword(key)
         takes_value = base in values or (
-            base not in known and i + 1 < len(words)
+            base not in known and i + 1 < end
             and base_keyword(words[i + 1].value) not in known)
-        if takes_value and i + 1 < len(words):
+        if takes_value and i + 1 < end:
             params.append(Param(key, words[i + 1].value, i, i + 1))
             i += 2
         else:

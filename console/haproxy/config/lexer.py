@@ -15,6 +15,13 @@ Rules (HAProxy 2.3+ ``parse_line()`` with every option the config parser enables
 
 Nothing is lost: a :class:`Word` keeps its raw text and its span in the line, so an
 edit can replace one word and keep every other byte.
+
+Where versions differ: an empty word (``""``, ``''``) ends the words a keyword reads,
+on every version; HAProxy 3.2 warns that what follows is ignored, 3.4 refuses the
+line. :func:`argument_end` and :func:`empty_word_problem` say it for a given version.
+(Also 3.4: a weak-quoted expansion of an unset variable is an empty word where older
+versions read no word at all; the environment is unknown here, so ``$VAR`` words
+are kept as written and marked ``expands``.)
 """
 
 from __future__ import annotations
@@ -189,3 +196,34 @@ def check_plain(value: str, what: str) -> str:
             hint="it must be one word without blanks, quotes, '#', '\\', '$' or "
                  "control characters")
     return value
+
+
+def argument_end(words: tuple[Word, ...] | list[Word]) -> int:
+    """How many words HAProxy reads: the words before the first empty one.
+
+    An empty word marks the end of the argument list on every version (2.6 to 3.0
+    silently, 3.2 with a warning); 3.4 refuses such a line (see
+    :func:`empty_word_problem`).
+    """
+    for i, word in enumerate(words):
+        if word.value == "" and not word.expands:
+            return i
+    return len(words)
+
+
+def empty_word_problem(words: tuple[Word, ...] | list[Word],
+                       version: tuple[int, int] | None = None) -> str | None:
+    """What HAProxy *version* says of an empty word followed by others, if any.
+
+    ``None`` when every word is read. From 3.4 on it is an error; before, the words
+    after it are ignored (3.2 warns). Without a version the older behaviour is told.
+    """
+    end = argument_end(words)
+    if end >= len(words) - 1:  # none, or a last empty word: HAProxy drops it
+        return None
+    position = words[end].start + 1
+    if version is not None and version >= (3, 4):
+        return (f"word {end + 1} (column {position}) is empty: HAProxy {version[0]}."
+                f"{version[1]} refuses the line")
+    return (f"word {end + 1} (column {position}) is empty: HAProxy ignores the "
+            f"{len(words) - end - 1} word(s) after it")
