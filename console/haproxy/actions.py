@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.haproxy import actions_impact as impact
+from console.haproxy.action_steps import Step, frontend_step, server_step
 from console.haproxy.actions_impact import WeightChange, check_addr, parse_weight
 from console.haproxy.errors import HAProxyError, NoSuchObject, ValidationError
 from console.haproxy.model import Snapshot
@@ -30,10 +31,12 @@ from console.haproxy.parsers import (
     parse_cli_level,
     parse_servers_state,
 )
-from console.haproxy.validate import check_int, check_name
+from console.haproxy.safe_text import visible
+from console.haproxy.validate import build_command, check_int, check_name, verify_command
 
 SERVER_KINDS = frozenset({"server_state", "weight", "health", "agent", "health_check",
-                          "agent_check", "shutdown_sessions", "server_maxconn", "server_addr"})
+                          "agent_check", "shutdown_sessions", "server_maxconn", "server_addr",
+                          "server_del"})
 FRONTEND_KINDS = frozenset({"frontend", "frontend_maxconn", "frontend_shutdown"})
 COUNTER_KINDS = frozenset({"clear_counters", "clear_counters_all"})
 TABLE_KINDS = frozenset({"table_clear_key", "table_clear", "map_add", "map_set", "map_del",
@@ -92,6 +95,7 @@ class Plan:
     scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label -> what to re-read
     no_undo: list[str] = field(default_factory=list)
     undo_targets: list[str] = field(default_factory=list)  # target label per undo command
+    undo_actions: list[Action] = field(default_factory=list)  # what puts it back, in order
 
 
 @dataclass
@@ -208,24 +212,151 @@ def plan(action: Action, snapshot: Snapshot, states: Sequence[ServerStateRow] | 
     Raises :class:`ValidationError` for bad names or values and :class:`NoSuchObject`
     for a server or frontend HAProxy does not have.
     """
-    params = validate(action)
-    kind = action.kind
-    if kind in COUNTER_KINDS:
-        return _plan_counters(kind, instance)
+    return plan_all([action], snapshot, states, instance=instance)
+
+
+def plan_all(actions: Sequence[Action], snapshot: Snapshot,
+             states: Sequence[ServerStateRow] | None = None, *, instance: str | None = None,
+             summary: str | None = None) -> Plan:
+    """One plan for several changes confirmed together (an undo, a restore, a revert).
+
+    Their commands go in the order of *actions*; their effect is simulated together,
+    so the impact is that of the whole: three servers put in MAINT by three changes
+    still take their backend DOWN, and the plan is dangerous. *summary* names the
+    whole (default: the changes' own summaries).
+    """
+    if not actions:
+        raise ValidationError("nothing to change")
+    checked = [(a, validate(a)) for a in actions]
+    kinds = [a.kind for a in actions]
+    if any(k in COUNTER_KINDS for k in kinds):
+        if len(actions) > 1:
+            raise ValidationError("clearing counters cannot be combined with other changes")
+        return _plan_counters(kinds[0], instance)
+    sim = _Simulation(snapshot, state_index(states))
+    todo: list[tuple[str, dict[str, Any], Any]] = []
+    summaries: list[str] = []
+    for action, params in checked:
+        labels: list[str] = []
+        for target in action.targets:
+            if action.kind in FRONTEND_KINDS:
+                labels.append(sim.frontend(target))
+            else:
+                params_t = sim.server(action.kind, params, *target)
+                labels.append(f"{target[0]}/{target[1]}")
+                target = (target[0], target[1], params_t)
+            todo.append((action.kind, params, target))
+        summaries.append(_summary(action.kind, params, labels))
+    steps = [sim.step(kind, params, target) for kind, params, target in todo]
+    extra, down = sim.backend_impact()
+    note = RUNTIME_ONLY if any(k in SERVER_KINDS for k in kinds) else RUNTIME_ONLY_FRONTEND
+    p = _assemble(kinds[0] if len(set(kinds)) == 1 else "several",
+                  summary or "; ".join(summaries), steps, sim.before, sim.scopes, note)
+    p.required_level = "admin" if any(required_level(k) == "admin" for k in kinds) \
+        else "operator"
+    p.impact += extra
+    if down:
+        p.dangerous = True
+        p.confirm_word = p.confirm_word or _confirm_word([s.label for s in steps])
+    return p
+
+
+_SERVER_WORDS = {"server_state": "set state {state} on", "weight": "set weight {value} on",
+                 "health": "set health {state} on", "agent": "set agent {state} on",
+                 "health_check": "{op} health checks of", "agent_check": "{op} agent checks of",
+                 "shutdown_sessions": "shut down the sessions of",
+                 "server_maxconn": "set maxconn {value} on",
+                 "server_addr": "set address {addr} on", "server_del": "delete",
+                 "frontend": "{op} frontend", "frontend_maxconn": "set maxconn of frontend",
+                 "frontend_shutdown": "shut down frontend"}
+
+
+def _summary(kind: str, params: Mapping[str, Any], labels: list[str]) -> str:
+    words = _SERVER_WORDS[kind].format_map({k: params.get(k) for k in
+                                            ("state", "value", "op", "addr")})
     if kind in FRONTEND_KINDS:
-        return _plan_frontends(kind, params, action.targets, snapshot)
-    return _plan_servers(kind, params, action.targets, snapshot, state_index(states))
+        return f"{words} {', '.join(labels)}"
+    shown = ", ".join(labels) if len(labels) <= 3 else f"{labels[0]} and {len(labels) - 1} more"
+    return f"{words} {shown}"
+
+
+class _Simulation:
+    """The state before, and every server as it should be once all the changes are done."""
+
+    def __init__(self, snapshot: Snapshot,
+                 states: dict[tuple[str, str], ServerStateRow]) -> None:
+        self.snapshot, self.states = snapshot, states
+        self.before: dict[str, Any] = {}
+        self.scopes: dict[str, tuple[str, ...]] = {}
+        self.before_views: dict[str, list[impact.ServerView]] = {}
+        self.after_views: dict[str, list[impact.ServerView]] = {}
+        self.changed: dict[str, set[str]] = {}
+
+    def frontend(self, name: str) -> str:
+        row = self.snapshot.get(name, "FRONTEND")
+        if row is None:
+            raise NoSuchObject(f"no such frontend {name}",
+                               hint="list frontends with: haconsole show stat")
+        self.before.setdefault(name, impact.frontend_before(row))
+        self.scopes[name] = ("frontend", name)
+        return name
+
+    def server(self, kind: str, params: dict[str, Any], backend: str,
+               server: str) -> dict[str, Any]:
+        """Record the server's state before; predict it after; the params for its step."""
+        row = self.snapshot.get(backend, server)
+        if row is None or row.type != "server":
+            raise NoSuchObject(f"no such server {backend}/{server}",
+                               hint="list servers with: haconsole show servers")
+        label = f"{backend}/{server}"
+        b = self.before.setdefault(label, impact.server_before(row,
+                                                               self.states.get((backend, server))))
+        self.scopes[label] = ("server", backend, server)
+        tp = dict(params)
+        if kind == "weight":
+            cur, conf = b.get("weight") or 0, b.get("configured_weight")
+            new, send, how = tp["change"].resolve(cur, conf if conf is not None else cur)
+            be_row = self.snapshot.get(backend, "BACKEND")
+            tp.update(_new_weight=new, _send=send, _how=how,
+                      _algo=be_row.fields.get("algo", "") if be_row else "")
+        if backend not in self.before_views:
+            self.before_views[backend] = impact.backend_views(self.snapshot, self.states,
+                                                              backend)
+            self.after_views[backend] = list(self.before_views[backend])
+        views = self.after_views[backend]
+        for i, v in enumerate(views):
+            if v.name == server:
+                views[i] = impact.predict(v, kind, tp)
+        self.changed.setdefault(backend, set()).add(server)
+        return tp
+
+    def step(self, kind: str, params: dict[str, Any], target: Any) -> Step:
+        if kind in FRONTEND_KINDS:
+            return frontend_step(kind, params, target, self.before[target])
+        backend, server, tp = target
+        return server_step(kind, tp, backend, server, self.before[f"{backend}/{server}"],
+                           self.after_views[backend])
+
+    def backend_impact(self) -> tuple[list[str], bool]:
+        lines: list[str] = []
+        down = False
+        for backend, before in self.before_views.items():
+            more, goes_down = impact.backend_impact(backend, before, self.after_views[backend],
+                                                    self.changed[backend])
+            lines += more
+            down = down or goes_down
+        return lines, down
 
 
 def _plan_counters(kind: str, instance: str | None) -> Plan:
     if kind == "clear_counters":
-        return Plan(kind, "clear counters", ["clear counters"],
+        return Plan(kind, "clear counters", [build_command("clear", "counters")],
                     ["max values (smax, qmax, rate_max...) and activity counters reset for "
                      "every proxy; Prometheus, the stats page and other consoles see it too",
                      "totals (sessions, bytes, errors, HTTP codes) are kept"],
                     False, None, "operator", {}, [], None, ["counters"],
                     no_undo=["cleared counters cannot be restored"])
-    return Plan(kind, "clear counters all", ["clear counters all"],
+    return Plan(kind, "clear counters all", [build_command("clear", "counters", "all")],
                 ["EVERY counter of every frontend, backend and server resets to 0: totals, "
                  "bytes, errors, HTTP codes, max values",
                  "Prometheus graphs show a counter reset; other consoles and the stats page "
@@ -234,86 +365,17 @@ def _plan_counters(kind: str, instance: str | None) -> Plan:
                 no_undo=["cleared counters cannot be restored"])
 
 
-def _plan_frontends(kind: str, params: dict[str, Any], names: Sequence[str],
-                    snapshot: Snapshot) -> Plan:
-    steps: list[impact.Step] = []
-    before: dict[str, Any] = {}
-    for name in names:
-        row = snapshot.get(name, "FRONTEND")
-        if row is None:
-            raise NoSuchObject(f"no such frontend {name}",
-                               hint="list frontends with: haconsole show stat")
-        before[name] = impact.frontend_before(row)
-        steps.append(impact.frontend_step(kind, params, name, before[name]))
-    verb = {"frontend": params.get("op", ""), "frontend_maxconn": "set maxconn of",
-            "frontend_shutdown": "shut down"}[kind]
-    return _assemble(kind, f"{verb} frontend {', '.join(names)}", steps, before,
-                     {n: ("frontend", n) for n in names}, RUNTIME_ONLY_FRONTEND)
+def _undo_action(kind: str, label: str, scope: tuple[str, ...] | None,
+                 params: dict[str, Any]) -> Action:
+    if kind in FRONTEND_KINDS:
+        return Action.frontend(kind, [label], **params)
+    if scope is not None and scope[0] == "server":
+        return Action.server(kind, [(scope[1], scope[2])], **params)
+    backend, server = label.split("/", 1)
+    return Action.server(kind, [(backend, server)], **params)
 
 
-def _plan_servers(kind: str, params: dict[str, Any], targets: Sequence[tuple[str, str]],
-                  snapshot: Snapshot, states: dict[tuple[str, str], ServerStateRow]) -> Plan:
-    before: dict[str, Any] = {}
-    per_target: list[tuple[str, str, dict[str, Any]]] = []
-    for backend, server in targets:
-        row = snapshot.get(backend, server)
-        if row is None or row.type != "server":
-            raise NoSuchObject(f"no such server {backend}/{server}",
-                               hint="list servers with: haconsole show servers")
-        st = states.get((backend, server))
-        b = impact.server_before(row, st)
-        before[f"{backend}/{server}"] = b
-        tp = dict(params)
-        if kind == "weight":
-            cur, conf = b.get("weight") or 0, b.get("configured_weight")
-            new, send, how = tp["change"].resolve(cur, conf if conf is not None else cur)
-            be_row = snapshot.get(backend, "BACKEND")
-            tp.update(_new_weight=new, _send=send, _how=how,
-                      _algo=be_row.fields.get("algo", "") if be_row else "")
-        per_target.append((backend, server, tp))
-    # Simulate every change at once, backend by backend.
-    after_views: dict[str, list[impact.ServerView]] = {}
-    before_views: dict[str, list[impact.ServerView]] = {}
-    changed: dict[str, set[str]] = {}
-    for backend, server, tp in per_target:
-        if backend not in before_views:
-            before_views[backend] = impact.backend_views(snapshot, states, backend)
-            after_views[backend] = list(before_views[backend])
-        views = after_views[backend]
-        for i, v in enumerate(views):
-            if v.name == server:
-                views[i] = impact.predict(v, kind, tp)
-        changed.setdefault(backend, set()).add(server)
-    steps = [impact.server_step(kind, tp, b, s, before[f"{b}/{s}"], after_views[b])
-             for b, s, tp in per_target]
-    extra: list[str] = []
-    down = False
-    for backend in before_views:
-        lines, goes_down = impact.backend_impact(backend, before_views[backend],
-                                                 after_views[backend], changed[backend])
-        extra += lines
-        down = down or goes_down
-    labels = [s.label for s in steps]
-    words = {"server_state": f"set state {params.get('state')} on",
-             "weight": f"set weight {params.get('value')} on",
-             "health": f"set health {params.get('state')} on",
-             "agent": f"set agent {params.get('state')} on",
-             "health_check": f"{params.get('op')} health checks of",
-             "agent_check": f"{params.get('op')} agent checks of",
-             "shutdown_sessions": "shut down the sessions of",
-             "server_maxconn": f"set maxconn {params.get('value')} on",
-             "server_addr": f"set address {params.get('addr')} on"}[kind]
-    shown = ", ".join(labels) if len(labels) <= 3 else f"{labels[0]} and {len(labels) - 1} more"
-    p = _assemble(kind, f"{words} {shown}", steps, before,
-                  {f"{b}/{s}": ("server", b, s) for b, s, _ in per_target}, RUNTIME_ONLY)
-    p.impact += extra
-    if down:
-        p.dangerous = True
-        p.confirm_word = p.confirm_word or _confirm_word(labels)
-    return p
-
-
-def _assemble(kind: str, summary: str, steps: list[impact.Step], before: dict[str, Any],
+def _assemble(kind: str, summary: str, steps: list[Step], before: dict[str, Any],
               scopes: dict[str, tuple[str, ...]], note: str | None) -> Plan:
     commands: list[str] = []
     targets: list[str] = []
@@ -326,7 +388,9 @@ def _assemble(kind: str, summary: str, steps: list[impact.Step], before: dict[st
                 dangerous, _confirm_word(labels) if dangerous else None, required_level(kind),
                 before, [c for s in reversed(steps) for c in s.undo], note, targets, scopes,
                 [s.no_undo for s in steps if s.no_undo],
-                [s.label for s in reversed(steps) for _ in s.undo])
+                [s.label for s in reversed(steps) for _ in s.undo],
+                [_undo_action(k, s.label, scopes.get(s.label), p)
+                 for s in reversed(steps) for k, p in s.undo_changes])
 
 
 # --------------------------------------------------------------------------- reading state
@@ -406,12 +470,26 @@ def _journal(target: Any, warnings: list[str], command: str, **kw: Any) -> None:
         warnings.append(f"could not write the journal: {exc.strerror or exc}")
 
 
+def check_plan(plan: Plan) -> None:
+    """Every command of *plan* was built from checked words and still reads as them."""
+    for command in plan.commands:
+        verify_command(command)
+
+
 async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True) -> Result:
     """Send the plan's commands in order; stop at the first failure.
 
-    Every command sent is journaled (answer or error, state before and after);
-    the state of its target is read again after each one.
+    Nothing is sent unless every command passes :func:`check_plan` (a refusal is
+    journaled and raised as :class:`ValidationError`). Every command sent is
+    journaled (answer or error, state before and after); the state of its target
+    is read again after each one.
     """
+    try:
+        check_plan(plan)
+    except ValidationError as exc:
+        if journal:
+            record_refusal(target, plan.summary, str(exc))
+        raise
     result = Result(plan, [])
     where = str(getattr(client, "address", "") or getattr(target, "socket", "") or "?")
     stopped = False
@@ -421,7 +499,7 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
             continue
         label = plan.command_targets[i] if i < len(plan.command_targets) else None
         scope = plan.scopes.get(label) if label else None
-        before = plan.before.get(label) if label else None
+        before = (result.after.get(label) or plan.before.get(label)) if label else None
         if before is None and scope is not None:  # e.g. an undo plan: read it now
             try:
                 before = await read_scope(client, scope)
@@ -453,12 +531,10 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
     return result
 
 
-def undo_plan(plan: Plan) -> Plan:
-    """A plan that sends *plan*'s undo commands (journaled like any other change)."""
-    return Plan(plan.kind, f"undo: {plan.summary}", list(plan.undo_commands),
-                [f"puts back the state before: {plan.summary}"], False, None,
-                plan.required_level, {}, [], plan.runtime_only_note,
-                list(plan.undo_targets), dict(plan.scopes))
+def undo_actions(plan: Plan) -> list[Action]:
+    """The changes that put back what *plan* changed, in order: to plan and confirm again
+    (with :func:`plan_all`) against the state at the time of the undo."""
+    return list(plan.undo_actions)
 
 
 class NotConfirmed(HAProxyError):
@@ -467,9 +543,10 @@ class NotConfirmed(HAProxyError):
 
 def describe(action: Action) -> str:
     """One line naming an action, for the journal of a refused attempt."""
-    targets = ",".join("/".join(t) if isinstance(t, tuple) else str(t) for t in action.targets)
+    targets = ",".join("/".join(map(str, t)) if isinstance(t, tuple) else str(t)
+                       for t in action.targets)
     params = " ".join(f"{k}={v}" for k, v in action.params.items())
-    return " ".join(w for w in (action.kind, targets, params) if w)
+    return visible(" ".join(w for w in (action.kind, targets, params) if w))
 
 
 async def run_action(action: Action, client: Any, target: Any, *,
@@ -502,14 +579,14 @@ def record_refusal(target: Any, attempted: str, error: str) -> None:
     from console.journal import record
 
     try:
-        record(target, attempted, error=error, via="refused")
+        record(target, visible(attempted), error=visible(error), via="refused")
     except OSError:
         pass
 
 
 __all__ = [
     "ALL_KINDS", "Action", "CommandOutcome", "NotConfirmed", "Plan", "Result", "WeightChange",
-    "describe", "execute", "expand_same_name", "parse_weight", "plan", "read_only",
-    "read_scope", "read_state", "record_refusal", "required_level", "run_action", "undo_plan",
-    "validate",
+    "check_plan", "describe", "execute", "expand_same_name", "parse_weight", "plan", "plan_all",
+    "read_only", "read_scope", "read_state", "record_refusal", "required_level", "run_action",
+    "undo_actions", "validate",
 ]
