@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.haproxy import actions_impact as impact
-from console.haproxy.action_steps import Step, frontend_step, server_step
+from console.haproxy.action_steps import (
+    Step,
+    frontend_command,
+    frontend_step,
+    server_command,
+    server_step,
+)
 from console.haproxy.actions_impact import WeightChange, check_addr, parse_weight
 from console.haproxy.errors import HAProxyError, NoSuchObject, ValidationError
 from console.haproxy.model import Snapshot
@@ -531,6 +537,23 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
     return result
 
 
+def preview_commands(action: Action) -> list[str]:
+    """The commands *action* sends when they do not depend on the state now (for display);
+    a relative weight, which does, is described in words."""
+    params = validate(action)
+    kind = action.kind
+    if kind in COUNTER_KINDS:
+        return [_plan_counters(kind, None).commands[0]]
+    if kind == "weight":
+        change = params["change"]
+        if change.mode != "absolute":
+            return [describe(action)]
+        params["_send"] = str(change.amount)
+    if kind in FRONTEND_KINDS:
+        return [frontend_command(kind, params, t) for t in action.targets]
+    return [server_command(kind, params, f"{t[0]}/{t[1]}") for t in action.targets]
+
+
 def undo_actions(plan: Plan) -> list[Action]:
     """The changes that put back what *plan* changed, in order: to plan and confirm again
     (with :func:`plan_all`) against the state at the time of the undo."""
@@ -587,6 +610,7 @@ def record_refusal(target: Any, attempted: str, error: str) -> None:
 __all__ = [
     "ALL_KINDS", "Action", "CommandOutcome", "NotConfirmed", "Plan", "Result", "WeightChange",
     "check_plan", "describe", "execute", "expand_same_name", "parse_weight", "plan", "plan_all",
+    "preview_commands",
     "read_only", "read_scope", "read_state", "record_refusal", "required_level", "run_action",
     "undo_actions", "validate",
 ]

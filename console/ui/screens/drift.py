@@ -120,23 +120,27 @@ class DriftScreen(Screen[None]):
         item = self._current()
         if item is None:
             return
-        if not item.revert_commands:
+        if not item.revert:
             self.notify(f"{item.ref}: no runtime command reverts this ({item.note})",
                         severity="warning")
             return
-        app = self.app
-        if await app.run_commands(item.revert_commands,  # type: ignore[attr-defined]
-                                  f"revert {item.ref} to the config file"):
+        result = await self.app.send_actions(  # type: ignore[attr-defined]
+            item.revert, summary=f"revert {item.ref} to the config file")
+        if result is not None:
             self.load()
 
     @work(group="drift-change", exit_on_error=False)
     async def action_revert_all(self) -> None:
-        commands = [c for item in self.items for c in item.revert_commands]
-        if not commands:
+        items = [item for item in self.items if item.revert]
+        if not items:
             self.notify("nothing to revert at runtime")
             return
-        if await self.app.run_commands(  # type: ignore[attr-defined]
-                commands, f"revert {len(self.items)} differences to the config file"):
+        # one plan for all: its impact is that of every revert together
+        result = await self.app.send_actions(  # type: ignore[attr-defined]
+            [a for item in items for a in item.revert],
+            summary=f"revert {len(items)} difference{'s' if len(items) != 1 else ''} to the "
+                    "config file")
+        if result is not None:
             self.load()
 
     def action_permanent(self) -> None:
