@@ -19,6 +19,8 @@ import time
 from typing import Any
 
 from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.safe_text import check_message, visible, visible_lines
+from console.haproxy.validate import whole_number
 
 STATUS = {"ok": "[ ok ]", "fail": "[FAIL]", "warn": "[warn]", "skip": "[skip]"}
 TRUE = ("true", "yes", "on", "1")
@@ -63,9 +65,9 @@ def add_config_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     cs.add_parser("discard", help="drop the staged change")
     cs.add_parser("rebase", help="re-apply the staged edits on a file changed meanwhile")
     h = cs.add_parser("history", help="list saved versions, or show the change of one")
-    h.add_argument("number", nargs="?", type=int, metavar="N")
+    h.add_argument("number", nargs="?", type=whole_number, metavar="N")
     r = cs.add_parser("rollback", help="stage the return to version N")
-    r.add_argument("number", type=int, metavar="N")
+    r.add_argument("number", type=whole_number, metavar="N")
 
 
 def run_config(args: argparse.Namespace) -> int:
@@ -73,7 +75,7 @@ def run_config(args: argparse.Namespace) -> int:
     try:
         return _HANDLERS[action](args)
     except HAProxyError as exc:
-        print(f"haconsole: {exc}", file=sys.stderr)
+        print(f"haconsole: {visible(exc)}", file=sys.stderr)
         return 2 if action == "diff" else 1
 
 
@@ -152,11 +154,11 @@ def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
     from console.haproxy.staging import describe_op
 
     if not staging.pending:
-        print(f"no change: {target.config} already says that")
+        print(visible(f"no change: {target.config} already says that"))
         return 0
-    print(f"staged: {describe_op(op, staging.base)}")
-    print(f"  {len(staging.ops)} edit(s) pending on {target.config}; review: haconsole config "
-          "diff; apply: haconsole config apply")
+    print(visible(f"staged: {describe_op(op, staging.base)}"))
+    print(visible(f"  {len(staging.ops)} edit(s) pending on {target.config}; review: haconsole "
+                  "config diff; apply: haconsole config apply"))
     return 0
 
 
@@ -228,7 +230,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return 0
     for line in _header(staging):
         print(line, file=sys.stderr)
-    sys.stdout.write(staging.diff())
+    sys.stdout.write(visible_lines(staging.diff()))
     if status == "stale":
         print("warning: the live file changed since this was staged; `haconsole config "
               "rebase` or `discard`", file=sys.stderr)
@@ -243,11 +245,13 @@ def _header(staging: Any) -> list[str]:
     sections = sorted({h.section for h in staging.hunks_with_sections() if h.section})
     if sections:
         lines.append("# sections touched: " + ", ".join(sections))
-    return lines
+    return [visible(line) for line in lines]
 
 
 def cmd_discard(args: argparse.Namespace) -> int:
-    staging = _staging(_config(args))
+    target = _target(args)
+    _refuse_read_only(target)
+    staging = _staging(str(target.config))
     if not staging.pending:
         print("nothing staged")
         return 0
@@ -257,7 +261,9 @@ def cmd_discard(args: argparse.Namespace) -> int:
 
 
 def cmd_rebase(args: argparse.Namespace) -> int:
-    staging = _staging(_config(args))
+    target = _target(args)
+    _refuse_read_only(target)
+    staging = _staging(str(target.config))
     if not staging.is_stale():
         print("nothing to rebase")
         return 0
@@ -272,7 +278,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if args.number is not None:
-        sys.stdout.write(hist.diff_version(config, args.number))
+        sys.stdout.write(visible_lines(hist.diff_version(config, args.number)))
         return 0
     versions = hist.history(config)
     if not versions:
@@ -284,7 +290,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         mark = "*" if v.number == live else " "
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.ts))
         user = (v.user or "?") + (f"@{v.ssh_origin}" if v.ssh_origin else "")
-        print(f"{mark} {v.number:>4}  {when:<19}  {user:<10} {v.status:<12} {v.message}")
+        print(f"{mark} {v.number:>4}  {when:<19}  {visible(user):<10} {visible(v.status):<12} "
+              f"{visible(v.message)}")
     print("(* the live file)  diff of one: haconsole config history N; back to one: "
           "haconsole config rollback N")
     return 0
@@ -296,7 +303,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     target = _target(args)
     _refuse_read_only(target)
     staging = hist.stage_rollback(str(target.config), args.number)
-    sys.stdout.write(staging.diff())
+    sys.stdout.write(visible_lines(staging.diff()))
     print(f"staged: rollback to version {args.number}; apply it with: haconsole config apply")
     return 0
 
@@ -347,10 +354,11 @@ def _master_cmdline(master: str, read_cmdline: Any) -> Any:
 def _print_step(step: str, status: str, detail: str) -> None:
     from console.haproxy.apply import STEP_TITLES
 
-    first, *rest = detail.split("\n")
-    print(f"{STATUS.get(status, status)} {STEP_TITLES.get(step, step):<11} {first}", flush=True)
+    first, *rest = str(detail).split("\n")
+    print(f"{STATUS.get(status, status)} {STEP_TITLES.get(step, step):<11} {visible(first)}",
+          flush=True)
     for line in rest:
-        print(f"{'':19}{line}", flush=True)
+        print(f"{'':19}{visible(line)}", flush=True)
 
 
 def _confirm(question: str) -> bool:
@@ -366,6 +374,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     target = _target(args, discover=True)
     _refuse_read_only(target)
+    if args.message:
+        check_message(args.message, "message (-m)")
     config = str(target.config)
     staging = _staging(config)
     status = staging.status()
@@ -380,12 +390,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if status == "pending":
         for line in _header(staging):
             print(line)
-        sys.stdout.write(staging.diff())
+        sys.stdout.write(visible_lines(staging.diff()))
         preview = [] if args.no_reload else asyncio.run(runtime_preview(config, staging, at))
         if preview:
             print("runtime changes at the reload:")
             for line in preview:
-                print(f"  {line}")
+                print(f"  {visible(line)}")
         if not args.yes:
             what = "write the file" if args.no_reload or not at.running else \
                 "write the file and reload HAProxy"
@@ -396,16 +406,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
                                      no_reload=args.no_reload, on_step=_print_step,
                                      confirmed_hash=staging.candidate_hash))
     if result.ok:
-        print(f"done: {result.reason or result.outcome}" if result.outcome == "applied" else
-              f"done: written as version {result.version}, not reloaded")
+        print(visible(f"done: {result.reason or result.outcome}") if result.outcome == "applied"
+              else f"done: written as version {result.version}, not reloaded")
         return 0
     if result.outcome == "nothing":
-        print(result.reason)
+        print(visible(result.reason))
         return 0
     extra = ""
     if result.outcome in ("rolled back", "rollback failed"):
         extra = "; the change stays staged (haconsole config diff)"
-    print(f"haconsole: apply {result.outcome}: {result.reason}{extra}", file=sys.stderr)
+    print(visible(f"haconsole: apply {result.outcome}: {result.reason}{extra}"),
+          file=sys.stderr)
     return 1
 
 

@@ -99,6 +99,23 @@ def check_int(value: str | int, kind: str, lo: int, hi: int) -> int:
     return number
 
 
+_SECONDS_RE = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds for the command line: ASCII digits and an optional fraction."""
+    if not _SECONDS_RE.fullmatch(str(text).strip(" ")):
+        raise ValueError(f"not a number of seconds: {text!r}")
+    return float(text)
+
+
+def whole_number(text: str) -> int:
+    """A whole number for the command line, in ASCII digits."""
+    if not re.fullmatch(r"[0-9]+", str(text).strip(" ")):
+        raise ValueError(f"not a whole number: {text!r}")
+    return int(text)
+
+
 def payload_start(text: str) -> bool:
     """Whether *text*, as the end of a command line, would switch HAProxy to payload mode."""
     if text.endswith(PAYLOAD):

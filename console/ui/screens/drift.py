@@ -15,6 +15,7 @@ from console.haproxy.drift import DriftItem, compute_drift
 from console.haproxy.errors import HAProxyError
 from console.haproxy.parsers import parse_servers_state
 from console.haproxy.transport import RuntimeClient
+from console.ui.plain import plain
 
 if TYPE_CHECKING:
     from console.cli import Target
@@ -76,8 +77,8 @@ class DriftScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         for n, item in enumerate(self.items):
-            table.add_row(item.ref, item.kind.replace("_", " "), item.runtime, item.config,
-                          item.note[:40], key=str(n))
+            table.add_row(plain(item.ref), item.kind.replace("_", " "), plain(item.runtime),
+                          plain(item.config), plain(item.note[:40]), key=str(n))
         count = len(self.items)
         title.update(
             f"Drift: {count} difference{'s' if count != 1 else ''} between the running state "

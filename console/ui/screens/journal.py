@@ -28,6 +28,7 @@ from console.haproxy.errors import HAProxyError
 from console.haproxy.restore import NoRestore, current_state, restore_actions
 from console.haproxy.safe_text import visible
 from console.journal import read_entries
+from console.ui.plain import plain
 
 if TYPE_CHECKING:
     from console.cli import Target
@@ -160,9 +161,10 @@ class JournalScreen(ModalScreen[None]):
                 else "ok"
             said = e.get("error") or e.get("answer") or ""
             who = (e.get("user") or "?") + (f"@{e['ssh_origin']}" if e.get("ssh_origin") else "")
-            table.add_row(_when(str(e.get("time", ""))), _clip(who, 12),
-                          _clip(e.get("command") or "", room - result_width),
-                          _clip(result + (f": {said}" if said else ""), result_width), key=key)
+            table.add_row(plain(_when(str(e.get("time", "")))), plain(_clip(who, 12)),
+                          plain(_clip(e.get("command") or "", room - result_width)),
+                          plain(_clip(result + (f": {said}" if said else ""), result_width)),
+                          key=key)
         if keep in self.entries:
             table.move_cursor(row=list(self.entries).index(keep))
         more = f" (the newest {MAX_ROWS} of {len(entries)})" if len(entries) > MAX_ROWS else ""
