@@ -554,6 +554,16 @@ def preview_commands(action: Action) -> list[str]:
     return [server_command(kind, params, f"{t[0]}/{t[1]}") for t in action.targets]
 
 
+def undo_plan(plan: Plan) -> Plan:
+    """A plan that sends *plan*'s undo commands as they are: for map, ACL and table
+    changes, whose undo is exact. Server and frontend changes are undone with
+    :func:`undo_actions`, planned again against the state of the moment."""
+    return Plan(plan.kind, f"undo: {plan.summary}", list(plan.undo_commands),
+                [f"puts back the state before: {plan.summary}"], False, None,
+                plan.required_level, {}, [], plan.runtime_only_note,
+                list(plan.undo_targets), dict(plan.scopes))
+
+
 def undo_actions(plan: Plan) -> list[Action]:
     """The changes that put back what *plan* changed, in order: to plan and confirm again
     (with :func:`plan_all`) against the state at the time of the undo."""
@@ -612,5 +622,5 @@ __all__ = [
     "check_plan", "describe", "execute", "expand_same_name", "parse_weight", "plan", "plan_all",
     "preview_commands",
     "read_only", "read_scope", "read_state", "record_refusal", "required_level", "run_action",
-    "undo_actions", "validate",
+    "undo_actions", "undo_plan", "validate",
 ]
