@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from console import __version__
 from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.safe_text import visible
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -179,8 +180,8 @@ def _internal_error(exc: BaseException) -> int:
         where = str(path)
     except OSError:
         where = "(could not write the log file)"
-    print(f"haconsole: internal error: {type(exc).__name__}: {exc} — details in {where}",
-          file=sys.stderr)
+    print(visible(f"haconsole: internal error: {type(exc).__name__}: {exc} — details in "
+                  f"{where}"), file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -202,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_action(args)
         return cmd_console(args)
     except HAProxyError as exc:
-        print(f"haconsole: {exc}", file=sys.stderr)
+        print(f"haconsole: {visible(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Static
 from console.haproxy.drift import DriftItem, compute_drift
 from console.haproxy.errors import HAProxyError
 from console.haproxy.parsers import parse_servers_state
+from console.haproxy.safe_text import visible
 from console.haproxy.transport import RuntimeClient
 from console.ui.plain import plain
 
@@ -72,7 +73,7 @@ class DriftScreen(Screen[None]):
         try:
             self.items = await read_drift(self.target)
         except HAProxyError as exc:
-            title.update(f"Drift: {exc}")
+            title.update(visible(f"Drift: {exc}"))
             return
         table = self.query_one(DataTable)
         table.clear()
@@ -103,9 +104,10 @@ class DriftScreen(Screen[None]):
 
         revert = "; ".join(item.revert_commands) or "(not possible at runtime)"
         permanent = "; ".join(describe_op(op) for op in item.permanent_ops) or "(none)"
-        detail.update(f"{item.message}\n  r  revert to config: {revert}\n"
-                      f"  p  make permanent (staged, then F to review and apply): {permanent}"
-                      + (f"\n  note: {item.note}" if item.note else ""))
+        detail.update("\n".join(visible(line) for line in (
+            item.message, f"  r  revert to config: {revert}",
+            f"  p  make permanent (staged, then F to review and apply): {permanent}",
+            *([f"  note: {item.note}"] if item.note else []))))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()

@@ -24,6 +24,7 @@ from console.haproxy import tables
 from console.haproxy.actions import TABLE_KINDS, Plan, execute
 from console.haproxy.errors import HAProxyError, ValidationError
 from console.haproxy.parsers import MapInfo, TableInfo
+from console.haproxy.safe_text import visible
 from console.ui.plain import plain
 from console.ui.screens.confirm import ConfirmScreen
 
@@ -108,7 +109,7 @@ class PromptScreen(ModalScreen[list[str] | None]):
                 yield Static(label, markup=False)
                 yield Input(value=value, id=f"prompt-{i}")
             if self.error:
-                yield Static(f"✖ {self.error}", classes="error", markup=False)
+                yield Static(f"✖ {visible(self.error)}", classes="error", markup=False)
             yield Static("enter: next / done    escape: cancel, nothing is sent",
                          classes="keys", markup=False)
 
@@ -369,7 +370,7 @@ class TablesScreen(ModalScreen[None]):
 
     def _status(self, kind: str, text: str, *, error: bool = False) -> None:
         status = self.query_one(f"#{kind}-status", Static)
-        status.update(text)
+        status.update(visible(text))
         status.set_class(error, "error")
 
     # -- filter -----------------------------------------------------------------------------
