@@ -483,7 +483,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             code = EXIT_REFUSED if isinstance(exc, ValidationError) else EXIT_ERROR
         message = " ".join(str(exc).split())
-        if change:
+        if change and not getattr(exc, "journaled", False):
             record_refusal(target or args.socket or "?", _attempt(args), message)
         _err(message)
         return code
