@@ -78,7 +78,7 @@ class OperationsMixin:
             names = [f"{b}/{s}" for b, s in keys]
         title = f"{row_type} {', '.join(names[:4])}" + (f" (+{len(names) - 4})"
                                                          if len(names) > 4 else "")
-        self.run_operation(keys, row_type, title, items)
+        self.run_operation(keys, row_type, visible(title), items)
 
     @work(group="change", exclusive=False, exit_on_error=False)
     async def run_operation(self: HAConsoleApp, keys: list[tuple[str, str]], row_type: str,

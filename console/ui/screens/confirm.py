@@ -62,7 +62,7 @@ class ConfirmScreen(ModalScreen[bool]):
             if self.type_to_confirm:
                 yield Static(f"Type {visible(self.type_to_confirm)!r} and press enter to confirm; "
                              "escape cancels.", classes="keys", markup=False)
-                yield Input(placeholder=self.type_to_confirm, id="confirm-input")
+                yield Input(placeholder=visible(self.type_to_confirm), id="confirm-input")
             else:
                 yield Static("y: yes, do it    n / escape: no, send nothing", classes="keys",
                              markup=False)
