@@ -18,7 +18,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from console.haproxy.errors import HAProxyError, NotFound, ValidationError
+from console.haproxy.safe_text import visible, visible_lines
 from console.haproxy.statefs import StateError
+from console.haproxy.validate import seconds
 
 if TYPE_CHECKING:
     from console.cli import Target
@@ -90,9 +92,9 @@ def add_parsers(sub: Any) -> None:
     _yes(p)
     p = server.add_parser("drain-to-zero", help="DRAIN, wait for 0 sessions, then MAINT")
     p.add_argument("ref", metavar="BACKEND/SERVER")
-    p.add_argument("--timeout", type=float, default=300.0, metavar="S",
+    p.add_argument("--timeout", type=seconds, default=300.0, metavar="S",
                    help="give up waiting after S seconds (default 300)")
-    p.add_argument("--poll", type=float, default=1.0, metavar="S", help="poll interval")
+    p.add_argument("--poll", type=seconds, default=1.0, metavar="S", help="poll interval")
     p.add_argument("--on-timeout", choices=("keep", "maint", "ready"), default=None,
                    help="without a terminal: what to do on timeout (default keep DRAIN)")
     _yes(p)
@@ -144,7 +146,17 @@ def add_parsers(sub: Any) -> None:
 # --------------------------------------------------------------------------- running
 
 def _out(text: str = "") -> None:
-    print(text, flush=True)
+    """One line on stdout; control characters in it (from HAProxy, a map...) escaped."""
+    print(visible(text), flush=True)
+
+
+def _out_lines(text: str) -> None:
+    """Lines on stdout (an answer of HAProxy): line breaks kept, other controls escaped."""
+    print(visible_lines(text, tab=False), flush=True)
+
+
+def _err(text: str) -> None:
+    print(f"haconsole: {visible(text)}", file=sys.stderr, flush=True)
 
 
 def _target(args: argparse.Namespace) -> Target:
@@ -206,15 +218,15 @@ def _report(result: Any) -> int:
         if o.sent:
             _out(f"sent: {o.command}")
             answer = (o.answer or "").strip()
-            _out(f"HAProxy: {answer}" if answer else "HAProxy: (no answer: done)")
+            _out_lines(f"HAProxy: {answer}" if answer else "HAProxy: (no answer: done)")
         elif o.error:
             _out(f"failed (the answer is unknown): {o.command}")
         else:
             _out(f"not sent: {o.command}")
     for w in result.warnings:
-        print(f"haconsole: warning: {w}", file=sys.stderr)
+        _err(f"warning: {w}")
     if not result.ok:
-        print(f"haconsole: {result.error}", file=sys.stderr)
+        _err(str(result.error))
         return EXIT_ERROR
     if result.plan.runtime_only_note:
         _out(result.plan.runtime_only_note)
@@ -328,7 +340,7 @@ async def _counters(args: argparse.Namespace, target: Target) -> int:
 async def _tables(args: argparse.Namespace, target: Target) -> int:
     from console.haproxy import tables
     from console.haproxy.transport import RuntimeClient
-    from console.haproxy.validate import check_name, escape_value
+    from console.haproxy.validate import check_name, check_text
 
     kind, a = args.command, args.action
     client = RuntimeClient(target.socket or "")
@@ -359,17 +371,17 @@ async def _tables(args: argparse.Namespace, target: Target) -> int:
     if kind == "table":
         check_name(args.name, "table name")
         if args.key is not None:
-            escape_value(args.key, "key")
+            check_text(args.key, "table key")
         change = "table_clear_key" if args.key is not None else "table_clear"
         return await _change(args, target, change,
                              lambda c: tables.prepare_table_clear(c, args.name, args.key))
     change = f"{kind}_{a}"
     tables.check_map_ref(args.ref, kind)
-    escape_value(args.key, "key")
+    check_text(args.key, "map key" if kind == "map" else "acl pattern")
     if kind == "map":
         value = getattr(args, "value", None)
         if value is not None:
-            escape_value(value, "value")
+            check_text(value, "map value")
         return await _change(args, target, change, lambda c: tables.prepare_map_change(
             c, change, args.ref, args.key, value))
     return await _change(args, target, change,
@@ -389,7 +401,7 @@ def _progress_printer() -> Callable[[Any], None]:
             last[0], last[1] = key, p.elapsed
             _out(f"  {p.elapsed:6.1f} s  {p.status:<10} sessions {p.scur}  queued {p.qcur}")
         elif p.phase == "cancelled":
-            print(f"haconsole: {p.message}", file=sys.stderr, flush=True)
+            _err(p.message)
         elif p.message and p.phase != "failed":
             _out(p.message)
 
@@ -429,14 +441,14 @@ async def _drain_to_zero(args: argparse.Namespace, target: Target, backend: str,
         if isinstance(result, drain.Drained):
             return EXIT_OK
         if not isinstance(result, drain.TimedOut):
-            print(f"haconsole: {result.message}", file=sys.stderr)
+            _err(result.message)
             return EXIT_ERROR
         choice = args.on_timeout or _ask_on_timeout()
         if choice == "wait":
             continue
         if choice == "keep":
-            print(f"haconsole: {result.message} (force it with: haconsole server maint "
-                  f"{backend}/{server})", file=sys.stderr)
+            _err(f"{result.message} (force it with: haconsole server maint "
+                 f"{backend}/{server})")
             return EXIT_ERROR
         snapshot, states = await actions.read_state(client, backend)
         state = "maint" if choice == "maint" else "ready"
@@ -472,7 +484,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             code = EXIT_REFUSED if isinstance(exc, (ValidationError, StateError)) else EXIT_ERROR
         message = " ".join(str(exc).split())
-        if change:
+        if change and not getattr(exc, "journaled", False):
             record_refusal(target or args.socket or "?", _attempt(args), message)
-        print(f"haconsole: {message}", file=sys.stderr)
+        _err(message)
         return code

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from console import __version__
 from console.haproxy.errors import HAProxyError
+from console.haproxy.safe_text import visible
 from console.haproxy.statefs import StateError
 
 EXIT_OK = 0
@@ -192,8 +193,8 @@ def _internal_error(exc: BaseException) -> int:
         where = str(path)
     except (OSError, HAProxyError) as log_exc:
         where = f"(could not write the log file: {log_exc})"
-    print(f"haconsole: internal error: {type(exc).__name__}: {exc} — details in {where}",
-          file=sys.stderr)
+    print(visible(f"haconsole: internal error: {type(exc).__name__}: {exc} — details in "
+                  f"{where}"), file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -218,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"haconsole: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except HAProxyError as exc:
-        print(f"haconsole: {exc}", file=sys.stderr)
+        print(f"haconsole: {visible(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

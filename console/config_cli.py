@@ -19,7 +19,9 @@ import time
 from typing import Any
 
 from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.safe_text import check_message, visible, visible_lines
 from console.haproxy.statefs import StateError
+from console.haproxy.validate import whole_number
 
 STATUS = {"ok": "[ ok ]", "fail": "[FAIL]", "warn": "[warn]", "skip": "[skip]"}
 TRUE = ("true", "yes", "on", "1")
@@ -64,9 +66,9 @@ def add_config_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     cs.add_parser("discard", help="drop the staged change")
     cs.add_parser("rebase", help="re-apply the staged edits on a file changed meanwhile")
     h = cs.add_parser("history", help="list saved versions, or show the change of one")
-    h.add_argument("number", nargs="?", type=int, metavar="N")
+    h.add_argument("number", nargs="?", type=whole_number, metavar="N")
     r = cs.add_parser("rollback", help="stage the return to version N")
-    r.add_argument("number", type=int, metavar="N")
+    r.add_argument("number", type=whole_number, metavar="N")
 
 
 def run_config(args: argparse.Namespace) -> int:
@@ -74,7 +76,7 @@ def run_config(args: argparse.Namespace) -> int:
     try:
         return _HANDLERS[action](args)
     except HAProxyError as exc:
-        print(f"haconsole: {exc}", file=sys.stderr)
+        print(f"haconsole: {visible(exc)}", file=sys.stderr)
         return 2 if action == "diff" or isinstance(exc, StateError) else 1
 
 
@@ -92,7 +94,7 @@ def _shared_notes(config: str) -> None:
 
 def _warn(lines: list[str]) -> None:
     for line in lines:
-        print(f"haconsole: warning: {line}", file=sys.stderr)
+        print(f"haconsole: warning: {visible(line)}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- context
@@ -171,11 +173,11 @@ def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
 
     _warn(staging.warnings)
     if not staging.pending:
-        print(f"no change: {target.config} already says that")
+        print(visible(f"no change: {target.config} already says that"))
         return 0
-    print(f"staged: {describe_op(op, staging.base)}")
-    print(f"  {len(staging.ops)} edit(s) pending on {target.config}; review: haconsole config "
-          "diff; apply: haconsole config apply")
+    print(visible(f"staged: {describe_op(op, staging.base)}"))
+    print(visible(f"  {len(staging.ops)} edit(s) pending on {target.config}; review: haconsole "
+                  "config diff; apply: haconsole config apply"))
     return 0
 
 
@@ -249,7 +251,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return 0
     for line in _header(staging):
         print(line, file=sys.stderr)
-    sys.stdout.write(staging.diff())
+    sys.stdout.write(visible_lines(staging.diff()))
     if status == "stale":
         print("warning: the live file changed since this was staged; `haconsole config "
               "rebase` or `discard`", file=sys.stderr)
@@ -264,11 +266,13 @@ def _header(staging: Any) -> list[str]:
     sections = sorted({h.section for h in staging.hunks_with_sections() if h.section})
     if sections:
         lines.append("# sections touched: " + ", ".join(sections))
-    return lines
+    return [visible(line) for line in lines]
 
 
 def cmd_discard(args: argparse.Namespace) -> int:
-    staging = _staging(_config(args))
+    target = _target(args)
+    _refuse_read_only(target)
+    staging = _staging(str(target.config))
     if not staging.pending:
         print("nothing staged")
         return 0
@@ -281,7 +285,9 @@ def cmd_discard(args: argparse.Namespace) -> int:
 
 
 def cmd_rebase(args: argparse.Namespace) -> int:
-    staging = _staging(_config(args))
+    target = _target(args)
+    _refuse_read_only(target)
+    staging = _staging(str(target.config))
     if not staging.is_stale():
         print("nothing to rebase")
         return 0
@@ -296,7 +302,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if args.number is not None:
-        sys.stdout.write(hist.diff_version(config, args.number))
+        sys.stdout.write(visible_lines(hist.diff_version(config, args.number)))
         return 0
     versions, notes = hist.history_report(config)
     for note in notes:
@@ -314,7 +320,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         mark = "*" if v.number == live else " "
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.ts))
         user = (v.user or "?") + (f"@{v.ssh_origin}" if v.ssh_origin else "")
-        print(f"{mark} {v.number:>4}  {when:<19}  {user:<10} {v.status:<12} {v.message}")
+        print(f"{mark} {v.number:>4}  {when:<19}  {visible(user):<10} {visible(v.status):<12} "
+              f"{visible(v.message)}")
     print("(* the live file)  diff of one: haconsole config history N; back to one: "
           "haconsole config rollback N")
     return 0
@@ -326,7 +333,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     target = _target(args)
     _refuse_read_only(target)
     staging = hist.stage_rollback(str(target.config), args.number)
-    sys.stdout.write(staging.diff())
+    sys.stdout.write(visible_lines(staging.diff()))
     print(f"staged: rollback to version {args.number}; apply it with: haconsole config apply")
     return 0
 
@@ -377,10 +384,11 @@ def _master_cmdline(master: str, read_cmdline: Any) -> Any:
 def _print_step(step: str, status: str, detail: str) -> None:
     from console.haproxy.apply import STEP_TITLES
 
-    first, *rest = detail.split("\n")
-    print(f"{STATUS.get(status, status)} {STEP_TITLES.get(step, step):<11} {first}", flush=True)
+    first, *rest = str(detail).split("\n")
+    print(f"{STATUS.get(status, status)} {STEP_TITLES.get(step, step):<11} {visible(first)}",
+          flush=True)
     for line in rest:
-        print(f"{'':19}{line}", flush=True)
+        print(f"{'':19}{visible(line)}", flush=True)
 
 
 def _confirm(question: str) -> bool:
@@ -396,6 +404,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     target = _target(args, discover=True)
     _refuse_read_only(target)
+    if args.message:
+        check_message(args.message, "message (-m)")
     config = str(target.config)
     staging = _staging(config)
     _shared_notes(config)
@@ -411,12 +421,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if status == "pending":
         for line in _header(staging):
             print(line)
-        sys.stdout.write(staging.diff())
+        sys.stdout.write(visible_lines(staging.diff()))
         preview = [] if args.no_reload else asyncio.run(runtime_preview(config, staging, at))
         if preview:
             print("runtime changes at the reload:")
             for line in preview:
-                print(f"  {line}")
+                print(f"  {visible(line)}")
         if not args.yes:
             what = "write the file" if args.no_reload or not at.running else \
                 "write the file and reload HAProxy"
@@ -431,16 +441,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"haconsole: apply refused: {result.error}", file=sys.stderr)
         return 2
     if result.ok:
-        print(f"done: {result.reason or result.outcome}" if result.outcome == "applied" else
-              f"done: written as version {result.version}, not reloaded")
+        print(visible(f"done: {result.reason or result.outcome}") if result.outcome == "applied"
+              else f"done: written as version {result.version}, not reloaded")
         return 0
     if result.outcome == "nothing":
-        print(result.reason)
+        print(visible(result.reason))
         return 0
     extra = ""
     if result.outcome in ("rolled back", "rollback failed"):
         extra = "; the change stays staged (haconsole config diff)"
-    print(f"haconsole: apply {result.outcome}: {result.reason}{extra}", file=sys.stderr)
+    print(visible(f"haconsole: apply {result.outcome}: {result.reason}{extra}"),
+          file=sys.stderr)
     return 1
 
 

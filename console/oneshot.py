@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from console.haproxy.errors import NotFound, ValidationError
+from console.haproxy.safe_text import visible
 from console.haproxy.transport import MasterClient, RuntimeClient
 
 if TYPE_CHECKING:
@@ -35,6 +37,12 @@ STAT_COLUMNS = (
     ("bytes in", "bin", True),
     ("bytes out", "bout", True),
 )
+
+
+def _cell(value: object) -> Text:
+    """A value from HAProxy or a stats page: shown as written (never markup), control
+    characters escaped."""
+    return Text(visible(value))
 
 
 def _out() -> Console:
@@ -75,7 +83,7 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
         else:
             table = Table("field", "value", box=None, show_header=False)
             for key, value in info.items():
-                table.add_row(key, value)
+                table.add_row(_cell(key), _cell(value))
             _out().print(table)
         return 0
 
@@ -92,7 +100,7 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
         for r in rows:
             values = [r.get(f, "") for _h, f, _r in STAT_COLUMNS]
             values[2] = TYPE_NAMES.get(values[2], values[2])
-            table.add_row(*values)
+            table.add_row(*map(_cell, values))
         _out().print(table)
         return 0
 
@@ -116,7 +124,8 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
         for role, entries in groups:
             for e in entries:
                 failed = "" if e.failed is None else str(e.failed)
-                table.add_row(role, str(e.pid), str(e.reloads), failed, e.uptime, e.version)
+                table.add_row(*map(_cell, (role, e.pid, e.reloads, failed, e.uptime,
+                                           e.version)))
         _out().print(table)
         return 0
 
@@ -131,7 +140,7 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
                 "srv_admin_state", "srv_uweight", "srv_iweight", "srv_check_status")
         table = Table(*cols, box=None)
         for r in state_rows:
-            table.add_row(*(r.fields.get(c, "") for c in cols))
+            table.add_row(*(_cell(r.fields.get(c, "")) for c in cols))
         _out().print(table)
         return 0
     raise ValidationError(f"unknown show target {what!r}")

@@ -5,8 +5,8 @@ frontend...). :func:`plan` turns it into a :class:`Plan` against the current sta
 the exact runtime commands, built only from validated names and values, what they
 will do in words, whether the change is dangerous (then a name must be typed to
 confirm), the socket level it needs, the state before, and the commands that put it
-back. :func:`execute` sends the commands, stops at the first failure, and journals
-every attempt with the state before and after.
+back (:mod:`console.haproxy.planning`). :func:`execute` sends the commands, stops at
+the first failure, and journals every attempt with the state before and after.
 
 Every change here is runtime only: a reload or restart forgets it unless the
 server-state file keeps it.
@@ -16,12 +16,32 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from console.haproxy import actions_impact as impact
-from console.haproxy.actions_impact import WeightChange, check_addr, parse_weight
+from console.haproxy.action_types import (
+    ALL_KINDS,
+    COUNTER_KINDS,
+    FRONTEND_KINDS,
+    MAX_MAXCONN,
+    OPERATOR_KINDS,
+    RUNTIME_ONLY,
+    RUNTIME_ONLY_FRONTEND,
+    SERVER_KINDS,
+    TABLE_KINDS,
+    Action,
+    CommandOutcome,
+    Plan,
+    Result,
+    describe,
+    expand_same_name,
+    read_only,
+    required_level,
+    state_index,
+    validate,
+)
+from console.haproxy.actions_impact import WeightChange, parse_weight
 from console.haproxy.errors import HAProxyError, NoSuchObject, ValidationError
 from console.haproxy.model import Snapshot
 from console.haproxy.parsers import (
@@ -30,304 +50,15 @@ from console.haproxy.parsers import (
     parse_cli_level,
     parse_servers_state,
 )
-from console.haproxy.validate import check_int, check_name
-
-SERVER_KINDS = frozenset({"server_state", "weight", "health", "agent", "health_check",
-                          "agent_check", "shutdown_sessions", "server_maxconn", "server_addr"})
-FRONTEND_KINDS = frozenset({"frontend", "frontend_maxconn", "frontend_shutdown"})
-COUNTER_KINDS = frozenset({"clear_counters", "clear_counters_all"})
-TABLE_KINDS = frozenset({"table_clear_key", "table_clear", "map_add", "map_set", "map_del",
-                         "acl_add", "acl_del"})
-ALL_KINDS = SERVER_KINDS | FRONTEND_KINDS | COUNTER_KINDS | TABLE_KINDS
-# What a socket at level operator may change (HAProxy refuses the rest below admin).
-OPERATOR_KINDS = frozenset({"clear_counters"}) | TABLE_KINDS
-
-RUNTIME_ONLY = ("runtime only — lost at reload or restart unless saved to the "
-                "server-state file")
-RUNTIME_ONLY_FRONTEND = "runtime only — lost at reload or restart"
-
-_CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "server_state": ("state", ("ready", "drain", "maint")),
-    "health": ("state", ("up", "stopping", "down")),
-    "agent": ("state", ("up", "down")),
-    "health_check": ("op", ("enable", "disable")),
-    "agent_check": ("op", ("enable", "disable")),
-    "frontend": ("op", ("enable", "disable")),
-}
-MAX_MAXCONN = 10_000_000
-
-
-@dataclass(frozen=True)
-class Action:
-    """One change. *targets*: ``(backend, server)`` pairs, or frontend names."""
-
-    kind: str
-    targets: tuple[Any, ...] = ()
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def server(cls, kind: str, refs: Iterable[tuple[str, str]], **params: Any) -> Action:
-        return cls(kind, tuple(refs), params)
-
-    @classmethod
-    def frontend(cls, kind: str, names: Iterable[str], **params: Any) -> Action:
-        return cls(kind, tuple(names), params)
-
-
-@dataclass
-class Plan:
-    """What :func:`execute` will send, and what it means."""
-
-    kind: str
-    summary: str
-    commands: list[str]
-    impact: list[str]
-    dangerous: bool
-    confirm_word: str | None
-    required_level: str  # "admin" or "operator"
-    before: dict[str, Any]  # per target label
-    undo_commands: list[str]
-    runtime_only_note: str | None
-    command_targets: list[str] = field(default_factory=list)  # target label per command
-    scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label -> what to re-read
-    no_undo: list[str] = field(default_factory=list)
-    undo_targets: list[str] = field(default_factory=list)  # target label per undo command
-
-
-@dataclass
-class CommandOutcome:
-    command: str
-    sent: bool
-    answer: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.sent and self.error is None
-
-
-@dataclass
-class Result:
-    plan: Plan
-    outcomes: list[CommandOutcome]
-    after: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(o.ok for o in self.outcomes)
-
-    @property
-    def error(self) -> str | None:
-        return next((o.error for o in self.outcomes if o.error), None)
-
-    @property
-    def answers(self) -> list[str]:
-        return [o.answer or "" for o in self.outcomes if o.sent]
-
-
-# --------------------------------------------------------------------------- helpers
-
-def expand_same_name(snapshot: Snapshot, server_name: str) -> list[tuple[str, str]]:
-    """``(backend, server_name)`` for every backend that has a server of that name."""
-    check_name(server_name, "server name")
-    return [(r.proxy, r.name) for r in snapshot.servers if r.name == server_name]
-
-
-def read_only(level: str | None, flag: bool) -> frozenset[str]:
-    """The action kinds allowed with a socket at *level* (and the read-only *flag*)."""
-    if flag or level not in ("admin", "operator"):
-        return frozenset()
-    return ALL_KINDS if level == "admin" else OPERATOR_KINDS
-
-
-def required_level(kind: str) -> str:
-    return "operator" if kind in OPERATOR_KINDS else "admin"
-
-
-def state_index(states: Sequence[ServerStateRow] | None
-                ) -> dict[tuple[str, str], ServerStateRow]:
-    return {(s.be_name, s.srv_name): s for s in states or ()}
-
-
-# --------------------------------------------------------------------------- validation
-
-def validate(action: Action) -> dict[str, Any]:
-    """Check the kind and parameters; return the cleaned parameters."""
-    kind, p = action.kind, dict(action.params)
-    if kind not in ALL_KINDS - TABLE_KINDS:
-        raise ValidationError(f"unknown action {kind!r}")
-    if kind in _CHOICES:
-        key, allowed = _CHOICES[kind]
-        value = str(p.get(key, "")).lower()
-        if value not in allowed:
-            raise ValidationError(f"invalid {key} {str(p.get(key))[:40]!r}",
-                                  hint="give one of " + ", ".join(allowed))
-        p[key] = value
-    if kind == "weight":
-        change = p.get("value")
-        p["change"] = change if isinstance(change, WeightChange) else parse_weight(str(change))
-    if kind in ("server_maxconn", "frontend_maxconn"):
-        p["value"] = check_int(p.get("value", ""), "maxconn", 0, MAX_MAXCONN)
-    if kind == "server_addr":
-        p["addr"] = check_addr(p.get("addr", ""))
-        if p.get("port") not in (None, ""):
-            p["port"] = check_int(p["port"], "port", 1, 65535)
-        else:
-            p["port"] = None
-    if kind in SERVER_KINDS:
-        if not action.targets:
-            raise ValidationError("no server given", hint="give BACKEND/SERVER")
-        for t in action.targets:
-            if not (isinstance(t, tuple) and len(t) == 2):
-                raise ValidationError(f"invalid server target {t!r}",
-                                      hint="give (backend, server)")
-            check_name(t[0], "backend name")
-            check_name(t[1], "server name")
-    elif kind in FRONTEND_KINDS:
-        if not action.targets:
-            raise ValidationError("no frontend given", hint="give a frontend name")
-        for t in action.targets:
-            check_name(t, "frontend name")
-    return p
-
-
-# --------------------------------------------------------------------------- planning
-
-def _confirm_word(labels: list[str]) -> str:
-    if len(labels) == 1:
-        return labels[0]
-    names = {label.rsplit("/", 1)[-1] for label in labels}
-    return names.pop() if len(names) == 1 else labels[0]
-
-
-def plan(action: Action, snapshot: Snapshot, states: Sequence[ServerStateRow] | None = None,
-         *, instance: str | None = None) -> Plan:
-    """Plan *action* against the state HAProxy reported (``show stat`` + servers state).
-
-    Raises :class:`ValidationError` for bad names or values and :class:`NoSuchObject`
-    for a server or frontend HAProxy does not have.
-    """
-    params = validate(action)
-    kind = action.kind
-    if kind in COUNTER_KINDS:
-        return _plan_counters(kind, instance)
-    if kind in FRONTEND_KINDS:
-        return _plan_frontends(kind, params, action.targets, snapshot)
-    return _plan_servers(kind, params, action.targets, snapshot, state_index(states))
-
-
-def _plan_counters(kind: str, instance: str | None) -> Plan:
-    if kind == "clear_counters":
-        return Plan(kind, "clear counters", ["clear counters"],
-                    ["max values (smax, qmax, rate_max...) and activity counters reset for "
-                     "every proxy; Prometheus, the stats page and other consoles see it too",
-                     "totals (sessions, bytes, errors, HTTP codes) are kept"],
-                    False, None, "operator", {}, [], None, ["counters"],
-                    no_undo=["cleared counters cannot be restored"])
-    return Plan(kind, "clear counters all", ["clear counters all"],
-                ["EVERY counter of every frontend, backend and server resets to 0: totals, "
-                 "bytes, errors, HTTP codes, max values",
-                 "Prometheus graphs show a counter reset; other consoles and the stats page "
-                 "lose their history (an incident mark gives deltas without clearing)"],
-                True, instance or "all", "admin", {}, [], None, ["counters"],
-                no_undo=["cleared counters cannot be restored"])
-
-
-def _plan_frontends(kind: str, params: dict[str, Any], names: Sequence[str],
-                    snapshot: Snapshot) -> Plan:
-    steps: list[impact.Step] = []
-    before: dict[str, Any] = {}
-    for name in names:
-        row = snapshot.get(name, "FRONTEND")
-        if row is None:
-            raise NoSuchObject(f"no such frontend {name}",
-                               hint="list frontends with: haconsole show stat")
-        before[name] = impact.frontend_before(row)
-        steps.append(impact.frontend_step(kind, params, name, before[name]))
-    verb = {"frontend": params.get("op", ""), "frontend_maxconn": "set maxconn of",
-            "frontend_shutdown": "shut down"}[kind]
-    return _assemble(kind, f"{verb} frontend {', '.join(names)}", steps, before,
-                     {n: ("frontend", n) for n in names}, RUNTIME_ONLY_FRONTEND)
-
-
-def _plan_servers(kind: str, params: dict[str, Any], targets: Sequence[tuple[str, str]],
-                  snapshot: Snapshot, states: dict[tuple[str, str], ServerStateRow]) -> Plan:
-    before: dict[str, Any] = {}
-    per_target: list[tuple[str, str, dict[str, Any]]] = []
-    for backend, server in targets:
-        row = snapshot.get(backend, server)
-        if row is None or row.type != "server":
-            raise NoSuchObject(f"no such server {backend}/{server}",
-                               hint="list servers with: haconsole show servers")
-        st = states.get((backend, server))
-        b = impact.server_before(row, st)
-        before[f"{backend}/{server}"] = b
-        tp = dict(params)
-        if kind == "weight":
-            cur, conf = b.get("weight") or 0, b.get("configured_weight")
-            new, send, how = tp["change"].resolve(cur, conf if conf is not None else cur)
-            be_row = snapshot.get(backend, "BACKEND")
-            tp.update(_new_weight=new, _send=send, _how=how,
-                      _algo=be_row.fields.get("algo", "") if be_row else "")
-        per_target.append((backend, server, tp))
-    # Simulate every change at once, backend by backend.
-    after_views: dict[str, list[impact.ServerView]] = {}
-    before_views: dict[str, list[impact.ServerView]] = {}
-    changed: dict[str, set[str]] = {}
-    for backend, server, tp in per_target:
-        if backend not in before_views:
-            before_views[backend] = impact.backend_views(snapshot, states, backend)
-            after_views[backend] = list(before_views[backend])
-        views = after_views[backend]
-        for i, v in enumerate(views):
-            if v.name == server:
-                views[i] = impact.predict(v, kind, tp)
-        changed.setdefault(backend, set()).add(server)
-    steps = [impact.server_step(kind, tp, b, s, before[f"{b}/{s}"], after_views[b])
-             for b, s, tp in per_target]
-    extra: list[str] = []
-    down = False
-    for backend in before_views:
-        lines, goes_down = impact.backend_impact(backend, before_views[backend],
-                                                 after_views[backend], changed[backend])
-        extra += lines
-        down = down or goes_down
-    labels = [s.label for s in steps]
-    words = {"server_state": f"set state {params.get('state')} on",
-             "weight": f"set weight {params.get('value')} on",
-             "health": f"set health {params.get('state')} on",
-             "agent": f"set agent {params.get('state')} on",
-             "health_check": f"{params.get('op')} health checks of",
-             "agent_check": f"{params.get('op')} agent checks of",
-             "shutdown_sessions": "shut down the sessions of",
-             "server_maxconn": f"set maxconn {params.get('value')} on",
-             "server_addr": f"set address {params.get('addr')} on"}[kind]
-    shown = ", ".join(labels) if len(labels) <= 3 else f"{labels[0]} and {len(labels) - 1} more"
-    p = _assemble(kind, f"{words} {shown}", steps, before,
-                  {f"{b}/{s}": ("server", b, s) for b, s, _ in per_target}, RUNTIME_ONLY)
-    p.impact += extra
-    if down:
-        p.dangerous = True
-        p.confirm_word = p.confirm_word or _confirm_word(labels)
-    return p
-
-
-def _assemble(kind: str, summary: str, steps: list[impact.Step], before: dict[str, Any],
-              scopes: dict[str, tuple[str, ...]], note: str | None) -> Plan:
-    commands: list[str] = []
-    targets: list[str] = []
-    for s in steps:
-        commands += s.commands
-        targets += [s.label] * len(s.commands)
-    dangerous = any(s.dangerous for s in steps)
-    labels = [s.label for s in steps]
-    return Plan(kind, summary, commands, [line for s in steps for line in s.impact],
-                dangerous, _confirm_word(labels) if dangerous else None, required_level(kind),
-                before, [c for s in reversed(steps) for c in s.undo], note, targets, scopes,
-                [s.no_undo for s in steps if s.no_undo],
-                [s.label for s in reversed(steps) for _ in s.undo])
-
+from console.haproxy.planning import (
+    plan,
+    plan_all,
+    preview_commands,
+    undo_actions,
+    undo_plan,
+)
+from console.haproxy.safe_text import visible
+from console.haproxy.validate import check_name, verify_command
 
 # --------------------------------------------------------------------------- reading state
 
@@ -407,14 +138,28 @@ def _journal(target: Any, warnings: list[str], command: str, **kw: Any) -> None:
                         f"not record it: {exc}. Note the change by hand.")
 
 
+def check_plan(plan: Plan) -> None:
+    """Every command of *plan* was built from checked words and still reads as them."""
+    for command in plan.commands:
+        verify_command(command)
+
+
 async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True) -> Result:
     """Send the plan's commands in order; stop at the first failure.
 
-    Every command sent is journaled (answer or error, state before and after);
-    the state of its target is read again after each one. The journal is checked
-    first: when it cannot be written, :class:`~console.journal.JournalError` is
-    raised and nothing is sent.
+    Nothing is sent unless every command passes :func:`check_plan` (a refusal is
+    journaled and raised as :class:`ValidationError`), nor when the journal cannot
+    be written (:class:`~console.journal.JournalError`). Every command sent is
+    journaled (answer or error, state before and after); the state of its target
+    is read again after each one.
     """
+    try:
+        check_plan(plan)
+    except ValidationError as exc:
+        if journal:
+            record_refusal(target, plan.summary, str(exc))
+            exc.journaled = True  # type: ignore[attr-defined]
+        raise
     if journal and plan.commands:
         from console.journal import check_writable
 
@@ -428,7 +173,7 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
             continue
         label = plan.command_targets[i] if i < len(plan.command_targets) else None
         scope = plan.scopes.get(label) if label else None
-        before = plan.before.get(label) if label else None
+        before = (result.after.get(label) or plan.before.get(label)) if label else None
         if before is None and scope is not None:  # e.g. an undo plan: read it now
             try:
                 before = await read_scope(client, scope)
@@ -460,23 +205,8 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
     return result
 
 
-def undo_plan(plan: Plan) -> Plan:
-    """A plan that sends *plan*'s undo commands (journaled like any other change)."""
-    return Plan(plan.kind, f"undo: {plan.summary}", list(plan.undo_commands),
-                [f"puts back the state before: {plan.summary}"], False, None,
-                plan.required_level, {}, [], plan.runtime_only_note,
-                list(plan.undo_targets), dict(plan.scopes))
-
-
 class NotConfirmed(HAProxyError):
     """The confirmation callback said no: nothing was sent."""
-
-
-def describe(action: Action) -> str:
-    """One line naming an action, for the journal of a refused attempt."""
-    targets = ",".join("/".join(t) if isinstance(t, tuple) else str(t) for t in action.targets)
-    params = " ".join(f"{k}={v}" for k, v in action.params.items())
-    return " ".join(w for w in (action.kind, targets, params) if w)
 
 
 async def run_action(action: Action, client: Any, target: Any, *,
@@ -509,14 +239,16 @@ def record_refusal(target: Any, attempted: str, error: str) -> None:
     from console.journal import record
 
     try:
-        record(target, attempted, error=error, via="refused")
+        record(target, visible(attempted), error=visible(error), via="refused")
     except (OSError, HAProxyError):
         pass  # nothing was sent; the refusal itself is already said on screen
 
 
 __all__ = [
-    "ALL_KINDS", "Action", "CommandOutcome", "NotConfirmed", "Plan", "Result", "WeightChange",
-    "describe", "execute", "expand_same_name", "parse_weight", "plan", "read_only",
-    "read_scope", "read_state", "record_refusal", "required_level", "run_action", "undo_plan",
-    "validate",
+    "ALL_KINDS", "COUNTER_KINDS", "FRONTEND_KINDS", "MAX_MAXCONN", "OPERATOR_KINDS",
+    "RUNTIME_ONLY", "RUNTIME_ONLY_FRONTEND", "SERVER_KINDS", "TABLE_KINDS", "Action",
+    "CommandOutcome", "NotConfirmed", "Plan", "Result", "WeightChange", "check_plan", "describe",
+    "execute", "expand_same_name", "parse_weight", "plan", "plan_all", "preview_commands",
+    "read_only", "read_scope", "read_state", "record_refusal", "required_level", "run_action",
+    "state_index", "undo_actions", "undo_plan", "validate",
 ]

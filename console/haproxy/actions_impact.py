@@ -1,7 +1,8 @@
-"""What a runtime change does: the state before it, its impact in words, how to undo it.
+"""What a runtime change works on: the state before it, weights, usable servers.
 
 Pure functions over one ``show stat`` snapshot and ``show servers state`` rows; no I/O.
-:mod:`console.haproxy.actions` builds plans with them.
+:mod:`console.haproxy.action_steps` turns one target's change into its command, impact
+and undo; :mod:`console.haproxy.actions` builds plans with both.
 
 A server is *usable* when it can take new connections: its health is up (running),
 it is neither in MAINT nor in DRAIN, and its weight is above 0. A backend whose usable
@@ -146,15 +147,26 @@ def parse_weight(text: str) -> WeightChange:
     return WeightChange("absolute", check_int(num, "weight", 0, MAX_WEIGHT))
 
 
+_SCOPE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
 def check_addr(addr: str) -> str:
+    """An IPv4 or IPv6 address; an IPv6 scope id must be an interface name (``%eth0``)."""
     import ipaddress
 
+    text = str(addr).strip(" ")
+    hint = "give an IPv4 or IPv6 address (no host name, no port)"
+    head, sep, scope = text.partition("%")
+    if sep and not (_SCOPE_ID.fullmatch(scope) and ":" in head):
+        raise ValidationError(f"invalid address {text[:60]!r}: the scope id after '%' must be "
+                              "an interface name", hint="e.g. fe80::1%eth0 (letters, digits, "
+                              "'_', '.', '-')")
+    if not text.isascii():
+        raise ValidationError(f"invalid address {ascii(text[:60])}", hint=hint)
     try:
-        return str(ipaddress.ip_address(str(addr).strip()))
+        return str(ipaddress.ip_address(text))
     except ValueError:
-        raise ValidationError(f"invalid address {str(addr)[:60]!r}",
-                              hint="give an IPv4 or IPv6 address (no host name, no port)"
-                              ) from None
+        raise ValidationError(f"invalid address {text[:60]!r}", hint=hint) from None
 
 
 # --------------------------------------------------------------------------- usable servers
@@ -207,6 +219,8 @@ def predict(v: ServerView, kind: str, params: Mapping[str, Any]) -> ServerView:
         return replace(v, healthy=params["state"] == "up")
     if kind == "agent":
         return replace(v, healthy=params["state"] == "up")
+    if kind == "server_del":
+        return replace(v, blocked=True, weight=0)
     return v
 
 
@@ -252,172 +266,3 @@ def share(after: Sequence[ServerView], name: str) -> int | None:
     if mine is None or total <= 0:
         return None
     return round(100 * mine / total)
-
-
-# --------------------------------------------------------------------------- per target
-
-@dataclass
-class Step:
-    """Commands, impact and undo for one target of an action."""
-
-    label: str
-    commands: list[str]
-    impact: list[str]
-    undo: list[str]
-    dangerous: bool = False
-    no_undo: str | None = None  # why it cannot be undone
-
-
-def _sessions(n: int | None) -> str:
-    return f"current sessions ({n or 0})"
-
-
-def server_step(kind: str, params: Mapping[str, Any], backend: str, server: str,
-                before: Mapping[str, Any], after: Sequence[ServerView]) -> Step:
-    """*params* are validated already; names are valid HAProxy names."""
-    ref = f"{backend}/{server}"
-    scur = before.get("scur")
-    step = Step(ref, [], [], [])
-    cmd, undo, say = step.commands.append, step.undo.append, step.impact.append
-    if kind == "server_state":
-        state, old = params["state"], before.get("admin_state", "ready")
-        cmd(f"set server {ref} state {state}")
-        if state == old:
-            say(f"{server} is already {state.upper() if state != 'ready' else 'ready'}: "
-                "nothing changes")
-        elif state == "drain":
-            say(f"{server} takes no new connections (only persistent ones); its "
-                f"{_sessions(scur)} finish normally")
-        elif state == "maint":
-            say(f"{server} gets no traffic and its health checks stop; its "
-                f"{_sessions(scur)} continue until they end (shutdown-sessions cuts them)")
-        else:
-            extra = (" once its health check passes" if old == "maint"
-                     and before.get("check") == "enabled" else "")
-            say(f"{server} leaves {old.upper()} and takes new connections again{extra}")
-        undo(f"set server {ref} state {old}")
-    elif kind == "weight":
-        new, old = int(params["_new_weight"]), before.get("weight")
-        cmd(f"set server {ref} weight {params['_send']}")
-        how = params.get("_how")
-        prefix = f"weight {old} → {new}" + (f" ({how})" if how else "")
-        if new == 0:
-            say(f"{prefix}: {server} gets no new traffic (status DRAIN)")
-        else:
-            pct = share(after, server)
-            tail = f"about {pct}% of {backend}'s new connections" if pct is not None else (
-                "no traffic until it is usable again")
-            say(f"{prefix}: {server} gets {tail}")
-        algo = params.get("_algo") or ""
-        configured = before.get("configured_weight")
-        if algo in STATIC_ALGOS and new not in (0, configured):
-            say(f"{backend} uses 'balance {algo}', a static algorithm: HAProxy accepts only "
-                "0% or 100% of the configured weight and will refuse this one")
-        elif algo in HASH_ALGOS and new not in (0, configured):
-            say(f"{backend} uses 'balance {algo}': with hash-type map-based (the default) "
-                "HAProxy accepts only 0% or 100% of the configured weight")
-        if old is not None:
-            undo(f"set server {ref} weight {old}")
-    elif kind == "health":
-        state = params["state"]
-        cmd(f"set server {ref} health {state}")
-        checks = before.get("check") == "enabled"
-        what = {"up": "UP", "stopping": "NOLB (stopping: only persistent traffic)",
-                "down": "DOWN (no traffic)"}[state]
-        tail = ("; its health checks keep running and change it at their next result"
-                if checks else "")
-        say(f"{server} is marked {what}{tail}")
-        op = {v: k for k, v in OP_STATES.items()}.get(before.get("op_state") or "", 2)
-        undo(f"set server {ref} health {HEALTH_FOR_OP.get(op, 'up')}")
-    elif kind == "agent":
-        state = params["state"]
-        cmd(f"set server {ref} agent {state}")
-        if before.get("agent") in ("none", "disabled"):
-            say(f"{server} has no enabled agent check: HAProxy will refuse")
-        say(f"the agent of {server} is marked {state.upper()}"
-            + (": the server takes no traffic" if state == "down" else ""))
-        undo(f"set server {ref} agent {'down' if before.get('agent_down') else 'up'}")
-    elif kind in ("health_check", "agent_check"):
-        op, what = params["op"], "health" if kind == "health_check" else "agent"
-        label = "health checks" if what == "health" else "agent checks"
-        key = "check" if what == "health" else "agent"
-        cmd(f"{op} {what} {ref}")
-        current = before.get(key)
-        if current == "none":
-            say(f"{server} has no {label[:-1]} configured"
-                + (": HAProxy will refuse" if what == "agent" and op == "enable" else ""))
-        elif current == f"{op}d":
-            say(f"{label} of {server} are already {op}d: nothing changes")
-        elif op == "disable":
-            say(f"{label} of {server} stop: it stays {before.get('status') or 'as it is'} "
-                "and failures go unnoticed")
-        else:
-            say(f"{label} of {server} start again and decide its state")
-        if current in ("enabled", "disabled"):
-            undo(f"{current[:-1]} {what} {ref}")
-    elif kind == "shutdown_sessions":
-        cmd(f"shutdown sessions server {ref}")
-        say(f"the {_sessions(scur)} of {server} are cut now: their clients see errors")
-        step.dangerous = True
-        step.no_undo = "cut sessions cannot be restored"
-    elif kind == "server_maxconn":
-        new, old = int(params["value"]), before.get("maxconn")
-        cmd(f"set maxconn server {ref} {new}")
-        say(f"maxconn {old or 'none'} → {new or 'none'} for {server}"
-            + (f"; it has {scur} sessions now, above the new limit: new requests queue"
-               if new and scur and scur > new else ""))
-        if old is not None:
-            undo(f"set maxconn server {ref} {old}")
-    elif kind == "server_addr":
-        addr, port = params["addr"], params.get("port")
-        words = f"set server {ref} addr {addr}" + (f" port {port}" if port else "")
-        cmd(words)
-        old = f"{before.get('addr')}:{before.get('port')}"
-        say(f"address {old} → {addr}:{port or before.get('port')}: new connections of "
-            f"{server} go to the new address; current ones stay")
-        if before.get("addr"):
-            undo(f"set server {ref} addr {before['addr']}"
-                 + (f" port {before['port']}" if before.get("port") else ""))
-    else:  # pragma: no cover - guarded by the caller
-        raise ValueError(kind)
-    return step
-
-
-def frontend_step(kind: str, params: Mapping[str, Any], name: str,
-                  before: Mapping[str, Any]) -> Step:
-    step = Step(name, [], [], [])
-    cmd, undo, say = step.commands.append, step.undo.append, step.impact.append
-    enabled = frontend_enabled(before)
-    status = before.get("status") or "?"
-    if kind == "frontend":
-        op = params["op"]
-        cmd(f"{op} frontend {name}")
-        if status == "STOP":
-            say(f"frontend {name} was shut down: only a reload or restart brings it back; "
-                "HAProxy will refuse")
-            return step
-        elif (op == "enable") == enabled:
-            say(f"frontend {name} is already {status}: nothing changes")
-        elif op == "disable":
-            say(f"frontend {name} stops accepting connections (existing ones continue)")
-            step.dangerous = True
-        else:
-            say(f"frontend {name} accepts connections again")
-        undo(f"{'enable' if enabled else 'disable'} frontend {name}")
-    elif kind == "frontend_maxconn":
-        new, old = int(params["value"]), before.get("maxconn")
-        cmd(f"set maxconn frontend {name} {new}")
-        say(f"maxconn {old} → {new} for frontend {name}"
-            + (": connections above it wait in the kernel's queue" if new else ""))
-        if old is not None:
-            undo(f"set maxconn frontend {name} {old}")
-    elif kind == "frontend_shutdown":
-        cmd(f"shutdown frontend {name}")
-        say(f"frontend {name} stops for good: its listeners close and its "
-            f"{_sessions(before.get('scur'))} are cut; only a reload or restart brings "
-            "it back")
-        step.dangerous = True
-        step.no_undo = "a shut down frontend comes back only with a reload or restart"
-    else:  # pragma: no cover
-        raise ValueError(kind)
-    return step

@@ -251,7 +251,7 @@ def bind_addresses(data: bytes) -> dict[tuple[str, int], tuple[str, int]]:
                 if family not in ("ipv4", "ipv6", "tcp", "tcp4", "tcp6"):
                     continue
                 addr = rest
-            m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^:\[\]/]*):(\d+)", addr)
+            m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:([0-9]+)|([^:\[\]/]*):([0-9]+)", addr)
             if m:
                 host = m[1] or m[3] or ""
                 out.setdefault((host if host != "*" else "", int(m[2] or m[4])), (section, n))

@@ -2,8 +2,9 @@
 
 Runtime changes (drain, maint, weights, disabled checks, dynamic servers) are
 lost at reload or restart unless they are saved. The Drift view lists each one
-with two ways out: *revert to config* (a runtime command) and *make permanent*
-(the equivalent config edit, staged like every other config change).
+with two ways out: *revert to config* (runtime changes, planned, confirmed and
+sent like any other) and *make permanent* (the equivalent config edit, staged like
+every other config change).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.haproxy.actions import Action, describe, preview_commands
 from console.haproxy.config import ConfigFile
 from console.haproxy.config.servers import server_lines
+from console.haproxy.errors import HAProxyError
 from console.haproxy.parsers import ServerStateRow
 
 # srv_admin_state bits
@@ -29,13 +32,28 @@ class DriftItem:
     runtime: str
     config: str
     message: str
-    revert_commands: list[str] = field(default_factory=list)
+    revert: list[Action] = field(default_factory=list)  # the changes back to the file
     permanent_ops: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
 
     @property
     def ref(self) -> str:
         return f"{self.backend}/{self.server}"
+
+    @property
+    def revert_commands(self) -> list[str]:
+        """What the revert sends, for display."""
+        out: list[str] = []
+        for action in self.revert:
+            try:
+                out += preview_commands(action)
+            except HAProxyError as exc:
+                out.append(f"{describe(action)} (refused: {exc})")
+        return out
+
+
+def _on(st: ServerStateRow, kind: str, **params: Any) -> Action:
+    return Action.server(kind, [(st.be_name, st.srv_name)], **params)
 
 
 # the servers of the last config file read: the header recounts the drift every 15 s,
@@ -70,7 +88,7 @@ def compute_drift(config: bytes, states: list[ServerStateRow],
                 items.append(DriftItem(
                     st.be_name, st.srv_name, "runtime_only_server", f"present ({addr})",
                     "absent", f"{ref} exists at runtime only (added with 'add server')",
-                    [f"set server {ref} state maint", f"del server {ref}"],
+                    [_on(st, "server_state", state="maint"), _on(st, "server_del")],
                     [{"op": "server_add", "backend": st.be_name, "server": st.srv_name,
                       "addr": addr, "params": {"weight": str(st.srv_uweight)}}],
                     "a dynamic server is lost at reload unless it is in the file"))
@@ -85,21 +103,21 @@ def compute_drift(config: bytes, states: list[ServerStateRow],
             items.append(DriftItem(
                 st.be_name, st.srv_name, "state", "MAINT", "enabled",
                 f"{ref} is in MAINT at runtime but enabled in the file",
-                [f"set server {ref} state ready"],
+                [_on(st, "server_state", state="ready")],
                 [{"op": "server_set", "backend": st.be_name, "server": st.srv_name,
                   "set": {"disabled": True}}]))
         elif config_maint_cleared:
             items.append(DriftItem(
                 st.be_name, st.srv_name, "state", "ready", "disabled",
                 f"{ref} is serving at runtime but 'disabled' in the file",
-                [f"set server {ref} state maint"],
+                [_on(st, "server_state", state="maint")],
                 [{"op": "server_set", "backend": st.be_name, "server": st.srv_name,
                   "set": {"disabled": False}}]))
         if admin & FDRAIN:
             items.append(DriftItem(
                 st.be_name, st.srv_name, "state", "DRAIN", "ready",
                 f"{ref} is in DRAIN at runtime",
-                [f"set server {ref} state ready"],
+                [_on(st, "server_state", state="ready")],
                 [{"op": "server_set", "backend": st.be_name, "server": st.srv_name,
                   "set": {"weight": "0"}}],
                 "made permanent as weight 0 in the file (no new traffic)"))
@@ -108,7 +126,7 @@ def compute_drift(config: bytes, states: list[ServerStateRow],
             items.append(DriftItem(
                 st.be_name, st.srv_name, "weight", str(st.srv_uweight), str(file_weight),
                 f"{ref} weight {st.srv_uweight} at runtime, {file_weight} in the file",
-                [f"set server {ref} weight {file_weight}"],
+                [_on(st, "weight", value=str(file_weight))],
                 [{"op": "server_set", "backend": st.be_name, "server": st.srv_name,
                   "set": {"weight": str(st.srv_uweight)}}]))
         chk = st.srv_check_state
@@ -116,7 +134,7 @@ def compute_drift(config: bytes, states: list[ServerStateRow],
             items.append(DriftItem(
                 st.be_name, st.srv_name, "check", "disabled", "enabled",
                 f"{ref} health checks disabled at runtime",
-                [f"enable health {ref}"],
+                [_on(st, "health_check", op="enable")],
                 [{"op": "server_set", "backend": st.be_name, "server": st.srv_name,
                   "set": {"check": False}}]))
         agent = st.srv_agent_state
@@ -124,7 +142,7 @@ def compute_drift(config: bytes, states: list[ServerStateRow],
             items.append(DriftItem(
                 st.be_name, st.srv_name, "agent", "disabled", "enabled",
                 f"{ref} agent checks disabled at runtime",
-                [f"enable agent {ref}"], [],
+                [_on(st, "agent_check", op="enable")], [],
                 "no file equivalent is staged for agent checks: remove agent-check by hand"))
     runtime_backends = {st.be_name for st in states}
     for (backend, server), _info in in_file.items():

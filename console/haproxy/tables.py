@@ -31,14 +31,14 @@ from console.haproxy.parsers import (
     parse_table,
     parse_table_list,
 )
-from console.haproxy.validate import build_command, check_int, check_name, escape_value
+from console.haproxy.validate import Command, build_command, check_int, check_name, check_text
 
 TEMPORARY_MAP = "temporary: the map file is not changed"
 TEMPORARY_ACL = "temporary: the acl file is not changed"
 RUNTIME_ONLY_MAP = "runtime only — lost at reload or restart (the file is not changed)"
 RUNTIME_ONLY_TABLE = "runtime only — the table is rebuilt from traffic after a reload"
 
-_REF_ID = re.compile(r"#\d{1,9}")
+_REF_ID = re.compile(r"#[0-9]{1,9}")
 _BAD_PATH = re.compile(r"[\s\x00-\x1f\x7f;\\]")
 _DATA_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 OPERATORS = ("eq", "ne", "lt", "gt", "le", "ge")
@@ -54,6 +54,7 @@ def check_map_ref(ref: str, kind: str = "map") -> str:
             raise ValidationError(f"invalid {kind} id {text[:40]!r}",
                                   hint=f"write #ID with digits only, as 'show {kind}' lists")
         return text
+    check_text(text, f"{kind} file")
     if _BAD_PATH.search(text) or len(text) > 4096:
         raise ValidationError(f"invalid {kind} file {text[:60]!r}",
                               hint="a path without blanks, control characters, ';' or '\\'")
@@ -79,9 +80,10 @@ def check_data_filter(spec: str) -> tuple[str, str, str]:
 
 
 def _key(value: str, kind: str = "key") -> str:
-    if not str(value):
+    """A key, value or pattern as given (checked; :func:`build_command` escapes it)."""
+    if not isinstance(value, str) or not value:
         raise ValidationError(f"empty {kind}", hint=f"give a {kind}")
-    return escape_value(str(value), kind)
+    return check_text(value, kind)
 
 
 def _no_such(kind: str, ref: str) -> NoSuchObject:
@@ -98,7 +100,7 @@ async def show_table(client: Any, name: str, *, key: str | None = None,
                      data: str | None = None) -> tuple[TableInfo, list[TableEntry]]:
     words = ["show", "table", check_name(name, "table name")]
     if key is not None:
-        words += ["key", _key(key)]
+        words += ["key", _key(key, "table key")]
     elif data is not None:
         words += list(check_data_filter(data))
     try:
@@ -152,30 +154,40 @@ def _plan(kind: str, summary: str, commands: list[str], impact: list[str], befor
                 [label] * len(undo))
 
 
+def _undo(undo: list[Command], no_undo: list[str], *words: str) -> None:
+    """Add the undo command, or say why a value HAProxy holds cannot be sent back."""
+    try:
+        undo.append(build_command(*words))
+    except ValidationError as exc:
+        no_undo.append(f"the value before cannot be sent back: {exc}")
+
+
 def plan_map_change(kind: str, ref: str, key: str, value: str | None,
                     entries: Sequence[tuple[str, str, str]]) -> Plan:
     """``map_add`` / ``map_set`` / ``map_del`` of *key*; *entries* as the map is now."""
     ref = check_map_ref(ref, "map")
-    k = _key(key)
+    k = _key(key, "map key")
     if kind not in ("map_add", "map_set", "map_del"):
         raise ValidationError(f"unknown map action {kind!r}")
-    v = _key(value or "", "value") if kind != "map_del" else ""
+    v = _key(value or "", "map value") if kind != "map_del" else ""
     old = [e[2] for e in entries if e[1] == key]
     label = f"{ref} {key}"
     before = {"key": key, "values": old}
     impact: list[str] = []
-    undo: list[str] = []
+    undo: list[Command] = []
+    no_undo: list[str] = []
     if kind == "map_add":
         commands = [build_command("add", "map", ref, k, v)]
         if old:
             impact.append(f"{key} is already in the map (→ {', '.join(old)}): a second entry "
                           "is added and lookups may keep returning the first; 'map set' "
                           "changes it instead")
-            undo.append(build_command("del", "map", ref, k))
-            undo += [build_command("add", "map", ref, k, _key(o, "value")) for o in old]
+            _undo(undo, no_undo, "del", "map", ref, k)
+            for o in old:
+                _undo(undo, no_undo, "add", "map", ref, k, o)
         else:
             impact.append(f"{key} → {value} is added")
-            undo.append(build_command("del", "map", ref, k))
+            _undo(undo, no_undo, "del", "map", ref, k)
     elif kind == "map_set":
         if not old:
             raise NoSuchObject(f"no key {key} in map {ref}",
@@ -185,25 +197,28 @@ def plan_map_change(kind: str, ref: str, key: str, value: str | None,
         if len(set(old)) > 1:
             impact.append(f"{key} has {len(old)} entries with different values: all get "
                           f"{value}; undo gives them all {old[0]}")
-        undo.append(build_command("set", "map", ref, k, _key(old[0], "value")))
+        _undo(undo, no_undo, "set", "map", ref, k, old[0])
     else:
         if not old:
             raise NoSuchObject(f"no key {key} in map {ref}", hint="'map show' lists them")
         commands = [build_command("del", "map", ref, k)]
         impact.append(f"{key} (→ {', '.join(old)}) is removed: lookups of it get the "
                       "default value")
-        undo += [build_command("add", "map", ref, k, _key(o, "value")) for o in old]
+        for o in old:
+            _undo(undo, no_undo, "add", "map", ref, k, o)
     impact.append(TEMPORARY_MAP)
     verb = {"map_add": "add", "map_set": "set", "map_del": "delete"}[kind]
+    if no_undo:
+        undo = []  # half an undo would leave the map in a third state
     return _plan(kind, f"{verb} {key} in map {ref}", commands, impact, before, undo, label,
-                 ("map", ref, key), RUNTIME_ONLY_MAP)
+                 ("map", ref, key), RUNTIME_ONLY_MAP, no_undo=no_undo[0] if no_undo else None)
 
 
 def plan_acl_change(kind: str, ref: str, pattern: str,
                     entries: Sequence[tuple[str, str]]) -> Plan:
     """``acl_add`` / ``acl_del`` of *pattern*; *entries* as the ACL is now."""
     ref = check_map_ref(ref, "acl")
-    pat = _key(pattern, "pattern")
+    pat = _key(pattern, "acl pattern")
     if kind not in ("acl_add", "acl_del"):
         raise ValidationError(f"unknown acl action {kind!r}")
     present = sum(1 for e in entries if e[1] == pattern)
@@ -234,7 +249,7 @@ def plan_table_clear(table: str, key: str | None, info: TableInfo | None,
     if info is None:
         raise _no_such("table", table)
     if key is not None:
-        k = _key(key)
+        k = _key(key, "table key")
         entry = next((e for e in entries if e.key == key), None)
         impact = [f"the entry of {key} in table {name} is removed: its counters "
                   + (f"({', '.join(entry.data)}) " if entry and entry.data else "")
@@ -259,13 +274,15 @@ def plan_table_clear(table: str, key: str | None, info: TableInfo | None,
 async def prepare_map_change(client: Any, kind: str, ref: str, key: str,
                              value: str | None = None) -> Plan:
     check_map_ref(ref, "map")
-    _key(key)
+    _key(key, "map key")
+    if value is not None:
+        _key(value, "map value")
     return plan_map_change(kind, ref, key, value, await map_entries(client, ref))
 
 
 async def prepare_acl_change(client: Any, kind: str, ref: str, pattern: str) -> Plan:
     check_map_ref(ref, "acl")
-    _key(pattern, "pattern")
+    _key(pattern, "acl pattern")
     return plan_acl_change(kind, ref, pattern, await acl_entries(client, ref))
 
 

@@ -69,7 +69,7 @@ class Address:
         return f"{host}:{self.port}"
 
 
-_TCP_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
+_TCP_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})$")
 
 
 def parse_address(text: str) -> Address:
@@ -347,7 +347,7 @@ def _what(line: str) -> str:
 
 _MASTER_PROMPT_START = re.compile(rb"^\n?master[^>\n]*> ")
 _MASTER_PROMPT_LINE = re.compile(rb"master[^>\n]*> ")
-_TARGET_RE = re.compile(r"^(?:|\d{1,3}|!\d{1,10})$")
+_TARGET_RE = re.compile(r"^(?:|[0-9]{1,3}|![0-9]{1,10})$")
 
 
 def _master_prompt_at_end(buf: bytearray, body_start: int) -> int | None:

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -27,6 +28,7 @@ from console.haproxy.history import History
 from console.haproxy.model import Rates, Snapshot, rates
 from console.haproxy.parsers import parse_cli_level
 from console.haproxy.poller import Poller, PollStatus, SocketSource, Source, StatsPageSource
+from console.haproxy.safe_text import visible, visible_lines
 from console.haproxy.timeline import Timeline
 from console.haproxy.transport import RuntimeClient
 from console.ui import themes as themes_mod
@@ -259,13 +261,16 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
         self.query_one(ProxyTable).set_styles(ct.status)
         self.query_one(DetailPane).set_styles(ct.status)
         self.query_one(HeaderBar).styles_map = ct.status
-        if save:
+        saved = ""
+        if save and self.target.read_only:
+            saved = " (read-only: for this session, the settings file is not written)"
+        elif save:
             try:
                 self.settings.set_preference("ui", "theme", ct.name)  # type: ignore[attr-defined]
             except HAProxyError as exc:
                 self.notify(f"theme not saved: {exc}", severity="warning")
         if announce:
-            self.notify(f"theme: {ct.name}")
+            self.notify(f"theme: {ct.name}{saved}")
 
     # -- data -----------------------------------------------------------------------------
     def _on_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
@@ -471,6 +476,13 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
         if action == "quit" and len(self.screen_stack) > 1:
             return False
         return True
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification of the console: its text comes from HAProxy, files and the
+        user, so it is never read as markup and its control characters are escaped."""
+        super().notify(visible_lines(str(message), tab=False), title=visible(title),
+                       severity=severity, timeout=timeout, markup=False)
 
     # -- errors ---------------------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:

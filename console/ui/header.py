@@ -11,6 +11,7 @@ from textual.widget import Widget
 from console.haproxy.counters import Mark, format_age, format_age_minutes
 from console.haproxy.model import ProcessInfo, Snapshot
 from console.haproxy.poller import PollStatus
+from console.haproxy.safe_text import visible
 
 BAR_WIDTH = 10
 
@@ -105,9 +106,9 @@ class HeaderBar(Widget):
     def render(self) -> Text:
         info = self.info
         line1 = Text(no_wrap=True, overflow="ellipsis")
-        line1.append(f" {self.instance} ", style=Style(bold=True, reverse=True))
+        line1.append(f" {visible(self.instance)} ", style=Style(bold=True, reverse=True))
         if info:
-            line1.append(f" HAProxy {info.version}")
+            line1.append(f" HAProxy {visible(info.version)}")
             if info.uptime_sec is not None:
                 line1.append(f"  up {format_age_minutes(info.uptime_sec)}")
             line1.append(f"  pid {info.pid or '-'}")
@@ -141,7 +142,7 @@ class HeaderBar(Widget):
                          f"{'s' if self.drift_count != 1 else ''} from the config (v)",
                          style=self.styles_map.get("drain", Style(bold=True)))
         if self.status.last_error and self.status.state != "live":
-            line2.append(f"  {self.status.last_error}", style=Style(dim=True))
+            line2.append(f"  {visible(self.status.last_error)}", style=Style(dim=True))
         width = max(self.content_region.width, 20)
         for line in (line1, line2):
             line.truncate(width, overflow="ellipsis")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from console.haproxy.errors import HAProxyError
 from console.haproxy.transport import RuntimeClient
@@ -88,8 +88,8 @@ class ScreensMixin:
             return
         client = RuntimeClient(self.target.socket) if self.target.socket else None
 
-        async def restore(commands: list[str], description: str) -> None:
-            await self.run_commands(commands, description)
+        async def restore(changes: list[Any], summary: str, intro: str) -> None:
+            await self.send_actions(changes, summary=summary, intro=intro)
 
         self.push_screen(JournalScreen(self.target, client, self.allowed_kinds(), restore))
 

@@ -1,9 +1,10 @@
 """Runtime changes from the console: menu → value → plan → confirm → send → result.
 
-Mixed into the app. Every change is planned against a fresh read of the state,
-shown with its exact commands and impact, confirmed (the name typed when it is
-dangerous), sent, journaled, and recorded for undo. The result says it is
-runtime only.
+Mixed into the app. Every change, whatever asks for it (the menu, undo, the
+journal's restore, Drift's revert), goes through :meth:`OperationsMixin.send_actions`:
+planned against a fresh read of the state, shown with its exact commands and impact,
+confirmed (the name typed when it is dangerous), sent, journaled, and recorded for
+undo. The result says it is runtime only.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 
 from console.haproxy import actions as act
-from console.haproxy.drain import Drained, DrainFailed, TimedOut, drain_to_zero
-from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.drain import Drained, DrainFailed, TimedOut, drain_to_zero, plan_drain_to_zero
+from console.haproxy.errors import HAProxyError, NoSuchObject, ValidationError
+from console.haproxy.safe_text import visible
 from console.haproxy.statefs import StateError
 from console.haproxy.transport import RuntimeClient
 from console.journal import check_writable
 from console.ui.screens.actions import ActionMenu, DrainScreen, MenuItem, ValuePrompt, menu_items
-from console.ui.screens.confirm import ConfirmScreen
+from console.ui.screens.confirm import confirm_screen
 from console.ui.widgets.table import ProxyTable
 
 if TYPE_CHECKING:
@@ -78,7 +80,7 @@ class OperationsMixin:
             names = [f"{b}/{s}" for b, s in keys]
         title = f"{row_type} {', '.join(names[:4])}" + (f" (+{len(names) - 4})"
                                                          if len(names) > 4 else "")
-        self.run_operation(keys, row_type, title, items)
+        self.run_operation(keys, row_type, visible(title), items)
 
     @work(group="change", exclusive=False, exit_on_error=False)
     async def run_operation(self: HAConsoleApp, keys: list[tuple[str, str]], row_type: str,
@@ -124,48 +126,73 @@ class OperationsMixin:
         await self.plan_confirm_execute(action)
 
     async def plan_confirm_execute(self: HAConsoleApp, action: act.Action) -> act.Result | None:
+        return await self.send_actions([action])
+
+    async def send_actions(self: HAConsoleApp, actions: list[act.Action], *,
+                           summary: str | None = None, intro: str | None = None,
+                           record_undo: bool = True) -> act.Result | None:
+        """The one way the console sends runtime changes, whatever asked for them (the
+        menu, undo, the journal's restore, Drift's revert): check they are allowed, plan
+        them together against a fresh read of the state (impact, danger), confirm (the
+        name typed when dangerous), execute and journal."""
+        what = summary or "; ".join(act.describe(a) for a in actions)
+        missing = {a.kind for a in actions} - self.allowed_kinds()
+        if missing:
+            why = self.read_only_reason or ("no stats socket" if not self.target.socket
+                                            else "not allowed at this socket's level")
+            act.record_refusal(self.target, what, f"not allowed: {why}")
+            self.notify(f"refused before sending anything: {why}", severity="error",
+                        timeout=15)
+            return None
         client = self._client()
         try:
-            act.validate(action)
-            backend = None
-            snapshot, states = await act.read_state(client, backend)
-            plan = act.plan(action, snapshot, states, instance=self.target.name)
-        except ValidationError as exc:
-            act.record_refusal(self.target, act.describe(action), str(exc))
-            self.notify(f"refused before sending anything: {exc}", severity="error",
+            for action in actions:
+                act.validate(action)
+            snapshot, states = await act.read_state(client)
+            plan = act.plan_all(actions, snapshot, states, instance=self.target.name,
+                                summary=summary)
+        except (ValidationError, NoSuchObject) as exc:
+            act.record_refusal(self.target, what, str(exc))
+            self.notify(f"refused before sending anything: {visible(exc)}", severity="error",
                         timeout=15)
             return None
         except HAProxyError as exc:
-            self.notify(f"cannot prepare the change: {exc}", severity="error", timeout=15)
+            self.notify(f"cannot prepare the change: {visible(exc)}", severity="error",
+                        timeout=15)
             return None
-        return await self._confirm_and_execute(plan, client)
+        return await self._confirm_and_execute(plan, client, intro=intro,
+                                               record_undo=record_undo)
 
-    async def _confirm_and_execute(self: HAConsoleApp, plan: act.Plan,
-                                   client: RuntimeClient) -> act.Result | None:
-        body = "\n".join([*(f"• {line}" for line in plan.impact)] +
-                         ([f"\n{plan.runtime_only_note}"] if plan.runtime_only_note else []))
-        word = plan.confirm_word if plan.dangerous else None
-        yes = await self.push_screen_wait(ConfirmScreen(plan.summary, body, plan.commands, word))
+    async def _confirm_and_execute(self: HAConsoleApp, plan: act.Plan, client: RuntimeClient,
+                                   *, intro: str | None = None,
+                                   record_undo: bool = True) -> act.Result | None:
+        yes = await self.push_screen_wait(confirm_screen(plan, intro))
         if not yes:
             self.notify("cancelled: nothing was sent")
             return None
         try:
             result = await act.execute(plan, client, self.target)
         except StateError as exc:  # the journal cannot be written: nothing was sent
-            self.notify(f"not sent: {exc}", severity="error", timeout=30)
+            self.notify(f"not sent: {visible(exc)}", severity="error", timeout=30)
+            return None
+        except ValidationError as exc:
+            self.notify(f"refused before sending anything: {visible(exc)}", severity="error",
+                        timeout=20)
             return None
         if result.ok:
-            self.undo_stack.append(plan)
+            if record_undo:
+                self.undo_stack.append(plan)
             answers = "; ".join(a.strip() for a in result.answers if a.strip())
-            self.notify(f"done: {plan.summary}" + (f" — HAProxy: {answers}" if answers else "")
+            self.notify(visible(f"done: {plan.summary}"
+                                + (f" — HAProxy: {answers}" if answers else ""))
                         + (f"\n{plan.runtime_only_note} (u undoes)" if plan.runtime_only_note
                            else ""), timeout=10)
-            self._note(f"runtime change: {plan.summary}")
+            self._note(visible(f"runtime change: {plan.summary}"))
         else:
-            self.notify(f"failed: {result.error}", severity="error", timeout=20)
-            self._note(f"runtime change failed: {plan.summary}: {result.error}")
+            self.notify(visible(f"failed: {result.error}"), severity="error", timeout=20)
+            self._note(visible(f"runtime change failed: {plan.summary}: {result.error}"))
         for warning in result.warnings:
-            self.notify(warning, severity="warning")
+            self.notify(visible(warning), severity="warning")
         self.poller.refresh_now()
         self.refresh_drift()
         return result
@@ -181,48 +208,44 @@ class OperationsMixin:
     @work(group="change", exit_on_error=False)
     async def run_undo(self: HAConsoleApp) -> None:
         last = self.undo_stack[-1]
-        undo = act.undo_plan(last)
-        if not undo.commands:
+        changes = act.undo_actions(last)
+        if not changes:
             self.notify(f"cannot undo {last.summary}: " + ("; ".join(last.no_undo) or
                                                           "no previous state recorded"),
                         severity="warning")
             return
-        result = await self._confirm_and_execute(undo, self._client())
-        if result is not None and result.ok:
+        result = await self.send_actions(changes, summary=f"undo: {last.summary}",
+                                         record_undo=False)
+        if result is not None and result.ok and last in self.undo_stack:
             self.undo_stack.remove(last)
-            if self.undo_stack and self.undo_stack[-1] is undo:
-                self.undo_stack.pop()  # undoing an undo is not recorded as a new change
-
-    async def run_commands(self: HAConsoleApp, commands: list[str], summary: str) -> bool:
-        """Confirm and send plain commands (journal restore, drift revert)."""
-        plan = act.Plan(kind="restore", summary=summary, commands=list(commands),
-                        impact=[summary], dangerous=False, confirm_word=None,
-                        required_level="admin", before={}, undo_commands=[],
-                        runtime_only_note=act.RUNTIME_ONLY)
-        result = await self._confirm_and_execute(plan, self._client())
-        return bool(result and result.ok)
 
     # -- drain to zero --------------------------------------------------------------------
     async def _drain_to_zero(self: HAConsoleApp, key: tuple[str, str]) -> None:
         backend, server = key
         ref = f"{backend}/{server}"
         client = self._client()
-        yes = await self.push_screen_wait(ConfirmScreen(
-            f"Drain {ref} to zero?",
-            f"1. set server {ref} state drain: no new sessions\n"
-            "2. watch its sessions and queue fall to 0 (live)\n"
-            f"3. set server {ref} state maint\nCancelable; on timeout you choose what to "
-            f"do.\n{act.RUNTIME_ONLY}",
-            [f"set server {ref} state drain", f"set server {ref} state maint"]))
+        timeout = float(getattr(self.settings.ui, "drain_timeout", DRAIN_TIMEOUT))
+        if "server_state" not in self.allowed_kinds():
+            self.notify(f"refused: {self.read_only_reason or 'not allowed'}", severity="error")
+            return
+        try:
+            snapshot, states = await act.read_state(client)
+            plan = plan_drain_to_zero(snapshot, states, backend, server, timeout)
+        except HAProxyError as exc:
+            self.notify(f"cannot prepare the drain: {visible(exc)}", severity="error",
+                        timeout=15)
+            return
+        intro = ("DRAIN now, watch its sessions and queue fall to 0 (live), then MAINT. "
+                 "Cancelable; on timeout you choose what to do.")
+        yes = await self.push_screen_wait(confirm_screen(plan, intro))
         if not yes:
             self.notify("cancelled: nothing was sent")
             return
         try:
             check_writable()
         except StateError as exc:
-            self.notify(f"not sent: {exc}", severity="error", timeout=30)
+            self.notify(f"not sent: {visible(exc)}", severity="error", timeout=30)
             return
-        timeout = float(getattr(self.settings.ui, "drain_timeout", DRAIN_TIMEOUT))
         while True:
             screen = DrainScreen(ref, timeout)
             choice_future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -249,7 +272,8 @@ class OperationsMixin:
                     await task
                 except (asyncio.CancelledError, HAProxyError):
                     pass
-                self.notify(f"drain of {ref} cancelled: it stays in DRAIN (u undoes)",
+                self.notify(f"drain of {ref} cancelled: it stays in DRAIN (o, then ready, "
+                            "puts it back)",
                             severity="warning")
                 self._note(f"drain to zero of {ref} cancelled, left in DRAIN")
                 self.poller.refresh_now()

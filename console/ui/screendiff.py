@@ -14,6 +14,7 @@ meanwhile), and on :meth:`ScreenDiff.reset` (``ctrl+l``, redraw).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 from rich.cells import get_character_cell_size
@@ -36,6 +37,9 @@ MERGE_GAP = 4
 SCROLL_MIN_LINES = 4
 SCROLL_MAX_SHIFT = 3
 STRIP_CACHE = 4096
+# control characters in a widget's text (zero cells wide for Rich): dropped, as a last
+# guard; widgets show outside text with its control characters escaped
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _cells(segments: Iterable[tuple[str, Style | None, object]], out: list[Cell]) -> None:
@@ -44,6 +48,8 @@ def _cells(segments: Iterable[tuple[str, Style | None, object]], out: list[Cell]
     for text, style, control in segments:
         if control or not text:
             continue
+        if not text.isprintable():  # a control character never reaches the terminal
+            text = _CONTROL.sub("", text)
         if text.isascii():
             extend([(ch, style) for ch in text])
             continue

@@ -5,12 +5,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from console.haproxy.actions import Action
 from console.haproxy.counters import Mark
-from console.haproxy.errors import HAProxyError
 from console.haproxy.timeline import export_markdown
-from console.haproxy.transport import RuntimeClient
 from console.ui.header import HeaderBar
-from console.ui.screens.confirm import ConfirmScreen
 from console.ui.widgets.table import ProxyTable
 
 if TYPE_CHECKING:
@@ -59,50 +57,19 @@ class StatsMixin:
         return True
 
     def action_clear_counters(self: HAConsoleApp) -> None:
-        if not self._can_change("operator"):
-            return
-        body = ("Resets the max values (smax, qmax, rate_max, ...) and activity counters "
-                "in HAProxy.\nEvery other reader sees the reset too: Prometheus scrapes, "
-                "other consoles, the stats page.\nTip: an incident mark (m) shows deltas "
-                "without clearing anything.")
-        self._confirm_and_send("Clear counters?", body, "clear counters")
+        if self._can_change("operator"):
+            self._clear("clear_counters")
 
     def action_clear_counters_all(self: HAConsoleApp) -> None:
-        if not self._can_change("admin"):
-            return
-        body = ("Resets EVERY counter of every frontend, backend and server to zero "
-                "(totals, bytes, errors, HTTP codes, max values).\nEvery other reader sees "
-                "the reset: Prometheus graphs show a counter reset, other consoles and the "
-                "stats page lose their history.\nAn incident mark (m) gives deltas without "
-                "clearing.")
-        self._confirm_and_send("Clear ALL counters?", body, "clear counters all",
-                               type_to_confirm="clear all")
+        if self._can_change("admin"):
+            self._clear("clear_counters_all")
 
-    def _confirm_and_send(self: HAConsoleApp, title: str, body: str, command: str,
-                          type_to_confirm: str | None = None) -> None:
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.run_worker(self._send(command), group="change", exit_on_error=False)
-            else:
-                self.notify("cancelled: nothing was sent")
-
-        self.push_screen(ConfirmScreen(title, body, [command], type_to_confirm), done)
-
-    async def _send(self: HAConsoleApp, command: str) -> None:
-        from console.journal import record
-
-        assert self.target.socket
-        try:
-            answer = await RuntimeClient(self.target.socket).run(command)
-        except HAProxyError as exc:
-            record(self.target, command, error=str(exc))
-            self.notify(f"{command!r} failed: {exc}", severity="error", timeout=15)
-            return
-        record(self.target, command, answer=answer)
-        self._note(f"sent: {command}")
-        self.notify(f"done: {command}" + (f" — HAProxy said: {answer.strip()}"
-                                          if answer.strip() else ""))
-        self.poller.refresh_now()
+    def _clear(self: HAConsoleApp, kind: str) -> None:
+        """Planned, confirmed (the instance's name typed for every counter), sent and
+        journaled like every runtime change."""
+        intro = "Tip: an incident mark (m) shows deltas without clearing anything."
+        self.run_worker(self.send_actions([Action(kind)], intro=intro, record_undo=False),
+                        group="change", exit_on_error=False)
 
     def action_export(self: HAConsoleApp) -> None:
         from console.journal import read_entries

@@ -38,8 +38,10 @@ from console.haproxy.actions import (
     Plan,
     execute,
     plan,
+    plan_all,
     read_state,
     run_action,
+    undo_actions,
     undo_plan,
 )
 from console.haproxy.errors import NoSuchObject, ValidationError
@@ -104,6 +106,12 @@ async def plan_for(lab: LabHandle, action: Action) -> Plan:
     return plan(action, snapshot, states, instance="lab")
 
 
+async def undo_for(lab: LabHandle, p: Plan) -> Plan:
+    """The undo of *p*: its changes back, planned against the state now."""
+    snapshot, states = await read_state(admin(lab))
+    return plan_all(undo_actions(p), snapshot, states, summary=f"undo: {p.summary}")
+
+
 async def do(lab: LabHandle, p: Plan) -> None:
     result = await execute(p, admin(lab), "lab")
     assert result.ok, result.error
@@ -147,7 +155,7 @@ async def test_change_then_undo(lab: LabHandle, action: Action, column: str,
         assert stat_row(lab, backend, server)[column[5:]].split(" ")[0] == expected
     else:
         assert state_rows(lab)[(backend, server)][column] == expected
-    await do(lab, undo_plan(p))
+    await do(lab, await undo_for(lab, p))
     after_state = state_rows(lab)[(backend, server)]
     for col in ADMIN_COLS:
         now, then = after_state[col], before_state[col]
@@ -186,13 +194,13 @@ async def test_frontend_disable_enable_and_maxconn(lab: LabHandle) -> None:
     assert p.dangerous and p.confirm_word == "fe_web"
     await do(lab, p)
     assert stat_row(lab, "fe_web", "FRONTEND")["status"] in ("PAUSED", "STOP")
-    await do(lab, undo_plan(p))
+    await do(lab, await undo_for(lab, p))
     assert stat_row(lab, "fe_web", "FRONTEND")["status"] == "OPEN"
     old = stat_row(lab, "fe_api", "FRONTEND")["slim"]
     m = await plan_for(lab, Action.frontend("frontend_maxconn", ["fe_api"], value=500))
     await do(lab, m)
     assert stat_row(lab, "fe_api", "FRONTEND")["slim"] == "500"
-    await do(lab, undo_plan(m))
+    await do(lab, await undo_for(lab, m))
     assert stat_row(lab, "fe_api", "FRONTEND")["slim"] == old
 
 

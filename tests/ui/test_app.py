@@ -264,13 +264,15 @@ async def test_clear_counters_no_sends_nothing_yes_sends_exact_command(instance)
         entries = read_entries("t")
         assert [e["command"] for e in entries] == ["clear counters"]
         assert entries[0]["ok"] is True and entries[0]["socket"] == instance.admin
-        # clear counters all needs the words typed
+        # clear counters all needs the instance's name typed, as on the command line
         await pilot.press("Z")
         await pilot.pause(0.1)
         assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.type_to_confirm == "t"
         await pilot.press("y", "enter")  # typing "y" is not a confirmation
         await pilot.pause(0.1)
-        await pilot.press(*"clear all", "enter")
+        assert read_entries("t")[-1]["command"] == "clear counters"
+        await pilot.press("t", "enter")
         for _ in range(40):
             if len(read_entries("t")) == 2:
                 break

@@ -15,12 +15,12 @@ from textual.widgets import DataTable
 
 from console.cli import Target
 from console.haproxy import tables
-from console.haproxy.actions import Action, execute, plan, read_only, read_state
+from console.haproxy.actions import Action, execute, plan, plan_all, read_only, read_state
 from console.haproxy.parsers import parse_servers_state
+from console.haproxy.restore import NoRestore, restore_actions
 from console.haproxy.transport import RuntimeClient
 from console.journal import journal_path
-from console.ui.screens.confirm import ConfirmScreen
-from console.ui.screens.journal import JournalScreen, NoRestore, restore_commands
+from console.ui.screens.journal import JournalScreen
 from tests.lab_helpers import LabHandle, start_lab
 from tests.ui.screen_host import Host, until
 
@@ -68,10 +68,10 @@ async def test_newest_first_and_restore(lab: LabHandle) -> None:
     assert web1(lab) == (8, 3)
     sent: list[tuple[list[str], str]] = []
 
-    async def on_restore(commands: list[str], description: str) -> None:
-        sent.append((commands, description))
-        for command in commands:
-            await client.run(command)
+    async def on_restore(changes: list[Action], summary: str, intro: str) -> None:
+        p = plan_all(changes, *await read_state(client), summary=summary)
+        sent.append((p.commands, summary))
+        assert (await execute(p, client, target)).ok
 
     screen = JournalScreen(target, client, read_only("admin", False), on_restore)
     async with Host(screen).run_test(size=(80, 24)) as pilot:
@@ -84,12 +84,9 @@ async def test_newest_first_and_restore(lab: LabHandle) -> None:
         assert "weight 1 → 3" in str(screen.query_one("#journal-entry").render())
         assert "journal.restore" in binding_ids(screen)
         await pilot.press("r")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "confirm")
+        await until(pilot, lambda: sent, "on_restore")
         # back to the state before the weight change: weight 1 and ready, in that order
         expected = ["set server be_web/web1 weight 1", "set server be_web/web1 state ready"]
-        assert pilot.app.screen.commands == expected
-        await pilot.press("y")
-        await until(pilot, lambda: sent, "on_restore")
         assert sent[0][0] == expected and "restore be_web/web1" in sent[0][1]
         assert web1(lab) == (0, 1)
         # the same entry again: nothing differs now, nothing is offered to send
@@ -108,7 +105,7 @@ async def test_restore_not_offered_or_not_derivable(lab: LabHandle) -> None:
     assert (await execute(p, client, target)).ok
     entry = json.loads(journal_path().read_text().splitlines()[-1])
     with pytest.raises(NoRestore, match="not a server or frontend change"):
-        restore_commands(entry)
+        restore_actions(entry)
     # read-only: restore is not offered, and the screen says why
     screen = JournalScreen(target, client, read_only("admin", True), None)
     async with Host(screen).run_test(size=(80, 24)) as pilot:
@@ -130,62 +127,8 @@ async def test_restore_not_offered_or_not_derivable(lab: LabHandle) -> None:
                   client, target)
 
 
-async def _never(commands: list[str], description: str) -> None:
+async def _never(changes: list[Action], summary: str, intro: str) -> None:
     raise AssertionError("on_restore must not be called")
-
-
-# -- restore_commands on recorded entries (no HAProxy needed) -------------------------------
-
-SERVER_BEFORE = {"status": "UP", "admin_state": "maint", "op_state": "running", "weight": 10,
-                 "configured_weight": 10, "maxconn": 50, "addr": "10.0.0.5", "port": 8080,
-                 "check": "enabled", "agent": "none", "agent_down": False}
-
-
-def entry(command: str, before: Any = SERVER_BEFORE) -> dict[str, Any]:
-    return {"time": "2025-03-01T10:00:00+0000", "command": command, "before": before}
-
-
-def test_restore_every_value_without_the_current_state() -> None:
-    r = restore_commands(entry("set server be_app/s1 weight 0"))
-    assert r.commands == ["set maxconn server be_app/s1 50", "set server be_app/s1 weight 10",
-                          "set server be_app/s1 state maint"]
-    assert r.kinds == {"server_maxconn", "weight", "server_state"}
-
-
-def test_restore_only_what_differs_and_the_aspect_of_the_command() -> None:
-    now = dict(SERVER_BEFORE, addr="10.0.0.9", check="disabled", weight=0)
-    assert restore_commands(entry("set server be_app/s1 addr 10.0.0.9"), now).commands == [
-        "set server be_app/s1 addr 10.0.0.5 port 8080", "set server be_app/s1 weight 10"]
-    assert restore_commands(entry("disable health be_app/s1"), now).commands == [
-        "set server be_app/s1 weight 10", "enable health be_app/s1"]
-    with pytest.raises(NoRestore, match="already as it was"):
-        restore_commands(entry("set server be_app/s1 state maint"), SERVER_BEFORE)
-
-
-def test_restore_frontends() -> None:
-    before = {"status": "OPEN", "maxconn": 2000, "scur": 3}
-    assert restore_commands(entry("disable frontend fe_main", before),
-                            {"status": "PAUSED", "maxconn": 2000}).commands == [
-        "enable frontend fe_main"]
-    assert restore_commands(entry("set maxconn frontend fe_main 10", before)).commands == [
-        "set maxconn frontend fe_main 2000", "enable frontend fe_main"]
-
-
-@pytest.mark.parametrize("command,before,reason", [
-    ("shutdown sessions server be_app/s1", SERVER_BEFORE, "cut sessions cannot be restored"),
-    ("shutdown frontend fe_main", {"status": "OPEN"}, "reload or restart"),
-    ("set server be_app/s1 weight 0", None, "no state before"),
-    ("clear counters all", None, "not a server or frontend change"),
-    ("set server be_app/s1;x weight 0", SERVER_BEFORE, "invalid server name"),
-])
-def test_restore_refused_with_a_reason(command: str, before: Any, reason: str) -> None:
-    with pytest.raises(Exception, match=reason):
-        restore_commands(entry(command, before))
-
-
-def test_restore_refuses_bad_recorded_values() -> None:
-    with pytest.raises(Exception, match="weight"):
-        restore_commands(entry("set server b/s weight 1", dict(SERVER_BEFORE, weight="1;x")))
 
 
 # -- a screenshot on a written journal ------------------------------------------------------

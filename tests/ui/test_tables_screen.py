@@ -119,7 +119,7 @@ async def test_map_add_then_delete(lab: LabHandle) -> None:
         await pilot.press("enter", "enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, PromptScreen)
                     and pilot.app.screen.error, "the prompt with the error")
-        assert "empty key" in pilot.app.screen.error
+        assert "empty map key" in pilot.app.screen.error
         await pilot.press(*"t.lab.local", "enter", *"be_api", "enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "confirm")
         confirm = pilot.app.screen

@@ -26,7 +26,9 @@ from console.haproxy.actions import (
     expand_same_name,
     parse_weight,
     plan,
+    plan_all,
     read_only,
+    undo_actions,
 )
 from console.haproxy.errors import NoSuchObject, ValidationError
 from console.haproxy.model import Snapshot
@@ -557,3 +559,115 @@ def test_drain_to_zero_plan(snap: Snapshot, states: list) -> None:
     assert p.dangerous and p.confirm_word == "be_api/api_ok"
     assert any(line.startswith("then, once it has 0 sessions") for line in p.impact)
     assert p.undo_commands == ["set server be_api/api_ok state ready"]
+
+
+# ------------------------------------------------------------------ several changes at once
+
+def test_changes_confirmed_together_are_simulated_together(snap: Snapshot, states: list
+                                                            ) -> None:
+    usable = ["up1", "up2", "nocheck", "flap_down", "backup1"]
+    one = plan(srv("server_state", "be_app/up1", state="maint"), snap, states)
+    assert not one.dangerous
+    # the same servers, one change each (a revert-all, a restore): the backend goes DOWN
+    together = plan_all([srv("server_state", f"be_app/{s}", state="maint") for s in usable],
+                        snap, states, summary="revert 5 differences to the config file")
+    assert together.dangerous and together.confirm_word
+    assert "be_app keeps 0 usable servers: the backend goes DOWN (clients get 503 errors)" \
+        in together.impact
+    assert together.summary == "revert 5 differences to the config file"
+    assert together.commands == [f"set server be_app/{s} state maint" for s in usable]
+    # different kinds on one server: in the order given, the state before kept once
+    mixed = plan_all([srv("weight", "be_app/up1", value="5"),
+                      srv("server_state", "be_app/up1", state="drain")], snap, states)
+    assert mixed.commands == ["set server be_app/up1 weight 5",
+                              "set server be_app/up1 state drain"]
+    assert mixed.kind == "several" and list(mixed.before) == ["be_app/up1"]
+    assert "be_app keeps 4 usable servers of 13" in " ".join(mixed.impact)
+
+
+def test_undo_is_changes_to_plan_again(snap: Snapshot, states: list) -> None:
+    p = plan(srv("server_state", "be_app/maint_cli", "be_app/up1", state="ready"), snap,
+             states)
+    assert undo_actions(p) == [
+        Action.server("server_state", [("be_app", "up1")], state="ready"),
+        Action.server("server_state", [("be_app", "maint_cli")], state="maint")]
+    w = plan(srv("weight", "be_app/up1", value="+2"), snap, states)
+    assert undo_actions(w) == [Action.server("weight", [("be_app", "up1")], value="1")]
+    again = plan_all(undo_actions(w), snap, states, summary="undo")
+    assert again.commands == ["set server be_app/up1 weight 1"]
+    assert undo_actions(plan(srv("shutdown_sessions", "be_app/up1"), snap, states)) == []
+
+
+async def test_execute_sends_only_commands_built_from_words(snap: Snapshot, states: list
+                                                            ) -> None:
+    p = plan(srv("server_state", "be_app/up1", state="drain"), snap, states)
+    p.commands = ["set server be_app/up1 state drain"]  # a plain string: not built
+    client = FakeClient()
+    with pytest.raises(ValidationError, match="not built from checked words"):
+        await execute(p, client, "lab")
+    assert client.sent == []
+    assert journal_lines()[-1]["via"] == "refused"
+
+
+# ------------------------------------------------------------------ payload mode, per builder
+
+@pytest.mark.parametrize("kind,key,value,arg", [
+    ("map_add", "k<<", "v", "map key"),
+    ("map_add", "k", "10.66.0.0/16<<", "map value"),
+    ("map_add", "k", "v <<EOF", "map value"),
+    ("map_set", "www.example.com", "<<", "map value"),
+    ("map_del", "<<x", None, "map key"),
+])
+def test_map_builders_refuse_a_payload_marker(kind: str, key: str, value: str | None,
+                                              arg: str) -> None:
+    entries = [*ENTRIES, ("0x3", "<<x", "v")]
+    with pytest.raises(ValidationError, match=f"{arg} .*'<<'"):
+        tables.plan_map_change(kind, "#3", key, value, entries)
+
+
+@pytest.mark.parametrize("kind", ["acl_add", "acl_del"])
+@pytest.mark.parametrize("pattern", ["10.66.0.0/16<<", "<<", "a <<b"])
+def test_acl_builders_refuse_a_payload_marker(kind: str, pattern: str) -> None:
+    with pytest.raises(ValidationError, match="acl pattern .*'<<'"):
+        tables.plan_acl_change(kind, "#0", pattern, [("0x1", pattern)])
+
+
+def test_table_and_map_file_builders_refuse_a_payload_marker() -> None:
+    info = TableInfo("fe_api", "string", 100, 1)
+    with pytest.raises(ValidationError, match="table key .*'<<'"):
+        tables.plan_table_clear("fe_api", "key<<", info, [])
+    with pytest.raises(ValidationError, match="map file .*'<<'"):
+        tables.check_map_ref("/etc/haproxy/hosts.map<<")
+    client = FakeClient()
+    with pytest.raises(ValidationError, match="table key .*'<<'"):
+        asyncio.run(tables.show_table(client, "fe_api", key="<<k"))
+    with pytest.raises(ValidationError, match="map value .*'<<'"):
+        asyncio.run(tables.prepare_map_change(client, "map_add", "#3", "k", "x<<"))
+    assert client.sent == []
+
+
+def test_server_addr_builder_refuses_a_payload_marker(snap: Snapshot, states: list) -> None:
+    with pytest.raises(ValidationError, match="invalid address"):
+        plan(srv("server_addr", "be_app/up1", addr="10.0.0.1<<"), snap, states)
+
+
+def test_an_old_value_that_cannot_be_sent_back_gives_no_undo() -> None:
+    p = tables.plan_map_change("map_set", "#3", "k", "new", [("0x1", "k", "old<<")])
+    assert p.commands == ["set map #3 k new"] and p.undo_commands == []
+    assert "cannot be sent back" in p.no_undo[0]
+
+
+# --------------------------------------------------------------------------- addresses
+
+@pytest.mark.parametrize("addr", ["fe80::1%x port 1", "fe80::1%x;y", "fe80::1%", "1.2.3.4%eth0",
+                                  "fe80::1%\u0662", "\u0661.2.3.4"])
+def test_scope_ids_are_interface_names(snap: Snapshot, states: list, addr: str) -> None:
+    with pytest.raises(ValidationError, match="address"):
+        plan(srv("server_addr", "be_app/up1", addr=addr), snap, states)
+
+
+def test_a_valid_scope_id_is_one_word(snap: Snapshot, states: list) -> None:
+    p = plan(srv("server_addr", "be_app/up1", addr="fe80::1%eth0.10", port="8080"), snap,
+             states)
+    assert p.commands == ["set server be_app/up1 addr fe80::1%eth0.10 port 8080"]
+    assert p.commands[0].words[-3:] == ("fe80::1%eth0.10", "port", "8080")

@@ -242,7 +242,7 @@ def parse_bind_line(line: Line) -> BindLine | None:
 
 def template_names(prefix: str, count: str) -> list[str]:
     """Names a ``server-template`` creates: PREFIX1…PREFIXN, or PREFIXLOW…PREFIXHIGH."""
-    m = re.fullmatch(r"(\d+)(?:-(\d+))?", count)
+    m = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", count)
     if not m:
         return []
     low, high = (1, int(m.group(1))) if m.group(2) is None else (int(m.group(1)),

@@ -47,11 +47,11 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 _TIMES = frozenset({"inter", "fastinter", "downinter", "slowstart", "agent-inter",
                     "pool-purge-delay", "tcp-ut", "idle-ping"})
-_TIME_RE = re.compile(r"\d+(?:us|ms|s|m|h|d)?")
+_TIME_RE = re.compile(r"[0-9]+(?:us|ms|s|m|h|d)?")
 _ADDRESSES = frozenset({"addr", "agent-addr", "socks4", "source"})
 _HOST_RE = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
                       r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?")
-_PORT_RE = re.compile(r"[+-]?\d{1,5}")
+_PORT_RE = re.compile(r"[+-]?[0-9]{1,5}")
 _KNOWN_PREFIXES = frozenset({"ipv4@", "ipv6@", "udp@", "udp4@", "udp6@", "tcp@", "tcp4@",
                              "tcp6@", "quic4@", "quic6@", "mptcp@", "mptcp4@", "mptcp6@",
                              *PATH_PREFIXES})
@@ -102,7 +102,7 @@ def _valid_host(host: str, *, bracketed: bool) -> bool:
         return True
     if host == "*":
         return True
-    if re.fullmatch(r"[\d.]+", host):
+    if re.fullmatch(r"[0-9.]+", host):
         try:
             ipaddress.IPv4Address(host)
         except ValueError:

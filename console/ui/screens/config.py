@@ -27,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from console.haproxy.errors import HAProxyError
+from console.haproxy.safe_text import check_message, visible
 from console.haproxy.staging import Hunk, Staging, hunks_of
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.widgets.apply_steps import (
@@ -189,7 +190,7 @@ class ConfigScreen(Screen[None]):
     def _state_text(self) -> Text:
         st = self.staging
         if self.error or st is None:
-            return Text(f"✖ {self.error or 'unknown state'}")
+            return Text(visible(f"✖ {self.error or 'unknown state'}"))
         lines: list[str] = []
         if self.status == "empty":
             lines.append(f"Nothing staged for {self.config}.")
@@ -210,7 +211,7 @@ class ConfigScreen(Screen[None]):
         elif self.status != "empty" and self.no_reload:
             lines.append("No running HAProxy known: apply checks and writes the file, "
                          "without a reload.")
-        return Text("\n".join(lines))
+        return Text("\n".join(visible(line) for line in lines))
 
     def _stale_lines(self, st: Staging) -> list[str]:
         lines = ["▲ STALE: the live file changed since this change was staged (another "
@@ -243,7 +244,7 @@ class ConfigScreen(Screen[None]):
             lines.append("sections: " + ", ".join(sections))
         lines.append(f"message: {self.message}" if self.message else
                      "message: (none: the edits above; m sets one)")
-        return Text("\n".join(lines))
+        return Text("\n".join(visible(line) for line in lines))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action not in self.CHANGES:
@@ -284,7 +285,12 @@ class ConfigScreen(Screen[None]):
         if event.input.id != "cfg-message":
             return
         event.stop()
-        self.message = event.value.strip()
+        try:
+            message = check_message(event.value.strip())
+        except HAProxyError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.message = message
         event.input.remove_class("visible")
         self.query_one(DiffView).focus()
         self._draw(diff_too=False)

@@ -8,6 +8,7 @@ round trip unchanged (see :mod:`console.ui.widgets.cfg_highlight`).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
@@ -100,8 +101,8 @@ class ConfigEditorScreen(Screen[bool]):
         parts = ["ctrl+s: stage this text (the live file changes only at apply) · "
                  "escape: back"]
         if self.raw_bytes:
-            parts.append(f"not UTF-8: {self.raw_bytes} byte(s) shown highlighted as raw bytes "
-                         "are kept as they are")
+            parts.append(f"not UTF-8: {self.raw_bytes} byte(s) or control characters shown "
+                         "highlighted are kept as they are")
         if self.target.read_only:
             parts = ["read-only: this text cannot be staged here"]
         return "\n".join(parts)
@@ -129,7 +130,7 @@ class ConfigEditorScreen(Screen[bool]):
         event.input.remove_class("visible")
         area = self.query_one(ConfigTextArea)
         area.focus()
-        if event.value.strip().isdigit():
+        if re.fullmatch(r"[0-9]{1,9}", event.value.strip()):
             self.goto(int(event.value))
 
     def action_back(self) -> None:

@@ -19,6 +19,7 @@ from console.haproxy import history_store as hist
 from console.haproxy.errors import HAProxyError
 from console.haproxy.shared_state import describe_marker, others_staged
 from console.haproxy.staging import hunks_of
+from console.ui.plain import plain
 from console.ui.widgets.diffview import DiffView
 
 if TYPE_CHECKING:
@@ -87,8 +88,8 @@ class ConfigHistoryScreen(Screen[bool]):
         for v in self.versions:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.ts))
             user = (v.user or "?") + (f"@{v.ssh_origin}" if v.ssh_origin else "")
-            table.add_row("*" if v.number == self.live else "", str(v.number), when, user,
-                          v.status, v.message, key=str(v.number))
+            table.add_row("*" if v.number == self.live else "", str(v.number), when,
+                          plain(user), plain(v.status), plain(v.message), key=str(v.number))
         ro = "" if self.target.read_only else "; r stages the return to the selected version"
         note.update(f"* the live file{ro}.{said}")
         self._show(self.versions[0].number)

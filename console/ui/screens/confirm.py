@@ -1,12 +1,24 @@
-"""Confirmation before anything is sent: y / n / escape, or the target's name typed."""
+"""Confirmation before anything is sent: y / n / escape, or the target's name typed.
+
+Every text shown is made visible first (:mod:`console.haproxy.safe_text`): names,
+values and answers come from HAProxy, files or the user, and none of them may drive
+the terminal.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+
+from console.haproxy.safe_text import visible, visible_lines
+
+if TYPE_CHECKING:
+    from console.haproxy.actions import Plan
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -35,9 +47,9 @@ class ConfirmScreen(ModalScreen[bool]):
     def __init__(self, title: str, body: str, commands: list[str] | None = None,
                  type_to_confirm: str | None = None) -> None:
         super().__init__()
-        self.title_text = title
-        self.body = body
-        self.commands = commands or []
+        self.title_text = visible(title)
+        self.body = visible_lines(body, tab=False)
+        self.commands = list(commands or [])
         self.type_to_confirm = type_to_confirm
 
     def compose(self) -> ComposeResult:
@@ -45,12 +57,12 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(self.title_text, classes="title", markup=False)
             yield Static(self.body, markup=False)
             if self.commands:
-                yield Static("Will send:\n" + "\n".join(f"  {c}" for c in self.commands),
+                yield Static("Will send:\n" + "\n".join(f"  {visible(c)}" for c in self.commands),
                              classes="commands", markup=False)
             if self.type_to_confirm:
-                yield Static(f"Type {self.type_to_confirm!r} and press enter to confirm; "
+                yield Static(f"Type {visible(self.type_to_confirm)!r} and press enter to confirm; "
                              "escape cancels.", classes="keys", markup=False)
-                yield Input(placeholder=self.type_to_confirm, id="confirm-input")
+                yield Input(placeholder=visible(self.type_to_confirm), id="confirm-input")
             else:
                 yield Static("y: yes, do it    n / escape: no, send nothing", classes="keys",
                              markup=False)
@@ -70,3 +82,20 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(bool(yes))
+
+
+def plan_body(plan: Plan, intro: str | None = None) -> str:
+    """What a plan does, in words: the impact line by line, what cannot be undone, and
+    that it is runtime only."""
+    lines = [intro] if intro else []
+    lines += [f"• {line}" for line in plan.impact]
+    lines += [f"• cannot be undone: {why}" for why in plan.no_undo]
+    if plan.runtime_only_note:
+        lines.append(f"\n{plan.runtime_only_note}")
+    return "\n".join(lines)
+
+
+def confirm_screen(plan: Plan, intro: str | None = None) -> ConfirmScreen:
+    """The confirmation of *plan*: its impact and commands, the name typed when dangerous."""
+    return ConfirmScreen(plan.summary, plan_body(plan, intro), list(plan.commands),
+                         plan.confirm_word if plan.dangerous else None)

@@ -14,7 +14,9 @@ from textual.widgets import DataTable, Footer, Static
 from console.haproxy.drift import DriftItem, compute_drift
 from console.haproxy.errors import HAProxyError
 from console.haproxy.parsers import parse_servers_state
+from console.haproxy.safe_text import visible
 from console.haproxy.transport import RuntimeClient
+from console.ui.plain import plain
 
 if TYPE_CHECKING:
     from console.cli import Target
@@ -71,13 +73,13 @@ class DriftScreen(Screen[None]):
         try:
             self.items = await read_drift(self.target)
         except HAProxyError as exc:
-            title.update(f"Drift: {exc}")
+            title.update(visible(f"Drift: {exc}"))
             return
         table = self.query_one(DataTable)
         table.clear()
         for n, item in enumerate(self.items):
-            table.add_row(item.ref, item.kind.replace("_", " "), item.runtime, item.config,
-                          item.note[:40], key=str(n))
+            table.add_row(plain(item.ref), item.kind.replace("_", " "), plain(item.runtime),
+                          plain(item.config), plain(item.note[:40]), key=str(n))
         count = len(self.items)
         title.update(
             f"Drift: {count} difference{'s' if count != 1 else ''} between the running state "
@@ -102,9 +104,10 @@ class DriftScreen(Screen[None]):
 
         revert = "; ".join(item.revert_commands) or "(not possible at runtime)"
         permanent = "; ".join(describe_op(op) for op in item.permanent_ops) or "(none)"
-        detail.update(f"{item.message}\n  r  revert to config: {revert}\n"
-                      f"  p  make permanent (staged, then F to review and apply): {permanent}"
-                      + (f"\n  note: {item.note}" if item.note else ""))
+        detail.update("\n".join(visible(line) for line in (
+            item.message, f"  r  revert to config: {revert}",
+            f"  p  make permanent (staged, then F to review and apply): {permanent}",
+            *([f"  note: {item.note}"] if item.note else []))))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()
@@ -120,23 +123,27 @@ class DriftScreen(Screen[None]):
         item = self._current()
         if item is None:
             return
-        if not item.revert_commands:
+        if not item.revert:
             self.notify(f"{item.ref}: no runtime command reverts this ({item.note})",
                         severity="warning")
             return
-        app = self.app
-        if await app.run_commands(item.revert_commands,  # type: ignore[attr-defined]
-                                  f"revert {item.ref} to the config file"):
+        result = await self.app.send_actions(  # type: ignore[attr-defined]
+            item.revert, summary=f"revert {item.ref} to the config file")
+        if result is not None:
             self.load()
 
     @work(group="drift-change", exit_on_error=False)
     async def action_revert_all(self) -> None:
-        commands = [c for item in self.items for c in item.revert_commands]
-        if not commands:
+        items = [item for item in self.items if item.revert]
+        if not items:
             self.notify("nothing to revert at runtime")
             return
-        if await self.app.run_commands(  # type: ignore[attr-defined]
-                commands, f"revert {len(self.items)} differences to the config file"):
+        # one plan for all: its impact is that of every revert together
+        result = await self.app.send_actions(  # type: ignore[attr-defined]
+            [a for item in items for a in item.revert],
+            summary=f"revert {len(items)} difference{'s' if len(items) != 1 else ''} to the "
+                    "config file")
+        if result is not None:
             self.load()
 
     def action_permanent(self) -> None:

@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from console.ui.plain import plain
+
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
@@ -34,7 +36,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("what it does")
         table.add_column("id (remap in \\[keys])", style="dim", no_wrap=True)
         for keys, description, binding_id in self.rows:
-            table.add_row(keys, description, binding_id)
+            table.add_row(plain(keys), plain(description), plain(binding_id))
         with VerticalScroll():
             yield Static(table)
             yield Static(Text("\n".join(self.notes), style="dim"))

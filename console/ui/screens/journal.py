@@ -2,10 +2,11 @@
 
 Each line is one command the console sent (or refused): when, who, from where, the
 command and HAProxy's answer. The selected entry is shown in full below, with the
-state of its target before and after. ``r`` computes the commands that bring that
-server (or frontend) back to the state it had *before* the entry, from the entry's
-``before`` and the values checked by :mod:`console.haproxy.validate`; the app sends
-them through ``on_restore``.
+state of its target before and after. ``r`` computes the changes that bring that
+server (or frontend) back to the state it had *before* the entry
+(:mod:`console.haproxy.restore`) and hands them to ``on_restore``: the app plans them
+like any other change (impact, the name typed when dangerous), confirms and sends.
+Every field shown comes from a file: control characters are shown escaped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
@@ -23,19 +23,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
-from console.haproxy.actions import (
-    FRONTEND_KINDS,
-    MAX_MAXCONN,
-    RUNTIME_ONLY,
-    SERVER_KINDS,
-    read_scope,
-)
-from console.haproxy.actions_impact import MAX_WEIGHT, check_addr
+from console.haproxy.actions import FRONTEND_KINDS, SERVER_KINDS, Action
 from console.haproxy.errors import HAProxyError
-from console.haproxy.model import normalize_status
-from console.haproxy.validate import build_command, check_int, check_name, check_server_ref
+from console.haproxy.restore import NoRestore, current_state, restore_actions
+from console.haproxy.safe_text import visible
 from console.journal import read_entries
-from console.ui.screens.confirm import ConfirmScreen
+from console.ui.plain import plain
 
 if TYPE_CHECKING:
     from console.cli import Target
@@ -45,165 +38,32 @@ log = logging.getLogger("haconsole.ui")
 
 MAX_ROWS = 1000  # newest entries shown
 RESTORE_KINDS = SERVER_KINDS | FRONTEND_KINDS
-FRONTEND_OP = {"OPEN": "enable", "FULL": "enable", "PAUSED": "disable"}  # STOP: shut down
-HEALTH_WORD = {"running": "up", "starting": "up", "stopping": "stopping", "stopped": "down"}
-OnRestore = Callable[[list[str], str], Awaitable[None]]
-
-
-class NoRestore(Exception):
-    """No commands can be derived for this entry; the message says why."""
-
-
-@dataclass
-class Restore:
-    target: str  # "be_web/web1" or "frontend fe_api"
-    commands: list[str] = field(default_factory=list)
-    kinds: set[str] = field(default_factory=set)  # action kinds the commands need
-    changes: list[str] = field(default_factory=list)  # "weight 3 → 1"
-
-
-def _parse(command: str) -> tuple[str, str, str] | None:
-    """``(scope, name, aspect)`` of a server or frontend command, else None."""
-    w = command.split()
-    if len(w) >= 4 and w[:2] == ["set", "server"]:
-        return "server", w[2], w[3]
-    if len(w) == 3 and w[0] in ("enable", "disable") and w[1] in ("health", "agent"):
-        return "server", w[2], "health_check" if w[1] == "health" else "agent_check"
-    if len(w) >= 4 and w[0] == "set" and w[1] == "maxconn" and w[2] in ("server", "frontend"):
-        return w[2], w[3], "maxconn"
-    if len(w) == 4 and w[:3] == ["shutdown", "sessions", "server"]:
-        return "server", w[3], "sessions"
-    if len(w) == 3 and w[0] in ("enable", "disable", "shutdown") and w[1] == "frontend":
-        return "frontend", w[2], "shutdown" if w[0] == "shutdown" else "status"
-    return None
-
-
-def scope_of(entry: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """What :func:`console.haproxy.actions.read_scope` reads for this entry's target."""
-    parsed = _parse(str(entry.get("command") or ""))
-    if parsed is None:
-        return None
-    scope, name, _ = parsed
-    if scope == "server":
-        return ("server", *check_server_ref(name))
-    return ("frontend", check_name(name, "frontend name"))
-
-
-def restore_commands(entry: Mapping[str, Any],
-                     current: Mapping[str, Any] | None = None) -> Restore:
-    """The commands that bring the entry's server or frontend back to its ``before``.
-
-    With *current* (the state now, as ``read_scope`` gives it) only what differs is
-    sent; without it, every value ``before`` has. Raises :class:`NoRestore`.
-    """
-    command = str(entry.get("command") or "")
-    parsed = _parse(command)
-    if parsed is None:
-        raise NoRestore(f"{command!r} is not a server or frontend change: restore brings "
-                        "back servers and frontends only (undo map, ACL and table changes "
-                        "from the tables screen)")
-    scope, name, aspect = parsed
-    before = entry.get("before")
-    if not isinstance(before, Mapping) or not before:
-        raise NoRestore(f"the journal has no state before {command!r}, so there is nothing "
-                        "to restore it to")
-    if aspect == "sessions":
-        raise NoRestore("cut sessions cannot be restored, and this command changed nothing else")
-    if aspect == "shutdown":
-        raise NoRestore("a shut down frontend comes back only with a reload or restart")
-    if scope == "server":
-        backend, server = check_server_ref(name)
-        out = Restore(f"{backend}/{server}")
-        _server(out, f"{backend}/{server}", aspect, before, current)
-    else:
-        name = check_name(name, "frontend name")
-        out = Restore(f"frontend {name}")
-        _frontend(out, name, before, current)
-    if not out.commands:
-        raise NoRestore(f"{out.target} is already as it was before this entry: nothing to send")
-    return out
-
-
-def _differs(key: str, before: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
-    return before.get(key) is not None and (current is None or current.get(key) != before[key])
-
-
-def _add(out: Restore, kind: str, change: str, *words: str) -> None:
-    out.commands.append(build_command(*words))
-    out.kinds.add(kind)
-    out.changes.append(change)
-
-
-def _was(key: str, before: Mapping[str, Any], current: Mapping[str, Any] | None) -> str:
-    now = "?" if current is None else current.get(key)
-    return f"{key} {now} → {before.get(key)}"
-
-
-def _server(out: Restore, ref: str, aspect: str, before: Mapping[str, Any],
-            current: Mapping[str, Any] | None) -> None:
-    # Weight and limits first, the admin state last: a server coming back to ready
-    # takes traffic with the weight it had.
-    if aspect == "addr" and before.get("addr") and (
-            _differs("addr", before, current) or _differs("port", before, current)):
-        words = ["set", "server", ref, "addr", check_addr(before["addr"])]
-        if before.get("port"):
-            words += ["port", str(check_int(before["port"], "port", 1, 65535))]
-        _add(out, "server_addr", _was("addr", before, current), *words)
-    if _differs("maxconn", before, current):
-        _add(out, "server_maxconn", _was("maxconn", before, current), "set", "maxconn",
-             "server", ref, str(check_int(before["maxconn"], "maxconn", 0, MAX_MAXCONN)))
-    if _differs("weight", before, current):
-        _add(out, "weight", _was("weight", before, current), "set", "server", ref, "weight",
-             str(check_int(before["weight"], "weight", 0, MAX_WEIGHT)))
-    for what, key, kind in (("health", "check", "health_check"),
-                            ("agent", "agent", "agent_check")):
-        if aspect == kind and before.get(key) in ("enabled", "disabled") \
-                and _differs(key, before, current):
-            _add(out, kind, _was(key, before, current), before[key][:-1], what, ref)
-    if aspect == "health" and before.get("op_state") in HEALTH_WORD \
-            and _differs("op_state", before, current):
-        _add(out, "health", _was("op_state", before, current), "set", "server", ref,
-             "health", HEALTH_WORD[before["op_state"]])
-    if aspect == "agent" and _differs("agent_down", before, current):
-        _add(out, "agent", _was("agent_down", before, current), "set", "server", ref, "agent",
-             "down" if before["agent_down"] else "up")
-    if before.get("admin_state") in ("ready", "drain", "maint") \
-            and _differs("admin_state", before, current):
-        _add(out, "server_state", _was("admin_state", before, current), "set", "server", ref,
-             "state", before["admin_state"])
-
-
-def _frontend(out: Restore, name: str, before: Mapping[str, Any],
-              current: Mapping[str, Any] | None) -> None:
-    if _differs("maxconn", before, current):
-        _add(out, "frontend_maxconn", _was("maxconn", before, current), "set", "maxconn",
-             "frontend", name, str(check_int(before["maxconn"], "maxconn", 0, MAX_MAXCONN)))
-    op = FRONTEND_OP.get(normalize_status(str(before.get("status") or "")).kind)
-    now = FRONTEND_OP.get(normalize_status(str((current or {}).get("status") or "")).kind)
-    if op and (current is None or now != op):
-        _add(out, "frontend", _was("status", before, current), op, "frontend", name)
+# (changes, summary, what they bring back): plans, confirms and sends them
+OnRestore = Callable[[list[Action], str, str], Awaitable[None]]
 
 
 def _brief(value: Any) -> str:
     if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_brief(v)}" for k, v in value.items())
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else str(value)
+        return ", ".join(f"{visible(k)}={_brief(v)}" for k, v in value.items())
+    return visible(json.dumps(value, ensure_ascii=False) if isinstance(value, list)
+                   else str(value))
 
 
 def describe_entry(entry: Mapping[str, Any]) -> str:
     """The whole entry, as the detail pane shows it."""
-    origin = entry.get("ssh_origin") or "local"
-    lines = [f"{entry.get('time', '?')}  by {entry.get('user', '?')} from {origin}  "
-             f"via {entry.get('via', '?')} {entry.get('socket') or ''}".rstrip(),
-             f"command: {entry.get('command', '')}"]
+    v = {k: visible(entry.get(k) if entry.get(k) is not None else "")
+         for k in ("time", "user", "ssh_origin", "via", "socket", "command", "error", "answer")}
+    lines = [f"{v['time'] or '?'}  by {v['user'] or '?'} from {v['ssh_origin'] or 'local'}  "
+             f"via {v['via'] or '?'} {v['socket']}".rstrip(),
+             f"command: {v['command']}"]
     if entry.get("error"):
-        lines.append(f"FAILED: {entry['error']}")
+        lines.append(f"FAILED: {v['error']}")
     else:
-        lines.append("ok" + (f" — HAProxy said: {entry['answer']}" if entry.get("answer")
+        lines.append("ok" + (f" — HAProxy said: {v['answer']}" if entry.get("answer")
                              else " (no answer: success)"))
     before, after = entry.get("before"), entry.get("after")
     if isinstance(before, Mapping) and isinstance(after, Mapping):
-        changed = [f"{k} {_brief(before.get(k))} → {_brief(after.get(k))}"
+        changed = [f"{visible(k)} {_brief(before.get(k))} → {_brief(after.get(k))}"
                    for k in before if k in after and before.get(k) != after.get(k)
                    and k not in ("scur", "qcur")]
         lines.append("changed: " + ("; ".join(changed) if changed else "nothing visible"))
@@ -213,11 +73,12 @@ def describe_entry(entry: Mapping[str, Any]) -> str:
 
 
 def _when(text: str) -> str:
+    text = visible(text)
     return f"{text[5:10]} {text[11:19]}" if len(text) >= 19 else text
 
 
 def _clip(text: str, width: int) -> str:
-    text = " ".join(str(text).split())
+    text = visible(" ".join(str(text).split()))
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
@@ -300,9 +161,10 @@ class JournalScreen(ModalScreen[None]):
                 else "ok"
             said = e.get("error") or e.get("answer") or ""
             who = (e.get("user") or "?") + (f"@{e['ssh_origin']}" if e.get("ssh_origin") else "")
-            table.add_row(_when(str(e.get("time", ""))), _clip(who, 12),
-                          _clip(e.get("command") or "", room - result_width),
-                          _clip(result + (f": {said}" if said else ""), result_width), key=key)
+            table.add_row(plain(_when(str(e.get("time", "")))), plain(_clip(who, 12)),
+                          plain(_clip(e.get("command") or "", room - result_width)),
+                          plain(_clip(result + (f": {said}" if said else ""), result_width)),
+                          key=key)
         if keep in self.entries:
             table.move_cursor(row=list(self.entries).index(keep))
         more = f" (the newest {MAX_ROWS} of {len(entries)})" if len(entries) > MAX_ROWS else ""
@@ -344,44 +206,35 @@ class JournalScreen(ModalScreen[None]):
                         exit_on_error=False)
 
     async def _current(self, entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        scope = scope_of(entry)
-        if self.client is None or scope is None:
+        if self.client is None:
             return None
         try:
-            now = await read_scope(self.client, scope)
+            return await current_state(self.client, entry)
+        except NoRestore:
+            raise
         except HAProxyError as exc:
-            self.notify(f"cannot read the state now ({exc}): every value is sent",
+            self.notify(f"cannot read the state now ({exc}): every value is restored",
                         severity="warning", timeout=10)
             return None
-        if scope[0] == "server" and now.get("status") is None and now.get("weight") is None:
-            raise NoRestore(f"{'/'.join(scope[1:])} is not in HAProxy now")
-        if scope[0] == "frontend" and not now:
-            raise NoRestore(f"frontend {scope[1]} is not in HAProxy now")
-        return now
 
     async def _restore(self, entry: Mapping[str, Any]) -> None:
         try:
-            plan = restore_commands(entry, await self._current(entry))
-        except (NoRestore, HAProxyError) as exc:
+            restore = restore_actions(entry, await self._current(entry))
+        except HAProxyError as exc:
             self.notify(f"cannot restore: {exc}", severity="warning", timeout=15)
             return
-        missing = plan.kinds - self.allowed
+        missing = restore.kinds - self.allowed
         if missing:
             self.notify(f"not allowed here: {', '.join(sorted(missing))}", severity="error")
             return
-        when, command = str(entry.get("time", "?")), str(entry.get("command", ""))
-        description = f"restore {plan.target} to its state before {when} ({command})"
-        body = (f"Brings {plan.target} back to its state before {command!r} "
-                f"({when}, by {entry.get('user', '?')}):\n"
-                + "\n".join(f"  {c}" for c in plan.changes) + f"\n{RUNTIME_ONLY}")
-        yes = await self.app.push_screen_wait(
-            ConfirmScreen(f"Restore {plan.target}?", body, plan.commands))
-        if not yes:
-            self.notify("cancelled: nothing was sent")
-            return
+        when = visible(entry.get("time", "?"))
+        command, user = visible(entry.get("command", "")), visible(entry.get("user", "?"))
+        summary = f"restore {restore.target} to its state before {when} ({command})"
+        intro = (f"Brings {restore.target} back to its state before {command!r} "
+                 f"({when}, by {user}):\n" + "\n".join(f"  {c}" for c in restore.changes))
         assert self.on_restore is not None
         try:
-            await self.on_restore(plan.commands, description)
+            await self.on_restore(restore.actions, summary, intro)
         except Exception as exc:  # noqa: BLE001 - no traceback reaches the screen
             log.exception("restore")
             self.notify(f"restore failed: {exc}", severity="error", timeout=20)

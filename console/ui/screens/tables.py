@@ -24,6 +24,8 @@ from console.haproxy import tables
 from console.haproxy.actions import TABLE_KINDS, Plan, execute
 from console.haproxy.errors import HAProxyError, ValidationError
 from console.haproxy.parsers import MapInfo, TableInfo
+from console.haproxy.safe_text import visible
+from console.ui.plain import plain
 from console.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -107,7 +109,7 @@ class PromptScreen(ModalScreen[list[str] | None]):
                 yield Static(label, markup=False)
                 yield Input(value=value, id=f"prompt-{i}")
             if self.error:
-                yield Static(f"✖ {self.error}", classes="error", markup=False)
+                yield Static(f"✖ {visible(self.error)}", classes="error", markup=False)
             yield Static("enter: next / done    escape: cancel, nothing is sent",
                          classes="keys", markup=False)
 
@@ -267,14 +269,15 @@ class TablesScreen(ModalScreen[None]):
         for item in items:
             if isinstance(item, TableInfo):
                 ref = item.name
-                table.add_row(item.name, item.type, str(item.size), str(item.used), key=ref)
+                table.add_row(plain(item.name), plain(item.type), str(item.size),
+                              str(item.used), key=ref)
             else:
                 ref = map_ref(item)
                 count = "?" if item.entry_count is None else str(item.entry_count)
                 desc = re.sub(r"^pattern loaded from file '[^']*' ", "",
                               item.description.split(". curr_ver=")[0])
-                table.add_row(str(item.id), _clip(item.name or "(inline)", 30, tail=True),
-                              count, _clip(desc, max(20, self.size.width - 53)), key=ref)
+                table.add_row(str(item.id), plain(_clip(item.name or "(inline)", 30, tail=True)),
+                              count, plain(_clip(desc, max(20, self.size.width - 53))), key=ref)
             refs.append(ref)
         if not refs:
             self.selected[kind] = None
@@ -341,15 +344,15 @@ class TablesScreen(ModalScreen[None]):
             data_cols: list[str] = []
             for e in rows[:MAX_ROWS]:
                 data_cols += [c for c in e.data if c not in data_cols]
-            table.add_columns("key", "use", "exp", *data_cols)
+            table.add_columns("key", "use", "exp", *(plain(c) for c in data_cols))
             for e in rows[:MAX_ROWS]:
-                table.add_row(e.key, str(e.use), _exp(e.exp),
-                              *(e.data.get(c, "") for c in data_cols), key=e.ptr)
+                table.add_row(plain(e.key), str(e.use), _exp(e.exp),
+                              *(plain(e.data.get(c, "")) for c in data_cols), key=e.ptr)
                 shown[e.ptr] = e
         else:
             table.add_columns(*(("key", "value") if kind == "map" else ("pattern",)))
             for r in rows[:MAX_ROWS]:
-                table.add_row(*r[1:], key=r[0])
+                table.add_row(*(plain(v) for v in r[1:]), key=r[0])
                 shown[r[0]] = r
         self.shown[kind] = shown
         if keep in shown:
@@ -367,7 +370,7 @@ class TablesScreen(ModalScreen[None]):
 
     def _status(self, kind: str, text: str, *, error: bool = False) -> None:
         status = self.query_one(f"#{kind}-status", Static)
-        status.update(text)
+        status.update(visible(text))
         status.set_class(error, "error")
 
     # -- filter -----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from console.haproxy.safe_text import visible
+
 if TYPE_CHECKING:
     from console.cli import Target
     from console.haproxy.apply import ApplyResult, ApplyTarget
@@ -96,25 +98,25 @@ def outcome_text(result: ApplyResult, candidate: bytes, *, no_reload: bool,
     style = (styles or {}).get
     text = Text()
     if result.ok and result.outcome == "applied":
-        text.append(f"✓ applied: {result.reason}\n", style=style("ok"))
+        text.append(f"✓ applied: {visible(result.reason)}\n", style=style("ok"))
     elif result.ok:
         why = "no running HAProxy known" if no_reload else "reload not asked"
         text.append(f"✓ written as version {result.version}; HAProxy was not reloaded "
                     f"({why}): it runs its previous configuration until its next reload\n",
                     style=style("ok"))
     elif result.outcome == "nothing":
-        text.append(f"· {result.reason}\n")
+        text.append(f"· {visible(result.reason)}\n")
     else:
-        text.append(f"✖ {result.outcome}: {result.reason}\n", style=style("fail"))
+        text.append(f"✖ {result.outcome}: {visible(result.reason)}\n", style=style("fail"))
     check = result.check
     if check is not None and not check.ok:
         lines = candidate.decode("utf-8", "replace").splitlines()
         text.append("haproxy -c said (lines of the candidate):\n", style=style("title"))
         for number, message in check_errors(check.errors):
-            text.append(f"  [ALERT] {f'line {number}' if number else '-'}: {message}\n",
+            text.append(f"  [ALERT] {f'line {number}' if number else '-'}: {visible(message)}\n",
                         style=style("fail"))
             if number and 0 < number <= len(lines):
-                text.append(f"    {number:>5} │ {lines[number - 1].strip()}\n")
+                text.append(f"    {number:>5} │ {visible(lines[number - 1].strip())}\n")
     if result.outcome in ("rolled back", "rollback failed"):
         why = [line for s in result.steps if s.step in ("state", "reload", "verify")
                and s.status == "fail" for line in s.detail.split("\n")]
@@ -124,7 +126,7 @@ def outcome_text(result: ApplyResult, candidate: bytes, *, no_reload: bool,
         if why:
             text.append("Why:\n", style=style("title"))
             for line in why[:MAX_DETAIL]:
-                text.append(f"  {line}\n")
+                text.append(f"  {visible(line)}\n")
     if not result.ok and result.outcome != "nothing" and still_staged:
         text.append("The change stays staged: e edits it, a tries again, d discards it.\n")
     return text
@@ -188,7 +190,7 @@ class ApplySteps(VerticalScroll):
 
     def fail(self, message: str) -> None:
         self.running = False
-        self.outcome = Text(message, style=self.styles_for("fail")["fail"])
+        self.outcome = Text(visible(message), style=self.styles_for("fail")["fail"])
         self._draw()
 
     def clear(self) -> None:
@@ -214,10 +216,10 @@ class ApplySteps(VerticalScroll):
                 rest = []
             text.append(f"{SYMBOLS.get(status, '?')} {STEP_TITLES.get(step, step):<11} ",
                         style=styles.get(STATUS_CLASS.get(status, ""), ""))
-            text.append(first + "\n")
+            text.append(visible(first) + "\n")
             detail_style = styles["detail"] if status in ("ok", "skip") else ""
             for line in rest[:MAX_DETAIL]:
-                text.append(f"{'':14}{line}\n", style=detail_style)
+                text.append(f"{'':14}{visible(line)}\n", style=detail_style)
             if len(rest) > MAX_DETAIL:
                 text.append(f"{'':14}… {len(rest) - MAX_DETAIL} more lines\n",
                             style=styles["detail"])

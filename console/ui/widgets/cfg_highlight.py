@@ -9,8 +9,10 @@ numbers with units, ``if``/``unless`` and ``.if`` blocks, ``${VAR}``.
 by line text), so typing in a 10,000-line file costs nothing more than in a small
 one. Files that are not valid UTF-8 are shown with their undecodable bytes as
 private-use characters (U+EF80..U+EFFF, one per byte) so the terminal never sees
-a lone surrogate; :func:`to_display` and :func:`from_display` convert both ways,
-and :func:`decode_config` / :func:`encode_config` give the exact bytes back.
+a lone surrogate; control characters other than tab and line ends (ESC, NUL, the
+C1 range) are shown the same way (U+EF00..U+EF1F, U+EF7F, U+EE80..U+EE9F) so that
+none reaches the terminal; :func:`to_display` and :func:`from_display` convert both
+ways, and :func:`decode_config` / :func:`encode_config` give the exact bytes back.
 """
 
 from __future__ import annotations
@@ -45,22 +47,28 @@ _ADDRESS = re.compile(
     r"(?:\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9a-fA-F]*:[0-9a-fA-F:]+\]?|\*|[\w.-]+)?"
     r":\d+(?:-\d+)?|\d{1,3}(?:\.\d{1,3}){3}|/[\w./-]+\.sock)$")
 _VARIABLE = re.compile(r"\$\{[^}]*\}?|\$[A-Za-z_][A-Za-z0-9_]*")
-_RAW = re.compile("[\uef80-\uefff]+")
+_RAW = re.compile("[\uee80-\uee9f\uef00-\uef1f\uef7f\uef80-\uefff]+")
 
 # --------------------------------------------------------------------------- bytes
 
 RAW_BASE = 0xEF00  # byte 0x80..0xFF <-> U+EF80..U+EFFF
 _TO_DISPLAY = {0xDC00 + b: RAW_BASE + b for b in range(0x80, 0x100)}
-_FROM_DISPLAY = {RAW_BASE + b: 0xDC00 + b for b in range(0x80, 0x100)}
+# control characters: C0 (but tab, LF, CR) and DEL at RAW_BASE + code, C1 at U+EE80..
+_CONTROLS = {c: RAW_BASE + c for c in [*range(0x20), 0x7F] if c not in (0x09, 0x0A, 0x0D)}
+_CONTROLS |= {c: 0xEE00 + c for c in range(0x80, 0xA0)}
+_TO_DISPLAY |= _CONTROLS
+_FROM_DISPLAY = {v: k for k, v in _TO_DISPLAY.items()}
 
 
 def to_display(text: str) -> str:
-    """Lone surrogates of ``surrogateescape`` → private-use characters."""
+    """Lone surrogates of ``surrogateescape`` and control characters → private-use
+    characters."""
     return text.translate(_TO_DISPLAY)
 
 
 def from_display(text: str) -> str:
-    """Private-use characters → the lone surrogates they stand for."""
+    """Private-use characters → the lone surrogates or control characters they stand
+    for."""
     return text.translate(_FROM_DISPLAY)
 
 
@@ -72,7 +80,7 @@ def decode_config(data: bytes) -> tuple[str, int]:
     saved back exactly.
     """
     text = data.decode("utf-8", "surrogateescape")
-    raw = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+    raw = sum(1 for ch in text if "\udc80" <= ch <= "\udcff" or ord(ch) in _CONTROLS)
     if raw and _RAW.search(text):
         raise ValueError("the file mixes bytes that are not UTF-8 with characters "
                          "U+EF80..U+EFFF: edit it with the external editor (E)")

@@ -27,6 +27,7 @@ from rich.cells import cell_len, set_cell_size
 
 from console.haproxy.counters import COUNTER_FIELDS, Mark, format_age_minutes
 from console.haproxy.model import Rates, Row, Status
+from console.haproxy.safe_text import visible
 
 Cell = tuple[str, str | None]  # (text, style key)
 Formatter = Callable[[Row, Mark | None, Rates | None], Cell]
@@ -66,9 +67,14 @@ def human_bytes(n: float) -> str:
 
 
 def fit(text: str, width: int, align: str = "left") -> str:
-    """Pad or crop ``text`` to exactly ``width`` cells; a cropped text ends with ``…``."""
+    """Pad or crop ``text`` to exactly ``width`` cells; a cropped text ends with ``…``.
+
+    Control characters (from HAProxy, a stats page, a config) are shown as escapes.
+    """
     if width <= 0:
         return ""
+    if not text.isprintable():
+        text = visible(text)
     size = cell_len(text)
     if size > width:
         return set_cell_size(text, width - 1) + "…" if width > 1 else "…"

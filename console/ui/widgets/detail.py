@@ -28,6 +28,7 @@ from textual.widgets import Static
 from console.haproxy.counters import Mark, format_age, is_counter
 from console.haproxy.history import METRIC_LABELS, METRICS, History
 from console.haproxy.model import Rates, Row
+from console.haproxy.safe_text import visible
 from console.ui.widgets.columns import compact, human_bytes, status_cell
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -239,16 +240,16 @@ class DetailPane(Widget):
         text = Text()
         if row.type in ("server", "listener"):
             text.append(f"{row.type} ", dim)
-            text.append(f"{row.proxy}/{row.name}", Style(bold=True))
+            text.append(visible(f"{row.proxy}/{row.name}"), Style(bold=True))
         else:
             text.append(f"{row.type} ", dim)
-            text.append(row.proxy, Style(bold=True))
+            text.append(visible(row.proxy), Style(bold=True))
         status, key = status_cell(row.status)
         text.append("\n")
-        text.append(status, self._status_style(key))
+        text.append(visible(status), self._status_style(key))
         for part in self._facts(row):
             text.append("  ")
-            text.append(part)
+            text.append(visible(part))
         text.append("\n")
         text.append_text(self._rates_text(dim))
         if self.mark is not None:
@@ -302,7 +303,7 @@ class DetailPane(Widget):
         return text or Text("rates: none for this row", style=dim)
 
     def _mark_text(self, row: Row, mark: Mark) -> Text:
-        label = f" {mark.label!r}" if mark.label else ""
+        label = f" {visible(mark.label)!r}" if mark.label else ""
         text = Text(f"Δ since mark{label} {format_age(mark.age(self.clock()))}:",
                     style=self.get_component_rich_style("detail--delta"))
         for name in MARK_SUMMARY:
@@ -326,11 +327,12 @@ class DetailPane(Widget):
             if lines:
                 text.append("\n")
             lines += 1
+            name = visible(name)
             if value == "":
                 text.append(f"{name:<{width}}  -", dim)
                 continue
             text.append(f"{name:<{width}}  ", name_style)
-            text.append(value)
+            text.append(visible(value))
             hint = field_hint(name, value)
             if hint:
                 text.append(f" {hint}", dim)

@@ -9,7 +9,6 @@ whole file (a rollback) costs only the lines on screen.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,9 +21,8 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.haproxy.safe_text import visible
 from console.haproxy.staging import Hunk, hunks_of, section_headers
-
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -196,7 +194,8 @@ class DiffView(ScrollView, can_focus=True):
 
     @staticmethod
     def _clean(text: str) -> str:
-        return _CONTROL.sub("·", text.expandtabs(8))
+        """Tabs expanded; any other control character shown as an escape (``\\x1b``)."""
+        return visible(text.expandtabs(8))
 
     def _gutter(self) -> int:
         return 2 * self._digits + 5  # "old new ✖+ "
@@ -231,7 +230,7 @@ class DiffView(ScrollView, can_focus=True):
         comp = self.get_component_rich_style
         if row.kind == "hunk":
             style = base + comp("diffview--hunk")
-            return Strip([Segment(f"▸ {row.text}", style)])
+            return Strip([Segment(f"▸ {self._clean(row.text)}", style)])
         d = self._digits
         old = f"{row.old:>{d}}" if row.old is not None else " " * d
         new = f"{row.new:>{d}}" if row.new is not None else " " * d
@@ -244,6 +243,7 @@ class DiffView(ScrollView, can_focus=True):
         flag = Segment("✖" if flagged else " ", base + comp("diffview--error"))
         sign = {"add": "+", "del": "-"}.get(row.kind, " ")
         if row.kind == "note":
-            return Strip([Segment(" " * (2 * d + 2), base), Segment(row.text, style)])
+            return Strip([Segment(" " * (2 * d + 2), base),
+                          Segment(self._clean(row.text), style)])
         return Strip([Segment(f"{old} {new} ", lineno), flag, Segment(f"{sign} ", style),
                       Segment(self._clean(row.text), style)])

@@ -23,10 +23,11 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.haproxy.events import Event
+from console.haproxy.safe_text import visible
 
 SEVERITY_SYMBOLS = {"error": "✖", "warning": "▲", "ok": "●", "info": "·"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _GAP = "  "
+_BREAKS = re.compile(r"[\r\n\t]+")
 
 
 def severity_symbol(severity: str) -> str:
@@ -167,7 +168,8 @@ class EventLog(ScrollView, can_focus=True):
 
     @staticmethod
     def _message(event: Event) -> str:
-        return _CONTROL.sub(" ", event.message)
+        """One line: line breaks become blanks, other control characters escapes."""
+        return visible(_BREAKS.sub(" ", event.message))
 
     def _line_width(self, event: Event) -> int:
         stamp = self._stamp(event.time)
