@@ -58,6 +58,7 @@ from console.haproxy.atomic import (
     write_temp,
 )
 from console.haproxy.errors import HAProxyError
+from console.haproxy.lines import split_lf
 from console.haproxy.parsers import parse_info, parse_servers_state
 from console.haproxy.staging import LockHeld, Staging, apply_lock
 from console.haproxy.transport import RuntimeClient
@@ -162,7 +163,7 @@ def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> Non
         raise run.stop("stale", "nothing", "the live file already holds the staged change "
                        "(a previous apply wrote it); staging cleared", lines)
     if status == "stale":
-        diff = staging.live_diff().splitlines()
+        diff = split_lf(staging.live_diff())
         raise run.stop("stale", "refused", "the file changed since the change was staged",
                        ["what changed in the live file:", *diff[:60],
                         *(["…"] if len(diff) > 60 else []),

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from console.haproxy.atomic import write_private
 from console.haproxy.binaries import resolve
 from console.haproxy.errors import HAProxyError
+from console.haproxy.lines import split_lf
 from console.haproxy.parsers import (
     SRV_ADMF_CMAINT,
     SRV_ADMF_FDRAIN,
@@ -185,7 +186,7 @@ def scan(text: str) -> list[tuple[str, int, list[str]]]:
     """``(section label, line number, words)`` of every line with words."""
     out: list[tuple[str, int, list[str]]] = []
     section = ""
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(split_lf(text), 1):
         words = config_words(line)
         if not words:
             continue

@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from console.haproxy.errors import HAProxyError
+from console.haproxy.lines import split_lf
 from console.haproxy.transport import RuntimeClient, parse_address
 
 DEBIAN_SOCKET = "/run/haproxy/admin.sock"
@@ -119,7 +120,7 @@ def stats_sockets_in_config(text: str) -> list[tuple[str, str]]:
     """``(address, level)`` of every ``stats socket`` line in the global section."""
     found: list[tuple[str, str]] = []
     in_global = False
-    for raw in text.splitlines():
+    for raw in split_lf(text):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

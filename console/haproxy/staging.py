@@ -33,6 +33,7 @@ from typing import Any
 
 from console.haproxy.atomic import read_bytes, sha256, write_private
 from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.lines import split_lf
 from console.settings import state_dir
 
 FORMAT = 1
@@ -239,7 +240,7 @@ def config_words(line: str) -> list[str]:
 def section_headers(text: str) -> list[tuple[int, str]]:
     """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``."""
     found: list[tuple[int, str]] = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(split_lf(text), 1):
         words = config_words(line)
         if words and words[0] in SECTION_KEYWORDS:
             label = words[0] if len(words) == 1 or words[1] == "from" else \
@@ -270,8 +271,8 @@ _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 
 def unified_diff(old: bytes, new: bytes, fromfile: str, tofile: str) -> str:
-    a = old.decode("utf-8", "replace").splitlines(keepends=True)
-    b = new.decode("utf-8", "replace").splitlines(keepends=True)
+    a = split_lf(old.decode("utf-8", "replace"), keepends=True)
+    b = split_lf(new.decode("utf-8", "replace"), keepends=True)
     out = []
     for line in difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile):
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
@@ -285,7 +286,7 @@ def hunks_of(diff: str, old: bytes, new: bytes) -> list[Hunk]:
     hunks: list[Hunk] = []
     current: list[str] | None = None
     header = ""
-    for line in diff.splitlines():
+    for line in split_lf(diff):
         m = _HUNK.match(line)
         if m:
             if current is not None:

@@ -57,7 +57,11 @@ def listing(what: str, names: Sequence[str]) -> str:
     return f"{what}: {shown}"
 
 
-def check_editable(cfg: ConfigFile, index: int, what: str) -> None:
+def check_editable(cfg: ConfigFile, index: int, what: str, *, rewrite: bool = True) -> None:
+    """Refuse to change line *index* when an edit could not be made safely.
+
+    *rewrite*: the line's text is changed (not only deleted).
+    """
     if cfg.depth(index) > 0:
         raise ValidationError(f"{what} is inside an .if block", where=cfg.where(index),
                               hint="which branch HAProxy reads depends on its environment; "
@@ -65,6 +69,20 @@ def check_editable(cfg: ConfigFile, index: int, what: str) -> None:
     if cfg.lines[index].error:
         raise ValidationError(f"{what}: HAProxy cannot read this line ({cfg.lines[index].error})",
                               where=cfg.where(index), hint="fix the line as text first")
+    if rewrite and ends_with_backslash(cfg.lines[index]):
+        raise ValidationError(f"{what}: the line ends with a backslash",
+                              where=cfg.where(index),
+                              hint="HAProxy has no line continuation: it reads the '\\' as part "
+                                   "of the last word. Remove it (edit the file as text), then "
+                                   "make this change")
+
+
+def ends_with_backslash(line: Line) -> bool:
+    """True when the line's last word ends with a backslash that escapes nothing."""
+    if not line.words or line.words[-1].end != len(line.text):
+        return False
+    raw = line.words[-1].raw
+    return (len(raw) - len(raw.rstrip("\\"))) % 2 == 1
 
 
 def check_words(text: str, where: str) -> None:
@@ -346,7 +364,7 @@ def _references(cfg: ConfigFile, section: Section, server: str) -> list[int]:
 
 def remove_server(cfg: ConfigFile, backend: str, name: str) -> None:
     section, index, _ = find_server(cfg, backend, name)
-    check_editable(cfg, index, f"server {backend}/{name}")
+    check_editable(cfg, index, f"server {backend}/{name}", rewrite=False)
     refs = _references(cfg, section, name)
     if refs:
         raise ValidationError(f"server {backend}/{name} is still used",

@@ -19,6 +19,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from console.haproxy.lines import split_lf
+
 if TYPE_CHECKING:
     from console.cli import Target
     from console.haproxy.apply import ApplyResult, ApplyTarget
@@ -108,7 +110,7 @@ def outcome_text(result: ApplyResult, candidate: bytes, *, no_reload: bool,
         text.append(f"✖ {result.outcome}: {result.reason}\n", style=style("fail"))
     check = result.check
     if check is not None and not check.ok:
-        lines = candidate.decode("utf-8", "replace").splitlines()
+        lines = split_lf(candidate.decode("utf-8", "replace"))
         text.append("haproxy -c said (lines of the candidate):\n", style=style("title"))
         for number, message in check_errors(check.errors):
             text.append(f"  [ALERT] {f'line {number}' if number else '-'}: {message}\n",
