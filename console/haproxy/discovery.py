@@ -211,3 +211,94 @@ async def discover(socket: str | None = None, master: str | None = None,
             found.socket == DEBIAN_SOCKET):
         found.config_files = [DEBIAN_CONFIG]
     return found
+
+
+# --------------------------------------------------------------------------- environment
+
+def read_environ(pid: int) -> dict[str, str] | None:
+    """The environment *pid* was started with (``/proc/PID/environ``), None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    out: dict[str, str] = {}
+    for item in data.split(b"\0"):
+        name, sep, value = item.partition(b"=")
+        if sep and name:
+            out[name.decode("utf-8", "surrogateescape")] = value.decode("utf-8",
+                                                                        "surrogateescape")
+    return out
+
+
+def reload_environ(environ: dict[str, str], cmdline: CommandLine | None) -> dict[str, str]:
+    """The environment the next reload parses the configuration with.
+
+    A master re-executes itself with its environment plus what HAProxy set in it
+    (``HAPROXY_MWORKER``, ``HAPROXY_MWORKER_REEXEC``, ``HAPROXY_CFGFILES``,
+    ``HAPROXY_LOCALPEER``); other ``HAPROXY_*`` variables stay unknown.
+    """
+    import socket as socket_mod
+
+    out = {k: v for k, v in environ.items() if not k.startswith("HAPROXY_")}
+    if cmdline is None:
+        return out
+    argv = cmdline.argv
+    peer = argv[argv.index("-L") + 1] if "-L" in argv[:-1] else socket_mod.gethostname()
+    out["HAPROXY_LOCALPEER"] = peer
+    if cmdline.master_worker:
+        out["HAPROXY_MWORKER"] = "1"
+        out["HAPROXY_MWORKER_REEXEC"] = "1"
+        from console.haproxy.config.fileset import expand_paths
+
+        out["HAPROXY_CFGFILES"] = ";".join(expand_paths(cmdline.config_files, cmdline.cwd))
+    return out
+
+
+async def running_pids(socket: str | None, master: str | None) -> tuple[int | None, int | None]:
+    """``(master PID, worker PID)`` of a running HAProxy, as far as they can be asked."""
+    from console.haproxy.parsers import parse_info, parse_proc
+    from console.haproxy.transport import MasterClient
+
+    master_pid = worker_pid = None
+    if master:
+        try:
+            proc = parse_proc(await MasterClient(master, connect_timeout=2,
+                                                 read_timeout=5).run("show proc"))
+            master_pid = proc.master.pid if proc.master else None
+            worker_pid = proc.workers[0].pid if proc.workers else None
+        except (HAProxyError, ValueError):
+            pass
+    if worker_pid is None and socket:
+        try:
+            info = parse_info(await RuntimeClient(socket, connect_timeout=2,
+                                                  read_timeout=5).run("show info"))
+            worker_pid = int(info.get("Pid", "0")) or None
+        except (HAProxyError, ValueError):
+            pass
+    return master_pid, worker_pid
+
+
+@dataclass
+class ServiceEnv:
+    """The environment a running HAProxy reads its configuration with."""
+
+    environ: dict[str, str]
+    source: str  # "HAProxy master pid 123"
+
+
+async def service_environ(socket: str | None, master: str | None) -> ServiceEnv | None:
+    """The environment of the running HAProxy's next reload; None when not readable."""
+    master_pid, worker_pid = await running_pids(socket, master)
+    for pid, role in ((master_pid, "master"), (worker_pid, "worker")):
+        if not pid:
+            continue
+        environ = read_environ(pid)
+        if environ is None:
+            continue
+        try:
+            cmdline: CommandLine | None = read_cmdline(pid)
+        except OSError:
+            cmdline = None
+        return ServiceEnv(reload_environ(environ, cmdline), f"HAProxy {role} pid {pid}")
+    return None

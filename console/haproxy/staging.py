@@ -165,22 +165,28 @@ def replace_op(text: bytes, base: bytes, note: str | None = None) -> dict[str, A
     return op
 
 
-def _model_apply(data: bytes, ops: list[dict[str, Any]]) -> bytes:
+def _model_apply(data: bytes, ops: list[dict[str, Any]], name: str | None,
+                 context: Any) -> bytes:
     try:
         from console.haproxy.config import apply_ops
     except ImportError:
         raise StagingError("structured edits are not available in this build",
                            hint="use `haconsole config edit` to change the file") from None
     try:
-        return apply_ops(data, ops)
+        return apply_ops(data, ops, name or "haproxy.cfg", context=context)
     except HAProxyError:
         raise
     except (ValueError, KeyError, LookupError, TypeError) as exc:
         raise ValidationError(f"the edit cannot be made: {exc}") from None
 
 
-def compute_candidate(base: bytes, ops: list[dict[str, Any]]) -> bytes:
-    """Apply *ops* in order on *base*. ``replace`` is handled here, the rest by the model."""
+def compute_candidate(base: bytes, ops: list[dict[str, Any]], *, name: str | None = None,
+                      context: Any = None) -> bytes:
+    """Apply *ops* in order on *base*. ``replace`` is handled here, the rest by the model.
+
+    *name* (the file's path, for messages) and *context* (the other files of its set,
+    a :class:`console.haproxy.config.fileset.SetContext`) go to the model.
+    """
     out = base
     run: list[dict[str, Any]] = []
     for op in ops:
@@ -191,7 +197,7 @@ def compute_candidate(base: bytes, ops: list[dict[str, Any]]) -> bytes:
             run.append(op)
             continue
         if run:
-            out, run = _model_apply(out, run), []
+            out, run = _model_apply(out, run, name, context), []
         base_hash = _replace_base(op)
         if base_hash is not None and base_hash != sha256(out):
             raise StagingError(
@@ -200,7 +206,7 @@ def compute_candidate(base: bytes, ops: list[dict[str, Any]]) -> bytes:
                 hint="discard the staged change (haconsole config discard) and edit again")
         out = _replace_text(op)
     if run:
-        out = _model_apply(out, run)
+        out = _model_apply(out, run, name, context)
     return out
 
 
@@ -437,12 +443,16 @@ class Staging:
 
     # -- changes -------------------------------------------------------------------------
 
-    def add_ops(self, ops: list[dict[str, Any]]) -> None:
-        """Stage more operations; the candidate is recomputed from the base."""
+    def add_ops(self, ops: list[dict[str, Any]], *, context: Any = None) -> None:
+        """Stage more operations; the candidate is recomputed from the base.
+
+        *context*: the other files of the set this file belongs to (name resolution).
+        """
         with self._mutating():
             self._refuse_if_stale()
             new_ops = self.ops + [dict(op) for op in ops]
-            self.candidate = compute_candidate(self.base, new_ops)
+            self.candidate = compute_candidate(self.base, new_ops, name=self.path,
+                                               context=context)
             self.ops = new_ops
 
     def set_candidate(self, data: bytes, note: str | None = None) -> None:
@@ -462,7 +472,7 @@ class Staging:
                              "haconsole config rebase (or discard) first",
                              live_diff=self.live_diff())
 
-    def rebase(self) -> None:
+    def rebase(self, *, context: Any = None) -> None:
         """Re-apply the staged operations on the current live file."""
         with self._mutating():
             live = self.live()
@@ -472,7 +482,8 @@ class Staging:
                 raise StagingError("the staged change holds a raw edit (or a rollback), which "
                                    "cannot be re-applied on the changed file", self.path,
                                    "discard it (haconsole config discard) and edit again")
-            self.candidate = compute_candidate(live, self.ops)
+            self.candidate = compute_candidate(live, self.ops, name=self.path,
+                                               context=context)
             self.base = live
 
     def discard(self) -> None:

@@ -343,22 +343,28 @@ def add_server(cfg: ConfigFile, backend: str, name: str, addr: str,
     return at
 
 
-def _references(cfg: ConfigFile, section: Section, server: str) -> list[int]:
-    refs = []
+def _references(cfg: ConfigFile, section: Section, server: str) -> list[str]:
+    """Where *server* of *section* is named by ``track`` or ``use-server``: in this file,
+    and (``track BACKEND/SERVER``) in the other files of the set."""
+    refs: list[str] = []
     targets = {server, f"{section.name}/{server}"}
-    for i, line in enumerate(cfg.lines):
-        values = line.values
-        if (line.keyword == "use-server" and section.start < i < section.end
-                and len(values) > 1 and values[1] == server):
-            refs.append(i)
-        elif line.keyword in ("server", "default-server", "server-template"):
+    for owner in [cfg, *cfg.others]:
+        for i, line in enumerate(owner.lines):
+            if line.keyword not in ("use-server", "server", "default-server",
+                                    "server-template") or owner.line_state(i) is False:
+                continue
+            own = owner is cfg and section.start < i < section.end
+            values = line.values
+            if line.keyword == "use-server":
+                if own and len(values) > 1 and values[1] == server:
+                    refs.append(owner.where(i))
+                continue
             parsed = parse_server_line(line)
             track = parsed.param("track") if parsed else None
             if track is None or track.value is None:
                 continue
-            own = section.start < i < section.end
             if track.value in targets and (own or "/" in track.value):
-                refs.append(i)
+                refs.append(owner.where(i))
     return refs
 
 
@@ -368,6 +374,6 @@ def remove_server(cfg: ConfigFile, backend: str, name: str) -> None:
     refs = _references(cfg, section, name)
     if refs:
         raise ValidationError(f"server {backend}/{name} is still used",
-                              where=", ".join(cfg.where(i) for i in refs),
+                              where=", ".join(refs),
                               hint="remove or change the 'track'/'use-server' lines first")
     cfg.delete_line(index)
