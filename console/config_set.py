@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,26 @@ def files_of(target: Any) -> list[str]:
         raise ValidationError("no configuration file: " + ", ".join(paths) + " holds no *.cfg "
                               "file", hint="HAProxy reads the *.cfg files of a directory")
     return files
+
+
+def shown_file(target: Any) -> str | None:
+    """The file to review: of the configuration's files, the first with a staged change."""
+    from console.haproxy.staging import Staging
+
+    paths = list(getattr(target, "config_paths", None) or [])
+    if len(paths) <= 1 and not any(os.path.isdir(p) for p in paths):
+        return target.config
+    try:
+        files = files_of(target)
+    except HAProxyError:
+        return target.config
+    for path in files:
+        try:
+            if Staging.load(path).status() != "empty":
+                return path
+        except HAProxyError:
+            continue
+    return target.config
 
 
 def current_text(staging: Any) -> bytes:

@@ -49,8 +49,10 @@ def apply_target_of(target: Target, info: dict[str, Any] | None = None) -> Apply
     info = info or {}
     at = ApplyTarget(name=target.name, socket=target.socket, master=target.master,
                      haproxy=target.haproxy or info.get("haproxy"),
+                     haproxy_origin=getattr(target, "haproxy_origin", "given"),
                      check_args=list(info.get("check_args") or target.check_args),
-                     config_files=list(info.get("config_files") or []),
+                     config_files=list(info.get("config_files") or
+                                       getattr(target, "config_paths", None) or []),
                      cwd=info.get("cwd"),
                      running=bool(target.socket or target.master) and
                      bool(info.get("running", True)))
@@ -81,13 +83,15 @@ def apply_plan(at: ApplyTarget, no_reload: bool) -> list[str]:
         how = at.reload + (f" {at.reload_command}" if at.reload_command else "")
         reload = f"HAProxy ({how}), keeping the runtime server state if it can"
     steps = [
-        "1. check   haproxy -c on the candidate; on errors nothing is written",
+        "1. check   haproxy -c on the candidate; on errors, or if it takes service away "
+        "unconfirmed, nothing is written",
         "2. history the live file and the candidate kept as versions",
         "3. write   the file replaced atomically",
         f"4. reload  {reload}",
     ]
     if not no_reload:
-        steps += ["5. verify  the new worker shows the changed servers",
+        steps += ["5. verify  the new worker answers on its stats sockets, listens, and "
+                  "shows the changed servers",
                   "6. on a failure after the write: roll back to the previous file"]
     return steps
 
