@@ -183,7 +183,7 @@ def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
         print(f"no change: {staged.path} already says that")
         return 0
     staging = staged.staging
-    print(f"staged: {describe_op(op, staging.base)}" +
+    print(f"staged: {describe_op(op, staging.base, staged.context)}" +
           (f" (in {staged.path})" if staged.files > 1 else ""))
     print(f"  {len(staging.ops)} edit(s) pending on {staged.path}; review: haconsole config "
           "diff; apply: haconsole config apply")

@@ -82,6 +82,7 @@ class Staged:
     path: str
     changed: bool  # the edit changed the staged text
     files: int  # how many files the configuration has
+    context: Any = None  # the rest of the set (to describe the edit)
 
 
 def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any]) -> Staged:
@@ -98,8 +99,9 @@ def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any])
     path = files[k]
     staging = stagings[path]
     before = staging.candidate
-    staging.add_ops([op], context=SetContext(tuple(named[:k]), tuple(named[k + 1:]), cond))
-    return Staged(staging, path, staging.candidate != before, len(files))
+    context = SetContext(tuple(named[:k]), tuple(named[k + 1:]), cond)
+    staging.add_ops([op], context=context)
+    return Staged(staging, path, staging.candidate != before, len(files), context)
 
 
 def runtime_disagrees(at: Any, op: dict[str, Any]) -> list[str]:

@@ -135,13 +135,15 @@ def check_files(target: ApplyTarget, config_path: str, temp: str) -> tuple[list[
 _LOCATED = re.compile(r"^(?:config\s*:\s*)?(?:parsing\s*)?\[([^\]]+):(\d+)\]\s*:?\s*")
 
 
-def _describe(message: str, temp: str, config_path: str) -> str:
+def _describe(message: str, temp: str, config_path: str, several: bool = False) -> str:
+    """``line N: …`` for the candidate's lines (``line N (in FILE): …`` when the
+    configuration has *several* files), ``FILE:N: …`` for the other files."""
     first, _, rest = message.partition("\n")
     m = _LOCATED.match(first)
     if m:
         body = first[m.end():]
         if m[1] in (temp, os.path.basename(temp)):
-            where = f"line {m[2]}"
+            where = f"line {m[2]}" + (f" (in {config_path})" if several else "")
         else:
             where = f"{m[1]}:{m[2]}"
         text = f"{where}: {body}"
@@ -177,12 +179,14 @@ def run_check(target: ApplyTarget, config_path: str, temp: str, *,
         output, rc = f"haproxy -c did not finish within {CHECK_TIMEOUT:g} s", -1
     seconds = time.monotonic() - started
     messages = parse_check_output(output)
-    errors = [_describe(m.message, temp, config_path) for m in messages if m.level == "ALERT"]
+    several = len(files) > 1
+    errors = [_describe(m.message, temp, config_path, several) for m in messages
+              if m.level == "ALERT"]
     located = [e for e in errors if e.startswith("line ") or re.match(r"^\S+:\d+: ", e)]
     if located:
         errors = located + [e for e in errors if e not in located and not re.match(
             r"^(?:Error\(s\) found in configuration file|Fatal errors found)", e)]
-    warnings = [_describe(m.message, temp, config_path) for m in messages
+    warnings = [_describe(m.message, temp, config_path, several) for m in messages
                 if m.level == "WARNING"]
     if rc == 2 and not errors:
         errors = ["HAProxy would not start: the configuration has no enabled listener "

@@ -175,9 +175,11 @@ async def discover(socket: str | None = None, master: str | None = None,
                    config: str | None = None) -> Discovery:
     """Fill in what was not given. Never raises: what could not be found is noted."""
     found = Discovery(socket=socket, master=master, config_files=[config] if config else [])
+    from_config = False
     if not found.socket and config:
         found.socket = socket_from_config(config)
         if found.socket:
+            from_config = True
             found.notes.append(f"stats socket {found.socket} from {config}")
     if not found.socket and not master and os.path.exists(DEBIAN_SOCKET):
         found.socket = DEBIAN_SOCKET
@@ -191,6 +193,10 @@ async def discover(socket: str | None = None, master: str | None = None,
             found.pid = int(info.get("Pid", "0")) or None
         except (HAProxyError, ValueError) as exc:
             found.notes.append(f"could not ask the socket: {exc}")
+            if from_config and not master:  # named by a file, nothing there: not running
+                found.notes.append(f"no HAProxy answers on {found.socket}: none assumed "
+                                   "running")
+                found.socket = None
     if found.pid:
         try:
             found.cmdline = read_cmdline(found.pid)

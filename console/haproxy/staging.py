@@ -210,14 +210,14 @@ def compute_candidate(base: bytes, ops: list[dict[str, Any]], *, name: str | Non
     return out
 
 
-def describe_op(op: dict[str, Any], data: bytes | None = None) -> str:
+def describe_op(op: dict[str, Any], data: bytes | None = None, context: Any = None) -> str:
     """One line for people; with *data* (the text it applies to) old values show too."""
     if op.get("op") == "replace":
         return str(op.get("note") or "edit of the whole file")
     try:
         from console.haproxy.config import describe_op as model_describe
 
-        return str(model_describe(op, data))
+        return str(model_describe(op, data, context=context))
     except Exception:  # noqa: BLE001 - a description must never fail
         pass
     target = "/".join(str(op[k]) for k in ("backend", "server") if op.get(k))

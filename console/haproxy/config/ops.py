@@ -172,10 +172,12 @@ def _server_now(cfg: ConfigFile | None, backend: str, server: str,
     return p.value if p else None
 
 
-def describe_op(op: Mapping[str, Any], data: bytes | None = None) -> str:
+def describe_op(op: Mapping[str, Any], data: bytes | None = None, *,
+                context: SetContext | None = None) -> str:
     """One line for people, e.g. ``backend be_app: server web1 weight 10 → 50``.
 
-    With *data* (the file the op applies to) the old values are shown too.
+    With *data* (the file the op applies to, in the set *context*) the old values
+    are shown too.
     """
     try:
         op = check_op(op)
@@ -184,7 +186,7 @@ def describe_op(op: Mapping[str, Any], data: bytes | None = None) -> str:
     cfg = None
     if data is not None:
         try:
-            cfg = ConfigFile.parse(data)
+            cfg = in_context(data, "haproxy.cfg", context)
         except Exception:  # describing must never fail
             cfg = None
     kind = op["op"]
