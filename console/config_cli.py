@@ -169,7 +169,7 @@ def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
     from console.config_set import runtime_disagrees, stage_op
     from console.haproxy.staging import describe_op
 
-    target = _target(args)
+    target = _target(args, discover=True)  # the running HAProxy reads .if blocks its way
     _refuse_read_only(target)
     at = apply_target(args, target)
     staged = stage_op(target, at, op, _stagings(target))

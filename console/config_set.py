@@ -91,6 +91,7 @@ def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any])
     *stagings*: path → ``Staging`` of every file of the set.
     """
     from console.haproxy.config.fileset import SetContext, link, route
+    from console.haproxy.staging import compute_candidate
 
     files = files_of(target)
     cond = cond_context(at)
@@ -98,8 +99,10 @@ def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any])
     k = route(link(named, cond), op)
     path = files[k]
     staging = stagings[path]
-    before = staging.candidate
     context = SetContext(tuple(named[:k]), tuple(named[k + 1:]), cond)
+    before = staging.candidate
+    if compute_candidate(before, [op], name=path, context=context) == before:
+        return Staged(staging, path, False, len(files), context)  # nothing to stage
     staging.add_ops([op], context=context)
     return Staged(staging, path, staging.candidate != before, len(files), context)
 

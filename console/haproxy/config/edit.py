@@ -235,7 +235,10 @@ def set_server_options(cfg: ConfigFile, backend: str, server: str,
     section, index, _ = find_server(cfg, backend, server)
     where = cfg.where(index)
     check_editable(cfg, index, f"server {backend}/{server}")
-    inherited = inherited_lines(cfg, section, index)
+    flag_keys = [k for k in changes if isinstance(k, str) and k != "addr"
+                 and base_keyword(k) in SERVER_FLAG_KEYWORDS]
+    # only flags depend on default-server lines (a value on the line wins over them)
+    inherited = inherited_lines(cfg, section, index) if flag_keys else []
     line = cfg.lines[index]
     flags: dict[str, bool] = {}
     values: dict[str, str] = {}
@@ -312,7 +315,8 @@ def add_server(cfg: ConfigFile, backend: str, name: str, addr: str,
             raise ValidationError(f"backend {backend} ends inside an unclosed .if",
                                   where=cfg.where(after), hint="edit the file as text")
     at = after + 1
-    inherited = inherited_lines(cfg, section, at)
+    flagged = any(base_keyword(k) in SERVER_FLAG_KEYWORDS for k in (params or {}))
+    inherited = inherited_lines(cfg, section, at) if flagged else []
     words = ["server", name, addr]
     flags: dict[str, bool] = {}
     for key, value in (params or {}).items():
