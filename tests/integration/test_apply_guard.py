@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from console.haproxy import history_store as hist
-from console.haproxy.apply_guard import assess
-from console.haproxy.config.cond import CondContext
 from console.haproxy.staging import Staging
 from tests.instance import free_port
 from tests.integration.test_apply import Running, run_apply, stage_text, start_haproxy
@@ -166,6 +164,9 @@ def test_verify_confirms_every_stats_socket_and_the_listening_frontends(lb: Runn
 
 
 def test_consequence_counts_servers_of_the_live_files_without_a_running_haproxy() -> None:
+    from console.haproxy.apply_guard import assess
+    from console.haproxy.config.cond import CondContext
+
     live = b"global\n    stats socket /run/a.sock\nfrontend f\n    bind :80\n" \
            b"backend b\n    server s1 1.1.1.1:80\n    server-template t 3 x.local:80\n"
     c = assess([("/a.cfg", live)], [("/a.cfg", live.replace(b"    server s1 1.1.1.1:80\n",

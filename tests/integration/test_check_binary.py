@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from console.haproxy.apply import ApplyTarget
-from console.haproxy.binaries import Binary, for_service, system_path
+from console.haproxy.binaries import Binary, system_path
 from tests.integration.test_apply import Running, config_text, run_apply, stage_text, start_haproxy
 from tests.integration.test_config_cli import haconsole
 
@@ -54,9 +54,11 @@ def test_the_running_instance_binary_checks(haproxy_binary: Binary, tmp_path: Pa
     (d / "haproxy.cfg").write_text(branch_guard(haproxy_binary) + config_text(d))
     lb: Running = start_haproxy(d, haproxy_binary)
     try:
+        from console.haproxy.binaries import bundled_path
+
         other = tmp_path / "bin"  # another haproxy first on PATH must not be used
         other.mkdir()
-        others = [p for p in (system_path(), for_service(None).path) if p and
+        others = [p for p in (system_path(), bundled_path()) if p and
                   os.path.realpath(p) != os.path.realpath(haproxy_binary.path)]
         if others:
             (other / "haproxy").symlink_to(others[0])
@@ -101,6 +103,8 @@ def test_a_keyword_the_service_binary_lacks_is_refused(tmp_path: Path,
 
 
 def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.haproxy.binaries import for_service
+
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from console.haproxy.apply import ApplyTarget
-from console.haproxy.apply_guard import service_cond
 from console.haproxy.config import ConfigFile, server_lines
 from console.haproxy.parsers import SRV_ADMF_CMAINT, parse_servers_state
 from console.haproxy.staging import Staging
@@ -69,6 +68,8 @@ def runtime_disabled(lb: Running) -> dict[str, bool]:
 
 
 def test_the_console_reads_the_blocks_as_haproxy_does(lb: Running) -> None:
+    from console.haproxy.apply_guard import service_cond
+
     target = ApplyTarget(socket=lb.socket, master=lb.master, cwd=str(lb.dir))
     cond = asyncio.run(service_cond(target, lb.binary.path, lb.binary.version))
     assert cond.environ is not None and cond.environ.get("HACONSOLE_COND_TEST") == "yes"

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from console.haproxy.binaries import Binary
-from console.haproxy.config.fileset import expand_paths
 from console.haproxy.staging import Staging
 from tests.instance import free_port
 from tests.integration.test_apply import Running, start_haproxy
@@ -185,6 +184,8 @@ def test_a_running_service_reads_its_files_from_the_command_line(haproxy_binary,
 
 def test_haproxy_reads_a_directory_in_the_order_the_console_does(haproxy_binary: Binary,
                                                                 tmp_path: Path) -> None:
+    from console.haproxy.config.fileset import expand_paths
+
     d = tmp_path / "conf.d"
     d.mkdir()
     names = ["b.cfg", "a.cfg", "Z.cfg", "_x.cfg", "10.cfg", "9.cfg", "a-b.cfg", "a.b.cfg",

@@ -12,7 +12,6 @@ import pytest
 from console.haproxy.apply_steps import scan
 from console.haproxy.config import ConfigFile
 from console.haproxy.errors import ValidationError
-from console.haproxy.lines import split_lf
 from console.haproxy.staging import hunks_of, section_headers, unified_diff
 from console.ui.widgets.apply_steps import outcome_text
 from console.ui.widgets.diffview import rows_of
@@ -34,6 +33,8 @@ def config_with(odd: str, eol: str = "\n") -> str:
 
 
 def test_split_lf() -> None:
+    from console.haproxy.lines import split_lf
+
     assert split_lf("") == []
     assert split_lf("a\x0cb\nc\r\nd") == ["a\x0cb", "c", "d"]
     assert split_lf("a\x0cb\nc\r\nd", keepends=True) == ["a\x0cb\n", "c\r\n", "d"]
