@@ -32,7 +32,6 @@ import os
 import pwd
 import shutil
 import stat
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,23 +42,17 @@ from console.haproxy.apply_guard import (
     answering_sockets,
     consequence_of,
     declared_sockets,
-    frontend_states,
     named_set,
-    norm_socket,
     plan_apply,
     runtime_preview,
     service_cond,
-    serving_frontends,
     set_files,
-    socket_pid,
 )
 from console.haproxy.apply_reload import ReloadError, ReloadOutcome, bind_conflicts, do_reload
 from console.haproxy.apply_steps import (
     ApplyTarget,
     CheckResult,
     check_binary,
-    check_expectations,
-    expectations,
     frontend_losses,
     journaled_losses,
     run_check,
@@ -70,6 +63,7 @@ from console.haproxy.apply_steps import (
     survival_lines,
     worker_start,
 )
+from console.haproxy.apply_verify import check_runtime
 from console.haproxy.atomic import (
     WriteError,
     clean_leftovers,
@@ -83,9 +77,8 @@ from console.haproxy.atomic import (
 from console.haproxy.config.cond import CondContext
 from console.haproxy.errors import HAProxyError
 from console.haproxy.lines import split_lf
-from console.haproxy.parsers import parse_info, parse_servers_state
+from console.haproxy.parsers import parse_servers_state
 from console.haproxy.staging import LockHeld, Staging, apply_lock
-from console.haproxy.transport import RuntimeClient
 
 __all__ = ["ApplyResult", "ApplyTarget", "Consequence", "Plan", "StepReport", "apply",
            "apply_async", "plan_apply", "runtime_preview"]
@@ -456,25 +449,6 @@ async def _reload(run: _Run, step: str, new: bytes, old: bytes) -> ReloadOutcome
     return outcome
 
 
-async def _stats_pid(target: ApplyTarget, want: int | None, wait: float = 10.0) -> int | None:
-    if not target.socket:
-        return None
-    deadline = time.monotonic() + wait
-    pid = None
-    while True:
-        try:
-            info = parse_info(await RuntimeClient(target.socket, connect_timeout=2,
-                                                  read_timeout=5).run("show info"))
-            pid = int(info.get("Pid", "0")) or None
-            if want is None or pid == want:
-                return pid
-        except (HAProxyError, ValueError):
-            pass
-        if time.monotonic() >= deadline:
-            return pid
-        await asyncio.sleep(0.1)
-
-
 def _named(run: _Run, data: bytes) -> list[tuple[str, bytes]]:
     """The service's file set with *data* as the edited file."""
     return named_set(set_files(run.target, run.config), run.config, data)
@@ -483,49 +457,8 @@ def _named(run: _Run, data: bytes) -> list[tuple[str, bytes]]:
 async def _check_runtime(run: _Run, old: bytes, new: bytes,
                          outcome: ReloadOutcome) -> tuple[list[str], list[str], list[str]]:
     """``(confirmed, failures, warnings)`` after a reload from *old* to *new*."""
-    target = run.target
-    confirmed: list[str] = []
-    failures: list[str] = []
-    named = _named(run, new)
-    declared = declared_sockets(named, run.cond, target.cwd)
-    console = norm_socket(target.socket, target.cwd) if target.socket else None
-    if console and console not in declared:
-        confirmed.append(f"stats socket {target.socket} not checked: the new file does not "
-                         "declare it")
-    wanted = [a for a in run.sockets_before if a in declared]
-    if console and console in declared and console not in wanted:
-        wanted.insert(0, console)
-    first = True
-    for address in wanted:
-        pid = await _stats_pid(target, outcome.new_worker) if address == console else \
-            await socket_pid(address)
-        shown = target.socket if address == console else address
-        if pid is None:
-            failures.append(f"the stats socket {shown} does not answer (the old worker had it "
-                            "and the file still declares it)")
-        elif outcome.new_worker and pid != outcome.new_worker:
-            failures.append(f"the stats socket {shown} is answered by pid {pid}, not by the "
-                            f"new worker {outcome.new_worker}")
-        else:
-            confirmed.append(f"stats socket answers (worker {pid})" if first else
-                             f"stats socket {shown} answers")
-            first = False
-    if failures:
-        return confirmed, failures, []
-    frontends = serving_frontends(named, run.cond, target.cwd)
-    if frontends:
-        states = await frontend_states(target)
-        open_ = [f for f in frontends if states.get(f) == "OPEN"]
-        if open_:
-            confirmed.append("listening: " + ", ".join(open_[:8]) +
-                             (f" and {len(open_) - 8} more" if len(open_) > 8 else ""))
-        else:
-            failures.append("none of the frontends the file declares is listening: " + ", ".join(
-                f"{f} ({states.get(f) or 'absent'})" for f in frontends[:8]))
-    rows = parse_servers_state(await runtime_run(target, "show servers state"))
-    ok, bad, soft = check_expectations(rows, expectations(set_specs(_named(run, old), run.cond),
-                                                          set_specs(named, run.cond)))
-    return confirmed + [f"runtime: {c}" for c in ok], failures + bad, soft
+    return await check_runtime(run.target, run.cond, _named(run, old), _named(run, new),
+                               run.sockets_before, outcome)
 
 
 async def _verify(run: _Run, old: bytes, new: bytes, outcome: ReloadOutcome) -> None:
