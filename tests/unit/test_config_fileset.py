@@ -9,7 +9,7 @@ import pytest
 
 from console.haproxy.config import ConfigFile, apply_ops, server_lines
 from console.haproxy.config.fileset import SetContext, expand_paths, link, route
-from console.haproxy.errors import ValidationError
+from console.haproxy.errors import ConfigError, ValidationError
 
 MAIN = b"""\
 global
@@ -126,3 +126,42 @@ def test_messages_name_the_real_file() -> None:
                             "set": {"weight": "3"}}], "/etc/haproxy/conf.d/mirror.cfg")
     assert "no server be_mirror/m9 in /etc/haproxy/conf.d/mirror.cfg" in str(err.value)
     assert "haproxy.cfg" not in str(err.value)
+
+
+def test_command_line_and_settings_take_several_paths(tmp_path: Path, monkeypatch) -> None:
+    from console.cli import build_parser, resolve_target
+    from console.settings import load
+
+    conf = tmp_path / "conf.d"
+    conf.mkdir()
+    (conf / "b.cfg").write_text("")
+    (tmp_path / "main.cfg").write_text("")
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["-c", "main.cfg", "-c", "conf.d/", "config", "diff"])
+    target = resolve_target(args, discover=False)
+    assert target.configs == [str(tmp_path / "main.cfg"), str(conf)]
+    assert target.config == str(tmp_path / "main.cfg") and target.config_paths == target.configs
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[instances.a]\nconfig = ["{conf}", "main.cfg"]\n'
+                        '[instances.b]\nconfig = "/etc/haproxy/haproxy.cfg"\n')
+    loaded = load(settings)
+    assert loaded.instances["a"].configs == [str(conf), "main.cfg"]
+    assert loaded.instances["a"].config == str(conf)
+    assert loaded.instances["b"].configs == ["/etc/haproxy/haproxy.cfg"]
+    args = build_parser().parse_args(["--settings", str(settings), "-i", "a", "config", "diff"])
+    target = resolve_target(args, discover=False)
+    assert target.config == str(conf / "b.cfg")  # the first file HAProxy reads
+    settings.write_text('[instances.a]\nconfig = []\n')
+    with pytest.raises(ConfigError, match="a path or a list of paths"):
+        load(settings)
+
+
+def test_the_reload_environment() -> None:
+    from console.haproxy.discovery import parse_cmdline, reload_environ
+
+    cmdline = parse_cmdline(["/usr/sbin/haproxy", "-Ws", "-f", "/etc/haproxy/haproxy.cfg",
+                             "-L", "edge1"], cwd="/")
+    env = reload_environ({"PATH": "/bin", "HAPROXY_STARTUP_VERSION": "2.8", "X": "1"}, cmdline)
+    assert env == {"PATH": "/bin", "X": "1", "HAPROXY_LOCALPEER": "edge1",
+                   "HAPROXY_MWORKER": "1", "HAPROXY_MWORKER_REEXEC": "1",
+                   "HAPROXY_CFGFILES": "/etc/haproxy/haproxy.cfg"}
