@@ -245,6 +245,10 @@ _PREDICATES = {"defined": 1, "feature": 1, "streq": 2, "strneq": 2, "strstr": 2,
                "awslc_api_atleast": 1, "awslc_api_before": 1, "enabled": 1}
 
 
+_NUMBER = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)")  # strtol(…, 0)
+_WORD = re.compile(r"[^ (]+")
+
+
 class _Parser:
     def __init__(self, text: str, ctx: CondContext, env: Env) -> None:
         self.text, self.pos, self.ctx, self.env = text, 0, ctx, env
@@ -284,7 +288,7 @@ class _Parser:
         return (None if value is None else not value) if neg else value
 
     def _term(self) -> Tri:
-        m = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)").match(self.text, self.pos)
+        m = _NUMBER.match(self.text, self.pos)
         if m:
             self.pos = m.end()
             return int(m.group(), 0) != 0
@@ -298,7 +302,7 @@ class _Parser:
             self.pos += 1
             self.blanks()
             return value
-        m = re.compile(r"[^ (]+").match(self.text, self.pos)
+        m = _WORD.match(self.text, self.pos)
         if not m or m.group() not in _PREDICATES:
             raise _Unparsable
         name = m.group()
@@ -336,7 +340,7 @@ class _Parser:
                 current = []
             elif c == ")":
                 args.append("".join(current))
-                return [a for a in args] if args != [""] else []
+                return [] if args == [""] else args
             else:
                 current.append(c)
         raise _Unparsable
