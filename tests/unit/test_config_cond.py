@@ -27,7 +27,7 @@ def test_versions_compare_like_haproxy(current: str, wanted: str, result: int | 
 
 def cond(text: str, ctx: CondContext = V26) -> bool | None:
     line = ConfigFile.parse(f".if {text}\n".encode()).lines[0]
-    return evaluate(line, ctx, Env.of(ctx))
+    return evaluate(line, ctx, Env.of(ctx.environ))
 
 
 @pytest.mark.parametrize(("text", "v26", "v30"), [

@@ -187,7 +187,7 @@ class ConfigFile:
 
     def _line_states(self) -> LineStates:
         if self._states is None:
-            env = self.env_in if self.env_in is not None else Env.of(self.cond)
+            env = self.env_in if self.env_in is not None else Env.of(self.cond.environ)
             self._states = line_states(self, self.cond, env)
         return self._states
 
