@@ -34,15 +34,22 @@ class Target:
     name: str = "haproxy"
     socket: str | None = None
     master: str | None = None
-    config: str | None = None
+    config: str | None = None  # the first file of the configuration
     url: str | None = None
     url_user: str | None = None
     url_password: str | None = None
     haproxy: str | None = None
+    haproxy_origin: str = "given"  # "settings", "running instance"…
+    configs: list[str] = field(default_factory=list)  # every -f, files or directories
     read_only: bool = False
     interval: float = 2.0
     notes: list[str] = field(default_factory=list)
     check_args: list[str] = field(default_factory=list)
+
+    @property
+    def config_paths(self) -> list[str]:
+        """The configuration's ``-f`` paths in order (files or directories)."""
+        return list(self.configs) or ([self.config] if self.config else [])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-s", "--socket", metavar="ADDR",
                    help="stats socket: unix path, or host:port (ipv4@, ipv6@ accepted)")
     g.add_argument("-m", "--master", metavar="ADDR", help="master CLI socket (-S of haproxy)")
-    g.add_argument("-c", "--config", metavar="FILE", help="HAProxy configuration file")
+    g.add_argument("-c", "--config", metavar="FILE", action="append",
+                   help="HAProxy configuration file or directory (*.cfg read in order); "
+                   "repeat it as haproxy's -f: -c haproxy.cfg -c conf.d/")
     g.add_argument("--url", metavar="URL",
                    help="stats page URL (http://[user:pass@]host:port/stats)")
     g.add_argument("-i", "--instance", metavar="NAME", help="named instance from the settings")
@@ -98,10 +107,12 @@ def resolve_target(args: argparse.Namespace, *, discover: bool = True) -> Target
         args.socket or args.master or args.config or args.url)) else None
     if inst:
         t.name = inst.name
-        t.socket, t.master, t.config, t.url = inst.socket, inst.master, inst.config, \
-            inst.stats_url
+        t.socket, t.master, t.url = inst.socket, inst.master, inst.stats_url
+        t.configs = list(inst.configs)
         t.url_user, t.url_password = inst.stats_user, inst.stats_password
         t.haproxy, t.read_only = inst.haproxy, inst.read_only
+        if inst.haproxy:
+            t.haproxy_origin = "settings"
     from console.haproxy import shared_state
 
     shared_state.configure((inst.shared_state_dir if inst else None) or
@@ -111,7 +122,10 @@ def resolve_target(args: argparse.Namespace, *, discover: bool = True) -> Target
     t.url_password = os.environ.get("HACONSOLE_STATS_PASSWORD") or t.url_password
     t.socket = args.socket or t.socket
     t.master = args.master or t.master
-    t.config = args.config or t.config
+    if args.config:
+        given = [args.config] if isinstance(args.config, str) else list(args.config)
+        t.configs = [os.path.abspath(p) for p in given]
+    _set_configs(t, t.configs)
     t.url = args.url or t.url
     t.read_only = args.read_only or t.read_only
     if args.interval is not None:
@@ -122,16 +136,26 @@ def resolve_target(args: argparse.Namespace, *, discover: bool = True) -> Target
         found = asyncio.run(run_discovery(t.socket, t.master, t.config))
         t.socket = t.socket or found.socket
         t.master = t.master or found.master
-        if not t.config and found.config_files:
-            t.config = found.config_files[0]
+        if not t.configs and found.config_files:
+            _set_configs(t, found.config_files)
         if found.cmdline:
-            t.haproxy = t.haproxy or found.cmdline.binary
+            if not t.haproxy and found.cmdline.binary:
+                t.haproxy, t.haproxy_origin = found.cmdline.binary, "running instance"
             t.check_args = found.cmdline.check_args
         t.notes += found.notes
     if t.socket and t.name == "haproxy":
         t.name = os.path.basename(os.path.dirname(t.socket)) or t.socket \
             if "/" in t.socket else t.socket
     return t
+
+
+def _set_configs(t: Target, paths: list[str]) -> None:
+    """The configuration's paths, and its first file as ``config``."""
+    from console.haproxy.config.fileset import expand_paths
+
+    t.configs = list(paths)
+    files = expand_paths(paths) if paths else []
+    t.config = files[0] if files else (paths[0] if paths else None)
 
 
 NOTHING_FOUND = (

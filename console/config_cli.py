@@ -34,8 +34,11 @@ staging:   set BACKEND/SERVER KEY=VALUE...      e.g. weight=50 maxconn=100 disab
            edit                                 the whole text in $VISUAL / $EDITOR
            rollback N                           back to version N (see history)
 review:    diff                                 exit 0: nothing staged, 1: a change is staged
-apply:     apply [--yes] [--no-reload] [-m MESSAGE]
+apply:     apply [--yes] [--allow-removal] [--no-reload] [-m MESSAGE]
 other:     discard, rebase, history [N]
+
+With several -c (haproxy's -f order; a directory means its *.cfg files), names
+resolve across all the files and an edit lands in the file holding its line.
 """
 
 
@@ -56,10 +59,15 @@ def add_config_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     a.add_argument("pairs", nargs="*", metavar="KEY=VALUE")
     d = cs.add_parser("del-server", help="stage the removal of a server")
     d.add_argument("server", metavar="BACKEND/SERVER")
-    cs.add_parser("edit", help="edit the staged text in $VISUAL or $EDITOR")
+    e = cs.add_parser("edit", help="edit the staged text in $VISUAL or $EDITOR")
+    e.add_argument("file", nargs="?", metavar="FILE",
+                   help="which file of the configuration (default: the first)")
     cs.add_parser("diff", help="print the staged change (exit 1 when there is one)")
     ap = cs.add_parser("apply", help="check, write, reload and verify the staged change")
     ap.add_argument("-y", "--yes", action="store_true", help="do not ask (needed without a TTY)")
+    ap.add_argument("--allow-removal", action="store_true",
+                    help="apply even if it leaves no listener, drops the stats socket the "
+                    "console uses or removes most running servers (the plan names it)")
     ap.add_argument("--no-reload", action="store_true",
                     help="write the file but do not reload HAProxy")
     ap.add_argument("-m", "--message", metavar="MESSAGE", help="why (kept in the history)")
@@ -164,20 +172,43 @@ def _server_ref(ref: str) -> tuple[str, str]:
     return check_server_ref(ref)
 
 
+def apply_target(args: argparse.Namespace, target: Any) -> Any:
+    """The :class:`ApplyTarget` for a resolved CLI target: files, binary, reload method."""
+    from console.config_set import apply_target_of_args
+
+    return apply_target_of_args(args, target)
+
+
+def _stagings(target: Any) -> dict[str, Any]:
+    from console.config_set import files_of
+
+    return {f: _staging(f) for f in files_of(target)}
+
+
 def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
-    target = _target(args)
-    _refuse_read_only(target)
-    staging = _staging(str(target.config))
-    staging.add_ops([op])
+    from console.config_set import runtime_disagrees, stage_op
     from console.haproxy.staging import describe_op
 
-    _warn(staging.warnings)
-    if not staging.pending:
-        print(visible(f"no change: {target.config} already says that"))
+    target = _target(args, discover=True)  # the running HAProxy reads .if blocks its way
+    _refuse_read_only(target)
+    at = apply_target(args, target)
+    staged = stage_op(target, at, op, _stagings(target))
+    staging = staged.staging
+    _warn(getattr(staging, "warnings", []))
+    if not staged.changed:
+        disagree = runtime_disagrees(at, op)
+        if disagree:
+            print(visible(f"haconsole: {staged.path} already says that, but "
+                          + "; ".join(disagree) + ": HAProxy does not run the file as it "
+                          "reads now (a line it skips, or a change not reloaded yet); "
+                          "nothing staged"), file=sys.stderr)
+            return 1
+        print(visible(f"no change: {staged.path} already says that"))
         return 0
-    print(visible(f"staged: {describe_op(op, staging.base)}"))
-    print(visible(f"  {len(staging.ops)} edit(s) pending on {target.config}; review: haconsole "
-                  "config diff; apply: haconsole config apply"))
+    print(visible(f"staged: {describe_op(op, staging.base, staged.context)}" +
+                  (f" (in {staged.path})" if staged.files > 1 else "")))
+    print(visible(f"  {len(staging.ops)} edit(s) pending on {staged.path}; review: "
+                  "haconsole config diff; apply: haconsole config apply"))
     return 0
 
 
@@ -204,26 +235,36 @@ def cmd_del_server(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
+    from console.config_set import files_of
     from console.haproxy.statefs import create_file, read_edited
     from console.settings import state_dir
 
     target = _target(args)
     _refuse_read_only(target)
-    staging = _staging(str(target.config))
+    path = str(target.config)
+    if args.file:
+        files = files_of(target)
+        wanted = os.path.realpath(args.file)
+        matches = [f for f in files if os.path.realpath(f) == wanted]
+        if not matches:
+            raise ValidationError(f"{args.file} is not a file of this configuration",
+                                  hint="its files: " + ", ".join(files))
+        path = matches[0]
+    staging = _staging(path)
     if staging.is_stale():
         raise ValidationError("the file changed since the change was staged",
                               hint="haconsole config rebase (or discard) first")
     source = staging.candidate
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     directory = tempfile.mkdtemp(prefix="edit-", dir=state_dir())
-    path = os.path.join(directory, os.path.basename(str(target.config)))
+    copy = os.path.join(directory, os.path.basename(path))
     try:
-        create_file(path, source, what="the text to edit")
-        rc = subprocess.call(["sh", "-c", f'{editor} "$@"', editor, path])
+        create_file(copy, source, what="the text to edit")
+        rc = subprocess.call(["sh", "-c", f'{editor} "$@"', editor, copy])
         if rc != 0:
             raise ValidationError(f"the editor ({editor}) exited with status {rc}",
                                   hint="nothing was staged")
-        data = read_edited(path)
+        data = read_edited(copy)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     if data == source:
@@ -234,28 +275,31 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not staging.pending:
         print("no change left: the staged text is the live file; nothing staged")
         return 0
-    print(f"staged: the edited text of {target.config}; review: haconsole config diff; "
+    print(f"staged: the edited text of {path}; review: haconsole config diff; "
           "apply: haconsole config apply")
     return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    config = _config(args)
-    staging = _staging(config)
-    _shared_notes(config)
-    status = staging.status()
-    if status == "empty":
-        return 0
-    if status == "applied":
-        print("the live file already holds the staged change", file=sys.stderr)
-        return 0
-    for line in _header(staging):
-        print(line, file=sys.stderr)
-    sys.stdout.write(visible_lines(staging.diff()))
-    if status == "stale":
-        print("warning: the live file changed since this was staged; `haconsole config "
-              "rebase` or `discard`", file=sys.stderr)
-    return 1
+    target = _target(args)
+    rc = 0
+    for path, staging in _stagings(target).items():
+        _shared_notes(path)
+        status = staging.status()
+        if status == "empty":
+            continue
+        if status == "applied":
+            print(visible(f"{staging.path}: the live file already holds the staged change"),
+                  file=sys.stderr)
+            continue
+        for line in _header(staging):
+            print(line, file=sys.stderr)
+        sys.stdout.write(visible_lines(staging.diff()))
+        if status == "stale":
+            print("warning: the live file changed since this was staged; `haconsole config "
+                  "rebase` or `discard`", file=sys.stderr)
+        rc = 1
+    return rc
 
 
 def _header(staging: Any) -> list[str]:
@@ -272,28 +316,37 @@ def _header(staging: Any) -> list[str]:
 def cmd_discard(args: argparse.Namespace) -> int:
     target = _target(args)
     _refuse_read_only(target)
-    staging = _staging(str(target.config))
-    if not staging.pending:
+    pending = [st for st in _stagings(target).values() if st.pending]
+    if not pending:
         print("nothing staged")
         return 0
-    staging.discard()
-    _warn(staging.warnings)
-    gone = "" if os.path.lexists(staging.real_path) else \
-        " (the file itself no longer exists)"
-    print(f"discarded the staged change of {staging.path}{gone}")
+    for staging in pending:
+        staging.discard()
+        _warn(staging.warnings)
+        gone = "" if os.path.lexists(staging.real_path) else \
+            " (the file itself no longer exists)"
+        print(visible(f"discarded the staged change of {staging.path}{gone}"))
     return 0
 
 
 def cmd_rebase(args: argparse.Namespace) -> int:
+    from console.config_set import current_text
+    from console.haproxy.config.fileset import SetContext
+
     target = _target(args)
     _refuse_read_only(target)
-    staging = _staging(str(target.config))
-    if not staging.is_stale():
+    stagings = _stagings(target)
+    stale = [path for path, st in stagings.items() if st.is_stale()]
+    if not stale:
         print("nothing to rebase")
         return 0
-    staging.rebase()
-    print(f"re-applied {len(staging.ops)} edit(s) on the current file; review: haconsole "
-          "config diff")
+    named = [(f, current_text(st)) for f, st in stagings.items()]
+    for path in stale:
+        k = list(stagings).index(path)
+        staging = stagings[path]
+        staging.rebase(context=SetContext(tuple(named[:k]), tuple(named[k + 1:])))
+        print(f"re-applied {len(staging.ops)} edit(s) on the current {path}; review: "
+              "haconsole config diff")
     return 0
 
 
@@ -340,47 +393,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- apply
 
-def apply_target(args: argparse.Namespace, target: Any) -> Any:
-    """The :class:`ApplyTarget` for a resolved CLI target: files, binary, reload method."""
-    from console import settings as settings_mod
-    from console.haproxy.apply import ApplyTarget
-    from console.haproxy.discovery import discover, read_cmdline
-
-    settings = settings_mod.load(args.settings)
-    inst = settings.instance(args.instance) if (args.instance or not (
-        args.socket or args.master or args.config or args.url)) else None
-    cmdline = None
-    if target.socket or target.master:
-        cmdline = asyncio.run(discover(target.socket, target.master, target.config)).cmdline
-    if cmdline is None and target.master:
-        cmdline = _master_cmdline(target.master, read_cmdline)
-    out = ApplyTarget(name=target.name, socket=target.socket, master=target.master,
-                      haproxy=target.haproxy or (cmdline.binary if cmdline else None),
-                      running=bool(target.socket or target.master))
-    if inst:
-        out.reload, out.reload_command = inst.reload, inst.reload_command
-    if cmdline:
-        out.config_files = list(cmdline.config_files)
-        out.check_args = list(cmdline.check_args)
-        if "-L" in cmdline.argv[:-1]:
-            out.check_args += ["-L", cmdline.argv[cmdline.argv.index("-L") + 1]]
-        out.cwd = cmdline.cwd
-    else:
-        out.check_args = list(target.check_args)
-    return out
-
-
-def _master_cmdline(master: str, read_cmdline: Any) -> Any:
-    from console.haproxy.parsers import parse_proc
-    from console.haproxy.transport import MasterClient
-
-    try:
-        info = parse_proc(asyncio.run(MasterClient(master).run("show proc")))
-        return read_cmdline(info.master.pid) if info.master else None
-    except (HAProxyError, OSError):
-        return None
-
-
 def _print_step(step: str, status: str, detail: str) -> None:
     from console.haproxy.apply import STEP_TITLES
 
@@ -399,35 +411,80 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def cmd_apply(args: argparse.Namespace) -> int:
-    from console.haproxy.apply import apply_async, runtime_preview
+def _ask(question: str) -> str:
+    try:
+        return input(question).strip()
+    except EOFError:
+        return ""
 
+
+def cmd_apply(args: argparse.Namespace) -> int:
     target = _target(args, discover=True)
     _refuse_read_only(target)
     if args.message:
         check_message(args.message, "message (-m)")
-    config = str(target.config)
-    staging = _staging(config)
-    _shared_notes(config)
-    status = staging.status()
-    if status == "empty":
-        print(f"nothing staged for {config}")
+    stagings = _stagings(target)
+    for path in stagings:
+        _shared_notes(path)
+    pending = [st for st in stagings.values() if st.status() != "empty"]
+    if not pending:
+        print(visible(f"nothing staged for {target.config}"))
         return 0
     if not args.yes and not sys.stdin.isatty():
         print("haconsole: not a terminal: review with `haconsole config diff`, then add "
               "--yes to apply without a question", file=sys.stderr)
         return 2
     at = apply_target(args, target)
-    if status == "pending":
+    if len(pending) > 1:
+        print(f"{len(pending)} files have staged changes: applied one after the other, each "
+              "checked with the others as they are then")
+    for staging in pending:
+        rc = _apply_one(args, at, staging)
+        if rc != 0:
+            return rc
+    return 0
+
+
+def _show_plan(plan: Any) -> None:
+    print(visible(f"check with: {plan.binary}"))
+    if len(plan.files) > 1:
+        print(visible("configuration files, in order: " + ", ".join(plan.files)))
+    c = plan.consequence
+    if c.phrase:
+        print(visible(f"{'WARNING: ' if c.needs_confirmation else ''}{c.summary()}"))
+        for line in c.lines():
+            print(f"  {visible(line)}")
+    if plan.runtime:
+        print("runtime changes at the reload:")
+        for line in plan.runtime:
+            print(f"  {visible(line)}")
+
+
+def _apply_one(args: argparse.Namespace, at: Any, staging: Any) -> int:
+    from console.haproxy.apply import apply_async, plan_apply
+
+    config = staging.path
+    allow: bool | str = bool(args.allow_removal)
+    if staging.status() == "pending":
         for line in _header(staging):
             print(line)
         sys.stdout.write(visible_lines(staging.diff()))
-        preview = [] if args.no_reload else asyncio.run(runtime_preview(config, staging, at))
-        if preview:
-            print("runtime changes at the reload:")
-            for line in preview:
-                print(f"  {visible(line)}")
-        if not args.yes:
+        plan = asyncio.run(plan_apply(config, staging.base, staging.candidate, at,
+                                      no_reload=args.no_reload))
+        _show_plan(plan)
+        c = plan.consequence
+        if c.needs_confirmation and not allow:
+            if args.yes or not sys.stdin.isatty():
+                print(f"haconsole: not applied: {c.summary()}. If that is meant, add "
+                      f"--allow-removal (or answer on a terminal by typing '{c.phrase}')",
+                      file=sys.stderr)
+                return 2
+            typed = _ask(f"This takes service away. Type '{c.phrase}' to apply it anyway: ")
+            if typed != c.phrase:
+                print("not applied (the consequence was not typed); the change stays staged")
+                return 1
+            allow = c.phrase
+        elif not args.yes:
             what = "write the file" if args.no_reload or not at.running else \
                 "write the file and reload HAProxy"
             if not _confirm(f"Apply to {config}: {what}?"):
@@ -435,10 +492,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 return 1
     result = asyncio.run(apply_async(config, staging, instance=at, message=args.message or "",
                                      no_reload=args.no_reload, on_step=_print_step,
-                                     confirmed_hash=staging.candidate_hash))
+                                     confirmed_hash=staging.candidate_hash,
+                                     allow_removal=allow))
     _warn(result.warnings)
     if isinstance(result.error, StateError):
-        print(f"haconsole: apply refused: {result.error}", file=sys.stderr)
+        print(visible(f"haconsole: apply refused: {result.error}"), file=sys.stderr)
         return 2
     if result.ok:
         print(visible(f"done: {result.reason or result.outcome}") if result.outcome == "applied"

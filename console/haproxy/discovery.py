@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from console.haproxy.errors import HAProxyError
+from console.haproxy.lines import split_lf
 from console.haproxy.transport import RuntimeClient, parse_address
 
 DEBIAN_SOCKET = "/run/haproxy/admin.sock"
@@ -119,7 +120,7 @@ def stats_sockets_in_config(text: str) -> list[tuple[str, str]]:
     """``(address, level)`` of every ``stats socket`` line in the global section."""
     found: list[tuple[str, str]] = []
     in_global = False
-    for raw in text.splitlines():
+    for raw in split_lf(text):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -174,9 +175,11 @@ async def discover(socket: str | None = None, master: str | None = None,
                    config: str | None = None) -> Discovery:
     """Fill in what was not given. Never raises: what could not be found is noted."""
     found = Discovery(socket=socket, master=master, config_files=[config] if config else [])
+    from_config = False
     if not found.socket and config:
         found.socket = socket_from_config(config)
         if found.socket:
+            from_config = True
             found.notes.append(f"stats socket {found.socket} from {config}")
     if not found.socket and not master and os.path.exists(DEBIAN_SOCKET):
         found.socket = DEBIAN_SOCKET
@@ -190,6 +193,10 @@ async def discover(socket: str | None = None, master: str | None = None,
             found.pid = int(info.get("Pid", "0")) or None
         except (HAProxyError, ValueError) as exc:
             found.notes.append(f"could not ask the socket: {exc}")
+            if from_config and not master:  # named by a file, nothing there: not running
+                found.notes.append(f"no HAProxy answers on {found.socket}: none assumed "
+                                   "running")
+                found.socket = None
     if found.pid:
         try:
             found.cmdline = read_cmdline(found.pid)
@@ -210,3 +217,94 @@ async def discover(socket: str | None = None, master: str | None = None,
             found.socket == DEBIAN_SOCKET):
         found.config_files = [DEBIAN_CONFIG]
     return found
+
+
+# --------------------------------------------------------------------------- environment
+
+def read_environ(pid: int) -> dict[str, str] | None:
+    """The environment *pid* was started with (``/proc/PID/environ``), None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    out: dict[str, str] = {}
+    for item in data.split(b"\0"):
+        name, sep, value = item.partition(b"=")
+        if sep and name:
+            out[name.decode("utf-8", "surrogateescape")] = value.decode("utf-8",
+                                                                        "surrogateescape")
+    return out
+
+
+def reload_environ(environ: dict[str, str], cmdline: CommandLine | None) -> dict[str, str]:
+    """The environment the next reload parses the configuration with.
+
+    A master re-executes itself with its environment plus what HAProxy set in it
+    (``HAPROXY_MWORKER``, ``HAPROXY_MWORKER_REEXEC``, ``HAPROXY_CFGFILES``,
+    ``HAPROXY_LOCALPEER``); other ``HAPROXY_*`` variables stay unknown.
+    """
+    import socket as socket_mod
+
+    out = {k: v for k, v in environ.items() if not k.startswith("HAPROXY_")}
+    if cmdline is None:
+        return out
+    argv = cmdline.argv
+    peer = argv[argv.index("-L") + 1] if "-L" in argv[:-1] else socket_mod.gethostname()
+    out["HAPROXY_LOCALPEER"] = peer
+    if cmdline.master_worker:
+        out["HAPROXY_MWORKER"] = "1"
+        out["HAPROXY_MWORKER_REEXEC"] = "1"
+        from console.haproxy.config.fileset import expand_paths
+
+        out["HAPROXY_CFGFILES"] = ";".join(expand_paths(cmdline.config_files, cmdline.cwd))
+    return out
+
+
+async def running_pids(socket: str | None, master: str | None) -> tuple[int | None, int | None]:
+    """``(master PID, worker PID)`` of a running HAProxy, as far as they can be asked."""
+    from console.haproxy.parsers import parse_info, parse_proc
+    from console.haproxy.transport import MasterClient
+
+    master_pid = worker_pid = None
+    if master:
+        try:
+            proc = parse_proc(await MasterClient(master, connect_timeout=2,
+                                                 read_timeout=5).run("show proc"))
+            master_pid = proc.master.pid if proc.master else None
+            worker_pid = proc.workers[0].pid if proc.workers else None
+        except (HAProxyError, ValueError):
+            pass
+    if worker_pid is None and socket:
+        try:
+            info = parse_info(await RuntimeClient(socket, connect_timeout=2,
+                                                  read_timeout=5).run("show info"))
+            worker_pid = int(info.get("Pid", "0")) or None
+        except (HAProxyError, ValueError):
+            pass
+    return master_pid, worker_pid
+
+
+@dataclass
+class ServiceEnv:
+    """The environment a running HAProxy reads its configuration with."""
+
+    environ: dict[str, str]
+    source: str  # "HAProxy master pid 123"
+
+
+async def service_environ(socket: str | None, master: str | None) -> ServiceEnv | None:
+    """The environment of the running HAProxy's next reload; None when not readable."""
+    master_pid, worker_pid = await running_pids(socket, master)
+    for pid, role in ((master_pid, "master"), (worker_pid, "worker")):
+        if not pid:
+            continue
+        environ = read_environ(pid)
+        if environ is None:
+            continue
+        try:
+            cmdline: CommandLine | None = read_cmdline(pid)
+        except OSError:
+            cmdline = None
+        return ServiceEnv(reload_environ(environ, cmdline), f"HAProxy {role} pid {pid}")
+    return None

@@ -34,6 +34,7 @@ from typing import Any
 from console.haproxy import shared_state
 from console.haproxy.atomic import WriteError, read_bytes, sha256, write_private
 from console.haproxy.errors import HAProxyError, ValidationError
+from console.haproxy.lines import split_lf
 from console.haproxy.locks import LockHeld as LockHeld  # (re-exported)
 from console.haproxy.locks import apply_lock as apply_lock
 from console.haproxy.locks import describe_holder as describe_holder
@@ -100,22 +101,28 @@ def replace_op(text: bytes, base: bytes, note: str | None = None) -> dict[str, A
     return op
 
 
-def _model_apply(data: bytes, ops: list[dict[str, Any]]) -> bytes:
+def _model_apply(data: bytes, ops: list[dict[str, Any]], name: str | None,
+                 context: Any) -> bytes:
     try:
         from console.haproxy.config import apply_ops
     except ImportError:
         raise StagingError("structured edits are not available in this build",
                            hint="use `haconsole config edit` to change the file") from None
     try:
-        return apply_ops(data, ops)
+        return apply_ops(data, ops, name or "haproxy.cfg", context=context)
     except HAProxyError:
         raise
     except (ValueError, KeyError, LookupError, TypeError) as exc:
         raise ValidationError(f"the edit cannot be made: {exc}") from None
 
 
-def compute_candidate(base: bytes, ops: list[dict[str, Any]]) -> bytes:
-    """Apply *ops* in order on *base*. ``replace`` is handled here, the rest by the model."""
+def compute_candidate(base: bytes, ops: list[dict[str, Any]], *, name: str | None = None,
+                      context: Any = None) -> bytes:
+    """Apply *ops* in order on *base*. ``replace`` is handled here, the rest by the model.
+
+    *name* (the file's path, for messages) and *context* (the other files of its set,
+    a :class:`console.haproxy.config.fileset.SetContext`) go to the model.
+    """
     out = base
     run: list[dict[str, Any]] = []
     for op in ops:
@@ -126,7 +133,7 @@ def compute_candidate(base: bytes, ops: list[dict[str, Any]]) -> bytes:
             run.append(op)
             continue
         if run:
-            out, run = _model_apply(out, run), []
+            out, run = _model_apply(out, run, name, context), []
         base_hash = _replace_base(op)
         if base_hash is not None and base_hash != sha256(out):
             raise StagingError(
@@ -135,18 +142,18 @@ def compute_candidate(base: bytes, ops: list[dict[str, Any]]) -> bytes:
                 hint="discard the staged change (haconsole config discard) and edit again")
         out = _replace_text(op)
     if run:
-        out = _model_apply(out, run)
+        out = _model_apply(out, run, name, context)
     return out
 
 
-def describe_op(op: dict[str, Any], data: bytes | None = None) -> str:
+def describe_op(op: dict[str, Any], data: bytes | None = None, context: Any = None) -> str:
     """One line for people; with *data* (the text it applies to) old values show too."""
     if op.get("op") == "replace":
         return str(op.get("note") or "edit of the whole file")
     try:
         from console.haproxy.config import describe_op as model_describe
 
-        return str(model_describe(op, data))
+        return str(model_describe(op, data, context=context))
     except Exception:  # noqa: BLE001 - a description must never fail
         pass
     target = "/".join(str(op[k]) for k in ("backend", "server") if op.get(k))
@@ -175,7 +182,7 @@ def config_words(line: str) -> list[str]:
 def section_headers(text: str) -> list[tuple[int, str]]:
     """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``."""
     found: list[tuple[int, str]] = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(split_lf(text), 1):
         words = config_words(line)
         if words and words[0] in SECTION_KEYWORDS:
             label = words[0] if len(words) == 1 or words[1] == "from" else \
@@ -206,8 +213,8 @@ _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 
 def unified_diff(old: bytes, new: bytes, fromfile: str, tofile: str) -> str:
-    a = old.decode("utf-8", "replace").splitlines(keepends=True)
-    b = new.decode("utf-8", "replace").splitlines(keepends=True)
+    a = split_lf(old.decode("utf-8", "replace"), keepends=True)
+    b = split_lf(new.decode("utf-8", "replace"), keepends=True)
     out = []
     for line in difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile):
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
@@ -221,7 +228,7 @@ def hunks_of(diff: str, old: bytes, new: bytes) -> list[Hunk]:
     hunks: list[Hunk] = []
     current: list[str] | None = None
     header = ""
-    for line in diff.splitlines():
+    for line in split_lf(diff):
         m = _HUNK.match(line)
         if m:
             if current is not None:
@@ -418,12 +425,16 @@ class Staging:
 
     # -- changes -------------------------------------------------------------------------
 
-    def add_ops(self, ops: list[dict[str, Any]]) -> None:
-        """Stage more operations; the candidate is recomputed from the base."""
+    def add_ops(self, ops: list[dict[str, Any]], *, context: Any = None) -> None:
+        """Stage more operations; the candidate is recomputed from the base.
+
+        *context*: the other files of the set this file belongs to (name resolution).
+        """
         with self._mutating():
             self._refuse_if_stale()
             new_ops = self.ops + [dict(op) for op in ops]
-            self.candidate = compute_candidate(self.base, new_ops)
+            self.candidate = compute_candidate(self.base, new_ops, name=self.path,
+                                               context=context)
             self.ops = new_ops
 
     def set_candidate(self, data: bytes, note: str | None = None) -> None:
@@ -443,7 +454,7 @@ class Staging:
                              "haconsole config rebase (or discard) first",
                              live_diff=self.live_diff())
 
-    def rebase(self) -> None:
+    def rebase(self, *, context: Any = None) -> None:
         """Re-apply the staged operations on the current live file."""
         with self._mutating():
             live = self.live()
@@ -453,7 +464,8 @@ class Staging:
                 raise StagingError("the staged change holds a raw edit (or a rollback), which "
                                    "cannot be re-applied on the changed file", self.path,
                                    "discard it (haconsole config discard) and edit again")
-            self.candidate = compute_candidate(live, self.ops)
+            self.candidate = compute_candidate(live, self.ops, name=self.path,
+                                               context=context)
             self.base = live
 
     def discard(self) -> None:

@@ -7,6 +7,8 @@
 - ``edit`` and ``keywords``: edits that change only the lines they must.
 - ``ops``: the same edits as JSON-friendly dicts, :func:`apply_ops`, :func:`describe_op`.
 - ``servers``: :func:`server_lines`, the servers with ``default-server`` resolved.
+- ``cond`` and ``environ``: which lines HAProxy reads (``.if`` blocks evaluated).
+- ``fileset``: a configuration in several files (``-f a.cfg -f conf.d/``).
 
 Nothing here imports textual.
 """

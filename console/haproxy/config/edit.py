@@ -57,7 +57,11 @@ def listing(what: str, names: Sequence[str]) -> str:
     return f"{what}: {shown}"
 
 
-def check_editable(cfg: ConfigFile, index: int, what: str) -> None:
+def check_editable(cfg: ConfigFile, index: int, what: str, *, rewrite: bool = True) -> None:
+    """Refuse to change line *index* when an edit could not be made safely.
+
+    *rewrite*: the line's text is changed (not only deleted).
+    """
     if cfg.depth(index) > 0:
         raise ValidationError(f"{what} is inside an .if block", where=cfg.where(index),
                               hint="which branch HAProxy reads depends on its environment; "
@@ -65,6 +69,20 @@ def check_editable(cfg: ConfigFile, index: int, what: str) -> None:
     if cfg.lines[index].error:
         raise ValidationError(f"{what}: HAProxy cannot read this line ({cfg.lines[index].error})",
                               where=cfg.where(index), hint="fix the line as text first")
+    if rewrite and ends_with_backslash(cfg.lines[index]):
+        raise ValidationError(f"{what}: the line ends with a backslash",
+                              where=cfg.where(index),
+                              hint="HAProxy has no line continuation: it reads the '\\' as part "
+                                   "of the last word. Remove it (edit the file as text), then "
+                                   "make this change")
+
+
+def ends_with_backslash(line: Line) -> bool:
+    """True when the line's last word ends with a backslash that escapes nothing."""
+    if not line.words or line.words[-1].end != len(line.text):
+        return False
+    raw = line.words[-1].raw
+    return (len(raw) - len(raw.rstrip("\\"))) % 2 == 1
 
 
 def check_words(text: str, where: str) -> None:
@@ -217,7 +235,10 @@ def set_server_options(cfg: ConfigFile, backend: str, server: str,
     section, index, _ = find_server(cfg, backend, server)
     where = cfg.where(index)
     check_editable(cfg, index, f"server {backend}/{server}")
-    inherited = inherited_lines(cfg, section, index)
+    flag_keys = [k for k in changes if isinstance(k, str) and k != "addr"
+                 and base_keyword(k) in SERVER_FLAG_KEYWORDS]
+    # only flags depend on default-server lines (a value on the line wins over them)
+    inherited = inherited_lines(cfg, section, index) if flag_keys else []
     line = cfg.lines[index]
     flags: dict[str, bool] = {}
     values: dict[str, str] = {}
@@ -294,7 +315,8 @@ def add_server(cfg: ConfigFile, backend: str, name: str, addr: str,
             raise ValidationError(f"backend {backend} ends inside an unclosed .if",
                                   where=cfg.where(after), hint="edit the file as text")
     at = after + 1
-    inherited = inherited_lines(cfg, section, at)
+    flagged = any(base_keyword(k) in SERVER_FLAG_KEYWORDS for k in (params or {}))
+    inherited = inherited_lines(cfg, section, at) if flagged else []
     words = ["server", name, addr]
     flags: dict[str, bool] = {}
     for key, value in (params or {}).items():
@@ -325,31 +347,37 @@ def add_server(cfg: ConfigFile, backend: str, name: str, addr: str,
     return at
 
 
-def _references(cfg: ConfigFile, section: Section, server: str) -> list[int]:
-    refs = []
+def _references(cfg: ConfigFile, section: Section, server: str) -> list[str]:
+    """Where *server* of *section* is named by ``track`` or ``use-server``: in this file,
+    and (``track BACKEND/SERVER``) in the other files of the set."""
+    refs: list[str] = []
     targets = {server, f"{section.name}/{server}"}
-    for i, line in enumerate(cfg.lines):
-        values = line.values
-        if (line.keyword == "use-server" and section.start < i < section.end
-                and len(values) > 1 and values[1] == server):
-            refs.append(i)
-        elif line.keyword in ("server", "default-server", "server-template"):
+    for owner in [cfg, *cfg.others]:
+        for i, line in enumerate(owner.lines):
+            if line.keyword not in ("use-server", "server", "default-server",
+                                    "server-template") or owner.line_state(i) is False:
+                continue
+            own = owner is cfg and section.start < i < section.end
+            values = line.values
+            if line.keyword == "use-server":
+                if own and len(values) > 1 and values[1] == server:
+                    refs.append(owner.where(i))
+                continue
             parsed = parse_server_line(line)
             track = parsed.param("track") if parsed else None
             if track is None or track.value is None:
                 continue
-            own = section.start < i < section.end
             if track.value in targets and (own or "/" in track.value):
-                refs.append(i)
+                refs.append(owner.where(i))
     return refs
 
 
 def remove_server(cfg: ConfigFile, backend: str, name: str) -> None:
     section, index, _ = find_server(cfg, backend, name)
-    check_editable(cfg, index, f"server {backend}/{name}")
+    check_editable(cfg, index, f"server {backend}/{name}", rewrite=False)
     refs = _references(cfg, section, name)
     if refs:
         raise ValidationError(f"server {backend}/{name} is still used",
-                              where=", ".join(cfg.where(i) for i in refs),
+                              where=", ".join(refs),
                               hint="remove or change the 'track'/'use-server' lines first")
     cfg.delete_line(index)

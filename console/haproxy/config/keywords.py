@@ -170,11 +170,12 @@ def add_section(cfg: ConfigFile, type_: str, name: str | None,
     label = f"{type_} {name}" if name else type_
     proxies = {"frontend", "backend", "listen"}
     clash = [] if name is None else [
-        s for s in cfg.sections if s.name == name and (
-            s.type == type_ or (s.type in proxies and type_ in proxies
-                                and "listen" in (s.type, type_)))]
+        (owner, s) for owner in [cfg, *cfg.others] for s in owner.sections
+        if s.name == name and (s.type == type_ or (s.type in proxies and type_ in proxies
+                                                   and "listen" in (s.type, type_)))]
     if clash:
-        raise ValidationError(f"{clash[0].label} already exists", where=cfg.where(clash[0].start),
+        owner, sec = clash[0]
+        raise ValidationError(f"{sec.label} already exists", where=owner.where(sec.start),
                               hint="choose another name")
     if isinstance(body_lines, str):
         raise ValidationError("the section's lines must be a list")

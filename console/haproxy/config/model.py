@@ -10,6 +10,13 @@ indentation, and runs to the next one. Lines between ``.if`` and its ``.endif``
 belong to their section like any other; they are *conditional*
 (:meth:`ConfigFile.depth` > 0) since which branch HAProxy takes depends on its
 environment and version. Structured edits refuse to change a conditional line.
+:meth:`ConfigFile.line_state` says whether HAProxy reads a line, given the
+file's :class:`~console.haproxy.config.cond.CondContext` (unknown by default).
+
+A file may be one of a set read in order (``haproxy -f a.cfg -f conf.d/``):
+``before`` and ``after`` hold the other files, so that names (backends,
+``defaults`` sections, ``track`` targets) resolve across the set, and ``name``
+is the file's path, used in every message.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from console.haproxy.config.cond import UNKNOWN, CondContext, Env, LineStates, line_states
 from console.haproxy.config.lexer import BLANKS, Word, lex
 from console.haproxy.errors import ValidationError
 
@@ -139,6 +147,11 @@ class ConfigFile:
         self.sections: list[Section] = []
         self._depth: list[int] = []
         self._block_end: dict[int, int] = {}
+        self.cond: CondContext = UNKNOWN  # what `.if` conditions depend on
+        self.env_in: Env | None = None  # the environment when HAProxy starts this file
+        self.before: list[ConfigFile] = []  # files HAProxy reads before this one
+        self.after: list[ConfigFile] = []  # and after it
+        self._states: LineStates | None = None
         self.reindex()
 
     # -- reading and writing -------------------------------------------------------------
@@ -160,7 +173,35 @@ class ConfigFile:
         return self.bom + self.to_text().encode("utf-8", "surrogateescape")
 
     def copy(self) -> ConfigFile:
-        return ConfigFile(self.lines, bom=self.bom, name=self.name)
+        out = ConfigFile(self.lines, bom=self.bom, name=self.name)
+        out.cond, out.env_in = self.cond, self.env_in
+        out.before, out.after = list(self.before), list(self.after)
+        return out
+
+    @property
+    def others(self) -> list[ConfigFile]:
+        """The other files of the set, in HAProxy's order."""
+        return [*self.before, *self.after]
+
+    # -- conditional blocks --------------------------------------------------------------
+
+    def _line_states(self) -> LineStates:
+        if self._states is None:
+            env = self.env_in if self.env_in is not None else Env.of(self.cond.environ)
+            self._states = line_states(self, self.cond, env)
+        return self._states
+
+    def line_state(self, index: int) -> bool | None:
+        """Whether HAProxy reads line *index*: True, False, or None (unknown)."""
+        return self._line_states().states[index]
+
+    def undecided_by(self, index: int) -> int | None:
+        """The ``.if``/``.elif`` line whose unknown condition makes *index* unknown."""
+        return self._line_states().blame[index]
+
+    def env_out(self) -> Env:
+        """The environment after HAProxy read this file (for the next one of a set)."""
+        return self._line_states().env_out
 
     # -- structure -----------------------------------------------------------------------
 
@@ -182,6 +223,7 @@ class ConfigFile:
                     stack.append(i)
         self._depth = depth
         self._block_end = block_end
+        self._states = None
 
         headers: list[tuple[int, tuple[str, str | None, str | None]]] = []
         for i, line in enumerate(self.lines):

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from console.haproxy.config import edit, keywords
+from console.haproxy.config.fileset import SetContext, in_context
 from console.haproxy.config.grammar import FLAG_OPPOSITES, NEGATIVE_FLAGS, SERVER_FLAG_KEYWORDS
 from console.haproxy.config.model import ConfigFile
 from console.haproxy.config.servers import inherited_lines, resolve_flag
@@ -123,11 +124,19 @@ def apply_op(cfg: ConfigFile, op: Mapping[str, Any]) -> ConfigFile:
     return cfg
 
 
-def apply_ops(data: bytes, ops: Sequence[Mapping[str, Any]], name: str = "haproxy.cfg") -> bytes:
-    """Apply *ops* in order to the file *data*; return the new bytes (nothing is written)."""
-    cfg = ConfigFile.parse(data, name)
+def apply_ops(data: bytes, ops: Sequence[Mapping[str, Any]], name: str = "haproxy.cfg", *,
+              context: SetContext | None = None) -> bytes:
+    """Apply *ops* in order to the file *data*; return the new bytes (nothing is written).
+
+    *name* is the file's path (in messages); *context* the other files of its set and
+    what ``.if`` conditions depend on (see :mod:`.fileset`).
+    """
+    cfg = in_context(data, name, context)
     for op in ops:
-        cfg = apply_op(cfg, op)
+        new = apply_op(cfg, op)
+        if new is not cfg:  # a raw edit: the whole text, same place in the set
+            new = in_context(new.to_bytes(), name, context)
+        cfg = new
     return cfg.to_bytes()
 
 
@@ -156,16 +165,19 @@ def _server_now(cfg: ConfigFile | None, backend: str, server: str,
         return parsed.addr.text if parsed.addr else None
     flag = FLAG_OPPOSITES[key] if key in NEGATIVE_FLAGS else key
     if flag in SERVER_FLAG_KEYWORDS:
-        state = resolve_flag([*inherited_lines(cfg, section, index), parsed], flag)
+        state = resolve_flag([*inherited_lines(cfg, section, index, strict=False), parsed],
+                             flag)
         return _show(state if flag == key else not state)
     p = parsed.param(key)
     return p.value if p else None
 
 
-def describe_op(op: Mapping[str, Any], data: bytes | None = None) -> str:
+def describe_op(op: Mapping[str, Any], data: bytes | None = None, *,
+                context: SetContext | None = None) -> str:
     """One line for people, e.g. ``backend be_app: server web1 weight 10 → 50``.
 
-    With *data* (the file the op applies to) the old values are shown too.
+    With *data* (the file the op applies to, in the set *context*) the old values
+    are shown too.
     """
     try:
         op = check_op(op)
@@ -174,7 +186,7 @@ def describe_op(op: Mapping[str, Any], data: bytes | None = None) -> str:
     cfg = None
     if data is not None:
         try:
-            cfg = ConfigFile.parse(data)
+            cfg = in_context(data, "haproxy.cfg", context)
         except Exception:  # describing must never fail
             cfg = None
     kind = op["op"]

@@ -10,6 +10,16 @@ come *before* the server line, then the server line itself; for each setting the
 last word wins. Resolved: ``weight`` (default 1), ``maxconn`` (None when unset),
 ``disabled``/``enabled``, ``backup``/``no-backup``, ``check``/``no-check``.
 Everything else is only in ``params`` (the server line's own words).
+
+Across files: HAProxy keeps the last ``defaults`` section from one file to the
+next, and ``from NAME`` finds a defaults section in any file read before; so
+the chain may start in an earlier file of the set (``ConfigFile.before``).
+
+A ``default-server`` line inside an ``.if`` block applies only when HAProxy reads
+it (:meth:`ConfigFile.line_state`). When that cannot be told (version or
+environment unknown), edits refuse (:class:`UndecidedDefault`, naming the
+``.if`` line) and :func:`server_lines` marks the servers it may apply to as
+``conditional``.
 """
 
 from __future__ import annotations
@@ -23,6 +33,14 @@ from console.haproxy.config.grammar import (
     template_names,
 )
 from console.haproxy.config.model import ConfigFile, Section
+from console.haproxy.errors import ValidationError
+
+
+class UndecidedDefault(ValidationError):
+    """A ``default-server`` line (or a defaults section) that HAProxy may or may not read."""
+
+
+Located = tuple[ConfigFile, Section]
 
 
 @dataclass(frozen=True)
@@ -42,47 +60,102 @@ class ServerInfo:
     template: bool = False  # one of the servers of a server-template line
 
 
-def defaults_for(cfg: ConfigFile, section: Section) -> Section | None:
-    """The defaults section *section* takes its settings from."""
+def defaults_for(cfg: ConfigFile, section: Section) -> Located | None:
+    """The defaults section *section* takes its settings from, and the file holding it."""
+    before = [s for s in cfg.sections if s.type == "defaults" and s.start < section.start
+              and cfg.line_state(s.start) is not False]
     if section.from_:
-        named = [s for s in cfg.sections
-                 if s.type == "defaults" and s.name == section.from_ and s.start < section.start]
+        named = [(cfg, s) for s in before if s.name == section.from_]
+        for other in reversed(cfg.before):
+            if named:
+                break
+            named = [(other, s) for s in other.sections
+                     if s.type == "defaults" and s.name == section.from_
+                     and other.line_state(s.start) is not False]
         return named[-1] if named else None
     if section.type == "defaults":
         return None
-    before = [s for s in cfg.sections if s.type == "defaults" and s.start < section.start]
-    return before[-1] if before else None
+    if before:
+        return cfg, before[-1]
+    for other in reversed(cfg.before):
+        found = [s for s in other.sections
+                 if s.type == "defaults" and other.line_state(s.start) is not False]
+        if found:
+            return other, found[-1]
+    return None
 
 
-def _defaults_chain_lines(cfg: ConfigFile, section: Section) -> list[ServerLine]:
-    """``default-server`` lines *section* inherits from its defaults sections."""
-    chain: list[Section] = []
-    seen: set[int] = set()
+def _check_decided(cfg: ConfigFile, index: int, what: str) -> None:
+    if cfg.line_state(index) is None:
+        blame = cfg.undecided_by(index)
+        cond = cfg.lines[blame].text.strip() if blame is not None else ".if"
+        raise UndecidedDefault(
+            f"{what} is inside '{cond}', which the console cannot evaluate here "
+            f"({cfg.cond.describe()})",
+            where=cfg.where(blame if blame is not None else index),
+            hint="whether HAProxy reads that line decides the result: run the command against "
+                 "the running instance (-s SOCKET) so its binary and environment are known, "
+                 "or edit the file as text")
+
+
+def _defaults_chain(cfg: ConfigFile, section: Section) -> list[Located]:
+    chain: list[Located] = []
+    seen: set[tuple[int, int]] = set()
     parent = defaults_for(cfg, section)
-    while parent is not None and parent.start not in seen:
-        seen.add(parent.start)
+    while parent is not None and (id(parent[0]), parent[1].start) not in seen:
+        seen.add((id(parent[0]), parent[1].start))
         chain.insert(0, parent)
-        parent = defaults_for(cfg, parent)
+        parent = defaults_for(*parent)
+    return chain
+
+
+def _defaults_chain_lines(cfg: ConfigFile, section: Section, *,
+                          strict: bool = False) -> tuple[list[ServerLine], bool]:
+    """``default-server`` lines *section* inherits from its defaults sections, and
+    whether one of them (or of the sections) may or may not be read by HAProxy."""
     out: list[ServerLine] = []
-    for sec in chain:
-        out += _default_server_lines(cfg, sec, sec.end)
-    return out
+    undecided = False
+    for owner, sec in _defaults_chain(cfg, section):
+        if strict:
+            _check_decided(owner, sec.start, f"the defaults section {sec.name or ''}".rstrip())
+        lines, unknown = _default_server_lines(owner, sec, sec.end, strict=strict)
+        out += lines
+        undecided = undecided or unknown or owner.line_state(sec.start) is None
+    return out, undecided
 
 
-def inherited_lines(cfg: ConfigFile, section: Section, index: int) -> list[ServerLine]:
-    """``default-server`` lines in effect for a server line at *index* in *section*."""
-    return _defaults_chain_lines(cfg, section) + _default_server_lines(cfg, section, index)
+def inherited_lines(cfg: ConfigFile, section: Section, index: int, *,
+                    strict: bool = True) -> list[ServerLine]:
+    """``default-server`` lines in effect for a server line at *index* in *section*.
+
+    *strict*: raise :class:`UndecidedDefault` when one of them may or may not be read
+    by HAProxy; otherwise such lines are left out.
+    """
+    chain, _ = _defaults_chain_lines(cfg, section, strict=strict)
+    own, _ = _default_server_lines(cfg, section, index, strict=strict)
+    return chain + own
 
 
-def _default_server_lines(cfg: ConfigFile, section: Section, until: int) -> list[ServerLine]:
+def _default_server_lines(cfg: ConfigFile, section: Section, until: int, *,
+                          strict: bool = False) -> tuple[list[ServerLine], bool]:
     out = []
+    undecided = False
     for i in range(section.start + 1, min(until, section.end)):
         line = cfg.lines[i]
-        if line.keyword == "default-server":
-            parsed = parse_server_line(line)
-            if parsed:
-                out.append(parsed)
-    return out
+        if line.keyword != "default-server":
+            continue
+        state = cfg.line_state(i)
+        if state is None:
+            if strict:
+                _check_decided(cfg, i, f"the default-server line {i + 1}")
+            undecided = True
+            continue
+        if state is False:
+            continue
+        parsed = parse_server_line(line)
+        if parsed:
+            out.append(parsed)
+    return out, undecided
 
 
 def resolve_flag(lines: list[ServerLine], name: str) -> bool:
@@ -113,19 +186,27 @@ def _int(text: str | None) -> int | None:
 def server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
     """Every server of every backend/listen section, keyed by (backend, server).
 
-    A ``server-template`` line gives one entry per server it creates. When a name
-    appears twice (e.g. in both branches of an ``.if``), the first one is kept.
+    A ``server-template`` line gives one entry per server it creates. Lines HAProxy
+    does not read (a false ``.if`` branch) are left out; a server whose line, or one
+    of whose ``default-server`` lines, may or may not be read is ``conditional``.
+    When a name appears twice, the first one is kept.
     """
     out: dict[tuple[str, str], ServerInfo] = {}
     for section in cfg.backends():
-        if not section.name:
+        if not section.name or cfg.line_state(section.start) is False:
             continue
-        inherited = _defaults_chain_lines(cfg, section)
+        inherited, undecided = _defaults_chain_lines(cfg, section)
+        uncertain = undecided or cfg.line_state(section.start) is None
         for i, line in cfg.section_lines(section):
+            state = cfg.line_state(i)
+            if state is False:
+                continue
             if line.keyword == "default-server":
-                default = parse_server_line(line)
+                default = parse_server_line(line) if state else None
                 if default is not None:
                     inherited = [*inherited, default]
+                elif state is None:
+                    uncertain = True
             if line.keyword not in ("server", "server-template"):
                 continue
             parsed = parse_server_line(line)
@@ -139,7 +220,7 @@ def server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
                 maxconn=_int(resolve_value(chain, "maxconn")),
                 disabled=resolve_flag(chain, "disabled"), backup=resolve_flag(chain, "backup"),
                 check=resolve_flag(chain, "check"), params=parsed.options,
-                conditional=cfg.depth(i) > 0)
+                conditional=state is None or uncertain)
             if parsed.kind == "server":
                 names = [parsed.name]
             else:

@@ -87,6 +87,7 @@ class ConfigScreen(Screen[None]):
         self._errors_for: str | None = None  # the candidate hash the errors are about
         self.shared_notes: list[str] = []
         self._signature: tuple[Any, ...] | None = None
+        self._file: str | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -107,7 +108,19 @@ class ConfigScreen(Screen[None]):
 
     @property
     def config(self) -> str | None:
-        return self.target.config
+        """The file shown: of a configuration's files, the first with a staged change."""
+        return self._file or self.target.config
+
+    def _choose_file(self) -> str | None:
+        from console.config_set import shown_file
+
+        return shown_file(self.target)
+
+    def _file_target(self) -> Target:
+        """The target, its ``config`` being the file shown (for the editor, the history)."""
+        import dataclasses
+
+        return dataclasses.replace(self.target, config=self.config)
 
     @property
     def no_reload(self) -> bool:
@@ -118,6 +131,8 @@ class ConfigScreen(Screen[None]):
     def reload_state(self) -> None:
         """Re-read the staging area and the live file; redraw everything but the steps."""
         self.staging, self.error, self.hunks = None, None, []
+        if not self.applying:
+            self._file = self._choose_file()
         self.shared_notes = self._shared_notes()
         if not self.config:
             self.status, self.error = "none", ("No configuration file is known for this "
@@ -300,14 +315,15 @@ class ConfigScreen(Screen[None]):
 
         line = self.error_lines[0] if self.error_lines and self.staging and \
             self._errors_for == self.staging.candidate_hash else None
-        self.app.push_screen(ConfigEditorScreen(self.target, line=line,
+        self.app.push_screen(ConfigEditorScreen(self._file_target(), line=line,
                                                 instance_info=self.instance_info),
                              lambda _saved: self.reload_state())
 
     def action_history(self) -> None:
         from console.ui.screens.config_history import ConfigHistoryScreen
 
-        self.app.push_screen(ConfigHistoryScreen(self.target, instance_info=self.instance_info),
+        self.app.push_screen(ConfigHistoryScreen(self._file_target(),
+                                                 instance_info=self.instance_info),
                              lambda _staged: self.reload_state())
 
     def action_discard(self) -> None:
@@ -409,39 +425,50 @@ class ConfigScreen(Screen[None]):
                         exit_on_error=False)
 
     async def _confirm_apply(self) -> None:
-        from console.haproxy.apply import runtime_preview
+        from console.haproxy.apply import plan_apply
 
         st = self.staging
         assert st is not None
         at = apply_target_of(self.target, self.instance_info)
         no_reload = not at.has_runtime
-        preview: list[str] = []
-        if not no_reload:
-            try:
-                preview = await runtime_preview(str(self.config), st, at)
-            except (HAProxyError, OSError) as exc:
-                preview = [f"(runtime state not readable: {exc})"]
+        try:
+            plan = await plan_apply(str(self.config), st.base, st.candidate, at,
+                                    no_reload=no_reload)
+        except (HAProxyError, OSError) as exc:
+            self.notify(f"cannot tell what this apply would do: {exc}", severity="error",
+                        timeout=15)
+            return
         edits = st.descriptions()
+        c = plan.consequence
         body = "\n".join([
             f"{self.config}: {len(edits)} edit{'s' if len(edits) != 1 else ''}: "
             + "; ".join(edits)[:200],
             f"Message: {self.message or '(the edits)'}",
+            f"Checked with: {plan.binary}",
+            *([f"Files, in order: {', '.join(plan.files)}"] if len(plan.files) > 1 else []),
+            *(["", f"{'▲ ' if c.needs_confirmation else ''}{c.summary()}",
+               *(f"  {line}" for line in c.lines()[:8])] if c.phrase else []),
             "", *apply_plan(at, no_reload),
-            *(["", "At the reload:", *(f"  {p}" for p in preview[:10])] if preview else []),
+            *(["", "At the reload:", *(f"  {p}" for p in plan.runtime[:10])]
+              if plan.runtime else []),
             "If anything fails, the change stays staged.",
         ])
         confirmed = st.candidate_hash
+        phrase = c.phrase if c.needs_confirmation else None
 
         def done(yes: bool | None) -> None:
             if yes:
-                self._start_apply(at, no_reload, confirmed)
+                self._start_apply(at, no_reload, confirmed, phrase or False)
             else:
                 self.notify("not applied: the change stays staged")
 
         title = "Write the staged change?" if no_reload else "Apply the staged change?"
-        self.app.push_screen(ConfirmScreen(title, body), done)
+        if phrase:
+            title = "This takes service away. " + title
+        self.app.push_screen(ConfirmScreen(title, body, type_to_confirm=phrase), done)
 
-    def _start_apply(self, at: ApplyTarget, no_reload: bool, confirmed: str) -> None:
+    def _start_apply(self, at: ApplyTarget, no_reload: bool, confirmed: str,
+                     allow_removal: bool | str = False) -> None:
         self.applying = True
         self.result = None
         self.refresh_bindings()
@@ -461,7 +488,8 @@ class ConfigScreen(Screen[None]):
 
             try:
                 result = apply(config, None, instance=at, message=message,
-                               no_reload=no_reload, on_step=on_step, confirmed_hash=confirmed)
+                               no_reload=no_reload, on_step=on_step, confirmed_hash=confirmed,
+                               allow_removal=allow_removal)
             except Exception as exc:  # noqa: BLE001 - shown on screen, logged in full
                 log.exception("apply failed")
                 with contextlib.suppress(Exception):

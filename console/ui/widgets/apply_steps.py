@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from console.haproxy.lines import split_lf
 from console.haproxy.safe_text import visible
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ SYMBOLS = {"ok": "✓", "fail": "✖", "failed": "✖", "warn": "▲", "skip": "
 STATUS_CLASS = {"ok": "ok", "fail": "fail", "failed": "fail", "warn": "warn", "skip": "skip",
                 "running": "running"}
 MAX_DETAIL = 40
-_LINE_ERROR = re.compile(r"^line (\d+): (.*)$", re.S)
+_LINE_ERROR = re.compile(r"^line (\d+)(?: \(in [^)]*\))?: (.*)$", re.S)
 
 
 def apply_target_of(target: Target, info: dict[str, Any] | None = None) -> ApplyTarget:
@@ -49,8 +50,10 @@ def apply_target_of(target: Target, info: dict[str, Any] | None = None) -> Apply
     info = info or {}
     at = ApplyTarget(name=target.name, socket=target.socket, master=target.master,
                      haproxy=target.haproxy or info.get("haproxy"),
+                     haproxy_origin=getattr(target, "haproxy_origin", "given"),
                      check_args=list(info.get("check_args") or target.check_args),
-                     config_files=list(info.get("config_files") or []),
+                     config_files=list(info.get("config_files") or
+                                       getattr(target, "config_paths", None) or []),
                      cwd=info.get("cwd"),
                      running=bool(target.socket or target.master) and
                      bool(info.get("running", True)))
@@ -81,13 +84,15 @@ def apply_plan(at: ApplyTarget, no_reload: bool) -> list[str]:
         how = at.reload + (f" {at.reload_command}" if at.reload_command else "")
         reload = f"HAProxy ({how}), keeping the runtime server state if it can"
     steps = [
-        "1. check   haproxy -c on the candidate; on errors nothing is written",
+        "1. check   haproxy -c on the candidate; on errors, or if it takes service away "
+        "unconfirmed, nothing is written",
         "2. history the live file and the candidate kept as versions",
         "3. write   the file replaced atomically",
         f"4. reload  {reload}",
     ]
     if not no_reload:
-        steps += ["5. verify  the new worker shows the changed servers",
+        steps += ["5. verify  the new worker answers on its stats sockets, listens, and "
+                  "shows the changed servers",
                   "6. on a failure after the write: roll back to the previous file"]
     return steps
 
@@ -110,7 +115,7 @@ def outcome_text(result: ApplyResult, candidate: bytes, *, no_reload: bool,
         text.append(f"✖ {result.outcome}: {visible(result.reason)}\n", style=style("fail"))
     check = result.check
     if check is not None and not check.ok:
-        lines = candidate.decode("utf-8", "replace").splitlines()
+        lines = split_lf(candidate.decode("utf-8", "replace"))
         text.append("haproxy -c said (lines of the candidate):\n", style=style("title"))
         for number, message in check_errors(check.errors):
             text.append(f"  [ALERT] {f'line {number}' if number else '-'}: {visible(message)}\n",

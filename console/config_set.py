@@ -1,0 +1,184 @@
+"""The configuration as a set of files, for ``haconsole config`` and the console.
+
+``-c`` may be repeated and may name a directory (``-c haproxy.cfg -c conf.d/``,
+or settings ``config = [...]``): the files are HAProxy's (see
+:mod:`console.haproxy.config.fileset`). A structured edit resolves names across
+all of them and is staged on the one file holding the line it changes; every
+file has its own staged change, applied one after the other, each checked with
+every ``-f`` of the service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from console.haproxy.errors import HAProxyError, ValidationError
+
+
+def files_of(target: Any) -> list[str]:
+    """The files of *target*'s configuration, in HAProxy's order."""
+    from console.haproxy.config.fileset import expand_paths
+
+    paths = list(getattr(target, "config_paths", None) or
+                 ([target.config] if target.config else []))
+    files = expand_paths(paths)
+    if not files:
+        raise ValidationError("no configuration file: " + ", ".join(paths) + " holds no *.cfg "
+                              "file", hint="HAProxy reads the *.cfg files of a directory")
+    return files
+
+
+def shown_file(target: Any) -> str | None:
+    """The file to review: of the configuration's files, the first with a staged change."""
+    from console.haproxy.staging import Staging
+
+    paths = list(getattr(target, "config_paths", None) or [])
+    if len(paths) <= 1 and not any(os.path.isdir(p) for p in paths):
+        return target.config
+    try:
+        files = files_of(target)
+    except HAProxyError:
+        return target.config
+    for path in files:
+        try:
+            if Staging.load(path).status() != "empty":
+                return path
+        except HAProxyError:
+            continue
+    return target.config
+
+
+def current_text(staging: Any) -> bytes:
+    """A file as the set will be once its staged change is applied (live if none)."""
+    try:
+        return bytes(staging.candidate) if staging.status() == "pending" else staging.live()
+    except HAProxyError:
+        return b""
+
+
+def cond_context(at: Any) -> Any:
+    """What ``.if`` conditions depend on for the service (binary, environment)."""
+    from console.haproxy.apply_guard import service_cond
+    from console.haproxy.apply_steps import check_binary
+    from console.haproxy.config.cond import UNKNOWN
+
+    try:
+        binary = check_binary(at)
+    except HAProxyError:
+        try:
+            return asyncio.run(service_cond(at, None, None))
+        except HAProxyError:
+            return UNKNOWN
+    return asyncio.run(service_cond(at, binary.path, binary.version))
+
+
+@dataclass
+class Staged:
+    staging: Any  # the Staging of the file the edit landed in
+    path: str
+    changed: bool  # the edit changed the staged text
+    files: int  # how many files the configuration has
+    context: Any = None  # the rest of the set (to describe the edit)
+
+
+def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any]) -> Staged:
+    """Stage *op* on the file of the set that holds its line (names resolved across all).
+
+    *stagings*: path → ``Staging`` of every file of the set.
+    """
+    from console.haproxy.config.fileset import SetContext, link, route
+    from console.haproxy.staging import compute_candidate
+
+    files = files_of(target)
+    cond = cond_context(at)
+    named = [(f, current_text(stagings[f])) for f in files]
+    k = route(link(named, cond), op)
+    path = files[k]
+    staging = stagings[path]
+    context = SetContext(tuple(named[:k]), tuple(named[k + 1:]), cond)
+    before = staging.candidate
+    if compute_candidate(before, [op], name=path, context=context) == before:
+        return Staged(staging, path, False, len(files), context)  # nothing to stage
+    staging.add_ops([op], context=context)
+    return Staged(staging, path, staging.candidate != before, len(files), context)
+
+
+def runtime_disagrees(at: Any, op: dict[str, Any]) -> list[str]:
+    """Where the running HAProxy contradicts a ``server_set`` the file already satisfies."""
+    if op.get("op") != "server_set" or not at.has_runtime:
+        return []
+    from console.haproxy.apply_steps import runtime_run
+    from console.haproxy.parsers import SRV_ADMF_CMAINT, parse_servers_state
+
+    try:
+        rows = parse_servers_state(asyncio.run(runtime_run(
+            at, f"show servers state {op['backend']}")))
+    except HAProxyError:
+        return []
+    row = next((r for r in rows if r.srv_name == op["server"]), None)
+    if row is None:
+        return [f"the running HAProxy has no server {op['backend']}/{op['server']}"]
+    out: list[str] = []
+    changes = op.get("set") or {}
+    for key, value in changes.items():
+        if key in ("disabled", "enabled") and isinstance(value, bool):
+            want = value if key == "disabled" else not value
+            has = bool(row.srv_admin_state & SRV_ADMF_CMAINT)
+            if has != want:
+                out.append(f"{op['backend']}/{op['server']} is {'' if has else 'not '}"
+                           "disabled by the configuration it runs")
+        elif key == "weight" and str(value).isdigit() and row.srv_iweight != int(value):
+            out.append(f"{op['backend']}/{op['server']} runs with weight {row.srv_iweight} "
+                       "from its configuration")
+    return out
+
+
+def apply_target_of_args(args: argparse.Namespace, target: Any) -> Any:
+    """The :class:`ApplyTarget` for a resolved CLI target: files, binary, reload method."""
+    from console import settings as settings_mod
+    from console.haproxy.apply import ApplyTarget
+    from console.haproxy.discovery import discover, read_cmdline
+
+    settings = settings_mod.load(args.settings)
+    inst = settings.instance(args.instance) if (args.instance or not (
+        args.socket or args.master or args.config or args.url)) else None
+    cmdline = None
+    if target.socket or target.master:
+        cmdline = asyncio.run(discover(target.socket, target.master, target.config)).cmdline
+    if cmdline is None and target.master:
+        cmdline = _master_cmdline(target.master, read_cmdline)
+    haproxy, origin = target.haproxy, getattr(target, "haproxy_origin", "given")
+    if inst and inst.haproxy:
+        haproxy, origin = inst.haproxy, "settings"
+    elif cmdline and cmdline.binary:
+        haproxy, origin = cmdline.binary, "running instance"
+    out = ApplyTarget(name=target.name, socket=target.socket, master=target.master,
+                      haproxy=haproxy, haproxy_origin=origin,
+                      running=bool(target.socket or target.master))
+    out.config_files = list(getattr(target, "config_paths", None) or [])
+    if inst:
+        out.reload, out.reload_command = inst.reload, inst.reload_command
+    if cmdline:
+        out.config_files = list(cmdline.config_files)
+        out.check_args = list(cmdline.check_args)
+        if "-L" in cmdline.argv[:-1]:
+            out.check_args += ["-L", cmdline.argv[cmdline.argv.index("-L") + 1]]
+        out.cwd = cmdline.cwd
+    else:
+        out.check_args = list(target.check_args)
+    return out
+
+
+def _master_cmdline(master: str, read_cmdline: Any) -> Any:
+    from console.haproxy.parsers import parse_proc
+    from console.haproxy.transport import MasterClient
+
+    try:
+        info = parse_proc(asyncio.run(MasterClient(master).run("show proc")))
+        return read_cmdline(info.master.pid) if info.master else None
+    except (HAProxyError, OSError):
+        return None

@@ -1,0 +1,29 @@
+"""Splitting configuration text into lines the way HAProxy does: on ``\\n`` only.
+
+Python's ``str.splitlines`` also breaks on form feed, vertical tab, ``\\x1c``-``\\x1e``,
+``\\x85``, ``\\u2028``…, which HAProxy reads as ordinary characters of a line: a file
+holding one of them would be numbered differently from HAProxy's ``[FILE:LINE]``.
+Every split of config text (and of diffs of config text) goes through here.
+"""
+
+from __future__ import annotations
+
+
+def split_lf(text: str, keepends: bool = False) -> list[str]:
+    """Lines of *text*, split on ``\\n`` only.
+
+    With *keepends* each line keeps its ending (``\\n`` or ``\\r\\n``; the last line
+    may have none). Without, the ending is dropped, ``\\r\\n`` as a whole. As with
+    ``splitlines``, a final ``\\n`` does not start an empty last line.
+    """
+    if not text:
+        return []
+    parts = text.split("\n")
+    last = parts.pop()
+    if keepends:
+        out = [p + "\n" for p in parts]
+    else:
+        out = [p[:-1] if p.endswith("\r") else p for p in parts]
+    if last:
+        out.append(last)
+    return out
