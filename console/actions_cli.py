@@ -234,13 +234,15 @@ def _report(result: Any) -> int:
 
 
 async def _check_level(client: Any, target: Target, kind: str, what: str) -> None:
-    from console.haproxy.actions import read_only, required_level, socket_level
+    from console.haproxy.actions import haproxy_version, read_only, required_level, socket_level
 
     level = await socket_level(client)
-    if kind not in read_only(level, False):
-        need = required_level(kind)
+    version = await haproxy_version(client)
+    if kind not in read_only(level, False, version):
+        need = required_level(kind, version)
+        since = " on HAProxy 3.4 and later" if need != required_level(kind) else ""
         raise Refused(f"not allowed: the socket {target.socket} is at level {level or '?'}; "
-                      f"'{what}' needs level {need} (use a socket with 'level {need}')",
+                      f"'{what}' needs level {need}{since} (use a socket with 'level {need}')",
                       EXIT_ERROR)
 
 
@@ -332,7 +334,8 @@ async def _counters(args: argparse.Namespace, target: Target) -> int:
 
     async def make(client: Any) -> Plan:
         return actions.plan(actions.Action(kind), Snapshot.from_rows([]), None,
-                            instance=target.name)
+                            instance=target.name,
+                            version=await actions.haproxy_version(client))
 
     return await _change(args, target, kind, make)
 

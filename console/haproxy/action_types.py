@@ -10,6 +10,7 @@ from typing import Any
 
 from console.haproxy.actions_impact import WeightChange, check_addr, parse_weight
 from console.haproxy.errors import ValidationError
+from console.haproxy.known_bugs import admin_only
 from console.haproxy.model import Snapshot
 from console.haproxy.parsers import ServerStateRow
 from console.haproxy.safe_text import visible
@@ -119,15 +120,18 @@ def expand_same_name(snapshot: Snapshot, server_name: str) -> list[tuple[str, st
     return [(r.proxy, r.name) for r in snapshot.servers if r.name == server_name]
 
 
-def read_only(level: str | None, flag: bool) -> frozenset[str]:
-    """The action kinds allowed with a socket at *level* (and the read-only *flag*)."""
+def read_only(level: str | None, flag: bool, version: str | None = None) -> frozenset[str]:
+    """The action kinds allowed with a socket at *level* (and the read-only *flag*), on
+    HAProxy *version* when known (3.4 moved maps and ACLs to level admin)."""
     if flag or level not in ("admin", "operator"):
         return frozenset()
-    return ALL_KINDS if level == "admin" else OPERATOR_KINDS
+    if level == "admin":
+        return ALL_KINDS
+    return frozenset(k for k in OPERATOR_KINDS if not admin_only(k, version))
 
 
-def required_level(kind: str) -> str:
-    return "operator" if kind in OPERATOR_KINDS else "admin"
+def required_level(kind: str, version: str | None = None) -> str:
+    return "operator" if kind in OPERATOR_KINDS and not admin_only(kind, version) else "admin"
 
 
 def state_index(states: Sequence[ServerStateRow] | None

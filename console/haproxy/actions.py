@@ -48,6 +48,7 @@ from console.haproxy.parsers import (
     ServerStateRow,
     classify_error,
     parse_cli_level,
+    parse_info,
     parse_servers_state,
 )
 from console.haproxy.planning import (
@@ -111,6 +112,14 @@ def answer_problem(answer: str) -> str | None:
 async def socket_level(client: Any) -> str | None:
     try:
         return parse_cli_level(await client.run("show cli level"))
+    except HAProxyError:
+        return None
+
+
+async def haproxy_version(client: Any) -> str | None:
+    """The ``Version`` of ``show info`` (what some changes depend on), None if unknown."""
+    try:
+        return str(parse_info(await client.run("show info")).get("Version") or "") or None
     except HAProxyError:
         return None
 
@@ -220,7 +229,8 @@ async def run_action(action: Action, client: Any, target: Any, *,
     try:
         validate(action)
         snapshot, states = await read_state(client)
-        p = plan(action, snapshot, states, instance=getattr(target, "name", None))
+        p = plan(action, snapshot, states, instance=getattr(target, "name", None),
+                 version=await haproxy_version(client))
         if confirm is not None:
             answer = confirm(p)
             if inspect.isawaitable(answer):

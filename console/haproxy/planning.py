@@ -34,6 +34,7 @@ from console.haproxy.action_types import (
     validate,
 )
 from console.haproxy.errors import NoSuchObject, ValidationError
+from console.haproxy.known_bugs import crash_risk
 from console.haproxy.model import Snapshot
 from console.haproxy.parsers import ServerStateRow
 from console.haproxy.validate import build_command
@@ -47,18 +48,19 @@ def _confirm_word(labels: list[str]) -> str:
 
 
 def plan(action: Action, snapshot: Snapshot, states: Sequence[ServerStateRow] | None = None,
-         *, instance: str | None = None) -> Plan:
+         *, instance: str | None = None, version: str | None = None) -> Plan:
     """Plan *action* against the state HAProxy reported (``show stat`` + servers state).
 
-    Raises :class:`ValidationError` for bad names or values and :class:`NoSuchObject`
-    for a server or frontend HAProxy does not have.
+    Raises :class:`ValidationError` for bad names or values, or a change this HAProxy
+    *version* is known to crash on, and :class:`NoSuchObject` for a server or frontend
+    HAProxy does not have.
     """
-    return plan_all([action], snapshot, states, instance=instance)
+    return plan_all([action], snapshot, states, instance=instance, version=version)
 
 
 def plan_all(actions: Sequence[Action], snapshot: Snapshot,
              states: Sequence[ServerStateRow] | None = None, *, instance: str | None = None,
-             summary: str | None = None) -> Plan:
+             summary: str | None = None, version: str | None = None) -> Plan:
     """One plan for several changes confirmed together (an undo, a restore, a revert).
 
     Their commands go in the order of *actions*; their effect is simulated together,
@@ -70,6 +72,10 @@ def plan_all(actions: Sequence[Action], snapshot: Snapshot,
         raise ValidationError("nothing to change")
     checked = [(a, validate(a)) for a in actions]
     kinds = [a.kind for a in actions]
+    for kind in kinds:
+        risk = crash_risk(kind, version)
+        if risk:
+            raise ValidationError(f"refused: {risk[0]}", hint=risk[1])
     if any(k in COUNTER_KINDS for k in kinds):
         if len(actions) > 1:
             raise ValidationError("clearing counters cannot be combined with other changes")
@@ -93,7 +99,7 @@ def plan_all(actions: Sequence[Action], snapshot: Snapshot,
     note = RUNTIME_ONLY if any(k in SERVER_KINDS for k in kinds) else RUNTIME_ONLY_FRONTEND
     p = _assemble(kinds[0] if len(set(kinds)) == 1 else "several",
                   summary or "; ".join(summaries), steps, sim.before, sim.scopes, note)
-    p.required_level = "admin" if any(required_level(k) == "admin" for k in kinds) \
+    p.required_level = "admin" if any(required_level(k, version) == "admin" for k in kinds) \
         else "operator"
     p.impact += extra
     if down:

@@ -42,7 +42,11 @@ class OperationsMixin:
     def allowed_kinds(self: HAConsoleApp) -> frozenset[str]:
         if not self.target.socket:
             return frozenset()
-        return act.read_only(self.level, bool(self.target.read_only))
+        return act.read_only(self.level, bool(self.target.read_only), self._haproxy_version())
+
+    def _haproxy_version(self: HAConsoleApp) -> str | None:
+        info = self.snapshot.info if self.snapshot else None
+        return info.version if info else None
 
     def _selection(self: HAConsoleApp) -> list[tuple[str, str]]:
         table = self.query_one(ProxyTable)
@@ -150,7 +154,7 @@ class OperationsMixin:
                 act.validate(action)
             snapshot, states = await act.read_state(client)
             plan = act.plan_all(actions, snapshot, states, instance=self.target.name,
-                                summary=summary)
+                                summary=summary, version=self._haproxy_version())
         except (ValidationError, NoSuchObject) as exc:
             act.record_refusal(self.target, what, str(exc))
             self.notify(f"refused before sending anything: {visible(exc)}", severity="error",

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from console.haproxy.known_bugs import branch
 from tests.integration.test_actions import (
     held_requests,
     journal,
@@ -241,6 +242,11 @@ def test_drain_to_zero_timeout_keeps_drain(lab: LabHandle) -> None:
 def test_map_and_acl_commands(lab: LabHandle) -> None:
     path = lab.info["map_file"]
     out = haconsole(lab, "map", "add", path, "cli.lab.local", "be_api", "-y", level="operator")
+    if branch(lab.info["haproxy_version"]) >= (3, 4):  # maps and ACLs need admin from 3.4
+        assert out.returncode == 1, out.stderr
+        assert "needs level admin on HAProxy 3.4 and later" in one_line_error(out)
+        assert path not in lab.send(lab.info["admin_socket"], f"show map {path}")
+        out = haconsole(lab, "map", "add", path, "cli.lab.local", "be_api", "-y")
     assert out.returncode == 0, out.stderr
     assert "temporary: the map file is not changed" in out.stdout
     out = haconsole(lab, "map", "show", path, "--filter", "cli.lab")

@@ -671,3 +671,23 @@ def test_a_valid_scope_id_is_one_word(snap: Snapshot, states: list) -> None:
              states)
     assert p.commands == ["set server be_app/up1 addr fe80::1%eth0.10 port 8080"]
     assert p.commands[0].words[-3:] == ("fe80::1%eth0.10", "port", "8080")
+
+
+def test_levels_and_refusals_follow_the_haproxy_version() -> None:
+    from console.haproxy.actions import read_only, required_level
+    from console.haproxy.known_bugs import crash_risk
+
+    assert required_level("map_add", "3.2.0-e134140d2") == "operator"
+    assert required_level("map_add", "3.4.0-64a335366") == "admin"
+    assert required_level("table_clear_key", "3.4.0") == "operator"
+    allowed = read_only("operator", False, "3.4.0")
+    assert "table_clear" in allowed and "acl_add" not in allowed and "map_set" not in allowed
+    assert "acl_add" in read_only("operator", False, "2.8.25")
+    assert crash_risk("clear_counters_all", "3.4.0-64a335366")
+    assert crash_risk("clear_counters_all", "3.4.1") is None
+    assert crash_risk("clear_counters", "3.4.0") is None
+    with pytest.raises(ValidationError, match="3.4.0's worker crashes") as err:
+        plan(Action("clear_counters_all"), Snapshot.from_rows([]), version="3.4.0-64a335366")
+    assert "incident mark" in (err.value.hint or "")
+    assert plan(Action("clear_counters_all"), Snapshot.from_rows([]),
+                version="3.2.0").commands == ["clear counters all"]
