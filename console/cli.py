@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stats page URL (http://[user:pass@]host:port/stats)")
     g.add_argument("-i", "--instance", metavar="NAME", help="named instance from the settings")
     g.add_argument("--settings", metavar="FILE", help="settings file (TOML)")
-    g.add_argument("--interval", metavar="SECONDS", type=float,
+    g.add_argument("--interval", metavar="SECONDS",
                    help="refresh interval, 0.1 to 3600 (default 2)")
     g.add_argument("--read-only", action="store_true", help="never change anything")
     g.add_argument("--theme", metavar="NAME", help="colour theme")

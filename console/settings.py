@@ -62,6 +62,9 @@ INTERVAL_RANGE = (0.1, 3600.0)  # seconds between two refreshes
 DRAIN_TIMEOUT_RANGE = (1.0, 86400.0)
 
 
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def check_range(value: object, source: str, low: float, high: float, *,
                 where: str | None = None, unit: str = "seconds") -> float:
     """*value* (a number, or the text of an environment variable or a flag) as a float
@@ -71,11 +74,11 @@ def check_range(value: object, source: str, low: float, high: float, *,
     if isinstance(value, float):
         shown = f"{value:g}"
     if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
+        # ASCII digits only: float() would also take '٨٠' or '８０'
+        if not _DECIMAL.fullmatch(value.strip()):
             raise ConfigError(f"{source}={shown} is not a number", where,
-                              f"give {low:g} to {high:g} {unit}") from None
+                              f"give {low:g} to {high:g} {unit}, in digits 0-9")
+        value = float(value.strip())
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{source} must be a number, not {shown}", where)
     number = float(value)

@@ -9,11 +9,12 @@ every other config change).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from console.haproxy.actions import Action, describe, preview_commands
-from console.haproxy.config import ConfigFile
+from console.haproxy.config.fileset import link
 from console.haproxy.config.servers import server_lines
 from console.haproxy.errors import HAProxyError
 from console.haproxy.parsers import ServerStateRow
@@ -56,25 +57,34 @@ def _on(st: ServerStateRow, kind: str, **params: Any) -> Action:
     return Action.server(kind, [(st.be_name, st.srv_name)], **params)
 
 
-# the servers of the last config file read: the header recounts the drift every 15 s,
+# the servers of the last config files read: the header recounts the drift every 15 s,
 # and a big file rarely changes between two counts
-_last_parsed: tuple[bytes, str, dict[tuple[str, str], Any]] | None = None
+_last_parsed: tuple[tuple[tuple[str, bytes], ...], dict[tuple[str, str], Any]] | None = None
+
+ConfigText = bytes | Sequence[tuple[str, bytes]]
 
 
-def _servers_in_file(config: bytes, config_name: str) -> dict[tuple[str, str], Any]:
+def _servers_in_files(named: tuple[tuple[str, bytes], ...]) -> dict[tuple[str, str], Any]:
+    """The servers declared by every file of the configuration, read in order as HAProxy
+    reads them (``defaults`` of an earlier file in force in a later one)."""
     global _last_parsed
     last = _last_parsed
-    if last is not None and last[1] == config_name and last[0] == config:
-        return last[2]
-    in_file = server_lines(ConfigFile.parse(config, config_name))
-    _last_parsed = (config, config_name, in_file)
-    return in_file
+    if last is not None and last[0] == named:
+        return last[1]
+    in_files: dict[tuple[str, str], Any] = {}
+    for cfg in link(named):
+        for key, info in server_lines(cfg).items():
+            in_files.setdefault(key, info)
+    _last_parsed = (named, in_files)
+    return in_files
 
 
-def compute_drift(config: bytes, states: list[ServerStateRow],
+def compute_drift(config: ConfigText, states: list[ServerStateRow],
                   config_name: str = "haproxy.cfg") -> list[DriftItem]:
-    """Compare ``show servers state`` with the servers of the config file."""
-    in_file = _servers_in_file(config, config_name)
+    """Compare ``show servers state`` with the servers of the configuration: one file's
+    text (named *config_name*), or ``(path, text)`` of every file in HAProxy's order."""
+    named = ((config_name, config),) if isinstance(config, bytes) else tuple(config)
+    in_file = _servers_in_files(named)
     items: list[DriftItem] = []
     seen: set[tuple[str, str]] = set()
     for st in states:

@@ -19,6 +19,7 @@ from pathlib import Path
 from console.haproxy.counters import Mark, format_age
 from console.haproxy.events import Event
 from console.haproxy.model import Snapshot
+from console.haproxy.safe_text import visible
 
 SEVERITY_SYMBOLS = {"error": "✖", "warning": "▲", "ok": "●", "info": "·"}
 FILE_PREFIX = "haconsole-timeline-"
@@ -84,10 +85,11 @@ def utc(ts: float) -> str:
 
 
 def _cell(value: object) -> str:
-    """Text safe inside a Markdown table cell."""
+    """Text safe inside a Markdown table cell (and in a terminal: control characters
+    are shown escaped, a line break becomes ``<br>``)."""
     text = "" if value is None else str(value)
     text = text.replace("\\", "\\\\").replace("|", "\\|")
-    return "<br>".join(line.rstrip() for line in text.strip().splitlines())
+    return "<br>".join(visible(line.rstrip()) for line in text.strip().split("\n"))
 
 
 def _count(n: int, word: str) -> str:
@@ -138,7 +140,7 @@ def _error_rows(mark: Mark, current: Snapshot, limit: int = 10) -> list[list[str
 
 def _mark_section(mark: Mark, number: int, events: Sequence[Event], now: float,
                   current: Snapshot | None) -> list[str]:
-    title = f"## Incident mark {number}" + (f": {mark.label}" if mark.label else "")
+    title = f"## Incident mark {number}" + (f": {visible(mark.label)}" if mark.label else "")
     out = [title, "", f"- Set at: {utc(mark.wall_time)} UTC "
            f"({format_age(now - mark.wall_time)} before this report)"]
     after = [e for e in events if e.time >= mark.wall_time]
@@ -203,6 +205,7 @@ def to_markdown(events: Sequence[Event], *, instance: str, version: str,
     now = time.time() if now is None else now
     events = sorted(events, key=lambda e: e.time)
     marks: list[Mark] = [] if mark is None else [mark] if isinstance(mark, Mark) else list(mark)
+    instance, version = visible(instance), visible(version)
     out = [f"# haconsole timeline: {instance}", "",
            f"- Instance: {instance}",
            f"- HAProxy version: {version or 'unknown'}",

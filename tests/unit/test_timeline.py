@@ -140,3 +140,15 @@ def test_export_failure_leaves_no_temp_file(tmp_path: Path,
     with pytest.raises(OSError, match="disk full"):
         export_markdown(tmp_path, _events(), instance="lab", version="2.8.5", now=T0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outside_text_in_the_export_cannot_drive_a_terminal() -> None:
+    """A journal answer or a server name with an OSC/CSI sequence is written escaped:
+    `cat` of the report must not retitle or recolour the terminal."""
+    from console.haproxy.timeline import to_markdown
+
+    text = to_markdown([], instance="lb\x1b]0;pwned\x07", version="2.8",
+                       journal=[{"time": 0.0, "user": "bob", "command": "set server a/b",
+                                 "answer": "ok\x1b[31m\nsecond line\x9b2J"}], now=1.0)
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "\\x1b]0;pwned" in text and "ok\\x1b[31m<br>second line" in text

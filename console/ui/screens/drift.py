@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -28,13 +28,17 @@ async def read_drift(target: Target) -> list[DriftItem]:
     if not target.config:
         raise HAProxyError("the Drift view needs the config file",
                            hint="give -c FILE (or let discovery find it)")
-    try:
-        data = Path(target.config).read_bytes()
-    except OSError as exc:
-        raise HAProxyError(f"cannot read the config file: {exc.strerror}", target.config) \
-            from None
+    from console.config_set import files_of
+
+    named: list[tuple[str, bytes]] = []
+    for path in files_of(target):  # every file of the configuration, in -f order
+        try:
+            named.append((path, Path(path).read_bytes()))
+        except OSError as exc:
+            raise HAProxyError(f"cannot read the config file: {exc.strerror}", path) \
+                from None
     states = parse_servers_state(await RuntimeClient(target.socket).run("show servers state"))
-    return compute_drift(data, states, Path(target.config).name)
+    return compute_drift(named, states)
 
 
 class DriftScreen(Screen[None]):
@@ -151,20 +155,33 @@ class DriftScreen(Screen[None]):
         if item is None:
             return
         if not item.permanent_ops:
-            self.notify(f"{item.ref}: no config edit to stage ({item.note})",
+            self.notify(f"{item.ref}: no config edit to stage ({visible(item.note)})",
                         severity="warning")
             return
         if not self.target.config or self.target.read_only:
             self.notify("read-only, or no config file known: nothing staged",
                         severity="warning")
             return
+        self._stage_permanent(item.permanent_ops)
+
+    @work(thread=True, group="drift-stage", exit_on_error=False)
+    def _stage_permanent(self, ops: list[dict[str, Any]]) -> None:
+        """Stage the edits on the file of the configuration that holds each line (the
+        running HAProxy's binary and environment decide ``.if`` blocks, as on the CLI)."""
+        from console.config_set import files_of, stage_op
         from console.haproxy.staging import Staging
+        from console.ui.widgets.apply_steps import apply_target_of
 
         try:
-            staging = Staging.load(self.target.config)
-            staging.add_ops(item.permanent_ops)
+            at = apply_target_of(self.target)
+            stagings = {f: Staging.load(f) for f in files_of(self.target)}
+            staged = [stage_op(self.target, at, op, stagings) for op in ops]
         except HAProxyError as exc:
-            self.notify(f"not staged: {exc}", severity="error", timeout=15)
+            self.app.call_from_thread(self.notify, f"not staged: {visible(exc)}",
+                                      severity="error", timeout=15)
             return
-        self.notify(f"staged in the pending change of {self.target.config}: "
-                    f"{staging.summary()} — press F to review, check and apply", timeout=12)
+        where = ", ".join(sorted({s.path for s in staged}))
+        summary = "; ".join(sorted({s.staging.summary() for s in staged}))
+        self.app.call_from_thread(
+            self.notify, visible(f"staged in the pending change of {where}: {summary} — "
+                                 "press F to review, check and apply"), timeout=12)
