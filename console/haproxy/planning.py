@@ -75,7 +75,7 @@ def plan_all(actions: Sequence[Action], snapshot: Snapshot,
     for kind in kinds:
         risk = crash_risk(kind, version)
         if risk:
-            raise ValidationError(f"refused: {risk[0]}", hint=risk[1])
+            raise ValidationError(risk[0], hint=risk[1])
     if any(k in COUNTER_KINDS for k in kinds):
         if len(actions) > 1:
             raise ValidationError("clearing counters cannot be combined with other changes")
