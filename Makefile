@@ -21,9 +21,11 @@ $(VENV)/.stamp-test: pyproject.toml | $(PY)
 lab: $(VENV)/.stamp-lab
 	$(VENV)/bin/haconsole lab
 
-## Run the whole test suite against every HAProxy binary found.
+## Run the whole test suite against every HAProxy binary found
+## (TEST_JOBS workers; a module's tests stay on one worker with their lab).
+TEST_JOBS ?= 2
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadscope
 
 lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check console tests

@@ -54,8 +54,10 @@ BINARIES = _test_binaries()
 
 # Every process the tests start inherits this marker, so the leak check finds
 # exactly this session's HAProxy processes (not those of another session).
-SESSION_MARK = f"HACONSOLE_TEST_SESSION={os.getpid()}-{time.time_ns()}"
-os.environ["HACONSOLE_TEST_SESSION"] = SESSION_MARK.split("=", 1)[1]
+# With pytest-xdist the workers inherit the controller's value, so the controller's
+# check at the end finds the processes of every worker.
+os.environ.setdefault("HACONSOLE_TEST_SESSION", f"{os.getpid()}-{time.time_ns()}")
+SESSION_MARK = f"HACONSOLE_TEST_SESSION={os.environ['HACONSOLE_TEST_SESSION']}"
 
 
 def _ours(pid: str) -> bool:
@@ -118,7 +120,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     _PIDS_BEFORE.update(_haproxy_pids())
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _is_xdist_worker(session.config):
+        return  # the controller checks once every worker is done
     deadline = time.monotonic() + 5
     left = _haproxy_pids() - _PIDS_BEFORE
     while left and time.monotonic() < deadline:
