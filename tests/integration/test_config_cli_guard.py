@@ -57,7 +57,8 @@ def test_yes_alone_does_not_apply_an_emptied_file(lb: Running, tmp_path: Path) -
     err = out.stderr.strip()
     assert err.startswith("haconsole: not applied: this removes 3 servers")
     assert "--allow-removal" in err and len(err.splitlines()) == 1
-    assert "check with: " in out.stdout and lb.binary.path in out.stdout
+    # the running instance's binary, as /proc/PID/exe names it (symlinks resolved)
+    assert f"check with: {os.path.realpath(lb.binary.path)}" in out.stdout
     assert lb.text() == text and lb.worker() == worker and lb.http() == "v1"
     assert Staging.load(str(lb.config)).status() == "pending"
 
