@@ -26,6 +26,9 @@ the apply before anything is written; one that fails after the write (a disk
 filled meanwhile) is reported loudly and never causes a rollback. The lock and the
 history are in the file's shared place (:mod:`console.haproxy.shared_state`); a
 problem there refuses the apply before the write.
+
+Steps 1-5 are here; 6-9 in :mod:`console.haproxy.apply_after`; the run's state and
+result in :mod:`console.haproxy.apply_run`.
 """
 
 from __future__ import annotations
@@ -36,38 +39,34 @@ import os
 import pwd
 import shutil
 import stat
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from console.haproxy import history_store as hist
+from console.haproxy.apply_after import keep_state, named, reload_step, rollback, verify
 from console.haproxy.apply_guard import (
     Consequence,
     Plan,
     answering_sockets,
     consequence_of,
     declared_sockets,
-    named_set,
     plan_apply,
     runtime_preview,
     service_cond,
-    set_files,
 )
-from console.haproxy.apply_reload import ReloadError, ReloadOutcome, bind_conflicts, do_reload
+from console.haproxy.apply_run import (
+    STEP_TITLES,
+    ApplyResult,
+    Failure,
+    OnStep,
+    Run,
+    StepReport,
+    Stop,
+    mark,
+)
 from console.haproxy.apply_steps import (
     ApplyTarget,
-    CheckResult,
     check_binary,
-    frontend_losses,
-    journaled_losses,
     run_check,
-    runtime_run,
-    save_server_state,
-    set_specs,
-    state_file_of,
-    survival_lines,
-    worker_start,
 )
-from console.haproxy.apply_verify import check_runtime
 from console.haproxy.atomic import (
     WriteError,
     clean_leftovers,
@@ -75,75 +74,15 @@ from console.haproxy.atomic import (
     fault_point,
     read_bytes,
     replace_with,
-    write_atomic,
     write_temp,
 )
-from console.haproxy.config.cond import CondContext
 from console.haproxy.errors import HAProxyError
 from console.haproxy.lines import split_lf
-from console.haproxy.parsers import parse_servers_state
 from console.haproxy.staging import LockHeld, Staging, apply_lock
 from console.haproxy.statefs import StateError
 
-__all__ = ["ApplyResult", "ApplyTarget", "Consequence", "Plan", "StepReport", "apply",
-           "apply_async", "plan_apply", "runtime_preview"]
-
-STEP_TITLES = {"stale": "stale check", "lock": "lock", "check": "check", "history": "history",
-               "write": "write", "state": "keep state", "reload": "reload", "verify": "verify",
-               "rollback": "roll back"}
-OnStep = Callable[[str, str, str], None]
-
-
-@dataclass
-class StepReport:
-    step: str
-    status: str  # ok | fail | warn | skip
-    detail: str  # first line, then detail lines
-
-
-@dataclass
-class ApplyResult:
-    ok: bool
-    outcome: str  # applied | written | nothing | refused | rolled back | rollback failed
-    reason: str = ""
-    steps: list[StepReport] = field(default_factory=list)
-    version: int | None = None  # the candidate's version number
-    previous_version: int | None = None
-    check: CheckResult | None = None
-    reload: ReloadOutcome | None = None
-    warnings: list[str] = field(default_factory=list)  # e.g. a reload the journal missed
-    error: HAProxyError | None = None  # what refused it before anything was written
-    consequence: Consequence | None = None
-
-
-class _Stop(Exception):
-    """Ends the pipeline with a result."""
-
-
-class _Run:
-    def __init__(self, config_path: str, target: ApplyTarget, on_step: OnStep | None) -> None:
-        self.config = config_path
-        self.real = os.path.realpath(config_path)
-        self.target = target
-        self.on_step = on_step
-        self.result = ApplyResult(False, "refused")
-        self.no_reload = False
-        self.allow_removal: bool | str = False
-        self.cond = CondContext()
-        self.sockets_before: list[str] = []  # stats sockets that answered before the reload
-
-    def step(self, step: str, status: str, detail: str, lines: list[str] | None = None) -> None:
-        text = detail + "".join(f"\n{line}" for line in lines or [])
-        self.result.steps.append(StepReport(step, status, text))
-        if self.on_step:
-            self.on_step(step, status, text)
-
-    def stop(self, step: str, outcome: str, reason: str, lines: list[str] | None = None,
-             status: str = "fail") -> _Stop:
-        self.step(step, status, reason, lines)
-        self.result.outcome, self.result.reason = outcome, reason
-        self.result.ok = outcome in ("applied", "written")
-        return _Stop()
+__all__ = ["STEP_TITLES", "ApplyResult", "ApplyTarget", "Consequence", "Plan", "StepReport",
+           "apply", "apply_async", "plan_apply", "runtime_preview"]
 
 
 async def apply_async(config_path: str, staging: Staging | None = None, *,
@@ -152,7 +91,7 @@ async def apply_async(config_path: str, staging: Staging | None = None, *,
                       confirmed_hash: str | None = None,
                       allow_removal: bool | str = False) -> ApplyResult:
     """Run the pipeline on the staged change of *config_path*; see the module docstring."""
-    run = _Run(config_path, ApplyTarget.of(instance), on_step)
+    run = Run(config_path, ApplyTarget.of(instance), on_step)
     run.no_reload = no_reload
     run.allow_removal = allow_removal
     try:
@@ -168,7 +107,7 @@ async def apply_async(config_path: str, staging: Staging | None = None, *,
         run.stop("lock", "refused", f"{exc.what}: nothing written, nothing reloaded",
                  _where_hint(exc))
         run.result.error = exc
-    except _Stop:
+    except Stop:
         pass
     return run.result
 
@@ -180,7 +119,7 @@ def apply(config_path: str, staging: Staging | None = None, **kwargs: object) ->
 
 # --------------------------------------------------------------------------- steps 1-2
 
-def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> None:
+def _stale_check(run: Run, staging: Staging, confirmed_hash: str | None) -> None:
     status = staging.status()
     if status == "empty":
         raise run.stop("stale", "nothing", "nothing is staged for this file")
@@ -193,7 +132,7 @@ def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> Non
             lines = [f"the apply of version {stuck.number} was interrupted while {stuck.status} "
                      f"it: HAProxy may still run version {prev}; reload it, or go back with "
                      f"`haconsole config rollback {prev}`"]
-            _mark(run, stuck.number, "interrupted")
+            mark(run, stuck.number, "interrupted")
         raise run.stop("stale", "nothing", "the live file already holds the staged change "
                        "(a previous apply wrote it); staging cleared", lines)
     if status == "stale":
@@ -211,7 +150,7 @@ def _stale_check(run: _Run, staging: Staging, confirmed_hash: str | None) -> Non
     run.step("stale", "ok", f"live file unchanged since staged (sha256 {staging.base_hash[:12]})")
 
 
-def _journal_writable(run: _Run) -> None:
+def _journal_writable(run: Run) -> None:
     """Refuse before writing anything when the reload could not be journaled."""
     if run.no_reload or not run.target.has_runtime:
         return
@@ -229,7 +168,7 @@ def _where_hint(exc: HAProxyError) -> list[str]:
     return [f"where: {exc.where}"] * bool(exc.where) + [f"hint: {exc.hint}"] * bool(exc.hint)
 
 
-def _reload_possible(run: _Run) -> None:
+def _reload_possible(run: Run) -> None:
     """Refuse before writing anything when the reload cannot even be sent."""
     t = run.target
     if run.no_reload or not t.has_runtime:
@@ -247,7 +186,7 @@ def _reload_possible(run: _Run) -> None:
                         "method, or apply with --no-reload"])
 
 
-def _locked(run: _Run, staging: Staging, me: dict[str, object], cleaned: list[str]) -> Staging:
+def _locked(run: Run, staging: Staging, me: dict[str, object], cleaned: list[str]) -> Staging:
     fault_point("lock")
     fresh = Staging.load(staging.path)
     if fresh.candidate_hash != staging.candidate_hash or fresh.status() != "pending":
@@ -259,7 +198,7 @@ def _locked(run: _Run, staging: Staging, me: dict[str, object], cleaned: list[st
     if stuck:
         lines.append(f"note: the apply of version {stuck.number} was interrupted while "
                      f"{stuck.status} it; the running HAProxy may not have loaded it")
-        _mark(run, stuck.number, "interrupted")
+        mark(run, stuck.number, "interrupted")
     from console.haproxy import shared_state
 
     others = [f"note: {shared_state.describe_marker(m)} (not part of this apply)"
@@ -285,7 +224,7 @@ def _owner(path: str) -> str:
     return f"mode {stat.filemode(st.st_mode)} {user}:{group}"
 
 
-async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
+async def _pipeline(run: Run, staging: Staging, message: str, user: str | None,
                     no_reload: bool) -> None:
     target, candidate, old = run.target, staging.candidate, staging.base
     # 3. check
@@ -347,11 +286,11 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
     try:
         if read_bytes(run.real) != old:
             discard_temp(temp)
-            _mark(run, new.number, "failed", reason="file changed")
+            mark(run, new.number, "failed", reason="file changed")
             raise run.stop("write", "refused", "the live file changed during the apply")
         warning = replace_with(temp, run.config)
     except WriteError as exc:
-        _mark(run, new.number, "failed", reason=str(exc))
+        mark(run, new.number, "failed", reason=str(exc))
         raise run.stop("write", "failed", f"{exc.what}; the live file is unchanged, "
                        "nothing reloaded", [f"where: {exc.where}", f"hint: {exc.hint}"]) \
             from None
@@ -361,39 +300,39 @@ async def _pipeline(run: _Run, staging: Staging, message: str, user: str | None,
              f"{run.real} replaced{via}, {_owner(run.real)}", [warning] if warning else [])
     if no_reload or not target.has_runtime:
         why = "--no-reload" if no_reload else "no running HAProxy known"
-        _mark(run, new.number, "written")
+        mark(run, new.number, "written")
         staging.clear_if(staging.candidate_hash)
         raise run.stop("reload", "written", f"skipped ({why}): the running HAProxy keeps "
                        "its configuration until the next reload", status="skip")
     # 6.-8.
     reloaded = False
     try:
-        await _keep_state(run, live, candidate)
+        await keep_state(run, live, candidate)
         fault_point("state")
         run.sockets_before = await answering_sockets(
-            declared_sockets(_named(run, live), run.cond, target.cwd))
-        _mark(run, new.number, "reloading")
+            declared_sockets(named(run, live), run.cond, target.cwd))
+        mark(run, new.number, "reloading")
         reloaded = True
-        outcome = await _reload(run, "reload", candidate, live)
+        outcome = await reload_step(run, "reload", candidate, live)
         fault_point("reload")
         if outcome.ok is False:
-            raise _Failure("the reload failed")
-        await _verify(run, live, candidate, outcome)
+            raise Failure("the reload failed")
+        await verify(run, live, candidate, outcome)
         fault_point("verify")
-    except _Failure as exc:
-        await _rollback(run, live, candidate, str(exc), new.number, prev.number, reloaded)
+    except Failure as exc:
+        await rollback(run, live, candidate, str(exc), new.number, prev.number, reloaded)
         return
     except (HAProxyError, OSError) as exc:
         run.step("verify" if reloaded else "state", "fail", str(exc))
-        await _rollback(run, live, candidate, str(exc), new.number, prev.number, reloaded)
+        await rollback(run, live, candidate, str(exc), new.number, prev.number, reloaded)
         return
-    _mark(run, new.number, "applied")
+    mark(run, new.number, "applied")
     staging.clear_if(staging.candidate_hash)
     run.result.ok, run.result.outcome = True, "applied"
     run.result.reason = f"applied as version {new.number}"
 
 
-def _guard(run: _Run, consequence: Consequence, version_text: str, warn: list[str],
+def _guard(run: Run, consequence: Consequence, version_text: str, warn: list[str],
            temp: str) -> None:
     """End the check step: refuse a removal nobody confirmed (see apply_guard)."""
     allowed = run.allow_removal is True or (
@@ -416,153 +355,3 @@ def _guard(run: _Run, consequence: Consequence, version_text: str, warn: list[st
     run.step("check", "ok", f"haproxy -c passed ({version_text})", lines + warn)
 
 
-class _Failure(Exception):
-    """A failure after the write: roll back."""
-
-
-def _mark(run: _Run, number: int, status: str, **extra: object) -> None:
-    """Record a version's status; a history that cannot be written never stops an apply."""
-    try:
-        hist.set_status(run.config, number, status, **extra)
-    except (HAProxyError, OSError, ValueError) as exc:
-        run.step("history", "warn", f"version {number} could not be marked {status}: {exc}")
-
-
-async def _keep_state(run: _Run, live: bytes, candidate: bytes) -> None:
-    target = run.target
-    old_set, new_set = _named(run, live), _named(run, candidate)
-    sf = state_file_of(b"\n".join(t for _, t in new_set), target.cwd)
-    try:
-        rows = parse_servers_state(await runtime_run(target, "show servers state"))
-    except HAProxyError as exc:
-        run.step("state", "warn", f"cannot read the runtime server state: {exc}")
-        return
-    lines = survival_lines(rows, set_specs(old_set, run.cond), set_specs(new_set, run.cond), sf)
-    lines += await frontend_losses(target, b"\n".join(t for _, t in old_set))
-    since = await worker_start(target)
-    try:
-        lost = journaled_losses(target.name, since) if since else []
-    except HAProxyError as exc:  # an unreadable journal never stops (or undoes) an apply
-        lost, lines = [], lines + [f"warning: runtime changes not listed: {exc}"]
-    lines += [f"lost: runtime command `{c}` (maps, ACLs, tables and frontend states are "
-              "not kept)" for c in lost]
-    if sf.path and "global" in sf.modes:
-        try:
-            count = await save_server_state(target, sf.path)
-        except (HAProxyError, OSError) as exc:
-            run.step("state", "fail", f"cannot save the server state: {exc}", lines)
-            raise _Failure("the server state could not be saved (the reload would lose "
-                           "runtime maintenance and drain)") from None
-        run.step("state", "ok", f"state of {count} servers saved to {sf.path}", lines)
-    elif sf.path:
-        run.step("state", "warn", "server-state-file is set but no section has "
-                 "'load-server-state-from-file global': runtime state is not restored", lines)
-    else:
-        run.step("state", "warn" if any(x.startswith("lost") for x in lines) else "ok",
-                 "no server-state-file in the config: runtime changes end at the reload",
-                 lines)
-
-
-async def _reload(run: _Run, step: str, new: bytes, old: bytes) -> ReloadOutcome:
-    from console import journal
-
-    target = run.target
-    label = "reload" if step == "reload" else "reload (rollback)"
-    try:
-        outcome = await do_reload(target)
-    except ReloadError as exc:
-        outcome = ReloadOutcome(False, target.reload, str(exc))
-        entry = dict(error=str(exc))
-    else:
-        entry = dict(answer=outcome.answer or outcome.detail,
-                     error=None if outcome.ok is not False else outcome.detail)
-    unjournaled = ""
-    try:
-        journal.record(target, label, via=target.reload, **entry)  # type: ignore[arg-type]
-    except (HAProxyError, OSError) as exc:  # after the reload: said loudly, never undone
-        unjournaled = (f"JOURNAL NOT WRITTEN: the {label} was sent, but the journal could "
-                       f"not record it: {exc}. Note it by hand.")
-        run.result.warnings.append(unjournaled)
-    if step == "reload":
-        run.result.reload = outcome
-    lines = [f"startup log: {line}" for line in outcome.log]
-    if outcome.ok is False and not outcome.log:
-        probe = bind_conflicts(new, old)
-        lines += [f"probable cause: {p}" for p in probe] or [
-            "HAProxy did not say why (2.6 keeps no startup log on the master CLI): "
-            "see its log, e.g. journalctl -u haproxy"]
-    status = {True: "ok", False: "fail", None: "warn"}[outcome.ok]
-    if unjournaled:
-        lines.append(unjournaled)
-        status = "warn" if status == "ok" else status
-    what = outcome.method if step == "reload" else f"reload of the previous file by " \
-        f"{outcome.method}"
-    run.step(step, status, f"{what}: {outcome.detail} ({outcome.seconds:.2f} s)", lines)
-    return outcome
-
-
-def _named(run: _Run, data: bytes) -> list[tuple[str, bytes]]:
-    """The service's file set with *data* as the edited file."""
-    return named_set(set_files(run.target, run.config), run.config, data)
-
-
-async def _check_runtime(run: _Run, old: bytes, new: bytes,
-                         outcome: ReloadOutcome) -> tuple[list[str], list[str], list[str]]:
-    """``(confirmed, failures, warnings)`` after a reload from *old* to *new*."""
-    return await check_runtime(run.target, run.cond, _named(run, old), _named(run, new),
-                               run.sockets_before, outcome)
-
-
-async def _verify(run: _Run, old: bytes, new: bytes, outcome: ReloadOutcome) -> None:
-    confirmed, failures, soft = await _check_runtime(run, old, new, outcome)
-    lines = confirmed + [f"warning: {s}" for s in soft]
-    if failures:
-        run.step("verify", "fail", "the running process does not show what the file says",
-                 failures + lines)
-        raise _Failure("verification failed: " + "; ".join(failures))
-    worker = f"worker {outcome.new_worker}" if outcome.new_worker else "HAProxy"
-    run.step("verify", "warn" if soft else "ok", f"{worker} runs the new configuration", lines)
-
-
-async def _rollback(run: _Run, old: bytes, candidate: bytes, reason: str, new_version: int,
-                    prev_version: int, reloaded: bool) -> None:
-    run.result.ok, run.result.outcome = False, "rollback failed"
-    run.result.reason = reason
-    fault_point("rollback")
-    try:
-        warning = write_atomic(run.real, old)
-    except WriteError as exc:
-        _mark(run, new_version, "failed", reason=reason)
-        run.step("rollback", "fail", f"cannot restore the previous file: {exc}",
-                 [f"the previous file is version {prev_version}: "
-                  f"{hist.get_version(run.config, prev_version).file}"])
-        return
-    _mark(run, new_version, "rolled back", reason=reason)
-    lines = [f"previous file restored (version {prev_version})"] + ([warning] if warning else [])
-    if not reloaded:
-        run.result.outcome = "rolled back"
-        run.step("rollback", "ok", f"{reason}; nothing was reloaded", lines)
-        return
-    sf = state_file_of(b"\n".join(t for _, t in _named(run, old)), run.target.cwd)
-    if sf.path and "global" in sf.modes:
-        try:
-            await save_server_state(run.target, sf.path)
-        except (HAProxyError, OSError) as exc:
-            lines.append(f"warning: server state not saved again: {exc}")
-    outcome = await _reload(run, "rollback", old, old)
-    if outcome.ok is False:
-        run.step("rollback", "fail", "the previous file is back but its reload failed too",
-                 lines + ["the old worker keeps serving; look at HAProxy's log"])
-        return
-    try:
-        confirmed, failures, _ = await _check_runtime(run, candidate, old, outcome)
-    except HAProxyError as exc:
-        confirmed, failures = [], [str(exc)]
-    if failures:
-        run.step("rollback", "fail", "previous configuration reloaded but not verified",
-                 lines + failures)
-        return
-    run.result.outcome = "rolled back"
-    worker = f"worker {outcome.new_worker}" if outcome.new_worker else "HAProxy"
-    run.step("rollback", "ok", f"{worker} serves the previous configuration again",
-             lines + confirmed)
