@@ -97,7 +97,7 @@ def _shared_notes(config: str) -> None:
     except StateError as exc:
         notes = [f"the shared place of this file is unusable: {exc}"]
     for note in notes:
-        print(f"haconsole: note: {note}", file=sys.stderr)
+        print(f"haconsole: note: {visible(note)}", file=sys.stderr)
 
 
 def _warn(lines: list[str]) -> None:
@@ -359,7 +359,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     versions, notes = hist.history_report(config)
     for note in notes:
-        print(f"haconsole: note: {note}", file=sys.stderr)
+        print(f"haconsole: note: {visible(note)}", file=sys.stderr)
     from console.haproxy import shared_state
 
     for marker in shared_state.others_staged(config):

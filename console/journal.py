@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from console.haproxy.lines import split_lf
 from console.haproxy.statefs import StateError, open_nofollow, os_error, read_file
 from console.settings import state_dir
 
@@ -84,7 +85,9 @@ def record(target: Any, command: str, *, answer: str | None = None, error: str |
         entry["before"] = before
     if after is not None:
         entry["after"] = after
-    line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+    # ASCII JSON: a value holding bytes that were not UTF-8 (a socket path given as
+    # such) is written as a \\uXXXX escape instead of failing after the change was sent
+    line = (json.dumps(entry, ensure_ascii=True) + "\n").encode("ascii")
     fd, path = _open_for_append()
     try:
         written = os.write(fd, line)
@@ -106,7 +109,7 @@ def read_entries(instance: str | None = None, limit: int = 10_000) -> list[dict[
         raise JournalError(exc.what, exc.where, exc.hint) from None
     if data is None:
         return []
-    lines = data.decode("utf-8", errors="replace").splitlines()[-limit:]
+    lines = split_lf(data.decode("utf-8", errors="replace"))[-limit:]
     out: list[dict[str, Any]] = []
     for line in lines:
         try:

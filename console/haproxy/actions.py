@@ -142,7 +142,7 @@ def _journal(target: Any, warnings: list[str], command: str, **kw: Any) -> None:
 
     try:
         record(target, command, **kw)
-    except (OSError, HAProxyError) as exc:
+    except (OSError, HAProxyError, ValueError, TypeError) as exc:
         warnings.append(f"JOURNAL NOT WRITTEN: {command!r} was sent, but the journal could "
                         f"not record it: {exc}. Note the change by hand.")
 

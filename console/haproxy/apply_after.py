@@ -74,7 +74,7 @@ async def reload_step(run: Run, step: str, new: bytes, old: bytes) -> ReloadOutc
     unjournaled = ""
     try:
         journal.record(target, label, via=target.reload, **entry)  # type: ignore[arg-type]
-    except (HAProxyError, OSError) as exc:  # after the reload: said loudly, never undone
+    except (HAProxyError, OSError, ValueError) as exc:  # after the reload: said, not undone
         unjournaled = (f"JOURNAL NOT WRITTEN: the {label} was sent, but the journal could "
                        f"not record it: {exc}. Note it by hand.")
         run.result.warnings.append(unjournaled)

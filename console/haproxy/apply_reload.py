@@ -29,6 +29,7 @@ from console.haproxy.errors import (
     ParseError,
     Timeout,
 )
+from console.haproxy.lines import split_lf
 from console.haproxy.parsers import (
     ProcInfo,
     parse_check_output,
@@ -131,7 +132,7 @@ async def _run_command(target: ApplyTarget, wait: float) -> tuple[int, str, list
         raise ReloadError(f"{argv[0]} not found", hint="check the reload method") from None
     except subprocess.TimeoutExpired:
         return -1, " ".join(argv), [f"did not finish within {wait:g} s"]
-    out = (proc.stderr + proc.stdout).strip().splitlines()[-5:]
+    out = split_lf((proc.stderr + proc.stdout).strip())[-5:]
     return proc.returncode, " ".join(argv), out
 
 

@@ -192,7 +192,7 @@ def run_check(target: ApplyTarget, config_path: str, temp: str, *,
         errors = ["HAProxy would not start: the configuration has no enabled listener "
                   "(no 'bind' line that it would open)"]
     elif rc != 0 and not errors:
-        errors = [line.replace(temp, config_path) for line in output.strip().splitlines()[-3:]]
+        errors = [line.replace(temp, config_path) for line in split_lf(output.strip())[-3:]]
         errors = errors or [f"haproxy -c failed with exit code {rc}"]
     return CheckResult(rc == 0, rc, errors, warnings, output.replace(temp, config_path),
                        args, binary.path, binary.version, seconds, binary.origin)

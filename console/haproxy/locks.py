@@ -22,6 +22,7 @@ from typing import Any
 
 from console.haproxy import shared_state
 from console.haproxy.errors import HAProxyError
+from console.haproxy.safe_text import visible
 from console.haproxy.statefs import StateError, open_nofollow, private_dir, read_file
 
 
@@ -105,4 +106,4 @@ def describe_holder(holder: dict[str, Any]) -> str:
     text = f"{holder.get('user', '?')} (pid {holder.get('pid', '?')}"
     if holder.get("ssh_origin"):
         text += f", from {holder['ssh_origin']}"
-    return text + f") since {holder.get('since', '?')}"
+    return visible(text + f") since {holder.get('since', '?')}")  # a file others can write

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from console.haproxy.errors import ParseError
+from console.haproxy.lines import split_lf
 from console.haproxy.parsers import (
     StatHeader,
     parse_info,
@@ -561,7 +562,7 @@ class SnapshotBuilder:
         self._match = re.compile(pattern + "(.*)").fullmatch
 
     def rows(self, text: str) -> tuple[Row, ...]:
-        lines = text.splitlines()
+        lines = split_lf(text)
         header = parse_stat_header(lines, text)
         if header != self._header:
             self._set_header(header)

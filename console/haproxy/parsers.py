@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from console.haproxy.errors import ParseError
+from console.haproxy.lines import split_lf
 from console.haproxy.parsers_common import classify_error
 from console.haproxy.parsers_common import fail as _fail
 from console.haproxy.parsers_common import nonblank_lines as _lines
@@ -44,7 +45,7 @@ __all__ = [
 def parse_info(text: str) -> dict[str, str]:
     """``show info``: ``Name: value`` lines (names may contain spaces)."""
     info: dict[str, str] = {}
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(split_lf(text), 1):
         if not line.strip():
             continue
         name, sep, value = line.partition(":")
@@ -72,7 +73,7 @@ class StatHeader:
 
 
 def parse_stat_header(lines: list[str], text: str) -> StatHeader:
-    """The header of ``show stat`` (``lines`` is ``text.splitlines()``)."""
+    """The header of ``show stat`` (``lines`` is ``split_lf(text)``)."""
     if not lines or not lines[0].startswith("# "):
         raise _fail("'show stat' answer is not HAProxy's CSV", text,
                     "expected a header line starting with '# pxname,'")
@@ -96,7 +97,7 @@ def parse_stat(text: str) -> list[dict[str, str]]:
     module-specific tail (``ssl_sess``, ``h2_*``…) is dropped, the tail is kept.
     Values stay strings exactly as printed (quoted fields unquoted by the csv module).
     """
-    lines = text.splitlines()
+    lines = split_lf(text)
     head = parse_stat_header(lines, text)
     header, width, drop_sep = head.names, head.width, head.drop_sep
     # Without quotes (and NULs, which the csv module refuses) a line is its fields

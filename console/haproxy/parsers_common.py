@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from console.haproxy.errors import ParseError
+from console.haproxy.lines import split_lf
 
 # --------------------------------------------------------------------------- errors
 
@@ -57,4 +58,4 @@ def fail(what: str, text: str, hint: str | None = None) -> ParseError:
 
 
 def nonblank_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
+    return [line for line in split_lf(text) if line.strip()]

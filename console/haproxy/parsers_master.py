@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from console.haproxy.errors import ParseError
+from console.haproxy.lines import split_lf
 from console.haproxy.parsers_common import fail as _fail
 from console.haproxy.parsers_common import nonblank_lines as _lines
 
@@ -147,7 +148,7 @@ def parse_check_output(text: str) -> list[CheckMessage]:
             file, line = _location(msg)
             out.append(CheckMessage(level, file, line, message, "\n".join(raw)))
 
-    for line in text.splitlines():
+    for line in split_lf(text):
         m = _MSG_HEAD.match(line)
         if m:
             flush()

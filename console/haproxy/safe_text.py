@@ -14,10 +14,12 @@ import re
 
 from console.haproxy.errors import ValidationError
 
-# C0 controls, DEL, C1 controls (8-bit CSI, OSC...), lone surrogates.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_UNSAFE_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
-_UNSAFE_BUT_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 controls, DEL, C1 controls (8-bit CSI, OSC...), the line and paragraph
+# separators (U+2028, U+2029: a line break for Python and some terminals), lone
+# surrogates.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_UNSAFE_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_UNSAFE_BUT_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -48,7 +50,7 @@ def visible_lines(text: object, *, tab: bool = True) -> str:
     as ``\\r``.
     """
     pattern = _UNSAFE_BUT_LAYOUT if tab else re.compile(
-        "[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+        "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
     return pattern.sub(_escape, str(text))
 
 

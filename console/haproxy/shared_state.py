@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from console.haproxy.safe_text import visible
 from console.haproxy.statefs import (
     StateError,
     create_file,
@@ -307,12 +308,13 @@ def describe_marker(doc: dict[str, Any]) -> str:
     edits = doc.get("edits")
     what = f"{edits} edit{'s' if edits != 1 else ''}" if isinstance(edits, int) else ""
     detail = " ".join(w for w in where if w) + (f": {what}" if what else "")
-    return (f"{doc.get('user', '?')} has a change staged since {_clock(doc.get('since'))}"
-            + (f" ({detail})" if detail else ""))
+    # the marker is a file any operator can write: nothing of it reaches a terminal raw
+    return visible(f"{doc.get('user', '?')} has a change staged since "
+                   f"{_clock(doc.get('since'))}" + (f" ({detail})" if detail else ""))
 
 
 def notes(config_path: str) -> list[str]:
     """What every apply, history and review says about the shared place."""
     p = place(config_path)
-    out = [p.note] if p.note else []
+    out = [visible(p.note)] if p.note else []
     return out + [describe_marker(d) for d in others_staged(config_path)]

@@ -137,11 +137,14 @@ def open_nofollow(path: str | Path, flags: int, mode: int = PRIVATE_FILE_MODE, *
     owned by the current user (when *owner_only*) — else :class:`StateError`.
     """
     try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        # O_NONBLOCK: a FIFO planted in its place must not hang the open (it is then
+        # refused as not a regular file); cleared again for the reads and writes
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode)
     except OSError as exc:
         raise os_error(exc, f"cannot open {what}", path) from None
     try:
         check_fd(fd, path, what=what, owner_only=owner_only)
+        os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise

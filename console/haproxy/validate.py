@@ -31,7 +31,8 @@ MAX_LINE = 16000  # under tune.bufsize (16384) which closes the connection silen
 PAYLOAD = "<<"
 
 # C0 controls, DEL and C1 controls: a command cannot carry them.
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0, DEL, C1 and the Unicode line/paragraph separators (a line break to many readers)
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Lone surrogates: what Python makes of bytes that are not UTF-8 (surrogateescape).
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _INT_RE = re.compile(r"[+-]?[0-9]+")

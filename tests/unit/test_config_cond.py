@@ -32,6 +32,8 @@ def cond(text: str, ctx: CondContext = V26) -> bool | None:
 
 @pytest.mark.parametrize(("text", "v26", "v30"), [
     ("1", True, True), ("0", False, False), ("!0", True, True), ("0x10", True, True),
+    # strtol(…, 0): a leading 0 is octal (010 is 8, true; 00 is 0, false)
+    ("010", True, True), ("00", False, False), ("-07", True, True),
     ("0 || 1 && 0", False, False), ("(0 || 1) && !0", True, True), ("", False, False),
     ("version_atleast(2.8)", False, True), ("version_before(2.7)", True, False),
     ("feature(LUA)", True, False), ("feature(SSL)", False, False),

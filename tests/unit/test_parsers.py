@@ -493,3 +493,16 @@ def test_classify_normal_answers(version: str, name: str) -> None:
 ])
 def test_classify_other(answer: str, kind: str | None) -> None:
     assert classify_error(answer) == kind
+
+
+def test_answers_split_on_newlines_only() -> None:
+    """A map value or a stats field holding a form feed or U+2028 is one line for HAProxy."""
+    from console.haproxy.parsers import parse_map_entries
+
+    entries = parse_map_entries("0x1 evil.lab.local be_web\u2028x\n0x2 k2 v\x0cw\n")
+    assert [(e[1], e[2]) for e in entries] == [("evil.lab.local", "be_web\u2028x"),
+                                               ("k2", "v\x0cw")]
+    text = read("2.8", "show_stat.txt")
+    rows = parse_stat(text.replace("fe_main,FRONTEND", "fe\u2028main,FRONTEND", 1))
+    assert rows[0]["pxname"] == "fe\u2028main" and len(rows) == len(parse_stat(text))
+    assert parse_info("Name: HAProxy\nNode: lb\x0c1\n")["Node"] == "lb\x0c1"

@@ -35,3 +35,10 @@ def test_messages_with_control_characters_are_refused(message: str) -> None:
     with pytest.raises(ValidationError, match="control character"):
         check_message(message, "message (-m)")
     assert check_message("new frontend, ticket #42") == "new frontend, ticket #42"
+
+
+def test_line_separators_are_shown_escaped() -> None:
+    from console.haproxy.safe_text import visible, visible_lines
+
+    assert visible("a\u2028b\u2029c") == "a\\u2028b\\u2029c"
+    assert "\u2028" not in visible_lines("a\nb\u2028c")

@@ -274,3 +274,15 @@ def test_an_old_private_history_is_not_merged_into_a_used_one(cfg) -> None:
     versions, notes = hist.history_report(cfg)
     assert [v.message for v in versions] == ["shared one"]
     assert any(f"stays in {old}" in n for n in notes)
+
+
+def test_a_marker_cannot_drive_the_terminal(tmp_path) -> None:
+    """Markers are files any operator can write: what they say is shown escaped."""
+    from console.haproxy.locks import describe_holder
+
+    said = shared_state.describe_marker({"user": "bob\x1b]0;PWNED\x07\x1b[2J",
+                                         "host": "h\r\x1b[31mfake", "since": 1})
+    assert "\x1b" not in said and "\r" not in said and "\x07" not in said
+    assert "bob\\x1b]0;PWNED" in said
+    holder = describe_holder({"user": "eve\x1b[2J", "pid": 1, "since": "x\x9b"})
+    assert "\x1b" not in holder and "\x9b" not in holder

@@ -312,3 +312,41 @@ def test_read_only_state_dir_is_one_clear_error(cfg, tmp_path, monkeypatch) -> N
         assert "chattr -i" in str(info.value)
     finally:
         _chattr("-i", path)
+
+
+def test_a_fifo_planted_as_a_state_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO in a group-writable place (a staged-change marker, a history entry) must not
+    hang every config command: it is refused as not a regular file, at once."""
+    import signal
+
+    from console.haproxy.statefs import read_file
+
+    fifo = tmp_path / "marker.json"
+    os.mkfifo(fifo, 0o660)
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("hung")))
+    signal.alarm(5)
+    try:
+        with pytest.raises(StateError, match="not a regular file"):
+            read_file(fifo, what="a staged-change marker", owner_only=False)
+    finally:
+        signal.alarm(0)
+
+
+def test_a_value_that_is_not_utf8_is_journaled(tmp_path: Path) -> None:
+    """A socket path given with bytes that are not UTF-8: the entry is written (escaped),
+    not lost with an internal error after the change was sent."""
+    from types import SimpleNamespace
+
+    target = SimpleNamespace(name="t", socket="/tmp/adm\udcff.sock")
+    journal.record(target, "set server be/s state drain", answer="")
+    [entry] = journal.read_entries("t")
+    assert entry["socket"] == "/tmp/adm\udcff.sock" and entry["ok"] is True
+
+
+def test_a_line_separator_in_an_answer_keeps_the_journal_readable() -> None:
+    """U+2028 is a line break for Python's splitlines, not for the journal's lines."""
+    journal.record("t", "add map #1 k v", answer="be_web\u2028x")
+    journal.record("t", "del map #1 k", answer="")
+    entries = journal.read_entries("t")
+    assert [e["command"] for e in entries] == ["add map #1 k v", "del map #1 k"]
+    assert entries[0]["answer"] == "be_web\u2028x"

@@ -155,3 +155,12 @@ def test_bytes_that_are_not_utf8_are_refused_by_name() -> None:
 def test_escape_and_c1_controls_are_refused(value: str) -> None:
     with pytest.raises(ValidationError, match="control character"):
         escape_value(value)
+
+
+def test_line_separators_are_refused_in_values() -> None:
+    """U+2028/U+2029 break lines for many readers (Python's splitlines included)."""
+    from console.haproxy.validate import check_text
+
+    for sep in ("\u2028", "\u2029"):
+        with pytest.raises(ValidationError, match="control character"):
+            check_text(f"be_web{sep}x", "map value")

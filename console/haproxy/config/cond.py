@@ -123,7 +123,18 @@ _PREDICATES = {"defined": 1, "feature": 1, "streq": 2, "strneq": 2, "strstr": 2,
                "awslc_api_atleast": 1, "awslc_api_before": 1, "enabled": 1}
 
 
-_NUMBER = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)")  # strtol(…, 0)
+def _strtol(text: str) -> int:
+    """A number as C's ``strtol(text, NULL, 0)`` reads it: ``0x`` hex, a leading ``0``
+    octal (``010`` is 8), else decimal (Python's ``int(x, 0)`` refuses ``010``)."""
+    sign, digits = (-1, text[1:]) if text[:1] == "-" else (1, text.lstrip("+"))
+    if digits[:2].lower() == "0x":
+        return sign * int(digits[2:], 16)
+    if len(digits) > 1 and digits[0] == "0":
+        return sign * int(digits, 8)
+    return sign * int(digits, 10)
+
+
+_NUMBER = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")  # strtol(…, 0)
 _WORD = re.compile(r"[^ (]+")
 
 
@@ -169,7 +180,7 @@ class _Parser:
         m = _NUMBER.match(self.text, self.pos)
         if m:
             self.pos = m.end()
-            return int(m.group(), 0) != 0
+            return _strtol(m.group()) != 0
         if self.text.startswith("(", self.pos):
             self.pos += 1
             self.blanks()

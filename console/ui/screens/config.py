@@ -220,7 +220,7 @@ class ConfigScreen(Screen[None]):
             n = len(st.ops)
             lines.append(f"● {n} edit{'s' if n != 1 else ''} staged by {who} at {when}; "
                          "the live file is unchanged.")
-        lines += [f"▲ {note}" for note in self.shared_notes]
+        lines += [f"▲ {visible(note)}" for note in self.shared_notes]
         if self.target.read_only:
             lines.append("Read-only: the change can be reviewed, not applied or edited here.")
         elif self.status != "empty" and self.no_reload:

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from console.haproxy import history_store as hist
 from console.haproxy.errors import HAProxyError
+from console.haproxy.safe_text import visible
 from console.haproxy.shared_state import describe_marker, others_staged
 from console.haproxy.staging import hunks_of
 from console.ui.plain import plain
@@ -81,7 +82,7 @@ class ConfigHistoryScreen(Screen[bool]):
             self.error = str(exc)
             note.update(f"✖ {exc}")
             return
-        said = "".join(f"\n▲ {n}" for n in notes)
+        said = "".join(f"\n▲ {visible(n)}" for n in notes)
         if not self.versions:
             note.update("No versions kept yet: the first apply keeps the file as found." + said)
             return
