@@ -11,6 +11,7 @@ same calls must simply work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import time
@@ -23,6 +24,7 @@ import pytest
 
 from console.haproxy.apply_reload import do_reload
 from console.haproxy.apply_steps import ApplyTarget
+from console.haproxy.errors import HAProxyError
 from console.haproxy.parsers import parse_info, parse_proc
 from console.haproxy.transport import MasterClient, RuntimeClient, wait_for_socket
 from tests.instance import free_port
@@ -98,7 +100,11 @@ async def test_reload_sent_while_another_is_in_progress(big: Big) -> None:
     other = asyncio.create_task(other_reload())
     await asyncio.sleep(0.05)
     outcome = await do_reload(big.target(), wait=60)
-    await other
+    # The other client's answer may never come: once a second reload is accepted, the
+    # master does not always answer the first one's connection (seen on 3.2.0 under load).
+    other.cancel()
+    with contextlib.suppress(asyncio.CancelledError, HAProxyError):
+        await other
     assert outcome.ok is True, (outcome.detail, outcome.log)
     assert outcome.new_worker and outcome.new_worker == await _worker(big.admin)
     if big.branch >= (3, 1):
