@@ -164,13 +164,6 @@ def start_haproxy(directory: Path, binary: Binary, *, text: str | None = None,
     return running
 
 
-@pytest.fixture
-def lb(haproxy_binary: Binary, tmp_path: Path):
-    running = start_haproxy(tmp_path / "lb", haproxy_binary)
-    yield running
-    running.stop()
-
-
 def stage_text(config: str | Path, new: str, note: str | None = None) -> Staging:
     st = Staging.load(str(config))
     st.set_candidate(new.encode(), note=note)

@@ -66,13 +66,6 @@ def child_apply(lb: Running, env: dict[str, str] | None = None, config: Path | N
                             preexec_fn=preexec_fn)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def lb(haproxy_binary, tmp_path):
-    running = start_haproxy(tmp_path / "lb", haproxy_binary)
-    yield running
-    running.stop()
-
-
 def reloads(lb: Running) -> int:
     info = lb.proc_info()
     assert info.master

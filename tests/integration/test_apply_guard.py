@@ -22,13 +22,6 @@ pytestmark = pytest.mark.haproxy
 UNKNOWABLE = ".if openssl_version_before(1.1.1)"
 
 
-@pytest.fixture
-def lb(haproxy_binary, tmp_path):
-    running = start_haproxy(tmp_path / "lb", haproxy_binary)
-    yield running
-    running.stop()
-
-
 def step(steps: list[tuple], name: str) -> tuple:
     return [s for s in steps if s[0] == name][-1]
 

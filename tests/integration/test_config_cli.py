@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from console.haproxy.staging import Staging
-from tests.integration.test_apply import HAVE_MODEL, Running, start_haproxy
+from tests.integration.test_apply import HAVE_MODEL, Running
 
 pytestmark = pytest.mark.haproxy
 needs_model = pytest.mark.skipif(not HAVE_MODEL, reason="config model absent")
@@ -24,13 +24,6 @@ def haconsole(*args: str, env: dict | None = None,
     return subprocess.run([sys.executable, "-m", "console", *args], capture_output=True,
                           text=True, timeout=120, stdin=stdin,
                           env={**os.environ, "PYTHONPATH": os.getcwd(), **(env or {})})
-
-
-@pytest.fixture
-def lb(haproxy_binary, tmp_path):
-    running = start_haproxy(tmp_path / "lb", haproxy_binary)
-    yield running
-    running.stop()
 
 
 def cli(lb: Running, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:

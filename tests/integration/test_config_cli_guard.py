@@ -16,17 +16,10 @@ from pathlib import Path
 import pytest
 
 from console.haproxy.staging import Staging
-from tests.integration.test_apply import Running, start_haproxy
+from tests.integration.test_apply import Running
 from tests.integration.test_config_cli import cli
 
 pytestmark = pytest.mark.haproxy
-
-
-@pytest.fixture
-def lb(haproxy_binary, tmp_path):
-    running = start_haproxy(tmp_path / "lb", haproxy_binary)
-    yield running
-    running.stop()
 
 
 def editor(tmp_path: Path, script: str) -> dict[str, str]:

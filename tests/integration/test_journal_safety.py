@@ -20,23 +20,11 @@ import pytest
 from console import journal
 from console.haproxy import history_store as hist
 from console.haproxy.staging import Staging
-from tests.integration.test_apply import Running, run_apply, stage_weight, start_haproxy
+from tests.integration.test_apply import Running, run_apply, stage_weight
+from tests.integration.test_apply_faults import reloads
 
 pytestmark = pytest.mark.haproxy
 ROOT = os.geteuid() == 0
-
-
-@pytest.fixture
-def lb(haproxy_binary, tmp_path):
-    running = start_haproxy(tmp_path / "lb", haproxy_binary)
-    yield running
-    running.stop()
-
-
-def reloads(lb: Running) -> int:
-    info = lb.proc_info()
-    assert info.master
-    return info.master.reloads
 
 
 def cli(lb: Running, *args: str, env: dict[str, str] | None = None

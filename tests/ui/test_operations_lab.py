@@ -58,6 +58,15 @@ async def choose(pilot, app: HAConsoleApp, label_start: str) -> None:
     await pilot.press("enter")
 
 
+async def mark_backend(pilot, app: HAConsoleApp, backend: str, servers: int) -> None:
+    """Mark every server of *backend* from its row's menu ("select every server")."""
+    table = app.query_one(ProxyTable)
+    table.move_cursor_to((backend, "BACKEND"))
+    await pilot.press("o")
+    await choose(pilot, app, "select every server")
+    assert await wait_for(pilot, lambda: len(table.marked) == servers)
+
+
 def make(lab) -> HAConsoleApp:
     info = lab.info
     return HAConsoleApp(Target(name="lab", socket=info["admin_socket"],
@@ -119,11 +128,7 @@ async def test_last_server_needs_the_name_typed(lab) -> None:
     app = make(lab)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_app(app, pilot)
-        table = app.query_one(ProxyTable)
-        table.move_cursor_to(("be_static", "BACKEND"))
-        await pilot.press("o")
-        await choose(pilot, app, "select every server")
-        assert await wait_for(pilot, lambda: len(table.marked) == 3)
+        await mark_backend(pilot, app, "be_static", 3)
         await pilot.press("o")
         await choose(pilot, app, "maint —")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))

@@ -25,7 +25,7 @@ from console.ui.screens.drift import DriftScreen
 from console.ui.screens.journal import JournalScreen
 from console.ui.widgets.table import ProxyTable
 from tests.lab_helpers import LabHandle, start_lab
-from tests.ui.test_operations_lab import choose, open_app, state, wait_for
+from tests.ui.test_operations_lab import choose, mark_backend, open_app, state, wait_for
 
 pytestmark = pytest.mark.haproxy
 STATIC = ("static1", "static2", "static3")
@@ -69,11 +69,7 @@ async def test_undo_of_ready_on_the_last_servers_needs_the_name(lab: LabHandle,
     app = make(lab)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_app(app, pilot)
-        table = app.query_one(ProxyTable)
-        table.move_cursor_to(("be_static", "BACKEND"))
-        await pilot.press("o")
-        await choose(pilot, app, "select every server")
-        assert await wait_for(pilot, lambda: len(table.marked) == 3)
+        await mark_backend(pilot, app, "be_static", 3)
         await pilot.press("o")
         await choose(pilot, app, "ready —")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))

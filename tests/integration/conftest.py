@@ -1,0 +1,19 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.haproxy.binaries import Binary
+from tests.integration.test_apply import Running, start_haproxy
+
+
+@pytest.fixture
+def lb(haproxy_binary: Binary, tmp_path: Path) -> Iterator[Running]:
+    """A purpose-made HAProxy (master-worker) with its config file, for one test."""
+    running = start_haproxy(tmp_path / "lb", haproxy_binary)
+    yield running
+    running.stop()
