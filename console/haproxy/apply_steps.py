@@ -283,31 +283,8 @@ def _specs(data: bytes | Specs) -> Specs:
 
 
 def server_specs(data: bytes) -> Specs:
-    """Servers as the file declares them (``default-server`` resolved when possible)."""
-    try:
-        from console.haproxy.config.model import ConfigFile
-        from console.haproxy.config.servers import server_lines
-
-        infos = server_lines(ConfigFile.parse(data))
-        return {k: ServerSpec(i.backend, i.name, i.address, i.port, i.weight, i.disabled)
-                for k, i in infos.items() if not i.conditional and not i.template}
-    except ImportError:
-        pass
-    out: dict[tuple[str, str], ServerSpec] = {}
-    for section, _, words in scan(data.decode("utf-8", "replace")):
-        kind, _, proxy = section.partition(" ")
-        if kind not in ("backend", "listen") or words[0] != "server" or len(words) < 3:
-            continue
-        host, _, port = words[2].rpartition(":") if ":" in words[2] else (words[2], "", "")
-        weight = 1
-        if "weight" in words[3:]:
-            i = words.index("weight", 3)
-            weight = int(words[i + 1]) if i + 1 < len(words) and words[i + 1].isdigit() \
-                else 0
-        out.setdefault((proxy, words[1]), ServerSpec(proxy, words[1], host.strip("[]"),
-                                                     port or None, weight,
-                                                     "disabled" in words[3:]))
-    return out
+    """Servers one file declares (``default-server`` resolved)."""
+    return set_specs([("haproxy.cfg", data)])
 
 
 # --------------------------------------------------------------------------- runtime state
