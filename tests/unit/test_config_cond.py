@@ -144,3 +144,19 @@ def test_server_lines_drop_servers_haproxy_skips() -> None:
     assert ("be_app", "old") not in server_lines(cfg)
     cfg = ConfigFile.parse(data)
     assert server_lines(cfg)[("be_app", "old")].conditional
+
+
+def test_expansion_uses_the_lexers_reading_of_the_word() -> None:
+    """One reading of quotes and escapes: ``\\$`` stays a dollar, a default runs raw to
+    its brace, an unknown variable makes the word unknown."""
+    from console.haproxy.config.environ import expand
+    from console.haproxy.config.lexer import VarRef, lex
+
+    word = lex('"a\\$b$X-${Y-d e}"\'$Z\'').words[0]
+    assert word.expands and [p for p in word.parts if isinstance(p, VarRef)] == [
+        VarRef("X"), VarRef("Y", "d e")]
+    assert expand(word, Env.of({"X": "1"})) == "a$b1-d e$Z"
+    assert expand(word, Env.of({"X": "1", "Y": "2"})) == "a$b1-2$Z"
+    assert expand(word, Env()) is None
+    assert expand(lex('"${X"').words[0], Env.of({"X": "1"})) is None  # unclosed brace
+    assert expand(lex("plain").words[0], Env()) == "plain"

@@ -279,7 +279,7 @@ def evaluate(line: Line, ctx: CondContext, env: Env) -> Tri:
     """The condition of an ``.if`` / ``.elif`` line (None: unknown or unparsable)."""
     words: list[str] = []
     for word in line.words[1:]:
-        value = expand(word.raw, env) if word.expands else word.value
+        value = expand(word, env)
         if value is None:
             return None
         words.append(value)

@@ -9,10 +9,11 @@ HAProxy does, :func:`environment_line` follows those four keywords.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from console.haproxy.config.lexer import Word
 
 if TYPE_CHECKING:
     from console.haproxy.config.model import Line
@@ -72,80 +73,31 @@ class Env:
 
 # --------------------------------------------------------------------------- words
 
-_NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_]*")
+def expand(word: Word, env: Env) -> str | None:
+    """What HAProxy reads from *word*, its ``"$VAR"`` expanded; None if unknown.
 
-
-def expand(raw: str, env: Env) -> str | None:
-    """What HAProxy reads from the word *raw*, ``"$VAR"`` expanded; None if unknown."""
+    The lexer has already split the word into its literal pieces and references
+    (:attr:`Word.parts`); the internal ``.LINE``/``.FILE``/``.SECTION`` are not modelled.
+    """
+    if not word.expands:
+        return word.value
     out: list[str] = []
-    i, n = 0, len(raw)
-    squote = dquote = False
-    while i < n:
-        c = raw[i]
-        if squote:
-            if c == "'":
-                squote = False
-            else:
-                out.append(c)
-            i += 1
-        elif c == "\\" and i + 1 < n:
-            nxt = raw[i + 1]
-            if nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", raw[i + 2:i + 4]):
-                out.append(chr(int(raw[i + 2:i + 4], 16)))
-                i += 4
-                continue
-            simple = {" ": " ", "\\": "\\", "#": "#", "'": "'", '"': '"', "t": "\t",
-                      "n": "\n", "r": "\r"}
-            if nxt == "$" and dquote:
-                out.append("$")
-            elif nxt in simple:
-                out.append(simple[nxt])
-            else:
-                out.append("\\" + nxt)
-            i += 2
-        elif c == "'" and not dquote:
-            squote = True
-            i += 1
-        elif c == '"':
-            dquote = not dquote
-            i += 1
-        elif c == "$" and dquote:
-            brace = raw[i + 1:i + 2] == "{"
-            j = i + 2 if brace else i + 1
-            m = _NAME.match(raw, j)
-            if not m:
-                return None
-            name = m.group()
-            j = m.end()
-            if name.startswith("."):
-                return None  # .LINE, .FILE, .SECTION: not worth modelling here
-            default: str | None = None
-            if brace:
-                if raw.startswith("[*]", j):
-                    j += 3
-                if raw[j:j + 1] == "-":
-                    end = raw.find("}", j)
-                    if end < 0:
-                        return None
-                    default, j = raw[j + 1:end], end
-                if raw[j:j + 1] != "}":
-                    return None
-                j += 1
-            known, value = env.get(name)
-            if not known:
-                return None
-            value = value if value is not None else default
-            out.append(value or "")
-            i = j
-        else:
-            out.append(c)
-            i += 1
+    for part in word.parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        if not part.name or part.name.startswith("."):
+            return None
+        known, value = env.get(part.name)
+        if not known:
+            return None
+        out.append(value if value is not None else part.default or "")
     return "".join(out)
 
 
 def environment_line(line: Line, env: Env, *, certain: bool) -> None:
     """Follow ``setenv``/``presetenv``/``unsetenv``/``resetenv`` (global section)."""
-    values = [expand(w.raw, env) if w.expands else w.value for w in line.words]
+    values = [expand(w, env) for w in line.words]
     kw, args = values[0], values[1:]
     if None in args[:1] and kw != "resetenv":
         env.known, env.rest_known, env.unset = {}, False, set()  # which one changed?

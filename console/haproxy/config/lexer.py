@@ -56,9 +56,51 @@ class Word:
     start: int
     end: int
     expands: bool = False  # holds a ``$`` that HAProxy expands (inside "…")
+    # for an expanding word: its literal pieces (already unescaped) and variable
+    # references, in order; what an environment makes of it is
+    # :func:`console.haproxy.config.environ.expand`'s business
+    parts: tuple[str | VarRef, ...] = ()
 
     def __str__(self) -> str:
         return self.value
+
+
+@dataclass(frozen=True)
+class VarRef:
+    """``$NAME``, ``${NAME}``, ``${NAME-default}`` or ``${NAME[*]}`` inside weak quotes.
+
+    ``name`` is empty when the reference is malformed (no valid name, unclosed brace):
+    nothing can be said of its value.
+    """
+
+    name: str
+    default: str | None = None
+
+
+_VAR_NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_]*")
+
+
+def _var_ref(text: str, i: int) -> tuple[VarRef, int]:
+    """The reference starting at the ``$`` at *i*, and where it ends (as HAProxy reads it:
+    a default runs raw up to the ``}``). A malformed one ends right after the ``$``."""
+    brace = text[i + 1:i + 2] == "{"
+    m = _VAR_NAME.match(text, i + 2 if brace else i + 1)
+    if not m:
+        return VarRef(""), i + 1
+    j = m.end()
+    if not brace:
+        return VarRef(m.group()), j
+    if text.startswith("[*]", j):
+        j += 3
+    default = None
+    if text[j:j + 1] == "-":
+        end = text.find("}", j)
+        if end < 0:
+            return VarRef(""), i + 1
+        default, j = text[j + 1:end], end
+    if text[j:j + 1] != "}":
+        return VarRef(""), i + 1
+    return VarRef(m.group(), default), j + 1
 
 
 @dataclass(frozen=True)
@@ -85,6 +127,8 @@ def lex(text: str) -> Lexed:
             break
         start = i
         value: list[str] = []
+        parts: list[str | VarRef] = []
+        mark = 0  # where the literal piece after the last reference starts in value
         squote = dquote = expands = False
         quote_at = -1
         while i < n:
@@ -131,6 +175,12 @@ def lex(text: str) -> Lexed:
                         name = text[i + 2:i + 3] if nxt == "{" else nxt
                         if not (name.isascii() and (name.isalpha() or name in "_.")) or not name:
                             error = error or f"invalid variable name after '$' at column {i + 1}"
+                        ref, end = _var_ref(text, i)
+                        parts += ["".join(value[mark:]), ref]
+                        value.append(text[i:end])
+                        mark = len(value)
+                        i = end
+                        continue
                     value.append(c)
                 i += 1
                 continue
@@ -147,7 +197,9 @@ def lex(text: str) -> Lexed:
             i += 1
         if squote or dquote:
             error = error or f"unmatched quote at column {quote_at + 1}"
-        words.append(Word(text[start:i], "".join(value), start, i, expands))
+        if parts:
+            parts.append("".join(value[mark:]))
+        words.append(Word(text[start:i], "".join(value), start, i, expands, tuple(parts)))
         if i < n and text[i] in _END:
             tail = i
             break
