@@ -20,6 +20,12 @@ from console.haproxy.errors import NotFound
 _VERSION_RE = re.compile(r"(?:HAProxy|HA-Proxy) version (\S+)")
 
 
+def version_branch(version: str | None) -> tuple[int, int] | None:
+    """``"3.4.0-64a335366"`` -> ``(3, 4)``; None when unknown."""
+    m = re.match(r"([0-9]+)\.([0-9]+)", version or "")
+    return (int(m[1]), int(m[2])) if m else None
+
+
 @dataclass(frozen=True)
 class Binary:
     path: str
@@ -28,9 +34,8 @@ class Binary:
 
     @property
     def branch(self) -> tuple[int, int]:
-        """(major, minor), e.g. (2, 8)."""
-        m = re.match(r"(\d+)\.(\d+)", self.version)
-        return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        """(major, minor), e.g. (2, 8); (0, 0) when the version cannot be read."""
+        return version_branch(self.version) or (0, 0)
 
     def describe(self) -> str:
         return f"{self.path} ({self.version}, {self.origin})"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from console.haproxy.binaries import version_branch as branch
+
 MAP_ACL_KINDS = frozenset({"map_add", "map_set", "map_del", "acl_add", "acl_del"})
 
 # (action kind, exact version prefix) -> why it is refused
@@ -22,12 +24,6 @@ _CRASHES: dict[tuple[str, str], str] = {
 }
 _CRASH_HINT = ("use 'clear counters' (max values only) or an incident mark (deltas without "
                "clearing), or upgrade HAProxy past 3.4.0")
-
-
-def branch(version: str | None) -> tuple[int, int] | None:
-    """``"3.4.0-64a335366"`` -> ``(3, 4)``; None when unknown."""
-    m = re.match(r"([0-9]+)\.([0-9]+)", version or "")
-    return (int(m[1]), int(m[2])) if m else None
 
 
 def _release(version: str) -> str:
