@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,7 +132,8 @@ def runtime_disagrees(at: Any, op: dict[str, Any]) -> list[str]:
             if has != want:
                 out.append(f"{op['backend']}/{op['server']} is {'' if has else 'not '}"
                            "disabled by the configuration it runs")
-        elif key == "weight" and str(value).isdigit() and row.srv_iweight != int(value):
+        elif key == "weight" and re.fullmatch("[0-9]+", str(value)) \
+                and row.srv_iweight != int(value):
             out.append(f"{op['backend']}/{op['server']} runs with weight {row.srv_iweight} "
                        "from its configuration")
     return out

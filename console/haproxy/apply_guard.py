@@ -290,7 +290,7 @@ def _probe_address(address: str) -> str | None:
     if "@" in address:
         return None  # abns@, fd@, sockpair@…
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         return None
     host = host.strip("[]")
     host = {"": "127.0.0.1", "*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(

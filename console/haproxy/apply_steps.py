@@ -132,7 +132,7 @@ def check_files(target: ApplyTarget, config_path: str, temp: str) -> tuple[list[
     return out, found
 
 
-_LOCATED = re.compile(r"^(?:config\s*:\s*)?(?:parsing\s*)?\[([^\]]+):(\d+)\]\s*:?\s*")
+_LOCATED = re.compile(r"^(?:config\s*:\s*)?(?:parsing\s*)?\[([^\]]+):([0-9]+)\]\s*:?\s*")
 
 
 def _describe(message: str, temp: str, config_path: str, several: bool = False) -> str:
@@ -182,7 +182,7 @@ def run_check(target: ApplyTarget, config_path: str, temp: str, *,
     several = len(files) > 1
     errors = [_describe(m.message, temp, config_path, several) for m in messages
               if m.level == "ALERT"]
-    located = [e for e in errors if e.startswith("line ") or re.match(r"^\S+:\d+: ", e)]
+    located = [e for e in errors if e.startswith("line ") or re.match(r"^\S+:[0-9]+: ", e)]
     if located:
         errors = located + [e for e in errors if e not in located and not re.match(
             r"^(?:Error\(s\) found in configuration file|Fatal errors found)", e)]

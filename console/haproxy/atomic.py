@@ -136,7 +136,7 @@ def leftovers(target: str) -> list[str]:
     """Temp files of *target* whose process is gone (or is this one)."""
     real = os.path.realpath(target)
     directory, base = os.path.split(real)
-    pattern = re.compile(re.escape(f".{base}{TEMP_MARK}") + r"(\d+)$")
+    pattern = re.compile(re.escape(f".{base}{TEMP_MARK}") + r"([0-9]+)$")
     found: list[str] = []
     try:
         names = os.listdir(directory)

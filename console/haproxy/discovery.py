@@ -77,7 +77,7 @@ def parse_cmdline(argv: list[str], cwd: str | None = None) -> CommandLine:
         elif arg in ("-sf", "-st"):
             # followed by a list of PIDs until the next option
             i += 1
-            while i < len(argv) and argv[i].isdigit():
+            while i < len(argv) and argv[i].isascii() and argv[i].isdigit():
                 i += 1
             continue
         elif arg in ("-x", "-L", "-N", "-m", "-n", "-dL", "-dM") and nxt is not None \

@@ -40,8 +40,8 @@ from console.haproxy.staging import Staging, StagingError, unified_diff
 from console.haproxy.statefs import StateError, create_file, private_dir, read_file
 from console.settings import state_dir
 
-_NAME = re.compile(r"^(\d{4,})\.json$")
-_FILE = re.compile(r"^\d{4,}\.(?:json|cfg)$")
+_NAME = re.compile(r"^([0-9]{4,})\.json$")
+_FILE = re.compile(r"^[0-9]{4,}\.(?:json|cfg)$")
 COPIED_MARK = ".copied-to-shared"
 
 

@@ -28,7 +28,7 @@ from console.haproxy.parsers import (
 STATUS_KINDS = ("UP", "DOWN", "MAINT", "DRAIN", "NOLB", "NOCHECK", "OPEN", "FULL", "STOP",
                 "PAUSED", "UNKNOWN")
 _FINE_KINDS = frozenset({"UP", "OPEN", "NOCHECK"})
-_STATUS_RE = re.compile(r"^([A-Za-z]+(?: check)?)(?: (\d+)/(\d+))?(?: \((.*)\))?$")
+_STATUS_RE = re.compile(r"^([A-Za-z]+(?: check)?)(?: ([0-9]+)/([0-9]+))?(?: \((.*)\))?$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -260,7 +260,7 @@ class TableEntry:
     shard: int | None = None  # 2.8+ only
 
 
-_TABLE_HEAD = re.compile(r"^# table: (\S+), type: (\S+), size:(\d+), used:(\d+)")
+_TABLE_HEAD = re.compile(r"^# table: (\S+), type: (\S+), size:([0-9]+), used:([0-9]+)")
 _ENTRY_HEAD = re.compile(r"^(0x[0-9a-fA-F]+): ")
 _UNESCAPED_SPACE = re.compile(r"(?<!\\)(?:\\\\)* ")
 _ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})|\\(.)")
@@ -339,8 +339,8 @@ class MapInfo:
     entry_count: int | None = None  # entry_cnt=, when printed
 
 
-_MAP_ROW = re.compile(r"^(-?\d+) \((.*?)\) ?(.*)$")
-_ENTRY_CNT = re.compile(r"\bentry_cnt=(\d+)")
+_MAP_ROW = re.compile(r"^(-?[0-9]+) \((.*?)\) ?(.*)$")
+_ENTRY_CNT = re.compile(r"\bentry_cnt=([0-9]+)")
 _PATTERN_ROW = re.compile(r"^(0x[0-9a-fA-F]+) (.*)$")
 
 

@@ -19,7 +19,7 @@ _ERROR_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"|Backend is using a static LB algorithm\b|Missing\b|Frontend (?:is|was) already"
                 r"|Server is not\b|Unknown (?:action|argument|option)\b"), "invalid_argument"),
 )
-_SEVERITY_PREFIX = re.compile(r"^\[(\d)\]: ")
+_SEVERITY_PREFIX = re.compile(r"^\[([0-9])\]: ")
 
 
 def classify_error(answer: str) -> str | None:

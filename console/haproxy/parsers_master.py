@@ -62,8 +62,8 @@ class ProcInfo:
 
 
 _PROC_ROW = re.compile(
-    r"^(\d+)\s+(\S+)\s+(\d+)(?:\s+\[failed:\s*(\d+)\])?\s+(\S+)(?:\s+(\S+))?\s*$")
-_UPTIME = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+    r"^([0-9]+)\s+(\S+)\s+([0-9]+)(?:\s+\[failed:\s*([0-9]+)\])?\s+(\S+)(?:\s+(\S+))?\s*$")
+_UPTIME = re.compile(r"^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$")
 
 
 def uptime_seconds(text: str) -> int:
@@ -118,9 +118,9 @@ class CheckMessage:
     raw: str  # the lines as printed
 
 
-_MSG_HEAD = re.compile(r"^\[(ALERT|WARNING|NOTICE|DIAG|EMERG)\]\s*(?:\(\d+\)\s*)?:\s?(.*)$")
-_LOCATION = re.compile(r"\[([^\]]+):(\d+)\]")
-_NOT_A_FILE = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]*)$")
+_MSG_HEAD = re.compile(r"^\[(ALERT|WARNING|NOTICE|DIAG|EMERG)\]\s*(?:\([0-9]+\)\s*)?:\s?(.*)$")
+_LOCATION = re.compile(r"\[([^\]]+):([0-9]+)\]")
+_NOT_A_FILE = re.compile(r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-fA-F:]*)$")
 
 
 def _location(message: str) -> tuple[str | None, int | None]:

@@ -209,7 +209,7 @@ class Hunk:
     new_start: int
 
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+_HUNK = re.compile(r"^@@ -([0-9]+)(?:,[0-9]+)? \+([0-9]+)(?:,[0-9]+)? @@")
 
 
 def unified_diff(old: bytes, new: bytes, fromfile: str, tofile: str) -> str:

@@ -157,7 +157,7 @@ class StatsPage:
     async def _read(self, method: str, url: str, **kwargs: object) -> Answer:
         async with self._client.stream(method, url, **kwargs) as resp:  # type: ignore[arg-type]
             declared = resp.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_answer:
+            if declared.isascii() and declared.isdigit() and int(declared) > self.max_answer:
                 raise too_large("the stats page request", url, self.max_answer)
             body = bytearray()
             async for chunk in resp.aiter_bytes():

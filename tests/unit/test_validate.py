@@ -164,3 +164,16 @@ def test_line_separators_are_refused_in_values() -> None:
     for sep in ("\u2028", "\u2029"):
         with pytest.raises(ValidationError, match="control character"):
             check_text(f"be_web{sep}x", "map value")
+
+
+def test_the_code_reads_digits_as_ascii_digits_only() -> None:
+    """``\\d`` and ``str.isdigit`` also accept '٨' or '８' (and int() reads them): every
+    pattern and digit check in the code says [0-9], or checks isascii first."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "console"
+    found = [f"{path.relative_to(root)}:{n}: {line.strip()}"
+             for path in sorted(root.rglob("*.py"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1)
+             if "\\d" in line or (".isdigit()" in line and ".isascii()" not in line)]
+    assert not found, "\n".join(found)

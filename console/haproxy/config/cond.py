@@ -56,12 +56,12 @@ UNKNOWN = CondContext()
 def split_version(text: str) -> list[int] | None:
     """HAProxy's ``split_version()``: 7 numbers, None if it does not parse."""
     value = [0, 0, 0, 0, 3, 0, 0]
-    m = re.match(r"(\d+)", text)
+    m = re.match(r"([0-9]+)", text)
     if not m:
         return None
     pos, k = 0, 0
     while k < 4:
-        m = re.match(r"\d*", text[pos:])
+        m = re.match(r"[0-9]*", text[pos:])
         assert m is not None
         digits = m.group()
         value[k] = int(digits) if digits else 0
@@ -76,12 +76,12 @@ def split_version(text: str) -> list[int] | None:
             return None
         k += 1
     rest = text[pos:]
-    if rest[:1].isdigit():
+    if rest[:1].isascii() and rest[:1].isdigit():
         return _commit(value, rest)
     for tag, code in (("dev", 1), ("rc", 2), ("pre", 2)):
         if rest.startswith(tag):
             value[4] = code
-            m = re.match(r"\d*", rest[len(tag):])
+            m = re.match(r"[0-9]*", rest[len(tag):])
             assert m is not None
             value[5] = int(m.group()) if m.group() else 0
             after = rest[len(tag) + len(m.group()):]
@@ -98,7 +98,7 @@ def _commit(value: list[int], rest: str) -> list[int] | None:
         rest = rest.rsplit("-", 1)[1]
         if not rest:
             return None
-    value[6] = int(rest) if rest.isdigit() else 0
+    value[6] = int(rest) if rest.isascii() and rest.isdigit() else 0
     return value
 
 

@@ -88,7 +88,7 @@ def check_address(text: str, what: str = "address", *, port_required: bool = Fal
         raise ValidationError(f"invalid port {addr.port!r} in {what} {text!r}",
                               hint="a port is 1-65535 (or +N / -N relative to the "
                                    "incoming port)")
-    if addr.port.isdigit() and int(addr.port) == 0:
+    if addr.port.isascii() and addr.port.isdigit() and int(addr.port) == 0:
         raise ValidationError(f"port 0 in {what} {text!r}", hint="a port is 1-65535")
     return text
 

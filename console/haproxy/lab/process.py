@@ -23,7 +23,7 @@ READY_TIMEOUT = 15.0
 TERM_GRACE = 5.0
 WORKER_GRACE = 5.0
 
-_PROC_ROW = re.compile(r"^(\d+)\s+(\S+)")
+_PROC_ROW = re.compile(r"^([0-9]+)\s+(\S+)")
 
 
 class StartError(HAProxyError):
@@ -175,7 +175,7 @@ def children_of(pid: int) -> set[int]:
     """Live processes whose parent is *pid* (read from /proc)."""
     found: set[int] = set()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not (entry.isascii() and entry.isdigit()):
             continue
         stat = _stat(int(entry))
         if stat and stat[1] == pid and stat[0] != "Z":

@@ -35,7 +35,7 @@ SYMBOLS = {"ok": "✓", "fail": "✖", "failed": "✖", "warn": "▲", "skip": "
 STATUS_CLASS = {"ok": "ok", "fail": "fail", "failed": "fail", "warn": "warn", "skip": "skip",
                 "running": "running"}
 MAX_DETAIL = 40
-_LINE_ERROR = re.compile(r"^line (\d+)(?: \(in [^)]*\))?: (.*)$", re.S)
+_LINE_ERROR = re.compile(r"^line ([0-9]+)(?: \(in [^)]*\))?: (.*)$", re.S)
 
 
 def apply_target_of(target: Target, info: dict[str, Any] | None = None) -> ApplyTarget:

@@ -41,11 +41,11 @@ _TOKEN = re.compile(r"""
   | (?P<esc>\\.?)
   | (?P<bare>[^\s#"'\\]+)
 """, re.VERBOSE)
-_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?(?:us|ms|s|m|h|d|[kKmMgG])?$")
+_NUMBER = re.compile(r"^[+-]?[0-9]+(?:\.[0-9]+)?(?:us|ms|s|m|h|d|[kKmMgG])?$")
 _ADDRESS = re.compile(
     r"^(?:(?:ipv4@|ipv6@|unix@|abns@|fd@|sockpair@|quic4@|quic6@|tcp@|udp@)?"
-    r"(?:\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9a-fA-F]*:[0-9a-fA-F:]+\]?|\*|[\w.-]+)?"
-    r":\d+(?:-\d+)?|\d{1,3}(?:\.\d{1,3}){3}|/[\w./-]+\.sock)$")
+    r"(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[?[0-9a-fA-F]*:[0-9a-fA-F:]+\]?|\*|[\w.-]+)?"
+    r":[0-9]+(?:-[0-9]+)?|[0-9]{1,3}(?:\.[0-9]{1,3}){3}|/[\w./-]+\.sock)$")
 _VARIABLE = re.compile(r"\$\{[^}]*\}?|\$[A-Za-z_][A-Za-z0-9_]*")
 _RAW = re.compile("[\uee80-\uee9f\uef00-\uef1f\uef7f\uef80-\uefff]+")
 

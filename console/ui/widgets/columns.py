@@ -121,7 +121,7 @@ def status_rank(status: Status) -> int:
     return _STATUS_RANK.get(status.kind, 9)
 
 
-_DIGITS = re.compile(r"(\d+)")
+_DIGITS = re.compile(r"([0-9]+)")
 
 
 @lru_cache(maxsize=65536)

@@ -24,7 +24,7 @@ MAX_PATTERN = 500  # characters
 MAX_WEIGHT = 10_000  # how many atoms the counted repeats of a pattern may expand to
 _CACHE_MAX = 200_000
 _REGEX_CHARS = frozenset(".^$*+?{}[]|()\\")
-_COUNT = re.compile(r"\{(\d*)(?:,(\d*))?\}")
+_COUNT = re.compile(r"\{([0-9]*)(?:,([0-9]*))?\}")
 
 
 def repeat_weight(pattern: str) -> int:
