@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import re
+import select
 import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -409,3 +412,34 @@ def test_apply_target_from_settings_like_objects() -> None:
     assert t.check_args == ["-W", "-C", "/etc"] and t.reload == "master" and t.has_runtime
     same = ApplyTarget(name="y")
     assert ApplyTarget.of(same) is same
+
+
+def run_on_terminal(lb: Running, answer: bytes, prompt: bytes) -> tuple[int, str]:
+    """``haconsole config apply`` on a terminal: *answer* typed once *prompt* shows;
+    ``(exit status, what the terminal showed)``."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "console", "-s", lb.socket, "config",
+                             "apply"], stdin=slave, stdout=slave, stderr=slave,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    os.close(slave)
+    seen = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.2)[0]:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+        if not answered and prompt in seen:
+            os.write(master, answer)
+            answered = True
+    proc.wait(30)
+    try:
+        while select.select([master], [], [], 0.1)[0]:
+            seen += os.read(master, 65536)
+    except OSError:
+        pass
+    os.close(master)
+    assert answered, seen.decode(errors="replace")
+    return proc.returncode, seen.decode(errors="replace")

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from console.haproxy.staging import Staging
-from tests.integration.test_apply import HAVE_MODEL, Running
+from tests.integration.test_apply import HAVE_MODEL, Running, run_on_terminal
 
 pytestmark = pytest.mark.haproxy
 needs_model = pytest.mark.skipif(not HAVE_MODEL, reason="config model absent")
@@ -105,33 +102,9 @@ def test_apply_asks_on_a_terminal(lb: Running, tmp_path: Path) -> None:
     editor.chmod(0o755)
     assert cli(lb, "config", "edit", env={"EDITOR": str(editor), "VISUAL": ""}
                ).returncode == 0
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "console", "-s", lb.socket, "config",
-                             "apply"], stdin=slave, stdout=slave, stderr=slave,
-                            env={**os.environ, "PYTHONPATH": os.getcwd()})
-    os.close(slave)
-    seen = b""
-    deadline = time.monotonic() + 60
-    answered = False
-    while proc.poll() is None and time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                seen += os.read(master, 65536)
-            except OSError:
-                break
-        if not answered and b"[y/N]" in seen:
-            os.write(master, b"y\n")
-            answered = True
-    proc.wait(30)
-    try:
-        while select.select([master], [], [], 0.1)[0]:
-            seen += os.read(master, 65536)
-    except OSError:
-        pass
-    os.close(master)
-    assert answered and proc.returncode == 0, seen.decode(errors="replace")
-    assert b"write the file and reload HAProxy? [y/N]" in seen
+    rc, seen = run_on_terminal(lb, b"y\n", b"[y/N]")
+    assert rc == 0, seen
+    assert "write the file and reload HAProxy? [y/N]" in seen
     assert lb.servers()["app1"].srv_iweight == 15
 
 

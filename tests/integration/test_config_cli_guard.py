@@ -6,17 +6,12 @@ Real HAProxy (every binary), driven through the command line as a user would.
 from __future__ import annotations
 
 import os
-import pty
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from console.haproxy.staging import Staging
-from tests.integration.test_apply import Running
+from tests.integration.test_apply import Running, run_on_terminal
 from tests.integration.test_config_cli import cli
 
 pytestmark = pytest.mark.haproxy
@@ -66,35 +61,6 @@ def test_allow_removal_applies_it(lb: Running, tmp_path: Path) -> None:
     assert "defaults" not in lb.text()
     with pytest.raises(OSError):
         lb.http()
-
-
-def run_on_terminal(lb: Running, answer: bytes, prompt: bytes) -> tuple[int, str]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "console", "-s", lb.socket, "config",
-                             "apply"], stdin=slave, stdout=slave, stderr=slave,
-                            env={**os.environ, "PYTHONPATH": os.getcwd()})
-    os.close(slave)
-    seen = b""
-    answered = False
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        if select.select([master], [], [], 0.2)[0]:
-            try:
-                seen += os.read(master, 65536)
-            except OSError:
-                break
-        if not answered and prompt in seen:
-            os.write(master, answer)
-            answered = True
-    proc.wait(30)
-    try:
-        while select.select([master], [], [], 0.1)[0]:
-            seen += os.read(master, 65536)
-    except OSError:
-        pass
-    os.close(master)
-    assert answered, seen.decode(errors="replace")
-    return proc.returncode, seen.decode(errors="replace")
 
 
 def test_on_a_terminal_the_consequence_is_typed(lb: Running, tmp_path: Path) -> None:
