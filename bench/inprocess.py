@@ -21,9 +21,9 @@ from bench import probe as probe_mod
 from bench.churn import churning
 from bench.haproxy_env import Instance, send
 from bench.stats import summary
-from console.cli import Target
 from console.haproxy.poller import SocketSource
 from console.haproxy.transport import RuntimeClient
+from console.instance import Target
 from console.ui.app import HAConsoleApp
 from console.ui.widgets.table import ProxyTable
 

@@ -23,8 +23,8 @@ from console.haproxy.statefs import StateError
 from console.haproxy.validate import seconds
 
 if TYPE_CHECKING:
-    from console.cli import Target
     from console.haproxy.actions import Plan
+    from console.instance import Target
 
 COMMANDS = ("server", "frontend", "counters", "table", "map", "acl")
 EXIT_OK, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2

@@ -13,43 +13,15 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from console import __version__
 from console.haproxy.errors import HAProxyError
 from console.haproxy.safe_text import visible
 from console.haproxy.statefs import StateError
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+from console.instance import ExitStatus, Request, Target, resolve
+from console.settings import DEFAULT_INTERVAL
 
 log = logging.getLogger("haconsole")
-
-
-@dataclass
-class Target:
-    """Where the instance is, after flags, settings and discovery are merged."""
-
-    name: str = "haproxy"
-    socket: str | None = None
-    master: str | None = None
-    config: str | None = None  # the first file of the configuration
-    url: str | None = None
-    url_user: str | None = None
-    url_password: str | None = None
-    haproxy: str | None = None
-    haproxy_origin: str = "given"  # "settings", "running instance"…
-    configs: list[str] = field(default_factory=list)  # every -f, files or directories
-    read_only: bool = False
-    interval: float = 2.0
-    notes: list[str] = field(default_factory=list)
-    check_args: list[str] = field(default_factory=list)
-
-    @property
-    def config_paths(self) -> list[str]:
-        """The configuration's ``-f`` paths in order (files or directories)."""
-        return list(self.configs) or ([self.config] if self.config else [])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-i", "--instance", metavar="NAME", help="named instance from the settings")
     g.add_argument("--settings", metavar="FILE", help="settings file (TOML)")
     g.add_argument("--interval", metavar="SECONDS",
-                   help="refresh interval, 0.1 to 3600 (default 2)")
+                   help=f"refresh interval, 0.1 to 3600 (default {DEFAULT_INTERVAL:g})")
     g.add_argument("--read-only", action="store_true", help="never change anything")
     g.add_argument("--theme", metavar="NAME", help="colour theme")
 
@@ -98,64 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 # -- resolving the target ----------------------------------------------------------
 
 def resolve_target(args: argparse.Namespace, *, discover: bool = True) -> Target:
-    from console import settings as settings_mod
-
-    settings = settings_mod.load(args.settings)
-    settings.limits.apply()
-    t = Target(interval=settings.ui.interval)
-    inst = settings.instance(args.instance) if (args.instance or not (
-        args.socket or args.master or args.config or args.url)) else None
-    if inst:
-        t.name = inst.name
-        t.socket, t.master, t.url = inst.socket, inst.master, inst.stats_url
-        t.configs = list(inst.configs)
-        t.url_user, t.url_password = inst.stats_user, inst.stats_password
-        t.haproxy, t.read_only = inst.haproxy, inst.read_only
-        if inst.haproxy:
-            t.haproxy_origin = "settings"
-    from console.haproxy import shared_state
-
-    shared_state.configure((inst.shared_state_dir if inst else None) or
-                           settings.shared_state_dir)
-    # Credentials for the stats page from the environment: never in an argv (ps).
-    t.url_user = os.environ.get("HACONSOLE_STATS_USER") or t.url_user
-    t.url_password = os.environ.get("HACONSOLE_STATS_PASSWORD") or t.url_password
-    t.socket = args.socket or t.socket
-    t.master = args.master or t.master
-    if args.config:
-        given = [args.config] if isinstance(args.config, str) else list(args.config)
-        t.configs = [os.path.abspath(p) for p in given]
-    _set_configs(t, t.configs)
-    t.url = args.url or t.url
-    t.read_only = args.read_only or t.read_only
-    if args.interval is not None:
-        t.interval = settings_mod.check_interval(args.interval, "--interval")
-    if discover and (t.socket or t.master or t.config or not t.url):
-        from console.haproxy.discovery import discover as run_discovery
-
-        found = asyncio.run(run_discovery(t.socket, t.master, t.config))
-        t.socket = t.socket or found.socket
-        t.master = t.master or found.master
-        if not t.configs and found.config_files:
-            _set_configs(t, found.config_files)
-        if found.cmdline:
-            if not t.haproxy and found.cmdline.binary:
-                t.haproxy, t.haproxy_origin = found.cmdline.binary, "running instance"
-            t.check_args = found.cmdline.check_args
-        t.notes += found.notes
-    if t.socket and t.name == "haproxy":
-        t.name = os.path.basename(os.path.dirname(t.socket)) or t.socket \
-            if "/" in t.socket else t.socket
-    return t
-
-
-def _set_configs(t: Target, paths: list[str]) -> None:
-    """The configuration's paths, and its first file as ``config``."""
-    from console.haproxy.config.fileset import expand_paths
-
-    t.configs = list(paths)
-    files = expand_paths(paths) if paths else []
-    t.config = files[0] if files else (paths[0] if paths else None)
+    """The instance the flags name (see :func:`console.instance.resolve`)."""
+    return resolve(Request.from_args(args), discover=discover)
 
 
 NOTHING_FOUND = (
@@ -196,7 +112,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     if not (target.socket or target.url):
         print(f"haconsole: {NOTHING_FOUND}", file=sys.stderr)
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     from console.oneshot import run_console
 
     return run_console(target, theme=args.theme)
@@ -205,11 +121,10 @@ def cmd_console(args: argparse.Namespace) -> int:
 # -- main --------------------------------------------------------------------------
 
 def _internal_error(exc: BaseException) -> int:
-    from console.haproxy.statefs import open_nofollow
-    from console.settings import state_dir
+    from console.haproxy.statefs import log_path, open_nofollow
 
     try:
-        path = state_dir() / "haconsole.log"
+        path = log_path()
         fd = open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600,
                            what="the log file")
         with os.fdopen(fd, "a", encoding="utf-8") as f:
@@ -219,7 +134,7 @@ def _internal_error(exc: BaseException) -> int:
         where = f"(could not write the log file: {log_exc})"
     print(visible(f"haconsole: internal error: {type(exc).__name__}: {exc} — details in "
                   f"{where}"), file=sys.stderr)
-    return EXIT_ERROR
+    return ExitStatus.ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,14 +156,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_console(args)
     except StateError as exc:
         print(f"haconsole: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     except HAProxyError as exc:
         print(f"haconsole: {visible(exc)}", file=sys.stderr)
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     except KeyboardInterrupt:
-        return 130
+        return ExitStatus.INTERRUPTED
     except BrokenPipeError:
-        return EXIT_OK
+        return ExitStatus.OK
     except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback on screen
         return _internal_error(exc)
 

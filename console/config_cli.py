@@ -16,12 +16,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.haproxy.errors import HAProxyError, ValidationError
 from console.haproxy.safe_text import check_message, visible, visible_lines
 from console.haproxy.statefs import StateError
 from console.haproxy.validate import whole_number
+from console.instance import ExitStatus
+
+if TYPE_CHECKING:
+    from console.haproxy.apply_steps import ApplyTarget
+    from console.instance import Target
 
 STATUS = {"ok": "[ ok ]", "fail": "[FAIL]", "warn": "[warn]", "skip": "[skip]"}
 TRUE = ("true", "yes", "on", "1")
@@ -85,7 +90,8 @@ def run_config(args: argparse.Namespace) -> int:
         return _HANDLERS[action](args)
     except HAProxyError as exc:
         print(f"haconsole: {visible(exc)}", file=sys.stderr)
-        return 2 if action == "diff" or isinstance(exc, StateError) else 1
+        usage = action == "diff" or isinstance(exc, StateError)
+        return ExitStatus.USAGE if usage else ExitStatus.ERROR
 
 
 def _shared_notes(config: str) -> None:
@@ -108,11 +114,11 @@ def _warn(lines: list[str]) -> None:
 # --------------------------------------------------------------------------- context
 
 def _target(args: argparse.Namespace, *, discover: bool = False) -> Any:
-    from console.cli import resolve_target
+    from console.instance import Request, resolve
 
-    target = resolve_target(args, discover=False)
+    target = resolve(Request.from_args(args), discover=False)
     if discover or not target.config:
-        target = resolve_target(args)
+        target = resolve(Request.from_args(args))
     if not target.config:
         raise ValidationError("no configuration file given or found",
                               hint="pass -c FILE (or -s SOCKET to find it from the process)")
@@ -172,11 +178,11 @@ def _server_ref(ref: str) -> tuple[str, str]:
     return check_server_ref(ref)
 
 
-def apply_target(args: argparse.Namespace, target: Any) -> Any:
-    """The :class:`ApplyTarget` for a resolved CLI target: files, binary, reload method."""
-    from console.config_set import apply_target_of_args
+def apply_target(target: Target) -> ApplyTarget:
+    """How the target's HAProxy loads a new file (:func:`console.instance.apply_target`)."""
+    from console.instance import apply_target as build
 
-    return apply_target_of_args(args, target)
+    return asyncio.run(build(target))
 
 
 def _stagings(target: Any) -> dict[str, Any]:
@@ -191,7 +197,7 @@ def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
 
     target = _target(args, discover=True)  # the running HAProxy reads .if blocks its way
     _refuse_read_only(target)
-    at = apply_target(args, target)
+    at = apply_target(target)
     staged = stage_op(target, at, op, _stagings(target))
     staging = staged.staging
     _warn(getattr(staging, "warnings", []))
@@ -202,14 +208,14 @@ def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
                           + "; ".join(disagree) + ": HAProxy does not run the file as it "
                           "reads now (a line it skips, or a change not reloaded yet); "
                           "nothing staged"), file=sys.stderr)
-            return 1
+            return ExitStatus.ERROR
         print(visible(f"no change: {staged.path} already says that"))
-        return 0
+        return ExitStatus.OK
     print(visible(f"staged: {describe_op(op, staging.base, staged.context)}" +
                   (f" (in {staged.path})" if staged.files > 1 else "")))
     print(visible(f"  {len(staging.ops)} edit(s) pending on {staged.path}; review: "
                   "haconsole config diff; apply: haconsole config apply"))
-    return 0
+    return ExitStatus.OK
 
 
 # --------------------------------------------------------------------------- staging
@@ -236,8 +242,7 @@ def cmd_del_server(args: argparse.Namespace) -> int:
 
 def cmd_edit(args: argparse.Namespace) -> int:
     from console.config_set import files_of
-    from console.haproxy.statefs import create_file, read_edited
-    from console.settings import state_dir
+    from console.haproxy.statefs import create_file, read_edited, state_dir
 
     target = _target(args)
     _refuse_read_only(target)
@@ -269,20 +274,20 @@ def cmd_edit(args: argparse.Namespace) -> int:
         shutil.rmtree(directory, ignore_errors=True)
     if data == source:
         print("no change")
-        return 0
+        return ExitStatus.OK
     staging.set_candidate(data, note=f"edit in {os.path.basename(editor.split()[0])}")
     _warn(staging.warnings)
     if not staging.pending:
         print("no change left: the staged text is the live file; nothing staged")
-        return 0
+        return ExitStatus.OK
     print(f"staged: the edited text of {path}; review: haconsole config diff; "
           "apply: haconsole config apply")
-    return 0
+    return ExitStatus.OK
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     target = _target(args)
-    rc = 0
+    rc = ExitStatus.OK
     for path, staging in _stagings(target).items():
         _shared_notes(path)
         status = staging.status()
@@ -298,7 +303,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if status == "stale":
             print("warning: the live file changed since this was staged; `haconsole config "
                   "rebase` or `discard`", file=sys.stderr)
-        rc = 1
+        rc = ExitStatus.DIFFERS
     return rc
 
 
@@ -319,14 +324,14 @@ def cmd_discard(args: argparse.Namespace) -> int:
     pending = [st for st in _stagings(target).values() if st.pending]
     if not pending:
         print("nothing staged")
-        return 0
+        return ExitStatus.OK
     for staging in pending:
         staging.discard()
         _warn(staging.warnings)
         gone = "" if os.path.lexists(staging.real_path) else \
             " (the file itself no longer exists)"
         print(visible(f"discarded the staged change of {staging.path}{gone}"))
-    return 0
+    return ExitStatus.OK
 
 
 def cmd_rebase(args: argparse.Namespace) -> int:
@@ -339,7 +344,7 @@ def cmd_rebase(args: argparse.Namespace) -> int:
     stale = [path for path, st in stagings.items() if st.is_stale()]
     if not stale:
         print("nothing to rebase")
-        return 0
+        return ExitStatus.OK
     named = [(f, current_text(st)) for f, st in stagings.items()]
     for path in stale:
         k = list(stagings).index(path)
@@ -347,7 +352,7 @@ def cmd_rebase(args: argparse.Namespace) -> int:
         staging.rebase(context=SetContext(tuple(named[:k]), tuple(named[k + 1:])))
         print(f"re-applied {len(staging.ops)} edit(s) on the current {path}; review: "
               "haconsole config diff")
-    return 0
+    return ExitStatus.OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -356,7 +361,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.number is not None:
         sys.stdout.write(visible_lines(hist.diff_version(config, args.number)))
-        return 0
+        return ExitStatus.OK
     versions, notes = hist.history_report(config)
     for note in notes:
         print(f"haconsole: note: {visible(note)}", file=sys.stderr)
@@ -366,7 +371,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"haconsole: note: {shared_state.describe_marker(marker)}", file=sys.stderr)
     if not versions:
         print(f"no versions kept yet for {config} (the first apply keeps the file as found)")
-        return 0
+        return ExitStatus.OK
     live = hist.live_version(config)
     print(f"  {'VER':>4}  {'WHEN':<19}  {'USER':<10} {'STATUS':<12} MESSAGE")
     for v in versions:
@@ -377,7 +382,7 @@ def cmd_history(args: argparse.Namespace) -> int:
               f"{visible(v.message)}")
     print("(* the live file)  diff of one: haconsole config history N; back to one: "
           "haconsole config rollback N")
-    return 0
+    return ExitStatus.OK
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -388,7 +393,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     staging = hist.stage_rollback(str(target.config), args.number)
     sys.stdout.write(visible_lines(staging.diff()))
     print(f"staged: rollback to version {args.number}; apply it with: haconsole config apply")
-    return 0
+    return ExitStatus.OK
 
 
 # --------------------------------------------------------------------------- apply
@@ -429,12 +434,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     pending = [st for st in stagings.values() if st.status() != "empty"]
     if not pending:
         print(visible(f"nothing staged for {target.config}"))
-        return 0
+        return ExitStatus.OK
     if not args.yes and not sys.stdin.isatty():
         print("haconsole: not a terminal: review with `haconsole config diff`, then add "
               "--yes to apply without a question", file=sys.stderr)
-        return 2
-    at = apply_target(args, target)
+        return ExitStatus.USAGE
+    at = apply_target(target)
     if len(pending) > 1:
         print(f"{len(pending)} files have staged changes: applied one after the other, each "
               "checked with the others as they are then")
@@ -442,7 +447,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         rc = _apply_one(args, at, staging)
         if rc != 0:
             return rc
-    return 0
+    return ExitStatus.OK
 
 
 def _show_plan(plan: Any) -> None:
@@ -478,18 +483,18 @@ def _apply_one(args: argparse.Namespace, at: Any, staging: Any) -> int:
                 print(f"haconsole: not applied: {c.summary()}. If that is meant, add "
                       f"--allow-removal (or answer on a terminal by typing '{c.phrase}')",
                       file=sys.stderr)
-                return 2
+                return ExitStatus.USAGE
             typed = _ask(f"This takes service away. Type '{c.phrase}' to apply it anyway: ")
             if typed != c.phrase:
                 print("not applied (the consequence was not typed); the change stays staged")
-                return 1
+                return ExitStatus.ERROR
             allow = c.phrase
         elif not args.yes:
             what = "write the file" if args.no_reload or not at.running else \
                 "write the file and reload HAProxy"
             if not _confirm(f"Apply to {config}: {what}?"):
                 print("not applied; the change stays staged")
-                return 1
+                return ExitStatus.ERROR
     result = asyncio.run(apply_async(config, staging, instance=at, message=args.message or "",
                                      no_reload=args.no_reload, on_step=_print_step,
                                      confirmed_hash=staging.candidate_hash,
@@ -497,20 +502,20 @@ def _apply_one(args: argparse.Namespace, at: Any, staging: Any) -> int:
     _warn(result.warnings)
     if isinstance(result.error, StateError):
         print(visible(f"haconsole: apply refused: {result.error}"), file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     if result.ok:
         print(visible(f"done: {result.reason or result.outcome}") if result.outcome == "applied"
               else f"done: written as version {result.version}, not reloaded")
-        return 0
+        return ExitStatus.OK
     if result.outcome == "nothing":
         print(visible(result.reason))
-        return 0
+        return ExitStatus.OK
     extra = ""
     if result.outcome in ("rolled back", "rollback failed"):
         extra = "; the change stays staged (haconsole config diff)"
     print(visible(f"haconsole: apply {result.outcome}: {result.reason}{extra}"),
           file=sys.stderr)
-    return 1
+    return ExitStatus.ERROR
 
 
 _HANDLERS = {

@@ -10,7 +10,6 @@ every ``-f`` of the service.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import re
@@ -137,50 +136,3 @@ def runtime_disagrees(at: Any, op: dict[str, Any]) -> list[str]:
             out.append(f"{op['backend']}/{op['server']} runs with weight {row.srv_iweight} "
                        "from its configuration")
     return out
-
-
-def apply_target_of_args(args: argparse.Namespace, target: Any) -> Any:
-    """The :class:`ApplyTarget` for a resolved CLI target: files, binary, reload method."""
-    from console import settings as settings_mod
-    from console.haproxy.apply import ApplyTarget
-    from console.haproxy.discovery import discover, read_cmdline
-
-    settings = settings_mod.load(args.settings)
-    inst = settings.instance(args.instance) if (args.instance or not (
-        args.socket or args.master or args.config or args.url)) else None
-    cmdline = None
-    if target.socket or target.master:
-        cmdline = asyncio.run(discover(target.socket, target.master, target.config)).cmdline
-    if cmdline is None and target.master:
-        cmdline = _master_cmdline(target.master, read_cmdline)
-    haproxy, origin = target.haproxy, getattr(target, "haproxy_origin", "given")
-    if inst and inst.haproxy:
-        haproxy, origin = inst.haproxy, "settings"
-    elif cmdline and cmdline.binary:
-        haproxy, origin = cmdline.binary, "running instance"
-    out = ApplyTarget(name=target.name, socket=target.socket, master=target.master,
-                      haproxy=haproxy, haproxy_origin=origin,
-                      running=bool(target.socket or target.master))
-    out.config_files = list(getattr(target, "config_paths", None) or [])
-    if inst:
-        out.reload, out.reload_command = inst.reload, inst.reload_command
-    if cmdline:
-        out.config_files = list(cmdline.config_files)
-        out.check_args = list(cmdline.check_args)
-        if "-L" in cmdline.argv[:-1]:
-            out.check_args += ["-L", cmdline.argv[cmdline.argv.index("-L") + 1]]
-        out.cwd = cmdline.cwd
-    else:
-        out.check_args = list(target.check_args)
-    return out
-
-
-def _master_cmdline(master: str, read_cmdline: Any) -> Any:
-    from console.haproxy.parsers import parse_proc
-    from console.haproxy.transport import MasterClient
-
-    try:
-        info = parse_proc(asyncio.run(MasterClient(master).run("show proc")))
-        return read_cmdline(info.master.pid) if info.master else None
-    except (HAProxyError, OSError):
-        return None

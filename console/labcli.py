@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 from console.haproxy.errors import HAProxyError, NotFound
+from console.instance import ExitStatus
+from console.settings import DEFAULT_INTERVAL
 
 LAB_START_TIMEOUT = 60.0
 
@@ -107,12 +109,12 @@ def run_with_console(args: argparse.Namespace) -> int:
                     time.sleep(0.5)
             except KeyboardInterrupt:
                 pass
-            return 0
-        from console.cli import Target
+            return ExitStatus.OK
+        from console.instance import Target
 
         target = Target(name="lab", socket=info["admin_socket"], master=info["master_socket"],
                         config=info["config"], url=info.get("stats_url"),
-                        haproxy=info.get("haproxy"), interval=args.interval or 2.0,
+                        haproxy=info.get("haproxy"), interval=args.interval or DEFAULT_INTERVAL,
                         read_only=args.read_only)
         target.notes.append(f"lab: HAProxy {info.get('haproxy_version')} "
                             f"({info.get('haproxy_origin', '?')}) in {directory}")

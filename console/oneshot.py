@@ -13,9 +13,10 @@ from rich.text import Text
 from console.haproxy.errors import NotFound, ValidationError
 from console.haproxy.safe_text import visible
 from console.haproxy.transport import MasterClient, RuntimeClient
+from console.instance import ExitStatus
 
 if TYPE_CHECKING:
-    from console.cli import Target
+    from console.instance import Target
 
 TYPE_NAMES = {"0": "frontend", "1": "backend", "2": "server", "3": "listener"}
 
@@ -85,7 +86,7 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
             for key, value in info.items():
                 table.add_row(_cell(key), _cell(value))
             _out().print(table)
-        return 0
+        return ExitStatus.OK
 
     if what == "stat":
         rows = parsers.parse_stat(await fetch_stat_text(target))
@@ -93,7 +94,7 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
             from console.haproxy.model import Row, to_json_row
 
             _emit_json([to_json_row(Row.from_fields(r)) for r in rows])
-            return 0
+            return ExitStatus.OK
         table = Table(box=None, pad_edge=False)
         for header, _field, right in STAT_COLUMNS:
             table.add_column(header, justify="right" if right else "left", no_wrap=True)
@@ -102,7 +103,7 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
             values[2] = TYPE_NAMES.get(values[2], values[2])
             table.add_row(*map(_cell, values))
         _out().print(table)
-        return 0
+        return ExitStatus.OK
 
     if what == "proc":
         if not target.master:
@@ -119,7 +120,7 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
                          "failed_reloads": e.failed, "uptime": e.uptime,
                          "uptime_seconds": e.uptime_seconds, "version": e.version}
                         for role, entries in groups for e in entries])
-            return 0
+            return ExitStatus.OK
         table = Table("role", "pid", "reloads", "failed", "uptime", "version", box=None)
         for role, entries in groups:
             for e in entries:
@@ -127,7 +128,7 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
                 table.add_row(*map(_cell, (role, e.pid, e.reloads, failed, e.uptime,
                                            e.version)))
         _out().print(table)
-        return 0
+        return ExitStatus.OK
 
     if what == "servers":
         text = await _need_socket(target, what).run("show servers state")
@@ -135,14 +136,14 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
         if as_json:
             _emit_json([{k: (None if v in ("", "-") else v) for k, v in r.fields.items()}
                         for r in state_rows])
-            return 0
+            return ExitStatus.OK
         cols = ("be_name", "srv_name", "srv_addr", "srv_port", "srv_op_state",
                 "srv_admin_state", "srv_uweight", "srv_iweight", "srv_check_status")
         table = Table(*cols, box=None)
         for r in state_rows:
             table.add_row(*(_cell(r.fields.get(c, "")) for c in cols))
         _out().print(table)
-        return 0
+        return ExitStatus.OK
     raise ValidationError(f"unknown show target {what!r}")
 
 

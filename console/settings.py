@@ -47,18 +47,19 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
 import tomlkit
 import tomlkit.exceptions
 from tomlkit.toml_document import TOMLDocument
 
 from console.haproxy import limits as limits_mod
 from console.haproxy.errors import ConfigError
+from console.haproxy.statefs import state_dir  # noqa: F401 - re-exported
+from console.paths import settings_file
 from console.textfiles import read_text_capped
 
-APP = "haconsole"
 RELOAD_METHODS = ("master", "systemctl", "command")
-INTERVAL_RANGE = (0.1, 3600.0)  # seconds between two refreshes
+DEFAULT_INTERVAL = 2.0  # seconds between two refreshes
+INTERVAL_RANGE = (0.1, 3600.0)
 DRAIN_TIMEOUT_RANGE = (1.0, 86400.0)
 
 
@@ -94,27 +95,6 @@ def check_interval(value: object, source: str, where: str | None = None) -> floa
     return check_range(value, source, *INTERVAL_RANGE, where=where)
 
 
-def config_dir() -> Path:
-    return Path(platformdirs.user_config_dir(APP))
-
-
-def state_dir() -> Path:
-    """Journal, staged changes, logs: created on demand, mode 0700.
-
-    Refused (:class:`~console.haproxy.statefs.StateError`) when it is not a
-    directory, belongs to another user or is writable by others.
-    """
-    from console.haproxy.statefs import private_dir
-
-    path = Path(os.environ.get("HACONSOLE_STATE_DIR") or platformdirs.user_state_dir(APP))
-    return private_dir(path, "state directory")
-
-
-def default_settings_path() -> Path:
-    env = os.environ.get("HACONSOLE_SETTINGS")
-    return Path(env) if env else config_dir() / "settings.toml"
-
-
 @dataclass
 class Instance:
     name: str
@@ -135,7 +115,7 @@ class Instance:
 @dataclass
 class UISettings:
     theme: str = "dark"
-    interval: float = 2.0
+    interval: float = DEFAULT_INTERVAL
     drain_timeout: float = 300.0
     keys: dict[str, str] = field(default_factory=dict)
 
@@ -289,7 +269,7 @@ def _config_paths(table: dict, path: Path, text: str, name: str) -> list[str]:
 
 def load(path: str | Path | None = None) -> Settings:
     """Load the settings file; a missing file gives empty settings."""
-    p = Path(path) if path else default_settings_path()
+    p = Path(path) if path else settings_file()
     try:
         text = read_text_capped(p, "settings file")
         exists = True

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from console import labcli
-from console.cli import Target
 from console.haproxy.lab import control
+from console.instance import Target
 
 VIEWS = [("1", "status"), ("2", "traffic"), ("3", "http"), ("4", "errors")]
 

@@ -138,7 +138,7 @@ def _refusal(plan: Plan, command: str, first: str, where: str, level: str | None
 
 
 def _journal(target: Any, warnings: list[str], command: str, **kw: Any) -> None:
-    from console.journal import record
+    from console.haproxy.journal import record
 
     try:
         record(target, command, **kw)
@@ -158,7 +158,7 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
 
     Nothing is sent unless every command passes :func:`check_plan` (a refusal is
     journaled and raised as :class:`ValidationError`), nor when the journal cannot
-    be written (:class:`~console.journal.JournalError`). Every command sent is
+    be written (:class:`~console.haproxy.journal.JournalError`). Every command sent is
     journaled (answer or error, state before and after); the state of its target
     is read again after each one.
     """
@@ -170,7 +170,7 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
             exc.journaled = True  # type: ignore[attr-defined]
         raise
     if journal and plan.commands:
-        from console.journal import check_writable
+        from console.haproxy.journal import check_writable
 
         check_writable()
     result = Result(plan, [])
@@ -246,7 +246,7 @@ async def run_action(action: Action, client: Any, target: Any, *,
 
 def record_refusal(target: Any, attempted: str, error: str) -> None:
     """Journal a change refused before anything was sent (bad input, no confirmation...)."""
-    from console.journal import record
+    from console.haproxy.journal import record
 
     try:
         record(target, visible(attempted), error=visible(error), via="refused")

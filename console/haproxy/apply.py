@@ -86,12 +86,12 @@ __all__ = ["STEP_TITLES", "ApplyResult", "ApplyTarget", "Consequence", "Plan", "
 
 
 async def apply_async(config_path: str, staging: Staging | None = None, *,
-                      instance: ApplyTarget | object, message: str = "", user: str | None = None,
+                      instance: ApplyTarget, message: str = "", user: str | None = None,
                       no_reload: bool = False, on_step: OnStep | None = None,
                       confirmed_hash: str | None = None,
                       allow_removal: bool | str = False) -> ApplyResult:
     """Run the pipeline on the staged change of *config_path*; see the module docstring."""
-    run = Run(config_path, ApplyTarget.of(instance), on_step)
+    run = Run(config_path, instance, on_step)
     run.no_reload = no_reload
     run.allow_removal = allow_removal
     try:
@@ -154,7 +154,7 @@ def _journal_writable(run: Run) -> None:
     """Refuse before writing anything when the reload could not be journaled."""
     if run.no_reload or not run.target.has_runtime:
         return
-    from console import journal
+    from console.haproxy import journal
 
     try:
         journal.check_writable()

@@ -59,7 +59,7 @@ async def keep_state(run: Run, live: bytes, candidate: bytes) -> None:
 
 
 async def reload_step(run: Run, step: str, new: bytes, old: bytes) -> ReloadOutcome:
-    from console import journal
+    from console.haproxy import journal
 
     target = run.target
     label = "reload" if step == "reload" else "reload (rollback)"

@@ -63,20 +63,6 @@ class ApplyTarget:
     def has_runtime(self) -> bool:
         return self.running and bool(self.master or self.socket)
 
-    @classmethod
-    def of(cls, info: object) -> ApplyTarget:
-        """From anything settings-like (``settings.Instance``, ``cli.Target``…)."""
-        if isinstance(info, ApplyTarget):
-            return info
-        out = cls()
-        for name in ("name", "socket", "master", "haproxy", "haproxy_origin", "check_args",
-                     "config_files", "environ", "environ_source",
-                     "cwd", "reload", "reload_command", "reload_timeout", "running"):
-            value = getattr(info, name, None)
-            if value is not None:
-                setattr(out, name, list(value) if isinstance(value, list) else value)
-        return out
-
 
 async def runtime_run(target: ApplyTarget, command: str, timeout: float = 10.0) -> str:
     """Run a worker command through the master (``@1``) or else the stats socket."""
@@ -359,7 +345,7 @@ _LOST_COMMANDS = re.compile(
 
 def journaled_losses(instance: str, since: float) -> list[str]:
     """Runtime commands journaled since *since* that no reload keeps."""
-    from console.journal import read_entries
+    from console.haproxy.journal import read_entries
 
     seen: list[str] = []
     for entry in read_entries(instance, limit=2000):

@@ -37,8 +37,7 @@ from console.haproxy.atomic import WriteError, read_bytes, sha256, write_private
 from console.haproxy.errors import NotFound, ValidationError
 from console.haproxy.locks import flock, who
 from console.haproxy.staging import Staging, StagingError, unified_diff
-from console.haproxy.statefs import StateError, create_file, private_dir, read_file
-from console.settings import state_dir
+from console.haproxy.statefs import StateError, create_file, private_dir, read_file, state_dir
 
 _NAME = re.compile(r"^([0-9]{4,})\.json$")
 _FILE = re.compile(r"^[0-9]{4,}\.(?:json|cfg)$")

@@ -199,7 +199,7 @@ def _shared_dir(path: Path, what: str) -> None:
 
 def place(config_path: str) -> Place:
     """The checked place of *config_path*'s lock and history (see the module docstring)."""
-    from console.settings import state_dir
+    from console.haproxy.statefs import state_dir
 
     real = os.path.realpath(config_path)
     k = key(config_path)

@@ -40,8 +40,7 @@ from console.haproxy.locks import apply_lock as apply_lock
 from console.haproxy.locks import describe_holder as describe_holder
 from console.haproxy.locks import flock as _flock
 from console.haproxy.locks import who
-from console.haproxy.statefs import StateError, os_error, private_dir, read_file
-from console.settings import state_dir
+from console.haproxy.statefs import StateError, os_error, private_dir, read_file, state_dir
 
 FORMAT = 1
 

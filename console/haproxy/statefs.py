@@ -227,3 +227,21 @@ def read_edited(path: str | Path) -> bytes:
         raise StateError("the editor removed the file instead of saving it: nothing staged",
                          str(path), "edit again and save the file in place")
     return data
+
+
+def state_dir() -> Path:
+    """Journal, staged changes, logs: created on demand, mode 0700.
+
+    Refused (:class:`StateError`) when it is not a directory, belongs to another user
+    or is writable by others.
+    """
+    from console.paths import state_location
+
+    return private_dir(state_location(), "state directory")
+
+
+def log_path() -> Path:
+    """The console's log file (tracebacks of internal errors): in :func:`state_dir`."""
+    from console.paths import LOG_NAME
+
+    return state_dir() / LOG_NAME

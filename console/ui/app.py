@@ -43,7 +43,7 @@ from console.ui.widgets.eventlog import EventLog
 from console.ui.widgets.table import ProxyTable
 
 if TYPE_CHECKING:
-    from console.cli import Target
+    from console.instance import Target
 
 def _freeze_startup_objects() -> None:
     """Once the first data is on screen: the objects made so far (widgets, styles,

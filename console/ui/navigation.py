@@ -12,6 +12,7 @@ from console.ui.header import HeaderBar
 
 if TYPE_CHECKING:
     from console.ui.app import HAConsoleApp
+    from console.ui.screens.config import ConfigScreen
 
 log = logging.getLogger("haconsole.ui")
 
@@ -78,7 +79,15 @@ class ScreensMixin:
         except ImportError as exc:
             self.notify(f"config screen unavailable: {exc}", severity="error")
             return
-        self.push_screen(ConfigScreen(self.target), lambda _r: self.refresh_drift())
+        self.run_worker(self._open_config(ConfigScreen), group="config", exclusive=True)
+
+    async def _open_config(self: HAConsoleApp, screen: type[ConfigScreen]) -> None:
+        """The config screen, with how this HAProxy loads a file read now (the same
+        :func:`~console.instance.apply_target` as ``haconsole config apply``)."""
+        from console.instance import apply_target
+
+        at = await apply_target(self.target)
+        self.push_screen(screen(self.target, at), lambda _r: self.refresh_drift())
 
     def action_journal(self: HAConsoleApp) -> None:
         try:

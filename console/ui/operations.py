@@ -18,10 +18,10 @@ from textual import work
 from console.haproxy import actions as act
 from console.haproxy.drain import Drained, DrainFailed, TimedOut, drain_to_zero, plan_drain_to_zero
 from console.haproxy.errors import HAProxyError, NoSuchObject, ValidationError
+from console.haproxy.journal import check_writable
 from console.haproxy.safe_text import visible
 from console.haproxy.statefs import StateError
 from console.haproxy.transport import RuntimeClient
-from console.journal import check_writable
 from console.ui.screens.actions import ActionMenu, DrainScreen, MenuItem, ValuePrompt, menu_items
 from console.ui.screens.confirm import confirm_screen
 from console.ui.widgets.table import ProxyTable

@@ -72,7 +72,7 @@ class StatsMixin:
                         group="change", exit_on_error=False)
 
     def action_export(self: HAConsoleApp) -> None:
-        from console.journal import read_entries
+        from console.haproxy.journal import read_entries
         from console.settings import state_dir
 
         version = self.snapshot.info.version if self.snapshot and self.snapshot.info else "?"

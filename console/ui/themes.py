@@ -50,9 +50,9 @@ def shipped_dirs() -> list[Path]:
 
 
 def user_dir() -> Path:
-    from console.settings import config_dir
+    from console.paths import user_themes_dir
 
-    return config_dir() / "themes"
+    return user_themes_dir()
 
 
 def _short(value: object, limit: int = 60) -> str:

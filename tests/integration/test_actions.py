@@ -97,7 +97,7 @@ def stat_row(lab: LabHandle, proxy: str, name: str) -> dict[str, str]:
 
 
 def journal() -> list[dict[str, Any]]:
-    from console.journal import journal_path
+    from console.haproxy.journal import journal_path
 
     path = journal_path()
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from console import journal
 from console.haproxy import history_store as hist
+from console.haproxy import journal
 from console.haproxy.apply import ApplyResult, ApplyTarget, apply
 from console.haproxy.binaries import Binary
 from console.haproxy.errors import ConnectError
@@ -400,18 +400,28 @@ def test_check_uses_every_file_of_the_service(haproxy_binary, tmp_path) -> None:
         lb.stop()
 
 
-def test_apply_target_from_settings_like_objects() -> None:
-    from console.cli import Target
-    from console.settings import Instance
+def test_apply_target_from_the_settings_and_the_running_master(tmp_path: Path) -> None:
+    """The settings' reload method and binary; the master's -f files, -C, -L and cwd."""
+    from console.haproxy.discovery import parse_cmdline
+    from console.instance import Request, apply_target_from, resolve
 
-    inst = ApplyTarget.of(Instance(name="edge", socket="/run/a.sock", master="/run/m.sock",
-                                   reload="systemctl", reload_command="haproxy-edge"))
-    assert (inst.name, inst.socket, inst.master, inst.reload, inst.reload_command) == (
-        "edge", "/run/a.sock", "/run/m.sock", "systemctl", "haproxy-edge")
-    t = ApplyTarget.of(Target(name="x", socket="/s", check_args=["-W", "-C", "/etc"]))
-    assert t.check_args == ["-W", "-C", "/etc"] and t.reload == "master" and t.has_runtime
-    same = ApplyTarget(name="y")
-    assert ApplyTarget.of(same) is same
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[instances.edge]\nsocket = "/run/a.sock"\nmaster = "/run/m.sock"\n'
+                        'reload = "systemctl"\nreload_command = "haproxy-edge"\n'
+                        'haproxy = "/opt/haproxy"\n')
+    target = resolve(Request(instance="edge", settings=str(settings)), discover=False)
+    at = apply_target_from(target, None)
+    assert (at.name, at.socket, at.master, at.reload, at.reload_command, at.haproxy,
+            at.haproxy_origin) == ("edge", "/run/a.sock", "/run/m.sock", "systemctl",
+                                   "haproxy-edge", "/opt/haproxy", "settings")
+    assert at.has_runtime and at.cwd is None
+    cmd = parse_cmdline(["/usr/sbin/haproxy", "-W", "-C", "/etc/hap", "-L", "lb1", "-f",
+                         "a.cfg", "-f", "conf.d"], cwd="/srv")
+    at = apply_target_from(target, cmd)
+    assert at.config_files == ["/etc/hap/a.cfg", "/etc/hap/conf.d"] or \
+        at.config_files == ["/srv/a.cfg", "/srv/conf.d"]
+    assert at.check_args[-2:] == ["-L", "lb1"] and at.cwd == "/srv"
+    assert at.haproxy == "/opt/haproxy"  # the settings' binary wins
 
 
 def run_on_terminal(lb: Running, answer: bytes, prompt: bytes) -> tuple[int, str]:

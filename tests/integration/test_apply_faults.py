@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from console import journal
 from console.haproxy import history_store as hist
+from console.haproxy import journal
 from console.haproxy.apply import ApplyTarget
 from console.haproxy.atomic import leftovers
 from console.haproxy.errors import ValidationError

@@ -56,12 +56,11 @@ def test_drift_reads_every_file_of_the_configuration(haproxy_binary, tmp_path: P
     import asyncio
     import subprocess
 
-    from console.cli import Target
     from console.config_set import files_of, stage_op
     from console.haproxy.staging import Staging
     from console.haproxy.transport import wait_for_socket
+    from console.instance import Target, apply_target
     from console.ui.screens.drift import read_drift
-    from console.ui.widgets.apply_steps import apply_target_of
     from tests.instance import free_port
     from tests.lab_helpers import send
 
@@ -88,7 +87,7 @@ def test_drift_reads_every_file_of_the_configuration(haproxy_binary, tmp_path: P
         items = asyncio.run(read_drift(target))
         assert [(i.ref, i.kind, i.runtime, i.config) for i in items] == [
             ("be_b/b2", "weight", "9", "5")]
-        at = apply_target_of(target)
+        at = asyncio.run(apply_target(target))
         stagings = {f: Staging.load(f) for f in files_of(target)}
         staged = stage_op(target, at, items[0].permanent_ops[0], stagings)
         assert staged.path == str(other) and b"b2 127.0.0.1" in staged.staging.candidate

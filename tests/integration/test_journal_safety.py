@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from console import journal
 from console.haproxy import history_store as hist
+from console.haproxy import journal
 from console.haproxy.staging import Staging
 from tests.integration.test_apply import Running, run_apply, stage_weight
 from tests.integration.test_apply_faults import reloads

@@ -10,9 +10,9 @@ import os
 import time
 from pathlib import Path
 
-from console.cli import Target
 from console.haproxy.model import Row, Snapshot
 from console.haproxy.parsers import parse_stat
+from console.instance import Target
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "captured"
 T0 = 1_790_000_000.0  # a fixed wall clock for stable screenshots

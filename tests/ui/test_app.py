@@ -8,8 +8,8 @@ import pytest
 
 from console import settings as settings_mod
 from console.haproxy.errors import ConnectionRefused
+from console.haproxy.journal import read_entries
 from console.haproxy.known_bugs import crash_risk
-from console.journal import read_entries
 from console.ui.app import HAConsoleApp
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.help import HelpScreen
@@ -243,7 +243,7 @@ async def test_export_timeline(tmp_path, monkeypatch) -> None:
 
 @pytest.mark.haproxy
 async def test_clear_counters_no_sends_nothing_yes_sends_exact_command(instance) -> None:
-    from console.cli import Target
+    from console.instance import Target
 
     app = HAConsoleApp(Target(name="t", socket=instance.admin, interval=3600))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -291,7 +291,7 @@ async def test_clear_counters_no_sends_nothing_yes_sends_exact_command(instance)
 
 @pytest.mark.haproxy
 async def test_operator_socket_cannot_clear_all(instance) -> None:
-    from console.cli import Target
+    from console.instance import Target
 
     app = HAConsoleApp(Target(name="op", socket=instance.operator, interval=3600))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -332,7 +332,7 @@ async def test_garbage_answer_keeps_last_data() -> None:
 async def test_a_poll_longer_than_the_interval_stretches_it_and_the_header_says_so() -> None:
     import asyncio
 
-    from console.cli import Target
+    from console.instance import Target
     from console.ui.header import HeaderBar
 
     class Slow(CapturedSource):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import Target
+from console.instance import Target
 from console.ui.app import HAConsoleApp
 from console.ui.widgets.table import ProxyTable
 from tests.lab_helpers import start_lab

@@ -15,10 +15,11 @@ import pytest
 from textual.app import App
 from textual.screen import Screen
 
-from console.cli import Target
 from console.haproxy import history_store as hist
 from console.haproxy import staging as staging_mod
+from console.haproxy.apply_steps import ApplyTarget
 from console.haproxy.staging import Staging
+from console.instance import Target, apply_target_from
 from console.ui import themes as themes_mod
 from console.ui.screens.config import ConfigScreen
 from console.ui.screens.config_editor import ConfigEditorScreen
@@ -26,7 +27,6 @@ from console.ui.screens.config_history import ConfigHistoryScreen
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.widgets.apply_steps import (
     ApplySteps,
-    apply_target_of,
     check_errors,
     outcome_text,
 )
@@ -96,8 +96,13 @@ def stage_weight(path: Path | str, server: str = "app1", weight: str = "20") -> 
     return st
 
 
-def review(target: Target, **kw: object) -> Host:
-    return Host(lambda: ConfigScreen(target, **kw))  # type: ignore[arg-type]
+def review(target: Target, at: ApplyTarget | None = None) -> Host:
+    """The config screen of *target* (without a socket: nothing to ask the master)."""
+    return Host(lambda: ConfigScreen(target, at or apply_target_from(target, None)))
+
+
+def editor(target: Target) -> Host:
+    return Host(lambda: ConfigEditorScreen(target, apply_target=apply_target_from(target, None)))
 
 
 async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -187,11 +192,10 @@ async def test_apply_steps_show_the_running_step() -> None:
 
 
 def test_apply_target_without_instance_does_not_reload(cfg: Path) -> None:
-    assert not apply_target_of(make_target(cfg)).has_runtime
-    at = apply_target_of(make_target(cfg, master="/run/m.sock"),
-                         {"reload": "systemctl", "reload_command": "haproxy.service",
-                          "config_files": ["/a.cfg"]})
-    assert at.has_runtime and at.reload == "systemctl" and at.config_files == ["/a.cfg"]
+    assert not apply_target_from(make_target(cfg), None).has_runtime
+    at = apply_target_from(make_target(cfg, master="/run/m.sock", reload="systemctl",
+                                       reload_command="haproxy.service"), None)
+    assert at.has_runtime and at.reload == "systemctl" and at.config_files == [str(cfg)]
 
 
 # -- review ------------------------------------------------------------------------------
@@ -350,7 +354,7 @@ async def test_editor_stages_a_raw_edit(cfg: Path) -> None:
 
 
 async def test_editor_escape_asks_before_dropping_edits(cfg: Path) -> None:
-    app = Host(lambda: ConfigEditorScreen(make_target(cfg)))
+    app = editor(make_target(cfg))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         await pilot.press("x")
@@ -370,7 +374,7 @@ async def test_editor_keeps_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.cfg"
     data = CONFIG.replace("# edge proxy (test)", "# caf\xe9 proxy").encode("latin-1")
     path.write_bytes(data)
-    app = Host(lambda: ConfigEditorScreen(make_target(path)))
+    app = editor(make_target(path))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         area = app.screen.query_one(ConfigTextArea)
@@ -524,6 +528,6 @@ def test_snapshot_editor(snap_compare, static_stage: Target, size) -> None:
         pilot.app.screen.goto(17)
         await pilot.pause()
 
-    assert snap_compare(Host(lambda: ConfigEditorScreen(static_stage)), terminal_size=size,
+    assert snap_compare(editor(static_stage), terminal_size=size,
                         run_before=run_before)
 

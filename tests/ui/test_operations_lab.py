@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import Target
+from console.haproxy.journal import read_entries
 from console.haproxy.parsers import parse_servers_state
-from console.journal import read_entries
+from console.instance import Target
 from console.ui.app import HAConsoleApp
 from console.ui.screens.actions import ActionMenu, DrainScreen, ValuePrompt
 from console.ui.screens.confirm import ConfirmScreen

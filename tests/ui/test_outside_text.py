@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from console.cli import Target
 from console.haproxy.actions import read_only
+from console.haproxy.journal import journal_path
 from console.haproxy.staging import Staging
-from console.journal import journal_path
+from console.instance import Target
 from console.ui.app import HAConsoleApp
 from console.ui.screens.config import ConfigScreen
 from console.ui.screens.config_editor import ConfigEditorScreen

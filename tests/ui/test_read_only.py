@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from console import settings as settings_mod
-from console.cli import Target
 from console.haproxy import history_store as hist
 from console.haproxy.staging import Staging
+from console.instance import Target
 from console.ui.app import HAConsoleApp
 from console.ui.screens.config_history import ConfigHistoryScreen
 from tests.ui.captured import CapturedSource

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from console.cli import Target
 from console.haproxy.actions import Action, execute, plan, read_state
 from console.haproxy.drain import plan_drain_to_zero
+from console.haproxy.journal import read_entries
 from console.haproxy.transport import RuntimeClient
-from console.journal import read_entries
+from console.instance import Target
 from console.ui.app import HAConsoleApp
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.drift import DriftScreen

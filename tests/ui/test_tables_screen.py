@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input
 
-from console.cli import Target
 from console.haproxy.actions import read_only
+from console.haproxy.journal import read_entries
 from console.haproxy.transport import RuntimeClient
-from console.journal import read_entries
+from console.instance import Target
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.tables import PromptScreen, TablesScreen
 from tests.lab_helpers import LabHandle, start_lab

@@ -468,7 +468,7 @@ class FakeClient:
 
 
 def journal_lines() -> list[dict[str, Any]]:
-    from console.journal import journal_path
+    from console.haproxy.journal import journal_path
 
     path = journal_path()
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from console import journal
-from console.haproxy import atomic
+from console.haproxy import atomic, journal
 from console.haproxy import history_store as hist
 from console.haproxy.staging import Staging, apply_lock, file_key
 from console.haproxy.statefs import StateError

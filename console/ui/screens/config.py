@@ -33,14 +33,13 @@ from console.ui.screens.confirm import ConfirmScreen
 from console.ui.widgets.apply_steps import (
     ApplySteps,
     apply_plan,
-    apply_target_of,
     check_errors,
 )
 from console.ui.widgets.diffview import DiffView, hunk_sections
 
 if TYPE_CHECKING:
-    from console.cli import Target
     from console.haproxy.apply import ApplyResult, ApplyTarget
+    from console.instance import Target
 
 log = logging.getLogger("haconsole.ui")
 
@@ -72,10 +71,10 @@ class ConfigScreen(Screen[None]):
     ]
     CHANGES = ("apply", "edit", "external_edit", "discard", "rebase", "message")
 
-    def __init__(self, target: Target, *, instance_info: dict[str, Any] | None = None) -> None:
+    def __init__(self, target: Target, apply_target: ApplyTarget) -> None:
         super().__init__()
         self.target = target
-        self.instance_info = dict(instance_info or {})
+        self.apply_target = apply_target  # how this HAProxy loads a file: instance.py
         self.staging: Staging | None = None
         self.hunks: list[Hunk] = []
         self.status = "empty"
@@ -124,7 +123,7 @@ class ConfigScreen(Screen[None]):
 
     @property
     def no_reload(self) -> bool:
-        return not apply_target_of(self.target, self.instance_info).has_runtime
+        return not self.apply_target.has_runtime
 
     # ------------------------------------------------------------------ state
 
@@ -316,14 +315,14 @@ class ConfigScreen(Screen[None]):
         line = self.error_lines[0] if self.error_lines and self.staging and \
             self._errors_for == self.staging.candidate_hash else None
         self.app.push_screen(ConfigEditorScreen(self._file_target(), line=line,
-                                                instance_info=self.instance_info),
+                                                apply_target=self.apply_target),
                              lambda _saved: self.reload_state())
 
     def action_history(self) -> None:
         from console.ui.screens.config_history import ConfigHistoryScreen
 
         self.app.push_screen(ConfigHistoryScreen(self._file_target(),
-                                                 instance_info=self.instance_info),
+                                                 apply_target=self.apply_target),
                              lambda _staged: self.reload_state())
 
     def action_discard(self) -> None:
@@ -429,7 +428,7 @@ class ConfigScreen(Screen[None]):
 
         st = self.staging
         assert st is not None
-        at = apply_target_of(self.target, self.instance_info)
+        at = self.apply_target
         no_reload = not at.has_runtime
         try:
             plan = await plan_apply(str(self.config), st.base, st.candidate, at,

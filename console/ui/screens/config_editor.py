@@ -9,7 +9,7 @@ round trip unchanged (see :mod:`console.ui.widgets.cfg_highlight`).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,7 +23,8 @@ from console.ui.screens.confirm import ConfirmScreen
 from console.ui.widgets.cfg_highlight import ConfigTextArea, decode_config, encode_config
 
 if TYPE_CHECKING:
-    from console.cli import Target
+    from console.haproxy.apply_steps import ApplyTarget
+    from console.instance import Target
 
 
 class ConfigEditorScreen(Screen[bool]):
@@ -47,11 +48,11 @@ class ConfigEditorScreen(Screen[bool]):
     ]
 
     def __init__(self, target: Target, *, line: int | None = None,
-                 instance_info: dict[str, Any] | None = None) -> None:
+                 apply_target: ApplyTarget) -> None:
         super().__init__()
         self.target = target
         self.start_line = line
-        self.instance_info = dict(instance_info or {})
+        self.apply_target = apply_target
         self.source = b""
         self.original_text = ""
         self.raw_bytes = 0
@@ -202,4 +203,4 @@ class ConfigEditorScreen(Screen[bool]):
         if any(isinstance(s, ConfigScreen) for s in self.app.screen_stack[:-1]):
             self.dismiss(staged)
         else:
-            self.app.switch_screen(ConfigScreen(self.target, instance_info=self.instance_info))
+            self.app.switch_screen(ConfigScreen(self.target, self.apply_target))

@@ -8,7 +8,7 @@ selected version; it is then reviewed and applied like any other change.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +24,8 @@ from console.ui.plain import plain
 from console.ui.widgets.diffview import DiffView
 
 if TYPE_CHECKING:
-    from console.cli import Target
+    from console.haproxy.apply_steps import ApplyTarget
+    from console.instance import Target
 
 
 class ConfigHistoryScreen(Screen[bool]):
@@ -44,10 +45,10 @@ class ConfigHistoryScreen(Screen[bool]):
         Binding("escape", "back", "Back", id="history.back"),
     ]
 
-    def __init__(self, target: Target, *, instance_info: dict[str, Any] | None = None) -> None:
+    def __init__(self, target: Target, *, apply_target: ApplyTarget) -> None:
         super().__init__()
         self.target = target
-        self.instance_info = dict(instance_info or {})
+        self.apply_target = apply_target
         self.versions: list[hist.Version] = []
         self.live: int | None = None
         self.error: str | None = None
@@ -148,4 +149,4 @@ class ConfigHistoryScreen(Screen[bool]):
         if any(isinstance(s, ConfigScreen) for s in self.app.screen_stack[:-1]):
             self.dismiss(True)
         else:
-            self.app.switch_screen(ConfigScreen(self.target, instance_info=self.instance_info))
+            self.app.switch_screen(ConfigScreen(self.target, self.apply_target))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from console.haproxy.transport import RuntimeClient
 from console.ui.plain import plain
 
 if TYPE_CHECKING:
-    from console.cli import Target
+    from console.instance import Target
 
 
 async def read_drift(target: Target) -> list[DriftItem]:
@@ -170,10 +171,10 @@ class DriftScreen(Screen[None]):
         running HAProxy's binary and environment decide ``.if`` blocks, as on the CLI)."""
         from console.config_set import files_of, stage_op
         from console.haproxy.staging import Staging
-        from console.ui.widgets.apply_steps import apply_target_of
+        from console.instance import apply_target
 
         try:
-            at = apply_target_of(self.target)
+            at = asyncio.run(apply_target(self.target))
             stagings = {f: Staging.load(f) for f in files_of(self.target)}
             staged = [stage_op(self.target, at, op, stagings) for op in ops]
         except HAProxyError as exc:

@@ -25,14 +25,14 @@ from textual.widgets import DataTable, Footer, Static
 
 from console.haproxy.actions import FRONTEND_KINDS, SERVER_KINDS, Action
 from console.haproxy.errors import HAProxyError
+from console.haproxy.journal import read_entries
 from console.haproxy.restore import NoRestore, current_state, restore_actions
 from console.haproxy.safe_text import visible
-from console.journal import read_entries
 from console.ui.plain import plain
 
 if TYPE_CHECKING:
-    from console.cli import Target
     from console.haproxy.transport import RuntimeClient
+    from console.instance import Target
 
 log = logging.getLogger("haconsole.ui")
 

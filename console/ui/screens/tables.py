@@ -29,8 +29,8 @@ from console.ui.plain import plain
 from console.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
-    from console.cli import Target
     from console.haproxy.transport import RuntimeClient
+    from console.instance import Target
 
 log = logging.getLogger("haconsole.ui")
 

@@ -4,14 +4,13 @@ Each step shows as it ends: ``✓`` ok, ``✖`` failed, ``▲`` warning, ``–``
 with its detail lines; the step expected next shows ``… running``. Symbols carry
 the meaning, colours only help. After the run, :func:`outcome_text` says what
 happened: HAProxy's ``[ALERT]`` lines on the candidate's lines after a failed
-check, the startup-log lines that explain a rollback. :func:`apply_target_of` turns
-the console's target into the pipeline's.
+check, the startup-log lines that explain a rollback.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -23,7 +22,6 @@ from console.haproxy.lines import split_lf
 from console.haproxy.safe_text import visible
 
 if TYPE_CHECKING:
-    from console.cli import Target
     from console.haproxy.apply import ApplyResult, ApplyTarget
 
 STEP_ORDER = ("stale", "lock", "check", "history", "write", "state", "reload", "verify",
@@ -36,34 +34,6 @@ STATUS_CLASS = {"ok": "ok", "fail": "fail", "failed": "fail", "warn": "warn", "s
                 "running": "running"}
 MAX_DETAIL = 40
 _LINE_ERROR = re.compile(r"^line ([0-9]+)(?: \(in [^)]*\))?: (.*)$", re.S)
-
-
-def apply_target_of(target: Target, info: dict[str, Any] | None = None) -> ApplyTarget:
-    """The pipeline's view of *target*; *info* adds what discovery or the settings know.
-
-    Keys of *info* (all optional): ``haproxy``, ``check_args``, ``config_files``,
-    ``cwd``, ``reload`` (master | systemctl | command), ``reload_command``,
-    ``reload_timeout``, ``running``.
-    """
-    from console.haproxy.apply import ApplyTarget
-
-    info = info or {}
-    at = ApplyTarget(name=target.name, socket=target.socket, master=target.master,
-                     haproxy=target.haproxy or info.get("haproxy"),
-                     haproxy_origin=getattr(target, "haproxy_origin", "given"),
-                     check_args=list(info.get("check_args") or target.check_args),
-                     config_files=list(info.get("config_files") or
-                                       getattr(target, "config_paths", None) or []),
-                     cwd=info.get("cwd"),
-                     running=bool(target.socket or target.master) and
-                     bool(info.get("running", True)))
-    if info.get("reload"):
-        at.reload = str(info["reload"])
-    if info.get("reload_command"):
-        at.reload_command = str(info["reload_command"])
-    if info.get("reload_timeout"):
-        at.reload_timeout = float(info["reload_timeout"])
-    return at
 
 
 def check_errors(errors: list[str]) -> list[tuple[int | None, str]]:

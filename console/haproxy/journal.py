@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from console.haproxy.lines import split_lf
-from console.haproxy.statefs import StateError, open_nofollow, os_error, read_file
-from console.settings import state_dir
+from console.haproxy.statefs import StateError, open_nofollow, os_error, read_file, state_dir
+from console.paths import JOURNAL_NAME
 
 WHAT = "the journal"
 
@@ -34,7 +34,7 @@ class JournalError(StateError):
 
 
 def journal_path() -> Path:
-    return state_dir() / "journal.jsonl"
+    return state_dir() / JOURNAL_NAME
 
 
 def _user() -> str:

@@ -1,0 +1,216 @@
+"""Which HAProxy the console works on, and how that HAProxy runs.
+
+The wiring below both the command line and the console screens:
+
+* :class:`Request`: what the user asked for (flags; the command line builds it);
+* :func:`resolve`: a :class:`Target` from the request, the settings file, the
+  environment and discovery (the running process's command line and sockets);
+* :func:`apply_target`: the one way to build the config pipeline's
+  :class:`~console.haproxy.apply_steps.ApplyTarget` from a target: the binary that
+  checks the file, every ``-f`` of the service, its ``-C``/``-L`` arguments and working
+  directory, and the reload method of the settings (``master``, ``systemctl``,
+  ``command``). ``haconsole config apply`` and the console's config screen both use it,
+  so an apply behaves the same from the shell and from the console;
+* :class:`ExitStatus`: the exit codes of every command.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from console import settings as settings_mod
+from console.haproxy.apply_steps import ApplyTarget
+from console.haproxy.discovery import CommandLine
+from console.settings import DEFAULT_INTERVAL, check_interval
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    ERROR = 1  # something failed: HAProxy refused, a reload rolled back…
+    DIFFERS = 1  # `config diff`: a change is staged (as diff(1) says files differ)
+    USAGE = 2  # refused before anything was done: bad input, read-only, unusable state
+    INTERRUPTED = 130  # Ctrl-C
+
+
+@dataclass
+class Request:
+    """What the user named: flags of the command line (all optional)."""
+
+    socket: str | None = None
+    master: str | None = None
+    configs: list[str] = field(default_factory=list)  # every -c, in order
+    url: str | None = None
+    instance: str | None = None  # a [instances.NAME] of the settings
+    settings: str | None = None  # the settings file
+    interval: str | float | None = None  # as typed; checked by resolve()
+    read_only: bool = False
+
+    @classmethod
+    def from_args(cls, args: object) -> Request:
+        """From the command line's parsed options (``argparse.Namespace``)."""
+        config = getattr(args, "config", None)
+        configs = [config] if isinstance(config, str) else list(config or [])
+        return cls(socket=getattr(args, "socket", None), master=getattr(args, "master", None),
+                   configs=configs, url=getattr(args, "url", None),
+                   instance=getattr(args, "instance", None),
+                   settings=getattr(args, "settings", None),
+                   interval=getattr(args, "interval", None),
+                   read_only=bool(getattr(args, "read_only", False)))
+
+    @property
+    def names_an_address(self) -> bool:
+        return bool(self.socket or self.master or self.configs or self.url)
+
+
+@dataclass
+class Target:
+    """Where the instance is, after flags, settings and discovery are merged."""
+
+    name: str = "haproxy"
+    socket: str | None = None
+    master: str | None = None
+    config: str | None = None  # the first file of the configuration
+    url: str | None = None
+    url_user: str | None = None
+    url_password: str | None = None
+    haproxy: str | None = None
+    haproxy_origin: str = "given"  # "settings", "running instance"…
+    configs: list[str] = field(default_factory=list)  # every -f, files or directories
+    read_only: bool = False
+    interval: float = DEFAULT_INTERVAL
+    notes: list[str] = field(default_factory=list)
+    check_args: list[str] = field(default_factory=list)
+    reload: str = "master"  # how a new configuration is loaded: master | systemctl | command
+    reload_command: str | None = None  # the command, or the unit for systemctl
+    cmdline: CommandLine | None = None  # the running master's command line, when read
+    discovered: bool = False  # discovery ran (cmdline None then means: not readable)
+
+    @property
+    def config_paths(self) -> list[str]:
+        """The configuration's ``-f`` paths in order (files or directories)."""
+        return list(self.configs) or ([self.config] if self.config else [])
+
+
+def resolve(request: Request, *, discover: bool = True) -> Target:
+    """The target of *request*: flags over environment over settings over discovery."""
+    settings = settings_mod.load(request.settings)
+    settings.limits.apply()
+    t = Target(interval=settings.ui.interval)
+    inst = settings.instance(request.instance) \
+        if (request.instance or not request.names_an_address) else None
+    if inst:
+        t.name = inst.name
+        t.socket, t.master, t.url = inst.socket, inst.master, inst.stats_url
+        t.configs = list(inst.configs)
+        t.url_user, t.url_password = inst.stats_user, inst.stats_password
+        t.haproxy, t.read_only = inst.haproxy, inst.read_only
+        t.reload, t.reload_command = inst.reload, inst.reload_command
+        if inst.haproxy:
+            t.haproxy_origin = "settings"
+    from console.haproxy import shared_state
+
+    shared_state.configure((inst.shared_state_dir if inst else None) or
+                           settings.shared_state_dir)
+    # Credentials for the stats page from the environment: never in an argv (ps).
+    t.url_user = os.environ.get("HACONSOLE_STATS_USER") or t.url_user
+    t.url_password = os.environ.get("HACONSOLE_STATS_PASSWORD") or t.url_password
+    t.socket = request.socket or t.socket
+    t.master = request.master or t.master
+    if request.configs:
+        t.configs = [os.path.abspath(p) for p in request.configs]
+    set_configs(t, t.configs)
+    t.url = request.url or t.url
+    t.read_only = request.read_only or t.read_only
+    if request.interval is not None:
+        t.interval = check_interval(request.interval, "--interval")
+    if discover and (t.socket or t.master or t.config or not t.url):
+        _discover(t)
+    if t.socket and t.name == "haproxy":
+        t.name = os.path.basename(os.path.dirname(t.socket)) or t.socket \
+            if "/" in t.socket else t.socket
+    return t
+
+
+def _discover(t: Target) -> None:
+    import asyncio
+
+    from console.haproxy.discovery import discover as run_discovery
+
+    found = asyncio.run(run_discovery(t.socket, t.master, t.config))
+    t.discovered = True
+    t.socket = t.socket or found.socket
+    t.master = t.master or found.master
+    if not t.configs and found.config_files:
+        set_configs(t, found.config_files)
+    if found.cmdline:
+        t.cmdline = found.cmdline
+        if not t.haproxy and found.cmdline.binary:
+            t.haproxy, t.haproxy_origin = found.cmdline.binary, "running instance"
+        t.check_args = found.cmdline.check_args
+    t.notes += found.notes
+
+
+def set_configs(t: Target, paths: list[str]) -> None:
+    """The configuration's paths, and its first file as ``config``."""
+    from console.haproxy.config.fileset import expand_paths
+
+    t.configs = list(paths)
+    files = expand_paths(paths) if paths else []
+    t.config = files[0] if files else (paths[0] if paths else None)
+
+
+async def apply_target(target: Target) -> ApplyTarget:
+    """How the HAProxy of *target* loads a new configuration: the only way one is built.
+
+    The running master's command line (read by discovery, or now from ``show proc``
+    when discovery did not run or could not read it) gives the service's ``-f`` files,
+    ``-C``/``-L`` arguments and working directory; without it, the target's own
+    configuration paths. The settings' binary wins over the running one for
+    ``haproxy -c``; the reload method and command come from the settings.
+    """
+    cmdline = target.cmdline
+    if cmdline is None and not target.discovered and (target.socket or target.master):
+        from console.haproxy.discovery import discover
+
+        cmdline = (await discover(target.socket, target.master, target.config)).cmdline
+    if cmdline is None and target.master:
+        cmdline = await _master_cmdline(target.master)
+    return apply_target_from(target, cmdline)
+
+
+def apply_target_from(target: Target, cmdline: CommandLine | None) -> ApplyTarget:
+    """The :class:`ApplyTarget` of *target* once the master's command line is known (or
+    known to be unreadable: ``None``); :func:`apply_target` is the way to get one."""
+    haproxy, origin = target.haproxy, target.haproxy_origin
+    if origin != "settings" and cmdline and cmdline.binary:
+        haproxy, origin = cmdline.binary, "running instance"
+    out = ApplyTarget(name=target.name, socket=target.socket, master=target.master,
+                      haproxy=haproxy, haproxy_origin=origin,
+                      running=bool(target.socket or target.master),
+                      reload=target.reload, reload_command=target.reload_command)
+    if cmdline:
+        out.config_files = list(cmdline.config_files)
+        out.check_args = list(cmdline.check_args)
+        if "-L" in cmdline.argv[:-1]:
+            out.check_args += ["-L", cmdline.argv[cmdline.argv.index("-L") + 1]]
+        out.cwd = cmdline.cwd
+    else:
+        out.config_files = target.config_paths
+        out.check_args = list(target.check_args)
+    return out
+
+
+async def _master_cmdline(master: str) -> CommandLine | None:
+    """The master's command line from /proc, its pid asked with ``show proc``."""
+    from console.haproxy.discovery import read_cmdline
+    from console.haproxy.errors import HAProxyError
+    from console.haproxy.parsers import parse_proc
+    from console.haproxy.transport import MasterClient
+
+    try:
+        info = parse_proc(await MasterClient(master).run("show proc"))
+        return read_cmdline(info.master.pid) if info.master else None
+    except (HAProxyError, OSError):
+        return None
