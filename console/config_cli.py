@@ -47,7 +47,7 @@ resolve across all the files and an edit lands in the file holding its line.
 """
 
 
-def add_config_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_config_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``haconsole config`` and its subcommands."""
     p = sub.add_parser("config", help="change the configuration file: stage, review, apply",
                        description="Change HAProxy's configuration file: stage a change, "

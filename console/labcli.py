@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from console.haproxy.errors import HAProxyError, NotFound
-from console.instance import ExitStatus
 from console.settings import DEFAULT_INTERVAL
 
 LAB_START_TIMEOUT = 60.0
@@ -97,20 +96,8 @@ def run_with_console(args: argparse.Namespace) -> int:
     child = start_child(os.path.abspath(directory), args.haproxy)
     try:
         info = wait_ready(child, os.path.abspath(directory))
-        try:
-            from console.ui.app import run_app  # noqa: F401
-        except ImportError:
-            run_app = None
-        if run_app is None:
-            print(describe(info), flush=True)
-            print("Stop with Ctrl-C.", flush=True)
-            try:
-                while child.poll() is None:
-                    time.sleep(0.5)
-            except KeyboardInterrupt:
-                pass
-            return ExitStatus.OK
         from console.instance import Target
+        from console.ui.app import run_app
 
         target = Target(name="lab", socket=info["admin_socket"], master=info["master_socket"],
                         config=info["config"], url=info.get("stats_url"),

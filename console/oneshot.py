@@ -134,14 +134,14 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
         text = await _need_socket(target, what).run("show servers state")
         state_rows = parsers.parse_servers_state(text)
         if as_json:
-            _emit_json([{k: (None if v in ("", "-") else v) for k, v in r.fields.items()}
-                        for r in state_rows])
+            _emit_json([{k: (None if v in ("", "-") else v) for k, v in s.fields.items()}
+                        for s in state_rows])
             return ExitStatus.OK
         cols = ("be_name", "srv_name", "srv_addr", "srv_port", "srv_op_state",
                 "srv_admin_state", "srv_uweight", "srv_iweight", "srv_check_status")
         table = Table(*cols, box=None)
-        for r in state_rows:
-            table.add_row(*(_cell(r.fields.get(c, "")) for c in cols))
+        for state_row in state_rows:
+            table.add_row(*(_cell(state_row.fields.get(c, "")) for c in cols))
         _out().print(table)
         return ExitStatus.OK
     raise ValidationError(f"unknown show target {what!r}")

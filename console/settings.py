@@ -44,8 +44,10 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 import tomlkit.exceptions
@@ -159,7 +161,7 @@ class Settings:
         doc = self.document
         if section not in doc:
             doc.add(section, tomlkit.table())
-        doc[section][key] = value  # type: ignore[index]
+        doc[section][key] = value
         self.save()
         if section == "ui" and hasattr(self.ui, key):
             setattr(self.ui, key, value)
@@ -226,7 +228,7 @@ def _where(path: Path, text: str, key: str) -> str:
     return f"{path}:{line}" if line else str(path)
 
 
-def _get(table: dict, key: str, kind: type | tuple[type, ...], path: Path, text: str,
+def _get(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: Path, text: str,
          dotted: str) -> object:
     value = table.get(key)
     if value is None:
@@ -239,6 +241,13 @@ def _get(table: dict, key: str, kind: type | tuple[type, ...], path: Path, text:
             expected, f"a {expected}")
         raise ConfigError(f"{dotted} must be {expected}", _where(path, text, key))
     return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def _table(table: Mapping[str, Any], key: str, path: Path, text: str,
+           dotted: str) -> dict[str, Any]:
+    """The table *key* of *table* (empty when absent)."""
+    value = _get(table, key, dict, path, text, dotted)
+    return value if isinstance(value, dict) else {}
 
 
 def _set_limit(limits: LimitSettings, key: str, value: object, source: str,
@@ -291,7 +300,7 @@ def load(path: str | Path | None = None) -> Settings:
                                      "default_instance")  # type: ignore[assignment]
     settings.shared_state_dir = _get(doc, "shared_state_dir", str, p, text,
                                      "shared_state_dir")  # type: ignore[assignment]
-    ui = _get(doc, "ui", dict, p, text, "[ui]") or {}
+    ui = _table(doc, "ui", p, text, "[ui]")
     if ui:
         theme = _get(ui, "theme", str, p, text, "ui.theme")
         interval = _get(ui, "interval", (int, float), p, text, "ui.interval")
@@ -305,20 +314,20 @@ def load(path: str | Path | None = None) -> Settings:
         if interval is not None:
             settings.ui.interval = check_interval(interval, "ui.interval",
                                                   _where(p, text, "interval"))
-    limits = _get(doc, "limits", dict, p, text, "[limits]") or {}
+    limits = _table(doc, "limits", p, text, "[limits]")
     for key in ("timeout", "max_answer_mb"):
-        value = _get(limits, key, (int, float), p, text, f"limits.{key}")  # type: ignore[arg-type]
+        value = _get(limits, key, (int, float), p, text, f"limits.{key}")
         if value is not None:
             _set_limit(settings.limits, key, value, f"limits.{key}", _where(p, text, key))
-    keys = _get(doc, "keys", dict, p, text, "[keys]") or {}
-    for binding_id, keyspec in keys.items():  # type: ignore[union-attr]
+    keys = _table(doc, "keys", p, text, "[keys]")
+    for binding_id, keyspec in keys.items():
         if not isinstance(keyspec, str):
             raise ConfigError(f"keys.{binding_id} must be a string such as \"ctrl+r\"",
                               _where(p, text, binding_id))
         settings.ui.keys[binding_id] = str(keyspec)
 
-    instances = _get(doc, "instances", dict, p, text, "[instances]") or {}
-    for name, table in instances.items():  # type: ignore[union-attr]
+    instances = _table(doc, "instances", p, text, "[instances]")
+    for name, table in instances.items():
         if not isinstance(table, dict):
             raise ConfigError(f"instances.{name} must be a table ([instances.{name}])",
                               _where(p, text, name))

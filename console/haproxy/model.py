@@ -552,13 +552,13 @@ class SnapshotBuilder:
             return
         # groups: stable part, clock value, stable part, clock value, ..., the rest
         pattern, last = "", -1
-        for index, _ in positions:
+        for pos, _ in positions:
             if last < 0:
-                pattern += f"((?:[^,]*,){{{index}}})"
+                pattern += f"((?:[^,]*,){{{pos}}})"
             else:
-                pattern += f"(,(?:[^,]*,){{{index - last - 1}}})"
+                pattern += f"(,(?:[^,]*,){{{pos - last - 1}}})"
             pattern += "([^,]*)"
-            last = index
+            last = pos
         self._match = re.compile(pattern + "(.*)").fullmatch
 
     def rows(self, text: str) -> tuple[Row, ...]:

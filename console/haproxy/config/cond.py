@@ -288,13 +288,13 @@ def evaluate(line: Line, ctx: CondContext, env: Env) -> Tri:
         return False  # HAProxy: an empty condition is false
     parser = _Parser(text, ctx, env)
     try:
-        value = parser.expr()
+        result = parser.expr()
         parser.blanks()
         if parser.pos != len(text):
             return None
     except _Unparsable:
         return None
-    return value
+    return result
 
 
 # --------------------------------------------------------------------------- lines
@@ -336,7 +336,7 @@ def line_states(cfg: ConfigFile, ctx: CondContext, env: Env) -> LineStates:
             outer, outer_blame = current()
             states.append(outer)
             blame.append(outer_blame)
-            cond = evaluate(line, ctx, env) if outer is not False else False
+            cond: Tri = evaluate(line, ctx, env) if outer is not False else False
             stack.append(_Level(outer, cond, _and(outer, cond),
                                 i if cond is None and outer is not False else None))
             continue
@@ -348,7 +348,7 @@ def line_states(cfg: ConfigFile, ctx: CondContext, env: Env) -> LineStates:
             if top.outer is False:
                 top.active = False
                 continue
-            cond: Tri = True if kw == ".else" else (
+            cond = True if kw == ".else" else (
                 evaluate(line, ctx, env) if top.taken is not True else False)
             top.active = _and(_and(_not(top.taken), cond), top.outer)
             if top.taken is None or cond is None:

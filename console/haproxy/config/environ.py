@@ -113,13 +113,13 @@ def environment_line(line: Line, env: Env, *, certain: bool) -> None:
         elif not known:
             env.set(name, None)  # presetenv: kept if it was set, which is unknown
     elif kw == "unsetenv":
-        for name in args:
-            if name is None:
+        for unset in args:
+            if unset is None:
                 continue
             if certain:
-                env.unsetenv(name)
+                env.unsetenv(unset)
             else:
-                env.set(name, None)
+                env.set(unset, None)
     elif kw == "resetenv":
         if not certain or None in args:
             env.known, env.rest_known, env.unset, env.unknown = {}, False, set(), set()
