@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -38,7 +37,7 @@ from console.ui.operations import OperationsMixin
 from console.ui.screendiff import ScreenDiff
 from console.ui.screens.help import HelpScreen
 from console.ui.stats_level import StatsMixin
-from console.ui.textual_seam import display_changed_cells, write_to_terminal
+from console.ui.textual_seam import ShownAsOneLine, display_changed_cells, write_to_terminal
 from console.ui.widgets.detail import DetailPane
 from console.ui.widgets.eventlog import EventLog
 from console.ui.widgets.table import ProxyTable
@@ -477,6 +476,8 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
 
     # -- errors ---------------------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:
+        """An unhandled error ends the console: its traceback goes to the log file, and
+        one line, never the traceback, to the user's screen."""
         try:
             with open_log() as f:
                 f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
@@ -484,13 +485,9 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
             where = log_where()
         except (OSError, HAProxyError):
             where = "(log file not writable)"
-        self._return_code = 1
-        if self._exception is None:
-            self._exception = error
-            self._exception_event.set()
-        self._exit_renderables.append(Text(
-            f"haconsole: internal error: {type(error).__name__}: {error} — details in {where}"))
-        self._close_messages_no_wait()
+        super()._handle_exception(ShownAsOneLine(visible(
+            f"haconsole: internal error: {type(error).__name__}: {error} — details in {where}"),
+            error))
 
 
 def run_app(target: Target, *, theme: str | None = None) -> int:

@@ -10,7 +10,9 @@ spans of Rich styles; this module gets them from Textual and hands the result ba
   ``LayoutUpdate.region`` / ``.strips``, ``ChopsUpdate.chops`` / ``.spans`` /
   ``.chop_ends``) into line spans; :class:`_Written` is an update whose output is
   already computed (a ``CompositorUpdate`` with its ``render_segments``);
-- :func:`write_to_terminal` writes to the terminal outside of an update.
+- :func:`write_to_terminal` writes to the terminal outside of an update;
+- :class:`ShownAsOneLine` is an error Textual shows as one line on exit, not as a
+  traceback (``App._handle_exception`` panics with an error that has ``__rich__``).
 
 The private names, and the application's state read before writing (``App._driver``,
 ``._batch_count``, ``._running``, ``._closed``), are checked by
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 from rich.color import ColorSystem
 from rich.console import COLOR_SYSTEMS, Console
 from rich.segment import Segment
+from rich.text import Text
 from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
 from textual.app import App
 from textual.geometry import Size
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
 # the major versions of Textual this module was written for (pyproject.toml pins the same)
 TEXTUAL_MAJORS = (8,)
 
-__all__ = ["ChopsUpdate", "LayoutUpdate", "TEXTUAL_MAJORS", "color_system",
+__all__ = ["ChopsUpdate", "LayoutUpdate", "ShownAsOneLine", "TEXTUAL_MAJORS", "color_system",
            "compositor_lines", "diffed_update", "display_changed_cells", "render_update",
            "write_to_terminal"]
 
@@ -125,3 +128,17 @@ def write_to_terminal(app: App, text: str) -> None:
     if driver is not None and not app.is_headless:
         driver.write(text)
 
+
+class ShownAsOneLine(Exception):
+    """An unhandled error, as the application reports it: Textual ends the application
+    and shows ``message`` (one line, control characters already escaped), not a
+    traceback. The error itself is the ``__cause__``."""
+
+    def __init__(self, message: str, error: BaseException) -> None:
+        super().__init__(message)
+        self.message = message
+        self.__cause__ = error
+
+    def __rich__(self) -> Text:
+        # not wrapped by Rich: a path in it stays one word for the terminal to wrap
+        return Text(self.message, no_wrap=True, overflow="ignore")

@@ -19,6 +19,7 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
@@ -31,6 +32,7 @@ from textual.strip import Strip
 from console.ui import textual_seam
 from console.ui.app import HAConsoleApp
 from console.ui.screendiff import ScreenDiff
+from tests.ui.captured import CapturedSource, target
 
 REPO = Path(__file__).resolve().parents[2]
 CHECK = ("console/ui/textual_seam.py was written for other private names of Textual: "
@@ -104,11 +106,43 @@ def test_the_app_has_the_hooks_and_state_the_seam_uses() -> None:
     assert "render_segments(console)" in source and "post_display_hook()" in source, CHECK
 
 
+def test_an_error_that_renders_itself_is_shown_as_itself_not_as_a_traceback() -> None:
+    """What ShownAsOneLine relies on: Textual panics with an error that has __rich__."""
+    source = inspect.getsource(App._handle_exception)
+    assert '"__rich__"' in source and "self.panic(error)" in source, CHECK
+
+
+async def test_an_internal_error_ends_the_console_with_one_line_and_the_traceback_in_the_log(
+        tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HACONSOLE_STATE_DIR", str(tmp_path / "state"))
+    app = HAConsoleApp(target(), theme="dark", source=CapturedSource(), level="admin")
+
+    def boom() -> None:
+        raise ValueError("boom \x1b[2J")
+
+    with pytest.raises(textual_seam.ShownAsOneLine) as raised:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.1)
+            app.call_later(boom)
+            for _ in range(40):
+                if app.return_code is not None:
+                    break
+                await pilot.pause(0.05)
+    assert isinstance(raised.value.__cause__, ValueError)
+    assert app.return_code == 1
+    err = capsys.readouterr().err
+    assert "haconsole: internal error: ValueError: boom \\x1b[2J — details in" in err, err
+    assert "Traceback" not in err and "\x1b[2J" not in err and len(err.splitlines()) == 1, err
+    logged = (tmp_path / "state" / "haconsole.log").read_text(encoding="utf-8")
+    assert "Traceback" in logged and 'raise ValueError("boom' in logged
+
+
 def test_no_module_but_the_seam_touches_private_names_of_textual_or_rich() -> None:
     private = re.compile(r"\btextual\._|\bfrom textual import _|\._display\b|\._driver\b"
                          r"|\b_batch_count\b|\._running\b|\._closed\b|\._link\b"
                          r"|\._attributes\b|\b_set_attributes\b|\._color_system\b"
-                         r"|\b_compositor\b")
+                         r"|\b_exit_renderables\b|\b_close_messages|\._exception\b"
+                         r"|\b_return_code\b|\b_compositor\b")
     found = []
     for path in sorted((REPO / "console").rglob("*.py")):
         if path.name == "textual_seam.py":
