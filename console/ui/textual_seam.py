@@ -108,7 +108,9 @@ def diffed_update(diff: ScreenDiff, renderable: object, console: Console,
 
 def display_changed_cells(app: App, screen: Screen, renderable: object) -> None:
     """``App._display`` for an application with a ``screen_diff`` attribute (a
-    :class:`ScreenDiff`, or None for whole regions): assigned in its class body."""
+    :class:`ScreenDiff`, or None for whole regions): assigned in its class body. What
+    it writes goes through Textual's own ``App._display`` (no other class defines one:
+    tests/ui/test_textual_seam.py checks that no other module defines or calls it)."""
     diff: ScreenDiff | None = getattr(app, "screen_diff", None)
     driver = app._driver
     if diff is not None and driver is not None and not app.is_headless \

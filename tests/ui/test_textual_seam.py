@@ -138,7 +138,8 @@ async def test_an_internal_error_ends_the_console_with_one_line_and_the_tracebac
 
 
 def test_no_module_but_the_seam_touches_private_names_of_textual_or_rich() -> None:
-    private = re.compile(r"\btextual\._|\bfrom textual import _|\._display\b|\._driver\b"
+    private = re.compile(r"\btextual\._|\bfrom textual import _|\._display\b|\bdef _display\b"
+                         r"|\._driver\b"
                          r"|\b_batch_count\b|\._running\b|\._closed\b|\._link\b"
                          r"|\._attributes\b|\b_set_attributes\b|\._color_system\b"
                          r"|\b_exit_renderables\b|\b_close_messages|\._exception\b"
