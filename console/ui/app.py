@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -35,9 +34,10 @@ from console.ui import themes as themes_mod
 from console.ui.header import HeaderBar
 from console.ui.navigation import ScreensMixin
 from console.ui.operations import OperationsMixin
-from console.ui.screendiff import ScreenDiff, diffed_update
+from console.ui.screendiff import ScreenDiff
 from console.ui.screens.help import HelpScreen
 from console.ui.stats_level import StatsMixin
+from console.ui.textual_seam import ShownAsOneLine, display_changed_cells, write_to_terminal
 from console.ui.widgets.detail import DetailPane
 from console.ui.widgets.eventlog import EventLog
 from console.ui.widgets.table import ProxyTable
@@ -185,21 +185,11 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
                     "escape to clear", id="filter")
         yield Footer()
 
-    def _display(self, screen: Screen, renderable: object) -> None:  # type: ignore[override]
-        diff = self.screen_diff
-        if diff is not None and self._driver is not None and not self.is_headless \
-                and not self._driver.is_inline and not self._batch_count \
-                and self._running and not self._closed:
-            update = diffed_update(diff, renderable, self.console, self.size)
-            if update is None:  # nothing on screen changes: write nothing
-                self.post_display_hook()
-                return
-            renderable = update
-        super()._display(screen, renderable)  # type: ignore[arg-type]
+    _display = display_changed_cells  # Textual's screen writer: only changed cells
 
     def on_unmount(self) -> None:
-        if self.screen_diff is not None and self._driver is not None and not self.is_headless:
-            self._driver.write("\x1b[0m")  # attributes stay set between updates
+        if self.screen_diff is not None:
+            write_to_terminal(self, "\x1b[0m")  # attributes stay set between updates
 
     def action_redraw(self) -> None:
         """Forget what the terminal shows and draw every cell again."""
@@ -486,6 +476,8 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
 
     # -- errors ---------------------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:
+        """An unhandled error ends the console: its traceback goes to the log file, and
+        one line, never the traceback, to the user's screen."""
         try:
             with open_log() as f:
                 f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
@@ -493,13 +485,9 @@ class HAConsoleApp(OperationsMixin, ScreensMixin, StatsMixin, App[int]):
             where = log_where()
         except (OSError, HAProxyError):
             where = "(log file not writable)"
-        self._return_code = 1
-        if self._exception is None:
-            self._exception = error
-            self._exception_event.set()
-        self._exit_renderables.append(Text(
-            f"haconsole: internal error: {type(error).__name__}: {error} — details in {where}"))
-        self._close_messages_no_wait()
+        super()._handle_exception(ShownAsOneLine(visible(
+            f"haconsole: internal error: {type(error).__name__}: {error} — details in {where}"),
+            error))
 
 
 def run_app(target: Target, *, theme: str | None = None) -> int:

@@ -10,23 +10,26 @@ The terminal's SGR attributes are known too, so a change of colour sends only th
 colour. The copy is dropped, and the next update written whole, when the screen size
 changes, after the application was suspended (the terminal was someone else's
 meanwhile), and on :meth:`ScreenDiff.reset` (``ctrl+l``, redraw).
+
+It works on plain data: line spans ``(y, x, cells)`` whose cells hold Rich styles.
+:mod:`console.ui.textual_seam` reads them from Textual's compositor updates.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from rich.cells import get_character_cell_size
 from rich.color import ColorSystem
-from rich.console import Console
 from rich.style import Style
-from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
-from textual.geometry import Size
 from textual.strip import Strip
 
 # a cell: (character, style); the right half of a wide character has character None
 Cell = tuple[str | None, Style | None]
+# a span of a line: (y, x, the cells from column x on)
+Line = tuple[int, int, list[Cell]]
 _UNKNOWN: Cell = ("\0unknown", None)  # never equal to a drawn cell
 
 # unchanged cells between two changed runs that are sent again rather than paying for
@@ -66,15 +69,18 @@ def _cells(segments: Iterable[tuple[str, Style | None, object]], out: list[Cell]
                     out[-1] = (prev + ch, prev_style)
 
 
-def _attributes(style: Style) -> int:
-    return style._attributes & style._set_attributes
-
-
-# SGR codes of Rich's attribute bits (bold, dim, italic, underline, blink, blink2,
-# reverse, conceal, strike, underline2, frame, encircle, overline) and what turns each
-# off (22 turns bold and dim off together)
+# Rich's attributes, the SGR code that sets each and the one that turns it off (22 turns
+# bold and dim off together)
+_NAMES = ("bold", "dim", "italic", "underline", "blink", "blink2", "reverse", "conceal",
+          "strike", "underline2", "frame", "encircle", "overline")
 _ON = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "21", "51", "52", "53")
 _OFF = ("22", "22", "23", "24", "25", "25", "27", "28", "29", "24", "54", "54", "55")
+
+
+@lru_cache(maxsize=1024)
+def _attributes(style: Style) -> int:
+    """The attributes ``style`` turns on, bit i for ``_NAMES[i]``."""
+    return sum(1 << bit for bit, name in enumerate(_NAMES) if getattr(style, name))
 
 
 def _sgr_change(prev: Style | None | bool, new: Style | None, codes: str,
@@ -83,7 +89,7 @@ def _sgr_change(prev: Style | None | bool, new: Style | None, codes: str,
     not known, or none) to ``new``'s (``codes``: all of them): what differs, when that
     is shorter than a reset and ``codes``."""
     full = f"\x1b[0;{codes}m" if codes else "\x1b[0m"
-    if not isinstance(prev, Style) or new is None or prev._link:
+    if not isinstance(prev, Style) or new is None or prev.link:
         return full
     change: list[str] = []
     was, now = _attributes(prev), _attributes(new)
@@ -163,10 +169,11 @@ class ScreenDiff:
         self._sgr_style: Style | None | bool = False  # and the style they are for
         # cells of the strips seen lately, by identity (Textual reuses the strips of
         # unchanged lines): {id: (strip, cells)}, the strip kept so its id stays its own
-        self._strip_cells: dict[int, tuple[Strip, list[Cell]]] = {}
+        self._strip_cells: dict[int, tuple[object, list[Cell]]] = {}
 
-    def _cells_of(self, strip: Strip) -> list[Cell]:
-        """The cells of ``strip`` (not to be changed: shared with the cache)."""
+    def cells_of(self, strip: Iterable[tuple[str, Style | None, object]]) -> list[Cell]:
+        """The cells of ``strip`` (Rich segments; not to be changed: shared with the
+        cache)."""
         cache = self._strip_cells
         hit = cache.get(id(strip))
         if hit is not None and hit[0] is strip:
@@ -185,43 +192,22 @@ class ScreenDiff:
         self.lines = [[_UNKNOWN] * self.width for _ in range(self.height)]
         self._sgr, self._sgr_style = None, False
 
-    def _line_updates(self, update: ChopsUpdate | LayoutUpdate
-                      ) -> list[tuple[int, int, list[Cell]]]:
-        """``(y, x, cells)`` for each line span the update draws."""
-        out: list[tuple[int, int, list[Cell]]] = []
-        if isinstance(update, LayoutUpdate):
-            x = update.region.x
-            for y, line in enumerate(update.strips, update.region.y):
-                cells: list[Cell] = []
-                for strip in line:
-                    cells.extend(self._cells_of(strip))
-                out.append((y, x, cells))
-            return out
-        chops, chop_ends = update.chops, update.chop_ends
-        for y, x1, x2 in update.spans:
-            for end, (x, strip) in zip(chop_ends[y], chops[y].items(), strict=False):
-                if strip is None or x > x2 or end <= x1:
-                    continue
-                out.append((y, x, self._cells_of(strip)[:min(end, x2) - x]))
-        return out
-
-    def render(self, update: ChopsUpdate | LayoutUpdate, console: Console,
+    def render(self, updates: list[Line], color_system: ColorSystem,
                size: tuple[int, int]) -> str:
-        """The terminal output for ``update``: cursor moves and changed cells only
-        (an empty string when nothing on screen changes)."""
+        """The terminal output for the line spans of an update (``color_system``: the
+        terminal's): cursor moves and changed cells only (an empty string when nothing
+        on screen changes)."""
         width, height = size
         if (width, height) != (self.width, self.height):
             self.reset(width, height)
         parts: list[str] = []
         append = parts.append
         lines = self.lines
-        color_system = getattr(console, "_color_system", None) or ColorSystem.TRUECOLOR
         render_ansi = Strip.render_ansi
         # the SGR attributes the terminal has now (None: not known) and for which style;
         # they stay set between updates (nothing else writes attributes)
         sgr, sgr_style = self._sgr, self._sgr_style
         cursor_y = cursor_x = -1  # where the cursor is after the last run written
-        updates = self._line_updates(update)
         self._scroll(updates, append)
         for y, x, cells in updates:
             if not 0 <= y < height or x >= width or x < 0:
@@ -248,7 +234,7 @@ class ScreenDiff:
                         continue
                     if not ch.isascii():
                         cursor_y = -1
-                    if style is not None and style._link:  # Textual's renderer, reset after
+                    if style is not None and style.link:  # Textual's renderer, reset after
                         if sgr != "":
                             append("\x1b[0m")
                         append(Strip.render_style(style, ch, color_system))
@@ -322,25 +308,3 @@ class ScreenDiff:
             lines[first:region_bottom + 1 - k] = lines[first + k:region_bottom + 1]
             lines[region_bottom + 1 - k:region_bottom + 1] = [[_UNKNOWN] * width
                                                               for _ in range(k)]
-
-
-class _Written(CompositorUpdate):
-    """Output already computed by :class:`ScreenDiff`."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def render_segments(self, console: Console) -> str:
-        return self.text
-
-
-def diffed_update(diff: ScreenDiff, renderable: object, console: Console,
-                  size: Size) -> object | None:
-    """What to hand to Textual's display for ``renderable``: the changed cells of a
-    compositor update (None when there are none), anything else as it is."""
-    if isinstance(renderable, (ChopsUpdate, LayoutUpdate)):
-        text = diff.render(renderable, console, (size.width, size.height))
-        return _Written(text) if text else None
-    if renderable is not None:
-        diff.reset()  # something else drew: trust nothing
-    return renderable

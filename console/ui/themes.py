@@ -1,6 +1,7 @@
 """Themes: TOML data files turned into Textual themes plus status styles.
 
-Shipped themes live in ``themes/`` (installed under ``share/haconsole/themes``);
+Shipped themes are package data, ``console/themes/*.toml``, read through
+:mod:`importlib.resources` (so they are found wherever the package is installed);
 user themes in ``<config dir>/themes/*.toml`` override them by name. A broken
 file, whatever is wrong with it (syntax, types, nesting, size, encoding, not a
 regular file), is reported and skipped; the default theme is always available.
@@ -8,9 +9,9 @@ regular file), is reported and skipped; the default theme is always available.
 
 from __future__ import annotations
 
-import sys
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from rich.style import Style
@@ -45,8 +46,10 @@ class ConsoleTheme:
 
 
 def shipped_dirs() -> list[Path]:
-    here = Path(__file__).resolve()
-    return [here.parents[2] / "themes", Path(sys.prefix) / "share" / "haconsole" / "themes"]
+    """The directory of the shipped themes, in the installed ``console`` package (none
+    when the package is not in a directory, a zip file say: the default theme only)."""
+    shipped = resources.files("console") / "themes"
+    return [shipped] if isinstance(shipped, Path) else []
 
 
 def user_dir() -> Path:

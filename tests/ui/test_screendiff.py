@@ -14,12 +14,12 @@ import pytest
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
-from textual._compositor import ChopsUpdate, LayoutUpdate
 from textual.geometry import Region
 from textual.strip import Strip
 
 from console.ui.app import HAConsoleApp
-from console.ui.screendiff import ScreenDiff, diffed_update
+from console.ui.screendiff import ScreenDiff
+from console.ui.textual_seam import ChopsUpdate, LayoutUpdate, diffed_update, render_update
 from tests.ui.captured import CapturedSource, first_up, target
 
 _TOKEN = re.compile(r"\x1b\[(\d+)C|\x1b\[(\d+);(\d+)H|\x1b\[([0-9;]*)m|\x1b\[\?2026[hl]|(\n)"
@@ -118,28 +118,29 @@ def test_unchanged_update_writes_nothing_and_a_change_writes_only_its_cells() ->
     diff = ScreenDiff()
     bold = Style(bold=True)
     line = [Strip([Segment("status UP    ", bold), Segment("idle 100%")])]
-    first = diff.render(LayoutUpdate([line], Region(0, 0, 40, 1)), console, (40, 2))
+    first = render_update(diff, LayoutUpdate([line], Region(0, 0, 40, 1)), console, (40, 2))
     assert "status UP" in first and "idle 100%" in first
-    again = diff.render(LayoutUpdate([line], Region(0, 0, 40, 1)), console, (40, 2))
+    again = render_update(diff, LayoutUpdate([line], Region(0, 0, 40, 1)), console, (40, 2))
     assert again == ""
     changed = [Strip([Segment("status UP    ", bold), Segment("idle  99%")])]
-    out = diff.render(LayoutUpdate([changed], Region(0, 0, 40, 1)), console, (40, 2))
+    out = render_update(diff, LayoutUpdate([changed], Region(0, 0, 40, 1)), console, (40, 2))
     # one cursor move and the three cells (the attributes are still those of "idle")
     assert out == "\x1b[1;19H 99"
-    assert diff.render(LayoutUpdate([changed], Region(0, 0, 40, 1)), console, (40, 3)) \
-        .count("idle") == 1  # a new size: everything is written again
+    out = render_update(diff, LayoutUpdate([changed], Region(0, 0, 40, 1)), console, (40, 3))
+    assert out.count("idle") == 1  # a new size: everything is written again
 
 
 def test_wide_characters_are_sent_whole() -> None:
     console = _console()
     diff = ScreenDiff()
-    diff.render(LayoutUpdate([[Strip([Segment("ab界cd")])]], Region(0, 0, 6, 1)), console,
-                (6, 1))
-    out = diff.render(LayoutUpdate([[Strip([Segment("ab界cX")])]], Region(0, 0, 6, 1)),
-                      console, (6, 1))
+
+    def line(text: str) -> LayoutUpdate:
+        return LayoutUpdate([[Strip([Segment(text)])]], Region(0, 0, 6, 1))
+
+    render_update(diff, line("ab界cd"), console, (6, 1))
+    out = render_update(diff, line("ab界cX"), console, (6, 1))
     assert out == "\x1b[1;6HX"
-    out = diff.render(LayoutUpdate([[Strip([Segment("ab世cX")])]], Region(0, 0, 6, 1)),
-                      console, (6, 1))
+    out = render_update(diff, line("ab世cX"), console, (6, 1))
     assert out == "\x1b[1;3H世"
 
 
@@ -170,14 +171,14 @@ def test_style_changes_send_only_the_colours_that_differ(color_system) -> None:
     ]
     for frame in frames:
         update = LayoutUpdate([frame], Region(0, 0, 20, 1))
-        out = diff.render(update, console, (20, 2))
+        out = render_update(diff, update, console, (20, 2))
         term.feed(out)
         plain.feed(update.render_segments(console))
         assert term.cells == plain.cells, repr(out)
     # from a to b only the foreground changes: no reset, no background again
     diff2 = ScreenDiff()
-    out = diff2.render(LayoutUpdate([[Strip([Segment("x", a), Segment("y", b)])]],
-                                    Region(0, 0, 2, 1)), console, (2, 1))
+    out = render_update(diff2, LayoutUpdate([[Strip([Segment("x", a), Segment("y", b)])]],
+                                            Region(0, 0, 2, 1)), console, (2, 1))
     between = out.split("x", 1)[1].split("y", 1)[0]
     assert between.startswith("\x1b[3") and "48;" not in between, repr(out)
 
@@ -186,7 +187,7 @@ def test_other_renderables_reset_the_copy() -> None:
     console = _console()
     diff = ScreenDiff()
     update = LayoutUpdate([[Strip([Segment("abc")])]], Region(0, 0, 3, 1))
-    diff.render(update, console, (3, 1))
+    render_update(diff, update, console, (3, 1))
     assert diffed_update(diff, update, console, _size(3, 1)) is None
     assert diffed_update(diff, "text", console, _size(3, 1)) == "text"
     assert diffed_update(diff, update, console, _size(3, 1)) is not None
@@ -204,8 +205,8 @@ def test_a_log_pane_taking_a_line_is_scrolled_not_redrawn() -> None:
         return LayoutUpdate(lines, Region(0, 0, width, 7))
 
     term = Terminal(width, 7)
-    term.feed(diff.render(frame(0), console, (width, 7)))
-    out = diff.render(frame(1), console, (width, 7))
+    term.feed(render_update(diff, frame(0), console, (width, 7)))
+    out = render_update(diff, frame(1), console, (width, 7))
     term.feed(out)
     assert out.startswith("\x1b[2;7r\x1b[1S\x1b[r")  # rows 2-7 scrolled up by one
     assert out.count("event number") == 1  # only the new line is drawn
@@ -265,7 +266,7 @@ async def test_the_app_stream_gives_the_same_screen_with_fewer_bytes() -> None:
     assert len(updates) > 5
     for n, update in enumerate(updates):
         plain = update.render_segments(console)
-        small = diff.render(update, console, size)
+        small = render_update(diff, update, console, size)
         scrolled = scrolled or "S\x1b[r" in small
         full.feed(plain)
         diffed.feed(small)
@@ -284,9 +285,9 @@ def test_a_second_change_on_the_same_line_moves_right_after_ascii_only() -> None
     def line(text: str) -> LayoutUpdate:
         return LayoutUpdate([[Strip([Segment(text)])]], Region(0, 0, 30, 1))
 
-    diff.render(line("up 1s       conn 5       x"), console, (30, 1))
-    out = diff.render(line("up 2s       conn 6       x"), console, (30, 1))
+    render_update(diff, line("up 1s       conn 5       x"), console, (30, 1))
+    out = render_update(diff, line("up 2s       conn 6       x"), console, (30, 1))
     assert out == "\x1b[1;4H2\x1b[13C6"  # CUF: the cursor is known after ASCII
-    diff.render(line("● 2s        conn 6       x"), console, (30, 1))
-    out = diff.render(line("○ 3s        conn 7       x"), console, (30, 1))
+    render_update(diff, line("● 2s        conn 6       x"), console, (30, 1))
+    out = render_update(diff, line("○ 3s        conn 7       x"), console, (30, 1))
     assert out.count("H") == 2  # after "○" (ambiguous width) an absolute move again
