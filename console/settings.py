@@ -60,8 +60,8 @@ from console.paths import settings_file
 from console.textfiles import read_text_capped
 
 RELOAD_METHODS = ("master", "systemctl", "command")
-DEFAULT_INTERVAL = 2.0  # seconds between two refreshes
-INTERVAL_RANGE = (0.1, 3600.0)
+DEFAULT_INTERVAL = limits_mod.DEFAULT_INTERVAL
+INTERVAL_RANGE = limits_mod.INTERVAL_RANGE
 DRAIN_TIMEOUT_RANGE = (1.0, 86400.0)
 
 

@@ -23,6 +23,8 @@ DEFAULT_MAX_ANSWER = 256 * MIB
 DEFAULT_TIMEOUT = 10.0
 TIMEOUT_RANGE = (0.5, 600.0)  # seconds
 MAX_ANSWER_MB_RANGE = (1, 4096)
+DEFAULT_INTERVAL = 2.0  # seconds between two refreshes of the console
+INTERVAL_RANGE = (0.1, 3600.0)
 
 
 class AnswerTooLarge(HAProxyError):

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from console.haproxy.errors import HAProxyError, Timeout
 from console.haproxy.events import Event, connection_event, diff, initial_events
-from console.haproxy.limits import TIMEOUT_HINT
+from console.haproxy.limits import DEFAULT_INTERVAL, TIMEOUT_HINT
 from console.haproxy.limits import current as current_limits
 from console.haproxy.model import Snapshot, SnapshotBuilder
 from console.haproxy.transport import RuntimeClient
@@ -97,7 +97,7 @@ class PollStatus:
     last_error: str | None = None
     retry_in: float | None = None
     failures: int = 0
-    interval: float = 2.0  # the effective interval (stretched when polls are slow)
+    interval: float = DEFAULT_INTERVAL  # the effective interval (stretched when polls are slow)
     stretched: bool = False
     last_duration: float = 0.0
     polls: int = 0

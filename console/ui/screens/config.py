@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from console.instance import Target
 
 log = logging.getLogger("haconsole.ui")
+FILE_POLL = 2.0  # seconds between two looks at the files (changed outside the console?)
 
 
 class ConfigScreen(Screen[None]):
@@ -103,7 +104,7 @@ class ConfigScreen(Screen[None]):
     def on_mount(self) -> None:
         self.reload_state()
         self.query_one(DiffView).focus()
-        self.set_interval(2.0, self._poll_files)
+        self.set_interval(FILE_POLL, self._poll_files)
 
     @property
     def config(self) -> str | None:
