@@ -17,6 +17,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from console.haproxy.actions import registry
+from console.haproxy.actions.spec import ActionSpec, CliArg, CliVerb, NotOffered
 from console.haproxy.errors import HAProxyError, NotFound, ValidationError
 from console.haproxy.safe_text import visible, visible_lines
 from console.haproxy.statefs import StateError
@@ -55,41 +57,59 @@ def _sub(parent: argparse.ArgumentParser) -> Any:
                                  parser_class=_OneLineParser)
 
 
+def _arg(p: argparse.ArgumentParser, arg: CliArg) -> None:
+    p.add_argument(arg.dest, metavar=arg.metavar, help=arg.help,
+                   nargs="?" if arg.optional else None)
+
+
+def _flag_dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _verbs(scope: str) -> list[tuple[ActionSpec, CliVerb]]:
+    """The command-line verbs of the specs of *scope*, in the order of the help."""
+    verbs = [(s, v) for s in registry.specs(scope) if not isinstance(s.cli, NotOffered)
+             for v in s.cli]
+    return sorted(verbs, key=lambda sv: sv[1].rank)
+
+
+def _add_change_parsers(sub: Any) -> dict[str, Any]:
+    """``haconsole SCOPE VERB TARGET ARGS`` for every spec offered on the command line,
+    from the registry; the subcommands of each scope, to add more to."""
+    out: dict[str, Any] = {}
+    for scope in registry.SCOPES.values():
+        groups: dict[str, list[CliVerb]] = {}
+        for _, verb in _verbs(scope.name):
+            groups.setdefault(verb.verb, []).append(verb)
+        if not groups:
+            continue
+        out[scope.name] = parent = _sub(sub.add_parser(scope.name, help=scope.cli_help))
+        for name, verbs in groups.items():
+            base = next((v for v in verbs if v.flag is None), verbs[0])
+            p = parent.add_parser(name, help=base.help)
+            for arg in ((scope.target,) if scope.target else ()) + base.args:
+                _arg(p, arg)
+            for v in verbs:
+                if v.flag is not None:
+                    p.add_argument(v.flag, action="store_true", help=v.help)
+            _yes(p)
+    return out
+
+
+def chosen(args: argparse.Namespace) -> tuple[ActionSpec, dict[str, Any]]:
+    """The spec and the parameters ``haconsole SCOPE VERB ...`` asks for."""
+    verbs = [(s, v) for s, v in _verbs(args.command) if v.verb == args.action]
+    flagged = [sv for sv in verbs if sv[1].flag and getattr(args, _flag_dest(sv[1].flag), False)]
+    spec, verb = (flagged or [sv for sv in verbs if sv[1].flag is None])[0]
+    params = dict(verb.fixed)
+    for arg in verb.args:
+        params[arg.dest] = getattr(args, arg.dest, None)
+    return spec, params
+
+
 def add_parsers(sub: Any) -> None:
     """Add the change commands to the main parser's subcommands."""
-    ref = "BACKEND/SERVER (or '*/SERVER' for that server in every backend)"
-    server = _sub(sub.add_parser("server", help="change a server at runtime (runtime only)"))
-    for state, text in (("ready", "back to normal"), ("drain", "no new connections"),
-                        ("maint", "maintenance: no traffic")):
-        p = server.add_parser(state, help=f"set state {state}: {text}")
-        p.add_argument("ref", metavar="REF", help=ref)
-        _yes(p)
-    p = server.add_parser("weight", help="set the weight: N, N%%, +N, -N or reset")
-    p.add_argument("ref", metavar="REF", help=ref)
-    p.add_argument("value", metavar="VALUE", help="N (0-256), N%% of configured, +N, -N, reset")
-    _yes(p)
-    for name, choices in (("health", "up|stopping|down"), ("agent", "up|down")):
-        p = server.add_parser(name, help=f"force the {name} status: {choices}")
-        p.add_argument("ref", metavar="REF", help=ref)
-        p.add_argument("state", metavar=choices.upper().replace("|", "|"))
-        _yes(p)
-    for name, what in (("check", "health checks"), ("agent-check", "agent checks")):
-        p = server.add_parser(name, help=f"enable or disable {what}")
-        p.add_argument("ref", metavar="REF", help=ref)
-        p.add_argument("op", metavar="enable|disable")
-        _yes(p)
-    p = server.add_parser("shutdown-sessions", help="cut every current session of the server")
-    p.add_argument("ref", metavar="REF", help=ref)
-    _yes(p)
-    p = server.add_parser("maxconn", help="set the server's maxconn (0: no limit)")
-    p.add_argument("ref", metavar="REF", help=ref)
-    p.add_argument("value", metavar="N")
-    _yes(p)
-    p = server.add_parser("addr", help="set the server's address (and port)")
-    p.add_argument("ref", metavar="REF", help=ref)
-    p.add_argument("addr", metavar="ADDR")
-    p.add_argument("port", metavar="PORT", nargs="?")
-    _yes(p)
+    server = _add_change_parsers(sub)["server"]
     p = server.add_parser("drain-to-zero", help="DRAIN, wait for 0 sessions, then MAINT")
     p.add_argument("ref", metavar="BACKEND/SERVER")
     p.add_argument("--timeout", type=seconds, default=300.0, metavar="S",
@@ -97,22 +117,6 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--poll", type=seconds, default=1.0, metavar="S", help="poll interval")
     p.add_argument("--on-timeout", choices=("keep", "maint", "ready"), default=None,
                    help="without a terminal: what to do on timeout (default keep DRAIN)")
-    _yes(p)
-
-    fe = _sub(sub.add_parser("frontend", help="change a frontend at runtime (runtime only)"))
-    for op, text in (("enable", "accept connections again"), ("disable", "stop accepting"),
-                     ("shutdown", "stop for good (until a reload)")):
-        p = fe.add_parser(op, help=text)
-        p.add_argument("name", metavar="NAME")
-        _yes(p)
-    p = fe.add_parser("maxconn", help="set the frontend's maxconn")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("value", metavar="N")
-    _yes(p)
-
-    counters = _sub(sub.add_parser("counters", help="clear counters"))
-    p = counters.add_parser("clear", help="clear max values and rates (--all: everything)")
-    p.add_argument("--all", action="store_true", help="every counter (needs level admin)")
     _yes(p)
 
     table = _sub(sub.add_parser("table", help="stick tables: list, show, clear"))
@@ -174,11 +178,13 @@ def _attempt(args: argparse.Namespace) -> str:
     skip = {"command", "action", "yes", "socket", "master", "config", "url", "instance",
             "settings", "interval", "read_only", "theme"}
     words = [args.command, args.action]
+    flags = {_flag_dest(v.flag) for s in registry.specs() if not isinstance(s.cli, NotOffered)
+             for v in s.cli if v.flag}
     for k, v in vars(args).items():
         if k in skip or v in (None, False):
             continue
-        option = k in ("timeout", "poll", "on_timeout", "all", "data", "filter") or (
-            k == "key" and args.command == "table")
+        option = k in ("timeout", "poll", "on_timeout", "data", "filter") or (
+            k == "key" and args.command == "table") or k in flags
         words.append(f"--{k.replace('_', '-')}={v}" if option else str(v))
     return "haconsole " + " ".join(words)
 
@@ -267,21 +273,6 @@ def _ref(text: str) -> tuple[str, str]:
     return check_server_ref(text)
 
 
-def _server_action(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    a = args.action
-    if a in ("ready", "drain", "maint"):
-        return "server_state", {"state": a}
-    simple = {"weight": ("weight", "value"), "health": ("health", "state"),
-              "agent": ("agent", "state"), "check": ("health_check", "op"),
-              "agent-check": ("agent_check", "op"), "maxconn": ("server_maxconn", "value")}
-    if a in simple:
-        kind, key = simple[a]
-        return kind, {key: getattr(args, key)}
-    if a == "addr":
-        return "server_addr", {"addr": args.addr, "port": args.port}
-    return "shutdown_sessions", {}
-
-
 async def _server(args: argparse.Namespace, target: Target) -> int:
     from console.haproxy import actions
     from console.haproxy.errors import NoSuchObject
@@ -291,7 +282,8 @@ async def _server(args: argparse.Namespace, target: Target) -> int:
         if backend == "*":
             raise ValidationError("drain-to-zero takes one server", hint="give BACKEND/SERVER")
         return await _drain_to_zero(args, target, backend, server)
-    kind, params = _server_action(args)
+    spec, params = chosen(args)
+    kind = spec.kind
     actions.validate(actions.Action.server(kind, [("x", server)], **params))
 
     async def make(client: Any) -> Plan:
@@ -311,11 +303,8 @@ async def _frontend(args: argparse.Namespace, target: Target) -> int:
     from console.haproxy import actions
     from console.haproxy.model import Snapshot
 
-    kind, params = {"enable": ("frontend", {"op": "enable"}),
-                    "disable": ("frontend", {"op": "disable"}),
-                    "shutdown": ("frontend_shutdown", {}),
-                    "maxconn": ("frontend_maxconn", {"value": getattr(args, "value", None)})
-                    }[args.action]
+    spec, params = chosen(args)
+    kind = spec.kind
     action = actions.Action.frontend(kind, [args.name], **params)
     actions.validate(action)
 
@@ -330,7 +319,7 @@ async def _counters(args: argparse.Namespace, target: Target) -> int:
     from console.haproxy import actions
     from console.haproxy.model import Snapshot
 
-    kind = "clear_counters_all" if args.all else "clear_counters"
+    kind = chosen(args)[0].kind
 
     async def make(client: Any) -> Plan:
         return actions.plan(actions.Action(kind), Snapshot.from_rows([]), None,
