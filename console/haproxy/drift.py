@@ -5,19 +5,23 @@ lost at reload or restart unless they are saved. The Drift view lists each one
 with two ways out: *revert to config* (runtime changes, planned, confirmed and
 sent like any other) and *make permanent* (the equivalent config edit, staged like
 every other config change).
+
+:func:`read_drift` reads the files of the configuration and the servers' state from
+the socket, and compares them (:func:`compute_drift`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from console.haproxy.actions import Action, describe, preview_commands
 from console.haproxy.config.fileset import link
 from console.haproxy.config.servers import server_lines
 from console.haproxy.errors import HAProxyError
-from console.haproxy.parsers import ServerStateRow
+from console.haproxy.parsers import ServerStateRow, parse_servers_state
 
 # srv_admin_state bits
 FMAINT, IMAINT, CMAINT, FDRAIN = 0x01, 0x02, 0x04, 0x08
@@ -164,3 +168,17 @@ def compute_drift(config: ConfigText, states: list[ServerStateRow],
                 [{"op": "server_del", "backend": backend, "server": server}],
                 "revert needs a reload"))
     return items
+
+
+async def read_drift(client: Any, files: Sequence[str]) -> list[DriftItem]:
+    """The drift between the running servers (``show servers state`` through *client*)
+    and the configuration's *files*, read in HAProxy's order."""
+    named: list[tuple[str, bytes]] = []
+    for path in files:
+        try:
+            named.append((path, Path(path).read_bytes()))
+        except OSError as exc:
+            raise HAProxyError(f"cannot read the config file: {exc.strerror}", path) \
+                from None
+    states = parse_servers_state(await client.run("show servers state"))
+    return compute_drift(named, states)

@@ -3,10 +3,13 @@
 Reading: :func:`list_tables`, :func:`show_table` (filtered by ``key K`` or
 ``data.X op V``), :func:`list_maps`, :func:`map_entries`, :func:`acl_entries`.
 
-Changing: each change is a :class:`~console.haproxy.actions.Plan` like any other
+Changing: each change is a :class:`~console.haproxy.plans.Plan` like any other
 action (exact commands, impact, undo) and is sent and journaled by
-:func:`~console.haproxy.actions.execute`. Map and ACL changes live in memory only:
-the files are never written, so a reload or restart brings the file's content back.
+:func:`~console.haproxy.actions.execute`. Every kind here (:data:`TABLE_KINDS`) is
+allowed at level operator up to HAProxy 3.3 (3.4 asks admin for maps and ACLs, which
+:func:`~console.haproxy.actions.required_level` says for a known version). Map and ACL
+changes live in memory only: the files are never written, so a reload or restart
+brings the file's content back.
 
 A map or ACL is named by ``#ID`` or by its file path as ``show map`` prints it. Keys,
 values and patterns are escaped for the CLI (``\\`` before ``;``, blank and ``\\``);
@@ -19,7 +22,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from console.haproxy.actions import Plan, required_level
 from console.haproxy.errors import NoSuchObject, ValidationError
 from console.haproxy.parsers import (
     MapInfo,
@@ -31,7 +33,12 @@ from console.haproxy.parsers import (
     parse_table,
     parse_table_list,
 )
+from console.haproxy.plans import Plan
 from console.haproxy.validate import Command, build_command, check_int, check_name, check_text
+
+TABLE_KINDS = frozenset({"table_clear_key", "table_clear", "map_add", "map_set", "map_del",
+                         "acl_add", "acl_del"})
+LEVEL = "operator"  # what a table change needs when the version is not known
 
 TEMPORARY_MAP = "temporary: the map file is not changed"
 TEMPORARY_ACL = "temporary: the acl file is not changed"
@@ -149,7 +156,7 @@ def _plan(kind: str, summary: str, commands: list[str], impact: list[str], befor
           undo: list[str], label: str, scope: tuple[str, ...], note: str, *,
           dangerous: bool = False, no_undo: str | None = None) -> Plan:
     return Plan(kind, summary, commands, impact, dangerous, label if dangerous else None,
-                required_level(kind), {label: before}, undo, note,
+                LEVEL, {label: before}, undo, note,
                 [label] * len(commands), {label: scope}, [no_undo] if no_undo else [],
                 [label] * len(undo))
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 
 from console.haproxy import actions as act
+from console.haproxy.actions.spec import prompt_values
 from console.haproxy.drain import Drained, DrainFailed, TimedOut, drain_to_zero, plan_drain_to_zero
 from console.haproxy.errors import HAProxyError, NoSuchObject, ValidationError
 from console.haproxy.journal import check_writable
@@ -113,13 +114,7 @@ class OperationsMixin:
             if value is None or not value.strip():
                 self.notify("cancelled: nothing was sent")
                 return
-            if item.kind == "server_addr":
-                parts = value.split()
-                params["addr"] = parts[0]
-                if len(parts) > 1:
-                    params["port"] = parts[1]
-            else:
-                params[item.prompt] = value.strip()
+            params.update(prompt_values(item.prompt, value))
         if item.kind == "drain_to_zero":
             await self._drain_to_zero(keys[0])
             return

@@ -15,9 +15,9 @@ from textual.widgets import DataTable
 
 from console.haproxy import tables
 from console.haproxy.actions import Action, execute, plan, plan_all, read_only, read_state
+from console.haproxy.actions.restore import NoRestore, restore_actions
 from console.haproxy.journal import journal_path
 from console.haproxy.parsers import parse_servers_state
-from console.haproxy.restore import NoRestore, restore_actions
 from console.haproxy.transport import RuntimeClient
 from console.instance import Target
 from console.ui.screens.journal import JournalScreen

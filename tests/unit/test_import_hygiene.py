@@ -21,7 +21,8 @@ PACKAGE = ROOT / "console"
 
 # lowest first; a module may import its own layer or lower ones only
 LAYERS = ("paths", "haproxy", "wiring", "ui", "cli")
-CLI = {"console.cli", "console.config_cli", "console.actions_cli", "console.labcli",
+CLI = {"console.cli", "console.config_cli", "console.actions_cli", "console.change_cli",
+       "console.tables_cli", "console.labcli",
        "console.oneshot", "console.__main__"}
 OUTSIDE_TEXTUAL = ("haproxy", "paths", "wiring")
 

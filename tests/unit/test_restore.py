@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from console.haproxy.actions import preview_commands
-from console.haproxy.restore import NoRestore, Restore, restore_actions
+from console.haproxy.actions.restore import NoRestore, Restore, restore_actions
 
 SERVER_BEFORE = {"status": "UP", "admin_state": "maint", "op_state": "running", "weight": 10,
                  "configured_weight": 10, "maxconn": 50, "addr": "10.0.0.5", "port": 8080,

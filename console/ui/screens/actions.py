@@ -1,4 +1,10 @@
-"""Runtime actions: the menu for the selected rows, value prompts, drain to zero."""
+"""Runtime actions: the menu for the selected rows, value prompts, drain to zero.
+
+The menu is built from the registry of action specs
+(:mod:`console.haproxy.actions.registry`): each spec of the row's scope gives its
+lines, in the registry's order. The screen adds only what is not one change: drain to
+zero (after the admin states) and the lines that mark rows.
+"""
 
 from __future__ import annotations
 
@@ -12,69 +18,43 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from console.haproxy.actions import registry
+from console.haproxy.actions.spec import NotOffered
+
 
 @dataclass(frozen=True)
 class MenuItem:
     label: str
     kind: str  # an Action kind, or a UI verb: drain_to_zero, mark_same_name, mark_backend
     params: dict[str, Any] = field(default_factory=dict)
-    prompt: str | None = None  # ask for a value first (the key in params to fill)
+    prompt: tuple[str, ...] = ()  # ask for these values first (the keys in params to fill)
     prompt_label: str = ""
 
 
-SERVER_ITEMS: tuple[MenuItem, ...] = (
-    MenuItem("ready — back in service", "server_state", {"state": "ready"}),
-    MenuItem("drain — no new sessions", "server_state", {"state": "drain"}),
-    MenuItem("maint — out of service", "server_state", {"state": "maint"}),
-    MenuItem("drain to zero, then MAINT", "drain_to_zero"),
-    MenuItem("weight…", "weight", prompt="value",
-             prompt_label="weight: N (0-256), N%, +N, -N or reset"),
-    MenuItem("weight +1", "weight", {"value": "+1"}),
-    MenuItem("weight -1", "weight", {"value": "-1"}),
-    MenuItem("weight +10", "weight", {"value": "+10"}),
-    MenuItem("weight -10", "weight", {"value": "-10"}),
-    MenuItem("weight back to the configured value", "weight", {"value": "reset"}),
-    MenuItem("health: force up", "health", {"state": "up"}),
-    MenuItem("health: force stopping", "health", {"state": "stopping"}),
-    MenuItem("health: force down", "health", {"state": "down"}),
-    MenuItem("agent: up", "agent", {"state": "up"}),
-    MenuItem("agent: down", "agent", {"state": "down"}),
-    MenuItem("health checks: enable", "health_check", {"op": "enable"}),
-    MenuItem("health checks: disable", "health_check", {"op": "disable"}),
-    MenuItem("agent checks: enable", "agent_check", {"op": "enable"}),
-    MenuItem("agent checks: disable", "agent_check", {"op": "disable"}),
-    MenuItem("shutdown sessions", "shutdown_sessions"),
-    MenuItem("maxconn…", "server_maxconn", prompt="value",
-             prompt_label="maxconn for the server (0 = no limit)"),
-    MenuItem("address and port…", "server_addr", prompt="addr",
-             prompt_label="new address, optionally followed by a port: 10.0.0.5 8080"),
-    MenuItem("select this server in every backend", "mark_same_name"),
-)
-FRONTEND_ITEMS: tuple[MenuItem, ...] = (
-    MenuItem("disable — stop accepting connections", "frontend", {"op": "disable"}),
-    MenuItem("enable", "frontend", {"op": "enable"}),
-    MenuItem("maxconn…", "frontend_maxconn", prompt="value",
-             prompt_label="maxconn for the frontend"),
-    MenuItem("shutdown — close it for good (until reload)", "frontend_shutdown"),
-)
-BACKEND_ITEMS: tuple[MenuItem, ...] = (
-    MenuItem("select every server of this backend", "mark_backend"),
-)
-UI_KINDS = frozenset({"drain_to_zero", "mark_same_name", "mark_backend"})
+# What the screen adds, by row type: (after the lines of this kind, or at the end; item).
+UI_ITEMS: dict[str, tuple[tuple[str | None, MenuItem], ...]] = {
+    "server": (("server_state", MenuItem("drain to zero, then MAINT", "drain_to_zero")),
+               (None, MenuItem("select this server in every backend", "mark_same_name"))),
+    "backend": ((None, MenuItem("select every server of this backend", "mark_backend")),),
+}
+UI_KINDS = frozenset(item.kind for extra in UI_ITEMS.values() for _, item in extra)
+
+
+def row_items(row_type: str) -> list[MenuItem]:
+    """Every line of the menu of a *row_type* row: its specs' lines, and the screen's."""
+    items = [MenuItem(e.label, s.kind, dict(e.params), e.prompt, e.prompt_label)
+             for s in registry.specs(row_type) if not isinstance(s.menu, NotOffered)
+             for e in s.menu]
+    for after, item in UI_ITEMS.get(row_type, ()):
+        at = max((i + 1 for i, it in enumerate(items) if it.kind == after), default=len(items))
+        items.insert(at, item)
+    return items
 
 
 def menu_items(row_type: str, allowed: frozenset[str], many: bool) -> list[MenuItem]:
     """What the menu offers for the selection; only what this socket level allows."""
-    if row_type == "server":
-        items = list(SERVER_ITEMS)
-    elif row_type == "frontend":
-        items = list(FRONTEND_ITEMS)
-    elif row_type == "backend":
-        items = list(BACKEND_ITEMS)
-    else:
-        items = []
     out = []
-    for item in items:
+    for item in row_items(row_type):
         if item.kind == "drain_to_zero" and (many or "server_state" not in allowed):
             continue
         if item.kind not in UI_KINDS and item.kind not in allowed:

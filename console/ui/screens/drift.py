@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -12,9 +11,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from console.haproxy.drift import DriftItem, compute_drift
+from console.haproxy import drift
+from console.haproxy.drift import DriftItem
 from console.haproxy.errors import HAProxyError
-from console.haproxy.parsers import parse_servers_state
 from console.haproxy.safe_text import visible
 from console.haproxy.transport import RuntimeClient
 from console.ui.plain import plain
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
 
 
 async def read_drift(target: Target) -> list[DriftItem]:
+    """The drift of *target* (:func:`console.haproxy.drift.read_drift`), or why not."""
     if not target.socket:
         raise HAProxyError("the Drift view needs the stats socket", hint="give -s SOCKET")
     if not target.config:
@@ -31,15 +31,7 @@ async def read_drift(target: Target) -> list[DriftItem]:
                            hint="give -c FILE (or let discovery find it)")
     from console.config_set import files_of
 
-    named: list[tuple[str, bytes]] = []
-    for path in files_of(target):  # every file of the configuration, in -f order
-        try:
-            named.append((path, Path(path).read_bytes()))
-        except OSError as exc:
-            raise HAProxyError(f"cannot read the config file: {exc.strerror}", path) \
-                from None
-    states = parse_servers_state(await RuntimeClient(target.socket).run("show servers state"))
-    return compute_drift(named, states)
+    return await drift.read_drift(RuntimeClient(target.socket), files_of(target))
 
 
 class DriftScreen(Screen[None]):

@@ -4,8 +4,8 @@ Each line is one command the console sent (or refused): when, who, from where, t
 command and HAProxy's answer. The selected entry is shown in full below, with the
 state of its target before and after. ``r`` computes the changes that bring that
 server (or frontend) back to the state it had *before* the entry
-(:mod:`console.haproxy.restore`) and hands them to ``on_restore``: the app plans them
-like any other change (impact, the name typed when dangerous), confirms and sends.
+(:mod:`console.haproxy.actions.restore`) and hands them to ``on_restore``: the app plans
+them like any other change (impact, the name typed when dangerous), confirms and sends.
 Every field shown comes from a file: control characters are shown escaped.
 """
 
@@ -24,9 +24,9 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from console.haproxy.actions import FRONTEND_KINDS, SERVER_KINDS, Action
+from console.haproxy.actions.restore import NoRestore, current_state, restore_actions
 from console.haproxy.errors import HAProxyError
 from console.haproxy.journal import read_entries
-from console.haproxy.restore import NoRestore, current_state, restore_actions
 from console.haproxy.safe_text import visible
 from console.ui.plain import plain
 

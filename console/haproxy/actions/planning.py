@@ -1,10 +1,12 @@
-"""Planning runtime changes: from :class:`Action` s and the state HAProxy reported to
-the :class:`Plan` that says exactly what will be sent, what it does, whether it is
-dangerous, and what puts it back.
+"""Planning runtime changes: from :class:`~console.haproxy.plans.Action` s and the state
+HAProxy reported to the :class:`~console.haproxy.plans.Plan` that says exactly what
+will be sent, what it does, whether it is dangerous, and what puts it back.
 
-Several changes confirmed together (an undo, a restore, a revert-all) are planned as
-one (:func:`plan_all`): their effect is simulated together, backend by backend, so
-the impact and the danger are those of the whole.
+Each target's command, impact and undo come from its kind's spec; this module adds
+what no single change knows. Several changes confirmed together (an undo, a restore,
+a revert-all) are planned as one (:func:`plan_all`): every server is predicted as it
+will be once all are done, backend by backend, so the impact and the danger are those
+of the whole. Clearing counters has no target and is planned alone.
 """
 
 from __future__ import annotations
@@ -12,32 +14,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from console.haproxy import actions_impact as impact
-from console.haproxy.action_steps import (
-    Step,
-    frontend_command,
-    frontend_step,
-    server_command,
-    server_step,
-)
-from console.haproxy.action_types import (
-    COUNTER_KINDS,
-    FRONTEND_KINDS,
-    RUNTIME_ONLY,
-    RUNTIME_ONLY_FRONTEND,
-    SERVER_KINDS,
-    Action,
-    Plan,
-    describe,
-    required_level,
-    state_index,
-    validate,
-)
+from console.haproxy.actions import registry, state
+from console.haproxy.actions.spec import ActionSpec, Builder, Step, Target
+from console.haproxy.actions.validation import describe, required_level, validate
 from console.haproxy.errors import NoSuchObject, ValidationError
 from console.haproxy.known_bugs import crash_risk
 from console.haproxy.model import Snapshot
 from console.haproxy.parsers import ServerStateRow
-from console.haproxy.validate import build_command
+from console.haproxy.plans import Action, Plan
+
+RUNTIME_ONLY = ("runtime only — lost at reload or restart unless saved to the "
+                "server-state file")
+RUNTIME_ONLY_FRONTEND = "runtime only — lost at reload or restart"
+
+
+def _spec(kind: str) -> ActionSpec:
+    spec = registry.get(kind)
+    assert spec is not None  # validated
+    return spec
 
 
 def _confirm_word(labels: list[str]) -> str:
@@ -76,27 +70,28 @@ def plan_all(actions: Sequence[Action], snapshot: Snapshot,
         risk = crash_risk(kind, version)
         if risk:
             raise ValidationError(risk[0], hint=risk[1])
-    if any(k in COUNTER_KINDS for k in kinds):
+    specs = [_spec(k) for k in kinds]
+    if any(s.scope == "counters" for s in specs):
         if len(actions) > 1:
             raise ValidationError("clearing counters cannot be combined with other changes")
-        return _plan_counters(kinds[0], instance)
-    sim = _Simulation(snapshot, state_index(states))
-    todo: list[tuple[str, dict[str, Any], Any]] = []
+        return _plan_instance(specs[0], checked[0][1], instance)
+    sim = _Simulation(snapshot, state.state_index(states))
+    todo: list[tuple[ActionSpec, dict[str, Any], Any]] = []
     summaries: list[str] = []
-    for action, params in checked:
+    for (action, params), spec in zip(checked, specs, strict=True):
         labels: list[str] = []
         for target in action.targets:
-            if action.kind in FRONTEND_KINDS:
+            if spec.scope == "frontend":
                 labels.append(sim.frontend(target))
             else:
-                params_t = sim.server(action.kind, params, *target)
+                params_t = sim.server(spec, params, *target)
                 labels.append(f"{target[0]}/{target[1]}")
                 target = (target[0], target[1], params_t)
-            todo.append((action.kind, params, target))
-        summaries.append(_summary(action.kind, params, labels))
-    steps = [sim.step(kind, params, target) for kind, params, target in todo]
+            todo.append((spec, params, target))
+        summaries.append(_summary(spec, params, labels))
+    steps = [sim.step(spec, params, target) for spec, params, target in todo]
     extra, down = sim.backend_impact()
-    note = RUNTIME_ONLY if any(k in SERVER_KINDS for k in kinds) else RUNTIME_ONLY_FRONTEND
+    note = RUNTIME_ONLY if any(s.scope == "server" for s in specs) else RUNTIME_ONLY_FRONTEND
     p = _assemble(kinds[0] if len(set(kinds)) == 1 else "several",
                   summary or "; ".join(summaries), steps, sim.before, sim.scopes, note)
     p.required_level = "admin" if any(required_level(k, version) == "admin" for k in kinds) \
@@ -108,20 +103,14 @@ def plan_all(actions: Sequence[Action], snapshot: Snapshot,
     return p
 
 
-_SERVER_WORDS = {"server_state": "set state {state} on", "weight": "set weight {value} on",
-                 "health": "set health {state} on", "agent": "set agent {state} on",
-                 "health_check": "{op} health checks of", "agent_check": "{op} agent checks of",
-                 "shutdown_sessions": "shut down the sessions of",
-                 "server_maxconn": "set maxconn {value} on",
-                 "server_addr": "set address {addr} on", "server_del": "delete",
-                 "frontend": "{op} frontend", "frontend_maxconn": "set maxconn of frontend",
-                 "frontend_shutdown": "shut down frontend"}
+class _Params(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> None:
+        return None
 
 
-def _summary(kind: str, params: Mapping[str, Any], labels: list[str]) -> str:
-    words = _SERVER_WORDS[kind].format_map({k: params.get(k) for k in
-                                            ("state", "value", "op", "addr")})
-    if kind in FRONTEND_KINDS:
+def _summary(spec: ActionSpec, params: Mapping[str, Any], labels: list[str]) -> str:
+    words = spec.summary.format_map(_Params(params))
+    if spec.scope == "frontend":
         return f"{words} {', '.join(labels)}"
     shown = ", ".join(labels) if len(labels) <= 3 else f"{labels[0]} and {len(labels) - 1} more"
     return f"{words} {shown}"
@@ -135,8 +124,8 @@ class _Simulation:
         self.snapshot, self.states = snapshot, states
         self.before: dict[str, Any] = {}
         self.scopes: dict[str, tuple[str, ...]] = {}
-        self.before_views: dict[str, list[impact.ServerView]] = {}
-        self.after_views: dict[str, list[impact.ServerView]] = {}
+        self.before_views: dict[str, list[state.ServerView]] = {}
+        self.after_views: dict[str, list[state.ServerView]] = {}
         self.changed: dict[str, set[str]] = {}
 
     def frontend(self, name: str) -> str:
@@ -144,11 +133,11 @@ class _Simulation:
         if row is None:
             raise NoSuchObject(f"no such frontend {name}",
                                hint="list frontends with: haconsole show stat")
-        self.before.setdefault(name, impact.frontend_before(row))
+        self.before.setdefault(name, state.frontend_before(row))
         self.scopes[name] = ("frontend", name)
         return name
 
-    def server(self, kind: str, params: dict[str, Any], backend: str,
+    def server(self, spec: ActionSpec, params: dict[str, Any], backend: str,
                server: str) -> dict[str, Any]:
         """Record the server's state before; predict it after; the params for its step."""
         row = self.snapshot.get(backend, server)
@@ -156,65 +145,64 @@ class _Simulation:
             raise NoSuchObject(f"no such server {backend}/{server}",
                                hint="list servers with: haconsole show servers")
         label = f"{backend}/{server}"
-        b = self.before.setdefault(label, impact.server_before(row,
-                                                               self.states.get((backend, server))))
+        b = self.before.setdefault(label, state.server_before(
+            row, self.states.get((backend, server))))
         self.scopes[label] = ("server", backend, server)
         tp = dict(params)
-        if kind == "weight":
-            cur, conf = b.get("weight") or 0, b.get("configured_weight")
-            new, send, how = tp["change"].resolve(cur, conf if conf is not None else cur)
-            be_row = self.snapshot.get(backend, "BACKEND")
-            tp.update(_new_weight=new, _send=send, _how=how,
-                      _algo=be_row.fields.get("algo", "") if be_row else "")
+        if spec.prepare is not None:
+            tp = spec.prepare(tp, b, self.snapshot.get(backend, "BACKEND"))
         if backend not in self.before_views:
-            self.before_views[backend] = impact.backend_views(self.snapshot, self.states,
-                                                              backend)
+            self.before_views[backend] = state.backend_views(self.snapshot, self.states,
+                                                             backend)
             self.after_views[backend] = list(self.before_views[backend])
         views = self.after_views[backend]
         for i, v in enumerate(views):
-            if v.name == server:
-                views[i] = impact.predict(v, kind, tp)
+            if v.name == server and spec.predict is not None:
+                views[i] = spec.predict(v, tp)
         self.changed.setdefault(backend, set()).add(server)
         return tp
 
-    def step(self, kind: str, params: dict[str, Any], target: Any) -> Step:
-        if kind in FRONTEND_KINDS:
-            return frontend_step(kind, params, target, self.before[target])
+    def step(self, spec: ActionSpec, params: dict[str, Any], target: Any) -> Step:
+        if spec.scope == "frontend":
+            return _step(spec, params, Target(target, target, None, self.before[target]),
+                         target)
         backend, server, tp = target
-        return server_step(kind, tp, backend, server, self.before[f"{backend}/{server}"],
-                           self.after_views[backend])
+        label = f"{backend}/{server}"
+        return _step(spec, tp, Target(label, server, backend, self.before[label],
+                                      self.after_views[backend]), label)
 
     def backend_impact(self) -> tuple[list[str], bool]:
         lines: list[str] = []
         down = False
         for backend, before in self.before_views.items():
-            more, goes_down = impact.backend_impact(backend, before, self.after_views[backend],
-                                                    self.changed[backend])
+            more, goes_down = state.backend_impact(backend, before, self.after_views[backend],
+                                                   self.changed[backend])
             lines += more
             down = down or goes_down
         return lines, down
 
 
-def _plan_counters(kind: str, instance: str | None) -> Plan:
-    if kind == "clear_counters":
-        return Plan(kind, "clear counters", [build_command("clear", "counters")],
-                    ["max values (smax, qmax, rate_max...) and activity counters reset for "
-                     "every proxy; Prometheus, the stats page and other consoles see it too",
-                     "totals (sessions, bytes, errors, HTTP codes) are kept"],
-                    False, None, "operator", {}, [], None, ["counters"],
-                    no_undo=["cleared counters cannot be restored"])
-    return Plan(kind, "clear counters all", [build_command("clear", "counters", "all")],
-                ["EVERY counter of every frontend, backend and server resets to 0: totals, "
-                 "bytes, errors, HTTP codes, max values",
-                 "Prometheus graphs show a counter reset; other consoles and the stats page "
-                 "lose their history (an incident mark gives deltas without clearing)"],
-                True, instance or "all", "admin", {}, [], None, ["counters"],
-                no_undo=["cleared counters cannot be restored"])
+def _step(spec: ActionSpec, params: Mapping[str, Any], target: Target, ref: str) -> Step:
+    """One target's command, impact and undo, as its spec writes them."""
+    step = Step(target.label, [], [], [])
+    b = Builder(spec, step, ref)
+    b.send(params)
+    spec.impact(b, params, target)
+    return step
+
+
+def _plan_instance(spec: ActionSpec, params: dict[str, Any], instance: str | None) -> Plan:
+    """A change of the whole instance (counters): no target, nothing to undo; the
+    instance's name is typed to confirm a dangerous one."""
+    s = _step(spec, params, Target("counters", "", None, {}), "")
+    return Plan(spec.kind, spec.summary, s.commands, s.impact, s.dangerous,
+                (instance or "all") if s.dangerous else None, spec.level, {}, [], None,
+                [s.label] * len(s.commands), no_undo=[s.no_undo] if s.no_undo else [])
 
 
 def _undo_action(kind: str, label: str, scope: tuple[str, ...] | None,
                  params: dict[str, Any]) -> Action:
-    if kind in FRONTEND_KINDS:
+    if _spec(kind).scope == "frontend":
         return Action.frontend(kind, [label], **params)
     if scope is not None and scope[0] == "server":
         return Action.server(kind, [(scope[1], scope[2])], **params)
@@ -242,19 +230,19 @@ def _assemble(kind: str, summary: str, steps: list[Step], before: dict[str, Any]
 
 def preview_commands(action: Action) -> list[str]:
     """The commands *action* sends when they do not depend on the state now (for display);
-    a relative weight, which does, is described in words."""
+    one that does (a relative weight) is described in words."""
     params = validate(action)
-    kind = action.kind
-    if kind in COUNTER_KINDS:
-        return [_plan_counters(kind, None).commands[0]]
-    if kind == "weight":
-        change = params["change"]
-        if change.mode != "absolute":
+    spec = _spec(action.kind)
+    if spec.preview is not None:
+        shown = spec.preview(params)
+        if shown is None:
             return [describe(action)]
-        params["_send"] = str(change.amount)
-    if kind in FRONTEND_KINDS:
-        return [frontend_command(kind, params, t) for t in action.targets]
-    return [server_command(kind, params, f"{t[0]}/{t[1]}") for t in action.targets]
+        params = shown
+    if spec.scope == "counters":
+        return [spec.command(params, "")]
+    if spec.scope == "frontend":
+        return [spec.command(params, t) for t in action.targets]
+    return [spec.command(params, f"{t[0]}/{t[1]}") for t in action.targets]
 
 
 def undo_plan(plan: Plan) -> Plan:

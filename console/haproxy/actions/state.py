@@ -1,29 +1,24 @@
-"""What a runtime change works on: the state before it, weights, usable servers.
+"""What a runtime change works on: the state of its target before, and the servers of
+a backend as they decide whether it keeps serving.
 
 Pure functions over one ``show stat`` snapshot and ``show servers state`` rows; no I/O.
-:mod:`console.haproxy.action_steps` turns one target's change into its command, impact
-and undo; :mod:`console.haproxy.actions` builds plans with both.
+:func:`server_before` and :func:`frontend_before` give the state a plan records (and the
+journal keeps), from which the undo and a later restore are derived.
 
 A server is *usable* when it can take new connections: its health is up (running),
 it is neither in MAINT nor in DRAIN, and its weight is above 0. A backend whose usable
-servers (active and backup) all go away goes DOWN.
+servers (active and backup) all go away goes DOWN: :func:`backend_impact` says so,
+from the servers before and as each change's spec predicts them after.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from console.haproxy.errors import ValidationError
 from console.haproxy.model import Row, Snapshot, normalize_status
-from console.haproxy.parsers import (
-    SRV_ADMF_FDRAIN,
-    SRV_ADMF_FMAINT,
-    ServerStateRow,
-)
-from console.haproxy.validate import check_int
+from console.haproxy.parsers import SRV_ADMF_FDRAIN, SRV_ADMF_FMAINT, ServerStateRow
 
 # check/agent state bits of `show servers state` (HAProxy's CHK_ST_*).
 CHK_ST_CONFIGURED = 0x02
@@ -32,10 +27,6 @@ CHK_ST_ENABLED = 0x04
 OP_STATES = {0: "stopped", 1: "starting", 2: "running", 3: "stopping"}
 # `set server health` word that puts a server back in an operational state.
 HEALTH_FOR_OP = {0: "down", 1: "up", 2: "up", 3: "stopping"}
-STATIC_ALGOS = frozenset({"static-rr"})
-# Hash algorithms are static with `hash-type map-based`, HAProxy's default.
-MAX_WEIGHT = 256
-HASH_ALGOS = frozenset({"source", "uri", "url_param", "hdr", "rdp-cookie", "hash"})
 
 
 def _int(value: str | None) -> int | None:
@@ -101,72 +92,9 @@ def frontend_enabled(before: Mapping[str, Any]) -> bool:
     return normalize_status(str(before.get("status") or "")).kind in ("OPEN", "FULL")
 
 
-# --------------------------------------------------------------------------- weights
-
-_WEIGHT_RE = re.compile(r"(?P<sign>[+-])?(?P<num>[0-9]{1,7})(?P<pct>%)?")
-
-
-@dataclass(frozen=True)
-class WeightChange:
-    mode: str  # "absolute", "percent", "relative" or "reset"
-    amount: int = 0  # signed for "relative"
-
-    def resolve(self, current: int, configured: int) -> tuple[int, str, str]:
-        """(new weight, value to send, how it was computed) — range-checked."""
-        if self.mode == "reset":
-            return configured, str(configured), f"reset to the configured {configured}"
-        if self.mode == "percent":
-            new = min(MAX_WEIGHT, configured * self.amount // 100)
-            return new, f"{self.amount}%", f"{self.amount}% of the configured {configured}"
-        if self.mode == "relative":
-            new = current + self.amount
-            if not 0 <= new <= MAX_WEIGHT:
-                raise ValidationError(
-                    f"weight {current} {'+' if self.amount >= 0 else '-'} {abs(self.amount)} "
-                    f"= {new} is out of range", hint=f"a weight is 0 to {MAX_WEIGHT}")
-            return new, str(new), f"{current} {'+' if self.amount >= 0 else '-'} "\
-                f"{abs(self.amount)}"
-        return self.amount, str(self.amount), ""
-
-
-def parse_weight(text: str) -> WeightChange:
-    """``N`` (0-256), ``N%`` (of the configured weight), ``+N``, ``-N``, ``reset``."""
-    raw = str(text).strip()
-    if raw.lower() == "reset":
-        return WeightChange("reset")
-    m = _WEIGHT_RE.fullmatch(raw)
-    if not m or (m["sign"] and m["pct"]):
-        raise ValidationError(f"invalid weight {str(text)[:40]!r}",
-                              hint=f"give N (0-{MAX_WEIGHT}), N% of the configured weight, "
-                                   "+N, -N or reset")
-    num = int(m["num"])
-    if m["pct"]:
-        return WeightChange("percent", check_int(num, "weight percentage", 0, 25600))
-    if m["sign"]:
-        return WeightChange("relative", num if m["sign"] == "+" else -num)
-    return WeightChange("absolute", check_int(num, "weight", 0, MAX_WEIGHT))
-
-
-_SCOPE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-
-def check_addr(addr: str) -> str:
-    """An IPv4 or IPv6 address; an IPv6 scope id must be an interface name (``%eth0``)."""
-    import ipaddress
-
-    text = str(addr).strip(" ")
-    hint = "give an IPv4 or IPv6 address (no host name, no port)"
-    head, sep, scope = text.partition("%")
-    if sep and not (_SCOPE_ID.fullmatch(scope) and ":" in head):
-        raise ValidationError(f"invalid address {text[:60]!r}: the scope id after '%' must be "
-                              "an interface name", hint="e.g. fe80::1%eth0 (letters, digits, "
-                              "'_', '.', '-')")
-    if not text.isascii():
-        raise ValidationError(f"invalid address {ascii(text[:60])}", hint=hint)
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise ValidationError(f"invalid address {text[:60]!r}", hint=hint) from None
+def state_index(states: Sequence[ServerStateRow] | None
+                ) -> dict[tuple[str, str], ServerStateRow]:
+    return {(s.be_name, s.srv_name): s for s in states or ()}
 
 
 # --------------------------------------------------------------------------- usable servers
@@ -206,22 +134,6 @@ def view(row: Row, st: ServerStateRow | None) -> ServerView:
 def backend_views(snapshot: Snapshot, states: Mapping[tuple[str, str], ServerStateRow],
                   backend: str) -> list[ServerView]:
     return [view(r, states.get((backend, r.name))) for r in snapshot.servers_of(backend)]
-
-
-def predict(v: ServerView, kind: str, params: Mapping[str, Any]) -> ServerView:
-    """The server as it should be once the action is done."""
-    if kind == "server_state":
-        state = params["state"]
-        return replace(v, blocked=state != "ready", healthy=v.healthy or state == "ready")
-    if kind == "weight":
-        return replace(v, weight=int(params["_new_weight"]))
-    if kind == "health":
-        return replace(v, healthy=params["state"] == "up")
-    if kind == "agent":
-        return replace(v, healthy=params["state"] == "up")
-    if kind == "server_del":
-        return replace(v, blocked=True, weight=0)
-    return v
 
 
 def _names(views: Sequence[ServerView]) -> str:

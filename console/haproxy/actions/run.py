@@ -1,15 +1,10 @@
-"""Operational changes at runtime: validated, impact-checked, journaled, undoable.
+"""Sending planned changes: read the state, send the commands, journal every attempt.
 
-An :class:`Action` says what to change (drain a server, set a weight, disable a
-frontend...). :func:`plan` turns it into a :class:`Plan` against the current state:
-the exact runtime commands, built only from validated names and values, what they
-will do in words, whether the change is dangerous (then a name must be typed to
-confirm), the socket level it needs, the state before, and the commands that put it
-back (:mod:`console.haproxy.planning`). :func:`execute` sends the commands, stops at
-the first failure, and journals every attempt with the state before and after.
-
-Every change here is runtime only: a reload or restart forgets it unless the
-server-state file keeps it.
+:func:`execute` sends a plan's commands in order, stops at the first failure, and
+journals each command with the state of its target before and after (read again with
+:func:`read_scope`). :func:`run_action` is the whole path in one call: validate, read
+the state, plan, confirm, execute. A change refused before anything is sent is
+journaled as one line (:func:`record_refusal`).
 """
 
 from __future__ import annotations
@@ -19,29 +14,10 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from console.haproxy import actions_impact as impact
-from console.haproxy.action_types import (
-    ALL_KINDS,
-    COUNTER_KINDS,
-    FRONTEND_KINDS,
-    MAX_MAXCONN,
-    OPERATOR_KINDS,
-    RUNTIME_ONLY,
-    RUNTIME_ONLY_FRONTEND,
-    SERVER_KINDS,
-    TABLE_KINDS,
-    Action,
-    CommandOutcome,
-    Plan,
-    Result,
-    describe,
-    expand_same_name,
-    read_only,
-    required_level,
-    state_index,
-    validate,
-)
-from console.haproxy.actions_impact import WeightChange, parse_weight
+from console.haproxy import tables
+from console.haproxy.actions.planning import plan
+from console.haproxy.actions.state import frontend_before, server_before, state_index
+from console.haproxy.actions.validation import describe, validate
 from console.haproxy.errors import HAProxyError, NoSuchObject, ValidationError
 from console.haproxy.model import Snapshot
 from console.haproxy.parsers import (
@@ -51,13 +27,7 @@ from console.haproxy.parsers import (
     parse_info,
     parse_servers_state,
 )
-from console.haproxy.planning import (
-    plan,
-    plan_all,
-    preview_commands,
-    undo_actions,
-    undo_plan,
-)
+from console.haproxy.plans import Action, CommandOutcome, Plan, Result
 from console.haproxy.safe_text import visible
 from console.haproxy.validate import check_name, verify_command
 
@@ -79,13 +49,11 @@ async def read_scope(client: Any, scope: tuple[str, ...]) -> dict[str, Any]:
     if scope[0] == "server":
         _, backend, server = scope
         snapshot, states = await read_state(client, backend)
-        return impact.server_before(snapshot.get(backend, server),
-                                    state_index(states).get((backend, server)))
+        return server_before(snapshot.get(backend, server),
+                             state_index(states).get((backend, server)))
     if scope[0] == "frontend":
         snapshot = Snapshot.from_text(None, await client.run(f"show stat {scope[1]} 1 -1"))
-        return impact.frontend_before(snapshot.get(scope[1], "FRONTEND"))
-    from console.haproxy import tables
-
+        return frontend_before(snapshot.get(scope[1], "FRONTEND"))
     return await tables.read_scope(client, scope)
 
 
@@ -252,13 +220,3 @@ def record_refusal(target: Any, attempted: str, error: str) -> None:
         record(target, visible(attempted), error=visible(error), via="refused")
     except (OSError, HAProxyError):
         pass  # nothing was sent; the refusal itself is already said on screen
-
-
-__all__ = [
-    "ALL_KINDS", "COUNTER_KINDS", "FRONTEND_KINDS", "MAX_MAXCONN", "OPERATOR_KINDS",
-    "RUNTIME_ONLY", "RUNTIME_ONLY_FRONTEND", "SERVER_KINDS", "TABLE_KINDS", "Action",
-    "CommandOutcome", "NotConfirmed", "Plan", "Result", "WeightChange", "check_plan", "describe",
-    "execute", "expand_same_name", "parse_weight", "plan", "plan_all", "preview_commands",
-    "read_only", "read_scope", "read_state", "record_refusal", "required_level", "run_action",
-    "state_index", "undo_actions", "undo_plan", "validate",
-]
