@@ -152,11 +152,11 @@ async def acl_entries(client: Any, ref: str, contains: str | None = None
 
 # --------------------------------------------------------------------------- planning
 
-def _plan(kind: str, summary: str, commands: list[str], impact: list[str], before: Any,
-          undo: list[str], label: str, scope: tuple[str, ...], note: str, *,
+def _plan(kind: str, summary: str, commands: Sequence[str], impact: list[str], before: Any,
+          undo: Sequence[str], label: str, scope: tuple[str, ...], note: str, *,
           dangerous: bool = False, no_undo: str | None = None) -> Plan:
-    return Plan(kind, summary, commands, impact, dangerous, label if dangerous else None,
-                LEVEL, {label: before}, undo, note,
+    return Plan(kind, summary, list(commands), impact, dangerous,
+                label if dangerous else None, LEVEL, {label: before}, list(undo), note,
                 [label] * len(commands), {label: scope}, [no_undo] if no_undo else [],
                 [label] * len(undo))
 
@@ -298,8 +298,8 @@ async def prepare_table_clear(client: Any, table: str, key: str | None = None) -
     if key is not None:
         info, entries = await show_table(client, table, key=key)
         return plan_table_clear(table, key, info, entries)
-    info = next((t for t in await list_tables(client) if t.name == table), None)
-    return plan_table_clear(table, None, info)
+    found = next((t for t in await list_tables(client) if t.name == table), None)
+    return plan_table_clear(table, None, found)
 
 
 async def read_scope(client: Any, scope: tuple[str, ...]) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def plan_all(actions: Sequence[Action], snapshot: Snapshot,
     return p
 
 
-class _Params(dict):  # type: ignore[type-arg]
+class _Params(dict[str, Any]):
     def __missing__(self, key: str) -> None:
         return None
 
@@ -195,7 +195,7 @@ def _plan_instance(spec: ActionSpec, params: dict[str, Any], instance: str | Non
     """A change of the whole instance (counters): no target, nothing to undo; the
     instance's name is typed to confirm a dangerous one."""
     s = _step(spec, params, Target("counters", "", None, {}), "")
-    return Plan(spec.kind, spec.summary, s.commands, s.impact, s.dangerous,
+    return Plan(spec.kind, spec.summary, list[str](s.commands), s.impact, s.dangerous,
                 (instance or "all") if s.dangerous else None, spec.level, {}, [], None,
                 [s.label] * len(s.commands), no_undo=[s.no_undo] if s.no_undo else [])
 
