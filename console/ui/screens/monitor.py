@@ -151,8 +151,8 @@ class MonitorScreen(Screen[None]):
 
     def set_status_styles(self, status: dict[str, Style]) -> None:
         """The theme's styles of row states, for the widgets that draw them."""
-        self.table.set_styles(status)
-        self.detail.set_styles(status)
+        self.table.set_status_styles(status)
+        self.detail.set_status_styles(status)
         self.header.styles_map = status
 
     def started(self, level: str | None, read_only_reason: str | None) -> None:
