@@ -55,7 +55,6 @@ from tomlkit.toml_document import TOMLDocument
 
 from console.haproxy import limits as limits_mod
 from console.haproxy.errors import ConfigError
-from console.haproxy.statefs import state_dir  # noqa: F401 - re-exported
 from console.paths import settings_file
 from console.textfiles import read_text_capped
 

@@ -23,7 +23,7 @@ VIEWS = [("1", "status"), ("2", "traffic"), ("3", "http"), ("4", "errors")]
 
 async def wait_data(app, pilot, seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
-    while app.snapshot is None and time.monotonic() < deadline:
+    while app.monitor.snapshot is None and time.monotonic() < deadline:
         await pilot.pause(0.2)
 
 

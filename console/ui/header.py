@@ -90,15 +90,15 @@ class HeaderBar(Widget):
         if st.state == "paused":
             return Text("‖ paused (p to resume)", style=style.get("drain", Style(bold=True)))
         if st.state == "connecting":
-            return Text("… connecting", style=style.get("nocheck"))
+            return Text("… connecting", style=style.get("nocheck", ""))
         age = st.stale_for()
         retry = f", retrying in {st.retry_in:.0f}s" if st.retry_in else ""
         waiting = st.waiting_for()
         if st.state == "stale" and age is not None and waiting is not None:
             return Text(f"◌ stale for {age:.0f}s — no answer yet after {waiting:.0f}s "
-                        f"(gives up at {st.deadline:g}s)", style=style.get("stale"))
+                        f"(gives up at {st.deadline:g}s)", style=style.get("stale", ""))
         if st.state == "stale" and age is not None:
-            return Text(f"◌ stale for {age:.0f}s{retry}", style=style.get("stale"))
+            return Text(f"◌ stale for {age:.0f}s{retry}", style=style.get("stale", ""))
         return Text(f"✖ disconnected — retrying{retry.replace(', retrying', '')}"
                     + (f" (data {age:.0f}s old)" if age is not None else ""),
                     style=style.get("down", Style(bold=True, reverse=True)))

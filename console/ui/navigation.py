@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from console.haproxy.errors import HAProxyError
 from console.haproxy.transport import RuntimeClient
-from console.ui.header import HeaderBar
 
 if TYPE_CHECKING:
-    from console.ui.app import HAConsoleApp
+    from textual.notifications import SeverityLevel
+    from textual.screen import Screen
+
+    from console.instance import Target
     from console.ui.screens.config import ConfigScreen
+    from console.ui.screens.monitor import MonitorScreen
 
 log = logging.getLogger("haconsole.ui")
 
@@ -26,39 +30,54 @@ def _contents(snap: object) -> tuple[object, ...] | None:
     return tuple(row.content if row.content is not None else row for row in rows)
 
 
-class ScreensMixin:
-    """Mixed into the app: opens the other screens, keeps the drift count."""
+class Navigation:
+    """The main screen's way to the other screens; keeps the drift count."""
 
-    drift_count: int | None
+    def __init__(self, screen: MonitorScreen) -> None:
+        self.screen = screen
+        self.drift_count: int | None = None
+        self._drift_key: tuple[object, ...] | None = None
+        self._drift_skipped = 0
 
-    def action_drift(self: HAConsoleApp) -> None:
+    @property
+    def target(self) -> Target:
+        return self.screen.console_app.target
+
+    def push_screen(self, screen: Screen[Any],
+                    callback: Callable[[Any], None] | None = None) -> None:
+        self.screen.console_app.push_screen(screen, callback)
+
+    def notify(self, message: str, *, severity: SeverityLevel = "information") -> None:
+        self.screen.notify(message, severity=severity)
+
+    def open_drift(self) -> None:
         from console.ui.screens.drift import DriftScreen
 
         self.push_screen(DriftScreen(self.target), lambda _r: self.refresh_drift())
 
-    def _drift_tick(self: HAConsoleApp) -> None:
+    def drift_tick(self) -> None:
         """The periodic recount: skipped while neither the rows nor the config file
         changed since the last one (at most 4 skipped in a row: a minute)."""
-        snap = self.snapshot
+        snap = self.screen.snapshot
         path = self.target.config
         try:
             stamp = os.stat(path).st_mtime_ns if path else None
         except OSError:
             stamp = None
         key = (stamp, _contents(snap))
-        last, skipped = getattr(self, "_drift_key", None), getattr(self, "_drift_skipped", 0)
+        last, skipped = self._drift_key, self._drift_skipped
         if last is not None and key == last and skipped < 4:
             self._drift_skipped = skipped + 1
             return
         self._drift_key, self._drift_skipped = key, 0
         self.refresh_drift()
 
-    def refresh_drift(self: HAConsoleApp) -> None:
+    def refresh_drift(self) -> None:
         if self.target.socket and self.target.config:
-            self.run_worker(self._count_drift(), group="drift-count", exclusive=True,
-                            exit_on_error=False)
+            self.screen.run_worker(self._count_drift(), group="drift-count", exclusive=True,
+                                   exit_on_error=False)
 
-    async def _count_drift(self: HAConsoleApp) -> None:
+    async def _count_drift(self) -> None:
         from console.ui.screens.drift import read_drift
 
         try:
@@ -66,11 +85,11 @@ class ScreensMixin:
         except (HAProxyError, ValueError) as exc:
             log.info("drift not computed: %s", exc)
             self.drift_count = None
-        header = self.query_one(HeaderBar)
+        header = self.screen.header
         header.drift_count = self.drift_count
         header.refresh()
 
-    def action_config(self: HAConsoleApp) -> None:
+    def open_config(self) -> None:
         if not self.target.config:
             self.notify("no config file known: start with -c FILE", severity="warning")
             return
@@ -79,9 +98,9 @@ class ScreensMixin:
         except ImportError as exc:
             self.notify(f"config screen unavailable: {exc}", severity="error")
             return
-        self.run_worker(self._open_config(ConfigScreen), group="config", exclusive=True)
+        self.screen.run_worker(self._open_config(ConfigScreen), group="config", exclusive=True)
 
-    async def _open_config(self: HAConsoleApp, screen: type[ConfigScreen]) -> None:
+    async def _open_config(self, screen: type[ConfigScreen]) -> None:
         """The config screen, with how this HAProxy loads a file read now (the same
         :func:`~console.instance.apply_target` as ``haconsole config apply``)."""
         from console.instance import apply_target
@@ -89,20 +108,22 @@ class ScreensMixin:
         at = await apply_target(self.target)
         self.push_screen(screen(self.target, at), lambda _r: self.refresh_drift())
 
-    def action_journal(self: HAConsoleApp) -> None:
+    def open_journal(self) -> None:
         try:
             from console.ui.screens.journal import JournalScreen
         except ImportError as exc:
             self.notify(f"journal screen unavailable: {exc}", severity="error")
             return
         client = RuntimeClient(self.target.socket) if self.target.socket else None
+        operations = self.screen.operations
 
         async def restore(changes: list[Any], summary: str, intro: str) -> None:
-            await self.send_actions(changes, summary=summary, intro=intro)
+            await operations.send_actions(changes, summary=summary, intro=intro)
 
-        self.push_screen(JournalScreen(self.target, client, self.allowed_kinds(), restore))
+        self.push_screen(JournalScreen(self.target, client, operations.allowed_kinds(),
+                                       restore))
 
-    def action_tables(self: HAConsoleApp) -> None:
+    def open_tables(self) -> None:
         if not self.target.socket:
             self.notify("tables, maps and ACLs need the stats socket (-s)", severity="warning")
             return
@@ -112,4 +133,4 @@ class ScreensMixin:
             self.notify(f"tables screen unavailable: {exc}", severity="error")
             return
         self.push_screen(TablesScreen(RuntimeClient(self.target.socket), self.target,
-                                      self.allowed_kinds()))
+                                      self.screen.operations.allowed_kinds()))

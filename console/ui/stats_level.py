@@ -8,79 +8,81 @@ from typing import TYPE_CHECKING
 from console.haproxy.actions import Action
 from console.haproxy.counters import Mark
 from console.haproxy.timeline import export_markdown
-from console.ui.header import HeaderBar
-from console.ui.widgets.table import ProxyTable
 
 if TYPE_CHECKING:
-    from console.ui.app import HAConsoleApp
+    from console.ui.screens.monitor import MonitorScreen
+
+LEVEL_ORDER = {"user": 0, "operator": 1, "admin": 2}
 
 
-class StatsMixin:
-    """Mixed into the app: marks (deltas without clearing), clear counters, export."""
+class Stats:
+    """The main screen's marks (deltas without clearing), counter clears and export."""
 
-    def action_mark(self: HAConsoleApp) -> None:
-        if self.snapshot is None:
-            self.notify("no data yet to mark", severity="warning")
+    def __init__(self, screen: MonitorScreen) -> None:
+        self.screen = screen
+
+    def set_mark(self) -> None:
+        screen = self.screen
+        if screen.snapshot is None:
+            screen.notify("no data yet to mark", severity="warning")
             return
-        replaced = self.mark is not None
-        self.mark = Mark.now(self.snapshot)
-        self.query_one(ProxyTable).set_mark(self.mark)
-        self.query_one(HeaderBar).update_state(mark=self.mark)
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.mark.wall_time))
-        self._note(f"incident mark set at {stamp}")
-        self.notify(("mark replaced" if replaced else "mark set") + f" at {stamp}: counters "
-                    "now show Δ since the mark; nothing was cleared in HAProxy (M clears)")
-        self._update_detail()
+        replaced = screen.mark is not None
+        mark = screen.mark = Mark.now(screen.snapshot)
+        screen.table.set_mark(mark)
+        screen.header.update_state(mark=mark)
+        stamp = time.strftime("%H:%M:%S", time.localtime(mark.wall_time))
+        screen.note(f"incident mark set at {stamp}")
+        screen.notify(("mark replaced" if replaced else "mark set") + f" at {stamp}: counters "
+                      "now show Δ since the mark; nothing was cleared in HAProxy (M clears)")
+        screen.update_detail()
 
-    def action_clear_mark(self: HAConsoleApp) -> None:
-        if self.mark is None:
-            self.notify("no mark set")
+    def clear_mark(self) -> None:
+        screen = self.screen
+        if screen.mark is None:
+            screen.notify("no mark set")
             return
-        self.mark = None
-        self.query_one(ProxyTable).set_mark(None)
-        self.query_one(HeaderBar).update_state(mark=None)
-        self._note("incident mark cleared")
-        self.notify("mark cleared: counters are since the last clear again")
+        screen.mark = None
+        screen.table.set_mark(None)
+        screen.header.update_state(mark=None)
+        screen.note("incident mark cleared")
+        screen.notify("mark cleared: counters are since the last clear again")
 
-    def _can_change(self: HAConsoleApp, needed: str) -> bool:
-        if self.target.read_only:
-            self.notify("read-only: started with --read-only", severity="warning")
+    def _can_change(self, needed: str) -> bool:
+        screen, app = self.screen, self.screen.console_app
+        if app.target.read_only:
+            screen.notify("read-only: started with --read-only", severity="warning")
             return False
-        order = {"user": 0, "operator": 1, "admin": 2}
-        if not self.target.socket:
-            self.notify("clearing counters needs the stats socket (-s)", severity="warning")
+        if not app.target.socket:
+            screen.notify("clearing counters needs the stats socket (-s)", severity="warning")
             return False
-        if self.level and order.get(self.level, 0) < order[needed]:
-            self.notify(f"not allowed: this socket is level {self.level}, this needs "
-                        f"{needed}", severity="error")
+        if app.level and LEVEL_ORDER.get(app.level, 0) < LEVEL_ORDER[needed]:
+            screen.notify(f"not allowed: this socket is level {app.level}, this needs "
+                          f"{needed}", severity="error")
             return False
         return True
 
-    def action_clear_counters(self: HAConsoleApp) -> None:
-        if self._can_change("operator"):
-            self._clear("clear_counters")
-
-    def action_clear_counters_all(self: HAConsoleApp) -> None:
-        if self._can_change("admin"):
-            self._clear("clear_counters_all")
-
-    def _clear(self: HAConsoleApp, kind: str) -> None:
+    def clear_counters(self, kind: str, *, needs: str) -> None:
         """Planned, confirmed (the instance's name typed for every counter), sent and
         journaled like every runtime change."""
-        intro = "Tip: an incident mark (m) shows deltas without clearing anything."
-        self.run_worker(self.send_actions([Action(kind)], intro=intro, record_undo=False),
-                        group="change", exit_on_error=False)
-
-    def action_export(self: HAConsoleApp) -> None:
-        from console.haproxy.journal import read_entries
-        from console.settings import state_dir
-
-        version = self.snapshot.info.version if self.snapshot and self.snapshot.info else "?"
-        try:
-            path = export_markdown(state_dir(), self.timeline.events, instance=self.target.name,
-                                   version=version, mark=self.mark,
-                                   journal=read_entries(self.target.name))
-        except OSError as exc:
-            self.notify(f"export failed: {exc}", severity="error")
+        if not self._can_change(needs):
             return
-        self.notify(f"timeline exported to {path}", timeout=15)
+        intro = "Tip: an incident mark (m) shows deltas without clearing anything."
+        self.screen.run_worker(self.screen.operations.send_actions(
+            [Action(kind)], intro=intro, record_undo=False),
+            group="change", exit_on_error=False)
+
+    def export(self) -> None:
+        from console.haproxy.journal import read_entries
+        from console.haproxy.statefs import state_dir
+
+        screen, target = self.screen, self.screen.console_app.target
+        snap = screen.snapshot
+        version = snap.info.version if snap and snap.info else "?"
+        try:
+            path = export_markdown(state_dir(), screen.timeline.events, instance=target.name,
+                                   version=version, mark=screen.mark,
+                                   journal=read_entries(target.name))
+        except OSError as exc:
+            screen.notify(f"export failed: {exc}", severity="error")
+            return
+        screen.notify(f"timeline exported to {path}", timeout=15)

@@ -27,7 +27,7 @@ def make_app(source: CapturedSource | None = None, theme: str = "dark", level: s
 
 async def ready(pilot, app: HAConsoleApp) -> None:
     for _ in range(50):
-        if app.snapshot is not None:
+        if app.monitor.snapshot is not None:
             break
         await pilot.pause(0.05)
     await pilot.pause(0.1)
@@ -100,7 +100,7 @@ async def test_problems_filter_and_cursor_stability() -> None:
         assert table.cursor_key == key
         await pilot.press("exclamation_mark")
         await pilot.pause(0.1)
-        rows = [app.snapshot.get(*k) for k in table.lines]
+        rows = [app.monitor.snapshot.get(*k) for k in table.lines]
         servers = [r for r in rows if r and r.type == "server"]
         assert servers and all(r.status.problem for r in servers)
         await pilot.press("exclamation_mark")
@@ -113,12 +113,12 @@ async def test_server_down_makes_an_event() -> None:
     app = make_app(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app)
-        up = first_up(app.snapshot)
+        up = first_up(app.monitor.snapshot)
         source.edit(up.proxy, up.name, status="DOWN", check_status="L4CON")
         await pilot.press("r")
         await pilot.pause(0.3)
-        assert app.snapshot.get(*up.key).status.kind == "DOWN"
-        msgs = [e.message for e in app.timeline.events]
+        assert app.monitor.snapshot.get(*up.key).status.kind == "DOWN"
+        msgs = [e.message for e in app.monitor.timeline.events]
         assert any(f"{up.proxy}/{up.name}" in m and "DOWN" in m for m in msgs), msgs
 
 
@@ -127,7 +127,7 @@ async def test_a_flapping_server_keeps_one_counting_line_in_the_events_pane() ->
     app = make_app(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app)
-        up = first_up(app.snapshot)
+        up = first_up(app.monitor.snapshot)
         pane = app.query_one("#events")
         before = len(pane.events)
         for i in range(4):
@@ -136,7 +136,7 @@ async def test_a_flapping_server_keeps_one_counting_line_in_the_events_pane() ->
                         check_status="L4CON" if down else "L7OK")
             await app.poller.poll_once()
             await pilot.pause(0.05)
-        mine = [e for e in app.timeline.events if e.target == f"{up.proxy}/{up.name}"]
+        mine = [e for e in app.monitor.timeline.events if e.target == f"{up.proxy}/{up.name}"]
         assert len(mine) == 4  # the timeline (and the export) keep every change
         assert len(pane.events) == before + 1
         line = pane.events[-1].message
@@ -149,17 +149,17 @@ async def test_mark_shows_deltas_without_clearing() -> None:
     app = make_app(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app)
-        row = next(r for r in app.snapshot.servers if r.num("stot") is not None)
+        row = next(r for r in app.monitor.snapshot.servers if r.num("stot") is not None)
         await pilot.press("m")
-        assert app.mark is not None
+        assert app.monitor.mark is not None
         source.edit(row.proxy, row.name, stot=str(row.num("stot") + 42))
         await pilot.press("r")
         await pilot.pause(0.3)
-        new = app.snapshot.get(*row.key)
-        assert app.mark.delta(new, "stot") == 42
+        new = app.monitor.snapshot.get(*row.key)
+        assert app.monitor.mark.delta(new, "stot") == 42
         assert "Δ since mark" in str(app.query_one("#header").render())
         await pilot.press("M")
-        assert app.mark is None
+        assert app.monitor.mark is None
 
 
 async def test_help_lists_bindings_with_ids() -> None:
@@ -211,20 +211,20 @@ async def test_unreachable_keeps_last_data_and_recovers() -> None:
     app = make_app(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app)
-        before = app.snapshot
+        before = app.monitor.snapshot
         source.fail_with = ConnectionRefused("connection refused", "/x.sock")
         await pilot.press("r")
         await pilot.pause(0.3)
-        assert app.snapshot is before  # last good data kept
+        assert app.monitor.snapshot is before  # last good data kept
         assert app.poller.status.state in ("stale", "disconnected")
         header = str(app.query_one("#header").render())
         assert "stale" in header or "disconnected" in header
-        assert any(e.kind == "unreachable" for e in app.timeline.events)
+        assert any(e.kind == "unreachable" for e in app.monitor.timeline.events)
         source.fail_with = None
         app.poller.refresh_now()
         await pilot.pause(0.3)
         assert app.poller.status.state == "live"
-        assert any(e.kind == "reachable" for e in app.timeline.events)
+        assert any(e.kind == "reachable" for e in app.monitor.timeline.events)
 
 
 async def test_export_timeline(tmp_path, monkeypatch) -> None:
@@ -267,7 +267,7 @@ async def test_clear_counters_no_sends_nothing_yes_sends_exact_command(instance)
         assert entries[0]["ok"] is True and entries[0]["socket"] == instance.admin
         await pilot.press("Z")
         await pilot.pause(0.1)
-        if crash_risk("clear_counters_all", app.snapshot.info.version):
+        if crash_risk("clear_counters_all", app.monitor.snapshot.info.version):
             # HAProxy 3.4.0 crashes on it under traffic: refused, nothing sent, journaled
             assert not isinstance(app.screen, ConfirmScreen)
             last = read_entries("t")[-1]
@@ -315,11 +315,11 @@ async def test_garbage_answer_keeps_last_data() -> None:
     app = make_app(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app)
-        before = app.snapshot
+        before = app.monitor.snapshot
         source.fail_with = ParseError("'show stat' answer is not HAProxy's CSV", "show stat")
         await pilot.press("r")
         await pilot.pause(0.3)
-        assert app.snapshot is before
+        assert app.monitor.snapshot is before
         banner = app.query_one("#banner")
         assert banner.has_class("visible")
         assert "not HAProxy's CSV" in str(banner.render())

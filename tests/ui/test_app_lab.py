@@ -29,7 +29,7 @@ async def test_server_down_seen_live(haproxy_binary) -> None:
             async with app.run_test(size=(120, 40)) as pilot:
                 deadline = time.monotonic() + 15
                 while time.monotonic() < deadline:
-                    snap = app.snapshot
+                    snap = app.monitor.snapshot
                     row = snap.get("be_web", "web1") if snap else None
                     if row and row.status.kind == "UP" and not row.status.check_progress:
                         break
@@ -42,14 +42,14 @@ async def test_server_down_seen_live(haproxy_binary) -> None:
                 deadline = time.monotonic() + 20
                 seen_down = False
                 while time.monotonic() < deadline:
-                    row = app.snapshot.get("be_web", "web1")
-                    events = [e for e in app.timeline.events
+                    row = app.monitor.snapshot.get("be_web", "web1")
+                    events = [e for e in app.monitor.timeline.events
                               if e.target == "be_web/web1" and e.new and "DOWN" in e.new]
                     if row.status.kind == "DOWN" and events:
                         seen_down = True
                         break
                     await pilot.pause(0.2)
-                assert seen_down, [e.message for e in app.timeline.events]
+                assert seen_down, [e.message for e in app.monitor.timeline.events]
                 assert events[-1].severity == "error"
                 assert table.cursor_key == ("be_web", "web1")  # the cursor stayed
                 # the event log pane shows it too
@@ -59,10 +59,10 @@ async def test_server_down_seen_live(haproxy_binary) -> None:
                 await asyncio.to_thread(lab.control, "start be_web/web1")
                 deadline = time.monotonic() + 20
                 while time.monotonic() < deadline:
-                    if app.snapshot.get("be_web", "web1").status.kind == "UP":
+                    if app.monitor.snapshot.get("be_web", "web1").status.kind == "UP":
                         break
                     await pilot.pause(0.2)
-                assert app.snapshot.get("be_web", "web1").status.kind == "UP"
+                assert app.monitor.snapshot.get("be_web", "web1").status.kind == "UP"
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -76,16 +76,16 @@ async def test_reload_seen_as_new_worker(haproxy_binary) -> None:
             info = lab.info
             app = HAConsoleApp(Target(name="lab", socket=info["admin_socket"], interval=0.3))
             async with app.run_test(size=(120, 40)) as pilot:
-                while app.snapshot is None:
+                while app.monitor.snapshot is None:
                     await pilot.pause(0.1)
-                old_pid = app.snapshot.info.pid
+                old_pid = app.monitor.snapshot.info.pid
                 await MasterClient(info["master_socket"]).reload()
                 deadline = time.monotonic() + 20
                 while time.monotonic() < deadline:
-                    if any(e.kind == "reload" for e in app.timeline.events):
+                    if any(e.kind == "reload" for e in app.monitor.timeline.events):
                         break
                     await pilot.pause(0.2)
-                reloads = [e for e in app.timeline.events if e.kind == "reload"]
+                reloads = [e for e in app.monitor.timeline.events if e.kind == "reload"]
                 assert reloads and reloads[0].old == str(old_pid)
                 assert app.poller.status.state == "live"
     finally:

@@ -57,7 +57,7 @@ class DetailApp(App[None]):
         yield DetailPane(id="detail")
 
     def on_mount(self) -> None:
-        self.query_one(DetailPane).set_styles(fallback_theme().status)
+        self.query_one(DetailPane).set_status_styles(fallback_theme().status)
 
 
 def _static_text(app: App[None], selector: str) -> str:

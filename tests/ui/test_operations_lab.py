@@ -46,7 +46,7 @@ async def wait_for(pilot, predicate, seconds: float = 10.0) -> bool:
 
 
 async def open_app(pilot_app: HAConsoleApp, pilot) -> None:
-    assert await wait_for(pilot, lambda: pilot_app.snapshot is not None and pilot_app.level)
+    assert await wait_for(pilot, lambda: pilot_app.monitor.snapshot is not None and pilot_app.level)
 
 
 async def choose(pilot, app: HAConsoleApp, label_start: str) -> None:
@@ -88,7 +88,7 @@ async def test_drain_then_undo(lab) -> None:
         entries = [e for e in read_entries("lab") if e["command"].endswith("web2 state drain")]
         assert entries and entries[-1]["ok"]
         # the header counts the runtime-only difference
-        assert await wait_for(pilot, lambda: (app.drift_count or 0) >= 1)
+        assert await wait_for(pilot, lambda: (app.monitor.navigation.drift_count or 0) >= 1)
         await pilot.press("u")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")

@@ -95,13 +95,14 @@ async def test_table_detail_and_notifications_escape_outside_text() -> None:
     source = CapturedSource()
     app = HAConsoleApp(target(), theme="dark", source=source, level="admin")
     async with app.run_test(size=(160, 40)) as pilot:
-        while app.snapshot is None:
+        while app.monitor.snapshot is None:
             await pilot.pause(0.05)
-        row = first_up(app.snapshot)
+        row = first_up(app.monitor.snapshot)
         source.edit(row.proxy, row.name, check_status=f"L7OK{HOSTILE}",
                     last_chk=f"200 OK{HOSTILE}", agent_status="[/]")
         app.poller.refresh_now()
-        await until(pilot, lambda: "\x1b" in app.snapshot.get(*row.key).fields["check_status"],
+        await until(pilot,
+                    lambda: "\x1b" in app.monitor.snapshot.get(*row.key).fields["check_status"],
                     "the next poll")
         app.query_one(ProxyTable).move_cursor_to(row.key)
         app.notify(f"HAProxy said: {HOSTILE} [/]", severity="error")

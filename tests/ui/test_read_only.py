@@ -25,7 +25,7 @@ async def test_read_only_does_not_write_the_settings(tmp_path: Path) -> None:
                        source=CapturedSource(), level="admin",
                        settings=settings_mod.load(path))
     async with app.run_test(size=(120, 40)) as pilot:
-        while app.snapshot is None:
+        while app.monitor.snapshot is None:
             await pilot.pause(0.05)
         await pilot.press("t")
         await pilot.pause(0.1)

@@ -65,7 +65,7 @@ async def test_a_trickling_stats_page_turns_the_header_stale_and_q_quits() -> No
         source = StatsPageSource(StatsPage(p.url, timeout=1.0))
         app = HAConsoleApp(target(), theme="dark", source=source, level="stats page")
         async with app.run_test(size=(160, 40)) as pilot:
-            assert await _wait(pilot, lambda: app.snapshot is not None, 5)
+            assert await _wait(pilot, lambda: app.monitor.snapshot is not None, 5)
             header = app.query_one(HeaderBar)
             table = app.query_one(ProxyTable)
             assert "● live" in str(header.render())
@@ -98,7 +98,7 @@ async def test_a_late_poll_shows_stale_while_it_waits() -> None:
     app.poller.set_interval(0.3)
     app.poller.deadline = 60
     async with app.run_test(size=(160, 40)) as pilot:
-        assert await _wait(pilot, lambda: app.snapshot is not None, 5)
+        assert await _wait(pilot, lambda: app.monitor.snapshot is not None, 5)
         header = app.query_one(HeaderBar)
         source.stuck = True
         assert await _wait(pilot, lambda: "no answer yet" in str(header.render()), 4), \
@@ -122,7 +122,7 @@ async def test_a_backtracking_filter_does_not_freeze_and_q_quits() -> None:
     _long_names(source)
     app = HAConsoleApp(target(), theme="dark", source=source, level="admin")
     async with app.run_test(size=(160, 40)) as pilot:
-        assert await _wait(pilot, lambda: app.snapshot is not None, 5)
+        assert await _wait(pilot, lambda: app.monitor.snapshot is not None, 5)
         table = app.query_one(ProxyTable)
         t0 = time.monotonic()
         await pilot.press("slash", *"(a+)+x")
@@ -139,7 +139,7 @@ async def test_a_filter_too_slow_as_a_regex_is_simplified_with_a_notice() -> Non
     app = HAConsoleApp(target(), theme="dark", source=source, level="admin")
     seen = _recording(app)
     async with app.run_test(size=(160, 40)) as pilot:
-        assert await _wait(pilot, lambda: app.snapshot is not None, 5)
+        assert await _wait(pilot, lambda: app.monitor.snapshot is not None, 5)
         table = app.query_one(ProxyTable)
         t0 = time.monotonic()
         await pilot.press("slash", *"(a|aa)+x")
@@ -177,7 +177,7 @@ async def test_broken_theme_files_are_skipped_with_a_notice(tmp_path, monkeypatc
     app = HAConsoleApp(target(), theme="dark", source=CapturedSource(), level="admin")
     seen = _recording(app)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await _wait(pilot, lambda: app.snapshot is not None, 5)
+        assert await _wait(pilot, lambda: app.monitor.snapshot is not None, 5)
         assert app.theme_name == "dark"
         skipped = [m for m in seen if m.startswith("theme skipped")]
         for name in [*BROKEN_THEMES, "latin1.toml", "huge.toml"]:

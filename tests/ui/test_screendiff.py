@@ -236,14 +236,14 @@ async def test_the_app_stream_gives_the_same_screen_with_fewer_bytes() -> None:
     app._display = capture  # type: ignore[method-assign]
     async with app.run_test(size=size) as pilot:
         for _ in range(50):
-            if app.snapshot is not None:
+            if app.monitor.snapshot is not None:
                 break
             await pilot.pause(0.05)
         await pilot.pause(0.2)
         for key in ("down", "down", "2", "1", "pagedown", "up"):
             await pilot.press(key)
             await pilot.pause(0.05)
-        up = first_up(app.snapshot)
+        up = first_up(app.monitor.snapshot)
         source.edit(up.proxy, up.name, status="DOWN", check_status="L4CON")
         await app.poller.poll_once()
         await pilot.pause(0.1)

@@ -88,7 +88,7 @@ async def test_undo_of_ready_on_the_last_servers_needs_the_name(lab: LabHandle,
         await pilot.press("escape")
         await pilot.pause(0.3)
         assert not any(maint(lab, s) for s in STATIC)
-        assert app.undo_stack  # still there to undo later
+        assert app.monitor.operations.undo_stack  # still there to undo later
 
 
 async def test_journal_restore_needs_the_name_when_the_backend_goes_down(

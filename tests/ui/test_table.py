@@ -469,7 +469,7 @@ async def test_theme_styles_apply() -> None:
     app = TableApp(captured())
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one(ProxyTable)
-        table.set_styles({"down": Style(color="#123456")})
+        table.set_status_styles({"down": Style(color="#123456")})
         await pilot.pause()
         table.move_cursor_to(("fe_main", "FRONTEND"))
         y = table.lines.index(("be_dead", "dead1")) + 1

@@ -25,8 +25,7 @@ import pytest
 from console.haproxy import history_store as hist
 from console.haproxy import shared_state
 from console.haproxy.staging import LockHeld, Staging, apply_lock
-from console.haproxy.statefs import StateError
-from console.settings import state_dir
+from console.haproxy.statefs import StateError, state_dir
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (chown, chattr)")

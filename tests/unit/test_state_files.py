@@ -21,8 +21,8 @@ import tomlkit
 from console.haproxy import atomic, journal
 from console.haproxy import history_store as hist
 from console.haproxy.staging import Staging, apply_lock, file_key
-from console.haproxy.statefs import StateError
-from console.settings import Settings, load, state_dir
+from console.haproxy.statefs import StateError, state_dir
+from console.settings import Settings, load
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (chown, chattr)")

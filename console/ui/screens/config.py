@@ -360,8 +360,7 @@ class ConfigScreen(Screen[None]):
         self.notify(f"re-applied {len(st.ops)} edit(s) on the current file: review the diff")
 
     def action_external_edit(self) -> None:
-        from console.haproxy.statefs import create_file, read_edited
-        from console.settings import state_dir
+        from console.haproxy.statefs import create_file, read_edited, state_dir
 
         st = self.staging
         if st is None or self.status == "stale":

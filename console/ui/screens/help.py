@@ -12,6 +12,9 @@ from textual.widgets import Static
 
 from console.ui.plain import plain
 
+HELP_BINDING = Binding("question_mark", "app.help", "Help", id="help")
+"""Help opens on every screen; the main screen lists it in its place in the footer."""
+
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
@@ -284,7 +285,8 @@ class TablesScreen(ModalScreen[None]):
             self._show_entries(kind)
             self._status(kind, f"this instance has no {NOUNS[kind]}s")
             return
-        chosen = self.selected[kind] if self.selected[kind] in refs else refs[0]
+        selected = self.selected[kind]
+        chosen = selected if selected is not None and selected in refs else refs[0]
         table.move_cursor(row=refs.index(chosen))
         if chosen != self.selected[kind] or not self.entries[kind]:
             self.selected[kind] = chosen
@@ -308,7 +310,7 @@ class TablesScreen(ModalScreen[None]):
         if not table.row_count:
             return None
         try:
-            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         except Exception:  # noqa: BLE001 - cursor outside the rows
             return None
 

@@ -93,14 +93,14 @@ def outcome_text(result: ApplyResult, candidate: bytes, *, no_reload: bool,
             if number and 0 < number <= len(lines):
                 text.append(f"    {number:>5} │ {visible(lines[number - 1].strip())}\n")
     if result.outcome in ("rolled back", "rollback failed"):
-        why = [line for s in result.steps if s.step in ("state", "reload", "verify")
-               and s.status == "fail" for line in s.detail.split("\n")]
+        causes = [line for s in result.steps if s.step in ("state", "reload", "verify")
+                  and s.status == "fail" for line in s.detail.split("\n")]
         if result.reload is not None:
-            why += [f"startup log: {x}" for x in result.reload.log
-                    if f"startup log: {x}" not in why]
-        if why:
+            causes += [f"startup log: {x}" for x in result.reload.log
+                       if f"startup log: {x}" not in causes]
+        if causes:
             text.append("Why:\n", style=style("title"))
-            for line in why[:MAX_DETAIL]:
+            for line in causes[:MAX_DETAIL]:
                 text.append(f"  {visible(line)}\n")
     if not result.ok and result.outcome != "nothing" and still_staged:
         text.append("The change stays staged: e edits it, a tries again, d discards it.\n")

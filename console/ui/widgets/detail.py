@@ -183,7 +183,7 @@ class DetailPane(Widget):
 
     # ------------------------------------------------------------------ API
 
-    def set_styles(self, status: dict[str, Style]) -> None:
+    def set_status_styles(self, status: dict[str, Style]) -> None:
         """The theme's status styles (``up``, ``down``, ``maint``…)."""
         self._styles = dict(status)
         if self.is_mounted:

@@ -128,6 +128,12 @@ class EventLog(ScrollView, can_focus=True):
         else:
             self.virtual_size = size
 
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        """A scrollbar that appears after the view followed new lines shows where the view
+        is (Textual moves the thumb only while the scrollbar is shown)."""
+        if shown:
+            self.vertical_scrollbar.position = self.scroll_y
+
     @property
     def last_event(self) -> Event | None:
         return self._events[-1] if self._events else None

@@ -33,6 +33,8 @@ rows.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
@@ -49,6 +51,7 @@ from console.ui.widgets.columns import (
     SEPARATOR,
     VIEW_COLUMNS,
     VIEWS,
+    Column,
     Placed,
     column_of,
     layout,
@@ -66,7 +69,7 @@ class ProxyTable(ScrollView, can_focus=True):
 
     VIEWS = VIEWS
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "cursor_up", "Up", show=False, id="table.cursor_up"),
         Binding("down", "cursor_down", "Down", show=False, id="table.cursor_down"),
         Binding("pageup", "cursor_page_up", "Page up", show=False, id="table.page_up"),
@@ -139,7 +142,7 @@ class ProxyTable(ScrollView, can_focus=True):
         self._header: Strip | None = None
         self._base_style: Style | None = None
         self._styles: dict[str, Style] = {}
-        self.set_styles(fallback_theme().status)
+        self.set_status_styles(fallback_theme().status)
         self._cursor = -1
         self._cursor_key: Key | None = None
         self._wanted: Key | None = None  # where the user put the cursor
@@ -250,6 +253,7 @@ class ProxyTable(ScrollView, can_focus=True):
         start with the largest first, text with A first."""
         columns = [p.column for p in self._layout] or list(VIEW_COLUMNS[self.view])
         current = self._model.sort_column
+        nxt: Column | None
         if current is None or current not in columns:
             nxt = columns[0]
         else:
@@ -284,7 +288,7 @@ class ProxyTable(ScrollView, can_focus=True):
         self._strips.clear()
         self._relocate()
 
-    def set_styles(self, status: dict[str, Style]) -> None:
+    def set_status_styles(self, status: dict[str, Style]) -> None:
         """Status styles from the theme (keys of ``themes.STATUS_KEYS``)."""
         styles = dict(status)
         styles["dim"] = Style(dim=True)

@@ -1,0 +1,357 @@
+"""The main screen: the proxies table, the detail and events panes, the filter and the
+banner, with the keys that act on them.
+
+The app owns the data source (the poller) and hands each snapshot and status to this
+screen; the runtime changes, the other screens and the stats level are small helpers
+this screen owns (:class:`Operations`, :class:`Navigation`, :class:`Stats`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.style import Style
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from console.haproxy.counters import Mark
+from console.haproxy.events import Event
+from console.haproxy.events import fold as fold_event
+from console.haproxy.events import summarize as summarize_events
+from console.haproxy.history import History
+from console.haproxy.model import Rates, Snapshot, rates
+from console.haproxy.poller import PollStatus
+from console.haproxy.timeline import Timeline
+from console.ui.header import HeaderBar
+from console.ui.navigation import Navigation
+from console.ui.operations import Operations
+from console.ui.screens.help import HELP_BINDING
+from console.ui.stats_level import Stats
+from console.ui.widgets.detail import DetailPane
+from console.ui.widgets.eventlog import EventLog
+from console.ui.widgets.table import ProxyTable
+
+if TYPE_CHECKING:
+    from console.ui.app import HAConsoleApp
+
+MAIN_BINDINGS: list[Binding] = [
+    Binding("q", "app.quit", "Quit", id="quit"),
+    HELP_BINDING,
+    Binding("1", "view('status')", "Status", id="view.status"),
+    Binding("2", "view('traffic')", "Traffic", id="view.traffic"),
+    Binding("3", "view('http')", "HTTP", id="view.http"),
+    Binding("4", "view('errors')", "Errors", id="view.errors"),
+    Binding("slash", "filter", "Filter", id="filter"),
+    Binding("exclamation_mark", "quick('problems')", "Problems", id="filter.problems"),
+    Binding("D", "quick('maint_drain')", "MAINT/DRAIN only", show=False,
+            id="filter.maint_drain"),
+    Binding("b", "quick('backend')", "This backend only", show=False, id="filter.backend"),
+    Binding("a", "quick('all')", "Show all", show=False, id="filter.all"),
+    Binding("s", "sort", "Sort", show=False, id="sort.next"),
+    Binding("S", "sort_reverse", "Reverse sort", show=False, id="sort.reverse"),
+    Binding("c", "collapse", "Collapse backend", show=False, id="collapse"),
+    Binding("C", "collapse_all", "Collapse/expand all", show=False, id="collapse.all"),
+    Binding("o", "actions", "Actions", id="actions"),
+    Binding("u", "undo", "Undo", id="undo"),
+    Binding("v", "drift", "Drift", id="drift"),
+    Binding("F", "config", "Config file", id="config"),
+    Binding("j", "journal", "Journal", show=False, id="journal"),
+    Binding("T", "tables", "Tables, maps, ACLs", show=False, id="tables"),
+    Binding("m", "mark", "Mark", id="mark.set"),
+    Binding("M", "clear_mark", "Clear mark", show=False, id="mark.clear"),
+    Binding("z", "clear_counters", "Clear counters", show=False, id="counters.clear"),
+    Binding("Z", "clear_counters_all", "Clear ALL counters", show=False,
+            id="counters.clear_all"),
+    Binding("d", "toggle_detail", "Detail pane", show=False, id="pane.detail"),
+    Binding("e", "toggle_events", "Events", show=False, id="pane.events"),
+    Binding("x", "export", "Export timeline", show=False, id="timeline.export"),
+    Binding("t", "app.themes", "Theme", show=False, id="theme"),
+    Binding("p", "pause", "Pause", id="pause"),
+    Binding("r", "refresh", "Refresh", id="refresh"),
+    Binding("ctrl+l", "app.redraw", "Redraw the screen", show=False, id="redraw"),
+]
+"""The main screen's keys, in the order of the footer and the help; each id is what the
+settings' [keys] remaps. The palette offers each as a command."""
+
+# Textual's quit key, here rather than on the app: quitting is for the main screen only,
+# never from under another screen (an editor, an apply in progress).
+QUIT_KEY = Binding("ctrl+q", "app.quit", "Quit", show=False, priority=True,
+                   tooltip="Quit the app and return to the command prompt.")
+
+QUICK_LABELS = {"all": "showing everything", "problems": "showing problems only "
+                "(anything not UP/OPEN/no check)", "maint_drain": "showing MAINT/DRAIN only"}
+
+
+class MonitorScreen(Screen[None]):
+    """The live view of one instance: what the poller reads, and the keys to act on it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [QUIT_KEY, *MAIN_BINDINGS]
+    DETAIL_MIN_WIDTH = 140
+
+    def __init__(self, console_app: HAConsoleApp) -> None:
+        super().__init__()
+        self.console_app = console_app
+        self.snapshot: Snapshot | None = None
+        self.prev: Snapshot | None = None
+        self.rates: dict[tuple[str, str], Rates] = {}
+        self.history = History()
+        self.timeline = Timeline()
+        self.mark: Mark | None = None
+        self._quick = "all"
+        self._all_collapsed = False
+        self._detail_pref: bool | None = None  # None: shown when the terminal is wide
+        self.operations = Operations(self)
+        self.navigation = Navigation(self)
+        self.stats = Stats(self)
+
+    # -- widgets --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(self.console_app.target.name, id="header")
+        yield Static("", id="banner", markup=False)
+        with Vertical(id="body"):
+            with Horizontal(id="main"):
+                yield ProxyTable(id="table")
+                yield DetailPane(id="detail")
+            yield EventLog(id="events")
+        yield Input(placeholder="filter: text or regex on proxy/server names; enter to keep, "
+                    "escape to clear", id="filter")
+        yield Footer()
+
+    @property
+    def table(self) -> ProxyTable:
+        return self.query_one(ProxyTable)
+
+    @property
+    def header(self) -> HeaderBar:
+        return self.query_one(HeaderBar)
+
+    @property
+    def detail(self) -> DetailPane:
+        return self.query_one(DetailPane)
+
+    @property
+    def event_log(self) -> EventLog:
+        return self.query_one(EventLog)
+
+    @property
+    def filter_box(self) -> Input:
+        return self.query_one("#filter", Input)
+
+    def on_mount(self) -> None:
+        self.set_status_styles(self.console_app.status_styles())
+        self.table.focus()
+        for note in self.console_app.target.notes:
+            self.note(note)
+        self._fit(self.console_app.size.width, self.console_app.size.height)
+        self.console_app.start_polling()
+
+    def set_status_styles(self, status: dict[str, Style]) -> None:
+        """The theme's styles of row states, for the widgets that draw them."""
+        self.table.set_status_styles(status)
+        self.detail.set_status_styles(status)
+        self.header.styles_map = status
+
+    def started(self, level: str | None, read_only_reason: str | None) -> None:
+        """The socket's level is known: the header says it, drift starts being counted."""
+        header = self.header
+        header.read_only_reason = read_only_reason
+        self.navigation.refresh_drift()
+        self.set_interval(15, self.navigation.drift_tick)
+        header.update_state(level=level or "unknown")
+
+    # -- data -----------------------------------------------------------------------------
+    def show_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
+        self.prev, self.snapshot = self.snapshot, snap
+        self.rates = rates(self.prev, snap) if self.prev else {}
+        self.history.add(snap, self.rates)
+        self.table.set_snapshot(snap, self.rates)
+        self.header.update_state(snapshot=snap)
+        self._add_events(events)
+        self.update_detail()
+
+    def show_status(self, status: PollStatus, events: list[Event]) -> None:
+        self.header.update_state(status=status)
+        self.table.set_stale(status.state in ("stale", "disconnected"))
+        banner = self.query_one("#banner", Static)
+        if status.state in ("stale", "disconnected") and status.last_error:
+            kept = " Showing the last data received, marked stale." if self.snapshot else ""
+            banner.update(f"✖ Cannot refresh: {status.last_error}.{kept} Retrying with "
+                          f"backoff (next in {status.retry_in or 1:.0f}s; r retries now).")
+            banner.add_class("visible")
+        else:
+            banner.remove_class("visible")
+        self._add_events(events)
+
+    def _add_events(self, events: list[Event]) -> None:
+        for ev in events:
+            self.timeline.add(ev)
+        self._add_events_to_log(events)
+
+    def note(self, text: str) -> None:
+        """A line of the console's own, in the timeline and the events pane."""
+        self._add_events_to_log([self.timeline.add_note(text)])
+
+    def _add_events_to_log(self, events: list[Event]) -> None:
+        """Into the events pane: a flood summed up, a storm of back-and-forth changes
+        folded into the line that counts them (the timeline keeps every event)."""
+        if not events:
+            return
+        pane = self.event_log
+        pending: list[Event] = []
+        for ev in summarize_events(events):
+            merged = fold_event(pending[-1] if pending else pane.last_event, ev)
+            if merged is None:
+                pending.append(ev)
+            elif pending:
+                pending[-1] = merged
+            else:
+                pane.replace_last(merged)
+        if pending:
+            pane.add_events(pending)
+
+    def update_detail(self) -> None:
+        pane = self.detail
+        if not pane.display or self.snapshot is None:
+            return
+        key = self.table.cursor_key
+        row = self.snapshot.get(*key) if key else None
+        pane.show(row, self.history, self.rates.get(key) if key else None, self.mark)
+
+    def on_proxy_table_highlighted(self, message: ProxyTable.Highlighted) -> None:
+        self.update_detail()
+
+    def on_proxy_table_activated(self, message: ProxyTable.Activated) -> None:
+        self.action_actions()
+
+    # -- layout ---------------------------------------------------------------------------
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        self.set_class(height < 30, "short")
+        self._place_detail(width)
+
+    def _detail_visible(self, width: int) -> bool:
+        if self._detail_pref is not None:
+            return self._detail_pref
+        return width >= self.DETAIL_MIN_WIDTH
+
+    def _place_detail(self, width: int) -> None:
+        pane = self.detail
+        pane.display = self._detail_visible(width)
+        if pane.display:
+            pane.styles.width = 46 if width >= 110 else max(30, width // 2)
+
+    # -- the table and the filter ---------------------------------------------------------
+    def action_view(self, view: str) -> None:
+        self.table.set_view(view)
+
+    def action_filter(self) -> None:
+        box = self.filter_box
+        box.add_class("visible")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.table.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            if not event.value:
+                event.input.remove_class("visible")
+            self.table.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        box = self.filter_box
+        if event.key == "escape" and box.has_focus:
+            box.value = ""
+            box.remove_class("visible")
+            self.table.set_filter("")
+            self.table.focus()
+
+    def action_quick(self, name: str) -> None:
+        table = self.table
+        if name == "backend":
+            key = table.cursor_key
+            if self._quick == "backend" or not key:
+                name = "all"
+            else:
+                table.set_quick_filter("backend", key[0])
+                self._quick = "backend"
+                self.notify(f"showing only {key[0]} (b again or a for all)")
+                return
+        if name == self._quick and name != "all":
+            name = "all"
+        table.set_quick_filter(name)
+        self._quick = name
+        self.notify(QUICK_LABELS.get(name, name))
+
+    def action_sort(self) -> None:
+        self.table.cycle_sort()
+
+    def action_sort_reverse(self) -> None:
+        self.table.reverse_sort()
+
+    def action_collapse(self) -> None:
+        self.table.toggle_collapse()
+
+    def action_collapse_all(self) -> None:
+        table = self.table
+        self._all_collapsed = not self._all_collapsed
+        (table.collapse_all if self._all_collapsed else table.expand_all)()
+
+    # -- panes and refresh ----------------------------------------------------------------
+    def action_toggle_detail(self) -> None:
+        width = self.console_app.size.width
+        self._detail_pref = not self._detail_visible(width)
+        self._place_detail(width)
+        self.update_detail()
+
+    def action_toggle_events(self) -> None:
+        self.event_log.toggle_class("hidden")
+
+    def action_refresh(self) -> None:
+        self.console_app.poller.refresh_now()
+
+    def action_pause(self) -> None:
+        poller = self.console_app.poller
+        poller.pause(not poller.paused)
+        self.notify("paused: data is frozen (p to resume)" if poller.paused else "resumed")
+
+    # -- runtime changes, other screens, the stats level ----------------------------------
+    def action_actions(self) -> None:
+        self.operations.open_menu()
+
+    def action_undo(self) -> None:
+        self.operations.undo()
+
+    def action_drift(self) -> None:
+        self.navigation.open_drift()
+
+    def action_config(self) -> None:
+        self.navigation.open_config()
+
+    def action_journal(self) -> None:
+        self.navigation.open_journal()
+
+    def action_tables(self) -> None:
+        self.navigation.open_tables()
+
+    def action_mark(self) -> None:
+        self.stats.set_mark()
+
+    def action_clear_mark(self) -> None:
+        self.stats.clear_mark()
+
+    def action_clear_counters(self) -> None:
+        self.stats.clear_counters("clear_counters", needs="operator")
+
+    def action_clear_counters_all(self) -> None:
+        self.stats.clear_counters("clear_counters_all", needs="admin")
+
+    def action_export(self) -> None:
+        self.stats.export()
