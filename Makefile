@@ -27,8 +27,10 @@ TEST_JOBS ?= 2
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -n $(TEST_JOBS) --dist loadscope
 
+## Style (ruff) and types (mypy, settings in pyproject.toml).
 lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check console tests
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

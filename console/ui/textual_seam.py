@@ -59,8 +59,8 @@ def compositor_lines(update: object, cells_of: Callable[[Iterable[Segment]], lis
         x = update.region.x
         for y, line in enumerate(update.strips, update.region.y):
             cells: list[Cell] = []
-            for strip in line:
-                cells.extend(cells_of(strip))
+            for part in line:
+                cells.extend(cells_of(part))
             out.append((y, x, cells))
         return out
     if isinstance(update, ChopsUpdate):

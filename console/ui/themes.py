@@ -117,7 +117,7 @@ def load_theme_file(path: Path) -> ConsoleTheme:
         except (ColorParseError, TypeError, ValueError):
             raise ConfigError(f"colors.{key} = {_short(value)} is not a colour",
                               where) from None
-    theme = Theme(name=name, dark=dark, **colors)  # type: ignore[arg-type]
+    theme = Theme(name=name, dark=dark, **colors)
     try:
         theme.to_color_system().generate()  # what registering the theme will do
     except Exception as exc:  # noqa: BLE001 - whatever Textual makes of odd colours
