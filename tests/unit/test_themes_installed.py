@@ -85,6 +85,7 @@ def test_the_wheel_holds_the_themes_as_package_data(wheel: Path) -> None:
 
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"console/themes/{n}.toml" for n in SHIPPED} <= names, sorted(names)
+    assert "console/ui/console.tcss" in names, sorted(names)  # the console's style sheet
     assert not [n for n in names if "/share/" in n or ".data/" in n], sorted(names)
 
 
