@@ -227,6 +227,7 @@ def _owner(path: str) -> str:
 async def _pipeline(run: Run, staging: Staging, message: str, user: str | None,
                     no_reload: bool) -> None:
     target, candidate, old = run.target, staging.candidate, staging.base
+    run.message = message
     # 3. check
     try:
         temp = write_temp(run.real, candidate)

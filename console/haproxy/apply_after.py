@@ -73,8 +73,11 @@ async def reload_step(run: Run, step: str, new: bytes, old: bytes) -> ReloadOutc
                      error=None if outcome.ok is not False else outcome.detail)
     unjournaled = ""
     try:
+        version = run.result.version if step == "reload" else run.result.previous_version
         journal.record(target, label, via=target.reload, answer=entry.get("answer"),
-                       error=entry.get("error"))
+                       error=entry.get("error"),
+                       extra={"config": run.config, "version": version,
+                              "message": run.message or None})
     except (HAProxyError, OSError, ValueError) as exc:  # after the reload: said, not undone
         unjournaled = (f"JOURNAL NOT WRITTEN: the {label} was sent, but the journal could "
                        f"not record it: {exc}. Note it by hand.")

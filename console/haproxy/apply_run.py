@@ -58,6 +58,7 @@ class Run:
         self.allow_removal: bool | str = False
         self.cond = CondContext()
         self.sockets_before: list[str] = []  # stats sockets that answered before the reload
+        self.message = ""  # why the change (kept in the history and the journal)
 
     def step(self, step: str, status: str, detail: str, lines: list[str] | None = None) -> None:
         text = detail + "".join(f"\n{line}" for line in lines or [])

@@ -65,8 +65,11 @@ def check_writable() -> Path:
 
 
 def record(target: Any, command: str, *, answer: str | None = None, error: str | None = None,
-           before: Any = None, after: Any = None, via: str = "socket") -> dict[str, Any]:
-    """Append one entry and return it; :class:`JournalError` if it cannot be written."""
+           before: Any = None, after: Any = None, via: str = "socket",
+           extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Append one entry and return it; :class:`JournalError` if it cannot be written.
+
+    *extra*: more keys (an apply's ``config``, ``version`` and ``message``)."""
     ssh = os.environ.get("SSH_CONNECTION", "")
     entry: dict[str, Any] = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -85,6 +88,9 @@ def record(target: Any, command: str, *, answer: str | None = None, error: str |
         entry["before"] = before
     if after is not None:
         entry["after"] = after
+    for key, value in (extra or {}).items():
+        if value is not None and key not in entry:
+            entry[key] = value
     # ASCII JSON: a value holding bytes that were not UTF-8 (a socket path given as
     # such) is written as a \\uXXXX escape instead of failing after the change was sent
     line = (json.dumps(entry, ensure_ascii=True) + "\n").encode("ascii")

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,6 @@ FILE_PREFIX = "haconsole-timeline-"
 MARK_COUNTERS = ("req_tot", "stot", "hrsp_4xx", "hrsp_5xx", "econ", "eresp", "ereq",
                  "chkdown")
 _ERROR_COUNTERS = ("hrsp_5xx", "econ", "eresp", "chkdown")
-_JOURNAL_FIRST = ("time", "user", "command", "answer")
 
 
 class Timeline:
@@ -102,12 +102,84 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _events_section(events: Sequence[Event]) -> list[str]:
+FLAP_MIN = 4  # state changes of one target, each within FLAP_GAP of the last: a flap
+FLAP_GAP = 300.0  # seconds
+
+
+@dataclass
+class Flap:
+    """State changes of one target close together, told as one line."""
+
+    target: str
+    events: list[Event]
+
+    @property
+    def first(self) -> float:
+        return self.events[0].time
+
+    @property
+    def last(self) -> float:
+        return self.events[-1].time
+
+    def describe(self) -> str:
+        downs = sum(1 for e in self.events if e.new and e.new.startswith("DOWN"))
+        now = self.events[-1].new or "?"
+        return (f"{self.target} flapped {len(self.events)}× between {_clock(self.first)} and "
+                f"{_clock(self.last)} UTC ({_count(downs, 'time')} DOWN; last: {now})")
+
+
+def _clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
+
+
+def flaps(events: Sequence[Event]) -> list[Flap]:
+    """Runs of at least :data:`FLAP_MIN` state changes of one server, each within
+    :data:`FLAP_GAP` seconds of the one before (*events* sorted by time)."""
+    runs: dict[str, list[list[Event]]] = {}
+    for e in events:
+        if e.kind != "status" or not e.name or e.name in ("FRONTEND", "BACKEND"):
+            continue
+        mine = runs.setdefault(e.target, [])
+        if mine and e.time - mine[-1][-1].time <= FLAP_GAP:
+            mine[-1].append(e)
+        else:
+            mine.append([e])
+    found = [Flap(t, run) for t, rs in runs.items() for run in rs if len(run) >= FLAP_MIN]
+    return sorted(found, key=lambda f: f.first)
+
+
+def _went_down(events: Sequence[Event], flapping: set[int]) -> list[str]:
+    """``be/s at 14:12:03 (back up 14:15:40)`` for each target that went DOWN (flaps
+    aside: they have their own line)."""
+    out: dict[str, list[float | None]] = {}
+    for e in events:
+        if e.kind != "status" or id(e) in flapping or not e.target:
+            continue
+        if e.new and e.new.startswith("DOWN") and e.target not in out:
+            out[e.target] = [e.time, None]
+        elif e.target in out and e.new and not e.new.startswith("DOWN") \
+                and out[e.target][1] is None:
+            out[e.target][1] = e.time
+    return [f"{_cell(t)} at {_clock(down or 0)}"
+            + (f" (back {_clock(up)})" if up is not None else " (still down at the end)")
+            for t, (down, up) in out.items()]
+
+
+def _events_section(events: Sequence[Event], flapped: Sequence[Flap]) -> list[str]:
     out = ["## Events", ""]
     if not events:
         return out + ["No events.", ""]
-    rows = ([_cell(utc(e.time)), f"{SEVERITY_SYMBOLS.get(e.severity, '?')} {e.severity}",
-             _cell(e.target or "—"), _cell(e.message)] for e in events)
+    folded = {id(e): f for f in flapped for e in f.events}
+    rows: list[list[str]] = []
+    for e in events:
+        flap = folded.get(id(e))
+        if flap is not None:
+            if e is flap.events[0]:
+                rows.append([_cell(utc(e.time)), "✖ error", _cell(flap.target),
+                             _cell(flap.describe())])
+            continue
+        rows.append([_cell(utc(e.time)), f"{SEVERITY_SYMBOLS.get(e.severity, '?')} "
+                     f"{e.severity}", _cell(e.target or "—"), _cell(e.message)])
     return out + _table(("Time (UTC)", "Severity", "Target", "Message"), rows) + [""]
 
 
@@ -124,16 +196,39 @@ def _frontend_totals(snapshot: Snapshot, mark: Mark | None) -> dict[str, int]:
     return totals
 
 
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} %" if whole else "–"
+
+
+def _backend_rows(mark: Mark, current: Snapshot) -> list[list[str]]:
+    """Per backend, what happened since the mark: requests, 4xx, 5xx (and their share),
+    connection and response errors, checks that went down."""
+    rows: list[tuple[int, list[str]]] = []
+    for row in current.rows:
+        if row.type != "backend":
+            continue
+        d = {name: mark.delta(row, name) or 0 for name in MARK_COUNTERS}
+        requests = d["req_tot"] or d["stot"]
+        if not any(d.values()):
+            continue
+        rows.append((d["hrsp_5xx"] + d["econ"] + d["eresp"], [
+            _cell(row.proxy), str(requests), str(d["hrsp_4xx"]), str(d["hrsp_5xx"]),
+            _percent(d["hrsp_5xx"], requests), str(d["econ"]), str(d["eresp"]),
+            str(d["chkdown"])]))
+    rows.sort(key=lambda item: -item[0])
+    return [cells for _, cells in rows]
+
+
 def _error_rows(mark: Mark, current: Snapshot, limit: int = 10) -> list[list[str]]:
-    """Backends and servers with errors since the mark, the most first."""
+    """Servers with errors since the mark, the most first."""
     found: list[tuple[int, list[str]]] = []
     for row in current.rows:
-        if row.type not in ("backend", "server"):
+        if row.type != "server":
             continue
         deltas = [mark.delta(row, name) or 0 for name in _ERROR_COUNTERS]
         if any(deltas):
-            target = row.proxy if row.type == "backend" else f"{row.proxy}/{row.name}"
-            found.append((sum(deltas), [_cell(target), row.type] + [str(d) for d in deltas]))
+            found.append((sum(deltas), [_cell(f"{row.proxy}/{row.name}")]
+                          + [str(d) for d in deltas]))
     found.sort(key=lambda item: -item[0])
     return [cells for _, cells in found[:limit]]
 
@@ -141,94 +236,151 @@ def _error_rows(mark: Mark, current: Snapshot, limit: int = 10) -> list[list[str
 def _mark_section(mark: Mark, number: int, events: Sequence[Event], now: float,
                   current: Snapshot | None) -> list[str]:
     title = f"## Incident mark {number}" + (f": {visible(mark.label)}" if mark.label else "")
-    out = [title, "", f"- Set at: {utc(mark.wall_time)} UTC "
-           f"({format_age(now - mark.wall_time)} before this report)"]
     after = [e for e in events if e.time >= mark.wall_time]
     counts = {s: sum(1 for e in after if e.severity == s) for s in ("error", "warning")}
-    out.append(f"- Events since the mark: {len(after)} ({_count(counts['error'], 'error')}, "
-               f"{_count(counts['warning'], 'warning')})")
+    out = [title, "", f"- Set at: {utc(mark.wall_time)} UTC "
+           f"({format_age(now - mark.wall_time)} before this report)",
+           f"- Events since the mark: {len(after)} ({_count(counts['error'], 'error')}, "
+           f"{_count(counts['warning'], 'warning')})"]
     if current is not None:
-        totals = _frontend_totals(current, mark)
-        if totals:
-            out.append("- Frontend counters since the mark: "
-                       + ", ".join(f"{k} +{v}" for k, v in totals.items()))
-        rows = _error_rows(mark, current)
-        if rows:
-            out += ["", "Backends and servers with errors since the mark:", ""]
-            out += _table(("Target", "Type") + _ERROR_COUNTERS, rows)
+        rows = _backend_rows(mark, current)
+        out += ["", f"What changed since the mark ({format_age(current.wall_time - mark.wall_time)}"
+                "), per backend:", ""]
+        out += _table(("Backend", "Requests", "4xx", "5xx", "5xx share", "Conn. errors",
+                       "Resp. errors", "Checks down"), rows) if rows else ["Nothing."]
+        servers = _error_rows(mark, current)
+        if servers:
+            out += ["", "Servers with errors since the mark:", ""]
+            out += _table(("Server", "5xx", "Conn. errors", "Resp. errors", "Checks down"),
+                          servers)
     else:
         totals = _frontend_totals(mark.snapshot, None)
         if totals:
             out.append("- Frontend counters at the mark (the baseline of every Δ): "
                        + ", ".join(f"{k} {v}" for k, v in totals.items()))
-    if after:
-        out += ["", "First events after the mark:", ""]
-        out += [f"- {utc(e.time)} {SEVERITY_SYMBOLS.get(e.severity, '?')} {_cell(e.message)}"
-                for e in after[:10]]
-        if len(after) > 10:
-            out.append(f"- … and {len(after) - 10} more (see Events)")
     return out + [""]
 
 
-def _journal_value(key: str, value: object) -> str:
-    if key == "time" and isinstance(value, int | float) and not isinstance(value, bool):
-        return utc(float(value))
-    if key == "command" and value:
-        return "`" + _cell(value).replace("`", "'") + "`"
-    return _cell(value)
+def _entry_time(entry: Mapping[str, object]) -> float | None:
+    for key in ("ts", "time"):
+        value = entry.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _who(entry: Mapping[str, object]) -> str:
+    who = str(entry.get("user") or "?")
+    origin = entry.get("ssh_origin")
+    return _cell(f"{who} from {origin}" if origin else who)
+
+
+def _what(entry: Mapping[str, object]) -> str:
+    command = str(entry.get("command") or "")
+    if command.startswith("reload"):
+        rollback = "rollback" in command
+        version = entry.get("version")
+        what = ("rollback to version" if rollback else "apply of version") + \
+            (f" {version}" if version is not None else "")
+        if entry.get("config"):
+            what += f" of {entry['config']}"
+        if entry.get("message") and not rollback:
+            what += f" — “{entry['message']}”"
+        return _cell(f"{what} (reload via {entry.get('via') or '?'})")
+    return "`" + _cell(command).replace("`", "'") + "`"
+
+
+def _result(entry: Mapping[str, object]) -> str:
+    error = entry.get("error")
+    if error or entry.get("ok") is False:
+        return _cell(f"FAILED: {error}" if error else "FAILED")
+    if str(entry.get("command") or "").startswith("reload"):
+        return "ok"  # the master's answer (Success=1, the startup log) is in the journal
+    answer = " ".join(str(entry.get("answer") or "").split())
+    return _cell("ok" + (f": {answer[:120]}" if answer else ""))
+
+
+def _changes(journal: Sequence[Mapping[str, object]]) -> list[tuple[float | None,
+                                                                    Mapping[str, object]]]:
+    return sorted(((_entry_time(e), e) for e in journal), key=lambda p: p[0] or 0.0)
 
 
 def _journal_section(journal: Sequence[Mapping[str, object]]) -> list[str]:
     out = ["## Changes sent", ""]
     if not journal:
         return out + ["No changes were sent.", ""]
-    keys: list[str] = [k for k in _JOURNAL_FIRST if any(k in j for j in journal)]
-    for entry in journal:
-        keys += [k for k in entry if k not in keys]
-    header = ["time (UTC)" if k == "time" else k for k in keys]
-    rows = ([_journal_value(k, entry.get(k)) for k in keys] for entry in journal)
-    return out + _table(header, rows) + [""]
+    rows = ([_cell(utc(ts)) if ts is not None else "?", _who(e), _what(e), _result(e)]
+            for ts, e in _changes(journal))
+    return out + _table(("Time (UTC)", "Who", "What", "Result"), rows) + [""]
+
+
+def _changed_line(journal: Sequence[Mapping[str, object]]) -> str:
+    """``2 runtime changes by alice, 1 by bob; apply of version 7 by alice``."""
+    if not journal:
+        return "nothing was changed from haconsole"
+    runtime: dict[str, int] = {}
+    applies: list[str] = []
+    for _, e in _changes(journal):
+        who = _who(e)
+        if str(e.get("command") or "").startswith("reload"):
+            applies.append(f"{_what(e).split(' (reload')[0]} by {who}")
+        else:
+            runtime[who] = runtime.get(who, 0) + 1
+    parts = [", ".join(f"{_count(n, 'runtime change') if i == 0 else n} by {who}"
+                       for i, (who, n) in enumerate(runtime.items()))] if runtime else []
+    return "; ".join(parts + applies)
 
 
 def to_markdown(events: Sequence[Event], *, instance: str, version: str,
                 mark: Mark | Sequence[Mark] | None = None,
                 journal: Sequence[Mapping[str, object]] | None = None,
                 current: Snapshot | None = None, dropped: int = 0,
-                now: float | None = None) -> str:
-    """A postmortem report: title, instance, time range, events, marks, changes sent.
+                now: float | None = None, since: float | None = None) -> str:
+    """A postmortem report: a summary (the window, what went down or flapped, who changed
+    what), the changes sent as a time / who / what / result table, one section per
+    incident mark with what changed per backend, then every event (flaps told once).
 
-    ``mark`` is one incident mark or several (one section each). ``journal`` entries are
-    dicts with at least ``time`` (epoch seconds), ``user``, ``command`` and ``answer``;
-    every key present is shown. ``current``, the latest snapshot, adds the counters
-    since each mark. ``dropped`` is how many older events the timeline let go.
+    ``mark`` is one incident mark or several. ``journal`` entries are the journal's dicts
+    (``ts`` or ``time`` in epoch seconds, ``user``, ``command``, ``answer``, ``error``;
+    an apply's ``version``, ``config``, ``message``); only those at or after *since*
+    (default: the first event) are told. ``current``, the latest snapshot, gives the
+    deltas since each mark. ``dropped`` is how many older events the timeline let go.
     """
     now = time.time() if now is None else now
     events = sorted(events, key=lambda e: e.time)
     marks: list[Mark] = [] if mark is None else [mark] if isinstance(mark, Mark) else list(mark)
     instance, version = visible(instance), visible(version)
-    out = [f"# haconsole timeline: {instance}", "",
-           f"- Instance: {instance}",
-           f"- HAProxy version: {version or 'unknown'}",
-           f"- Report written: {utc(now)} UTC"]
-    if events:
-        first, last = events[0].time, events[-1].time
-        out.append(f"- Time range: {utc(first)} → {utc(last)} UTC "
-                   f"({format_age(last - first)})")
-    else:
-        out.append("- Time range: no events")
+    start = since if since is not None else (events[0].time if events else None)
+    if journal is not None and start is not None:
+        journal = [e for e in journal if (_entry_time(e) or start) >= start - 1]
+    flapped = flaps(events)
+    in_flaps = {id(e) for f in flapped for e in f.events}
     by_severity = {s: sum(1 for e in events if e.severity == s)
                    for s in ("error", "warning", "ok", "info")}
+    out = [f"# haconsole timeline: {instance}", "", "## Summary", "",
+           f"- Instance: {instance} (HAProxy {version or 'version unknown'})"]
+    if events:
+        first, last = events[0].time, events[-1].time
+        out.append(f"- Window: {utc(first)} → {utc(last)} UTC ({format_age(last - first)});"
+                   f" report written {utc(now)} UTC")
+    else:
+        out.append(f"- Window: no events; report written {utc(now)} UTC")
+    down = _went_down(events, in_flaps)
+    out.append("- Went down: " + ("; ".join(down) if down else "nothing"))
+    for f in flapped:
+        out.append(f"- Flapping: {_cell(f.describe())}")
+    if journal is not None:
+        out.append(f"- Changed: {_changed_line(journal)}")
     out.append(f"- Events: {len(events)} ("
                + ", ".join(_count(n, s) if s in ("error", "warning") else f"{n} {s}"
-                           for s, n in by_severity.items()) + ")")
-    if dropped:
-        out.append(f"- Older events not kept: {dropped}")
+                           for s, n in by_severity.items()) + ")"
+               + (f"; older events not kept: {dropped}" if dropped else ""))
     out.append("")
-    out += _events_section(events)
-    for number, m in enumerate(sorted(marks, key=lambda m: m.wall_time), start=1):
-        out += _mark_section(m, number, events, now, current)
     if journal is not None:
         out += _journal_section(journal)
+    for number, m in enumerate(sorted(marks, key=lambda m: m.wall_time), start=1):
+        out += _mark_section(m, number, events, now, current)
+    out += _events_section(events, flapped)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -241,7 +393,7 @@ def export_markdown(path_dir: Path, events: Sequence[Event], *, instance: str, v
                     mark: Mark | Sequence[Mark] | None = None,
                     journal: Sequence[Mapping[str, object]] | None = None,
                     current: Snapshot | None = None, dropped: int = 0,
-                    now: float | None = None) -> Path:
+                    now: float | None = None, since: float | None = None) -> Path:
     """Write :func:`to_markdown` to ``path_dir/haconsole-timeline-YYYYmmdd-HHMMSS.md``.
 
     The file appears complete or not at all (a temp file in the same directory, then
@@ -252,7 +404,8 @@ def export_markdown(path_dir: Path, events: Sequence[Event], *, instance: str, v
     """
     now = time.time() if now is None else now
     text = to_markdown(events, instance=instance, version=version, mark=mark,
-                       journal=journal, current=current, dropped=dropped, now=now)
+                       journal=journal, current=current, dropped=dropped, now=now,
+                       since=since)
     path_dir.mkdir(parents=True, exist_ok=True)
     name = export_name(now)
     target = path_dir / name

@@ -81,7 +81,8 @@ class Stats:
         try:
             path = export_markdown(state_dir(), screen.timeline.events, instance=target.name,
                                    version=version, mark=screen.mark,
-                                   journal=read_entries(target.name))
+                                   journal=read_entries(target.name), current=snap,
+                                   dropped=screen.timeline.dropped)
         except OSError as exc:
             screen.notify(f"export failed: {exc}", severity="error")
             return

@@ -223,6 +223,8 @@ def test_weight_change_is_checked_written_reloaded_verified(lb: Running) -> None
     assert not Staging.load(str(lb.config)).pending
     reloads = [e for e in journal.read_entries() if e["command"] == "reload"]
     assert reloads and reloads[-1]["ok"] and reloads[-1]["via"] == "master"
+    assert (reloads[-1]["version"], reloads[-1]["message"], reloads[-1]["config"]) == (
+        2, "more traffic to app1", str(lb.config))  # what the postmortem export tells
     assert lb.http() == "v1"
     assert os.listdir(lb.dir).count("haproxy.cfg") == 1
     assert not [n for n in os.listdir(lb.dir) if "haconsole-tmp" in n]

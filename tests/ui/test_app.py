@@ -236,7 +236,9 @@ async def test_export_timeline(tmp_path, monkeypatch) -> None:
         await pilot.pause(0.2)
     files = list(tmp_path.glob("haconsole-timeline-*.md"))
     assert len(files) == 1
-    assert "incident mark" in files[0].read_text()
+    text = files[0].read_text()
+    assert "incident mark" in text and "## Summary" in text
+    assert "per backend:" in text  # the deltas since the mark, from the latest snapshot
 
 
 # -- clear counters against a real HAProxy ----------------------------------------------

@@ -22,7 +22,8 @@ def _events() -> list[Event]:
         Event(T0 + 5, "status", "error", "server be_app/up1 UP → DOWN (check L4CON)",
               "be_app", "up1", "UP", "DOWN"),
         Event(T0 + 1, "reload", "info", "reload: new worker pid 42"),
-        Event(T0 + 65, "status", "ok", "server be_app/up1 DOWN → UP", "be_app", "up1"),
+        Event(T0 + 65, "status", "ok", "server be_app/up1 DOWN → UP", "be_app", "up1", "DOWN",
+              "UP"),
         Event(T0 + 70, "check", "warning", "server be_api/a check L7OK → L7STS | 503",
               "be_api", "a"),
     ]
@@ -43,11 +44,13 @@ def test_timeline_is_bounded_and_counts_dropped() -> None:
     assert len(t) == 0 and t.dropped == 0
 
 
-def test_markdown_header_and_events_table() -> None:
+def test_markdown_summary_and_events_table() -> None:
     text = to_markdown(_events(), instance="lab-2.8", version="2.8.5", now=T0 + 100)
-    assert text.startswith("# haconsole timeline: lab-2.8\n")
-    assert "- HAProxy version: 2.8.5" in text
-    assert "- Time range: 2023-11-14 22:13:21 → 2023-11-14 22:14:30 UTC (1m09s)" in text
+    assert text.startswith("# haconsole timeline: lab-2.8\n\n## Summary\n")
+    assert "- Instance: lab-2.8 (HAProxy 2.8.5)" in text
+    assert ("- Window: 2023-11-14 22:13:21 → 2023-11-14 22:14:30 UTC (1m09s); report written "
+            "2023-11-14 22:15:00 UTC") in text
+    assert "- Went down: be_app/up1 at 22:13:25 (back 22:14:25)" in text
     assert "- Events: 4 (1 error, 1 warning, 1 ok, 1 info)" in text
     assert "| Time (UTC) | Severity | Target | Message |" in text
     rows = [line for line in text.splitlines() if line.startswith("| 2023-")]
@@ -56,13 +59,36 @@ def test_markdown_header_and_events_table() -> None:
                        "server be_app/up1 UP → DOWN (check L4CON) |")
     assert rows[3].endswith("| server be_api/a check L7OK → L7STS \\| 503 |")  # pipe escaped
     assert "## Incident mark" not in text and "## Changes sent" not in text
+    assert "Flapping" not in text
 
 
 def test_markdown_without_events() -> None:
     text = to_markdown([], instance="x", version="", now=T0)
-    assert "- Time range: no events" in text
+    assert "- Window: no events" in text and "- Went down: nothing" in text
     assert "No events." in text
-    assert "- HAProxy version: unknown" in text
+    assert "- Instance: x (HAProxy version unknown)" in text
+
+
+def _flapping(start: float, n: int) -> list[Event]:
+    return [Event(start + i * 20, "status", "error" if i % 2 == 0 else "ok",
+                  f"server be_api/a2 {'UP → DOWN' if i % 2 == 0 else 'DOWN → UP'}", "be_api",
+                  "a2", "UP" if i % 2 == 0 else "DOWN", "DOWN" if i % 2 == 0 else "UP")
+            for i in range(n)]
+
+
+def test_a_flapping_server_is_told_once() -> None:
+    events = _events() + _flapping(T0 + 100, 6)
+    text = to_markdown(events, instance="lab", version="2.8.5", now=T0 + 300)
+    line = "be_api/a2 flapped 6× between 22:15:00 and 22:16:40 UTC (3 times DOWN; last: UP)"
+    assert f"- Flapping: {line}" in text
+    events_part = text[text.index("## Events"):]
+    assert events_part.count("be_api/a2") == 2  # the target cell and the line, once
+    assert f"| 2023-11-14 22:15:00 | ✖ error | be_api/a2 | {line} |" in events_part
+    assert "- Went down: be_app/up1" in text  # a flap is not counted as went down
+    few = to_markdown(_flapping(T0, 3), instance="lab", version="2.8.5", now=T0 + 300)
+    assert "Flapping" not in few and few.count("server be_api/a2") == 3
+    apart = _flapping(T0, 2) + _flapping(T0 + 2000, 2)  # too far apart to be one flap
+    assert "Flapping" not in to_markdown(apart, instance="lab", version="2.8", now=T0 + 3000)
 
 
 def test_markdown_mark_sections() -> None:
@@ -71,51 +97,73 @@ def test_markdown_mark_sections() -> None:
     text = to_markdown(_events(), instance="lab", version="2.8.5", mark=marks, now=T0 + 100)
     first = text.index("## Incident mark 1: deploy 42")
     second = text.index("## Incident mark 2: second")
-    assert first < second
+    assert first < second < text.index("## Events")
     section = text[first:second]
     assert "- Set at: 2023-11-14 22:13:22 UTC (1m38s before this report)" in section
     assert "- Events since the mark: 3 (1 error, 1 warning)" in section
     assert "- Frontend counters at the mark" in section and "req_tot 7, stot 7" in section
-    assert "- 2023-11-14 22:13:25 ✖ server be_app/up1 UP → DOWN (check L4CON)" in section
 
 
-def test_markdown_mark_with_current_snapshot_shows_deltas() -> None:
+def test_markdown_mark_with_current_snapshot_shows_deltas_per_backend() -> None:
     text = CAPTURED.read_text()
     base = Snapshot.from_text(None, text, wall_time=T0)
     lines = text.splitlines()
     header = lines[0].lstrip("# ").split(",")
-    idx5, idxe = header.index("hrsp_5xx"), header.index("econ")
+    idx5, idxe, idxr = header.index("hrsp_5xx"), header.index("econ"), header.index("req_tot")
     changed = []
     for line in lines[1:]:
         cells = line.split(",")
-        if cells[:2] == ["be_app", "up1"]:
+        if cells[:2] in (["be_app", "up1"], ["be_app", "BACKEND"]):
             cells[idx5] = str(int(cells[idx5] or 0) + 7)
-            cells[idxe] = "3"
+            cells[idxe] = str(int(cells[idxe] or 0) + 3)
+            cells[idxr] = str(int(cells[idxr] or 0) + 20)
         changed.append(",".join(cells))
-    current = Snapshot.from_text(None, "\n".join([lines[0]] + changed) + "\n", wall_time=T0 + 9)
+    current = Snapshot.from_text(None, "\n".join([lines[0]] + changed) + "\n",
+                                 wall_time=T0 + 9)
     md = to_markdown([], instance="lab", version="2.8", mark=Mark(base, T0, ""),
                      current=current, now=T0 + 10)
     assert "## Incident mark 1\n" in md
-    assert "| Target | Type | hrsp_5xx | econ | eresp | chkdown |" in md
-    assert "| be_app/up1 | server | 7 | 3 | 0 | 0 |" in md
+    assert "What changed since the mark (9s), per backend:" in md
+    assert ("| Backend | Requests | 4xx | 5xx | 5xx share | Conn. errors | Resp. errors | "
+            "Checks down |") in md
+    assert "| be_app | 20 | 0 | 7 | 35.0 % | 3 | 0 | 0 |" in md
+    assert "| Server | 5xx | Conn. errors | Resp. errors | Checks down |" in md
+    assert "| be_app/up1 | 7 | 3 | 0 | 0 |" in md
+    assert "req_tot 7" not in md  # no absolute counters when the deltas are known
 
 
-def test_markdown_journal_section_renders_the_keys_present() -> None:
+def test_changes_table_time_who_what_result() -> None:
     journal = [
-        {"time": T0 + 30, "user": "alice", "command": "set server be_app/up1 state drain",
-         "answer": "", "level": "admin"},
-        {"user": "bob", "command": "set weight be_app/up2 0", "answer": "No such server.\n",
-         "instance": "lab"},
+        {"ts": T0 + 30, "time": "2023-11-14T22:13:50+0000", "user": "alice",
+         "ssh_origin": "10.0.0.5", "command": "set server be_app/up1 state drain", "ok": True,
+         "answer": "", "error": None, "before": {"status": "UP"}},
+        {"ts": T0 + 40, "user": "alice", "command": "reload", "via": "master", "ok": True,
+         "answer": "Success=1\n--\n", "version": 7, "config": "/etc/haproxy/haproxy.cfg",
+         "message": "weights"},
+        {"ts": T0 + 50, "user": "bob", "command": "set weight be_app/up2 0", "ok": False,
+         "error": "No such server."},
+        {"ts": T0 + 60, "user": "bob", "command": "reload (rollback)", "via": "systemctl",
+         "ok": True, "version": 6, "config": "/etc/haproxy/haproxy.cfg"},
+        {"ts": T0 - 5000, "user": "old", "command": "set weight x/y 1", "ok": True},
     ]
     text = to_markdown(_events(), instance="lab", version="2.8.5", journal=journal,
                        now=T0 + 100)
-    section = text[text.index("## Changes sent"):]
-    assert "| time (UTC) | user | command | answer | level | instance |" in section
-    assert ("| 2023-11-14 22:13:50 | alice | `set server be_app/up1 state drain` |  | admin |"
-            "  |") in section
-    assert "|  | bob | `set weight be_app/up2 0` | No such server. |  | lab |" in section
+    assert ("- Changed: 1 runtime change by alice from 10.0.0.5, 1 by bob; apply of version 7"
+            " of /etc/haproxy/haproxy.cfg — “weights” by alice; rollback to version 6 of "
+            "/etc/haproxy/haproxy.cfg by bob") in text
+    section = text[text.index("## Changes sent"):text.index("## Events")]
+    assert "| Time (UTC) | Who | What | Result |" in section
+    assert ("| 2023-11-14 22:13:50 | alice from 10.0.0.5 | `set server be_app/up1 state drain`"
+            " | ok |") in section
+    assert ("| 2023-11-14 22:14:00 | alice | apply of version 7 of /etc/haproxy/haproxy.cfg — "
+            "“weights” (reload via master) | ok |") in section
+    assert "| 2023-11-14 22:14:10 | bob | `set weight be_app/up2 0` | FAILED: No such server. |" \
+        in section
+    assert "rollback to version 6 of /etc/haproxy/haproxy.cfg (reload via systemctl)" in section
+    assert "old" not in section  # before the window: not this incident's
+    assert "{" not in section and "1700000" not in section  # no dicts, no raw epoch
     empty = to_markdown([], instance="lab", version="2.8.5", journal=[], now=T0)
-    assert "No changes were sent." in empty
+    assert "No changes were sent." in empty and "- Changed: nothing was changed" in empty
 
 
 def test_export_writes_named_file_atomically(tmp_path: Path) -> None:
@@ -148,7 +196,8 @@ def test_outside_text_in_the_export_cannot_drive_a_terminal() -> None:
     from console.haproxy.timeline import to_markdown
 
     text = to_markdown([], instance="lb\x1b]0;pwned\x07", version="2.8",
-                       journal=[{"time": 0.0, "user": "bob", "command": "set server a/b",
+                       journal=[{"time": 0.0, "user": "bob\x1b[2J", "command": "set server a/b",
                                  "answer": "ok\x1b[31m\nsecond line\x9b2J"}], now=1.0)
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
-    assert "\\x1b]0;pwned" in text and "ok\\x1b[31m<br>second line" in text
+    assert "\\x1b]0;pwned" in text and "ok: ok\\x1b[31m second line" in text
+    assert "bob\\x1b[2J" in text
