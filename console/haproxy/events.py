@@ -53,6 +53,29 @@ def _severity(status: Status) -> str:
     return "info"
 
 
+def change_words(old: Status, new: Status) -> tuple[str, str]:
+    """``(what happened, severity)`` for a status change, in words a first-time on-call
+    reads right: ✖ (error) only for a real DOWN; checks on their way are progress.
+
+    ``DOWN → DOWN ↑1/2`` is "DOWN, recovering 1/2" (warning), ``UP → UP ↓1/3`` "UP,
+    failing 1/3" (warning), ``DOWN ↑1/2 → DOWN`` "DOWN again, recovery stopped at 1/2"
+    (warning: it never came up), ``UP ↓1/3 → UP`` "UP, checks pass again" (ok).
+    """
+    going = new.going
+    if going == "up" and new.check_progress:
+        done, need = new.check_progress
+        return f"DOWN, recovering {done}/{need}", "warning"
+    if going == "down" and new.check_progress:
+        done, need = new.check_progress
+        return f"UP, failing {done}/{need}", "warning"
+    if old.kind == new.kind == "DOWN" and old.going == "up" and old.check_progress:
+        return f"DOWN again, recovery stopped at {old.check_progress[0]}/" \
+            f"{old.check_progress[1]}", "warning"
+    if old.kind == new.kind == "UP" and old.going == "down":
+        return "UP, checks pass again", "ok"
+    return f"{old.label} → {new.label}", _severity(new)
+
+
 def _status_word(status: Status) -> str:
     """The part of a status that counts as a change (not the x/y progress)."""
     going = status.going if status.check_progress else None
@@ -84,10 +107,11 @@ def diff(prev: Snapshot | None, cur: Snapshot, now: float | None = None) -> list
             continue
         if old.status.raw != row.status.raw and \
                 _status_word(old.status) != _status_word(row.status):
-            msg = f"{_what(row)} {old.status.label} → {row.status.label}"
+            words, severity = change_words(old.status, row.status)
+            msg = f"{_what(row)} {words}"
             if row.type == "server" and row.check_status:
                 msg += f" (check {row.check_status})"
-            events.append(Event(t, "status", _severity(row.status), msg, row.proxy, row.name,
+            events.append(Event(t, "status", severity, msg, row.proxy, row.name,
                                 old.status.raw, row.status.raw))
         elif row.type == "server" and old.check_status != row.check_status and \
                 old.check_status and row.check_status:

@@ -85,3 +85,19 @@ def test_one_server_flapping_folds_but_two_servers_do_not() -> None:
     start = Event(10.0, "status", "error", "server be/web1 is DOWN at start", "be", "web1",
                   None, "DOWN")
     assert fold(start, up) is None
+
+
+def test_check_progress_is_worded_as_progress_and_only_a_real_down_is_an_error() -> None:
+    """``DOWN → DOWN ↑1/2`` read as an error (✖) to a first-time on-call: it is a
+    server recovering. ✖ only for a real DOWN."""
+    from console.haproxy.events import change_words
+    from console.haproxy.model import normalize_status as st
+
+    assert change_words(st("DOWN"), st("DOWN 1/2")) == ("DOWN, recovering 1/2", "warning")
+    assert change_words(st("UP"), st("UP 1/3")) == ("UP, failing 1/3", "warning")
+    assert change_words(st("UP 2/3"), st("DOWN")) == ("UP ↓2/3 → DOWN", "error")
+    assert change_words(st("DOWN 1/2"), st("DOWN")) == (
+        "DOWN again, recovery stopped at 1/2", "warning")
+    assert change_words(st("DOWN 1/2"), st("UP")) == ("DOWN ↑1/2 → UP", "ok")
+    assert change_words(st("UP 1/3"), st("UP")) == ("UP, checks pass again", "ok")
+    assert change_words(st("UP"), st("MAINT")) == ("UP → MAINT", "warning")
