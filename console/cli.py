@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from console import __version__
+from console import __version__, hints
 from console.haproxy.errors import HAProxyError
 from console.haproxy.safe_text import visible
 from console.haproxy.statefs import StateError
@@ -166,6 +166,7 @@ def _internal_error(exc: BaseException) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    hints.remember(args)
     try:
         if args.command == "show":
             return cmd_show(args)
@@ -181,10 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_action(args)
         return cmd_console(args)
     except StateError as exc:
-        print(f"haconsole: {exc}", file=sys.stderr)
+        print(f"haconsole: {hints.spelled(str(exc))}", file=sys.stderr)
         return ExitStatus.USAGE
     except HAProxyError as exc:
-        print(f"haconsole: {visible(exc)}", file=sys.stderr)
+        print(f"haconsole: {visible(hints.spelled(str(exc)))}", file=sys.stderr)
         return ExitStatus.ERROR
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
