@@ -38,6 +38,7 @@ from console.haproxy.actions.spec import ActionSpec, CliArg, CliVerb, NotOffered
 from console.haproxy.errors import HAProxyError, NotFound, ValidationError
 from console.haproxy.statefs import StateError
 from console.haproxy.validate import seconds
+from console.hints import command
 from console.instance import ExitStatus
 
 if TYPE_CHECKING:
@@ -264,8 +265,8 @@ async def _drain_to_zero(args: argparse.Namespace, target: Target, backend: str,
         if choice == "wait":
             continue
         if choice == "keep":
-            err(f"{result.message} (force it with: haconsole server maint "
-                f"{backend}/{server})")
+            err(f"{result.message} (force it with: "
+                f"{command('server', 'maint', f'{backend}/{server}')})")
             return ExitStatus.ERROR
         snapshot, states = await actions.read_state(client, backend)
         state = "maint" if choice == "maint" else "ready"

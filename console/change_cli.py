@@ -64,7 +64,9 @@ def out_lines(text: str) -> None:
 
 
 def err(text: str) -> None:
-    print(f"haconsole: {visible(text)}", file=sys.stderr, flush=True)
+    from console.hints import spelled
+
+    print(f"haconsole: {visible(spelled(text))}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- sending

@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from console import __version__
+from console import __version__, hints
 from console.haproxy.errors import HAProxyError
 from console.haproxy.safe_text import visible
 from console.haproxy.statefs import StateError
@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print info, stat, proc or servers and exit")
     show.add_argument("what", choices=["info", "stat", "proc", "servers"])
     show.add_argument("--json", action="store_true", help="JSON instead of a table")
+    show.add_argument("--filter", metavar="TEXT",
+                      help="stat, servers: only rows whose proxy, name or proxy/name "
+                      "contain TEXT (case-insensitive), or match it as a regex")
+    show.add_argument("--delta", metavar="SECONDS",
+                      help="stat: two samples SECONDS apart (0.1 to 3600); cumulative "
+                      "counters as rates per second, the rest as in the second sample")
 
     lab = sub.add_parser("lab", help="start a real HAProxy lab and open the console on it")
     lab.add_argument("--dir", metavar="DIR", help="lab directory (default: a new temp dir)")
@@ -85,11 +91,31 @@ NOTHING_FOUND = (
 
 # -- show --------------------------------------------------------------------------
 
+DELTA_RANGE = (0.1, 3600.0)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from console import oneshot
+    from console.settings import check_range
 
+    problem, delta = "", None
+    if args.filter is not None and args.what not in ("stat", "servers"):
+        problem = "--filter applies to 'show stat' and 'show servers' only"
+    elif args.filter is not None and not args.filter.strip():
+        problem = "--filter needs a text (a name, part of one, or a regex)"
+    elif args.delta is not None and args.what != "stat":
+        problem = "--delta applies to 'show stat' only"
+    elif args.delta is not None:
+        try:
+            delta = check_range(args.delta, "--delta", *DELTA_RANGE)
+        except HAProxyError as exc:
+            problem = str(exc)
+    if problem:
+        print(visible(f"haconsole: {problem}"), file=sys.stderr)
+        return ExitStatus.USAGE
     target = resolve_target(args)
-    return asyncio.run(oneshot.show(target, args.what, as_json=args.json))
+    return asyncio.run(oneshot.show(target, args.what, as_json=args.json,
+                                    name_filter=args.filter, delta=delta))
 
 
 # -- lab ---------------------------------------------------------------------------
@@ -140,6 +166,7 @@ def _internal_error(exc: BaseException) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    hints.remember(args)
     try:
         if args.command == "show":
             return cmd_show(args)
@@ -155,10 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_action(args)
         return cmd_console(args)
     except StateError as exc:
-        print(f"haconsole: {exc}", file=sys.stderr)
+        print(f"haconsole: {hints.spelled(str(exc))}", file=sys.stderr)
         return ExitStatus.USAGE
     except HAProxyError as exc:
-        print(f"haconsole: {visible(exc)}", file=sys.stderr)
+        print(f"haconsole: {visible(hints.spelled(str(exc)))}", file=sys.stderr)
         return ExitStatus.ERROR
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED

@@ -18,6 +18,7 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
+from console import hints
 from console.haproxy.errors import HAProxyError, ValidationError
 from console.haproxy.safe_text import check_message, visible, visible_lines
 from console.haproxy.statefs import StateError
@@ -89,7 +90,7 @@ def run_config(args: argparse.Namespace) -> int:
     try:
         return _HANDLERS[action](args)
     except HAProxyError as exc:
-        print(f"haconsole: {visible(exc)}", file=sys.stderr)
+        print(f"haconsole: {visible(hints.spelled(str(exc)))}", file=sys.stderr)
         usage = action == "diff" or isinstance(exc, StateError)
         return ExitStatus.USAGE if usage else ExitStatus.ERROR
 
@@ -103,12 +104,12 @@ def _shared_notes(config: str) -> None:
     except StateError as exc:
         notes = [f"the shared place of this file is unusable: {exc}"]
     for note in notes:
-        print(f"haconsole: note: {visible(note)}", file=sys.stderr)
+        print(f"haconsole: note: {visible(hints.spelled(note))}", file=sys.stderr)
 
 
 def _warn(lines: list[str]) -> None:
     for line in lines:
-        print(f"haconsole: warning: {visible(line)}", file=sys.stderr)
+        print(f"haconsole: warning: {visible(hints.spelled(line))}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- context
@@ -214,7 +215,8 @@ def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
     print(visible(f"staged: {describe_op(op, staging.base, staged.context)}" +
                   (f" (in {staged.path})" if staged.files > 1 else "")))
     print(visible(f"  {len(staging.ops)} edit(s) pending on {staged.path}; review: "
-                  "haconsole config diff; apply: haconsole config apply"))
+                  f"{hints.command('config', 'diff')}; apply: "
+                  f"{hints.command('config', 'apply')}"))
     return ExitStatus.OK
 
 
@@ -258,7 +260,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     staging = _staging(path)
     if staging.is_stale():
         raise ValidationError("the file changed since the change was staged",
-                              hint="haconsole config rebase (or discard) first")
+                              hint=f"{hints.command('config', 'rebase')} (or discard) "
+                              "first")
     source = staging.candidate
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     directory = tempfile.mkdtemp(prefix="edit-", dir=state_dir())
@@ -280,8 +283,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not staging.pending:
         print("no change left: the staged text is the live file; nothing staged")
         return ExitStatus.OK
-    print(f"staged: the edited text of {path}; review: haconsole config diff; "
-          "apply: haconsole config apply")
+    print(visible(f"staged: the edited text of {path}; review: "
+                  f"{hints.command('config', 'diff')}; apply: "
+                  f"{hints.command('config', 'apply')}"))
     return ExitStatus.OK
 
 
@@ -301,8 +305,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         sys.stdout.write(visible_lines(staging.diff()))
         if status == "stale":
-            print("warning: the live file changed since this was staged; `haconsole config "
-                  "rebase` or `discard`", file=sys.stderr)
+            print(visible(f"warning: the live file changed since this was staged; "
+                          f"`{hints.command('config', 'rebase')}` or "
+                          f"`{hints.command('config', 'discard')}`"), file=sys.stderr)
         rc = ExitStatus.DIFFERS
     return rc
 
@@ -350,8 +355,8 @@ def cmd_rebase(args: argparse.Namespace) -> int:
         k = list(stagings).index(path)
         staging = stagings[path]
         staging.rebase(context=SetContext(tuple(named[:k]), tuple(named[k + 1:])))
-        print(f"re-applied {len(staging.ops)} edit(s) on the current {path}; review: "
-              "haconsole config diff")
+        print(visible(f"re-applied {len(staging.ops)} edit(s) on the current {path}; "
+                      f"review: {hints.command('config', 'diff')}"))
     return ExitStatus.OK
 
 
@@ -368,7 +373,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     from console.haproxy import shared_state
 
     for marker in shared_state.others_staged(config):
-        print(f"haconsole: note: {shared_state.describe_marker(marker)}", file=sys.stderr)
+        print(f"haconsole: note: {visible(hints.spelled(shared_state.describe_marker(marker)))}",
+              file=sys.stderr)
     if not versions:
         print(f"no versions kept yet for {config} (the first apply keeps the file as found)")
         return ExitStatus.OK
@@ -380,8 +386,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         user = (v.user or "?") + (f"@{v.ssh_origin}" if v.ssh_origin else "")
         print(f"{mark} {v.number:>4}  {when:<19}  {visible(user):<10} {visible(v.status):<12} "
               f"{visible(v.message)}")
-    print("(* the live file)  diff of one: haconsole config history N; back to one: "
-          "haconsole config rollback N")
+    print(visible(f"(* the live file)  diff of one: {hints.command('config', 'history')} N; "
+                  f"back to one: {hints.command('config', 'rollback')} N"))
     return ExitStatus.OK
 
 
@@ -392,7 +398,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     _refuse_read_only(target)
     staging = hist.stage_rollback(str(target.config), args.number)
     sys.stdout.write(visible_lines(staging.diff()))
-    print(f"staged: rollback to version {args.number}; apply it with: haconsole config apply")
+    print(visible(f"staged: rollback to version {args.number}; apply it with: "
+                  f"{hints.command('config', 'apply')}"))
     return ExitStatus.OK
 
 
@@ -402,10 +409,10 @@ def _print_step(step: str, status: str, detail: str) -> None:
     from console.haproxy.apply import STEP_TITLES
 
     first, *rest = str(detail).split("\n")
-    print(f"{STATUS.get(status, status)} {STEP_TITLES.get(step, step):<11} {visible(first)}",
-          flush=True)
+    print(f"{STATUS.get(status, status)} {STEP_TITLES.get(step, step):<11} "
+          f"{visible(hints.spelled(first))}", flush=True)
     for line in rest:
-        print(f"{'':19}{visible(line)}", flush=True)
+        print(f"{'':19}{visible(hints.spelled(line))}", flush=True)
 
 
 def _confirm(question: str) -> bool:
@@ -436,8 +443,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(visible(f"nothing staged for {target.config}"))
         return ExitStatus.OK
     if not args.yes and not sys.stdin.isatty():
-        print("haconsole: not a terminal: review with `haconsole config diff`, then add "
-              "--yes to apply without a question", file=sys.stderr)
+        print(visible(f"haconsole: not a terminal: review with "
+                      f"`{hints.command('config', 'diff')}`, then add --yes to apply "
+                      "without a question"), file=sys.stderr)
         return ExitStatus.USAGE
     at = apply_target(target)
     if len(pending) > 1:
@@ -501,7 +509,8 @@ def _apply_one(args: argparse.Namespace, at: Any, staging: Any) -> int:
                                      allow_removal=allow))
     _warn(result.warnings)
     if isinstance(result.error, StateError):
-        print(visible(f"haconsole: apply refused: {result.error}"), file=sys.stderr)
+        print(visible(f"haconsole: apply refused: {hints.spelled(str(result.error))}"),
+              file=sys.stderr)
         return ExitStatus.USAGE
     if result.ok:
         print(visible(f"done: {result.reason or result.outcome}") if result.outcome == "applied"
@@ -512,8 +521,8 @@ def _apply_one(args: argparse.Namespace, at: Any, staging: Any) -> int:
         return ExitStatus.OK
     extra = ""
     if result.outcome in ("rolled back", "rollback failed"):
-        extra = "; the change stays staged (haconsole config diff)"
-    print(visible(f"haconsole: apply {result.outcome}: {result.reason}{extra}"),
+        extra = f"; the change stays staged ({hints.command('config', 'diff')})"
+    print(visible(f"haconsole: apply {result.outcome}: {hints.spelled(result.reason)}{extra}"),
           file=sys.stderr)
     return ExitStatus.ERROR
 

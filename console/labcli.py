@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -35,7 +36,8 @@ def describe(info: dict) -> str:
     ]
     for name, url in (info.get("frontends") or {}).items():
         lines.append(f"  frontend       {name} {url}")
-    lines.append(f"  try:           haconsole -s {info.get('admin_socket')} show stat")
+    lines.append("  try:           " + shlex.join(["haconsole", "-s", str(info.get("admin_socket")),
+                                                   "show", "stat"]))
     return "\n".join(lines)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -14,6 +16,7 @@ from console.haproxy.errors import NotFound, ValidationError
 from console.haproxy.safe_text import visible
 from console.haproxy.transport import MasterClient, RuntimeClient
 from console.instance import ExitStatus
+from console.name_filter import Matcher, make_matcher
 
 if TYPE_CHECKING:
     from console.instance import Target
@@ -38,6 +41,8 @@ STAT_COLUMNS = (
     ("bytes in", "bin", True),
     ("bytes out", "bout", True),
 )
+# The headers of the counters shown as rates (`show stat --delta`).
+DELTA_HEADERS = {"stot": "sess/s", "hrsp_5xx": "5xx/s", "bin": "in B/s", "bout": "out B/s"}
 
 
 def _cell(value: object) -> Text:
@@ -74,13 +79,76 @@ async def fetch_stat_text(target: Target) -> str:
     raise NotFound("no stats socket or stats page to read", hint="give -s SOCKET or --url URL")
 
 
-async def show(target: Target, what: str, *, as_json: bool = False) -> int:
+def _matching(matcher: Matcher | None, keys: list[tuple[str, str]]) -> list[bool]:
+    """Whether each key passes the name filter (all do without one)."""
+    if matcher is None:
+        return [True] * len(keys)
+    matcher.begin_pass()
+    out = [matcher(k) for k in keys]
+    if matcher.simplified:
+        print(visible(f"haconsole: note: the filter {matcher.text!r} is matched as plain "
+                      "text (as a regex it is too big or too slow)"), file=sys.stderr)
+    return out
+
+
+def _rate_text(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def delta_rates(first: list[dict[str, str]], second: list[dict[str, str]],
+                seconds: float) -> list[dict[str, float | None]]:
+    """For each row of *second*: every cumulative counter as its increase per second
+    since *first*; None when a sample lacks it, or it went down (cleared, reloaded)."""
+    from console.haproxy.counters import CUMULATIVE_FIELDS
+
+    before = {(r.get("pxname", ""), r.get("svname", "")): r for r in first}
+    out: list[dict[str, float | None]] = []
+    for row in second:
+        prev = before.get((row.get("pxname", ""), row.get("svname", "")), {})
+        rates: dict[str, float | None] = {}
+        for name in CUMULATIVE_FIELDS.intersection(row):
+            cur, base = _count(row.get(name)), _count(prev.get(name))
+            rates[name] = None if cur is None or base is None or cur < base or \
+                seconds <= 0 else round((cur - base) / seconds, 3)
+        out.append(rates)
+    return out
+
+
+def _count(value: str | None) -> int | None:
+    if value is None or not (value.isascii() and value.isdigit()):
+        return None
+    return int(value)
+
+
+async def _stat_samples(target: Target, delta: float | None
+                        ) -> tuple[list[dict[str, str]], list[dict[str, float | None]] | None]:
     from console.haproxy import parsers
 
+    rows = parsers.parse_stat(await fetch_stat_text(target))
+    if delta is None:
+        return rows, None
+    taken = time.monotonic()
+    await asyncio.sleep(delta)
+    second = parsers.parse_stat(await fetch_stat_text(target))
+    return second, delta_rates(rows, second, time.monotonic() - taken)
+
+
+async def show(target: Target, what: str, *, as_json: bool = False,
+               name_filter: str | None = None, delta: float | None = None) -> int:
+    """Print one answer of HAProxy (*name_filter*: ``show stat`` and ``show servers``
+    rows whose proxy, name or ``proxy/name`` match, as in the console's filter;
+    *delta*: ``show stat`` counters as rates over that many seconds)."""
+    from console.haproxy import parsers
+
+    matcher = make_matcher(name_filter) if name_filter else None
     if what == "info":
         info = parsers.parse_info(await _need_socket(target, what).run("show info"))
         if as_json:
-            _emit_json(info)
+            from console.haproxy.model import info_json
+
+            _emit_json(info_json(info))
         else:
             table = Table("field", "value", box=None, show_header=False)
             for key, value in info.items():
@@ -89,17 +157,31 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
         return ExitStatus.OK
 
     if what == "stat":
-        rows = parsers.parse_stat(await fetch_stat_text(target))
+        rows, rates = await _stat_samples(target, delta)
+        keep = _matching(matcher, [(r.get("pxname", ""), r.get("svname", "")) for r in rows])
         if as_json:
             from console.haproxy.model import Row, to_json_row
 
-            _emit_json([to_json_row(Row.from_fields(r)) for r in rows])
+            out = []
+            for i, r in enumerate(rows):
+                if keep[i]:
+                    row = to_json_row(Row.from_fields(r))
+                    row.update(rates[i] if rates else {})
+                    out.append(row)
+            _emit_json(out)
             return ExitStatus.OK
         table = Table(box=None, pad_edge=False)
-        for header, _field, right in STAT_COLUMNS:
+        for header, field, right in STAT_COLUMNS:
+            if rates is not None and field in DELTA_HEADERS:
+                header = DELTA_HEADERS[field]
             table.add_column(header, justify="right" if right else "left", no_wrap=True)
-        for r in rows:
+        for i, r in enumerate(rows):
+            if not keep[i]:
+                continue
             values = [r.get(f, "") for _h, f, _r in STAT_COLUMNS]
+            if rates is not None:
+                values = [_rate_text(rates[i].get(f)) if f in rates[i] else v
+                          for (_h, f, _r), v in zip(STAT_COLUMNS, values, strict=True)]
             values[2] = TYPE_NAMES.get(values[2], values[2])
             table.add_row(*map(_cell, values))
         _out().print(table)
@@ -117,8 +199,8 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
                   ("old worker", proc.draining), ("program", proc.programs)]
         if as_json:
             _emit_json([{"role": role, "pid": e.pid, "type": e.type, "reloads": e.reloads,
-                         "failed_reloads": e.failed, "uptime": e.uptime,
-                         "uptime_seconds": e.uptime_seconds, "version": e.version}
+                         "failed_reloads": e.failed, "uptime": e.uptime or None,
+                         "uptime_seconds": e.uptime_seconds, "version": e.version or None}
                         for role, entries in groups for e in entries])
             return ExitStatus.OK
         table = Table("role", "pid", "reloads", "failed", "uptime", "version", box=None)
@@ -133,9 +215,10 @@ async def show(target: Target, what: str, *, as_json: bool = False) -> int:
     if what == "servers":
         text = await _need_socket(target, what).run("show servers state")
         state_rows = parsers.parse_servers_state(text)
+        keep = _matching(matcher, [(s.be_name, s.srv_name) for s in state_rows])
+        state_rows = [s for s, k in zip(state_rows, keep, strict=True) if k]
         if as_json:
-            _emit_json([{k: (None if v in ("", "-") else v) for k, v in s.fields.items()}
-                        for s in state_rows])
+            _emit_json([parsers.server_state_json(s) for s in state_rows])
             return ExitStatus.OK
         cols = ("be_name", "srv_name", "srv_addr", "srv_port", "srv_op_state",
                 "srv_admin_state", "srv_uweight", "srv_iweight", "srv_check_status")

@@ -33,7 +33,8 @@ async def keep_state(run: Run, live: bytes, candidate: bytes) -> None:
         run.step("state", "warn", f"cannot read the runtime server state: {exc}")
         return
     lines = survival_lines(rows, set_specs(old_set, run.cond), set_specs(new_set, run.cond), sf)
-    lines += await frontend_losses(target, b"\n".join(t for _, t in old_set))
+    lines += await frontend_losses(target, b"\n".join(t for _, t in old_set),
+                                   b"\n".join(t for _, t in new_set))
     since = await worker_start(target)
     try:
         lost = journaled_losses(target.name, since) if since else []

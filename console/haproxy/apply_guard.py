@@ -364,7 +364,8 @@ async def runtime_preview(config_path: str, base: bytes, candidate: bytes, targe
     old, new = named_set(files, config_path, base), named_set(files, config_path, candidate)
     sf = state_file_of(b"\n".join(t for _, t in new), target.cwd)
     lines = survival_lines(rows, set_specs(old, cond), set_specs(new, cond), sf)
-    lines += await frontend_losses(target, b"\n".join(t for _, t in old))
+    lines += await frontend_losses(target, b"\n".join(t for _, t in old),
+                                   b"\n".join(t for _, t in new))
     since = await worker_start(target)
     if since:
         lines += [f"lost: runtime command `{c}`" for c in journaled_losses(target.name, since)]

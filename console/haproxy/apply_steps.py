@@ -282,6 +282,8 @@ class RuntimeChange:
     kind: str  # maint | ready | drain | weight | addr | dynamic | other
     text: str
     survives: bool = False
+    value: object = None  # the runtime value: weight, (address, port), None
+    carried: bool = False  # the candidate says the same: the reload keeps it anyway
 
 
 _IP = re.compile(r"^[0-9.]+$|^[0-9a-fA-F:]*:[0-9a-fA-F:.]*$")
@@ -297,7 +299,8 @@ def runtime_changes(rows: list[ServerStateRow],
         spec = specs.get(key)
         if spec is None:
             out.append(RuntimeChange(*key, "dynamic", f"{ref}: server added at runtime "
-                                     "(not in the file)"))
+                                     "(not in the file)",
+                                     value=(row.srv_addr, _port(row.srv_port))))
             continue
         adm = row.srv_admin_state
         if adm & SRV_ADMF_FMAINT and not adm & SRV_ADMF_CMAINT:
@@ -309,24 +312,62 @@ def runtime_changes(rows: list[ServerStateRow],
             out.append(RuntimeChange(*key, "drain", f"{ref}: drain set at runtime"))
         if row.srv_uweight != row.srv_iweight:
             out.append(RuntimeChange(*key, "weight", f"{ref}: weight {row.srv_uweight} at "
-                                     f"runtime (file: {row.srv_iweight})"))
+                                     f"runtime (file: {row.srv_iweight})",
+                                     value=row.srv_uweight))
         if spec.address and _IP.match(spec.address) and row.srv_addr and (
                 row.srv_addr != spec.address or (spec.port and str(row.srv_port) != spec.port)):
             out.append(RuntimeChange(*key, "addr", f"{ref}: address {row.srv_addr}:"
                                      f"{row.srv_port} at runtime (file: {spec.address}:"
-                                     f"{spec.port})"))
+                                     f"{spec.port})",
+                                     value=(row.srv_addr, _port(row.srv_port))))
     return out
+
+
+def _port(port: int | None) -> str:
+    return "" if port is None else str(port)
+
+
+def carried_by(change: RuntimeChange, new: ServerSpec | None) -> str:
+    """How the candidate's server *new* says what the runtime change did ("": it does not).
+
+    Such a change is kept by any reload, with or without a server state file: the
+    new process reads it from the file.
+    """
+    if new is None:
+        return ""
+    kind = change.kind
+    if kind == "weight" and new.weight == change.value:
+        return f"the new file says weight {new.weight}"
+    if kind == "maint" and new.disabled:
+        return "the new file disables it"
+    if kind == "ready" and not new.disabled:
+        return "the new file enables it"
+    if kind == "drain" and new.weight == 0:
+        return "the new file says weight 0"
+    if kind in ("addr", "dynamic") and isinstance(change.value, tuple):
+        addr, port = change.value
+        same = new.address == addr and (not new.port or new.port == port)
+        if kind == "dynamic" and same:
+            return "the new file declares it"
+        if kind == "addr" and same:
+            return f"the new file says {addr}:{port}"
+    return ""
 
 
 def judge_survival(changes: list[RuntimeChange], state: StateFile,
                    candidate: dict[tuple[str, str], ServerSpec],
                    live: dict[tuple[str, str], ServerSpec]) -> None:
-    """Mark which runtime changes the reload keeps (HAProxy's rules, see the notes)."""
+    """Mark which runtime changes the reload keeps: those the candidate says too, and
+    those the server state file restores (HAProxy's rules, see the notes)."""
     kept = bool(state.path) and "global" in state.modes
     for c in changes:
         key = (c.backend, c.server)
         new, old = candidate.get(key), live.get(key)
-        if not kept or c.kind == "dynamic" or new is None or old is None:
+        reason = carried_by(c, new)
+        if reason:
+            c.survives = c.carried = True
+            c.text += f"; {reason}"
+        elif not kept or c.kind == "dynamic" or new is None or old is None:
             c.survives = False
         elif c.kind in ("maint", "ready", "drain"):
             c.survives = new.disabled == old.disabled  # a change of `disabled` wins
@@ -445,17 +486,34 @@ def check_expectations(rows: list[ServerStateRow],
     return ok, bad, soft
 
 
-async def frontend_losses(target: ApplyTarget, live: bytes) -> list[str]:
-    """Frontends stopped or paused at runtime that the file does not disable."""
+async def frontend_losses(target: ApplyTarget, live: bytes,
+                          candidate: bytes | None = None) -> list[str]:
+    """Frontends stopped or paused at runtime that the live file does not disable, and
+    that the *candidate* (None: the live file) does not disable either."""
     try:
         rows = parse_stat(await runtime_run(target, "show stat -1 1 -1"))
     except HAProxyError:
         return []
-    disabled = {section.partition(" ")[2] for section, _, words in
-                scan(live.decode("utf-8", "replace")) if words == ["disabled"]}
-    return [f"lost: frontend {r['pxname']}: {r['status']} at runtime (the file enables it)"
-            for r in rows if r.get("svname") == "FRONTEND"
-            and r.get("status") in ("STOP", "PAUSED") and r.get("pxname") not in disabled]
+    disabled = _disabled_proxies(live)
+    after = disabled if candidate is None else _disabled_proxies(candidate)
+    out: list[str] = []
+    for r in rows:
+        name = r.get("pxname")
+        if r.get("svname") != "FRONTEND" or r.get("status") not in ("STOP", "PAUSED") or \
+                name in disabled:
+            continue
+        if name in after:
+            out.append(f"kept: frontend {name}: {r['status']} at runtime; the new file "
+                       "disables it")
+        else:
+            out.append(f"lost: frontend {name}: {r['status']} at runtime (the file enables "
+                       "it)")
+    return out
+
+
+def _disabled_proxies(text: bytes) -> set[str]:
+    return {section.partition(" ")[2] for section, _, words in
+            scan(text.decode("utf-8", "replace")) if words == ["disabled"]}
 
 
 def survival_lines(rows: list[ServerStateRow], live: bytes | Specs, candidate: bytes | Specs,

@@ -21,6 +21,20 @@ COUNTER_FIELDS = frozenset({
     "comp_in", "comp_out", "comp_byp", "comp_rsp", "dcon", "dses", "wrew", "connect",
     "reuse", "cache_lookups", "cache_hits", "eint", "intercepted", "hanafail",
 })
+# Every cumulative counter of `show stat` on HAProxy 2.6 to 3.4 (nature "C" in `show stat
+# typed`, but `srid`, a revision number): the ones above and those of the stats modules.
+CUMULATIVE_FIELDS = COUNTER_FIELDS | frozenset({
+    "conn_tot", "sess_other", "h1sess", "h2sess", "h3sess", "req_other", "h1req", "h2req",
+    "h3req", "reqbin", "reqbout", "resbin", "resbout",
+    "ssl_sess", "ssl_reused_sess", "ssl_failed_handshake", "ssl_ocsp_staple",
+    "ssl_failed_ocsp_staple",
+    "h1_total_connections", "h1_total_streams", "h1_bytes_in", "h1_bytes_out",
+    "h1_spliced_bytes_in", "h1_spliced_bytes_out",
+    "h2_headers_rcvd", "h2_data_rcvd", "h2_settings_rcvd", "h2_rst_stream_rcvd",
+    "h2_goaway_rcvd", "h2_detected_conn_protocol_errors",
+    "h2_detected_strm_protocol_errors", "h2_rst_stream_resp", "h2_goaway_resp",
+    "h2_total_connections", "h2_backend_total_streams",
+})
 # Reset by `clear counters` (operator): the max values and activity counters.
 MAX_FIELDS = frozenset({"qmax", "smax", "rate_max", "req_rate_max", "conn_rate_max",
                         "qtime_max", "ctime_max", "rtime_max", "ttime_max"})

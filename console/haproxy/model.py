@@ -22,6 +22,7 @@ from console.haproxy.parsers import (
     parse_stat_header,
     short_line_error,
 )
+from console.haproxy.parsers_common import JsonValue, json_value
 
 # --------------------------------------------------------------------------- status
 
@@ -344,18 +345,37 @@ def same_content(a: Row, b: Row) -> bool:
     return a is b or (a.content is not None and a.content is b.content)
 
 
-def to_json_row(row: Row) -> dict[str, str | None]:
+# Fields HAProxy types as text ("str" in `show stat typed` and `show info typed`, 2.6 to
+# 3.4); every other field of these answers is a number.
+STAT_TEXT_FIELDS = frozenset({
+    "pxname", "svname", "status", "mode", "addr", "algo", "check_status", "last_chk",
+    "last_agt", "agent_status", "check_desc", "agent_desc", "cookie", "tracked",
+})
+INFO_TEXT_FIELDS = frozenset({
+    "Name", "Version", "Release_date", "Uptime", "node", "description", "Build info",
+    "Tainted",
+})
+
+
+def to_json_row(row: Row) -> dict[str, JsonValue]:
     """``{"proxy", "name", "type", "status"}`` then every other column by HAProxy's name.
 
-    Values stay strings as HAProxy printed them (``status`` too, e.g. ``"UP 2/3"``);
-    empty values become None. ``type`` is the name (``"server"``), not the number.
+    Typed (:func:`~console.haproxy.parsers_common.json_value`): numbers as ints (a
+    value with a decimal point as a float), text fields as printed (``status`` too,
+    e.g. ``"UP 2/3"``), empty values and ``-`` as None. ``type`` is the name
+    (``"server"``), not the number.
     """
-    out: dict[str, str | None] = {"proxy": row.proxy, "name": row.name, "type": row.type,
-                                  "status": row.status.raw or None}
+    out: dict[str, JsonValue] = {"proxy": row.proxy, "name": row.name, "type": row.type,
+                                 "status": row.status.raw or None}
     for k, v in row.fields.items():
         if k not in ("pxname", "svname", "type", "status"):
-            out[k] = v if v != "" else None
+            out[k] = json_value(v, k in STAT_TEXT_FIELDS)
     return out
+
+
+def info_json(info: Mapping[str, str]) -> dict[str, JsonValue]:
+    """``show info`` typed like :func:`to_json_row`."""
+    return {k: json_value(v, k in INFO_TEXT_FIELDS) for k, v in info.items()}
 
 
 # --------------------------------------------------------------------------- snapshot

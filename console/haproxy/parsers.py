@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from console.haproxy.errors import ParseError
 from console.haproxy.lines import split_lf
-from console.haproxy.parsers_common import classify_error
+from console.haproxy.parsers_common import JsonValue, classify_error, json_value
 from console.haproxy.parsers_common import fail as _fail
 from console.haproxy.parsers_common import nonblank_lines as _lines
 from console.haproxy.parsers_master import (
@@ -37,7 +37,7 @@ __all__ = [
     "parse_acl_list", "parse_check_output", "parse_cli_level", "parse_info",
     "parse_map_entries", "parse_map_list", "parse_proc", "parse_reload_answer",
     "parse_servers_state", "parse_stat", "parse_stat_header", "parse_table",
-    "parse_table_list", "short_line_error", "uptime_seconds",
+    "parse_table_list", "server_state_json", "short_line_error", "uptime_seconds",
 ]
 
 # --------------------------------------------------------------------------- show info
@@ -228,6 +228,13 @@ def parse_servers_state(text: str) -> list[ServerStateRow]:
             kw[k] = None if v == "-" else v
         rows.append(ServerStateRow(**kw))  # type: ignore[arg-type]
     return rows
+
+
+def server_state_json(row: ServerStateRow) -> dict[str, JsonValue]:
+    """Every column of a ``show servers state`` row, typed: names and addresses as
+    text, the numeric columns as ints, ``-`` as None."""
+    text = set(_STATE_STR + _STATE_OPT_STR)
+    return {k: json_value(v, k in text) for k, v in row.fields.items()}
 
 
 # --------------------------------------------------------------------------- cli level

@@ -7,6 +7,28 @@ import re
 from console.haproxy.errors import ParseError
 from console.haproxy.lines import split_lf
 
+# --------------------------------------------------------------------------- JSON
+
+JsonValue = str | int | float | None
+_JSON_INT = re.compile(r"-?[0-9]+")
+_JSON_FLOAT = re.compile(r"-?[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?")
+
+
+def json_value(value: str | None, text: bool = False) -> JsonValue:
+    """One field of an answer, typed for JSON: None for an empty value or ``-``; a
+    *text* field as printed; a number as an int or a float; anything else (a field
+    this code does not know yet) as printed."""
+    if value is None or value in ("", "-"):
+        return None
+    if text:
+        return value
+    if _JSON_INT.fullmatch(value):
+        return int(value)
+    if _JSON_FLOAT.fullmatch(value):
+        return float(value)
+    return value
+
+
 # --------------------------------------------------------------------------- errors
 
 _ERROR_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (

@@ -426,12 +426,14 @@ def test_apply_target_from_the_settings_and_the_running_master(tmp_path: Path) -
     assert at.haproxy == "/opt/haproxy"  # the settings' binary wins
 
 
-def run_on_terminal(lb: Running, answer: bytes, prompt: bytes) -> tuple[int, str]:
-    """``haconsole config apply`` on a terminal: *answer* typed once *prompt* shows;
-    ``(exit status, what the terminal showed)``."""
+def run_on_terminal(lb: Running, answer: bytes, prompt: bytes,
+                    args: list[str] | None = None) -> tuple[int, str]:
+    """``haconsole config apply`` (or ``haconsole ARGS``) on a terminal: *answer* typed
+    once *prompt* shows; ``(exit status, what the terminal showed)``."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "console", "-s", lb.socket, "config",
-                             "apply"], stdin=slave, stdout=slave, stderr=slave,
+    args = args or ["-s", lb.socket, "config", "apply"]
+    proc = subprocess.Popen([sys.executable, "-m", "console", *args],
+                            stdin=slave, stdout=slave, stderr=slave,
                             env={**os.environ, "PYTHONPATH": os.getcwd()})
     os.close(slave)
     seen = b""

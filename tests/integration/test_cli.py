@@ -108,3 +108,126 @@ def test_nothing_configured_explains() -> None:
     out = haconsole(env={"HACONSOLE_SETTINGS": "/nonexistent/settings.toml"})
     assert out.returncode != 0
     assert "make lab" in out.stderr and "-s" in out.stderr
+
+
+# --------------------------------------------------------------------------- typed JSON
+
+def _number_fields(row: dict[str, str], text: frozenset[str]) -> dict[str, str]:
+    return {k: v for k, v in row.items() if k not in text and v not in ("", "-")}
+
+
+async def test_show_stat_json_is_typed(instance) -> None:
+    from console.haproxy.model import STAT_TEXT_FIELDS
+
+    out = haconsole("-s", instance.admin, "show", "stat", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = {(r["proxy"], r["name"]): r for r in json.loads(out.stdout)}
+    app1 = rows["be_app", "app1"]
+    assert app1["weight"] == 10 and type(app1["weight"]) is int
+    assert type(app1["scur"]) is int and type(app1["stot"]) is int
+    assert app1["type"] == "server" and isinstance(app1["status"], str)
+    assert isinstance(app1["addr"], str) and app1["addr"].startswith("127.0.0.1:")
+    direct = parse_stat(await RuntimeClient(instance.admin).run("show stat"))
+    for d in direct:
+        row = rows[d["pxname"], d["svname"]]
+        for k, v in d.items():
+            if k in ("pxname", "svname", "type", "status"):
+                continue
+            if v in ("", "-"):
+                assert row[k] is None, (k, v)
+            elif k in STAT_TEXT_FIELDS:
+                assert row[k] == v, (k, v)
+        for k, v in _number_fields(d, STAT_TEXT_FIELDS | {"pxname", "svname", "type",
+                                                           "status"}).items():
+            # a later sample: the values may have moved, their types not
+            assert type(row[k]) is (float if "." in v else int), (k, v, row[k])
+
+
+def test_show_info_servers_proc_json_are_typed(instance, haproxy_binary) -> None:
+    info = json.loads(haconsole("-s", instance.admin, "show", "info", "--json").stdout)
+    assert info["Version"] == haproxy_binary.version and isinstance(info["Name"], str)
+    assert type(info["Pid"]) is int and type(info["Uptime_sec"]) is int
+    assert type(info["CurrConns"]) is int and isinstance(info["Uptime"], str)
+    assert isinstance(info["Tainted"], str)  # "0x0": text, as HAProxy types it
+    servers = json.loads(haconsole("-s", instance.admin, "show", "servers", "--json").stdout)
+    app1 = next(s for s in servers if s["srv_name"] == "app1")
+    assert app1["be_name"] == "be_app" and app1["srv_addr"] == "127.0.0.1"
+    assert type(app1["srv_uweight"]) is int and app1["srv_iweight"] == 10
+    assert type(app1["srv_port"]) is int and type(app1["srv_admin_state"]) is int
+    assert app1["srv_fqdn"] is None  # "-"
+    procs = json.loads(haconsole("-s", instance.admin, "show", "proc", "--json").stdout)
+    worker = next(p for p in procs if p["role"] == "worker")
+    assert type(worker["pid"]) is int and type(worker["reloads"]) is int
+    assert isinstance(worker["version"], str) and type(worker["uptime_seconds"]) is int
+
+
+# --------------------------------------------------------------------------- --filter
+
+def test_filter_stat_and_servers(instance) -> None:
+    out = haconsole("-s", instance.admin, "show", "stat", "--json", "--filter", "APP")
+    assert out.returncode == 0, out.stderr
+    rows = {(r["proxy"], r["name"]) for r in json.loads(out.stdout)}
+    assert ("be_app", "app1") in rows and ("be_app", "BACKEND") in rows
+    assert not {k for k in rows if "app" not in f"{k[0]}/{k[1]}".lower()}
+    out = haconsole("-s", instance.admin, "show", "stat", "--json", "--filter", "^app[12]$")
+    assert {(r["proxy"], r["name"]) for r in json.loads(out.stdout)} == {
+        ("be_app", "app1"), ("be_app", "app2")}
+    out = haconsole("-s", instance.admin, "show", "stat", "--filter", "be_other/")
+    assert out.returncode == 0, out.stderr
+    assert "other1" in out.stdout and "app1" not in out.stdout
+    out = haconsole("-s", instance.admin, "show", "servers", "--json", "--filter", "other")
+    assert [s["srv_name"] for s in json.loads(out.stdout)] == ["other1"]
+    out = haconsole("-s", instance.admin, "show", "servers", "--filter", "nothing-like-it")
+    assert out.returncode == 0 and "app1" not in out.stdout
+
+
+# --------------------------------------------------------------------------- --delta
+
+def test_delta_gives_rates_and_the_second_state(instance) -> None:
+    import time
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "console", "-s", instance.admin, "show",
+                             "stat", "--json", "--delta", "1.5", "--filter", "^stats$"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sent = 0
+    started = time.monotonic()
+    while proc.poll() is None and time.monotonic() - started < 60:
+        with urllib.request.urlopen(instance.stats_url + ";csv", timeout=5) as answer:
+            answer.read()
+        sent += 1
+        time.sleep(0.02)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert time.monotonic() - started >= 1.5
+    rows = {r["name"]: r for r in json.loads(stdout)}
+    assert set(rows) == {"FRONTEND", "BACKEND"}
+    fe = rows["FRONTEND"]
+    assert isinstance(fe["req_tot"], float) and isinstance(fe["stot"], float)
+    assert 0 < fe["req_tot"] * 1.5 <= sent + 1, (fe["req_tot"], sent)
+    assert fe["hrsp_5xx"] == 0.0
+    assert type(fe["scur"]) is int and fe["status"] == "OPEN"  # state: the second sample
+    assert type(fe["smax"]) is int and type(fe["iid"]) is int
+
+
+def test_delta_table(instance) -> None:
+    out = haconsole("-s", instance.admin, "show", "stat", "--delta", "0.1")
+    assert out.returncode == 0, out.stderr
+    assert "sess/s" in out.stdout and "app1" in out.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["stat", "--delta", "abc"], "--delta='abc' is not a number"),
+    (["stat", "--delta", "0"], "--delta must be between 0.1 and 3600"),
+    (["stat", "--delta", "3601"], "--delta must be between 0.1 and 3600"),
+    (["stat", "--delta", "\u0663"], "is not a number"),
+    (["stat", "--delta", "nan"], "is not a number"),
+    (["info", "--delta", "1"], "--delta applies to 'show stat' only"),
+    (["proc", "--filter", "x"], "--filter applies to 'show stat' and 'show servers' only"),
+    (["servers", "--filter", " "], "--filter needs a text"),
+])
+def test_show_flags_are_checked(args: list[str], message: str) -> None:
+    out = haconsole("-s", "/nonexistent", "show", *args)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and out.stdout == ""

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from console import name_filter
 from console.haproxy.model import Row, Snapshot
-from console.ui.widgets import name_filter
-from console.ui.widgets.name_filter import make_matcher, repeat_weight
+from console.name_filter import make_matcher, repeat_weight
 from console.ui.widgets.table_model import TableModel
 
 LONG = [("be_long", "a" * 40 + str(i)) for i in range(200)]

@@ -224,7 +224,9 @@ def test_json_row(snap: Snapshot) -> None:
     assert out["type"] == "server" and out["status"] == "DOWN"
     assert out["last_chk"] == 'Bad, "really" bad'
     assert out["slim"] is None  # empty -> null
-    assert out["weight"] == "1"  # strings as printed
+    assert out["weight"] == 1 and type(out["weight"]) is int  # numbers as numbers
+    assert all(type(out[k]) is int for k in ("scur", "stot", "bin", "iid", "sid"))
+    assert isinstance(out["check_status"], str)  # text stays text
     assert not {"pxname", "svname", "-"} & set(out)
     assert set(out) - {"proxy", "name"} == set(row.fields) - {"pxname", "svname"}
     flap = snap.get("be_app", "flap_down")

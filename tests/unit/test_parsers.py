@@ -506,3 +506,15 @@ def test_answers_split_on_newlines_only() -> None:
     rows = parse_stat(text.replace("fe_main,FRONTEND", "fe\u2028main,FRONTEND", 1))
     assert rows[0]["pxname"] == "fe\u2028main" and len(rows) == len(parse_stat(text))
     assert parse_info("Name: HAProxy\nNode: lb\x0c1\n")["Node"] == "lb\x0c1"
+
+
+@pytest.mark.parametrize("value,text,typed", [
+    ("", False, None), ("-", False, None), ("-", True, None), ("12", False, 12),
+    ("-3", False, -3), ("0.25", False, 0.25), ("0x0", False, "0x0"), ("12", True, "12"),
+    ("L4OK", False, "L4OK"), ("\u0663", False, "\u0663"),
+])
+def test_json_value(value: str, text: bool, typed: object) -> None:
+    from console.haproxy.parsers_common import json_value
+
+    out = json_value(value, text)
+    assert out == typed and type(out) is type(typed)

@@ -24,8 +24,8 @@ from typing import Any
 
 from console.haproxy.counters import Mark
 from console.haproxy.model import CLOCK_FIELDS, Rates, Row, Snapshot, same_content
+from console.name_filter import Matcher, make_matcher
 from console.ui.widgets.columns import Column
-from console.ui.widgets.name_filter import Matcher, make_matcher
 
 Key = tuple[str, str]
 QUICK_FILTERS = ("all", "problems", "maint_drain", "backend")

@@ -1,4 +1,5 @@
-"""The table's name filter: a substring, or a regex that can never freeze the console.
+"""The name filter of the table and of `show stat` / `show servers --filter`: a substring,
+or a regex that can never freeze the console.
 
 A regex is tried on the proxy, the name and ``proxy/name``. It runs with the
 ``regex`` package's ``timeout``: a search longer than :data:`SEARCH_TIMEOUT`, or a
