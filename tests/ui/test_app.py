@@ -144,6 +144,23 @@ async def test_a_flapping_server_keeps_one_counting_line_in_the_events_pane() ->
         assert pane.events[-1].severity == "error"
 
 
+async def test_the_detail_pane_shows_a_servers_recent_checks_and_events() -> None:
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(pilot, app)
+        up = first_up(app.monitor.snapshot)
+        assert app.query_one(ProxyTable).move_cursor_to(up.key)
+        for status, check in (("UP", "L7OK"), ("DOWN", "L4CON"), ("DOWN 1/2", "L7OK")):
+            source.edit(up.proxy, up.name, status=status, check_status=check)
+            await app.poller.poll_once()
+            await pilot.pause(0.05)
+        recent = str(app.query_one("#detail-recent").render())
+        assert recent.startswith("checks ✓") and "✗" in recent and "since " in recent
+        assert "✖ UP → DOWN (check L4CON)" in recent and "last failure" in recent
+        assert "▲ DOWN, recovering 1/2 (check L7OK)" in recent  # progress, not an error
+
+
 async def test_mark_shows_deltas_without_clearing() -> None:
     source = CapturedSource()
     app = make_app(source)

@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from console.haproxy.checks import CheckLog
 from console.haproxy.counters import Mark
 from console.haproxy.events import Event
 from console.haproxy.events import fold as fold_event
@@ -100,6 +101,7 @@ class MonitorScreen(Screen[None]):
         self.rates: dict[tuple[str, str], Rates] = {}
         self.history = History()
         self.timeline = Timeline()
+        self.checks = CheckLog()  # recent check results per server, for the detail pane
         self.mark: Mark | None = None
         self._quick = "all"
         self._all_collapsed = False
@@ -168,6 +170,7 @@ class MonitorScreen(Screen[None]):
         self.prev, self.snapshot = self.snapshot, snap
         self.rates = rates(self.prev, snap) if self.prev else {}
         self.history.add(snap, self.rates)
+        self.checks.observe(snap, snap.wall_time)
         self.table.set_snapshot(snap, self.rates)
         self.header.update_state(snapshot=snap)
         self._add_events(events)
@@ -219,7 +222,8 @@ class MonitorScreen(Screen[None]):
             return
         key = self.table.cursor_key
         row = self.snapshot.get(*key) if key else None
-        pane.show(row, self.history, self.rates.get(key) if key else None, self.mark)
+        pane.show(row, self.history, self.rates.get(key) if key else None, self.mark,
+                  checks=self.checks, events=self.timeline)
 
     def on_proxy_table_highlighted(self, message: ProxyTable.Highlighted) -> None:
         self.update_detail()

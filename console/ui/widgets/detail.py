@@ -14,7 +14,8 @@ removed after start-up, and the field list is only redrawn when a value changed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import ClassVar
 
 from rich.style import Style
@@ -25,7 +26,9 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
+from console.haproxy.checks import FAIL, CheckLog
 from console.haproxy.counters import Mark, format_age, is_counter
+from console.haproxy.events import Event
 from console.haproxy.history import METRIC_LABELS, METRICS, History
 from console.haproxy.model import Rates, Row
 from console.haproxy.safe_text import visible
@@ -146,6 +149,7 @@ class DetailPane(Widget):
     DetailPane { layout: vertical; background: $surface; }
     DetailPane > VerticalScroll { height: 1fr; scrollbar-size-vertical: 1; }
     DetailPane #detail-header { padding: 0 1; }
+    DetailPane #detail-recent { padding: 0 1; margin-top: 1; }
     DetailPane #detail-fields-title { padding: 0 1; margin-top: 1; color: $text-muted; }
     DetailPane #detail-fields { padding: 0 1; }
     DetailPane > .detail--dim { color: $text-muted; }
@@ -167,10 +171,13 @@ class DetailPane(Widget):
         self._styles: dict[str, Style] = {}
         self._fields_drawn: tuple[object, ...] | None = None
         self.clock: Callable[[], float] = time.time  # for the mark's age
+        self.checks: CheckLog | None = None
+        self.events: Iterable[Event] = ()
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail-scroll"):
             yield Static(self._header_text(), id="detail-header")
+            yield Static("", id="detail-recent")
             yield _Charts(id="detail-charts")
             yield Static("", id="detail-fields-title")
             yield Static("", id="detail-fields")
@@ -190,9 +197,12 @@ class DetailPane(Widget):
             self.query_one("#detail-header", Static).update(self._header_text())
 
     def show(self, row: Row | None, history: History, rates: Rates | None,
-             mark: Mark | None) -> None:
-        """Show ``row`` (None: nothing selected) with its history, rates and the mark."""
+             mark: Mark | None, *, checks: CheckLog | None = None,
+             events: Iterable[Event] = ()) -> None:
+        """Show ``row`` (None: nothing selected) with its history, rates and the mark;
+        a server's recent check results from *checks* and its own *events*."""
         self.row, self.history, self.rates, self.mark = row, history, rates, mark
+        self.checks, self.events = checks, events
         if self.is_mounted:
             self._draw()
 
@@ -206,6 +216,11 @@ class DetailPane(Widget):
     def _draw(self) -> None:
         row = self.row
         self.query_one("#detail-header", Static).update(self._header_text())
+        recent = self._recent_text(row) if row is not None else None
+        recent_widget = self.query_one("#detail-recent", Static)
+        recent_widget.display = recent is not None
+        if recent is not None:
+            recent_widget.update(recent)
         charts = self.query_one(_Charts)
         title = self.query_one("#detail-fields-title", Static)
         fields = self.query_one("#detail-fields", Static)
@@ -256,6 +271,43 @@ class DetailPane(Widget):
             text.append("\n")
             text.append_text(self._mark_text(row, self.mark))
         return text
+
+    RECENT_EVENTS = 5
+
+    def _recent_text(self, row: Row) -> Text | None:
+        """``checks ✓✓✗✗✓ 14:12:03 → 14:12:41`` and the row's last events (None: none)."""
+        dim = self.get_component_rich_style("detail--dim")
+        text = Text()
+        runs = self.checks.runs(row.key) if self.checks and row.type == "server" else []
+        if runs:
+            width = max(8, min(30, self.size.width - 25))
+            strip = self.checks.strip(row.key, width) if self.checks else ""
+            text.append("checks ", dim)
+            for mark in strip:
+                text.append(mark, self._status_style("down" if mark == FAIL else "up"))
+            text.append(f"  since {_clock(runs[0].first)}", dim)
+            failed = [r for r in runs if r.mark == FAIL]
+            if failed:
+                last = failed[-1]
+                count = sum(r.failed for r in failed)
+                text.append("\n")
+                text.append(visible(f"last failure {_clock(last.last)}: {last.status}"
+                                    + (f", {count} failed checks" if count else "")))
+        mine = [e for e in self.events if e.proxy == row.proxy and e.name == row.name]
+        if mine:
+            if text:
+                text.append("\n")
+            text.append("events", dim)
+            prefix = f" {row.proxy}/{row.name} " if row.name else f" {row.proxy} "
+            for ev in mine[-self.RECENT_EVENTS:]:
+                symbol = {"error": "✖", "warning": "▲", "ok": "●"}.get(ev.severity, "·")
+                words = ev.message.split(prefix, 1)[-1] if prefix in ev.message \
+                    else ev.message
+                text.append(f"\n{_clock(ev.time)} ", dim)
+                text.append(symbol + " ", self._status_style(
+                    {"error": "down", "warning": "drain", "ok": "up"}.get(ev.severity)))
+                text.append(visible(words))
+        return text or None
 
     @staticmethod
     def _facts(row: Row) -> list[str]:
@@ -341,3 +393,7 @@ class DetailPane(Widget):
                 if delta is not None:
                     text.append(f"  Δ+{delta}", delta_style if delta else dim)
         return text
+
+
+def _clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")

@@ -1,0 +1,54 @@
+"""The per-server strip of recent check results: one mark per refresh, failures from
+``chkfail`` growing between two refreshes, bounded memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from console.haproxy.checks import FAIL, PASS, CheckLog
+from console.haproxy.model import Snapshot
+
+CAPTURED = Path(__file__).resolve().parents[1] / "data" / "captured" / "2.8" / "show_stat.txt"
+
+
+def _snapshot(t: float, chkfail: int, status: str) -> Snapshot:
+    """The captured ``show stat`` with be_app/up1's check failures and status set."""
+    lines = CAPTURED.read_text().splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    i_fail, i_status = header.index("chkfail"), header.index("check_status")
+    out = [lines[0]]
+    for line in lines[1:]:
+        cells = line.split(",")
+        if cells[:2] == ["be_app", "up1"]:
+            cells[i_fail], cells[i_status] = str(chkfail), status
+        out.append(",".join(cells))
+    return Snapshot.from_text(None, "\n".join(out) + "\n", wall_time=t)
+
+
+def test_one_mark_per_refresh_failures_from_chkfail() -> None:
+    log = CheckLog()
+    key = ("be_app", "up1")
+    log.observe(_snapshot(0, 5, "L7OK"), 0)  # failures before the console started: ✓
+    log.observe(_snapshot(2, 5, "L7OK"), 2)
+    log.observe(_snapshot(4, 7, "L7OK"), 4)  # two failed and it passes again: still ✗
+    log.observe(_snapshot(6, 8, "L7STS"), 6)
+    log.observe(_snapshot(8, 8, "L7OK"), 8)
+    assert log.strip(key, 10) == PASS * 2 + FAIL * 2 + PASS
+    runs = log.runs(key)
+    assert [(r.mark, r.count, r.failed) for r in runs] == [(PASS, 2, 0), (FAIL, 2, 3),
+                                                            (PASS, 1, 0)]
+    assert runs[1].status == "L7STS" and (runs[1].first, runs[1].last) == (4, 6)
+    assert log.strip(key, 3) == FAIL * 2 + PASS
+
+
+def test_a_counter_reset_is_not_a_failure_and_memory_is_bounded() -> None:
+    log = CheckLog(keep=5)
+    key = ("be_app", "up1")
+    log.observe(_snapshot(0, 9, "L7OK"), 0)
+    log.observe(_snapshot(2, 0, "L7OK"), 2)  # a reload or clear counters: reset, not ✗
+    assert log.strip(key, 10) == PASS * 2
+    for t in range(20):
+        log.observe(_snapshot(10 + t, t % 2, "L7OK"), 10 + t)  # a failure every other one
+    assert len(log.strip(key, 100)) == 5 and sum(r.count for r in log.runs(key)) == 5
+    no_check = ("be_app", "maint_cfg")
+    assert log.runs(no_check) == [] or all(r.status for r in log.runs(no_check))
