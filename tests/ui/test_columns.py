@@ -116,6 +116,20 @@ def test_counters_show_deltas_since_a_mark() -> None:
     assert stot.formatter(_row(stot=""), None, None) == ("-", "dim")
 
 
+def test_the_errors_view_shows_5xx_and_the_shares_of_5xx_and_4xx() -> None:
+    ids = [c.id for c in VIEW_COLUMNS["errors"]]
+    assert ids[:6] == ["name", "status", "err_5xx", "5xx_pct", "4xx_pct", "5xx_s"]
+    pct = column_of("errors", "5xx_pct")
+    assert pct is not None and pct.counter
+    a = _row(hrsp_2xx="90", hrsp_4xx="5", hrsp_5xx="5")
+    assert pct.formatter(a, None, None) == ("5.0%", "warn")
+    b = _row(hrsp_2xx="190", hrsp_4xx="5", hrsp_5xx="5")  # since a mark: 100 more, no 5xx
+    assert pct.formatter(b, Mark.now(Snapshot.from_rows([a])), None) == ("0%", None)
+    assert pct.formatter(_row(hrsp_2xx="2000", hrsp_5xx="1"), None, None)[0] == "0.05%"
+    assert pct.formatter(_row(), None, None) == ("-", "dim")  # no responses: no share
+    assert pct.sort_value(a, None, None) == 0.05
+
+
 def test_matcher_substring_and_regex() -> None:
     m = make_matcher("API")
     assert m is not None and m(("be_api", "x")) and not m(("be_app", "x"))

@@ -26,6 +26,7 @@ from console.haproxy.events import summarize as summarize_events
 from console.haproxy.history import History
 from console.haproxy.model import Rates, Snapshot, rates
 from console.haproxy.poller import PollStatus
+from console.haproxy.smoothing import RateWindow
 from console.haproxy.timeline import Timeline
 from console.ui.header import HeaderBar
 from console.ui.navigation import Navigation
@@ -98,7 +99,8 @@ class MonitorScreen(Screen[None]):
         self.console_app = console_app
         self.snapshot: Snapshot | None = None
         self.prev: Snapshot | None = None
-        self.rates: dict[tuple[str, str], Rates] = {}
+        self.rates: dict[tuple[str, str], Rates] = {}  # over the last ~30 s (the table's)
+        self.rate_window = RateWindow()
         self.history = History()
         self.timeline = Timeline()
         self.checks = CheckLog()  # recent check results per server, for the detail pane
@@ -168,8 +170,10 @@ class MonitorScreen(Screen[None]):
     # -- data -----------------------------------------------------------------------------
     def show_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
         self.prev, self.snapshot = self.snapshot, snap
-        self.rates = rates(self.prev, snap) if self.prev else {}
-        self.history.add(snap, self.rates)
+        # the charts take each refresh's rates; the table's are smoothed over a window
+        instant = rates(self.prev, snap) if self.prev else {}
+        self.history.add(snap, instant)
+        self.rates = self.rate_window.add(snap, instant)
         self.checks.observe(snap, snap.wall_time)
         self.table.set_snapshot(snap, self.rates)
         self.header.update_state(snapshot=snap)

@@ -203,6 +203,45 @@ def rate(id: str, header: str, field: str, priority: int, width: int = 6, *,
                   rates=(field,))
 
 
+RESPONSE_FIELDS = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
+
+
+def response_share(row: Row, field: str, mark: Mark | None) -> float | None:
+    """*field* (``hrsp_5xx``…) as a share of every HTTP response of the row (since the
+    mark when one is set); None without responses."""
+    part = value(row, field, mark)
+    if part is None:
+        return None
+    total = sum(value(row, f, mark) or 0 for f in RESPONSE_FIELDS)
+    return part / total if total else None
+
+
+def _percent(pct: float) -> str:
+    """``12%``, ``5.0%``, ``0.05%``, ``<0.01%``: a small share is never shown as 0."""
+    if pct >= 10 or pct == 0:
+        return f"{pct:.0f}%"
+    if pct >= 1:
+        return f"{pct:.1f}%"
+    return f"{pct:.2f}%" if pct >= 0.01 else "<0.01%"
+
+
+def share(id: str, header: str, field: str, priority: int, width: int = 6, *,
+          warn: bool = False) -> Column:
+    """A right-aligned percentage: *field* among all HTTP responses of the row."""
+    def fmt(row: Row, mark: Mark | None, rates: Rates | None) -> Cell:
+        v = response_share(row, field, mark)
+        if v is None:
+            return EMPTY
+        text = _percent(100 * v)
+        return text, ("warn" if warn and v > 0 else None)
+
+    def sort(row: Row, mark: Mark | None, rates: Rates | None) -> float | None:
+        return response_share(row, field, mark)
+
+    return Column(id, header, (field, *RESPONSE_FIELDS), width, width, "right", priority, fmt,
+                  sort, counter=True)
+
+
 def _name_fmt(row: Row, mark: Mark | None, rates: Rates | None) -> Cell:
     return row.name, None
 
@@ -289,6 +328,10 @@ E5XX_S = rate("5xx_s", "5xx/s", "hrsp_5xx", 2, 6, warn=True)
 WRETR = num("wretr", "retries", "wretr", 9, 7, warn=True)
 WREDIS = num("wredis", "redisp", "wredis", 10, 7, warn=True)
 
+E5XX = num("err_5xx", "5xx", "hrsp_5xx", 1, 6, warn=True)
+E5XX_PCT = share("5xx_pct", "5xx%", "hrsp_5xx", 1, warn=True)
+E4XX_PCT = share("4xx_pct", "4xx%", "hrsp_4xx", 3)
+
 ERR = tuple(num(f, f, f, p, len(f) + 1, warn=True)
             for f, p in (("dreq", 5), ("dresp", 6), ("ereq", 2), ("econ", 1), ("eresp", 3),
                          ("wretr", 7), ("wredis", 8), ("chkfail", 4), ("chkdown", 4)))
@@ -299,7 +342,7 @@ VIEW_COLUMNS: dict[str, tuple[Column, ...]] = {
     "traffic": (NAME, STATUS, SCUR, SMAX, SLIM, STOT, RATE, RATE_MAX, REQ_RATE, BIN, BOUT,
                 IN_S, OUT_S),
     "http": (NAME, STATUS, REQ_TOT, *HRSP, HRSP_OTHER, REQ_S, E5XX_S, WRETR, WREDIS),
-    "errors": (NAME, STATUS, *ERR, DOWNTIME),
+    "errors": (NAME, STATUS, E5XX, E5XX_PCT, E4XX_PCT, E5XX_S, *ERR, DOWNTIME),
 }
 VIEWS: tuple[str, ...] = tuple(VIEW_COLUMNS)
 

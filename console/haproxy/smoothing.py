@@ -1,0 +1,65 @@
+"""Rates smoothed over a window, so ``5xx/s`` does not flicker 0 ↔ 0.5 between refreshes.
+
+Rates between two consecutive refreshes jump with every odd request. The table shows
+rates between the newest snapshot and one about ``window`` seconds older instead. Only
+a few snapshots are kept (one per quarter window), not one per refresh: memory stays
+that of a handful of snapshots whatever the interval and the number of servers, and a
+refresh computes rates once, as before. Until ``window`` seconds have passed, the
+oldest snapshot kept is used. When the totals went down (a reload, ``clear counters
+all``) the window starts again from that snapshot, and the refresh's own rates are
+shown meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from console.haproxy.model import Rates, Snapshot, rates
+
+DEFAULT_WINDOW = 30.0  # seconds
+
+
+class RateWindow:
+    def __init__(self, window: float = DEFAULT_WINDOW) -> None:
+        self.window = window
+        self._kept: deque[Snapshot] = deque()
+
+    def add(self, snap: Snapshot, instant: dict[tuple[str, str], Rates]
+            ) -> dict[tuple[str, str], Rates]:
+        """The rates of *snap* against the newest kept snapshot at least ``window`` old
+        (else the oldest kept); then *snap* is kept if a quarter window passed since the
+        last one kept. *instant*: the rates since the refresh before, used when the
+        counters were reset."""
+        kept = self._kept
+        if kept and _reset(kept[-1], snap):
+            kept.clear()
+            kept.append(snap)
+            return instant
+        while len(kept) > 1 and snap.taken_at - kept[1].taken_at >= self.window:
+            kept.popleft()
+        base = kept[0] if kept else None
+        out = rates(base, snap) if base is not None else {}
+        if not kept or snap.taken_at - kept[-1].taken_at >= self.window / 4:
+            kept.append(snap)
+        return out
+
+    @property
+    def span(self) -> float:
+        """Seconds between the oldest and the newest snapshot kept."""
+        return self._kept[-1].taken_at - self._kept[0].taken_at if len(self._kept) > 1 \
+            else 0.0
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+
+def _reset(before: Snapshot, snap: Snapshot) -> bool:
+    """The sessions total of a frontend or backend went down: counters were reset."""
+    for row in snap.rows:
+        if row.type not in ("frontend", "backend"):
+            continue
+        old = before.get(row.proxy, row.name)
+        now, then = row.num("stot"), old.num("stot") if old is not None else None
+        if now is not None and then is not None and now < then:
+            return True
+    return False

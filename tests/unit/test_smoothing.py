@@ -1,0 +1,56 @@
+"""Rates over a window: steady where per-refresh rates flicker, reset with the counters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from console.haproxy.model import Snapshot, rates
+from console.haproxy.smoothing import RateWindow
+
+CAPTURED = Path(__file__).resolve().parents[1] / "data" / "captured" / "2.8" / "show_stat.txt"
+
+
+def _snap(t: float, fives: int, stot: int = 100) -> Snapshot:
+    """The captured stat with be_app/up1's 5xx total and fe_main's sessions set."""
+    lines = CAPTURED.read_text().splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    i5, istot = header.index("hrsp_5xx"), header.index("stot")
+    out = [lines[0]]
+    for line in lines[1:]:
+        cells = line.split(",")
+        if cells[:2] == ["be_app", "up1"]:
+            cells[i5] = str(fives)
+        if cells[:2] == ["fe_main", "FRONTEND"]:
+            cells[istot] = str(stot)
+        out.append(",".join(cells))
+    return Snapshot.from_text(None, "\n".join(out) + "\n", taken_at=t, wall_time=t)
+
+
+def test_one_error_every_other_refresh_reads_steady() -> None:
+    window, prev, key = RateWindow(30.0), None, ("be_app", "up1")
+    seen, instant_seen = [], []
+    for i in range(40):  # a refresh every 2 s, a 5xx every 4 s
+        snap = _snap(2.0 * i, i // 2)
+        instant = rates(prev, snap) if prev else {}
+        smoothed = window.add(snap, instant)
+        if i >= 20:
+            seen.append(smoothed[key].hrsp_5xx)
+            assert 30.0 <= smoothed[key].interval <= 40.0  # the window, not one refresh
+            instant_seen.append(instant[key].hrsp_5xx)
+        prev = snap
+    assert set(instant_seen) == {0.0, 0.5}  # what flickered
+    assert all(0.2 <= v <= 0.3 for v in seen), seen  # about 0.25/s, every time
+
+
+def test_a_counter_reset_starts_the_window_again() -> None:
+    window, key = RateWindow(30.0), ("be_app", "up1")
+    prev = None
+    for i in range(10):
+        snap = _snap(2.0 * i, 10 * i, stot=1000 + i)
+        window.add(snap, rates(prev, snap) if prev else {})
+        prev = snap
+    after = _snap(20.0, 1, stot=3)  # a reload: every total starts again
+    instant = rates(prev, after)
+    assert window.add(after, instant) is instant and window.span == 0.0
+    later = _snap(22.0, 3, stot=5)
+    assert window.add(later, rates(after, later))[key].hrsp_5xx == 1.0
