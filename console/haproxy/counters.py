@@ -9,7 +9,7 @@ and other readers see nothing change).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from console.haproxy.model import Row, Snapshot
 
@@ -47,6 +47,10 @@ class Mark:
     snapshot: Snapshot
     wall_time: float
     label: str = ""
+    # after a reload: what each row had counted since the mark (the new process counts
+    # from zero, so its values are added to these)
+    carried: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict,
+                                                           compare=False, repr=False)
 
     @classmethod
     def now(cls, snapshot: Snapshot, label: str = "") -> Mark:
@@ -64,11 +68,26 @@ class Mark:
         cur = row.num(field)
         if cur is None:
             return None
+        carried = self.carried.get(row.key) if self.carried else None
+        if carried is not None:
+            return cur + carried.get(field, 0)
         base_row = self.snapshot.get(row.proxy, row.name)
         base = base_row.num(field) if base_row else 0
         if base is None:
             return cur
         return cur - base if cur >= base else cur
+
+    def carry_over(self, before: Snapshot) -> None:
+        """A reload restarted every counter: keep what each row counted from the mark to
+        *before* (the last snapshot of the old process) and add the new process's
+        counts to it. A row new in the reload counts from zero."""
+        carried: dict[tuple[str, str], dict[str, int]] = {}
+        for row in before.rows:
+            counted = {name: d for name in COUNTER_FIELDS
+                       if (d := self.delta(row, name))}
+            carried[row.key] = counted
+        self.carried.clear()
+        self.carried.update(carried)
 
 
 def is_counter(field: str) -> bool:

@@ -179,6 +179,33 @@ async def test_mark_shows_deltas_without_clearing() -> None:
         assert app.monitor.mark is None
 
 
+async def test_a_reload_during_a_mark_keeps_what_was_counted_before_it() -> None:
+    """A reload restarts HAProxy's counters: Δreq went from 131 to 30 while the header
+    still said "Δ since mark". The Δ now carry the totals counted before the reload."""
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        row = next(r for r in app.monitor.snapshot.servers if r.num("stot") is not None)
+        stot = row.num("stot") or 0
+        await pilot.press("m")
+        source.edit(row.proxy, row.name, stot=str(stot + 131))
+        await app.poller.poll_once()
+        await pilot.pause(0.05)
+        source.info_text = source.info_text.replace("Pid: 5606", "Pid: 7777")  # a reload:
+        source.edit(row.proxy, row.name, stot="30")  # the new worker counts from zero
+        await app.poller.poll_once()
+        await pilot.pause(0.05)
+        mark = app.monitor.mark
+        assert mark is not None
+        assert mark.delta(app.monitor.snapshot.get(*row.key), "stot") == 161
+        notes = [e.message for e in app.monitor.timeline.events if e.kind == "note"]
+        assert any("reload during the incident mark" in n for n in notes), notes
+        source.edit(row.proxy, row.name, stot="40")
+        await app.poller.poll_once()
+        assert mark.delta(app.monitor.snapshot.get(*row.key), "stot") == 171
+
+
 async def test_help_lists_bindings_with_ids() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -170,6 +170,12 @@ class MonitorScreen(Screen[None]):
     # -- data -----------------------------------------------------------------------------
     def show_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
         self.prev, self.snapshot = self.snapshot, snap
+        if self.mark is not None and self.prev is not None and \
+                any(e.kind == "reload" for e in events):
+            self.mark.carry_over(self.prev)  # the new process counts from zero
+            events = [*events, Event(snap.wall_time, "note", "info",
+                                     "reload during the incident mark: its Δ keep what was "
+                                     "counted before the reload")]
         # the charts take each refresh's rates; the table's are smoothed over a window
         instant = rates(self.prev, snap) if self.prev else {}
         self.history.add(snap, instant)
