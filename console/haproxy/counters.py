@@ -70,7 +70,8 @@ class Mark:
             return None
         carried = self.carried.get(row.key) if self.carried else None
         if carried is not None:
-            return cur + carried.get(field, 0)
+            counted = cur + carried.get(field, 0)
+            return counted if counted >= 0 else cur  # cleared since: from zero again
         base_row = self.snapshot.get(row.proxy, row.name)
         base = base_row.num(field) if base_row else 0
         if base is None:

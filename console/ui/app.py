@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 import time
 import traceback
 from collections.abc import Iterable
@@ -285,4 +286,9 @@ def run_app(target: Target, *, theme: str | None = None) -> int:
     os.environ.setdefault("TEXTUAL_MAX_FPS", "30")
     app = HAConsoleApp(target, theme=theme)
     result = app.run()
+    mark = app._monitor.mark if app._monitor is not None else None
+    if mark is not None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(mark.wall_time))
+        print(visible(f"haconsole: the incident mark of {stamp} is kept: it comes back when "
+                      f"haconsole opens {target.name} again (M clears it)"), file=sys.stderr)
     return app.return_code if app.return_code is not None else (result or 0)

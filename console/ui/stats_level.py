@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from console.haproxy.actions import Action
 from console.haproxy.counters import Mark
+from console.haproxy.errors import HAProxyError
+from console.haproxy.safe_text import visible
 from console.haproxy.timeline import export_markdown
 
 if TYPE_CHECKING:
@@ -35,6 +37,46 @@ class Stats:
         screen.notify(("mark replaced" if replaced else "mark set") + f" at {stamp}: counters "
                       "now show Δ since the mark; nothing was cleared in HAProxy (M clears)")
         screen.update_detail()
+        self.save_mark()
+
+    def save_mark(self) -> None:
+        """Keep the mark for the next start of the console on this instance."""
+        from console.haproxy import marks
+
+        screen = self.screen
+        if screen.mark is None or screen.snapshot is None:
+            return
+        try:
+            marks.save(screen.console_app.target.name, screen.mark, screen.snapshot)
+        except (HAProxyError, OSError) as exc:
+            screen.notify(f"the mark is not kept for the next start: {visible(exc)}",
+                          severity="warning", timeout=10)
+
+    def restore_mark(self) -> None:
+        """The mark saved by an earlier run on this instance, on the first data."""
+        from console.haproxy import marks
+
+        screen = self.screen
+        if screen.snapshot is None or screen.mark is not None:
+            return
+        try:
+            restored = marks.load(screen.console_app.target.name, screen.snapshot)
+        except (HAProxyError, OSError) as exc:
+            screen.note(f"no incident mark restored: {visible(exc)}")
+            return
+        if restored is None:
+            return
+        mark = screen.mark = restored.mark
+        screen.table.set_mark(mark)
+        screen.header.update_state(mark=mark)
+        stamp = time.strftime("%H:%M:%S", time.localtime(mark.wall_time))
+        label = f" ({mark.label})" if mark.label else ""
+        screen.note(f"incident mark of {stamp}{label} restored from the last session: "
+                    "counters show Δ since it (M clears)" + (
+                        "; HAProxy was reloaded meanwhile: what was counted between the "
+                        "last session and the reload is not included" if restored.reloaded
+                        else ""))
+        screen.update_detail()
 
     def clear_mark(self) -> None:
         screen = self.screen
@@ -42,6 +84,13 @@ class Stats:
             screen.notify("no mark set")
             return
         screen.mark = None
+        try:
+            from console.haproxy import marks
+
+            marks.forget(screen.console_app.target.name)
+        except (HAProxyError, OSError) as exc:
+            screen.notify(f"the saved mark could not be removed: {visible(exc)}",
+                          severity="warning")
         screen.table.set_mark(None)
         screen.header.update_state(mark=None)
         screen.note("incident mark cleared")

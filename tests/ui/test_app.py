@@ -206,6 +206,33 @@ async def test_a_reload_during_a_mark_keeps_what_was_counted_before_it() -> None
         assert mark.delta(app.monitor.snapshot.get(*row.key), "stot") == 171
 
 
+async def test_the_mark_is_kept_for_the_next_start_and_cleared_with_m() -> None:
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        row = next(r for r in app.monitor.snapshot.servers if r.num("stot") is not None)
+        stot = row.num("stot") or 0
+        await pilot.press("m")
+        source.edit(row.proxy, row.name, stot=str(stot + 5))
+        await app.poller.poll_once()
+        await pilot.pause(0.05)
+    again = make_app(source)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, again)
+        mark = again.monitor.mark
+        assert mark is not None
+        assert mark.delta(again.monitor.snapshot.get(*row.key), "stot") == 5
+        assert "Δ since mark" in str(again.query_one("#header").render())
+        notes = [e.message for e in again.monitor.timeline.events if e.kind == "note"]
+        assert any("restored from the last session" in n for n in notes), notes
+        await pilot.press("M")
+    third = make_app(source)
+    async with third.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, third)
+        assert third.monitor.mark is None
+
+
 async def test_help_lists_bindings_with_ids() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -145,6 +145,9 @@ class MonitorScreen(Screen[None]):
     def filter_box(self) -> Input:
         return self.query_one("#filter", Input)
 
+    def on_unmount(self) -> None:
+        self.stats.save_mark()  # counted up to the last refresh: back at the next start
+
     def on_mount(self) -> None:
         self.set_status_styles(self.console_app.status_styles())
         self.table.focus()
@@ -170,9 +173,12 @@ class MonitorScreen(Screen[None]):
     # -- data -----------------------------------------------------------------------------
     def show_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
         self.prev, self.snapshot = self.snapshot, snap
+        if self.prev is None:
+            self.stats.restore_mark()
         if self.mark is not None and self.prev is not None and \
                 any(e.kind == "reload" for e in events):
             self.mark.carry_over(self.prev)  # the new process counts from zero
+            self.stats.save_mark()
             events = [*events, Event(snap.wall_time, "note", "info",
                                      "reload during the incident mark: its Δ keep what was "
                                      "counted before the reload")]
