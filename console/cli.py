@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--filter", metavar="TEXT",
                       help="stat, servers: only rows whose proxy, name or proxy/name "
                       "contain TEXT (case-insensitive), or match it as a regex")
+    show.add_argument("--since-mark", action="store_true",
+                      help="stat: counters as Δ since the incident mark the console keeps "
+                      "for this instance (set with m)")
     show.add_argument("--delta", metavar="SECONDS",
                       help="stat: two samples SECONDS apart (0.1 to 3600); cumulative "
                       "counters as rates per second, the rest as in the second sample")
@@ -105,6 +108,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         problem = "--filter needs a text (a name, part of one, or a regex)"
     elif args.delta is not None and args.what != "stat":
         problem = "--delta applies to 'show stat' only"
+    elif args.since_mark and args.what != "stat":
+        problem = "--since-mark applies to 'show stat' only"
+    elif args.since_mark and args.delta is not None:
+        problem = "--since-mark and --delta do not go together: one or the other"
     elif args.delta is not None:
         try:
             delta = check_range(args.delta, "--delta", *DELTA_RANGE)
@@ -115,7 +122,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         return ExitStatus.USAGE
     target = resolve_target(args)
     return asyncio.run(oneshot.show(target, args.what, as_json=args.json,
-                                    name_filter=args.filter, delta=delta))
+                                    name_filter=args.filter, delta=delta,
+                                    mark=args.since_mark))
 
 
 # -- lab ---------------------------------------------------------------------------

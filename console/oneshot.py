@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from console.haproxy.counters import COUNTER_FIELDS
 from console.haproxy.errors import NotFound, ValidationError
 from console.haproxy.safe_text import visible
 from console.haproxy.transport import MasterClient, RuntimeClient
@@ -135,8 +136,33 @@ async def _stat_samples(target: Target, delta: float | None
     return second, delta_rates(rows, second, time.monotonic() - taken)
 
 
+async def since_mark(target: Target, rows: list[dict[str, str]]) -> str:
+    """Every counter of *rows* replaced by its Δ since the incident mark the console
+    keeps for *target* (see :mod:`console.haproxy.marks`); returns when it was set."""
+    from console.haproxy import marks
+    from console.haproxy.model import ProcessInfo, Snapshot
+    from console.haproxy.parsers import parse_info
+
+    info_text = await RuntimeClient(target.socket).run("show info") if target.socket else None
+    snap = Snapshot.from_rows(rows, None if info_text is None else
+                              ProcessInfo.from_info(parse_info(info_text)))
+    restored = marks.load(target.name, snap)
+    if restored is None:
+        raise NotFound(f"no incident mark is kept for {target.name}",
+                       hint="set one with m in the console on this instance")
+    for fields, row in zip(rows, snap.rows, strict=True):
+        for name in COUNTER_FIELDS.intersection(fields):
+            d = restored.mark.delta(row, name)
+            if d is not None:
+                fields[name] = str(d)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(restored.mark.wall_time))
+    return when + (" (HAProxy reloaded since the console last saw it: what was counted "
+                   "between then and the reload is missing)" if restored.reloaded else "")
+
+
 async def show(target: Target, what: str, *, as_json: bool = False,
-               name_filter: str | None = None, delta: float | None = None) -> int:
+               name_filter: str | None = None, delta: float | None = None,
+               mark: bool = False) -> int:
     """Print one answer of HAProxy (*name_filter*: ``show stat`` and ``show servers``
     rows whose proxy, name or ``proxy/name`` match, as in the console's filter;
     *delta*: ``show stat`` counters as rates over that many seconds)."""
@@ -158,6 +184,10 @@ async def show(target: Target, what: str, *, as_json: bool = False,
 
     if what == "stat":
         rows, rates = await _stat_samples(target, delta)
+        if mark:
+            when = await since_mark(target, rows)
+            print(visible(f"haconsole: counters since the incident mark of {when}"),
+                  file=sys.stderr)
         keep = _matching(matcher, [(r.get("pxname", ""), r.get("svname", "")) for r in rows])
         if as_json:
             from console.haproxy.model import Row, to_json_row
@@ -174,6 +204,8 @@ async def show(target: Target, what: str, *, as_json: bool = False,
         for header, field, right in STAT_COLUMNS:
             if rates is not None and field in DELTA_HEADERS:
                 header = DELTA_HEADERS[field]
+            elif mark and field in COUNTER_FIELDS:
+                header = f"Δ{header}"
             table.add_column(header, justify="right" if right else "left", no_wrap=True)
         for i, r in enumerate(rows):
             if not keep[i]:

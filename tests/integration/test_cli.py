@@ -231,3 +231,35 @@ def test_show_flags_are_checked(args: list[str], message: str) -> None:
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and out.stdout == ""
+
+
+async def test_show_stat_since_the_mark_the_console_keeps(instance) -> None:
+    """`show stat --since-mark`: the counters as Δ since the incident mark set in the
+    console (kept in the state directory), without jq diffs."""
+    import urllib.request
+
+    from console.haproxy import marks
+    from console.haproxy.counters import Mark
+    from console.haproxy.model import ProcessInfo, Snapshot
+    from console.haproxy.parsers import parse_info
+
+    client = RuntimeClient(instance.admin)
+    name = os.path.basename(os.path.dirname(instance.admin))  # what -s SOCKET is named
+    missing = haconsole("-s", instance.admin, "show", "stat", "--since-mark")
+    assert missing.returncode != 0 and "no incident mark is kept for" in missing.stderr
+    snap = Snapshot.from_rows(parse_stat(await client.run("show stat")),
+                              ProcessInfo.from_info(parse_info(await client.run("show info"))))
+    marks.save(name, Mark.now(snap), snap)
+    for _ in range(3):
+        with urllib.request.urlopen(instance.stats_url + ";csv", timeout=5) as answer:
+            answer.read()
+    out = haconsole("-s", instance.admin, "show", "stat", "--since-mark", "--json")
+    assert out.returncode == 0, out.stderr
+    assert "counters since the incident mark of" in out.stderr
+    stats = next(r for r in json.loads(out.stdout)
+                 if (r["proxy"], r["name"]) == ("stats", "FRONTEND"))
+    assert stats["stot"] == 3
+    table = haconsole("-s", instance.admin, "show", "stat", "--since-mark")
+    assert table.returncode == 0 and "Δtotal" in table.stdout
+    both = haconsole("-s", instance.admin, "show", "stat", "--since-mark", "--delta", "1")
+    assert both.returncode == 2 and "do not go together" in both.stderr
