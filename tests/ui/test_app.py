@@ -67,6 +67,16 @@ def test_snapshot_themes(snap_compare, theme) -> None:
     assert snap_compare(make_app(theme=theme), terminal_size=(120, 40), run_before=run_before)
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_snapshot_filter_bar(snap_compare, size) -> None:
+    async def run_before(pilot) -> None:
+        await ready(pilot, pilot.app)
+        await pilot.press("slash", "a", "p", "i", "enter", "exclamation_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
 # -- behaviour -------------------------------------------------------------------------
 
 async def test_views_and_filter_keys() -> None:
@@ -351,3 +361,107 @@ async def test_a_poll_longer_than_the_interval_stretches_it_and_the_header_says_
         assert status.stretched and status.interval >= 0.4
         header = str(app.query_one(HeaderBar).render())
         assert f"interval stretched to {status.interval:g}s" in header, header
+
+
+# -- the filter bar ----------------------------------------------------------------------
+
+def bar(app: HAConsoleApp) -> str:
+    return app.monitor.filter_bar.text
+
+
+@pytest.mark.parametrize("clear", ["a", "escape"])
+async def test_a_and_escape_clear_the_name_filter(clear) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        total = len(table.lines)
+        assert bar(app) == "" and not app.monitor.filter_bar.display
+        await pilot.press("slash", "a", "p", "i", "enter")
+        await pilot.pause(0.1)
+        assert table.has_focus and 0 < len(table.lines) < total
+        assert all("api" in k[0] or "api" in k[1] for k in table.lines)
+        assert app.monitor.filter_bar.display
+        assert bar(app).startswith("filter: api ✕")
+        await pilot.press(clear)
+        await pilot.pause(0.1)
+        assert len(table.lines) == total
+        assert bar(app) == "" and not app.monitor.filter_bar.display
+        assert app.monitor.filter_box.value == ""
+        assert not app.monitor.filter_box.has_class("visible")
+
+
+@pytest.mark.parametrize("clear", ["a", "escape"])
+async def test_a_and_escape_clear_every_filter(clear) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        total = len(table.lines)
+        await pilot.press("slash", "a", "p", "i", "enter", "exclamation_mark")
+        await pilot.pause(0.1)
+        assert bar(app).startswith("filter: api ✕  problems ✕   ")
+        await pilot.press(clear)
+        await pilot.pause(0.1)
+        assert len(table.lines) == total and table.model.quick == "all"
+        assert bar(app) == ""
+        for keys in (("D",), ("b",), ("down", "down", "down", "down", "b")):
+            await pilot.press(*keys)
+            await pilot.pause(0.1)
+            assert bar(app) and len(table.lines) < total
+            await pilot.press(clear)
+            await pilot.pause(0.1)
+            assert bar(app) == "" and len(table.lines) == total
+
+
+async def test_the_bar_counts_the_rows_the_filters_let_through() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        total = len(table.model.full)
+        await pilot.press("slash", "a", "p", "i", "enter")
+        await pilot.pause(0.1)
+        shown = len(table.lines)
+        assert bar(app) == f"filter: api ✕   {shown} of {total} rows · esc: show all"
+        await pilot.press("left")  # collapsing the group does not change the count
+        await pilot.pause(0.1)
+        assert len(table.lines) < shown
+        assert f"   {shown} of {total} rows" in bar(app)
+        await pilot.press("exclamation_mark")
+        await pilot.pause(0.1)
+        problems = table.model.matched
+        assert 0 < problems < shown
+        assert bar(app) == (f"filter: api ✕  problems ✕   {problems} of {total} rows"
+                            " · esc: show all")
+        await pilot.press("exclamation_mark")  # the quick filter goes, the name filter stays
+        await pilot.pause(0.1)
+        assert bar(app).startswith(f"filter: api ✕   {shown} of {total} rows")
+
+
+async def test_escape_in_the_filter_box_clears_only_the_name_filter() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        await pilot.press("exclamation_mark", "slash", "a", "p", "i")
+        await pilot.pause(0.1)
+        assert "api ✕  problems ✕" in bar(app)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert table.has_focus and table.model.quick == "problems"
+        assert bar(app).startswith("filter: problems ✕   ")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+async def test_the_bar_fits_on_one_line(size) -> None:
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot, app)
+        await pilot.press("slash", *"be_app|be_api|fe_main", "enter", "exclamation_mark")
+        await pilot.pause(0.1)
+        filter_bar = app.monitor.filter_bar
+        assert filter_bar.size.height == 1
+        text = filter_bar.text
+        assert len(text) <= filter_bar.content_region.width
+        assert "problems ✕" in text and " of " in text

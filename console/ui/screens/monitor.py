@@ -33,6 +33,7 @@ from console.ui.screens.help import HELP_BINDING
 from console.ui.stats_level import Stats
 from console.ui.widgets.detail import DetailPane
 from console.ui.widgets.eventlog import EventLog
+from console.ui.widgets.filter_bar import FilterBar, FilterState
 from console.ui.widgets.table import ProxyTable
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("D", "quick('maint_drain')", "MAINT/DRAIN only", show=False,
             id="filter.maint_drain"),
     Binding("b", "quick('backend')", "This backend only", show=False, id="filter.backend"),
-    Binding("a", "quick('all')", "Show all", show=False, id="filter.all"),
+    Binding("a", "quick('all')", "Show all (clear every filter)", show=False,
+            id="filter.all"),
+    Binding("escape", "clear_filters", "Clear every filter", show=False, id="filter.clear"),
     Binding("s", "sort", "Sort", show=False, id="sort.next"),
     Binding("S", "sort_reverse", "Reverse sort", show=False, id="sort.reverse"),
     Binding("c", "collapse", "Collapse backend", show=False, id="collapse"),
@@ -101,7 +104,6 @@ class MonitorScreen(Screen[None]):
         self.history = History()
         self.timeline = Timeline()
         self.mark: Mark | None = None
-        self._quick = "all"
         self._all_collapsed = False
         self._detail_pref: bool | None = None  # None: shown when the terminal is wide
         self.operations = Operations(self)
@@ -112,6 +114,7 @@ class MonitorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.console_app.target.name, id="header")
         yield Static("", id="banner", markup=False)
+        yield FilterBar(id="filterbar")
         with Vertical(id="body"):
             with Horizontal(id="main"):
                 yield ProxyTable(id="table")
@@ -136,6 +139,10 @@ class MonitorScreen(Screen[None]):
     @property
     def event_log(self) -> EventLog:
         return self.query_one(EventLog)
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
 
     @property
     def filter_box(self) -> Input:
@@ -258,6 +265,7 @@ class MonitorScreen(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self.table.set_filter(event.value)
+            self.show_filters()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
@@ -265,30 +273,78 @@ class MonitorScreen(Screen[None]):
                 event.input.remove_class("visible")
             self.table.focus()
 
-    def on_key(self, event: events.Key) -> None:
-        box = self.filter_box
-        if event.key == "escape" and box.has_focus:
-            box.value = ""
-            box.remove_class("visible")
-            self.table.set_filter("")
-            self.table.focus()
-
     def action_quick(self, name: str) -> None:
         table = self.table
+        current = table.model.quick
+        if name == "all":
+            self.clear_filters()
+            self.notify(QUICK_LABELS["all"])
+            return
+        if name == current or (name == "backend" and not table.cursor_key):
+            self.clear_filter("quick")
+            return
         if name == "backend":
-            key = table.cursor_key
-            if self._quick == "backend" or not key:
-                name = "all"
-            else:
-                table.set_quick_filter("backend", key[0])
-                self._quick = "backend"
-                self.notify(f"showing only {key[0]} (b again or a for all)")
-                return
-        if name == self._quick and name != "all":
-            name = "all"
-        table.set_quick_filter(name)
-        self._quick = name
-        self.notify(QUICK_LABELS.get(name, name))
+            proxy = table.cursor_key[0] if table.cursor_key else ""
+            table.set_quick_filter("backend", proxy)
+            self.notify(f"showing only {proxy} (b again or a for all)", markup=False)
+        else:
+            table.set_quick_filter(name)
+            self.notify(QUICK_LABELS.get(name, name))
+        self.show_filters()
+
+    def action_clear_filters(self) -> None:
+        """Escape: in the filter box, clears the name filter and leaves the box; elsewhere,
+        clears every filter."""
+        box = self.filter_box
+        if box.has_focus:
+            self.clear_filter("name")
+            self.table.focus()
+        elif self.table.filtering or box.value:
+            self.clear_filters()
+
+    def action_clear_filter(self, which: str) -> None:
+        """A ✕ of the filter bar: ``name`` or ``quick``."""
+        self.clear_filter(which)
+
+    def clear_filters(self) -> None:
+        """Neither the name filter nor a quick filter: every row."""
+        box = self.filter_box
+        box.value = ""
+        box.remove_class("visible")
+        self.table.clear_filters()
+        if box.has_focus:
+            self.table.focus()
+        self.show_filters()
+
+    def clear_filter(self, which: str) -> None:
+        table = self.table
+        if which == "name":
+            box = self.filter_box
+            box.value = ""
+            box.remove_class("visible")
+            table.set_filter("")
+        elif table.model.quick != "all":
+            table.set_quick_filter("all")
+            self.notify(QUICK_LABELS["all"] if not table.filtering else
+                        "quick filter off; the name filter stays (esc or a: show all)")
+        self.show_filters()
+
+    def show_filters(self) -> None:
+        """The filter bar, from the table's filters and counts."""
+        model = self.table.model
+        self.filter_bar.show_state(FilterState(
+            model.filter_text, model.quick, model.quick_arg, model.matched, len(model.full),
+            self._key_of("filter.clear") or "a"))
+
+    def _key_of(self, binding_id: str) -> str | None:
+        """How the key bound to ``binding_id`` is shown (the settings may remap it)."""
+        for key, active in self.active_bindings.items():
+            if active.binding.id == binding_id:
+                return self.app.get_key_display(active.binding) or key
+        return None
+
+    def on_proxy_table_lines_changed(self, message: ProxyTable.LinesChanged) -> None:
+        self.show_filters()
 
     def action_sort(self) -> None:
         self.table.cycle_sort()
