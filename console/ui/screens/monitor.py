@@ -8,6 +8,7 @@ this screen owns (:class:`Operations`, :class:`Navigation`, :class:`Stats`).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.style import Style
@@ -15,7 +16,9 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.scalar import Scalar
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from console.haproxy.counters import Mark
@@ -70,7 +73,8 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("Z", "clear_counters_all", "Clear ALL counters", show=False,
             id="counters.clear_all"),
     Binding("d", "toggle_detail", "Detail pane", show=False, id="pane.detail"),
-    Binding("e", "toggle_events", "Events", show=False, id="pane.events"),
+    Binding("e", "toggle_events", "Events pane: follow new, hide, show", show=False,
+            id="pane.events"),
     Binding("x", "export", "Export timeline", show=False, id="timeline.export"),
     Binding("t", "app.themes", "Theme", show=False, id="theme"),
     Binding("p", "pause", "Pause", id="pause"),
@@ -84,6 +88,40 @@ settings' [keys] remaps. The palette offers each as a command."""
 # never from under another screen (an editor, an apply in progress).
 QUIT_KEY = Binding("ctrl+q", "app.quit", "Quit", show=False, priority=True,
                    tooltip="Quit the app and return to the command prompt.")
+
+EVENTS_MIN = 8
+"""The events pane's least height (its top border and 7 lines)..."""
+EVENTS_MIN_SHORT = 4
+"""...and on a terminal under 30 rows (3 lines)."""
+TABLE_SHARE = 3
+"""The table keeps at least 1/TABLE_SHARE of the height (the events pane at most the
+rest), so a filter that leaves a few rows does not turn the screen into an event log."""
+
+
+def events_height(body: int, table_rows: int | None, *, short: bool) -> int:
+    """The events pane's height in a body of ``body`` rows over a table that needs
+    ``table_rows`` (its column header and lines; None: not known yet, no data).
+
+    The table gets the rows it needs as long as the events pane keeps its minimum;
+    the events pane takes the rest, up to all but a third of the body.
+    """
+    low = EVENTS_MIN_SHORT if short else EVENTS_MIN
+    if body <= 0:
+        return low
+    high = max(low, body - math.ceil(body / TABLE_SHARE))
+    wanted = low if table_rows is None else body - table_rows
+    height = max(low, min(high, wanted))
+    return max(0, min(height, body - min(body, 3)))  # at least 3 rows of table
+
+
+class _Body(Vertical):
+    """The table (and detail pane) over the events pane: the screen splits its height."""
+
+    def on_resize(self) -> None:
+        screen = self.screen
+        if isinstance(screen, MonitorScreen):
+            screen.split_body()
+
 
 QUICK_LABELS = {"all": "showing everything", "problems": "showing problems only "
                 "(anything not UP/OPEN/no check)", "maint_drain": "showing MAINT/DRAIN only"}
@@ -115,7 +153,7 @@ class MonitorScreen(Screen[None]):
         yield HeaderBar(self.console_app.target.name, id="header")
         yield Static("", id="banner", markup=False)
         yield FilterBar(id="filterbar")
-        with Vertical(id="body"):
+        with _Body(id="body"):
             with Horizontal(id="main"):
                 yield ProxyTable(id="table")
                 yield DetailPane(id="detail")
@@ -242,6 +280,28 @@ class MonitorScreen(Screen[None]):
         self.set_class(height < 30, "short")
         self._place_detail(width)
 
+    def split_body(self) -> None:
+        """Share the body's height between the table and the events pane: the table
+        gets its rows' height, the events pane the rest (see :func:`events_height`).
+        With the detail pane open the events pane keeps its minimum: the detail pane's
+        fields use the height."""
+        body = self.query_one("#body", Vertical)
+        main = self.query_one("#main", Horizontal)
+        log = self.event_log
+        height = body.size.height
+        if not height:
+            return
+        if log.has_class("hidden"):
+            _set_height(main, None)
+            return
+        table = self.table
+        rows: int | None = len(table.lines) + 1 if table.model.full else None
+        if self.detail.display:
+            rows = None
+        events = events_height(height, rows, short=self.app.size.height < 30)
+        _set_height(main, height - events)
+        _set_height(log, events)
+
     def _detail_visible(self, width: int) -> bool:
         if self._detail_pref is not None:
             return self._detail_pref
@@ -345,6 +405,7 @@ class MonitorScreen(Screen[None]):
 
     def on_proxy_table_lines_changed(self, message: ProxyTable.LinesChanged) -> None:
         self.show_filters()
+        self.split_body()
 
     def action_sort(self) -> None:
         self.table.cycle_sort()
@@ -366,9 +427,20 @@ class MonitorScreen(Screen[None]):
         self._detail_pref = not self._detail_visible(width)
         self._place_detail(width)
         self.update_detail()
+        self.split_body()
 
     def action_toggle_events(self) -> None:
-        self.event_log.toggle_class("hidden")
+        """e: back to the newest event if the pane is scrolled up, else hide or show it
+        (shown again, it follows new events)."""
+        log = self.event_log
+        if log.has_class("hidden"):
+            log.remove_class("hidden")
+            log.follow()
+        elif not log.following:
+            log.follow()
+        else:
+            log.add_class("hidden")
+        self.split_body()
 
     def action_refresh(self) -> None:
         self.console_app.poller.refresh_now()
@@ -411,3 +483,10 @@ class MonitorScreen(Screen[None]):
 
     def action_export(self) -> None:
         self.stats.export()
+
+
+def _set_height(widget: Widget, rows: int | None) -> None:
+    """A fixed height in rows (None: the rest, ``1fr``), set only when it changes."""
+    wanted = Scalar.parse("1fr") if rows is None else Scalar.from_number(rows)
+    if widget.styles.height != wanted:
+        widget.styles.height = wanted
