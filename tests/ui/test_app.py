@@ -478,6 +478,22 @@ async def test_escape_in_the_filter_box_clears_only_the_name_filter() -> None:
         assert bar(app).startswith("filter: problems ✕   ")
 
 
+async def test_a_click_on_a_cross_removes_that_filter() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("slash", "a", "p", "i", "enter", "exclamation_mark")
+        await pilot.pause(0.1)
+        text = bar(app)
+        await pilot.click("#filterbar", offset=(1 + text.index("✕", text.index("problems")), 0))
+        await pilot.pause(0.1)
+        assert app.monitor.table.model.quick == "all"
+        assert bar(app).startswith("filter: api ✕   ")
+        await pilot.click("#filterbar", offset=(1 + bar(app).index("✕"), 0))
+        await pilot.pause(0.1)
+        assert bar(app) == "" and not app.monitor.table.filtering
+
+
 @pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
 async def test_the_bar_fits_on_one_line(size) -> None:
     app = make_app()
