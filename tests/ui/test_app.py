@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -65,6 +66,40 @@ def test_snapshot_themes(snap_compare, theme) -> None:
         await ready(pilot, pilot.app)
 
     assert snap_compare(make_app(theme=theme), terminal_size=(120, 40), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_snapshot_filter_bar(snap_compare, size) -> None:
+    async def run_before(pilot) -> None:
+        await ready(pilot, pilot.app)
+        await pilot.press("slash", "a", "p", "i", "enter", "exclamation_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+def test_snapshot_events_pane_takes_the_free_height(snap_compare) -> None:
+    async def run_before(pilot) -> None:
+        await ready(pilot, pilot.app)
+        await pilot.press("slash", *"be_app", "enter")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_snapshot_events_pane_scrolled_up(snap_compare) -> None:
+    source = CapturedSource()
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await ready(pilot, app)
+        app.monitor.event_log.focus()
+        await pilot.press("home")
+        await server_goes_down(pilot, app, source)
+        await server_goes_down(pilot, app, source)
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(source), terminal_size=(80, 24), run_before=run_before)
 
 
 # -- behaviour -------------------------------------------------------------------------
@@ -424,3 +459,252 @@ async def test_a_poll_longer_than_the_interval_stretches_it_and_the_header_says_
         assert status.stretched and status.interval >= 0.4
         header = str(app.query_one(HeaderBar).render())
         assert f"interval stretched to {status.interval:g}s" in header, header
+
+
+# -- the filter bar ----------------------------------------------------------------------
+
+def bar(app: HAConsoleApp) -> str:
+    return app.monitor.filter_bar.text
+
+
+@pytest.mark.parametrize("clear", ["a", "escape"])
+async def test_a_and_escape_clear_the_name_filter(clear) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        total = len(table.lines)
+        assert bar(app) == "" and not app.monitor.filter_bar.display
+        await pilot.press("slash", "a", "p", "i", "enter")
+        await pilot.pause(0.1)
+        assert table.has_focus and 0 < len(table.lines) < total
+        assert all("api" in k[0] or "api" in k[1] for k in table.lines)
+        assert app.monitor.filter_bar.display
+        assert bar(app).startswith("filter: api ✕")
+        await pilot.press(clear)
+        await pilot.pause(0.1)
+        assert len(table.lines) == total
+        assert bar(app) == "" and not app.monitor.filter_bar.display
+        assert app.monitor.filter_box.value == ""
+        assert not app.monitor.filter_box.has_class("visible")
+
+
+@pytest.mark.parametrize("clear", ["a", "escape"])
+async def test_a_and_escape_clear_every_filter(clear) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        total = len(table.lines)
+        await pilot.press("slash", "a", "p", "i", "enter", "exclamation_mark")
+        await pilot.pause(0.1)
+        assert bar(app).startswith("filter: api ✕  problems ✕   ")
+        await pilot.press(clear)
+        await pilot.pause(0.1)
+        assert len(table.lines) == total and table.model.quick == "all"
+        assert bar(app) == ""
+        for keys in (("D",), ("b",), ("down", "down", "down", "down", "b")):
+            await pilot.press(*keys)
+            await pilot.pause(0.1)
+            assert bar(app) and len(table.lines) < total
+            await pilot.press(clear)
+            await pilot.pause(0.1)
+            assert bar(app) == "" and len(table.lines) == total
+
+
+async def test_the_bar_counts_the_rows_the_filters_let_through() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        total = len(table.model.full)
+        await pilot.press("slash", "a", "p", "i", "enter")
+        await pilot.pause(0.1)
+        shown = len(table.lines)
+        assert bar(app) == f"filter: api ✕   {shown} of {total} rows · esc: show all"
+        await pilot.press("left")  # collapsing the group does not change the count
+        await pilot.pause(0.1)
+        assert len(table.lines) < shown
+        assert f"   {shown} of {total} rows" in bar(app)
+        await pilot.press("exclamation_mark")
+        await pilot.pause(0.1)
+        problems = table.model.matched
+        assert 0 < problems < shown
+        assert bar(app) == (f"filter: api ✕  problems ✕   {problems} of {total} rows"
+                            " · esc: show all")
+        await pilot.press("exclamation_mark")  # the quick filter goes, the name filter stays
+        await pilot.pause(0.1)
+        assert bar(app).startswith(f"filter: api ✕   {shown} of {total} rows")
+
+
+async def test_escape_in_the_filter_box_clears_only_the_name_filter() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        await pilot.press("exclamation_mark", "slash", "a", "p", "i")
+        await pilot.pause(0.1)
+        assert "api ✕  problems ✕" in bar(app)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert table.has_focus and table.model.quick == "problems"
+        assert bar(app).startswith("filter: problems ✕   ")
+
+
+async def test_a_click_on_a_cross_removes_that_filter() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("slash", "a", "p", "i", "enter", "exclamation_mark")
+        await pilot.pause(0.1)
+        text = bar(app)
+        await pilot.click("#filterbar", offset=(1 + text.index("✕", text.index("problems")), 0))
+        await pilot.pause(0.1)
+        assert app.monitor.table.model.quick == "all"
+        assert bar(app).startswith("filter: api ✕   ")
+        await pilot.click("#filterbar", offset=(1 + bar(app).index("✕"), 0))
+        await pilot.pause(0.1)
+        assert bar(app) == "" and not app.monitor.table.filtering
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+async def test_the_bar_fits_on_one_line(size) -> None:
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot, app)
+        await pilot.press("slash", *"be_app|be_api|fe_main", "enter", "exclamation_mark")
+        await pilot.pause(0.1)
+        filter_bar = app.monitor.filter_bar
+        assert filter_bar.size.height == 1
+        text = filter_bar.text
+        assert len(text) <= filter_bar.content_region.width
+        assert "problems ✕" in text and " of " in text
+
+
+# -- the events pane -------------------------------------------------------------------
+
+def screen_lines(app: HAConsoleApp) -> list[str]:
+    return ["".join(seg.text for seg in strip).rstrip()
+            for strip in app.screen._compositor.render_strips()]
+
+
+def pane_lines(app: HAConsoleApp) -> list[str]:
+    """The events pane's lines as on screen (its top border first)."""
+    region = app.monitor.event_log.region
+    return screen_lines(app)[region.y:region.bottom]
+
+
+async def server_goes_down(pilot, app: HAConsoleApp, source: CapturedSource) -> str:
+    """A server goes DOWN at the next poll; returns its ``proxy/name``."""
+    up = first_up(app.monitor.snapshot)
+    source.edit(up.proxy, up.name, status="DOWN", check_status="L4CON")
+    await app.poller.poll_once()
+    await pilot.pause(0.1)
+    return f"{up.proxy}/{up.name}"
+
+
+async def test_the_events_pane_takes_the_height_the_table_does_not_need() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        table, log = app.query_one(ProxyTable), app.monitor.event_log
+        body = app.query_one("#body").size.height
+        assert log.outer_size.height == 8  # the table needs more than the body: the minimum
+        assert table.size.height == body - 8
+        await pilot.press("slash", *"be_app", "enter")
+        await pilot.pause(0.2)
+        body = app.query_one("#body").size.height  # the filter bar took a row
+        need = len(table.lines) + 1  # its column header and lines
+        assert body - need > 8
+        assert table.size.height == need and log.outer_size.height == body - need
+        await pilot.press("escape", "slash", *"be_api", "enter")  # a few rows
+        await pilot.pause(0.2)
+        assert 0 < len(table.lines) + 1 < math.ceil(body / 3)
+        # the table keeps a third of the body, the events pane at most the rest
+        assert table.size.height == math.ceil(body / 3)
+        assert log.outer_size.height == body - table.size.height
+        await pilot.press("escape", "escape")
+        await pilot.pause(0.2)
+        assert table.model.filter_text == "" and log.outer_size.height == 8
+        await pilot.press("e")  # hidden: the table takes it all
+        await pilot.pause(0.2)
+        assert not log.display and table.size.height == app.query_one("#body").size.height
+
+
+async def test_the_events_pane_follows_new_events() -> None:
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        for _ in range(3):
+            name = await server_goes_down(pilot, app, source)
+            assert name in pane_lines(app)[-1] and "DOWN" in pane_lines(app)[-1]
+
+
+async def test_scrolled_up_the_pane_counts_new_events_until_e_or_end() -> None:
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        log = app.monitor.event_log
+        log.focus()
+        await pilot.press("home")
+        await pilot.pause(0.1)
+        assert not log.following
+        top = pane_lines(app)[1]
+        first = await server_goes_down(pilot, app, source)
+        second = await server_goes_down(pilot, app, source)
+        assert pane_lines(app)[1] == top  # the lines being read stay put
+        assert "↓ 2 new · End or e: follow" in pane_lines(app)[0]
+        await pilot.press("e")  # back to the newest, following again, still shown
+        await pilot.pause(0.1)
+        assert log.display and log.following
+        assert second in pane_lines(app)[-1] and first in pane_lines(app)[-2]
+        assert "new" not in pane_lines(app)[0]
+        await pilot.press("home")
+        await pilot.pause(0.1)
+        await server_goes_down(pilot, app, source)
+        assert "↓ 1 new" in pane_lines(app)[0]
+        await pilot.press("end")
+        await pilot.pause(0.1)
+        assert log.following and "new" not in pane_lines(app)[0]
+        third = await server_goes_down(pilot, app, source)
+        assert third in pane_lines(app)[-1]
+        await pilot.press("e")  # following: e hides the pane, and shows it again
+        await pilot.pause(0.1)
+        assert not log.display
+        fourth = await server_goes_down(pilot, app, source)
+        await pilot.press("e")
+        await pilot.pause(0.1)
+        assert log.display and fourth in pane_lines(app)[-1]
+
+
+async def test_the_events_pane_keeps_following_across_resizes() -> None:
+    source = CapturedSource()
+    app = make_app(source)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await ready(pilot, app)
+        for size in ((120, 40), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.2)
+        name = await server_goes_down(pilot, app, source)
+        last = pane_lines(app)[-1]
+        assert name in last and "DOWN" in last, pane_lines(app)
+
+
+def test_events_height_splits_the_body() -> None:
+    from console.ui.screens.monitor import events_height
+
+    # the table needs more than there is: the events pane keeps its minimum
+    assert events_height(37, 35, short=False) == 8
+    assert events_height(21, 35, short=True) == 4
+    # the table gets what it needs, the events pane the rest...
+    assert events_height(37, 16, short=False) == 21
+    # ...up to all but a third of the body
+    assert events_height(36, 6, short=False) == 24
+    assert events_height(20, 2, short=True) == 13
+    # no data yet: the minimum, so the first frame does not jump
+    assert events_height(37, None, short=False) == 8
+    # a tiny body keeps 3 rows of table
+    assert events_height(6, 40, short=True) == 3
+    assert events_height(0, 5, short=True) == 4

@@ -74,6 +74,52 @@ async def test_follows_new_events_unless_scrolled_up() -> None:
         assert _screen_lines(app)[-1].endswith("event 55: server be/s55 changed")
 
 
+async def test_scrolled_up_counts_new_events_and_resumes_at_the_bottom() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        log = app.query_one(EventLog)
+        log.add_events(_events(50))
+        await pilot.pause()
+        assert log.following and log.unseen == 0 and not log.border_title
+        log.scroll_to(y=10, animate=False, immediate=True)
+        await pilot.pause()
+        assert not log.following
+        log.add_events(_events(2, start=50))
+        log.add_event(_events(1, start=52)[0])
+        await pilot.pause()
+        assert log.unseen == 3 and log.scroll_y == 10
+        assert str(log.border_title) == "↓ 3 new · End or e: follow"
+        log.scroll_to(y=log.max_scroll_y, animate=False, immediate=True)  # the mouse, say
+        await pilot.pause()
+        assert log.following and log.unseen == 0 and not log.border_title
+        log.scroll_to(y=0, animate=False, immediate=True)
+        log.add_events(_events(1, start=53))
+        await pilot.pause()
+        assert log.unseen == 1
+        log.follow()
+        await pilot.pause()
+        assert log.following and log.scroll_y == log.max_scroll_y and not log.border_title
+        log.add_events(_events(1, start=54))
+        await pilot.pause()
+        assert _screen_lines(app)[-1].endswith("event 54: server be/s54 changed")
+
+
+async def test_keeps_following_when_resized() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        log = app.query_one(EventLog)
+        log.add_events(_events(40))
+        await pilot.pause()
+        for size in ((80, 8), (100, 30), (60, 5)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            assert log.following and log.scroll_y == log.max_scroll_y, size
+            assert _screen_lines(app)[-1].endswith("event 39: server be/s39 changed"), size
+        log.add_events(_events(1, start=40))
+        await pilot.pause()
+        assert _screen_lines(app)[-1].endswith("event 40: server be/s40 changed")
+
+
 async def test_bounded_length_and_clear() -> None:
     app = LogApp(max_lines=100)
     async with app.run_test(size=(80, 12)) as pilot:

@@ -324,6 +324,30 @@ async def test_quick_filters() -> None:
         assert len(table.lines) == 34
 
 
+async def test_clear_filters_and_the_counts_told() -> None:
+    counts: list[tuple[int, int, int]] = []
+
+    class Counting(TableApp):
+        def on_proxy_table_lines_changed(self, message: ProxyTable.LinesChanged) -> None:
+            counts.append((message.shown, message.matched, message.total))
+
+    app = Counting(captured())
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(ProxyTable)
+        model = table.model
+        assert not table.filtering and model.matched == len(model.full) == 34
+        table.set_filter("api")
+        table.set_quick_filter("problems")
+        assert table.filtering and model.matched == len(table.lines) == 4
+        table.toggle_collapse("be_api")
+        assert len(table.lines) == 1 and model.matched == 4  # collapsed rows still count
+        table.clear_filters()
+        assert not table.filtering and model.filter_text == "" and model.quick == "all"
+        assert model.matched == 34 and len(table.lines) == 30  # be_api stays collapsed
+        await pilot.pause()
+        assert counts[-1] == (30, 34, 34) and (1, 4, 34) in counts
+
+
 async def test_problems_filter_follows_status_changes() -> None:
     snap = captured()
     app = TableApp(snap)

@@ -8,6 +8,7 @@ this screen owns (:class:`Operations`, :class:`Navigation`, :class:`Stats`).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.style import Style
@@ -15,7 +16,9 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.scalar import Scalar
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from console.haproxy.checks import CheckLog
@@ -35,6 +38,7 @@ from console.ui.screens.help import HELP_BINDING
 from console.ui.stats_level import Stats
 from console.ui.widgets.detail import DetailPane
 from console.ui.widgets.eventlog import EventLog
+from console.ui.widgets.filter_bar import FilterBar, FilterState
 from console.ui.widgets.table import ProxyTable
 
 if TYPE_CHECKING:
@@ -52,7 +56,9 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("D", "quick('maint_drain')", "MAINT/DRAIN only", show=False,
             id="filter.maint_drain"),
     Binding("b", "quick('backend')", "This backend only", show=False, id="filter.backend"),
-    Binding("a", "quick('all')", "Show all", show=False, id="filter.all"),
+    Binding("a", "quick('all')", "Show all (clear every filter)", show=False,
+            id="filter.all"),
+    Binding("escape", "clear_filters", "Clear every filter", show=False, id="filter.clear"),
     Binding("s", "sort", "Sort", show=False, id="sort.next"),
     Binding("S", "sort_reverse", "Reverse sort", show=False, id="sort.reverse"),
     Binding("c", "collapse", "Collapse backend", show=False, id="collapse"),
@@ -69,7 +75,8 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("Z", "clear_counters_all", "Clear ALL counters", show=False,
             id="counters.clear_all"),
     Binding("d", "toggle_detail", "Detail pane", show=False, id="pane.detail"),
-    Binding("e", "toggle_events", "Events", show=False, id="pane.events"),
+    Binding("e", "toggle_events", "Events pane: follow new, hide, show", show=False,
+            id="pane.events"),
     Binding("x", "export", "Export timeline", show=False, id="timeline.export"),
     Binding("t", "app.themes", "Theme", show=False, id="theme"),
     Binding("p", "pause", "Pause", id="pause"),
@@ -83,6 +90,40 @@ settings' [keys] remaps. The palette offers each as a command."""
 # never from under another screen (an editor, an apply in progress).
 QUIT_KEY = Binding("ctrl+q", "app.quit", "Quit", show=False, priority=True,
                    tooltip="Quit the app and return to the command prompt.")
+
+EVENTS_MIN = 8
+"""The events pane's least height (its top border and 7 lines)..."""
+EVENTS_MIN_SHORT = 4
+"""...and on a terminal under 30 rows (3 lines)."""
+TABLE_SHARE = 3
+"""The table keeps at least 1/TABLE_SHARE of the height (the events pane at most the
+rest), so a filter that leaves a few rows does not turn the screen into an event log."""
+
+
+def events_height(body: int, table_rows: int | None, *, short: bool) -> int:
+    """The events pane's height in a body of ``body`` rows over a table that needs
+    ``table_rows`` (its column header and lines; None: not known yet, no data).
+
+    The table gets the rows it needs as long as the events pane keeps its minimum;
+    the events pane takes the rest, up to all but a third of the body.
+    """
+    low = EVENTS_MIN_SHORT if short else EVENTS_MIN
+    if body <= 0:
+        return low
+    high = max(low, body - math.ceil(body / TABLE_SHARE))
+    wanted = low if table_rows is None else body - table_rows
+    height = max(low, min(high, wanted))
+    return max(0, min(height, body - min(body, 3)))  # at least 3 rows of table
+
+
+class _Body(Vertical):
+    """The table (and detail pane) over the events pane: the screen splits its height."""
+
+    def on_resize(self) -> None:
+        screen = self.screen
+        if isinstance(screen, MonitorScreen):
+            screen.split_body()
+
 
 QUICK_LABELS = {"all": "showing everything", "problems": "showing problems only "
                 "(anything not UP/OPEN/no check)", "maint_drain": "showing MAINT/DRAIN only"}
@@ -105,7 +146,6 @@ class MonitorScreen(Screen[None]):
         self.timeline = Timeline()
         self.checks = CheckLog()  # recent check results per server, for the detail pane
         self.mark: Mark | None = None
-        self._quick = "all"
         self._all_collapsed = False
         self._detail_pref: bool | None = None  # None: shown when the terminal is wide
         self.operations = Operations(self)
@@ -116,7 +156,8 @@ class MonitorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.console_app.target.name, id="header")
         yield Static("", id="banner", markup=False)
-        with Vertical(id="body"):
+        yield FilterBar(id="filterbar")
+        with _Body(id="body"):
             with Horizontal(id="main"):
                 yield ProxyTable(id="table")
                 yield DetailPane(id="detail")
@@ -140,6 +181,10 @@ class MonitorScreen(Screen[None]):
     @property
     def event_log(self) -> EventLog:
         return self.query_one(EventLog)
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
 
     @property
     def filter_box(self) -> Input:
@@ -255,6 +300,28 @@ class MonitorScreen(Screen[None]):
         self.set_class(height < 30, "short")
         self._place_detail(width)
 
+    def split_body(self) -> None:
+        """Share the body's height between the table and the events pane: the table
+        gets its rows' height, the events pane the rest (see :func:`events_height`).
+        With the detail pane open the events pane keeps its minimum: the detail pane's
+        fields use the height."""
+        body = self.query_one("#body", Vertical)
+        main = self.query_one("#main", Horizontal)
+        log = self.event_log
+        height = body.size.height
+        if not height:
+            return
+        if log.has_class("hidden"):
+            _set_height(main, None)
+            return
+        table = self.table
+        rows: int | None = len(table.lines) + 1 if table.model.full else None
+        if self.detail.display:
+            rows = None
+        events = events_height(height, rows, short=self.app.size.height < 30)
+        _set_height(main, height - events)
+        _set_height(log, events)
+
     def _detail_visible(self, width: int) -> bool:
         if self._detail_pref is not None:
             return self._detail_pref
@@ -278,6 +345,7 @@ class MonitorScreen(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self.table.set_filter(event.value)
+            self.show_filters()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
@@ -285,30 +353,79 @@ class MonitorScreen(Screen[None]):
                 event.input.remove_class("visible")
             self.table.focus()
 
-    def on_key(self, event: events.Key) -> None:
-        box = self.filter_box
-        if event.key == "escape" and box.has_focus:
-            box.value = ""
-            box.remove_class("visible")
-            self.table.set_filter("")
-            self.table.focus()
-
     def action_quick(self, name: str) -> None:
         table = self.table
+        current = table.model.quick
+        if name == "all":
+            self.clear_filters()
+            self.notify(QUICK_LABELS["all"])
+            return
+        if name == current or (name == "backend" and not table.cursor_key):
+            self.clear_filter("quick")
+            return
         if name == "backend":
-            key = table.cursor_key
-            if self._quick == "backend" or not key:
-                name = "all"
-            else:
-                table.set_quick_filter("backend", key[0])
-                self._quick = "backend"
-                self.notify(f"showing only {key[0]} (b again or a for all)")
-                return
-        if name == self._quick and name != "all":
-            name = "all"
-        table.set_quick_filter(name)
-        self._quick = name
-        self.notify(QUICK_LABELS.get(name, name))
+            proxy = table.cursor_key[0] if table.cursor_key else ""
+            table.set_quick_filter("backend", proxy)
+            self.notify(f"showing only {proxy} (b again or a for all)", markup=False)
+        else:
+            table.set_quick_filter(name)
+            self.notify(QUICK_LABELS.get(name, name))
+        self.show_filters()
+
+    def action_clear_filters(self) -> None:
+        """Escape: in the filter box, clears the name filter and leaves the box; elsewhere,
+        clears every filter."""
+        box = self.filter_box
+        if box.has_focus:
+            self.clear_filter("name")
+            self.table.focus()
+        elif self.table.filtering or box.value:
+            self.clear_filters()
+
+    def action_clear_filter(self, which: str) -> None:
+        """A ✕ of the filter bar: ``name`` or ``quick``."""
+        self.clear_filter(which)
+
+    def clear_filters(self) -> None:
+        """Neither the name filter nor a quick filter: every row."""
+        box = self.filter_box
+        box.value = ""
+        box.remove_class("visible")
+        self.table.clear_filters()
+        if box.has_focus:
+            self.table.focus()
+        self.show_filters()
+
+    def clear_filter(self, which: str) -> None:
+        table = self.table
+        if which == "name":
+            box = self.filter_box
+            box.value = ""
+            box.remove_class("visible")
+            table.set_filter("")
+        elif table.model.quick != "all":
+            table.set_quick_filter("all")
+            self.notify(QUICK_LABELS["all"] if not table.filtering else
+                        "quick filter off; the name filter stays (esc or a: show all)")
+        self.show_filters()
+
+    def show_filters(self) -> None:
+        """The filter bar, from the table's filters and counts."""
+        model = self.table.model
+        self.filter_bar.show_state(FilterState(
+            model.filter_text, model.quick, model.quick_arg, model.matched, len(model.full),
+            self._key_of("filter.clear") or "a"))
+
+    def _key_of(self, binding_id: str) -> str | None:
+        """How the key bound to ``binding_id`` is shown (the settings may remap it)."""
+        for key, active in self.active_bindings.items():
+            if active.binding.id == binding_id:
+                return self.app.get_key_display(active.binding) or key
+        return None
+
+    def on_proxy_table_lines_changed(self, message: ProxyTable.LinesChanged) -> None:
+        self.show_filters()
+        self.split_body()
 
     def action_sort(self) -> None:
         self.table.cycle_sort()
@@ -330,9 +447,20 @@ class MonitorScreen(Screen[None]):
         self._detail_pref = not self._detail_visible(width)
         self._place_detail(width)
         self.update_detail()
+        self.split_body()
 
     def action_toggle_events(self) -> None:
-        self.event_log.toggle_class("hidden")
+        """e: back to the newest event if the pane is scrolled up, else hide or show it
+        (shown again, it follows new events)."""
+        log = self.event_log
+        if log.has_class("hidden"):
+            log.remove_class("hidden")
+            log.follow()
+        elif not log.following:
+            log.follow()
+        else:
+            log.add_class("hidden")
+        self.split_body()
 
     def action_refresh(self) -> None:
         self.console_app.poller.refresh_now()
@@ -375,3 +503,10 @@ class MonitorScreen(Screen[None]):
 
     def action_export(self) -> None:
         self.stats.export()
+
+
+def _set_height(widget: Widget, rows: int | None) -> None:
+    """A fixed height in rows (None: the rest, ``1fr``), set only when it changes."""
+    wanted = Scalar.parse("1fr") if rows is None else Scalar.from_number(rows)
+    if widget.styles.height != wanted:
+        widget.styles.height = wanted

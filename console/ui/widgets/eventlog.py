@@ -37,7 +37,10 @@ def severity_symbol(severity: str) -> str:
 class EventLog(ScrollView, can_focus=True):
     """Events, oldest first; follows new ones unless the user has scrolled up.
 
-    Scrolling back to the bottom (``end``, the mouse) follows new events again.
+    While scrolled up, the events that arrive are counted in the border title
+    (``↓ 3 new``); scrolling back to the bottom (``end``, the mouse) or :meth:`follow`
+    follows new events again. Following survives resizes: a pane that shrinks or grows
+    while following still shows the newest line.
 
     ``utc=True`` shows times in UTC (the postmortem export is in UTC); local time
     otherwise. An event from another day than the newest one shows its date too.
@@ -61,6 +64,9 @@ class EventLog(ScrollView, can_focus=True):
         & > .eventlog--ok { color: $success; }
         & > .eventlog--info { color: $text-muted; }
         & > .eventlog--empty { color: $text-muted; text-style: italic; }
+        border-title-align: left;
+        border-title-color: $warning;
+        border-title-style: bold;
     }
     """
 
@@ -77,6 +83,8 @@ class EventLog(ScrollView, can_focus=True):
         self._widths: list[int] = []
         self._width = 0
         self._cache: LRUCache[tuple[int, str, str], Strip] = LRUCache(256)
+        self._following = True  # at the bottom, showing new events as they come
+        self._unseen = 0  # events added below the view while scrolled up
 
     # ------------------------------------------------------------------ data
 
@@ -89,12 +97,50 @@ class EventLog(ScrollView, can_focus=True):
     def line_count(self) -> int:
         return len(self._events)
 
+    @property
+    def following(self) -> bool:
+        """New events scroll into view (False once the user scrolled up)."""
+        return self._following
+
+    @property
+    def unseen(self) -> int:
+        """Events added below the view since the user scrolled up."""
+        return self._unseen
+
+    def follow(self) -> None:
+        """Back to the newest line, and follow new events again."""
+        self._set_following(True)
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+
+    def _set_following(self, following: bool) -> None:
+        changed = following != self._following or (following and self._unseen)
+        self._following = following
+        if following:
+            self._unseen = 0
+        if changed:
+            self._show_unseen()
+
+    def _show_unseen(self) -> None:
+        self.border_title = f"↓ {self._unseen} new · End or e: follow" \
+            if self._unseen and not self._following else None
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """Any move of the view (the user's, or following) decides whether it follows:
+        it does when it ends at the bottom."""
+        super().watch_scroll_y(old_value, new_value)
+        self._set_following(new_value >= self.max_scroll_y)
+
+    def on_resize(self) -> None:
+        """Another height shows another last line: keep the newest one in view."""
+        if self._following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+
     def add_events(self, events: Iterable[Event]) -> None:
         """Append events (oldest first); follow them if the view was at the bottom."""
         new = list(events)
         if not new:
             return
-        follow = self.is_vertical_scroll_end and not self.is_vertical_scrollbar_grabbed
+        follow = self._following and not self.is_vertical_scrollbar_grabbed
         self._events.extend(new)
         widths = [self._line_width(e) for e in new]
         self._widths.extend(widths)
@@ -110,9 +156,12 @@ class EventLog(ScrollView, can_focus=True):
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
             # and again once laid out: a horizontal scrollbar may have appeared
             self.scroll_end(animate=False, x_axis=False, force=True)
-        elif removed > 0:  # keep the lines the user is reading in place
-            self.scroll_to(y=max(0, self.scroll_y - removed), animate=False, immediate=True,
-                           force=True)
+        else:
+            self._unseen += len(new)
+            self._show_unseen()
+            if removed > 0:  # keep the lines the user is reading in place
+                self.scroll_to(y=max(0, self.scroll_y - removed), animate=False,
+                               immediate=True, force=True)
         self.refresh()
 
     def _set_virtual_size(self, size: Size) -> None:
@@ -160,6 +209,7 @@ class EventLog(ScrollView, can_focus=True):
         self._cache.clear()
         self.virtual_size = Size(0, 0)
         self.scroll_to(0, 0, animate=False, immediate=True)
+        self._set_following(True)
         self.refresh()
 
     # ------------------------------------------------------------------ drawing

@@ -127,6 +127,18 @@ class ProxyTable(ScrollView, can_focus=True):
         def control(self) -> ProxyTable:
             return self.table
 
+    class LinesChanged(Message):
+        """The number of lines changed: ``shown`` on screen (the column header aside),
+        ``matched`` by the filters (collapsed groups counted expanded), ``total``."""
+
+        def __init__(self, table: ProxyTable, shown: int, matched: int, total: int) -> None:
+            super().__init__()
+            self.table, self.shown, self.matched, self.total = table, shown, matched, total
+
+        @property
+        def control(self) -> ProxyTable:
+            return self.table
+
     def __init__(self, *, view: str = "status", name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -148,6 +160,7 @@ class ProxyTable(ScrollView, can_focus=True):
         self._wanted: Key | None = None  # where the user put the cursor
         self._stale = False  # the rows are the last data received, not current ones
         self._filter_simplified = ""  # the filter last reported as too slow for a regex
+        self._counts = (-1, -1, -1)  # the line counts last told (LinesChanged)
 
     # ----------------------------------------------------------------- public API
 
@@ -236,6 +249,15 @@ class ProxyTable(ScrollView, can_focus=True):
         """``all``, ``problems``, ``maint_drain`` or ``backend`` (``arg``: its name)."""
         self._model.set_quick(name, arg)
         self._relocate()
+
+    def clear_filters(self) -> None:
+        """Neither the name filter nor a quick filter: every row."""
+        self._model.clear_filters()
+        self._relocate()
+
+    @property
+    def filtering(self) -> bool:
+        return self._model.filtering
 
     def sort_by(self, column: str | None, reverse: bool = False) -> None:
         """Sort by a column id of the current view; None restores HAProxy's order."""
@@ -466,6 +488,7 @@ class ProxyTable(ScrollView, can_focus=True):
         """After the lines were rebuilt: find the cursor's line again, keep it on the
         same screen row if it was on screen, and redraw."""
         lines = self._model.lines
+        self._tell_counts()
         top = self.scroll_offset.y
         sized = bool(self.size.height)
         screen_row = self._cursor - top if sized and 0 <= self._cursor - top < self._page() \
@@ -486,6 +509,13 @@ class ProxyTable(ScrollView, can_focus=True):
             self.scroll_to(y=max(0, index - screen_row), animate=False)
         self._scroll_to_cursor()
         self.refresh()
+
+    def _tell_counts(self) -> None:
+        model = self._model
+        counts = (len(model.lines), model.matched, len(model.full))
+        if counts != self._counts:
+            self._counts = counts
+            self.post_message(self.LinesChanged(self, *counts))
 
     def _scroll_to_cursor(self) -> None:
         if self._cursor < 0 or not self.size.height:

@@ -76,6 +76,7 @@ class TableModel:
         self.lines: list[Key] = []
         self.index: dict[Key, int] = {}
         self.full: list[Key] = []  # every line, sorted, ignoring filters and collapse
+        self.matched = 0  # the lines the filters let through, collapsed groups expanded
         self.collapsed: set[str] = set()
         self.collapse_new = False
         self.filter_text = ""
@@ -251,6 +252,17 @@ class TableModel:
         self.quick, self.quick_arg = name, arg if name == "backend" else None
         self._rebuild()
 
+    @property
+    def filtering(self) -> bool:
+        """A name or quick filter hides rows."""
+        return self.quick != "all" or self._matcher is not None
+
+    def clear_filters(self) -> None:
+        """No name filter, no quick filter: every row."""
+        self.filter_text, self._matcher = "", None
+        self.quick, self.quick_arg = "all", None
+        self._rebuild()
+
     def set_mark(self, mark: Mark | None) -> None:
         self.mark = mark
         if self.sort_column is not None and self.sort_column.counter:
@@ -312,9 +324,10 @@ class TableModel:
             by_header = {g.header: g for g in groups}
             groups = [by_header[k] for k in self._sorted(list(by_header))]
         shown, collapsed = self._shown, self.collapsed
-        filtering = self.quick != "all" or self._matcher is not None
+        filtering = self.filtering
         lines: list[Key] = []
         full: list[Key] = []
+        matched = 0
         for group in groups:
             children = ([group.frontend] if group.frontend else []) \
                 + self._sorted(group.listeners) + self._sorted(group.servers)
@@ -323,9 +336,10 @@ class TableModel:
             visible = [k for k in children if shown(k)] if filtering else children
             if visible or not filtering or shown(group.header):
                 lines.append(group.header)
+                matched += 1 + len(visible)
                 if group.proxy not in collapsed:
                     lines.extend(visible)
-        self.lines, self.full = lines, full
+        self.lines, self.full, self.matched = lines, full, matched
         self.index = {k: i for i, k in enumerate(lines)}
 
     def nearest(self, key: Key) -> int | None:
