@@ -164,3 +164,24 @@ def test_model_sort_within_proxies_and_proxies_by_their_row() -> None:
     # same values again: nothing to do
     changes = model.update(Snapshot.from_rows(rows), None)
     assert not changes.rebuilt and not changes.changed
+
+
+def test_problems_include_a_server_whose_5xx_share_is_well_above_its_backends() -> None:
+    def rows(bad_5xx: str) -> list[dict[str, str]]:
+        def server(name: str, fives: str) -> dict[str, str]:
+            return {"pxname": "be", "svname": name, "type": "2", "status": "UP",
+                    "hrsp_2xx": "100", "hrsp_5xx": fives}
+        return [server("s1", "1"), server("s2", "0"), server("s3", bad_5xx),
+                {"pxname": "be", "svname": "BACKEND", "type": "1", "status": "UP",
+                 "hrsp_2xx": "300", "hrsp_5xx": str(1 + int(bad_5xx))}]
+
+    model = TableModel()
+    model.update(Snapshot.from_rows(rows("2")), None)
+    model.set_quick("problems")
+    assert ("be", "s3") not in model.lines  # 2 % is not well above the backend's 1 %
+    changes = model.update(Snapshot.from_rows(rows("40")), None)
+    assert changes.rebuilt and ("be", "s3") in model.lines  # 29 % vs the backend's 12 %
+    assert ("be", "s1") not in model.lines and ("be", "s2") not in model.lines
+    mark = Mark.now(Snapshot.from_rows(rows("40")))
+    model.set_mark(mark)  # since the mark nothing happened: no outlier any more
+    assert ("be", "s3") not in model.lines

@@ -216,6 +216,25 @@ def response_share(row: Row, field: str, mark: Mark | None) -> float | None:
     return part / total if total else None
 
 
+HOT_MIN_RESPONSES = 20  # fewer responses say nothing about a server's share of 5xx
+HOT_MARGIN = 0.05  # 5 points above its backend's share…
+HOT_FACTOR = 2.0  # …and twice it
+
+
+def hot_5xx(server: Row, backend: Row | None, mark: Mark | None) -> bool:
+    """A server whose share of 5xx is well above its backend's: at least
+    :data:`HOT_MIN_RESPONSES` responses, :data:`HOT_MARGIN` above the backend's share
+    and :data:`HOT_FACTOR` times it (since the mark when one is set)."""
+    mine = response_share(server, "hrsp_5xx", mark)
+    if not mine:
+        return False
+    total = sum(value(server, f, mark) or 0 for f in RESPONSE_FIELDS)
+    if total < HOT_MIN_RESPONSES:
+        return False
+    theirs = (response_share(backend, "hrsp_5xx", mark) if backend is not None else None) or 0.0
+    return mine >= theirs + HOT_MARGIN and mine >= HOT_FACTOR * theirs
+
+
 def _percent(pct: float) -> str:
     """``12%``, ``5.0%``, ``0.05%``, ``<0.01%``: a small share is never shown as 0."""
     if pct >= 10 or pct == 0:

@@ -25,7 +25,7 @@ from typing import Any
 from console.haproxy.counters import Mark
 from console.haproxy.model import CLOCK_FIELDS, Rates, Row, Snapshot, same_content
 from console.name_filter import Matcher, make_matcher
-from console.ui.widgets.columns import Column
+from console.ui.widgets.columns import Column, hot_5xx
 
 Key = tuple[str, str]
 QUICK_FILTERS = ("all", "problems", "maint_drain", "backend")
@@ -89,6 +89,7 @@ class TableModel:
         self._getter: Callable[[dict[str, str]], Any] | None = None
         self._watched_clock: tuple[str, ...] = CLOCK_FIELDS
         self._matcher: Matcher | None = None
+        self._hot: frozenset[Key] = frozenset()  # servers with 5xx well above their backend
         self._sort_values: dict[Key, Any] = {}
         self._summaries: dict[str, str] = {}
 
@@ -147,6 +148,8 @@ class TableModel:
                 changed.add(group.header)
                 whole.add(group.header)
         rebuild = bool(status_changed) and self.quick in ("problems", "maint_drain")
+        if self.quick == "problems":
+            rebuild = self._update_hot() or rebuild
         if self.sort_column is not None:
             rebuild = self._resort_needed(order) or rebuild
         if rebuild:
@@ -250,6 +253,8 @@ class TableModel:
         if name not in QUICK_FILTERS:
             raise ValueError(f"unknown quick filter {name!r}; one of {', '.join(QUICK_FILTERS)}")
         self.quick, self.quick_arg = name, arg if name == "backend" else None
+        if name == "problems":
+            self._update_hot()
         self._rebuild()
 
     @property
@@ -263,8 +268,18 @@ class TableModel:
         self.quick, self.quick_arg = "all", None
         self._rebuild()
 
+    def _update_hot(self) -> bool:
+        """The servers whose 5xx share is well above their backend's; True if changed."""
+        rows, mark = self.rows, self.mark
+        hot = frozenset(key for key, row in rows.items() if row.type == "server" and
+                        hot_5xx(row, rows.get((key[0], "BACKEND")), mark))
+        changed, self._hot = hot != self._hot, hot
+        return changed
+
     def set_mark(self, mark: Mark | None) -> None:
         self.mark = mark
+        if self.quick == "problems" and self._update_hot():
+            self._rebuild()
         if self.sort_column is not None and self.sort_column.counter:
             self._compute_sort_values()
             self._rebuild()
@@ -277,7 +292,7 @@ class TableModel:
             row = self.rows.get(key)
             if row is None:
                 return False
-            if quick == "problems" and not row.status.problem:
+            if quick == "problems" and not row.status.problem and key not in self._hot:
                 return False
             if quick == "maint_drain" and row.status.kind not in ("MAINT", "DRAIN"):
                 return False
