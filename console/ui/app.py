@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from rich.style import Style
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -28,6 +28,7 @@ from console.haproxy.transport import RuntimeClient
 from console.settings import Settings
 from console.ui import themes as themes_mod
 from console.ui.screendiff import ScreenDiff
+from console.ui.screens.dialog import Dialog
 from console.ui.screens.help import HELP_BINDING, HelpScreen
 from console.ui.screens.monitor import MAIN_BINDINGS, MonitorScreen
 from console.ui.textual_seam import ShownAsOneLine, display_changed_cells, write_to_terminal
@@ -100,6 +101,8 @@ class HAConsoleApp(App[int], inherit_bindings=False):
         self.read_only_reason: str | None = "--read-only" if target.read_only else None
         self._monitor: MonitorScreen | None = None
         self._gc_frozen = False
+        # notifications raised while a dialog is open: shown when it closes, never over it
+        self._held_notes: list[tuple[str, str, SeverityLevel, float | None]] = []
         # only changed cells go to the terminal (HACONSOLE_FULL_REDRAW=1: whole regions)
         self.screen_diff: ScreenDiff | None = (
             None if os.environ.get("HACONSOLE_FULL_REDRAW") else ScreenDiff())
@@ -139,6 +142,7 @@ class HAConsoleApp(App[int], inherit_bindings=False):
     def on_mount(self) -> None:
         if self.screen_diff is not None:  # the terminal was someone else's meanwhile
             self.app_resume_signal.subscribe(self, lambda _app: self.screen_diff.reset())
+        self.screen_change_signal.subscribe(self, self._show_held_notes)
         self._load_themes()
         if self.settings.ui.keys:
             self.set_keymap(dict(self.settings.ui.keys))
@@ -255,9 +259,29 @@ class HAConsoleApp(App[int], inherit_bindings=False):
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
         """Every notification of the console: its text comes from HAProxy, files and the
-        user, so it is never read as markup and its control characters are escaped."""
+        user, so it is never read as markup and its control characters are escaped.
+
+        While a dialog is open, no toast covers it: the notification is held, and shown
+        with its full time once the last dialog has closed (a dialog's own messages are
+        shown in the dialog)."""
+        if self._dialog_open():
+            self._held_notes.append((str(message), title, severity, timeout))
+            return
         super().notify(visible_lines(str(message), tab=False), title=visible(title),
                        severity=severity, timeout=timeout, markup=False)
+
+    def _dialog_open(self) -> bool:
+        try:
+            return isinstance(self.screen, Dialog)
+        except ScreenStackError:
+            return False
+
+    def _show_held_notes(self, _screen: Screen) -> None:
+        if self._dialog_open() or not self._held_notes:
+            return
+        held, self._held_notes = self._held_notes, []
+        for message, title, severity, timeout in held:
+            self.notify(message, title=title, severity=severity, timeout=timeout)
 
     # -- errors ---------------------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:
