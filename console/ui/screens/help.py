@@ -1,4 +1,5 @@
-"""Help: every binding of the screen underneath, with its current keys."""
+"""Help: every binding of the screen underneath, with its current keys, and the
+settings' [keys] that were not applied."""
 
 from __future__ import annotations
 
@@ -18,18 +19,25 @@ HELP_BINDING = Binding("question_mark", "app.help", "Help", id="help")
 class HelpScreen(Dialog[None]):
     DEFAULT_CSS = """
     HelpScreen > .dialog { width: 90; }
+    HelpScreen .problems { color: $warning; text-style: bold; margin-bottom: 1; }
     """
     BINDINGS = [
         Binding("escape,q,question_mark", "dismiss", "Close help", id="help.close"),
     ]
     dialog_title = "haconsole — keys"
 
-    def __init__(self, rows: list[tuple[str, str, str]], notes: list[str]) -> None:
+    def __init__(self, rows: list[tuple[str, str, str]], notes: list[str],
+                 problems: list[str] | None = None) -> None:
         super().__init__()
         self.rows = rows
         self.notes = notes
+        self.problems = list(problems or [])  # the settings' [keys] not applied, and why
 
     def compose_body(self) -> ComposeResult:
+        if self.problems:
+            yield Static(Text("\n".join(["Not applied from the settings' [keys]:",
+                                          *(f"▲ {plain(p)}" for p in self.problems)])),
+                         classes="problems")
         table = Table(expand=True, box=None, pad_edge=False)
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("what it does")
