@@ -1,5 +1,6 @@
 """Keys: the settings' [keys] checked before they apply (warned at start, in the log and in
-the help), and the command palette (one entry per command, with the key bound now)."""
+the help), the command palette (one entry per command, with the key bound now), and
+space marking the row under the cursor in place."""
 
 from __future__ import annotations
 
@@ -145,3 +146,41 @@ async def test_palette_lists_each_command_once_with_the_key_bound_now(tmp_path) 
         assert by_title["Status"] == "key 1"
         assert by_title["Quit"] == "key q"
         assert by_title["Filter"] == "key /"
+
+
+# -- marks ----------------------------------------------------------------------------------
+
+async def test_space_marks_the_row_under_the_cursor_in_place() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        assert table.move_cursor_to(("be_app", "up1"))
+        await pilot.press("space")
+        assert table.marked == {("be_app", "up1")}
+        assert table.cursor_key == ("be_app", "up1")  # the cursor did not move
+        y = table.lines.index(("be_app", "up1")) - table.scroll_offset.y + 1
+        line = table.render_line(y)
+        first = next(iter(line))
+        assert first.text == "*" and first.style is not None and first.style.reverse, \
+            "the mark shows under the cursor too"
+        await pilot.press("down", "space")
+        assert table.marked == {("be_app", "up1"), ("be_app", "up2")}
+        assert table.cursor_key == ("be_app", "up2")
+        await pilot.press("space")  # space again unmarks, in place
+        assert table.marked == {("be_app", "up1")}
+        assert table.cursor_key == ("be_app", "up2")
+
+
+def test_snapshot_marked_rows(snap_compare) -> None:
+    """Three servers marked, the cursor on the middle one: each shows its mark."""
+    async def run_before(pilot) -> None:
+        await ready(pilot, pilot.app)
+        table = pilot.app.query_one(ProxyTable)
+        for name in ("up1", "up2", "drain_cli"):
+            table.move_cursor_to(("be_app", name))
+            await pilot.press("space")
+        table.move_cursor_to(("be_app", "up2"))
+        await pilot.pause(0.1)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
