@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from rich.style import Style
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -28,7 +28,9 @@ from console.haproxy.safe_text import visible, visible_lines
 from console.haproxy.transport import RuntimeClient
 from console.settings import Settings
 from console.ui import themes as themes_mod
+from console.ui.keymap import check_keymap, console_scopes, keys_of
 from console.ui.screendiff import ScreenDiff
+from console.ui.screens.dialog import Dialog
 from console.ui.screens.help import HELP_BINDING, HelpScreen
 from console.ui.screens.monitor import MAIN_BINDINGS, MonitorScreen
 from console.ui.textual_seam import ShownAsOneLine, display_changed_cells, write_to_terminal
@@ -101,6 +103,10 @@ class HAConsoleApp(App[int], inherit_bindings=False):
         self.read_only_reason: str | None = "--read-only" if target.read_only else None
         self._monitor: MonitorScreen | None = None
         self._gc_frozen = False
+        self.keymap: dict[str, str] = {}  # the settings' [keys] applied (id -> keys)
+        self.keymap_problems: list[str] = []  # the remaps not applied, and why
+        # notifications raised while a dialog is open: shown when it closes, never over it
+        self._held_notes: list[tuple[str, str, SeverityLevel, float | None]] = []
         # only changed cells go to the terminal (HACONSOLE_FULL_REDRAW=1: whole regions)
         self.screen_diff: ScreenDiff | None = (
             None if os.environ.get("HACONSOLE_FULL_REDRAW") else ScreenDiff())
@@ -140,9 +146,28 @@ class HAConsoleApp(App[int], inherit_bindings=False):
     def on_mount(self) -> None:
         if self.screen_diff is not None:  # the terminal was someone else's meanwhile
             self.app_resume_signal.subscribe(self, lambda _app: self.screen_diff.reset())
+        self.screen_change_signal.subscribe(self, self._show_held_notes)
         self._load_themes()
-        if self.settings.ui.keys:
-            self.set_keymap(dict(self.settings.ui.keys))
+        self._apply_keymap()
+
+    def _apply_keymap(self) -> None:
+        """The settings' [keys], checked: what would take another binding's key or names
+        no binding is not applied, and is told (a notification, the log file, the help)."""
+        if not self.settings.ui.keys:
+            return
+        scopes = console_scopes([*self.BINDINGS, Binding(self.COMMAND_PALETTE_BINDING,
+                                                         "command_palette", "Palette")])
+        checked = check_keymap(self.settings.ui.keys, scopes)
+        self.keymap = checked.keymap
+        self.keymap_problems = checked.problems
+        if checked.keymap:
+            self.set_keymap(checked.keymap)
+        for problem in checked.problems:
+            log.warning("settings %s: %s", self.settings.path, problem)
+        if checked.problems:
+            self.notify("\n".join([f"Settings {self.settings.path}:", *checked.problems,
+                                    "(also in the help, ?)"]),
+                        severity="warning", timeout=30)
 
     def start_polling(self) -> None:
         """Once the main screen can show data: the socket's level, then the poll loop."""
@@ -240,14 +265,25 @@ class HAConsoleApp(App[int], inherit_bindings=False):
             f"Settings: {self.settings.path}   Log: {log_where()}",
             "ctrl+p opens the command palette with every command.",
         ]
-        self.push_screen(HelpScreen(rows, notes))
+        self.push_screen(HelpScreen(rows, notes, self.keymap_problems))
+
+    def key_display(self, binding: Binding) -> str:
+        """The keys *binding* has, the settings' [keys] applied, as the footer shows them."""
+        keys = keys_of(binding, self.keymap).split(",")
+        return " / ".join(self.get_key_display(binding.with_key(k, key_display=None)
+                                               if k != binding.key else binding)
+                          for k in keys)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """The palette: the main screen's keys with the key each has now, the themes, and
+        Textual's own commands but its Quit and Theme (the console's are above)."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Theme"):
+                yield command
         if screen is self._monitor:  # its keys, as commands
             for b in MAIN_BINDINGS:
                 if b is not HELP_BINDING:
-                    yield SystemCommand(b.description, f"{b.description} [{b.key}]",
+                    yield SystemCommand(b.description, f"key {self.key_display(b)}",
                                         lambda a=b.action: self.run_action(a, screen))
         for name in sorted(self.console_themes):
             yield SystemCommand(f"Theme: {name}", "switch theme and remember it",
@@ -256,9 +292,29 @@ class HAConsoleApp(App[int], inherit_bindings=False):
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
         """Every notification of the console: its text comes from HAProxy, files and the
-        user, so it is never read as markup and its control characters are escaped."""
+        user, so it is never read as markup and its control characters are escaped.
+
+        While a dialog is open, no toast covers it: the notification is held, and shown
+        with its full time once the last dialog has closed (a dialog's own messages are
+        shown in the dialog)."""
+        if self._dialog_open():
+            self._held_notes.append((str(message), title, severity, timeout))
+            return
         super().notify(visible_lines(str(message), tab=False), title=visible(title),
                        severity=severity, timeout=timeout, markup=False)
+
+    def _dialog_open(self) -> bool:
+        try:
+            return isinstance(self.screen, Dialog)
+        except ScreenStackError:
+            return False
+
+    def _show_held_notes(self, _screen: Screen) -> None:
+        if self._dialog_open() or not self._held_notes:
+            return
+        held, self._held_notes = self._held_notes, []
+        for message, title, severity, timeout in held:
+            self.notify(message, title=title, severity=severity, timeout=timeout)
 
     # -- errors ---------------------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:

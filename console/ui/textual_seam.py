@@ -12,7 +12,9 @@ spans of Rich styles; this module gets them from Textual and hands the result ba
   already computed (a ``CompositorUpdate`` with its ``render_segments``);
 - :func:`write_to_terminal` writes to the terminal outside of an update;
 - :class:`ShownAsOneLine` is an error Textual shows as one line on exit, not as a
-  traceback (``App._handle_exception`` panics with an error that has ``__rich__``).
+  traceback (``App._handle_exception`` panics with an error that has ``__rich__``);
+- :func:`normalized_keys` names keys as a keymap does (``textual.keys._normalize_key_list``,
+  what ``App.set_keymap`` applies to the settings' ``[keys]``).
 
 The private names, and the application's state read before writing (``App._driver``,
 ``._batch_count``, ``._running``, ``._closed``), are checked by
@@ -31,6 +33,7 @@ from rich.text import Text
 from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
 from textual.app import App
 from textual.geometry import Size
+from textual.keys import _normalize_key_list
 
 from console.ui.screendiff import Cell, Line, ScreenDiff
 
@@ -41,8 +44,8 @@ if TYPE_CHECKING:
 TEXTUAL_MAJORS = (8,)
 
 __all__ = ["ChopsUpdate", "LayoutUpdate", "ShownAsOneLine", "TEXTUAL_MAJORS", "color_system",
-           "compositor_lines", "diffed_update", "display_changed_cells", "render_update",
-           "write_to_terminal"]
+           "compositor_lines", "diffed_update", "display_changed_cells", "normalized_keys",
+           "render_update", "write_to_terminal"]
 
 
 def color_system(console: Console) -> ColorSystem:
@@ -122,6 +125,12 @@ def display_changed_cells(app: App, screen: Screen, renderable: object) -> None:
             return
         renderable = update
     App._display(app, screen, renderable)  # type: ignore[arg-type]
+
+
+def normalized_keys(keys: str) -> str:
+    """Keys as Textual names them in a keymap: ``"?, ctrl+r"`` is
+    ``"question_mark,ctrl+r"``."""
+    return _normalize_key_list(keys)
 
 
 def write_to_terminal(app: App, text: str) -> None:

@@ -134,6 +134,14 @@ async def _never(changes: list[Action], summary: str, intro: str) -> None:
 # -- a screenshot on a written journal ------------------------------------------------------
 
 def test_snapshot_80x24(snap_compare) -> None:
+    assert journal_snapshot(snap_compare, (80, 24))
+
+
+def test_snapshot_60x20(snap_compare) -> None:
+    assert journal_snapshot(snap_compare, (60, 20))
+
+
+def journal_snapshot(snap_compare, size: tuple[int, int]) -> bool:
     lines = [
         {"time": "2025-03-01T10:00:00+0000", "user": "alice", "ssh_origin": "192.0.2.7",
          "instance": "edge", "socket": "/run/haproxy/admin.sock", "via": "socket",
@@ -161,4 +169,4 @@ def test_snapshot_80x24(snap_compare) -> None:
         await pilot.press("down", "down")
         await pilot.pause(0.1)
 
-    assert snap_compare(Host(screen), terminal_size=(80, 24), run_before=run_before)
+    return bool(snap_compare(Host(screen), terminal_size=size, run_before=run_before))

@@ -143,6 +143,34 @@ async def test_last_server_needs_the_name_typed(lab) -> None:
         assert state(lab, "be_static", "static1").srv_admin_state & 1 == 0
 
 
+async def test_three_servers_confirmed_by_name_at_80x24(lab) -> None:
+    """Marked with space, MAINT from the menu: the dialog fits the terminal, its input is
+    on screen and focused, and the name typed sends the change."""
+    app = make(lab)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await open_app(app, pilot)
+            table = app.query_one(ProxyTable)
+            for n in (1, 2, 3):
+                assert table.move_cursor_to(("be_static", f"static{n}"))
+                await pilot.press("space")
+            assert len(table.marked) == 3
+            await pilot.press("o")
+            await choose(pilot, app, "maint —")
+            assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            screen = app.screen
+            assert isinstance(screen, ConfirmScreen) and screen.type_to_confirm
+            field = screen.query_one("#confirm-input")
+            assert app.focused is field
+            assert screen.region.contains_region(field.region), field.region
+            await pilot.press(*screen.type_to_confirm, "enter")
+            assert await wait_for(pilot, lambda: all(
+                state(lab, "be_static", f"static{n}").srv_admin_state & 1 for n in (1, 2, 3)))
+    finally:
+        for n in (1, 2, 3):
+            lab.send(lab.info["admin_socket"], f"set server be_static/static{n} state ready")
+
+
 async def test_drain_to_zero_reaches_maint(lab) -> None:
     app = make(lab)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -271,6 +271,14 @@ class StaticClient:
 
 
 def test_snapshot_80x24(snap_compare) -> None:
+    assert tables_snapshot(snap_compare, (80, 24))
+
+
+def test_snapshot_60x20(snap_compare) -> None:
+    assert tables_snapshot(snap_compare, (60, 20))
+
+
+def tables_snapshot(snap_compare, size: tuple[int, int]) -> bool:
     screen = TablesScreen(StaticClient(), Target(name="edge"),  # type: ignore[arg-type]
                           read_only("admin", False))
 
@@ -281,4 +289,4 @@ def test_snapshot_80x24(snap_compare) -> None:
         await until(pilot, lambda: all(settled(t) for t in screen.query(DataTable)),
                     "column widths measured")
 
-    assert snap_compare(Host(screen), terminal_size=(80, 24), run_before=run_before)
+    return bool(snap_compare(Host(screen), terminal_size=size, run_before=run_before))

@@ -106,6 +106,14 @@ def test_the_app_has_the_hooks_and_state_the_seam_uses() -> None:
     assert "render_segments(console)" in source and "post_display_hook()" in source, CHECK
 
 
+def test_keys_are_named_as_a_keymap_names_them() -> None:
+    """What the settings' [keys] check compares: the keys App.set_keymap applies."""
+    assert textual_seam.normalized_keys("?, ctrl+r,s,/") == \
+        "question_mark,ctrl+r,s,slash", CHECK
+    source = inspect.getsource(App._normalize_keymap)
+    assert "_normalize_key_list(keys)" in source, CHECK
+
+
 def test_an_error_that_renders_itself_is_shown_as_itself_not_as_a_traceback() -> None:
     """What ShownAsOneLine relies on: Textual panics with an error that has __rich__."""
     source = inspect.getsource(App._handle_exception)
@@ -143,7 +151,7 @@ def test_no_module_but_the_seam_touches_private_names_of_textual_or_rich() -> No
                          r"|\b_batch_count\b|\._running\b|\._closed\b|\._link\b"
                          r"|\._attributes\b|\b_set_attributes\b|\._color_system\b"
                          r"|\b_exit_renderables\b|\b_close_messages|\._exception\b"
-                         r"|\b_return_code\b|\b_compositor\b")
+                         r"|\b_return_code\b|\b_compositor\b|\b_normalize_key")
     found = []
     for path in sorted((REPO / "console").rglob("*.py")):
         if path.name == "textual_seam.py":

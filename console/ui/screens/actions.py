@@ -13,13 +13,12 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.haproxy.actions import registry
 from console.haproxy.actions.spec import NotOffered
+from console.ui.screens.dialog import Dialog
 
 
 @dataclass(frozen=True)
@@ -63,29 +62,31 @@ def menu_items(row_type: str, allowed: frozenset[str], many: bool) -> list[MenuI
     return out
 
 
-class ActionMenu(ModalScreen[MenuItem | None]):
+class ActionMenu(Dialog[MenuItem | None]):
+    """The actions for the selected rows: a list that scrolls when it does not fit, the
+    note on what they change always in view below it."""
+
     DEFAULT_CSS = """
-    ActionMenu { align: center middle; }
-    ActionMenu > Vertical { width: 64; max-width: 100%; height: auto; max-height: 90%;
-        border: thick $primary; background: $surface; padding: 0 1; }
-    ActionMenu .title { text-style: bold; padding: 1 0 0 0; }
-    ActionMenu .note { color: $text-muted; padding: 0 0 1 0; }
-    ActionMenu OptionList { height: auto; max-height: 24; }
+    ActionMenu > .dialog { width: 64; }
+    ActionMenu OptionList { height: auto; max-height: 100%; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="actions.cancel")]
 
     def __init__(self, title: str, items: list[MenuItem], note: str = "") -> None:
         super().__init__()
         self.title_text = title
+        self.dialog_title = title
         self.items = items
         self.note = note
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.title_text, classes="title", markup=False)
-            yield Static(self.note or "Runtime changes are temporary: lost at reload or "
-                         "restart. Enter picks, escape cancels.", classes="note", markup=False)
-            yield OptionList(*[Option(i.label, id=str(n)) for n, i in enumerate(self.items)])
+    def compose_scroller(self) -> ComposeResult:
+        yield OptionList(*[Option(i.label, id=str(n)) for n, i in enumerate(self.items)],
+                         classes="dialog-body")
+
+    def compose_foot(self) -> ComposeResult:
+        yield Static(self.note or "Runtime changes are temporary: lost at reload or "
+                     "restart. Enter picks, escape cancels.", classes="dialog-keys",
+                     markup=False)
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
@@ -97,25 +98,23 @@ class ActionMenu(ModalScreen[MenuItem | None]):
         self.dismiss(None)
 
 
-class ValuePrompt(ModalScreen[str | None]):
+class ValuePrompt(Dialog[str | None]):
     DEFAULT_CSS = """
-    ValuePrompt { align: center middle; }
-    ValuePrompt > Vertical { width: 64; max-width: 100%; height: auto;
-        border: thick $primary; background: $surface; padding: 1 2; }
+    ValuePrompt > .dialog { width: 64; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
+    has_body = False
 
     def __init__(self, label: str, value: str = "") -> None:
         super().__init__()
         self.label = label
+        self.dialog_title = label
         self.value = value
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.label, markup=False)
-            yield Input(value=self.value, id="value")
-            yield Static("enter: continue (nothing is sent yet)   escape: cancel",
-                         markup=False)
+    def compose_foot(self) -> ComposeResult:
+        yield Input(value=self.value, id="value")
+        yield Static("enter: continue (nothing is sent yet)   escape: cancel",
+                     classes="dialog-keys", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -128,7 +127,7 @@ class ValuePrompt(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class DrainScreen(ModalScreen[str]):
+class DrainScreen(Dialog[str]):
     """Live progress of a drain to zero; escape cancels (the server stays in DRAIN).
 
     Dismissed with the outcome: ``done``, ``cancelled``, ``failed``, or on a
@@ -136,10 +135,8 @@ class DrainScreen(ModalScreen[str]):
     """
 
     DEFAULT_CSS = """
-    DrainScreen { align: center middle; }
-    DrainScreen > Vertical { width: 70; max-width: 100%; height: auto;
-        border: thick $warning; background: $surface; padding: 1 2; }
-    DrainScreen #progress { margin: 1 0; }
+    DrainScreen > .dialog { width: 70; border: thick $warning; }
+    DrainScreen #progress { margin-top: 1; }
     """
     BINDINGS = [
         Binding("escape", "choose('cancel')", "Cancel", id="drain.cancel"),
@@ -152,18 +149,19 @@ class DrainScreen(ModalScreen[str]):
     def __init__(self, ref: str, timeout: float) -> None:
         super().__init__()
         self.ref = ref
+        self.dialog_title = f"Drain to zero: {ref}"
         self.timeout = timeout
         self.timed_out = False
         self.finished = False
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(f"Drain to zero: {self.ref}", markup=False)
-            yield Static(f"DRAIN now, then MAINT once sessions and queue are 0 "
-                         f"(timeout {self.timeout:g} s).", markup=False)
-            yield Static("starting…", id="progress", markup=False)
-            yield Static("escape: cancel (the server stays in DRAIN)", id="keys",
-                         markup=False)
+    def compose_body(self) -> ComposeResult:
+        yield Static(f"DRAIN now, then MAINT once sessions and queue are 0 "
+                     f"(timeout {self.timeout:g} s).", markup=False)
+        yield Static("starting…", id="progress", markup=False)
+
+    def compose_foot(self) -> ComposeResult:
+        yield Static("escape: cancel (the server stays in DRAIN)", id="keys",
+                     classes="dialog-keys", markup=False)
 
     def progress(self, text: str) -> None:
         self.query_one("#progress", Static).update(text)

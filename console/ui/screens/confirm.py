@@ -11,32 +11,26 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from console.haproxy.safe_text import visible, visible_lines
+from console.ui.screens.dialog import Dialog
 
 if TYPE_CHECKING:
     from console.haproxy.actions import Plan
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Dialog[bool]):
     """Shows what will be sent and what it does; answers True only on an explicit yes.
 
     With *type_to_confirm*, the user must type that text (a target's name) and
-    press enter: for dangerous changes.
+    press enter: for dangerous changes. The question and the input stay in view at the
+    bottom however long the list of commands is; the body scrolls.
     """
 
     DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical {
-        width: 76; max-width: 100%; height: auto; max-height: 90%;
-        border: thick $warning; background: $surface; padding: 1 2;
-    }
-    ConfirmScreen .title { text-style: bold; margin-bottom: 1; }
-    ConfirmScreen .commands { color: $accent; margin: 1 0; }
-    ConfirmScreen .keys { color: $text-muted; margin-top: 1; }
+    ConfirmScreen > .dialog { width: 76; border: thick $warning; }
+    ConfirmScreen .commands { color: $accent; margin-top: 1; }
     """
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
@@ -48,24 +42,25 @@ class ConfirmScreen(ModalScreen[bool]):
                  type_to_confirm: str | None = None) -> None:
         super().__init__()
         self.title_text = visible(title)
+        self.dialog_title = self.title_text
         self.body = visible_lines(body, tab=False)
         self.commands = list(commands or [])
         self.type_to_confirm = type_to_confirm
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.title_text, classes="title", markup=False)
-            yield Static(self.body, markup=False)
-            if self.commands:
-                yield Static("Will send:\n" + "\n".join(f"  {visible(c)}" for c in self.commands),
-                             classes="commands", markup=False)
-            if self.type_to_confirm:
-                yield Static(f"Type {visible(self.type_to_confirm)!r} and press enter to confirm; "
-                             "escape cancels.", classes="keys", markup=False)
-                yield Input(placeholder=visible(self.type_to_confirm), id="confirm-input")
-            else:
-                yield Static("y: yes, do it    n / escape: no, send nothing", classes="keys",
-                             markup=False)
+    def compose_body(self) -> ComposeResult:
+        yield Static(self.body, markup=False)
+        if self.commands:
+            yield Static("Will send:\n" + "\n".join(f"  {visible(c)}" for c in self.commands),
+                         classes="commands", markup=False)
+
+    def compose_foot(self) -> ComposeResult:
+        if self.type_to_confirm:
+            yield Static(f"Type {visible(self.type_to_confirm)!r} and press enter to confirm; "
+                         "escape cancels.", classes="dialog-keys", markup=False)
+            yield Input(placeholder=visible(self.type_to_confirm), id="confirm-input")
+        else:
+            yield Static("y: yes, do it    n / escape: no, send nothing", classes="dialog-keys",
+                         markup=False)
 
     def on_mount(self) -> None:
         if self.type_to_confirm:

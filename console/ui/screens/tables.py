@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
@@ -28,6 +27,7 @@ from console.haproxy.parsers import MapInfo, TableInfo
 from console.haproxy.safe_text import visible
 from console.ui.plain import plain
 from console.ui.screens.confirm import ConfirmScreen
+from console.ui.screens.dialog import Dialog
 
 if TYPE_CHECKING:
     from console.haproxy.transport import RuntimeClient
@@ -81,18 +81,12 @@ def confirm_body(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-class PromptScreen(ModalScreen[list[str] | None]):
+class PromptScreen(Dialog[list[str] | None]):
     """A few labelled inputs; enter moves on, enter on the last one answers."""
 
     DEFAULT_CSS = """
-    PromptScreen { align: center middle; }
-    PromptScreen > Vertical {
-        width: 76; max-width: 100%; height: auto; max-height: 90%;
-        border: thick $primary; background: $surface; padding: 0 1;
-    }
-    PromptScreen .title { text-style: bold; }
+    PromptScreen > .dialog { width: 76; }
     PromptScreen .error { color: $error; text-style: bold; }
-    PromptScreen .keys { color: $text-muted; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="tables.prompt.cancel")]
 
@@ -100,19 +94,20 @@ class PromptScreen(ModalScreen[list[str] | None]):
                  error: str | None = None) -> None:
         super().__init__()
         self.title_text, self.fields, self.note, self.error = title, fields, note, error
+        self.dialog_title = title
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.title_text, classes="title", markup=False)
-            if self.note:
-                yield Static(self.note, markup=False)
-            for i, (label, value) in enumerate(self.fields):
-                yield Static(label, markup=False)
-                yield Input(value=value, id=f"prompt-{i}")
-            if self.error:
-                yield Static(f"✖ {visible(self.error)}", classes="error", markup=False)
-            yield Static("enter: next / done    escape: cancel, nothing is sent",
-                         classes="keys", markup=False)
+    def compose_body(self) -> ComposeResult:
+        if self.note:
+            yield Static(self.note, markup=False)
+
+    def compose_foot(self) -> ComposeResult:
+        for i, (label, value) in enumerate(self.fields):
+            yield Static(label, markup=False)
+            yield Input(value=value, id=f"prompt-{i}")
+        if self.error:
+            yield Static(f"✖ {visible(self.error)}", classes="error", markup=False)
+        yield Static("enter: next / done    escape: cancel, nothing is sent",
+                     classes="dialog-keys", markup=False)
 
     def on_mount(self) -> None:
         inputs = list(self.query(Input))

@@ -80,7 +80,8 @@ class ProxyTable(ScrollView, can_focus=True):
         Binding("left", "collapse", "Collapse", show=False, id="table.collapse"),
         Binding("right", "expand", "Expand", show=False, id="table.expand"),
         Binding("enter", "activate", "Open", show=False, id="table.activate"),
-        Binding("space", "toggle_mark", "Mark", show=False, id="table.mark"),
+        Binding("space", "toggle_mark", "Mark or unmark the row (o acts on the marked rows)",
+                show=False, id="table.mark"),
     ]
 
     COMPONENT_CLASSES = {

@@ -19,6 +19,7 @@ from console.ui.widgets.columns import SEPARATOR, Placed, fit
 from console.ui.widgets.table_model import Key, TableModel
 
 _GAP = " " * SEPARATOR
+MARK_STYLE = Style(bold=True, reverse=True)  # a marked row's "*"
 
 
 def _pad(segments: list[Segment], width: int, style: Style | None) -> Strip:
@@ -69,18 +70,23 @@ def render_row(model: TableModel, placed: Sequence[Placed], width: int, key: Key
 def _name_cell(model: TableModel, key: Key, row: Row | None, header_style: Style | None,
                styles: dict[str, Style], marked: bool, width: int) -> list[Segment]:
     """``* ▾ be_app  3/4 up, 1 down`` for a group header; ``*   srv1`` for a child
-    (``*`` only when the row is marked; listeners get ``⇢``)."""
-    mark = "*" if marked else " "
+    (``*`` only when the row is marked, in reverse video so that it shows under the
+    cursor too; listeners get ``⇢``)."""
+    if width < 1:
+        return []
+    mark = Segment("*", styles.get("mark") or MARK_STYLE) if marked else Segment(" ")
     if header_style is None:
         prefix = "⇢ " if row is not None and row.type == "listener" else ""
-        return [Segment(fit(f"{mark}  {prefix}{key[1]}", width))]
+        return [mark, Segment(fit(f"  {prefix}{key[1]}", width - 1))]
+    if not marked:
+        mark = Segment(" ", header_style)
     proxy = key[0]
     has_children = model.groups[proxy].has_children
     arrow = ("▸ " if proxy in model.collapsed else "▾ ") if has_children else "  "
-    text = f"{mark}{arrow}{proxy}"
+    text = f"{arrow}{proxy}"
     summary = model.summary(proxy)
-    used = cell_len(text)
+    used = 1 + cell_len(text)
     if summary and width - used - 2 >= 4:
-        return [Segment(text, header_style),
+        return [mark, Segment(text, header_style),
                 Segment(fit("  " + summary, width - used), styles.get("dim"))]
-    return [Segment(fit(text, width), header_style)]
+    return [mark, Segment(fit(text, width - 1), header_style)]
