@@ -268,6 +268,30 @@ async def test_the_mark_is_kept_for_the_next_start_and_cleared_with_m() -> None:
         assert third.monitor.mark is None
 
 
+async def test_pick_the_sort_column_directly() -> None:
+    """5xx were reached by pressing s five times: < then the column's key sorts by it."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        await pilot.press("4", "less_than_sign")
+        await pilot.pause()
+        body = str(app.screen.query_one(".dialog-body Static").render())
+        assert " 4  5xx%" in body and " 0  HAProxy's order  ← now" in body
+        await pilot.press("4")
+        await pilot.pause()
+        assert (table.sort_column, table.sort_reverse) == ("5xx_pct", True)  # largest first
+        await pilot.press("less_than_sign", "4")
+        await pilot.pause()
+        assert (table.sort_column, table.sort_reverse) == ("5xx_pct", False)  # reversed
+        await pilot.press("less_than_sign", "escape")
+        await pilot.pause()
+        assert table.sort_column == "5xx_pct"
+        await pilot.press("less_than_sign", "0")
+        await pilot.pause()
+        assert table.sort_column is None
+
+
 async def test_help_lists_bindings_with_ids() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -52,6 +52,9 @@ def help_screen() -> HelpScreen:
             for n in range(30)]
     return HelpScreen(rows, ["Remap keys in the settings file: [keys] <id> = \"ctrl+x\"."])
 
+from console.ui.screens.sort_pick import SortPicker  # noqa: E402
+from console.ui.widgets.columns import VIEW_COLUMNS  # noqa: E402
+
 
 def drain() -> DrainScreen:
     return DrainScreen("be_api/api_ok", 30)
@@ -70,6 +73,7 @@ DIALOGS = {
         [("key", "www.example.com"), ("value", "")],
         "Runtime only: the file is not changed. " * 4, "the value must not be empty"),
     "help": help_screen,
+    "sort-by": lambda: SortPicker(list(VIEW_COLUMNS["errors"]), "5xx_pct", False),
 }
 
 

@@ -95,7 +95,9 @@ class BackendServer:
             writer.transport.abort()
         self._writers.clear()
         if self._tasks:  # let the connection handlers see the abort and finish
-            await asyncio.wait(list(self._tasks), timeout=2.0)
+            _done, pending = await asyncio.wait(list(self._tasks), timeout=2.0)
+            for task in pending:  # a handler asleep in a slow answer: not waited for
+                task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 2.0)
 
@@ -205,8 +207,12 @@ class BackendPool:
             await server.start()
 
     async def stop_all(self) -> None:
-        for server in self.servers.values():
-            await server.stop()
+        """Every server at once: a slow one does not hold the others up."""
+        results = await asyncio.gather(*(s.stop() for s in self.servers.values()),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("lab: a backend did not stop cleanly: %s", result)
 
     def describe(self) -> dict[str, dict[str, object]]:
         return {key: {"backend": s.backend, "server": s.name, "address": s.address,

@@ -61,6 +61,7 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("escape", "clear_filters", "Clear every filter", show=False, id="filter.clear"),
     Binding("s", "sort", "Sort", show=False, id="sort.next"),
     Binding("S", "sort_reverse", "Reverse sort", show=False, id="sort.reverse"),
+    Binding("less_than_sign", "pick_sort", "Sort by a column…", show=False, id="sort.pick"),
     Binding("c", "collapse", "Collapse backend", show=False, id="collapse"),
     Binding("C", "collapse_all", "Collapse/expand all", show=False, id="collapse.all"),
     Binding("o", "actions", "Actions", id="actions"),
@@ -432,6 +433,19 @@ class MonitorScreen(Screen[None]):
 
     def action_sort_reverse(self) -> None:
         self.table.reverse_sort()
+
+    def action_pick_sort(self) -> None:
+        from console.ui.screens.sort_pick import SortPicker
+
+        table = self.table
+        current = table.sort_column
+
+        def chosen(choice: tuple[str | None, bool] | None) -> None:
+            if choice is not None:
+                table.sort_by(*choice)
+
+        self.app.push_screen(SortPicker(table.shown_columns(), current, table.sort_reverse),
+                             chosen)
 
     def action_collapse(self) -> None:
         self.table.toggle_collapse()

@@ -294,6 +294,14 @@ class ProxyTable(ScrollView, can_focus=True):
         column = self._model.sort_column
         return column.id if column else None
 
+    @property
+    def sort_reverse(self) -> bool:
+        return self._model.sort_reverse
+
+    def shown_columns(self) -> list[Column]:
+        """The columns on screen (the view's, before the first layout)."""
+        return [p.column for p in self._layout] or list(VIEW_COLUMNS[self.view])
+
     def toggle_collapse(self, proxy: str | None = None) -> None:
         """Collapse or expand a group (the cursor's by default)."""
         proxy = proxy or (self._cursor_key[0] if self._cursor_key else None)
