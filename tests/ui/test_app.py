@@ -26,6 +26,12 @@ def make_app(source: CapturedSource | None = None, theme: str = "dark", level: s
                         level=level, settings=settings)
 
 
+async def refresh(pilot, app: HAConsoleApp) -> None:
+    """One poll of the source, and the screen drawn from it."""
+    await app.poller.poll_once()
+    await pilot.pause(0.05)
+
+
 async def ready(pilot, app: HAConsoleApp) -> None:
     for _ in range(50):
         if app.monitor.snapshot is not None:
@@ -169,8 +175,7 @@ async def test_a_flapping_server_keeps_one_counting_line_in_the_events_pane() ->
             down = i % 2 == 0
             source.edit(up.proxy, up.name, status="DOWN" if down else "UP",
                         check_status="L4CON" if down else "L7OK")
-            await app.poller.poll_once()
-            await pilot.pause(0.05)
+            await refresh(pilot, app)
         mine = [e for e in app.monitor.timeline.events if e.target == f"{up.proxy}/{up.name}"]
         assert len(mine) == 4  # the timeline (and the export) keep every change
         assert len(pane.events) == before + 1
@@ -188,8 +193,7 @@ async def test_the_detail_pane_shows_a_servers_recent_checks_and_events() -> Non
         assert app.query_one(ProxyTable).move_cursor_to(up.key)
         for status, check in (("UP", "L7OK"), ("DOWN", "L4CON"), ("DOWN 1/2", "L7OK")):
             source.edit(up.proxy, up.name, status=status, check_status=check)
-            await app.poller.poll_once()
-            await pilot.pause(0.05)
+            await refresh(pilot, app)
         recent = str(app.query_one("#detail-recent").render())
         assert recent.startswith("checks ✓") and "✗" in recent and "since " in recent
         assert "✖ UP → DOWN (check L4CON)" in recent and "last failure" in recent
@@ -225,12 +229,10 @@ async def test_a_reload_during_a_mark_keeps_what_was_counted_before_it() -> None
         stot = row.num("stot") or 0
         await pilot.press("m")
         source.edit(row.proxy, row.name, stot=str(stot + 131))
-        await app.poller.poll_once()
-        await pilot.pause(0.05)
+        await refresh(pilot, app)
         source.info_text = source.info_text.replace("Pid: 5606", "Pid: 7777")  # a reload:
         source.edit(row.proxy, row.name, stot="30")  # the new worker counts from zero
-        await app.poller.poll_once()
-        await pilot.pause(0.05)
+        await refresh(pilot, app)
         mark = app.monitor.mark
         assert mark is not None
         assert mark.delta(app.monitor.snapshot.get(*row.key), "stot") == 161
@@ -250,8 +252,7 @@ async def test_the_mark_is_kept_for_the_next_start_and_cleared_with_m() -> None:
         stot = row.num("stot") or 0
         await pilot.press("m")
         source.edit(row.proxy, row.name, stot=str(stot + 5))
-        await app.poller.poll_once()
-        await pilot.pause(0.05)
+        await refresh(pilot, app)
     again = make_app(source)
     async with again.run_test(size=(120, 40)) as pilot:
         await ready(pilot, again)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,16 +26,9 @@ from console.ui.screens.confirm import ConfirmScreen
 from console.ui.widgets.apply_steps import ApplySteps
 from tests.integration.test_apply import Running, start_haproxy
 from tests.integration.test_config_files import layout
+from tests.ui.test_config_screens import wait_for
 
 pytestmark = pytest.mark.haproxy
-
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the screen")
-        await pilot.pause(0.05)
 
 
 @pytest.fixture

@@ -3,26 +3,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from console.haproxy.checks import FAIL, PASS, CheckLog
 from console.haproxy.model import Snapshot
-
-CAPTURED = Path(__file__).resolve().parents[1] / "data" / "captured" / "2.8" / "show_stat.txt"
+from tests.captured_data import stat_snapshot
 
 
 def _snapshot(t: float, chkfail: int, status: str) -> Snapshot:
-    """The captured ``show stat`` with be_app/up1's check failures and status set."""
-    lines = CAPTURED.read_text().splitlines()
-    header = lines[0].lstrip("# ").split(",")
-    i_fail, i_status = header.index("chkfail"), header.index("check_status")
-    out = [lines[0]]
-    for line in lines[1:]:
-        cells = line.split(",")
-        if cells[:2] == ["be_app", "up1"]:
-            cells[i_fail], cells[i_status] = str(chkfail), status
-        out.append(",".join(cells))
-    return Snapshot.from_text(None, "\n".join(out) + "\n", wall_time=t)
+    """The captured stat with be_app/up1's check failures and status set."""
+    return stat_snapshot({("be_app", "up1"): {"chkfail": str(chkfail),
+                                              "check_status": status}}, t=t)
 
 
 def test_one_mark_per_refresh_failures_from_chkfail() -> None:

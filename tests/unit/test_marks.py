@@ -9,27 +9,13 @@ import pytest
 
 from console.haproxy import marks
 from console.haproxy.counters import Mark
-from console.haproxy.model import ProcessInfo, Snapshot
-from console.haproxy.parsers import parse_info
+from console.haproxy.model import Snapshot
 from console.haproxy.statefs import StateError
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "captured" / "2.8"
+from tests.captured_data import stat_snapshot
 
 
 def _snap(stot: int, pid: int = 5606) -> Snapshot:
-    lines = (DATA / "show_stat.txt").read_text().splitlines()
-    header = lines[0].lstrip("# ").split(",")
-    i = header.index("stot")
-    out = [lines[0]]
-    for line in lines[1:]:
-        cells = line.split(",")
-        if cells[:2] == ["be_app", "up1"]:
-            cells[i] = str(stot)
-        out.append(",".join(cells))
-    info = (DATA / "show_info.txt").read_text().replace("Pid: 5606", f"Pid: {pid}")
-    snap = Snapshot.from_text(None, "\n".join(out) + "\n", wall_time=100.0)
-    return Snapshot(taken_at=snap.taken_at, wall_time=snap.wall_time,
-                    info=ProcessInfo.from_info(parse_info(info)), rows=snap.rows)
+    return stat_snapshot({("be_app", "up1"): {"stot": str(stot)}}, t=100.0, pid=pid)
 
 
 KEY = ("be_app", "up1")

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from console.haproxy.model import Snapshot, rates
 from console.haproxy.smoothing import RateWindow
-
-CAPTURED = Path(__file__).resolve().parents[1] / "data" / "captured" / "2.8" / "show_stat.txt"
+from tests.captured_data import stat_snapshot
 
 
 def _snap(t: float, fives: int, stot: int = 100) -> Snapshot:
     """The captured stat with be_app/up1's 5xx total and fe_main's sessions set."""
-    lines = CAPTURED.read_text().splitlines()
-    header = lines[0].lstrip("# ").split(",")
-    i5, istot = header.index("hrsp_5xx"), header.index("stot")
-    out = [lines[0]]
-    for line in lines[1:]:
-        cells = line.split(",")
-        if cells[:2] == ["be_app", "up1"]:
-            cells[i5] = str(fives)
-        if cells[:2] == ["fe_main", "FRONTEND"]:
-            cells[istot] = str(stot)
-        out.append(",".join(cells))
-    return Snapshot.from_text(None, "\n".join(out) + "\n", taken_at=t, wall_time=t)
+    return stat_snapshot({("be_app", "up1"): {"hrsp_5xx": str(fives)},
+                          ("fe_main", "FRONTEND"): {"stot": str(stot)}}, t=t)
 
 
 def test_one_error_every_other_refresh_reads_steady() -> None:
