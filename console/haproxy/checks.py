@@ -39,16 +39,27 @@ class CheckLog:
     def __init__(self, keep: int = 40) -> None:
         self.keep = keep
         self._runs: dict[Key, deque[Run]] = {}
+        self._total: dict[Key, int] = {}  # marks kept per server (the runs' counts)
         self._chkfail: dict[Key, int] = {}
+        # a row's content (shared by the snapshots while it does not change) and its mark
+        # without a new failure: an unchanged row is not read again
+        self._seen: dict[Key, tuple[object, str, str]] = {}
 
     def observe(self, snapshot: Snapshot, now: float) -> None:
         """One mark per checked server of *snapshot*, taken at *now*."""
         seen: set[Key] = set()
         for row in snapshot.rows:
-            status = row.check_status
-            if row.type != "server" or not status or status == "INI":
+            if row.type != "server":
                 continue
-            key = row.key
+            key, content = row.key, row.content
+            known = self._seen.get(key)
+            if content is not None and known is not None and known[0] is content:
+                seen.add(key)  # same checks, same failures as at the last refresh
+                self._add(key, known[1], known[2], 0, now)
+                continue
+            status = row.check_status
+            if not status or status == "INI":
+                continue
             seen.add(key)
             fails = row.num("chkfail")
             before = self._chkfail.get(key)
@@ -56,25 +67,33 @@ class CheckLog:
                 self._chkfail[key] = fails
             new = fails - before if fails is not None and before is not None \
                 and fails >= before else 0
-            mark = FAIL if new > 0 or status.lstrip("* ") not in OK_CHECKS else PASS
-            runs = self._runs.setdefault(key, deque())
-            if runs and runs[-1].mark == mark:
-                last = runs[-1]
-                last.last, last.count, last.status = now, last.count + 1, status
-                last.failed += new
-            else:
-                runs.append(Run(mark, now, now, 1, status, new))
-            total = sum(r.count for r in runs)
-            while total > self.keep:
-                extra = total - self.keep
-                if runs[0].count > extra:
-                    runs[0].count -= extra
-                    total = self.keep
-                else:
-                    total -= runs.popleft().count
+            steady = PASS if status.lstrip("* ") in OK_CHECKS else FAIL
+            if content is not None:
+                self._seen[key] = (content, steady, status)
+            self._add(key, FAIL if new > 0 else steady, status, new, now)
         for key in [k for k in self._runs if k not in seen]:
             del self._runs[key]  # gone, or its checks were turned off
+            self._total.pop(key, None)
             self._chkfail.pop(key, None)
+            self._seen.pop(key, None)
+
+    def _add(self, key: Key, mark: str, status: str, new: int, now: float) -> None:
+        runs = self._runs.setdefault(key, deque())
+        if runs and runs[-1].mark == mark:
+            last = runs[-1]
+            last.last, last.count, last.status = now, last.count + 1, status
+            last.failed += new
+        else:
+            runs.append(Run(mark, now, now, 1, status, new))
+        total = self._total.get(key, 0) + 1
+        while total > self.keep:
+            extra = total - self.keep
+            if runs[0].count > extra:
+                runs[0].count -= extra
+                total = self.keep
+            else:
+                total -= runs.popleft().count
+        self._total[key] = total
 
     def runs(self, key: Key) -> list[Run]:
         return list(self._runs.get(key, ()))
@@ -85,8 +104,8 @@ class CheckLog:
         return marks[-width:] if width > 0 else ""
 
     def clear(self) -> None:
-        self._runs.clear()
-        self._chkfail.clear()
+        for kept in (self._runs, self._total, self._chkfail, self._seen):
+            kept.clear()
 
     def __len__(self) -> int:
         return len(self._runs)
