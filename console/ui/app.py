@@ -9,7 +9,6 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from rich.style import Style
@@ -50,15 +49,9 @@ def _freeze_startup_objects() -> None:
 log = logging.getLogger("haconsole.ui")
 
 
-def log_path() -> Path:
-    from console.haproxy.statefs import log_path as path
-
-    return path()
-
-
 def open_log() -> TextIO:
     """The log file, appended to, opened without following a symlink."""
-    from console.haproxy.statefs import open_nofollow
+    from console.haproxy.statefs import log_path, open_nofollow
 
     fd = open_nofollow(log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600,
                        what="the log file")
@@ -67,6 +60,8 @@ def open_log() -> TextIO:
 
 def log_where() -> str:
     """The log file's path for a message, or why there is none."""
+    from console.haproxy.statefs import log_path
+
     try:
         return str(log_path())
     except HAProxyError as exc:
