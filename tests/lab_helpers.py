@@ -47,6 +47,16 @@ def alive(pid: int) -> bool:
     return data[data.rfind(")") + 2:].split()[0] != "Z"
 
 
+def describe_pid(pid: int) -> str:
+    """``pid (command line)`` for a failure message."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return str(pid)
+    return f"{pid} ({command})"
+
+
 def _read(path: Path, limit: int = 4000) -> str:
     try:
         return path.read_text(errors="replace")[-limit:]
@@ -73,8 +83,8 @@ class LabHandle:
         return lab_control(str(self.dir), cmd)
 
     def diagnostics(self) -> str:
-        return (f"lab stderr:\n{_read(self.stderr_path)}\n"
-                f"haproxy.log:\n{_read(self.dir / 'haproxy.log')}")
+        return (f"haproxy.log:\n{_read(self.dir / 'haproxy.log')}\n"
+                f"lab stderr:\n{_read(self.stderr_path)}")
 
     def _all_pids(self) -> set[int]:
         pids = set(self.info.get("pids", [])) | self.extra_pids
@@ -90,26 +100,31 @@ class LabHandle:
         if self.returncode is not None:
             return self.returncode
         pids = self._all_pids()
-        deadline = time.monotonic() + STOP_TIMEOUT
+        started = time.monotonic()
+        deadline = started + STOP_TIMEOUT
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             self.returncode = self.proc.wait(timeout=STOP_TIMEOUT)
+            exited = f"the lab exited in {time.monotonic() - started:.1f} s"
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.returncode = self.proc.wait()
+            exited = f"the lab was still running after {STOP_TIMEOUT:g} s and was killed"
         left = {pid for pid in pids if alive(pid)}
         while left and time.monotonic() < deadline:
             time.sleep(0.05)
             left = {pid for pid in left if alive(pid)}
         if time.monotonic() >= deadline or left:
+            running = [describe_pid(p) for p in sorted(left)]
             for pid in left:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            pytest.fail(f"the lab did not stop cleanly within {STOP_TIMEOUT:g} s; still "
-                        f"running: {sorted(left)}\n{self.diagnostics()}")
+            # The cause last: a CI log often shows only the end of the message.
+            pytest.fail(f"{self.diagnostics()}\nthe lab did not stop cleanly within "
+                        f"{STOP_TIMEOUT:g} s: {exited}; still running: {running}")
         return self.returncode
 
     def __enter__(self) -> LabHandle:

@@ -25,6 +25,7 @@ from .control import ControlServer
 from .traffic import Traffic
 
 log = logging.getLogger(__name__)
+SLOW_STEP = 1.0  # a shutdown step slower than this (seconds) is reported
 
 Announce = Callable[[dict[str, Any]], None]
 WATCH_INTERVAL = 1.0
@@ -260,11 +261,16 @@ class Lab:
             ("control socket", self._close_control),
             ("backends", self.pool.stop_all),
         ]
+        loop = asyncio.get_running_loop()
         for name, step in steps:
+            started = loop.time()
             try:
                 await step()
             except Exception:  # noqa: BLE001 - keep stopping the rest
                 log.exception("lab: error while stopping the %s", name)
+            took = loop.time() - started
+            if took > SLOW_STEP:
+                log.warning("lab: stopping the %s took %.1f s", name, took)
         layout = self.layout
         for path in [*layout.sockets(), layout.pidfile, layout.info]:
             with contextlib.suppress(OSError):
