@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--url", metavar="URL",
                    help="stats page URL (http://[user:pass@]host:port/stats)")
     g.add_argument("-i", "--instance", metavar="NAME", help="named instance from the settings")
+    g.add_argument("--ssh", metavar="HOST",
+                   help="reach the instance on HOST over SSH (your ssh and ~/.ssh/config; "
+                   "-s and -m are then paths on HOST, default -s /run/haproxy/admin.sock)")
+    g.add_argument("--ssh-config", metavar="FILE", help="ssh -F FILE instead of ~/.ssh/config")
     g.add_argument("--settings", metavar="FILE", help="settings file (TOML)")
     g.add_argument("--interval", metavar="SECONDS",
                    help=f"refresh interval, 0.1 to 3600 (default {DEFAULT_INTERVAL:g})")

@@ -118,6 +118,11 @@ def _target(args: argparse.Namespace, *, discover: bool = False) -> Any:
     from console.instance import Request, resolve
 
     target = resolve(Request.from_args(args), discover=False)
+    if target.remote_config_note:
+        if target.node is not None:
+            target.node.close()
+        raise ValidationError(target.remote_config_note,
+                              hint=f"run haconsole on {target.ssh} for configuration changes")
     if discover or not target.config:
         target = resolve(Request.from_args(args))
     if not target.config:

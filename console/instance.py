@@ -23,6 +23,7 @@ from enum import IntEnum
 from console import settings as settings_mod
 from console.haproxy.apply_steps import ApplyTarget
 from console.haproxy.discovery import CommandLine
+from console.haproxy.ssh import SSHNode
 from console.settings import DEFAULT_INTERVAL, check_interval
 
 
@@ -46,6 +47,8 @@ class Request:
     settings: str | None = None  # the settings file
     interval: str | float | None = None  # as typed; checked by resolve()
     read_only: bool = False
+    ssh: str | None = None  # the node's host, as ssh reads it
+    ssh_config: str | None = None  # ssh -F FILE
 
     @classmethod
     def from_args(cls, args: object) -> Request:
@@ -57,11 +60,13 @@ class Request:
                    instance=getattr(args, "instance", None),
                    settings=getattr(args, "settings", None),
                    interval=getattr(args, "interval", None),
-                   read_only=bool(getattr(args, "read_only", False)))
+                   read_only=bool(getattr(args, "read_only", False)),
+                   ssh=getattr(args, "ssh", None),
+                   ssh_config=getattr(args, "ssh_config", None))
 
     @property
     def names_an_address(self) -> bool:
-        return bool(self.socket or self.master or self.configs or self.url)
+        return bool(self.socket or self.master or self.configs or self.url or self.ssh)
 
 
 @dataclass
@@ -86,6 +91,27 @@ class Target:
     reload_command: str | None = None  # the command, or the unit for systemctl
     cmdline: CommandLine | None = None  # the running master's command line, when read
     discovered: bool = False  # discovery ran (cmdline None then means: not readable)
+    ssh: str | None = None  # the node's host when reached over SSH
+    ssh_config: str | None = None
+    sudo: bool = False
+    node: SSHNode | None = None  # the open connection, once connected
+    remote_socket: str | None = None  # the paths on the node (socket/master are local
+    remote_master: str | None = None  # forwards of these once connected)
+    remote_configs: list[str] = field(default_factory=list)
+
+    @property
+    def remote_config_note(self) -> str | None:
+        """Why the config file is not read, for a node over SSH (None: a local instance)."""
+        if not self.ssh:
+            return None
+        files = ", ".join(self.remote_configs) or "its configuration"
+        return (f"{files} is on {self.ssh}: reading and changing the configuration over "
+                "SSH is not available yet (monitoring and runtime changes are)")
+
+    @property
+    def label(self) -> str:
+        """The instance as the header names it: ``lb1 via ssh`` for a node."""
+        return f"{self.name} via ssh" if self.ssh else self.name
 
     @property
     def config_paths(self) -> list[str]:
@@ -107,6 +133,7 @@ def resolve(request: Request, *, discover: bool = True) -> Target:
         t.url_user, t.url_password = inst.stats_user, inst.stats_password
         t.haproxy, t.read_only = inst.haproxy, inst.read_only
         t.reload, t.reload_command = inst.reload, inst.reload_command
+        t.ssh, t.ssh_config, t.sudo = inst.ssh, inst.ssh_config, inst.sudo
         if inst.haproxy:
             t.haproxy_origin = "settings"
     from console.haproxy import shared_state
@@ -125,12 +152,50 @@ def resolve(request: Request, *, discover: bool = True) -> Target:
     t.read_only = request.read_only or t.read_only
     if request.interval is not None:
         t.interval = check_interval(request.interval, "--interval")
+    t.ssh = request.ssh or t.ssh
+    t.ssh_config = request.ssh_config or t.ssh_config
+    if t.ssh:
+        connect_ssh(t)
+        return t
     if discover and (t.socket or t.master or t.config or not t.url):
         _discover(t)
     if t.socket and t.name == "haproxy":
         t.name = os.path.basename(os.path.dirname(t.socket)) or t.socket \
             if "/" in t.socket else t.socket
     return t
+
+
+DEFAULT_NODE_SOCKET = "/run/haproxy/admin.sock"  # Debian's and Ubuntu's stats socket
+
+
+def connect_ssh(t: Target) -> None:
+    """Open the connection to the node of *t* and forward its sockets.
+
+    ``t.socket`` and ``t.master`` become local unix sockets that reach the node's (the
+    paths on the node stay in ``remote_socket``/``remote_master``). The connection is
+    closed at exit; on Linux its ssh process also dies with the console. The node's
+    configuration files are kept as ``remote_configs``: nothing reads a local file of
+    the same name in their place.
+    """
+    import atexit
+
+    from console.haproxy.ssh import check_remote_path
+
+    node = SSHNode(t.ssh or "", sudo=t.sudo, ssh_config=t.ssh_config)
+    t.remote_socket = check_remote_path(t.socket or DEFAULT_NODE_SOCKET, "stats socket")
+    t.remote_master = check_remote_path(t.master, "master socket") if t.master else None
+    t.remote_configs, t.configs, t.config = list(t.configs), [], None
+    if t.name == "haproxy":
+        t.name = t.ssh or t.name
+    node.start()
+    atexit.register(node.close)
+    t.node = node
+    t.socket = node.forward(t.remote_socket, "stats")
+    if t.remote_master:
+        t.master = node.forward(t.remote_master, "master")
+    t.notes.append(f"{t.ssh}: stats socket {t.remote_socket}"
+                   + (f", master {t.remote_master}" if t.remote_master else "")
+                   + " over ssh")
 
 
 def _discover(t: Target) -> None:

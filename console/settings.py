@@ -111,6 +111,9 @@ class Instance:
     haproxy: str | None = None  # binary used for `haproxy -c`
     read_only: bool = False
     shared_state_dir: str | None = None  # overrides the top-level one
+    ssh: str | None = None  # the node, as the user's ssh reads it (alias, user@host)
+    ssh_config: str | None = None  # ssh -F FILE (default: the user's ~/.ssh/config)
+    sudo: bool = False  # node-side commands through sudo -n
 
 
 @dataclass
@@ -335,12 +338,21 @@ def load(path: str | Path | None = None) -> Settings:
         inst.config = inst.configs[0] if inst.configs else None
         for attr in ("socket", "master", "stats_url", "stats_user",
                      "stats_password", "reload", "reload_command", "haproxy",
-                     "shared_state_dir"):
+                     "shared_state_dir", "ssh", "ssh_config"):
             value = _get(table, attr, str, p, text, f"instances.{name}.{attr}")
             if value is not None:
                 setattr(inst, attr, value)
         ro = _get(table, "read_only", bool, p, text, f"instances.{name}.read_only")
         inst.read_only = bool(ro)
+        inst.sudo = bool(_get(table, "sudo", bool, p, text, f"instances.{name}.sudo"))
+        if inst.ssh is not None:
+            from console.haproxy.ssh import SSHError, check_host
+
+            try:
+                check_host(inst.ssh)
+            except SSHError as exc:
+                raise ConfigError(f"instances.{name}.ssh: {exc.what}", _where(p, text, "ssh"),
+                                  exc.hint) from None
         if inst.reload not in RELOAD_METHODS:
             raise ConfigError(f"instances.{name}.reload must be one of "
                               f"{', '.join(RELOAD_METHODS)}", _where(p, text, "reload"))

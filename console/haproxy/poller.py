@@ -69,6 +69,29 @@ class SocketSource:
             return self.builder.build(info_text, stat_text, taken_at=taken_at)
 
 
+class NodeSource(SocketSource):
+    """A :class:`SocketSource` whose socket is forwarded from a node over SSH: after a
+    failed poll, the connection is checked and opened again before the next one (the
+    poller's backoff spaces the tries)."""
+
+    def __init__(self, client: RuntimeClient, node: object) -> None:
+        super().__init__(client)
+        self.node = node
+        self.where = f"{getattr(node, 'label', 'node')}: {client.address}"
+        self._failed = False
+
+    async def fetch(self) -> Snapshot:
+        if self._failed:
+            await asyncio.to_thread(self.node.ensure)  # type: ignore[attr-defined]
+        try:
+            snap = await super().fetch()
+        except BaseException:
+            self._failed = True
+            raise
+        self._failed = False
+        return snap
+
+
 class StatsPageSource:
     """The stats page's ``;csv`` (no ``show info`` there)."""
 

@@ -18,11 +18,19 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from console.haproxy.actions import Action, Result
+from console.haproxy.config.stats_page import find_stats_pages as stats_page_urls_of
 from console.haproxy.errors import HAProxyError
 from console.haproxy.events import Event
 from console.haproxy.model import Snapshot
 from console.haproxy.parsers import parse_cli_level
-from console.haproxy.poller import Poller, PollStatus, SocketSource, Source, StatsPageSource
+from console.haproxy.poller import (
+    NodeSource,
+    Poller,
+    PollStatus,
+    SocketSource,
+    Source,
+    StatsPageSource,
+)
 from console.haproxy.safe_text import visible, visible_lines
 from console.haproxy.transport import RuntimeClient
 from console.settings import Settings
@@ -109,6 +117,8 @@ class HAConsoleApp(App[int], inherit_bindings=False):
     # -- set-up ---------------------------------------------------------------------------
     def _make_source(self) -> Source:
         if self.target.socket:
+            if self.target.node is not None:
+                return NodeSource(RuntimeClient(self.target.socket), self.target.node)
             return SocketSource(RuntimeClient(self.target.socket))
         from console.haproxy.statspage import StatsPage
 
@@ -253,7 +263,7 @@ class HAConsoleApp(App[int], inherit_bindings=False):
             rows.append((keys, what, "table"))
         notes = [
             f"Instance: {self.target.name}  socket: {self.target.socket or '-'}  "
-            f"stats page: {self.target.url or '-'}",
+            f"stats page: {self.stats_page_text()}",
             "Counters are since HAProxy's start or the last clear; an incident mark (m) "
             "shows deltas without clearing.",
             "Remap keys in the settings file: [keys] <id> = \"ctrl+x\".",
@@ -261,6 +271,18 @@ class HAConsoleApp(App[int], inherit_bindings=False):
             "ctrl+p opens the command palette with every command.",
         ]
         self.push_screen(HelpScreen(rows, notes, self.keymap_problems))
+
+    def stats_page_text(self) -> str:
+        """The stats page given, else the one(s) the configuration declares, else ``-``."""
+        if self.target.url:
+            return self.target.url
+        found: list[str] = []
+        for path in self.target.config_paths:
+            if os.path.isfile(path):
+                found += stats_page_urls_of(path)
+        if not found:
+            return "- (none given with --url or found in the config)"
+        return ", ".join(found[:3]) + " (from the config)"
 
     def key_display(self, binding: Binding) -> str:
         """The keys *binding* has, the settings' [keys] applied, as the footer shows them."""

@@ -91,7 +91,8 @@ class Navigation:
 
     def open_config(self) -> None:
         if not self.target.config:
-            self.notify("no config file known: start with -c FILE", severity="warning")
+            self.notify(self.target.remote_config_note
+                        or "no config file known: start with -c FILE", severity="warning")
             return
         try:
             from console.ui.screens.config import ConfigScreen

@@ -306,6 +306,24 @@ async def test_help_lists_bindings_with_ids() -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
+async def test_help_names_the_stats_page_the_config_declares(tmp_path) -> None:
+    config = tmp_path / "haproxy.cfg"
+    config.write_text("listen stats\n    bind 127.0.0.1:4567\n    stats uri /stats\n")
+    app = make_app()
+    app.target.config = str(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, HelpScreen)
+        assert "stats page: http://127.0.0.1:4567/stats (from the config)" in app.screen.notes[0]
+        await pilot.press("escape")
+        app.target.url = "http://10.0.0.1/s"
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+        assert "stats page: http://10.0.0.1/s" in app.screen.notes[0]
+
+
 async def test_keys_remapped_from_settings(tmp_path) -> None:
     p = tmp_path / "settings.toml"
     p.write_text('[keys]\n"view.http" = "h"\n')
@@ -574,6 +592,33 @@ async def test_escape_in_the_filter_box_clears_only_the_name_filter() -> None:
         await pilot.pause(0.1)
         assert table.has_focus and table.model.quick == "problems"
         assert bar(app).startswith("filter: problems ✕   ")
+
+
+def typed_in_one_read(app: HAConsoleApp, keys: list[tuple[str, str | None]]) -> None:
+    """Keys as the terminal driver sends them when they arrive in one read: all posted
+    before any is handled (Pilot.press waits for each)."""
+    from textual import events
+
+    for key, character in keys:
+        app.post_message(events.Key(key, character))
+
+
+async def test_keys_typed_right_after_slash_go_into_the_filter() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        table = app.query_one(ProxyTable)
+        # "/api⏎" in one read: before, "a" cleared the filters and "p" paused the console
+        typed_in_one_read(app, [("slash", "/"), ("a", "a"), ("p", "p"), ("i", "i"),
+                                ("enter", "\r")])
+        await pilot.pause(0.3)
+        assert table.model.filter_text == "api" and table.has_focus
+        assert not app.poller.paused
+        assert "api ✕" in bar(app)
+        await pilot.press("slash", "end")  # a slash typed in the box is text
+        typed_in_one_read(app, [("slash", "/"), ("x", "x")])
+        await pilot.pause(0.3)
+        assert app.screen.filter_box.value == "api/x"
 
 
 async def test_a_click_on_a_cross_removes_that_filter() -> None:

@@ -62,7 +62,8 @@ class ConfigEditorScreen(Screen[bool]):
 
     def _load(self) -> None:
         if not self.target.config:
-            self.load_error = "no configuration file is known for this instance"
+            self.load_error = (self.target.remote_config_note
+                               or "no configuration file is known for this instance")
             return
         try:
             staging = Staging.load(self.target.config)

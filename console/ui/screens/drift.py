@@ -26,6 +26,9 @@ async def read_drift(target: Target) -> list[DriftItem]:
     """The drift of *target* (:func:`console.haproxy.drift.read_drift`), or why not."""
     if not target.socket:
         raise HAProxyError("the Drift view needs the stats socket", hint="give -s SOCKET")
+    if target.remote_config_note:
+        raise HAProxyError("the Drift view needs the config file: "
+                           + target.remote_config_note)
     if not target.config:
         raise HAProxyError("the Drift view needs the config file",
                            hint="give -c FILE (or let discovery find it)")

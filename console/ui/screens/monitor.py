@@ -51,7 +51,8 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("2", "view('traffic')", "Traffic", id="view.traffic"),
     Binding("3", "view('http')", "HTTP", id="view.http"),
     Binding("4", "view('errors')", "Errors", id="view.errors"),
-    Binding("slash", "filter", "Filter", id="filter"),
+    # priority: run when read, before the keys typed after it are sent on (see check_action)
+    Binding("slash", "filter", "Filter", id="filter", priority=True),
     Binding("exclamation_mark", "quick('problems')", "Problems", id="filter.problems"),
     Binding("D", "quick('maint_drain')", "MAINT/DRAIN only", show=False,
             id="filter.maint_drain"),
@@ -155,7 +156,7 @@ class MonitorScreen(Screen[None]):
 
     # -- widgets --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield HeaderBar(self.console_app.target.name, id="header")
+        yield HeaderBar(self.console_app.target.label, id="header")
         yield Static("", id="banner", markup=False)
         yield FilterBar(id="filterbar")
         with _Body(id="body"):
@@ -190,6 +191,14 @@ class MonitorScreen(Screen[None]):
     @property
     def filter_box(self) -> Input:
         return self.query_one("#filter", Input)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``/`` is a priority binding, so that keys typed right after it (one read from a
+        fast typist or a paste: ``/api⏎``) are sent to the filter box it focuses; typed
+        in a text box, it is text."""
+        if action == "filter" and isinstance(self.focused, Input):
+            return False
+        return True
 
     def on_unmount(self) -> None:
         self.stats.save_mark()  # counted up to the last refresh: back at the next start
@@ -341,7 +350,9 @@ class MonitorScreen(Screen[None]):
     def action_filter(self) -> None:
         box = self.filter_box
         box.add_class("visible")
-        box.focus()
+        # Focused now, not after the next refresh (as Widget.focus does): keys typed
+        # right after `/` (one read from a fast typist or a paste) go into the box.
+        self.set_focus(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
