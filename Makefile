@@ -3,7 +3,7 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 
-.PHONY: lab test lint bench screenshots clean
+.PHONY: lab test lint bench screenshots dist clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,12 +33,16 @@ lint: $(VENV)/.stamp-test
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info
 
 ## SVG screenshots of each view and theme, taken on a real lab.
 screenshots: $(VENV)/.stamp-test
 	$(PY) scripts/screenshots.py screenshots
 
+## One file for hosts without package access: dist/haconsole.pyz (python3 >= 3.11).
+dist: $(PY)
+	$(PY) scripts/build_pyz.py dist/haconsole.pyz
+
 ## Performance benchmark on real HAProxy (long; not part of make test).
 bench: $(VENV)/.stamp-test
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/run.py $(BENCH_ARGS) && $(PY) bench/readme.py

@@ -231,7 +231,7 @@ async def memory(inst: Instance, cycles: int, checkpoints: tuple[int, ...],
     t0 = time.perf_counter()
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await _wait(lambda: app.snapshot is not None, 30)
+            await _wait(lambda: app.monitor.snapshot is not None, 30)
             table = app.query_one(ProxyTable)
             for n in range(1, cycles + 1):
                 await app.poller.poll_once()
@@ -245,6 +245,7 @@ async def memory(inst: Instance, cycles: int, checkpoints: tuple[int, ...],
     finally:
         probe_mod.activate(None)
     first, last = rss[str(checkpoints[0])], rss[str(checkpoints[-1])]
-    return {"cycles": cycles, "rss": rss, "rows": len(app.snapshot.rows) if app.snapshot else 0,
+    snap = app.monitor.snapshot
+    return {"cycles": cycles, "rss": rss, "rows": len(snap.rows) if snap else 0,
             "growth_pct": (last - first) / first * 100, "seconds": time.perf_counter() - t0,
-            "history_rows": len(app.history)}
+            "history_rows": len(app.monitor.history)}

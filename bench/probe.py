@@ -4,8 +4,9 @@ Wraps, without changing what they do:
 
 * ``source.fetch`` (socket + parse) and ``source.parse`` (the parse alone, timed with
   the CPU clock of the thread it runs in, the event loop or a worker thread);
-* ``console.haproxy.poller.diff`` / ``initial_events`` (events), ``console.ui.app.rates``,
-  ``app.history.add`` and the poller's ``on_snapshot`` callback (the app's
+* ``console.haproxy.poller.diff`` / ``initial_events`` (events), the main screen's
+  ``rates`` and ``RateWindow.add`` (rates), ``History.add`` (history) and the poller's
+  ``on_snapshot`` callback (the app's
   ``_on_snapshot``: what is left once rates and history are taken out is the widget
   update, "ui sync");
 * Textual's screen update (``Screen._on_timer_update``, ``_refresh_layout``,
@@ -31,7 +32,9 @@ from textual.app import App
 from textual.screen import Screen
 
 import console.haproxy.poller as poller_mod
-import console.ui.app as app_mod
+import console.ui.screens.monitor as monitor_mod
+from console.haproxy.history import History
+from console.haproxy.smoothing import RateWindow
 
 STAGES = ("fetch", "socket", "parse", "events", "rates", "history", "ui_sync", "paint")
 
@@ -96,7 +99,6 @@ class Probe:
                 probe._add("parse", time.perf_counter() - w, time.thread_time() - c)
 
         source.fetch, source.parse = timed_fetch, timed_parse
-        app.history.add = self._timed("history", app.history.add)
         on_snapshot = app.poller.on_snapshot
 
         def timed_on_snapshot(snap: Any, events: Any) -> None:
@@ -232,4 +234,6 @@ def install() -> None:
 
     stage_hook(poller_mod, "diff", "events")
     stage_hook(poller_mod, "initial_events", "events")
-    stage_hook(app_mod, "rates", "rates")
+    stage_hook(monitor_mod, "rates", "rates")
+    stage_hook(RateWindow, "add", "rates")
+    stage_hook(History, "add", "history")

@@ -47,14 +47,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="short windows and fewer repeats (a few minutes)")
-    p.add_argument("--sizes", default="1000,10000,10000c,50000",
+    p.add_argument("--sizes", default="900,10000,10000c,50000",
                    help="servers per run, comma-separated; suffix c: with health checks")
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help=f"what to measure (default: all of {','.join(SECTIONS)})")
     p.add_argument("--label", default="", help="added to the result file name and JSON")
     p.add_argument("--leak", default=None,
                    help="SIZE:CYCLES for the memory check, comma-separated "
-                        "(default 1000:10000,10000:2000; quick 1000:1000)")
+                        "(default 900:10000,10000:2000; quick 900:1000)")
     p.add_argument("--hatop-servers", type=int, default=900,
                    help="servers for the hatop comparison (hatop reads at most 1,000 lines)")
     p.add_argument("--seconds", type=float, default=None,
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         _log(f"skipped (tmux or /usr/bin/hatop missing): {', '.join(skipped)}")
     args.sections = ",".join(s for s in SECTIONS if s in sections)
-    leak_spec = args.leak or ("1000:1000" if args.quick else "1000:10000,10000:2000")
+    leak_spec = args.leak or ("900:1000" if args.quick else "900:10000,10000:2000")
     leak = {k: int(v) for k, v in (item.split(":") for item in leak_spec.split(",") if item)}
     binary = haproxy_binary()
     if not args.no_verify:

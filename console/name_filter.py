@@ -8,14 +8,23 @@ plain (case-insensitive) text matching, and :attr:`Matcher.simplified` says so. 
 pattern whose counted repeats would make the regex huge to compile (``(a{1000}){1000}``)
 is matched as plain text from the start. Results are kept per row key, so later
 passes over the same rows cost nothing.
+
+Without the ``regex`` package (the one-file build, ``make dist``, carries no compiled
+module), a pattern runs on Python's ``re``, which has no timeout: only a pattern that
+cannot backtrack badly is used as a regex (no quantified group, no backreference);
+any other is matched as plain text and :attr:`Matcher.simplified` says so.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
-import regex
+try:
+    import regex
+except ImportError:  # the one-file build: Python's re, with the guard below
+    regex = None
 
 Key = tuple[str, str]
 
@@ -26,6 +35,14 @@ MAX_WEIGHT = 10_000  # how many atoms the counted repeats of a pattern may expan
 _CACHE_MAX = 200_000
 _REGEX_CHARS = frozenset(".^$*+?{}[]|()\\")
 _COUNT = re.compile(r"\{([0-9]*)(?:,([0-9]*))?\}")
+# what makes a pattern backtrack without bound on re: a group followed by a quantifier,
+# or a backreference
+_RISKY_FOR_RE = re.compile(r"\)(?:[*+?]|\{[0-9]*,?[0-9]*\})|\\[1-9]|\(\?P=")
+
+
+def safe_for_re(pattern: str) -> bool:
+    """Whether *pattern* can run on Python's re (no timeout) without freezing."""
+    return not _RISKY_FOR_RE.search(pattern)
 
 
 def repeat_weight(pattern: str) -> int:
@@ -72,7 +89,7 @@ class Matcher:
     def __init__(self, text: str) -> None:
         self.text = text.strip()
         self.needle = self.text.casefold()
-        self.pattern: regex.Pattern[str] | None = None
+        self.pattern: Any = None  # a compiled pattern (regex's, or re's when it is absent)
         self.simplified = False  # a regex was given but is matched as plain text
         self._cache: dict[Key, bool] = {}
         self._deadline = 0.0
@@ -80,9 +97,13 @@ class Matcher:
             if len(self.text) > MAX_PATTERN or repeat_weight(self.text) > MAX_WEIGHT:
                 self.simplified = True
                 return
+            if regex is None and not safe_for_re(self.text):
+                self.simplified = True
+                return
+            engine: Any = regex if regex is not None else re
             try:
-                self.pattern = regex.compile(self.text, regex.IGNORECASE)
-            except (regex.error, ValueError, OverflowError, RecursionError, MemoryError):
+                self.pattern = engine.compile(self.text, engine.IGNORECASE)
+            except (engine.error, ValueError, OverflowError, RecursionError, MemoryError):
                 pass  # not a regex after all: plain text
 
     def begin_pass(self) -> None:
@@ -108,10 +129,12 @@ class Matcher:
         self._cache[key] = hit
         return hit
 
-    def _search(self, pattern: regex.Pattern[str], name: str) -> bool:
+    def _search(self, pattern: Any, name: str) -> bool:
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError
+        if regex is None:  # a pattern that safe_for_re() let through
+            return pattern.search(name) is not None
         return pattern.search(name, timeout=min(SEARCH_TIMEOUT, remaining)) is not None
 
     def _text(self, key: Key) -> bool:

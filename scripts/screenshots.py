@@ -4,11 +4,16 @@ Usage: python scripts/screenshots.py [OUTDIR]   (make screenshots)
 
 Starts a lab (the bundled HAProxy), lets traffic run so counters move, stops
 one server so something is DOWN, drives the app headless and saves SVGs.
+
+It also writes ``SOURCES`` in OUTDIR: a digest of every file the screenshots are drawn
+from (the UI code and styles, the themes, this script). The test suite computes it
+again and fails when the UI changed after the screenshots were taken.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sys
 import tempfile
 import time
@@ -17,6 +22,27 @@ from pathlib import Path
 from console import labcli
 from console.haproxy.lab import control
 from console.instance import Target
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE_GLOBS = ("console/ui/**/*.py", "console/ui/**/*.tcss", "console/themes/*.toml",
+                "scripts/screenshots.py")
+SOURCES_FILE = "SOURCES"
+
+
+def source_files(root: Path = REPO) -> list[Path]:
+    """The files the screenshots are drawn from, in a stable order."""
+    found = {p for pattern in SOURCE_GLOBS for p in root.glob(pattern) if p.is_file()}
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def sources_digest(root: Path = REPO) -> str:
+    """One SHA-256 over the names and contents of :func:`source_files`."""
+    h = hashlib.sha256()
+    for path in source_files(root):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return h.hexdigest()
+
 
 VIEWS = [("1", "status"), ("2", "traffic"), ("3", "http"), ("4", "errors")]
 
@@ -73,6 +99,9 @@ def main() -> int:
         made = asyncio.run(shoot(info, out))
     finally:
         labcli.stop_child(child)
+    (out / SOURCES_FILE).write_text(
+        "# digest of the files these screenshots are drawn from (scripts/screenshots.py)\n"
+        f"{sources_digest()}\n")
     for path in made:
         print(path)
     return 0

@@ -9,6 +9,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable
+from importlib import resources
 from typing import TYPE_CHECKING, TextIO
 
 from rich.style import Style
@@ -81,7 +82,8 @@ class HAConsoleApp(App[int], inherit_bindings=False):
     and the error hook; the main view and its keys are :class:`MonitorScreen`."""
 
     TITLE = "haconsole"
-    CSS_PATH = "console.tcss"
+    # read as package data, so the styles are found in a one-file build too (a zip)
+    CSS = resources.files("console.ui").joinpath("console.tcss").read_text(encoding="utf-8")
     # not Textual's ctrl+q: the main screen has it (no quitting from under another screen);
     # help opens on every screen (the main screen also lists it, in its place in the footer)
     BINDINGS = [

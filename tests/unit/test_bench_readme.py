@@ -1,0 +1,52 @@
+"""The README's performance tables are those of the committed benchmark run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import readme as bench_readme
+from bench import report
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def latest() -> dict:
+    return json.loads((REPO / "bench" / "results" / "latest.json").read_text())
+
+
+def test_the_readme_shows_the_committed_run() -> None:
+    text = (REPO / "README.md").read_text()
+    assert bench_readme.block(latest()) in text, (
+        "README.md's performance tables differ from bench/results/latest.json: "
+        "run `python bench/readme.py`")
+
+
+def test_the_targets_are_worked_out_as_the_report_does() -> None:
+    results = latest()
+    assert results["targets"] == report.targets(results)
+    assert "merged_from" not in results
+
+
+def test_a_stretch_the_header_did_not_say_is_not_met() -> None:
+    results = {"sizes": {"50000": {"terminal": {
+        "idle": {"stretched_polls": 3, "stretched_interval": 1.7, "poll_s": 0.5},
+        "header_says_stretched": False}}}}
+    [stretch] = [t for t in report.targets(results) if t["target"].startswith("50,000")]
+    assert stretch["met"] is False
+
+
+def test_speed_targets_are_ratios_against_hatop() -> None:
+    hat = {"servers": 900, "rounds": 1, "seconds": 15}
+    for window in ("idle", "churn"):
+        hat[window] = {"ratio": {"cpu_ms_per_refresh": 0.8, "bytes_per_refresh": 0.5},
+                       "hatop": {"cpu_ms_per_refresh": 9.0}, "console": {}}
+    results = {"hatop": hat, "sizes": {"10000": {"terminal": {
+        "idle": {"cpu_ms_per_refresh": 50.0}, "churn": {"cpu_ms_per_refresh": 200.0}}}}}
+    got = {t["target"]: t for t in report.targets(results)}
+    idle = got["10,000 servers, idle: console CPU per server per refresh / hatop's at 900 "
+               "(hatop cannot show 10,000)"]
+    assert abs(idle["value"] - (50 / 10000) / (9 / 900)) < 1e-9 and idle["met"] is True
+    churn = [t for k, t in got.items() if k.startswith("10,000 servers, churn")][0]
+    assert churn["met"] is False  # 2x hatop's per server
+    assert all("%" not in t["limit"] for t in got.values() if "CPU" in t["target"])
