@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from console import tables_cli
@@ -129,7 +129,8 @@ def _target(args: argparse.Namespace) -> Target:
 
 def _attempt(args: argparse.Namespace) -> str:
     skip = {"command", "action", "yes", "socket", "master", "config", "url", "instance",
-            "settings", "interval", "read_only", "theme"}
+            "settings", "interval", "read_only", "theme", "ssh", "ssh_config", "fleet",
+            "wave"}
     words = [args.command, args.action]
     flags = {_flag_dest(v.flag) for s in registry.specs() if not isinstance(s.cli, NotOffered)
              for v in s.cli if v.flag}
@@ -174,6 +175,40 @@ async def _server(args: argparse.Namespace, target: Target) -> int:
                             instance=target.name)
 
     return await change(args, target, kind, make)
+
+
+def fleet_plan(args: argparse.Namespace) -> tuple[str, Callable[[Target, Any],
+                                                                 Awaitable[Plan]]]:
+    """The kind of change and how to plan it on one node (``--fleet``): a server or a
+    frontend change, its names and values validated before any node is asked."""
+    from console.haproxy import actions
+    from console.haproxy.errors import NoSuchObject
+    from console.haproxy.model import Snapshot
+
+    spec, params = chosen(args)
+    kind = spec.kind
+    if args.command == "server":
+        backend, server = _ref(args.ref)
+        actions.validate(actions.Action.server(kind, [("x", server)], **params))
+
+        async def make_server(target: Target, client: Any) -> Plan:
+            snapshot, states = await actions.read_state(client)
+            refs = (actions.expand_same_name(snapshot, server) if backend == "*"
+                    else [(backend, server)])
+            if not refs:
+                raise NoSuchObject(f"no server named {server} in any backend")
+            return actions.plan(actions.Action.server(kind, refs, **params), snapshot,
+                                states, instance=target.name)
+
+        return kind, make_server
+    action = actions.Action.frontend(kind, [args.name], **params)
+    actions.validate(action)
+
+    async def make_frontend(target: Target, client: Any) -> Plan:
+        snapshot = Snapshot.from_text(None, await client.run("show stat -1 1 -1"))
+        return actions.plan(action, snapshot, None, instance=target.name)
+
+    return kind, make_frontend
 
 
 async def _frontend(args: argparse.Namespace, target: Target) -> int:

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reach the instance on HOST over SSH (your ssh and ~/.ssh/config; "
                    "-s and -m are then paths on HOST, default -s /run/haproxy/admin.sock)")
     g.add_argument("--ssh-config", metavar="FILE", help="ssh -F FILE instead of ~/.ssh/config")
+    g.add_argument("--fleet", metavar="NAME",
+                   help="every instance of [fleets.NAME] in the settings: show stat|servers, "
+                   "server and frontend changes")
     g.add_argument("--settings", metavar="FILE", help="settings file (TOML)")
     g.add_argument("--interval", metavar="SECONDS",
                    help=f"refresh interval, 0.1 to 3600 (default {DEFAULT_INTERVAL:g})")
@@ -180,6 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     hints.remember(args)
     try:
+        if args.fleet:
+            from console.fleet_cli import run as run_fleet
+
+            return run_fleet(args)
+        if getattr(args, "wave", None):
+            print("haconsole: --wave is for --fleet changes", file=sys.stderr)
+            return ExitStatus.USAGE
         if args.command == "show":
             return cmd_show(args)
         if args.command == "lab":

@@ -262,6 +262,26 @@ async def show(target: Target, what: str, *, as_json: bool = False,
     raise ValidationError(f"unknown show target {what!r}")
 
 
+async def json_rows(target: Target, what: str, name_filter: str | None = None
+                    ) -> list[dict[str, Any]]:
+    """``show stat`` or ``show servers`` rows as ``--json`` prints them (typed)."""
+    from console.haproxy import parsers
+    from console.haproxy.model import Row, to_json_row
+
+    matcher = make_matcher(name_filter) if name_filter else None
+    if what == "stat":
+        rows = parsers.parse_stat(await fetch_stat_text(target))
+        keep = _matching(matcher, [(r.get("pxname", ""), r.get("svname", "")) for r in rows])
+        return [to_json_row(Row.from_fields(r)) for r, k in zip(rows, keep, strict=True) if k]
+    if what == "servers":
+        state_rows = parsers.parse_servers_state(
+            await _need_socket(target, what).run("show servers state"))
+        keep = _matching(matcher, [(s.be_name, s.srv_name) for s in state_rows])
+        return [parsers.server_state_json(s) for s, k in zip(state_rows, keep, strict=True)
+                if k]
+    raise ValidationError(f"unknown show target {what!r}")
+
+
 def run_console(target: Target, *, theme: str | None = None) -> int:
     """Open the TUI on *target*."""
     from console.ui.app import run_app

@@ -140,6 +140,7 @@ class Settings:
     document: TOMLDocument
     default_instance: str | None = None
     instances: dict[str, Instance] = field(default_factory=dict)
+    fleets: dict[str, list[str]] = field(default_factory=dict)  # name -> instance names
     ui: UISettings = field(default_factory=UISettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     exists: bool = False
@@ -360,6 +361,20 @@ def load(path: str | Path | None = None) -> Settings:
             raise ConfigError(f"instances.{name}.reload = \"command\" needs reload_command",
                               _where(p, text, "reload"))
         settings.instances[name] = inst
+    fleets = _table(doc, "fleets", p, text, "[fleets]")
+    for name, table in fleets.items():
+        members = table.get("instances") if isinstance(table, dict) else None
+        if not (isinstance(members, list) and members
+                and all(isinstance(m, str) for m in members)):
+            raise ConfigError(f"fleets.{name} needs instances = [\"lb1\", \"lb2\", …]",
+                              _where(p, text, name))
+        unknown = [m for m in members if m not in settings.instances]
+        if unknown:
+            raise ConfigError(f"fleets.{name}: no [instances.{unknown[0]}]",
+                              _where(p, text, name), "define each instance of the fleet")
+        if len(set(members)) != len(members):
+            raise ConfigError(f"fleets.{name} names an instance twice", _where(p, text, name))
+        settings.fleets[name] = [str(m) for m in members]
     if settings.default_instance and settings.default_instance not in settings.instances:
         raise ConfigError(f"default_instance {settings.default_instance!r} is not defined",
                           _where(p, text, "default_instance"),

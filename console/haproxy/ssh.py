@@ -17,15 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import shlex
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from console.haproxy.errors import HAProxyError
 
@@ -69,6 +74,42 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+class _Spawner:
+    """Starts the long-lived ssh processes from one thread that lives as long as the
+    console: the kernel sends PR_SET_PDEATHSIG when the *thread* that started a child
+    ends, so a child started from a worker thread (a thread pool, asyncio.to_thread)
+    would be killed when that worker ends."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = \
+            queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            return fn()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="haconsole-ssh",
+                                                daemon=True)
+                self._thread.start()
+        done: Future[Any] = Future()
+        self._jobs.put((fn, done))
+        return done.result()
+
+    def _loop(self) -> None:
+        while True:
+            fn, done = self._jobs.get()
+            try:
+                done.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                done.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
 
 
 def ssh_program() -> list[str]:
@@ -132,9 +173,9 @@ class SSHNode:
                 "-o", f"ConnectTimeout={max(1, int(self.connect_timeout))}",
                 "--", self.host]
         with open(err_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=err,
-                                         preexec_fn=_die_with_parent)  # noqa: PLW1509
+            self.proc = _SPAWNER.call(lambda: subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                preexec_fn=_die_with_parent))  # noqa: PLW1509
         deadline = time.monotonic() + self.connect_timeout + 5
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
