@@ -279,9 +279,11 @@ async def test_pick_the_sort_column_directly() -> None:
         await pilot.pause()
         body = str(app.screen.query_one(".dialog-body Static").render())
         assert " 4  5xx%" in body and " 0  HAProxy's order  ← now" in body
+        await pilot.press("down", "down", "down")
         await pilot.press("4")
         await pilot.pause()
         assert (table.sort_column, table.sort_reverse) == ("5xx_pct", True)  # largest first
+        assert table._cursor == 0  # picked to find the worst: the cursor on the top row
         await pilot.press("less_than_sign", "4")
         await pilot.pause()
         assert (table.sort_column, table.sort_reverse) == ("5xx_pct", False)  # reversed

@@ -454,6 +454,8 @@ class MonitorScreen(Screen[None]):
         def chosen(choice: tuple[str | None, bool] | None) -> None:
             if choice is not None:
                 table.sort_by(*choice)
+                if choice[0] is not None:  # a column picked to find the worst: show it
+                    table.action_cursor_home()
 
         self.app.push_screen(SortPicker(table.shown_columns(), current, table.sort_reverse),
                              chosen)
