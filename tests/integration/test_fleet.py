@@ -15,16 +15,9 @@ import pytest
 
 from tests.instance import Instance, start_instance
 from tests.lab_helpers import send
-from tests.sshd import SSHServer, start_sshd
+from tests.sshd import SSHServer
 
 pytestmark = pytest.mark.haproxy
-
-
-@pytest.fixture(scope="module")
-def sshd() -> Iterator[SSHServer]:
-    server = start_sshd()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,16 +23,9 @@ from console.haproxy.poller import NodeSource
 from console.haproxy.transport import RuntimeClient
 from console.instance import Request, resolve
 from tests.lab_helpers import send
-from tests.sshd import NOBODY, SSHServer, start_sshd
+from tests.sshd import NOBODY, SSHServer
 
 pytestmark = pytest.mark.haproxy
-
-
-@pytest.fixture(scope="module")
-def sshd() -> Iterator[SSHServer]:
-    server = start_sshd()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
