@@ -231,6 +231,15 @@ def _where(path: Path, text: str, key: str) -> str:
     return f"{path}:{line}" if line else str(path)
 
 
+def _table_where(path: Path, text: str, dotted: str, key: str) -> str:
+    """Where the table ``[dotted]`` starts, else where *key* is set (``[fleets]`` ``p = …``)."""
+    parts = [re.escape(part) for part in dotted.split(".")]
+    m = re.search(r"^[ \t]*\[[ \t]*" + r"[ \t]*\.[ \t]*".join(parts) + r"[ \t]*\]", text, re.M)
+    if m:
+        return f"{path}:{text.count(chr(10), 0, m.start()) + 1}"
+    return _where(path, text, key)
+
+
 def _get(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: Path, text: str,
          dotted: str) -> object:
     value = table.get(key)
@@ -363,17 +372,18 @@ def load(path: str | Path | None = None) -> Settings:
         settings.instances[name] = inst
     fleets = _table(doc, "fleets", p, text, "[fleets]")
     for name, table in fleets.items():
+        where = _table_where(p, text, f"fleets.{name}", name)
         members = table.get("instances") if isinstance(table, dict) else None
         if not (isinstance(members, list) and members
                 and all(isinstance(m, str) for m in members)):
             raise ConfigError(f"fleets.{name} needs instances = [\"lb1\", \"lb2\", …]",
-                              _where(p, text, name))
+                              where)
         unknown = [m for m in members if m not in settings.instances]
         if unknown:
             raise ConfigError(f"fleets.{name}: no [instances.{unknown[0]}]",
-                              _where(p, text, name), "define each instance of the fleet")
+                              where, "define each instance of the fleet")
         if len(set(members)) != len(members):
-            raise ConfigError(f"fleets.{name} names an instance twice", _where(p, text, name))
+            raise ConfigError(f"fleets.{name} names an instance twice", where)
         settings.fleets[name] = [str(m) for m in members]
     if settings.default_instance and settings.default_instance not in settings.instances:
         raise ConfigError(f"default_instance {settings.default_instance!r} is not defined",

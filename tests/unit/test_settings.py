@@ -77,6 +77,16 @@ def test_missing_explicit_file(tmp_path: Path) -> None:
     ("[instances.x]\nsocket = 5\n", ":2", "instances.x.socket must be a string"),
     ("[instances.x]\nreload = \"kill\"\n", ":2", "reload must be one of"),
     ("default_instance = \"y\"\n", ":1", "is not defined"),
+    ("[instances.x]\nssh = \"-oProxyCommand=touch /tmp/p\"\n", ":2",
+     "instances.x.ssh: not an SSH host"),
+    ("[instances.x]\nssh = \"lb1\\nx\"\n", ":2", "instances.x.ssh: not an SSH host"),
+    ("[instances.x]\nsudo = \"yes\"\n", ":2", "instances.x.sudo must be"),
+    ("[instances.x]\n[fleets.p]\ninstances = [\"x\", \"y\"]\n", ":2",
+     "fleets.p: no [instances.y]"),
+    ("[instances.x]\n[fleets.p]\ninstances = [\"x\", \"x\"]\n", ":2",
+     "fleets.p names an instance twice"),
+    ("[instances.x]\n[fleets.p]\ninstances = \"x\"\n", ":2", "fleets.p needs instances"),
+    ("[fleets]\np = 3\n", ":2", "fleets.p needs instances"),
 ])
 def test_broken_file_names_the_line(tmp_path: Path, text: str, where: str, what: str) -> None:
     p = tmp_path / "s.toml"
