@@ -37,7 +37,6 @@ from console.haproxy.errors import HAProxyError
 SSH_ENV = "HACONSOLE_SSH"
 """The ssh program to run (default: ``ssh`` on PATH); a path, no arguments."""
 CONNECT_TIMEOUT = 10.0
-MAX_OUTPUT = 64 * 1024 * 1024
 # a host as ssh reads it: an alias, a name, user@host, an IP; never an option
 _HOST_RE = re.compile(r"[A-Za-z0-9_:][A-Za-z0-9_.@%+\[\]:-]{0,254}")
 _FORWARD_NAMES = ("stats", "master")
@@ -232,24 +231,6 @@ class SSHNode:
         words = ["sudo", "-n", "--", *argv] if self.sudo else list(argv)
         return [*self._base(), "-S", str(self.control), "-o", "ControlMaster=no",
                 "--", self.host, shlex.join(words)]
-
-    def run(self, argv: list[str], *, input: bytes | None = None,
-            timeout: float = 60.0) -> subprocess.CompletedProcess[bytes]:
-        """Run *argv* on the node; an SSHError when ssh or sudo could not."""
-        done = subprocess.run(self.command(argv), input=input, capture_output=True,
-                              timeout=timeout, check=False,
-                              stdin=None if input is not None else subprocess.DEVNULL)
-        if len(done.stdout) > MAX_OUTPUT:
-            raise SSHError(f"{argv[0]} on {self.host} answered more than "
-                           f"{MAX_OUTPUT >> 20} MiB", self.host)
-        err = done.stderr.decode(errors="replace")
-        if self.sudo and "sudo:" in err and ("password" in err or "terminal" in err):
-            raise SSHError(f"sudo on {self.host} would ask for a password", self.host,
-                           f"allow {argv[0]} without a password for this user "
-                           "(NOPASSWD in sudoers), or set sudo = false")
-        if done.returncode == 255:
-            raise explain(self.host, err, 255)
-        return done
 
     # -- the end --------------------------------------------------------------------
 
