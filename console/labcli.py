@@ -57,8 +57,12 @@ def start_child(directory: str, haproxy: str | None) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "console", "lab", "--no-ui", "--dir", directory]
     if haproxy:
         cmd += ["--haproxy", haproxy]
+    from console.haproxy.children import die_with_parent
+
     log = open(Path(directory, "lab-console.log"), "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # killed with the console (SIGTERM or SIGKILL to `haconsole lab`), the lab stops too
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            preexec_fn=die_with_parent)  # noqa: PLW1509
 
 
 def wait_ready(child: subprocess.Popen[bytes], directory: str) -> dict:

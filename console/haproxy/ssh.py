@@ -21,7 +21,6 @@ import queue
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.haproxy.children import die_with_parent
 from console.haproxy.errors import HAProxyError
 
 SSH_ENV = "HACONSOLE_SSH"
@@ -62,17 +62,6 @@ def check_remote_path(path: str, what: str) -> str:
         raise SSHError(f"not a usable {what} path on the node: {path!r}", "ssh",
                        "an absolute path without ':' or control characters")
     return path
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """In the ssh child: be sent SIGTERM when the console dies (Linux), even by kill -9."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 class _Spawner:
@@ -174,7 +163,7 @@ class SSHNode:
         with open(err_path, "wb") as err:
             self.proc = _SPAWNER.call(lambda: subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                preexec_fn=_die_with_parent))  # noqa: PLW1509
+                preexec_fn=die_with_parent))  # noqa: PLW1509
         deadline = time.monotonic() + self.connect_timeout + 5
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

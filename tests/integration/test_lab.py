@@ -165,3 +165,37 @@ def test_sigterm_leaves_nothing_behind(lab: LabHandle) -> None:
                  "lab-control.sock"):
         assert not (lab.dir / name).exists(), name
     assert (lab.dir / "haproxy.cfg").exists() and (lab.dir / "haproxy.log").exists()
+
+
+def test_the_lab_of_haconsole_lab_dies_with_it(haproxy_binary: Any, tmp_path: Path) -> None:
+    """`haconsole lab` runs its lab as a child: killed (even with SIGKILL), it takes the
+    lab and its HAProxy with it (before, they kept running, orphaned)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    directory = tmp_path / "lab"
+    directory.mkdir()
+    code = ("import sys, time; from console import labcli; "
+            "child = labcli.start_child(sys.argv[1], sys.argv[2]); "
+            "labcli.wait_ready(child, sys.argv[1]); print(child.pid, flush=True); "
+            "time.sleep(600)")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(directory),
+                               str(haproxy_binary.path)], stdout=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL)
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        pids = set(json.loads((directory / "lab.json").read_text())["pids"]) | {child}
+        assert all(alive(p) for p in pids)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(5)
+        deadline = time.monotonic() + 15
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in pids if alive(p)]
+    finally:
+        if parent.poll() is None:
+            parent.kill()
