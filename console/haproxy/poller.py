@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from console.haproxy.errors import HAProxyError, Timeout
 from console.haproxy.events import Event, connection_event, diff, initial_events
@@ -26,6 +26,9 @@ from console.haproxy.limits import DEFAULT_INTERVAL, TIMEOUT_HINT
 from console.haproxy.limits import current as current_limits
 from console.haproxy.model import Snapshot, SnapshotBuilder
 from console.haproxy.transport import RuntimeClient
+
+if TYPE_CHECKING:
+    from console.haproxy.ssh import SSHNode
 
 BACKOFF_MAX = 30.0
 PARSE_IN_THREAD_BYTES = 256 * 1024  # parse big answers off the event loop
@@ -74,15 +77,15 @@ class NodeSource(SocketSource):
     failed poll, the connection is checked and opened again before the next one (the
     poller's backoff spaces the tries)."""
 
-    def __init__(self, client: RuntimeClient, node: object) -> None:
+    def __init__(self, client: RuntimeClient, node: SSHNode) -> None:
         super().__init__(client)
         self.node = node
-        self.where = f"{getattr(node, 'label', 'node')}: {client.address}"
+        self.where = f"{node.label}: {client.address}"
         self._failed = False
 
     async def fetch(self) -> Snapshot:
         if self._failed:
-            await asyncio.to_thread(self.node.ensure)  # type: ignore[attr-defined]
+            await asyncio.to_thread(self.node.ensure)
         try:
             snap = await super().fetch()
         except BaseException:
