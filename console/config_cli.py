@@ -42,6 +42,9 @@ staging:   set BACKEND/SERVER KEY=VALUE...      e.g. weight=50 maxconn=100 disab
 review:    diff                                 exit 0: nothing staged, 1: a change is staged
 apply:     apply [--yes] [--allow-removal] [--no-reload] [-m MESSAGE]
 other:     discard, rebase, history [N]
+fleet:     --fleet NAME config set|add-server|del-server|diff|discard ...  on every node
+           --fleet NAME config apply [--canary NODE] [--soak SECONDS] [--yes]
+           --fleet NAME config revert                the nodes the last rollout updated
 
 With several -c (haproxy's -f order; a directory means its *.cfg files), names
 resolve across all the files and an edit lands in the file holding its line.
@@ -77,12 +80,20 @@ def add_config_parser(sub: argparse._SubParsersAction) -> None:
     ap.add_argument("--no-reload", action="store_true",
                     help="write the file but do not reload HAProxy")
     ap.add_argument("-m", "--message", metavar="MESSAGE", help="why (kept in the history)")
+    ap.add_argument("--canary", metavar="NODE",
+                    help="with --fleet: the node applied first (default: the first node)")
+    ap.add_argument("--soak", metavar="SECONDS",
+                    help="with --fleet: how long the canary is watched before the other "
+                    "nodes (default 30)")
     cs.add_parser("discard", help="drop the staged change")
     cs.add_parser("rebase", help="re-apply the staged edits on a file changed meanwhile")
     h = cs.add_parser("history", help="list saved versions, or show the change of one")
     h.add_argument("number", nargs="?", type=whole_number, metavar="N")
     r = cs.add_parser("rollback", help="stage the return to version N")
     r.add_argument("number", type=whole_number, metavar="N")
+    rv = cs.add_parser("revert", help="with --fleet: return the nodes the last rollout "
+                       "updated to their previous version")
+    rv.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
 
 def run_config(args: argparse.Namespace) -> int:
@@ -118,17 +129,47 @@ def _target(args: argparse.Namespace, *, discover: bool = False) -> Any:
     from console.instance import Request, resolve
 
     target = resolve(Request.from_args(args), discover=False)
-    if target.remote_config_note:
-        if target.node is not None:
-            target.node.close()
-        raise ValidationError(target.remote_config_note,
-                              hint=f"run haconsole on {target.ssh} for configuration changes")
+    if target.ssh:
+        from console.instance import attach_files
+
+        attach_files(target)  # the node's files, mirrored: staging works on the mirror
+        if target.files is not None:
+            _name_node_paths(target.files.mirror_root, target.name)
+        return target
     if discover or not target.config:
         target = resolve(Request.from_args(args))
     if not target.config:
         raise ValidationError("no configuration file given or found",
                               hint="pass -c FILE (or -s SOCKET to find it from the process)")
     return target
+
+
+class _NodePaths:
+    """A text stream that prints nodes' mirror paths as ``lb1:/etc/haproxy/…``."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.roots: dict[str, str] = {}
+
+    def write(self, text: str) -> int:
+        shown = text
+        for root, name in self.roots.items():
+            shown = shown.replace(root, f"{name}:/")
+        self._stream.write(shown)
+        return len(text)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._stream, attr)
+
+
+def _name_node_paths(root: str, name: str) -> None:
+    """From now on, print *root* (a node's mirror) as ``NAME:/``."""
+    if not isinstance(sys.stdout, _NodePaths):
+        sys.stdout = _NodePaths(sys.stdout)
+    if not isinstance(sys.stderr, _NodePaths):
+        sys.stderr = _NodePaths(sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        stream.roots[root.rstrip("/") + "/"] = name
 
 
 def _config(args: argparse.Namespace) -> str:
@@ -435,7 +476,14 @@ def _ask(question: str) -> str:
         return ""
 
 
+def cmd_revert(args: argparse.Namespace) -> int:
+    raise ValidationError("'config revert' undoes a fleet rollout: give --fleet NAME",
+                          hint="on one instance: `config history`, then `config rollback N`")
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
+    if getattr(args, "canary", None) or getattr(args, "soak", None) is not None:
+        raise ValidationError("--canary and --soak are for a fleet rollout (--fleet NAME)")
     target = _target(args, discover=True)
     _refuse_read_only(target)
     if args.message:
@@ -536,4 +584,5 @@ _HANDLERS = {
     "set": cmd_set, "add-server": cmd_add_server, "del-server": cmd_del_server,
     "edit": cmd_edit, "diff": cmd_diff, "apply": cmd_apply, "discard": cmd_discard,
     "rebase": cmd_rebase, "history": cmd_history, "rollback": cmd_rollback,
+    "revert": cmd_revert,
 }

@@ -211,6 +211,14 @@ def run(args: argparse.Namespace) -> int:
         _err("--fleet takes its nodes from the settings: no -s, -m, -c, --url, -i or --ssh")
         return ExitStatus.USAGE
     members = fleet_members(args)
+    if args.command == "config":
+        from console import fleet_config
+
+        try:
+            return fleet_config.run(args, members)
+        except HAProxyError as exc:
+            _err(str(exc))
+            return ExitStatus.USAGE if isinstance(exc, ValidationError) else ExitStatus.ERROR
     targets, failed = connect(args, members)
     try:
         for name, why in failed:

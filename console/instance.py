@@ -23,6 +23,7 @@ from enum import IntEnum
 from console import settings as settings_mod
 from console.haproxy.apply_steps import ApplyTarget
 from console.haproxy.discovery import CommandLine
+from console.haproxy.node_files import NodeFiles
 from console.haproxy.ssh import SSHNode
 from console.settings import DEFAULT_INTERVAL, check_interval
 
@@ -98,11 +99,16 @@ class Target:
     remote_socket: str | None = None  # the paths on the node (socket/master are local
     remote_master: str | None = None  # forwards of these once connected)
     remote_configs: list[str] = field(default_factory=list)
+    files: NodeFiles | None = None  # the node's config files, once mirrored (attach_files)
+    node_cmdline: CommandLine | None = None  # the node's master command line (node paths)
+    node_environ: dict[str, str] | None = None  # its environment for the next reload
+    node_environ_source: str = ""
 
     @property
     def remote_config_note(self) -> str | None:
-        """Why the config file is not read, for a node over SSH (None: a local instance)."""
-        if not self.ssh:
+        """Why the config file is not read, for a node over SSH (None: a local instance,
+        or a node whose files are attached)."""
+        if not self.ssh or self.files is not None:
             return None
         files = ", ".join(self.remote_configs) or "its configuration"
         return (f"{files} is on {self.ssh}: reading and changing the configuration over "
@@ -198,6 +204,84 @@ def connect_ssh(t: Target) -> None:
                    + " over ssh")
 
 
+def attach_files(t: Target) -> None:
+    """Make the configuration of the node of *t* usable: its files mirrored locally.
+
+    The node's master command line is read on the node (``/proc/PID/cmdline``, ``cwd``,
+    ``exe`` of the master, else the worker), so ``haproxy -c`` gets the node's binary,
+    its ``-f`` files and ``-C``; the instance's ``configs`` are used when the process
+    cannot be read. Its environment is read there too (``.if defined(...)``). The files
+    are copied to the mirror (:mod:`console.haproxy.node_files`); ``t.config`` and
+    ``t.configs`` become the mirror's paths, which staging and history work on.
+    """
+    import asyncio
+
+    from console.haproxy.discovery import running_pids
+    from console.haproxy.errors import ValidationError
+    from console.haproxy.statefs import state_dir
+
+    if not t.ssh or t.node is None:
+        return
+    files = t.files or NodeFiles.for_instance(t.node, t.name, str(state_dir()))
+    master_pid, worker_pid = asyncio.run(running_pids(t.socket, t.master))
+    for pid, role in ((master_pid, "master"), (worker_pid, "worker")):
+        if pid:
+            cmdline = _node_cmdline(files, pid)
+            if cmdline is not None:
+                t.node_cmdline = cmdline
+                t.node_environ = _node_environ(files, pid, cmdline)
+                if t.node_environ is not None:
+                    t.node_environ_source = f"HAProxy {role} pid {pid} on {t.name}"
+                break
+    paths = list(t.remote_configs) or (t.node_cmdline.config_files if t.node_cmdline else [])
+    if not paths:
+        raise ValidationError(f"the configuration files of {t.name} are not known: the "
+                              "running process could not be read on the node",
+                              f"{t.name} (ssh {t.ssh})", "set configs = [\"/etc/haproxy/"
+                              "haproxy.cfg\"] in the instance's settings, or sudo = true")
+    mirrored = files.sync(paths)
+    t.files = files
+    set_configs(t, mirrored)
+    t.notes.append(f"{t.name}: configuration {', '.join(paths)} read over ssh")
+
+
+def _node_cmdline(files: NodeFiles, pid: int) -> CommandLine | None:
+    from console.haproxy.discovery import parse_cmdline
+
+    raw = files.proc_file(pid, "cmdline")
+    if not raw:
+        return None
+    argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+    out = parse_cmdline(argv, files.proc_link(pid, "cwd"))
+    out.binary = files.proc_link(pid, "exe") or out.binary
+    return out
+
+
+def _node_environ(files: NodeFiles, pid: int, cmdline: CommandLine) -> dict[str, str] | None:
+    """The node's environment for the next reload (see discovery.reload_environ)."""
+    raw = files.proc_file(pid, "environ")
+    if raw is None:
+        return None
+    env: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep and key and not key.startswith(b"HAPROXY_"):
+            env[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8",
+                                                                       "surrogateescape")
+    argv = cmdline.argv
+    if "-L" in argv[:-1]:
+        env["HAPROXY_LOCALPEER"] = argv[argv.index("-L") + 1]
+    else:
+        host = files.run(["uname", "-n"], what="uname -n", cap=4096).text.strip()
+        if host:
+            env["HAPROXY_LOCALPEER"] = host
+    if cmdline.master_worker:
+        env["HAPROXY_MWORKER"] = "1"
+        env["HAPROXY_MWORKER_REEXEC"] = "1"
+        env["HAPROXY_CFGFILES"] = ";".join(files.expand(cmdline.config_files))
+    return env
+
+
 def _discover(t: Target) -> None:
     import asyncio
 
@@ -235,6 +319,8 @@ async def apply_target(target: Target) -> ApplyTarget:
     configuration paths. The settings' binary wins over the running one for
     ``haproxy -c``; the reload method and command come from the settings.
     """
+    if target.files is not None:
+        return _node_apply_target(target)
     cmdline = target.cmdline
     if cmdline is None and not target.discovered and (target.socket or target.master):
         from console.haproxy.discovery import discover
@@ -264,6 +350,29 @@ def apply_target_from(target: Target, cmdline: CommandLine | None) -> ApplyTarge
     else:
         out.config_files = target.config_paths
         out.check_args = list(target.check_args)
+    return out
+
+
+def _node_apply_target(target: Target) -> ApplyTarget:
+    """The :class:`ApplyTarget` of a node: the mirror's paths for the files, the node's
+    for everything that runs there (binary, ``-C``, working directory, sockets)."""
+    import dataclasses
+
+    files = target.files
+    assert files is not None
+    cmdline = target.node_cmdline
+    if cmdline is not None:
+        cmdline = dataclasses.replace(cmdline, config_files=[
+            files.mirror(p) for p in cmdline.config_files])
+    out = apply_target_from(target, cmdline)
+    if cmdline is None:
+        out.config_files = list(target.configs)
+    out.files = files
+    out.node_socket = target.remote_socket
+    out.forwards = {target.remote_socket: target.socket} \
+        if target.remote_socket and target.socket else {}
+    if target.node_environ is not None:
+        out.environ, out.environ_source = dict(target.node_environ), target.node_environ_source
     return out
 
 

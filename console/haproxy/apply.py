@@ -34,12 +34,9 @@ result in :mod:`console.haproxy.apply_run`.
 from __future__ import annotations
 
 import asyncio
-import grp
-import os
-import pwd
 import shutil
-import stat
 
+from console.haproxy import apply_io as io
 from console.haproxy import history_store as hist
 from console.haproxy.apply_after import keep_state, named, reload_step, rollback, verify
 from console.haproxy.apply_guard import (
@@ -65,7 +62,6 @@ from console.haproxy.apply_run import (
 from console.haproxy.apply_steps import (
     ApplyTarget,
     check_binary,
-    run_check,
 )
 from console.haproxy.atomic import (
     WriteError,
@@ -73,8 +69,6 @@ from console.haproxy.atomic import (
     discard_temp,
     fault_point,
     read_bytes,
-    replace_with,
-    write_temp,
 )
 from console.haproxy.errors import HAProxyError
 from console.haproxy.lines import split_lf
@@ -176,7 +170,7 @@ def _reload_possible(run: Run) -> None:
     problem = ""
     if t.reload == "master" and not t.master:
         problem = "the reload method is 'master' but no master socket is known"
-    elif t.reload == "systemctl" and not shutil.which("systemctl"):
+    elif t.reload == "systemctl" and t.files is None and not shutil.which("systemctl"):
         problem = "the reload method is 'systemctl' but systemctl is not installed"
     elif t.reload == "command" and not t.reload_command:
         problem = "the reload method is 'command' but no reload_command is set"
@@ -211,26 +205,14 @@ def _locked(run: Run, staging: Staging, me: dict[str, object], cleaned: list[str
 
 # --------------------------------------------------------------------------- the rest
 
-def _owner(path: str) -> str:
-    st = os.stat(path)
-    try:
-        user = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        user = str(st.st_uid)
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
-    return f"mode {stat.filemode(st.st_mode)} {user}:{group}"
-
-
 async def _pipeline(run: Run, staging: Staging, message: str, user: str | None,
                     no_reload: bool) -> None:
     target, candidate, old = run.target, staging.candidate, staging.base
     run.message = message
     # 3. check
     try:
-        temp = write_temp(run.real, candidate)
+        live_real = await asyncio.to_thread(io.live_path, target, run.config)
+        temp = await asyncio.to_thread(io.put_temp, target, live_real, candidate)
     except WriteError as exc:
         raise run.stop("check", "refused", f"cannot write the candidate next to the config: "
                        f"{exc.what}", [f"where: {exc.where}", f"hint: {exc.hint}",
@@ -239,28 +221,28 @@ async def _pipeline(run: Run, staging: Staging, message: str, user: str | None,
         fault_point("check")
         binary = check_binary(target)
         run.cond = await service_cond(target, binary.path, binary.version)
-        check = await asyncio.to_thread(run_check, target, run.config, temp,
+        check = await asyncio.to_thread(io.check, target, run.config, temp,
                                         environ=run.cond.environ)
     except BaseException:
-        discard_temp(temp)
+        io.drop_temp(target, temp)
         raise
     run.result.check = check
     version_text = f"{check.describe_binary()}, {check.seconds:.2f} s"
     if not check.ok:
-        discard_temp(temp)
+        io.drop_temp(target, temp)
         raise run.stop("check", "refused", f"haproxy -c found errors ({version_text}); "
                        "nothing written, nothing reloaded", check.errors)
     warn = [f"warning: {w}" for w in check.warnings]
     try:
         consequence = await consequence_of(target, run.config, old, candidate, run.cond)
     except BaseException:
-        discard_temp(temp)
+        io.drop_temp(target, temp)
         raise
     run.result.consequence = consequence
     _guard(run, consequence, version_text, warn, temp)
     # 4. history
     try:
-        live = read_bytes(run.real)
+        live = await asyncio.to_thread(io.read_live, target, live_real)
         if live != old:
             raise run.stop("history", "refused", "the live file changed during the apply",
                            ["hint: `haconsole config rebase`, then apply again"])
@@ -274,31 +256,35 @@ async def _pipeline(run: Run, staging: Staging, message: str, user: str | None,
                                 diff=staging.diff(), extra=extra)
         fault_point("history")
     except (WriteError, StateError) as exc:
-        discard_temp(temp)
+        io.drop_temp(target, temp)
         raise run.stop("history", "failed", f"cannot save the history: {exc}; nothing "
                        "written, nothing reloaded") from None
     except BaseException:
-        discard_temp(temp)
+        io.drop_temp(target, temp)
         raise
     run.result.previous_version, run.result.version = prev.number, new.number
     run.step("history", "warn" if skipped else "ok", f"live file kept as version "
              f"{prev.number}; the change becomes version {new.number}", skipped)
     # 5. write
     try:
-        if read_bytes(run.real) != old:
+        if target.files is None and read_bytes(run.real) != old:
             discard_temp(temp)
             mark(run, new.number, "failed", reason="file changed")
             raise run.stop("write", "refused", "the live file changed during the apply")
-        warning = replace_with(temp, run.config)
+        # on a node the replace itself refuses when the file is no longer *old*
+        warning, owner = await asyncio.to_thread(io.replace, target, temp, live_real,
+                                                 run.config, old, candidate)
     except WriteError as exc:
         mark(run, new.number, "failed", reason=str(exc))
         raise run.stop("write", "failed", f"{exc.what}; the live file is unchanged, "
                        "nothing reloaded", [f"where: {exc.where}", f"hint: {exc.hint}"]) \
             from None
     fault_point("write")
-    via = f" (through the symlink {run.config})" if os.path.islink(run.config) else ""
+    via = f" (through the symlink {io.shown(target, run.config)})" \
+        if await asyncio.to_thread(io.is_link, target, run.config) else ""
     run.step("write", "warn" if warning else "ok",
-             f"{run.real} replaced{via}, {_owner(run.real)}", [warning] if warning else [])
+             f"{io.shown(target, live_real)} replaced{via}, {owner}",
+             [warning] if warning else [])
     if no_reload or not target.has_runtime:
         why = "--no-reload" if no_reload else "no running HAProxy known"
         mark(run, new.number, "written")
@@ -311,7 +297,7 @@ async def _pipeline(run: Run, staging: Staging, message: str, user: str | None,
         await keep_state(run, live, candidate)
         fault_point("state")
         run.sockets_before = await answering_sockets(
-            declared_sockets(named(run, live), run.cond, target.cwd))
+            declared_sockets(named(run, live), run.cond, target.cwd), target)
         mark(run, new.number, "reloading")
         reloaded = True
         outcome = await reload_step(run, "reload", candidate, live)

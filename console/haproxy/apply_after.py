@@ -3,6 +3,9 @@ and roll back on any failure (:mod:`console.haproxy.apply` runs them in order)."
 
 from __future__ import annotations
 
+import asyncio
+
+from console.haproxy import apply_io as io
 from console.haproxy import history_store as hist
 from console.haproxy.apply_guard import named_set, set_files
 from console.haproxy.apply_reload import ReloadError, ReloadOutcome, bind_conflicts, do_reload
@@ -18,7 +21,7 @@ from console.haproxy.apply_steps import (
     worker_start,
 )
 from console.haproxy.apply_verify import check_runtime
-from console.haproxy.atomic import WriteError, fault_point, write_atomic
+from console.haproxy.atomic import WriteError, fault_point
 from console.haproxy.errors import HAProxyError
 from console.haproxy.parsers import parse_servers_state
 
@@ -130,7 +133,8 @@ async def rollback(run: Run, old: bytes, candidate: bytes, reason: str, new_vers
     run.result.reason = reason
     fault_point("rollback")
     try:
-        warning = write_atomic(run.real, old)
+        real = await asyncio.to_thread(io.live_path, run.target, run.config)
+        warning = await asyncio.to_thread(io.write_whole, run.target, real, run.config, old)
     except WriteError as exc:
         mark(run, new_version, "failed", reason=reason)
         run.step("rollback", "fail", f"cannot restore the previous file: {exc}",

@@ -253,9 +253,15 @@ def named_set(files: Sequence[str], config_path: str, text: bytes) -> list[tuple
 async def service_cond(target: ApplyTarget, binary: str | None,
                        version: str | None) -> CondContext:
     """What ``.if`` conditions depend on for this service: its binary and environment."""
-    features, ssl = build_info(binary) if binary else (None, None)
+    if not binary:
+        features, ssl = None, None
+    elif target.files is not None:
+        features, ssl = target.files.build_info(binary)
+    else:
+        features, ssl = build_info(binary)
     environ, source = target.environ, target.environ_source or "the settings"
-    if environ is None and target.running and (target.socket or target.master):
+    if environ is None and target.files is None and target.running and \
+            (target.socket or target.master):
         found = await service_environ(target.socket, target.master)
         if found is not None:
             environ, source = found.environ, found.source
@@ -280,10 +286,10 @@ async def consequence_of(target: ApplyTarget, config_path: str, live: bytes, can
     files = set_files(target, config_path)
     return assess(named_set(files, config_path, live), named_set(files, config_path, candidate),
                   cond, running=await running_servers(target),
-                  socket=target.socket, cwd=target.cwd)
+                  socket=target.socket_name, cwd=target.cwd)
 
 
-def _probe_address(address: str) -> str | None:
+def probe_address(address: str) -> str | None:
     """Where to connect to reach a declared stats socket (None: not reachable from here)."""
     if "/" in address:
         return address
@@ -298,9 +304,11 @@ def _probe_address(address: str) -> str | None:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def socket_pid(address: str, timeout: float = 3.0) -> int | None:
-    """The PID that answers ``show info`` on a stats socket, None if nothing answers."""
-    probe = _probe_address(address)
+async def socket_pid(address: str, timeout: float = 3.0,
+                     target: ApplyTarget | None = None) -> int | None:
+    """The PID that answers ``show info`` on a stats socket, None if nothing answers
+    (or it cannot be reached from here: see :meth:`ApplyTarget.reachable`)."""
+    probe = target.reachable(address) if target is not None else probe_address(address)
     if probe is None:
         return None
     try:
@@ -311,9 +319,10 @@ async def socket_pid(address: str, timeout: float = 3.0) -> int | None:
         return None
 
 
-async def answering_sockets(addresses: Sequence[str]) -> list[str]:
+async def answering_sockets(addresses: Sequence[str],
+                            target: ApplyTarget | None = None) -> list[str]:
     """The stats sockets among *addresses* that answer now."""
-    pids = await asyncio.gather(*(socket_pid(a) for a in addresses))
+    pids = await asyncio.gather(*(socket_pid(a, target=target) for a in addresses))
     return [a for a, pid in zip(addresses, pids, strict=True) if pid]
 
 

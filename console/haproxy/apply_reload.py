@@ -124,6 +124,12 @@ async def _run_command(target: ApplyTarget, wait: float) -> tuple[int, str, list
             raise ReloadError("reload method 'command' has no command",
                               hint="set reload_command in the instance's settings")
         argv = ["sh", "-c", target.reload_command]
+    from console.haproxy.apply_io import run_reload_command
+
+    remote = await run_reload_command(target, argv, wait)
+    if remote is not None:
+        rc, text, node = remote
+        return rc, f"{' '.join(argv)} (on {node})", split_lf(text.strip())[-5:]
     try:
         proc = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True,
                                        errors="replace", timeout=wait,

@@ -12,15 +12,14 @@ may have failed), are in :mod:`console.haproxy.apply_reload`.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from console.haproxy.atomic import write_private
 from console.haproxy.binaries import Binary, for_service
 from console.haproxy.errors import HAProxyError
 from console.haproxy.lines import split_lf
@@ -36,6 +35,9 @@ from console.haproxy.parsers import (
 )
 from console.haproxy.staging import SECTION_KEYWORDS, config_words
 from console.haproxy.transport import MasterClient, RuntimeClient
+
+if TYPE_CHECKING:
+    from console.haproxy.node_files import NodeFiles
 
 CHECK_TIMEOUT = 120.0
 
@@ -58,10 +60,30 @@ class ApplyTarget:
     running: bool = True  # False: nothing to reload (write only)
     environ: dict[str, str] | None = None  # the service's environment (None: ask /proc)
     environ_source: str = ""
+    # A node over SSH: its files (the config path given to the pipeline is their local
+    # mirror; see console.haproxy.node_files), the stats socket's path on the node, and
+    # which node addresses reach it from here (socket and master are local forwards).
+    files: NodeFiles | None = None
+    node_socket: str | None = None
+    forwards: dict[str, str] | None = None
 
     @property
     def has_runtime(self) -> bool:
         return self.running and bool(self.master or self.socket)
+
+    @property
+    def socket_name(self) -> str | None:
+        """The stats socket as the configuration names it (the node's path on a node)."""
+        return self.node_socket or self.socket
+
+    def reachable(self, address: str) -> str | None:
+        """Where to connect to reach the declared stats socket *address* (None: not
+        from here: another node's loopback, an abstract socket…)."""
+        if self.forwards is not None:
+            return self.forwards.get(address)
+        from console.haproxy.apply_guard import probe_address
+
+        return probe_address(address)
 
 
 async def runtime_run(target: ApplyTarget, command: str, timeout: float = 10.0) -> str:
@@ -96,7 +118,9 @@ class CheckResult:
 
 def check_binary(target: ApplyTarget) -> Binary:
     """The binary that checks the candidate: the one that will run it (see
-    :func:`console.haproxy.binaries.for_service`)."""
+    :func:`console.haproxy.binaries.for_service`); on a node, the node's."""
+    if target.files is not None:
+        return target.files.binary(target.haproxy, target.haproxy_origin)
     return for_service(target.haproxy, target.haproxy_origin)
 
 
@@ -163,24 +187,32 @@ def run_check(target: ApplyTarget, config_path: str, temp: str, *,
         output, rc = proc.stdout + proc.stderr, proc.returncode
     except subprocess.TimeoutExpired:
         output, rc = f"haproxy -c did not finish within {CHECK_TIMEOUT:g} s", -1
-    seconds = time.monotonic() - started
+    return describe_check(output, rc, args, binary, time.monotonic() - started, temp,
+                          config_path, several=len(files) > 1)
+
+
+def describe_check(output: str, rc: int, args: list[str], binary: Binary, seconds: float,
+                   temp: str, config_path: str, *, several: bool,
+                   shown: str | None = None) -> CheckResult:
+    """The :class:`CheckResult` of ``haproxy -c``'s *output* and exit status *rc*: the
+    candidate's *temp* name replaced by *config_path* (or *shown*, as the user knows it)."""
+    name = shown or config_path
     messages = parse_check_output(output)
-    several = len(files) > 1
-    errors = [_describe(m.message, temp, config_path, several) for m in messages
+    errors = [_describe(m.message, temp, name, several) for m in messages
               if m.level == "ALERT"]
     located = [e for e in errors if e.startswith("line ") or re.match(r"^\S+:[0-9]+: ", e)]
     if located:
         errors = located + [e for e in errors if e not in located and not re.match(
             r"^(?:Error\(s\) found in configuration file|Fatal errors found)", e)]
-    warnings = [_describe(m.message, temp, config_path, several) for m in messages
+    warnings = [_describe(m.message, temp, name, several) for m in messages
                 if m.level == "WARNING"]
     if rc == 2 and not errors:
         errors = ["HAProxy would not start: the configuration has no enabled listener "
                   "(no 'bind' line that it would open)"]
     elif rc != 0 and not errors:
-        errors = [line.replace(temp, config_path) for line in split_lf(output.strip())[-3:]]
+        errors = [line.replace(temp, name) for line in split_lf(output.strip())[-3:]]
         errors = errors or [f"haproxy -c failed with exit code {rc}"]
-    return CheckResult(rc == 0, rc, errors, warnings, output.replace(temp, config_path),
+    return CheckResult(rc == 0, rc, errors, warnings, output.replace(temp, name),
                        args, binary.path, binary.version, seconds, binary.origin)
 
 
@@ -402,9 +434,9 @@ async def save_server_state(target: ApplyTarget, path: str) -> int:
     text = await runtime_run(target, "show servers state", timeout=30)
     rows = parse_servers_state(text)
     data = text.strip("\n").encode() + b"\n"
-    directory = os.path.dirname(path) or "."
-    await asyncio.to_thread(os.makedirs, directory, exist_ok=True)
-    write_private(path, data, mode=0o644, action="write the server state file")
+    from console.haproxy.apply_io import write_state
+
+    await write_state(target, path, data)
     return len(rows)
 
 

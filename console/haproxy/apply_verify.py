@@ -63,9 +63,9 @@ async def _sockets(target: ApplyTarget, declared: list[str], before: Sequence[st
                    new_worker: int | None) -> tuple[list[str], list[str]]:
     confirmed: list[str] = []
     failures: list[str] = []
-    console = norm_socket(target.socket, target.cwd) if target.socket else None
+    console = norm_socket(target.socket_name, target.cwd) if target.socket_name else None
     if console and console not in declared:
-        confirmed.append(f"stats socket {target.socket} not checked: the new file does not "
+        confirmed.append(f"stats socket {target.socket_name} not checked: the new file does not "
                          "declare it")
     wanted = [a for a in before if a in declared]
     if console and console in declared and console not in wanted:
@@ -73,8 +73,8 @@ async def _sockets(target: ApplyTarget, declared: list[str], before: Sequence[st
     first = True
     for address in wanted:
         pid = await stats_pid(target, new_worker) if address == console else \
-            await socket_pid(address)
-        shown = target.socket if address == console else address
+            await socket_pid(address, target=target)
+        shown = target.socket_name if address == console else address
         if pid is None:
             failures.append(f"the stats socket {shown} does not answer (the old worker had it "
                             "and the file still declares it)")

@@ -145,7 +145,11 @@ def build_info(path: str) -> tuple[frozenset[str] | None, str | None]:
                              errors="replace")
     except (OSError, subprocess.TimeoutExpired):
         return None, None
-    text = out.stdout + out.stderr
+    return parse_build_info(out.stdout + out.stderr)
+
+
+def parse_build_info(text: str) -> tuple[frozenset[str] | None, str | None]:
+    """``(build features, SSL library name)`` from the text of ``haproxy -vv``."""
     m = re.search(r"^Feature list : (.*)$", text, re.M)
     features = frozenset(w[1:] for w in m.group(1).split() if w.startswith("+")) if m else None
     m = re.search(r"^Running on (?:OpenSSL|SSL library) version : (\S+)", text, re.M)
