@@ -132,7 +132,7 @@ async def check_level(client: Any, target: Target, kind: str, what: str) -> None
     if kind not in read_only(level, False, version):
         need = required_level(kind, version)
         since = " on HAProxy 3.4 and later" if need != required_level(kind) else ""
-        raise Refused(f"not allowed: the socket {target.socket} is at level {level or '?'}; "
+        raise Refused(f"not allowed: the socket {target.socket_where} is at level {level or '?'}; "
                       f"'{what}' needs level {need}{since} (use a socket with 'level {need}')",
                       ExitStatus.ERROR)
 
