@@ -316,7 +316,7 @@ class RuntimeClient:
         except OSError as exc:
             raise ConnectionLost(f"{self.role} closed the connection during "
                                  f"{_what(line)!r}: {exc.strerror or exc}",
-                                 self.where, "retry; HAProxy may be reloading") from None
+                                 self.where, self._lost_hint) from None
         finally:
             writer.close()
         if not data:
@@ -375,6 +375,13 @@ class RuntimeClient:
         if extra:
             self._drop()
         return data
+
+    @property
+    def _lost_hint(self) -> str:
+        if self.where != str(self.address):  # a forward: sshd could not open the node's
+            return ("on the node, is HAProxy running, and is this its socket path? "
+                    "(sshd could not open it)")
+        return "retry; HAProxy may be reloading"
 
     def _timeout(self, line: str, timeout: float) -> Timeout:
         return Timeout(f"no complete answer to {_what(line)!r} within {timeout:g} s",
