@@ -45,8 +45,9 @@ def yes(p: argparse.ArgumentParser) -> None:
     p.add_argument("-y", "--yes", action="store_true",
                    help="confirm without asking (needed when stdin is not a terminal)")
     p.add_argument("--wave", choices=("all", "rolling"),
-                   help="with --fleet: every node (all), or one after the other stopping at "
-                   "the first failure (rolling, the default)")
+                   help="with --fleet (or -i given more than once): every node (all), or one "
+                   "after the other, each read back, stopping at the first failure (rolling, "
+                   "the default)")
 
 
 def sub(parent: argparse.ArgumentParser) -> Any:

@@ -199,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_fleet(args)
         if getattr(args, "wave", None):
-            print("haconsole: --wave is for --fleet changes", file=sys.stderr)
+            print("haconsole: --wave is for fleet changes (--fleet NAME, or -i given more "
+                  "than once)", file=sys.stderr)
             return ExitStatus.USAGE
         if args.command == "show":
             return cmd_show(args)
