@@ -45,8 +45,9 @@ def yes(p: argparse.ArgumentParser) -> None:
     p.add_argument("-y", "--yes", action="store_true",
                    help="confirm without asking (needed when stdin is not a terminal)")
     p.add_argument("--wave", choices=("all", "rolling"),
-                   help="with --fleet: every node (all), or one after the other stopping at "
-                   "the first failure (rolling, the default)")
+                   help="with --fleet (or -i given more than once): every node (all), or one "
+                   "after the other, each read back, stopping at the first failure (rolling, "
+                   "the default)")
 
 
 def sub(parent: argparse.ArgumentParser) -> Any:
@@ -132,7 +133,7 @@ async def check_level(client: Any, target: Target, kind: str, what: str) -> None
     if kind not in read_only(level, False, version):
         need = required_level(kind, version)
         since = " on HAProxy 3.4 and later" if need != required_level(kind) else ""
-        raise Refused(f"not allowed: the socket {target.socket} is at level {level or '?'}; "
+        raise Refused(f"not allowed: the socket {target.socket_where} is at level {level or '?'}; "
                       f"'{what}' needs level {need}{since} (use a socket with 'level {need}')",
                       ExitStatus.ERROR)
 

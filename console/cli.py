@@ -40,14 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "repeat it as haproxy's -f: -c haproxy.cfg -c conf.d/")
     g.add_argument("--url", metavar="URL",
                    help="stats page URL (http://[user:pass@]host:port/stats)")
-    g.add_argument("-i", "--instance", metavar="NAME", help="named instance from the settings")
+    g.add_argument("-i", "--instance", metavar="NAME", action="append",
+                   help="named instance from the settings; repeated (-i lb1 -i lb2), an "
+                   "ad-hoc fleet of those instances, as --fleet")
     g.add_argument("--ssh", metavar="HOST",
                    help="reach the instance on HOST over SSH (your ssh and ~/.ssh/config; "
                    "-s and -m are then paths on HOST, default -s /run/haproxy/admin.sock)")
     g.add_argument("--ssh-config", metavar="FILE", help="ssh -F FILE instead of ~/.ssh/config")
     g.add_argument("--fleet", metavar="NAME",
                    help="every instance of [fleets.NAME] in the settings: show stat|servers, "
-                   "server and frontend changes")
+                   "server and frontend changes (--wave all|rolling)")
     g.add_argument("--settings", metavar="FILE", help="settings file (TOML)")
     g.add_argument("--interval", metavar="SECONDS",
                    help=f"refresh interval, 0.1 to 3600 (default {DEFAULT_INTERVAL:g})")
@@ -178,17 +180,27 @@ def _internal_error(exc: BaseException) -> int:
     return ExitStatus.ERROR
 
 
+def split_instances(args: argparse.Namespace) -> None:
+    """``-i`` given once names one instance (``args.instance``, as always); given more
+    than once, the instances of an ad-hoc fleet (``args.instances``, ``instance`` None)."""
+    names = list(args.instance or [])
+    args.instances = names if len(names) > 1 else []
+    args.instance = names[0] if len(names) == 1 else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    split_instances(args)
     hints.remember(args)
     try:
-        if args.fleet:
+        if args.fleet or args.instances:
             from console.fleet_cli import run as run_fleet
 
             return run_fleet(args)
         if getattr(args, "wave", None):
-            print("haconsole: --wave is for --fleet changes", file=sys.stderr)
+            print("haconsole: --wave is for fleet changes (--fleet NAME, or -i given more "
+                  "than once)", file=sys.stderr)
             return ExitStatus.USAGE
         if args.command == "show":
             return cmd_show(args)

@@ -1,4 +1,4 @@
-"""``haconsole --fleet NAME …``: the same command on every node of a fleet.
+"""``haconsole --fleet NAME …`` (or ``-i A -i B …``): one command on every node of a fleet.
 
 A fleet is ``[fleets.NAME] instances = ["lb1", "lb2", …]`` in the settings; each
 instance is local or over SSH. Supported here:
@@ -9,8 +9,16 @@ instance is local or over SSH. Supported here:
 * a runtime change (``server``, ``frontend``): planned on every node first (nothing is
   sent if one node cannot be planned), shown node by node, confirmed once, then sent
   with ``--wave all`` (every node, whatever happens on the others) or ``--wave rolling``
-  (one node, its answer checked, then the next; the first failure stops the rest). A
-  summary says what was done where. Each node's commands are journaled with its name.
+  (one node, its answer checked, then the next; the first failure stops the rest). After
+  HAProxy's answer, the node's targets are read again and must be in the state the plan
+  expects (a drain reads as DRAIN, a weight N as N, a disabled frontend as PAUSED):
+  otherwise the node failed. A node whose ssh connection was lost is connected again
+  before its turn, or fails with nothing sent. A summary says the state of every node
+  (done, FAILED and why, not attempted). Each node's commands are journaled with its
+  name.
+
+``-i A -i B`` (``-i`` given more than once) is an ad-hoc fleet of those instances, on
+the same path as ``--fleet``.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from console.haproxy.atomic import fault_point
 from console.haproxy.errors import HAProxyError, ValidationError
 from console.haproxy.safe_text import visible
 from console.instance import ExitStatus
@@ -35,8 +44,16 @@ WAVES = ("all", "rolling")
 
 
 def fleet_members(args: argparse.Namespace) -> list[str]:
+    """The instances of ``--fleet NAME``, or those of ``-i`` given more than once."""
     from console import settings as settings_mod
 
+    named = list(getattr(args, "instances", None) or [])
+    if named:
+        twice = sorted({n for n in named if named.count(n) > 1})
+        if twice:
+            raise ValidationError(f"-i {twice[0]} is given twice",
+                                  hint="name each instance of the fleet once")
+        return named
     settings = settings_mod.load(getattr(args, "settings", None))
     members = settings.fleets.get(args.fleet)
     if not members:
@@ -144,17 +161,71 @@ class NodeChange:
 PlanMaker = Callable[["Target", Any], Awaitable["Plan"]]
 
 
+def _client(t: Target) -> Any:
+    from console.haproxy.transport import RuntimeClient
+
+    return RuntimeClient(t.socket or "", where=t.socket_where)
+
+
+async def _reconnected(t: Target) -> str | None:
+    """None when the node's ssh connection is up (opened again if it was lost), else
+    why it cannot be used: nothing is sent to a node whose connection is gone."""
+    node = t.node
+    if node is None or node.alive():
+        return None
+    try:
+        await asyncio.to_thread(node.ensure)
+    except HAProxyError as exc:
+        return (f"the ssh connection to {node.host} was lost and could not be opened "
+                f"again: {exc}; nothing was sent to {t.socket_where}")
+    return None
+
+
+async def _send(c: NodeChange, index: int) -> str | None:
+    """Send one node's plan (the *index*-th node of the wave), print HAProxy's answers,
+    then read the node's targets again and compare them with the plan's expected state.
+    None when all is as planned, else what went wrong (said on stderr with the node's
+    name)."""
+    from console.change_cli import out, report
+    from console.haproxy.actions import execute
+    from console.haproxy.actions.verify import expected_text, verify
+
+    assert c.plan is not None
+    t = c.target
+    why = await _reconnected(t)
+    if why is not None:
+        _err(f"{t.name}: {why}")
+        return why
+    try:
+        result = await execute(c.plan, _client(t), t)
+    except HAProxyError as exc:
+        _err(f"{t.name}: {exc}")
+        return str(exc)
+    if report(result) != ExitStatus.OK:
+        return result.error or "HAProxy refused the change"
+    if not c.plan.expected:
+        return None
+    fault_point(f"fleet-before-verify-{index}")
+    problems = await verify(c.plan, _client(t))
+    if problems:
+        why = ("HAProxy answered, but the state read again is not the one planned: "
+               + "; ".join(problems))
+        _err(f"{t.name}: {why}")
+        return why
+    out(f"verified: {expected_text(c.plan)}")
+    return None
+
+
 async def run_change(args: argparse.Namespace, targets: list[Target], kind: str,
                      make_plan: PlanMaker) -> int:
-    """Plan on every node, show, confirm once, send by wave, summarise."""
-    from console.change_cli import Refused, check_level, confirm, out, report, show_plan
-    from console.haproxy.actions import execute
-    from console.haproxy.transport import RuntimeClient
+    """Plan on every node, show, confirm once, send by wave (each node's result read
+    again and checked against its plan), summarise every node's state."""
+    from console.change_cli import Refused, check_level, confirm, out, show_plan
 
     wave = getattr(args, "wave", None) or "rolling"
     changes = [NodeChange(t) for t in targets]
     for c in changes:  # every plan first: nothing is sent if one node cannot be planned
-        client = RuntimeClient(c.target.socket or "")
+        client = _client(c.target)
         try:
             await check_level(client, c.target, kind, f"{args.command} {args.action}")
             c.plan = await make_plan(c.target, client)
@@ -169,21 +240,15 @@ async def run_change(args: argparse.Namespace, targets: list[Target], kind: str,
     out(f"{len(changes)} nodes, wave {wave}")
     confirm(dangerous or changes[0].plan, args.yes)  # type: ignore[arg-type]
     stopped = False
-    for c in changes:
+    for i, c in enumerate(changes, 1):
         if stopped:
             break
         out(f"── {c.target.label} ──")
-        assert c.plan is not None
-        try:
-            result = await execute(c.plan, RuntimeClient(c.target.socket or ""), c.target)
-            code = report(result)
-        except HAProxyError as exc:
-            _err(f"{c.target.label}: {exc}")
-            code = ExitStatus.ERROR
-        c.ok = code == ExitStatus.OK
-        c.outcome = "done" if c.ok else "FAILED"
-        if not c.ok and wave == "rolling":
-            stopped = True
+        why = await _send(c, i)
+        c.ok = why is None
+        c.outcome = "done" if c.ok else f"FAILED: {why}"
+        stopped = not c.ok and wave == "rolling"
+        fault_point(f"fleet-after-node-{i}")
     out("summary:")
     for c in changes:
         out(f"  {c.target.label}: {c.outcome}")
@@ -207,10 +272,19 @@ def run_action(args: argparse.Namespace, targets: list[Target]) -> int:
 def run(args: argparse.Namespace) -> int:
     from console.change_cli import Refused
 
-    if args.socket or args.master or args.config or args.url or args.instance or args.ssh:
-        _err("--fleet takes its nodes from the settings: no -s, -m, -c, --url, -i or --ssh")
+    if args.fleet and getattr(args, "instances", None):
+        _err("--fleet or -i given more than once, not both: each names a fleet")
         return ExitStatus.USAGE
-    members = fleet_members(args)
+    if args.socket or args.master or args.config or args.url or args.instance or args.ssh:
+        flag = "--fleet" if args.fleet else "-i given more than once"
+        _err(f"{flag} takes its nodes from the settings: no -s, -m, -c, --url, --ssh "
+             "(nor a single -i)")
+        return ExitStatus.USAGE
+    try:
+        members = fleet_members(args)
+    except ValidationError as exc:
+        _err(str(exc))
+        return ExitStatus.USAGE
     if args.command == "config":
         from console import fleet_config
 

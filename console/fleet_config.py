@@ -62,6 +62,8 @@ def err(text: str) -> None:
 def _node_args(args: argparse.Namespace, name: str) -> argparse.Namespace:
     one = copy.copy(args)
     one.fleet, one.instance = None, name
+    if hasattr(one, "instances"):
+        one.instances = []
     return one
 
 
@@ -197,7 +199,7 @@ def run_apply(args: argparse.Namespace, members: list[str]) -> int:
             return ExitStatus.ERROR
     node_args = copy.copy(args)
     node_args.yes = True  # confirmed once for the fleet
-    record = Rollout(args.fleet or "adhoc", [n.name for n in nodes])
+    record = Rollout(_record_name(args, members), [n.name for n in nodes])
     stopped = False
     for node in nodes:
         if stopped:
@@ -232,7 +234,8 @@ def run_apply(args: argparse.Namespace, members: list[str]) -> int:
         out("the rollout stopped: the nodes after the failure were not changed")
         if updated:
             out("to roll the updated nodes back too: "
-                f"haconsole --fleet {args.fleet} config revert")
+                + (f"haconsole --fleet {args.fleet} config revert" if args.fleet else
+                   "haconsole " + " ".join(f"-i {m}" for m in members) + " config revert"))
         return ExitStatus.ERROR
     out("the rollout is complete: every node runs the new configuration")
     return ExitStatus.OK
@@ -440,12 +443,17 @@ class Rollout:
                                   "then config rollback N") from None
 
 
+def _record_name(args: argparse.Namespace, members: list[str]) -> str:
+    """The rollout record's name: the fleet, or the nodes of an ad-hoc fleet (-i -i)."""
+    return args.fleet or "adhoc-" + "+".join(members)
+
+
 def _opt(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def run_revert(args: argparse.Namespace, members: list[str]) -> int:
-    record = Rollout.load(args.fleet)
+    record = Rollout.load(_record_name(args, members))
     if record is None or not record.updated:
         out("no rollout to revert: no node of this fleet was updated by the last rollout")
         return ExitStatus.OK

@@ -56,9 +56,17 @@ class Request:
         """From the command line's parsed options (``argparse.Namespace``)."""
         config = getattr(args, "config", None)
         configs = [config] if isinstance(config, str) else list(config or [])
+        instance = getattr(args, "instance", None)
+        if isinstance(instance, list):  # -i as parsed, before cli.split_instances
+            if len(instance) > 1:
+                from console.haproxy.errors import ValidationError
+
+                raise ValidationError("-i given more than once names a fleet, not one "
+                                      "instance", hint="give one -i NAME here")
+            instance = instance[0] if instance else None
         return cls(socket=getattr(args, "socket", None), master=getattr(args, "master", None),
                    configs=configs, url=getattr(args, "url", None),
-                   instance=getattr(args, "instance", None),
+                   instance=instance,
                    settings=getattr(args, "settings", None),
                    interval=getattr(args, "interval", None),
                    read_only=bool(getattr(args, "read_only", False)),
@@ -118,6 +126,14 @@ class Target:
     def label(self) -> str:
         """The instance as the header names it: ``lb1 via ssh`` for a node."""
         return f"{self.name} via ssh" if self.ssh else self.name
+
+    @property
+    def socket_where(self) -> str:
+        """The stats socket as messages name it: ``lb1:/run/haproxy/admin.sock`` for a
+        node over SSH (its path on the node, not the local forward), else the socket."""
+        if self.ssh and self.remote_socket:
+            return f"{self.name}:{self.remote_socket}"
+        return self.socket or "?"
 
     @property
     def config_paths(self) -> list[str]:
@@ -196,9 +212,9 @@ def connect_ssh(t: Target) -> None:
     node.start()
     atexit.register(node.close)
     t.node = node
-    t.socket = node.forward(t.remote_socket, "stats")
+    t.socket = node.forward(t.remote_socket, "stats", f"{t.name}:{t.remote_socket}")
     if t.remote_master:
-        t.master = node.forward(t.remote_master, "master")
+        t.master = node.forward(t.remote_master, "master", f"{t.name}:{t.remote_master}")
     t.notes.append(f"{t.ssh}: stats socket {t.remote_socket}"
                    + (f", master {t.remote_master}" if t.remote_master else "")
                    + " over ssh")

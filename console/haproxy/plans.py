@@ -54,6 +54,8 @@ class Plan:
     no_undo: list[str] = field(default_factory=list)
     undo_targets: list[str] = field(default_factory=list)  # target label per undo command
     undo_actions: list[Action] = field(default_factory=list)  # what puts it back, in order
+    # per target label: what its state reads as once done (key -> values accepted)
+    expected: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict)
 
 
 @dataclass

@@ -33,6 +33,7 @@ from typing import Any
 
 from console.haproxy.children import die_with_parent
 from console.haproxy.errors import HAProxyError
+from console.haproxy.transport import name_socket
 
 SSH_ENV = "HACONSOLE_SSH"
 """The ssh program to run (default: ``ssh`` on PATH); a path, no arguments."""
@@ -142,12 +143,34 @@ class SSHNode:
     # -- the connection ------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the connection (a ControlMaster); an SSHError says why it could not."""
+        """Open the connection (a ControlMaster); an SSHError says why it could not.
+
+        With *sudo*, ``sudo -n true`` is run on the node first: a sudo that would ask
+        for a password (or no sudo at all) is a refusal before anything is sent.
+        """
         if self.dir is None:
             self.dir = Path(tempfile.mkdtemp(prefix="haconsole-ssh-", dir=self.runtime_dir))
         self._spawn()
+        if self.sudo:
+            self._check_sudo()
         for remote, local in list(self.forwards.items()):
             self._forward(remote, local)
+
+    def _check_sudo(self) -> None:
+        """Refuse a node where ``sudo -n`` cannot run a command without a password."""
+        try:
+            done = subprocess.run(self.command(["true"]), stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=self.connect_timeout + 5,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            self._stop_proc()
+            raise SSHError(f"sudo on {self.host} did not answer within "
+                           f"{self.connect_timeout + 5:g} s: nothing was sent", self.host,
+                           "check `ssh HOST sudo -n true` by hand") from None
+        if done.returncode == 0:
+            return
+        self._stop_proc()
+        raise sudo_error(self.host, done.stderr.decode(errors="replace"), done.returncode)
 
     def _spawn(self) -> None:
         assert self.dir is not None
@@ -189,8 +212,13 @@ class SSHNode:
         if not self.alive():
             self.start()
 
-    def forward(self, remote: str, name: str) -> str:
-        """A local unix socket that reaches *remote* (a socket path on the node)."""
+    def forward(self, remote: str, name: str, display: str | None = None) -> str:
+        """A local unix socket that reaches *remote* (a socket path on the node).
+
+        Errors about the local socket name it *display* (default ``HOST:REMOTE``), the
+        node's path, never the private local one (:func:`~console.haproxy.transport.
+        name_socket`), until :meth:`close`.
+        """
         check_remote_path(remote, "socket")
         if name not in _FORWARD_NAMES:
             raise ValueError(name)
@@ -198,6 +226,7 @@ class SSHNode:
         local = str(self.dir / f"{name}.sock")
         self._forward(remote, local)
         self.forwards[remote] = local
+        name_socket(local, display or f"{self.host}:{remote}")
         return local
 
     def _forward(self, remote: str, local: str) -> None:
@@ -231,6 +260,8 @@ class SSHNode:
                                 "--", self.host], stdin=subprocess.DEVNULL,
                                capture_output=True, timeout=5, check=False)
         self._stop_proc()
+        for local in self.forwards.values():
+            name_socket(local, None)
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
@@ -268,6 +299,22 @@ def _first_line(data: bytes | str) -> str:
     text = data.decode(errors="replace") if isinstance(data, bytes) else data
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "no message"
+
+
+def sudo_error(host: str, stderr: str, code: int) -> SSHError:
+    """Why ``sudo -n true`` failed on *host* (exit status *code*), and what to do."""
+    if code == 127 or "sudo: not found" in stderr or "command not found" in stderr:
+        return SSHError(f"sudo is not installed on {host}: nothing was sent", host,
+                        "install sudo there, or set sudo = false for this instance")
+    if "password is required" in stderr or "a terminal is required" in stderr:
+        return SSHError(f"sudo on {host} would prompt for a password: nothing was sent",
+                        host, "allow NOPASSWD in the node's sudoers for the login user "
+                        "(haconsole never types a password), or run without sudo "
+                        "(sudo = false)")
+    if code == 255:
+        return explain(host, stderr, code)
+    return SSHError(f"sudo on {host} refused: {_first_line(stderr)}; nothing was sent", host,
+                    "check the node's sudoers for the login user (`sudo -n -l` there)")
 
 
 def explain(host: str, stderr: str, code: int | None) -> SSHError:

@@ -95,8 +95,30 @@ def parse_address(text: str) -> Address:
     return Address("unix", path=raw)
 
 
-def _connect_error(exc: OSError, addr: Address, role: str) -> ConnectError:
-    where = str(addr)
+_SOCKET_NAMES: dict[str, str] = {}
+
+
+def name_socket(path: str, name: str | None) -> None:
+    """Errors about the local socket *path* name it *name* instead: a forward of a node's
+    socket is ``lb1:/run/haproxy/admin.sock`` to the engineer, not a path in a private
+    temporary directory. ``None`` forgets the name (the forward is closed)."""
+    if name is None:
+        _SOCKET_NAMES.pop(path, None)
+    else:
+        _SOCKET_NAMES[path] = name
+
+
+def socket_name(address: str | Address) -> str:
+    """How messages name the socket at *address* (its name from :func:`name_socket`)."""
+    text = str(address)
+    return _SOCKET_NAMES.get(text, text)
+
+
+def _connect_error(exc: OSError, addr: Address, role: str,
+                   where: str | None = None) -> ConnectError:
+    where = where or str(addr)
+    if where != str(addr):  # a forwarded socket: what fails is the way to the node
+        return _forward_error(exc, role, where)
     if addr.kind == "unix":
         if isinstance(exc, FileNotFoundError):
             return SocketMissing(
@@ -131,6 +153,15 @@ def _connect_error(exc: OSError, addr: Address, role: str) -> ConnectError:
                                  "nothing listens on that address: is HAProxy running?")
     return ConnectError(f"cannot connect to the {role}: {exc.strerror or exc}", where,
                         "check the address and that HAProxy is running")
+
+
+def _forward_error(exc: OSError, role: str, where: str) -> ConnectError:
+    """A local forward of a node's socket cannot be opened: the ssh connection that
+    carries it is gone (the node's own socket is checked by sshd, on the node)."""
+    reason = exc.strerror or str(exc)
+    return ConnectError(f"cannot reach the {role} through ssh ({reason})", where,
+                        "the ssh connection to the node was lost: check that the node and "
+                        "its sshd are up, then retry")
 
 
 _ERROR_CLASSES: dict[str, tuple[type[CommandRejected], str]] = {
@@ -185,8 +216,10 @@ class RuntimeClient:
 
     def __init__(self, address: str | Address, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  read_timeout: float | None = None, interactive: bool = False,
-                 max_answer: int | None = None) -> None:
+                 max_answer: int | None = None, where: str | None = None) -> None:
         self.address = address if isinstance(address, Address) else parse_address(address)
+        # how errors name the socket: ``lb1:/run/haproxy/admin.sock`` for a forward
+        self.where = where or socket_name(self.address)
         limits = current_limits()
         self.connect_timeout = connect_timeout
         self.read_timeout = limits.timeout if read_timeout is None else read_timeout
@@ -211,9 +244,9 @@ class RuntimeClient:
             return await asyncio.wait_for(coro, self.connect_timeout)
         except TimeoutError:
             raise Timeout(f"no connection to the {self.role} within {self.connect_timeout:g} s",
-                          str(addr), "HAProxy may be overloaded or stuck; retry") from None
+                          self.where, "HAProxy may be overloaded or stuck; retry") from None
         except OSError as exc:
-            raise _connect_error(exc, addr, self.role) from None
+            raise _connect_error(exc, addr, self.role, self.where) from None
 
     def _drop(self) -> None:
         """Forget the interactive connection without waiting (its state is unknown)."""
@@ -249,7 +282,7 @@ class RuntimeClient:
         data = await self._exchange(line, timeout or self.read_timeout)
         answer = data.decode("utf-8", "replace")
         if check:
-            classify_answer(answer, line, str(self.address))
+            classify_answer(answer, line, self.where)
         return answer
 
     async def run_many(self, commands: list[str], *, timeout: float | None = None,
@@ -279,13 +312,21 @@ class RuntimeClient:
             await writer.drain()
             if writer.can_write_eof():
                 writer.write_eof()
-            return await read_capped(reader, self.max_answer, _what(line), str(self.address))
+            data = await read_capped(reader, self.max_answer, _what(line), self.where)
         except OSError as exc:
             raise ConnectionLost(f"{self.role} closed the connection during "
                                  f"{_what(line)!r}: {exc.strerror or exc}",
-                                 str(self.address), "retry; HAProxy may be reloading") from None
+                                 self.where, self._lost_hint) from None
         finally:
             writer.close()
+        if not data:
+            # HAProxy ends every answer with a newline, even an empty one: no byte at all
+            # is a connection closed before answering (a node's socket gone behind its
+            # ssh forward), and whether the command was done is unknown
+            raise ConnectionLost(f"no answer to {_what(line)!r}: the {self.role} closed the "
+                                 "connection without answering", self.where,
+                                 "check that HAProxy runs and listens there, then retry")
+        return data
 
     async def _exchange_interactive(self, line: str) -> bytes:
         for attempt in (1, 2):
@@ -301,7 +342,7 @@ class RuntimeClient:
                     except (asyncio.IncompleteReadError, OSError):
                         self._drop()
                         raise ConnectionLost(f"{self.role} closed the connection on 'prompt'",
-                                             str(self.address)) from None
+                                             self.where) from None
                 assert self._conn is not None
                 reader, writer = self._conn
                 try:
@@ -317,7 +358,7 @@ class RuntimeClient:
                     if attempt == 1 and not fresh and not partial:
                         continue
                     raise ConnectionLost(f"{self.role} closed the connection during "
-                                         f"{_what(line)!r}", str(self.address),
+                                         f"{_what(line)!r}", self.where,
                                          "retry; HAProxy may be reloading") from None
             except BaseException:
                 # a deadline, a cap or a cancel in the middle of an answer: the rest of
@@ -330,14 +371,21 @@ class RuntimeClient:
         """The answer up to the prompt (excluded); anything after it means the
         connection is out of step, so it is dropped for the next command."""
         data, extra = await read_until(reader, self._prompt, self.max_answer, _what(line),
-                                       str(self.address))
+                                       self.where)
         if extra:
             self._drop()
         return data
 
+    @property
+    def _lost_hint(self) -> str:
+        if self.where != str(self.address):  # a forward: sshd could not open the node's
+            return ("on the node, is HAProxy running, and is this its socket path? "
+                    "(sshd could not open it)")
+        return "retry; HAProxy may be reloading"
+
     def _timeout(self, line: str, timeout: float) -> Timeout:
         return Timeout(f"no complete answer to {_what(line)!r} within {timeout:g} s",
-                       str(self.address), TIMEOUT_HINT)
+                       self.where, TIMEOUT_HINT)
 
 
 def _what(line: str) -> str:
@@ -391,10 +439,10 @@ class MasterClient(RuntimeClient):
         check_command(command)
         answer = await self.run(f"{prefix} {command}", timeout=timeout, check=False)
         if answer.startswith("Can't find the target"):
-            raise NoSuchObject(f"no process matches {prefix}", str(self.address),
+            raise NoSuchObject(f"no process matches {prefix}", self.where,
                                "list processes with `show proc` on the master", answer=answer)
         if check:
-            classify_answer(answer, command, str(self.address))
+            classify_answer(answer, command, self.where)
         return answer
 
     async def _exchange_body(self, line: str) -> bytes:
@@ -414,7 +462,7 @@ class MasterClient(RuntimeClient):
                     break
                 buf += chunk
                 if len(buf) > self.max_answer:
-                    raise too_large(repr(_what(line)), str(self.address), self.max_answer)
+                    raise too_large(repr(_what(line)), self.where, self.max_answer)
                 if body_start is None:
                     m = _MASTER_PROMPT_START.match(buf)
                     if m is None:

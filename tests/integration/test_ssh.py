@@ -22,6 +22,7 @@ from console.haproxy.errors import HAProxyError
 from console.haproxy.poller import NodeSource
 from console.haproxy.transport import RuntimeClient
 from console.instance import Request, resolve
+from tests.conftest import _ours
 from tests.lab_helpers import send
 from tests.sshd import NOBODY, SSHServer
 
@@ -44,7 +45,8 @@ def haconsole(sshd: SSHServer, host: str, socket_path: str, *args: str,
 
 
 def ssh_processes(marker: str = "haconsole-ssh-") -> list[int]:
-    """Live ssh processes whose command line names a console's private directory."""
+    """Live ssh processes whose command line names a console's private directory,
+    started by this test session (not by another session's tests on the machine)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -57,7 +59,7 @@ def ssh_processes(marker: str = "haconsole-ssh-") -> list[int]:
         except OSError:
             continue
         if state != b"Z" and argv and argv[0].endswith(b"ssh") and \
-                any(marker.encode() in a for a in argv):
+                any(marker.encode() in a for a in argv) and _ours(entry):
             found.append(int(entry))
     return found
 

@@ -30,6 +30,8 @@ from console.haproxy.model import normalize_status
 from console.haproxy.validate import build_command
 
 FRONTEND_OP = {"OPEN": "enable", "FULL": "enable", "PAUSED": "disable"}  # STOP: shut down
+# what `show stat` says of a frontend once enabled or disabled
+FRONTEND_STATUS = {"enable": ("OPEN", "FULL"), "disable": ("PAUSED",)}
 
 
 def _impact(b: Builder, params: Mapping[str, Any], t: Target) -> None:
@@ -65,6 +67,7 @@ FRONTEND = ActionSpec(
     "frontend", "frontend", "{op} frontend",
     command=lambda p, name: build_command(p["op"], "frontend", name),
     impact=_impact, params=(choice("op", "enable", "disable"),),
+    expect=lambda p: {"status": FRONTEND_STATUS[p["op"]]},
     menu=(MenuEntry("disable — stop accepting connections", {"op": "disable"}),
           MenuEntry("enable", {"op": "enable"})),
     cli=(CliVerb("enable", "accept connections again", fixed={"op": "enable"}),
@@ -88,6 +91,8 @@ FRONTEND_MAXCONN = ActionSpec(
     command=lambda p, name: build_command("set", "maxconn", "frontend", name,
                                           str(int(p["value"]))),
     impact=_maxconn_impact, params=(maxconn_param(),),
+    # a frontend without a limit may show an empty slim (read as None)
+    expect=lambda p: {"maxconn": (int(p["value"]),) + ((None,) if not int(p["value"]) else ())},
     menu=(MenuEntry("maxconn…", prompt=("value",), prompt_label="maxconn for the frontend"),),
     cli=(CliVerb("maxconn", "set the frontend's maxconn", (CliArg("value", "N"),), rank=1),),
     journal=("set", "maxconn", "frontend", REF),

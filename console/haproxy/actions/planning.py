@@ -188,6 +188,8 @@ def _step(spec: ActionSpec, params: Mapping[str, Any], target: Target, ref: str)
     b = Builder(spec, step, ref)
     b.send(params)
     spec.impact(b, params, target)
+    if spec.expect is not None:
+        step.expected = spec.expect(params)
     return step
 
 
@@ -219,13 +221,17 @@ def _assemble(kind: str, summary: str, steps: list[Step], before: dict[str, Any]
         targets += [s.label] * len(s.commands)
     dangerous = any(s.dangerous for s in steps)
     labels = [s.label for s in steps]
+    expected: dict[str, dict[str, tuple[Any, ...]]] = {}
+    for s in steps:  # a later change of the same target decides what it reads as
+        if s.expected:
+            expected.setdefault(s.label, {}).update(s.expected)
     return Plan(kind, summary, commands, [line for s in steps for line in s.impact],
                 dangerous, _confirm_word(labels) if dangerous else None, required_level(kind),
                 before, [c for s in reversed(steps) for c in s.undo], note, targets, scopes,
                 [s.no_undo for s in steps if s.no_undo],
                 [s.label for s in reversed(steps) for _ in s.undo],
                 [_undo_action(k, s.label, scopes.get(s.label), p)
-                 for s in reversed(steps) for k, p in s.undo_changes])
+                 for s in reversed(steps) for k, p in s.undo_changes], expected)
 
 
 def preview_commands(action: Action) -> list[str]:

@@ -142,7 +142,8 @@ async def execute(plan: Plan, client: Any, target: Any, *, journal: bool = True)
 
         check_writable()
     result = Result(plan, [])
-    where = str(getattr(client, "address", "") or getattr(target, "socket", "") or "?")
+    where = str(getattr(client, "where", "") or getattr(client, "address", "")
+                or getattr(target, "socket", "") or "?")
     stopped = False
     for i, command in enumerate(plan.commands):
         if stopped:

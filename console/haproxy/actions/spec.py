@@ -8,7 +8,8 @@ that offers, plans, undoes or restores changes reads the specs from the registry
   socket level it needs, and its parameters, each checked by a :class:`Param`;
 * its runtime command (*command*); its impact in words, its danger and its undo
   (*impact*, written on a :class:`Builder`); what a server becomes once it is done
-  (*predict*), so that the backend as a whole is judged;
+  (*predict*), so that the backend as a whole is judged; what its target reads as
+  once it is done (*expect*), checked after a fleet's node is changed;
 * how it is offered: in the actions menu (:class:`MenuEntry`) and as
   ``haconsole SCOPE VERB`` (:class:`CliVerb`), or :class:`NotOffered` and why;
 * how a journal entry it wrote is brought back: the leading words of its command
@@ -162,6 +163,9 @@ def was(key: str, before: Mapping[str, Any], current: Mapping[str, Any] | None) 
 # --------------------------------------------------------------------------- steps
 
 UndoChange = tuple[str, dict[str, Any]]  # (action kind, parameters) on the same target
+Expected = dict[str, tuple[Any, ...]]
+"""What a target reads as once a change is done: for keys of its state (the form of
+``Plan.before``: ``admin_state``, ``weight``, ``status``...), the values accepted."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,7 @@ class Step:
     dangerous: bool = False
     no_undo: str | None = None  # why it cannot be undone
     undo_changes: list[UndoChange] = field(default_factory=list)
+    expected: Expected = field(default_factory=dict)
 
 
 class Builder:
@@ -227,7 +232,9 @@ class ActionSpec:
     the parameters). *prepare* resolves parameters against a server's state before
     (``(params, before, backend row) -> params``); *preview* gives the parameters of a
     command shown without the state, or None when the command depends on it. *example*:
-    parameters that make a valid change (for tests and help).
+    parameters that make a valid change (for tests and help). *expect* gives, from the
+    parameters of a step, what its target reads as once HAProxy has done it (None: a
+    change whose result is not checked, as a forced health that checks move on).
     """
 
     kind: str
@@ -246,6 +253,7 @@ class ActionSpec:
     prepare: Callable[[dict[str, Any], Mapping[str, Any], Row | None],
                       dict[str, Any]] | None = None
     preview: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+    expect: Callable[[Mapping[str, Any]], Expected] | None = None
 
     def check(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters, each checked and cleaned."""

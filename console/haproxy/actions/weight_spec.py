@@ -144,6 +144,7 @@ WEIGHT = ActionSpec(
     command=lambda p, ref: build_command("set", "server", ref, "weight",
                                          str(p["_send"] if "_send" in p else p["value"])),
     impact=_impact, predict=_predict, prepare=_prepare, preview=_preview,
+    expect=lambda p: {"weight": (int(p["_new_weight"]),)},
     params=(Param("value", _check, into="change"),),
     menu=(MenuEntry("weight…", prompt=("value",),
                     prompt_label="weight: N (0-256), N%, +N, -N or reset"),
