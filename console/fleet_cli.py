@@ -286,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
         _err(str(exc))
         return ExitStatus.USAGE
     if args.command == "config":
-        from console import fleet_config
+        from console import fleet_config_cli as fleet_config
 
         try:
             return fleet_config.run(args, members)

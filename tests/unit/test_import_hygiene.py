@@ -22,7 +22,7 @@ PACKAGE = ROOT / "console"
 # lowest first; a module may import its own layer or lower ones only
 LAYERS = ("paths", "haproxy", "wiring", "ui", "cli")
 CLI = {"console.cli", "console.config_cli", "console.actions_cli", "console.change_cli",
-       "console.tables_cli", "console.labcli", "console.fleet_cli",
+       "console.tables_cli", "console.labcli", "console.fleet_cli", "console.fleet_config_cli",
        "console.oneshot", "console.__main__"}
 OUTSIDE_TEXTUAL = ("haproxy", "paths", "wiring")
 
