@@ -330,6 +330,9 @@ def explain(host: str, stderr: str, code: int | None) -> SSHError:
         return SSHError(f"the host key of {host} is not known: refused, nothing was sent",
                         host, f"connect once with `ssh {host}`, check the fingerprint, "
                         "and accept it there")
+    if "unix_listener" in text:
+        return SSHError(f"ssh {host} cannot create its control socket: {_first_line(text)}",
+                        host, "the temp directory (TMPDIR) must be writable by this user")
     if "Permission denied" in text:
         return SSHError(f"{host} refused the login: {_first_line(text)}", host,
                         "haconsole never asks for a password: use a key, the agent or a "

@@ -8,11 +8,14 @@ directory: every answer went through sshd.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -33,7 +36,19 @@ pytestmark = pytest.mark.haproxy
 def via_nobody(sshd: SSHServer, monkeypatch: pytest.MonkeyPatch) -> SSHServer:
     for key, value in sshd.env().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setattr(tempfile, "tempdir", RUN_DIR)  # in-process consoles too
     return sshd
+
+
+# The consoles of this module make their private ssh directories here, so the leftover
+# check sees only their ssh processes (not those of a module running beside it).
+RUN_DIR = tempfile.mkdtemp(prefix="haconsole-ssh-tests-")
+os.chmod(RUN_DIR, 0o711)  # the ssh client runs as nobody: it must reach its directory
+atexit.register(shutil.rmtree, RUN_DIR, True)
+
+
+def env_of(sshd: SSHServer) -> dict[str, str]:
+    return {**os.environ, **sshd.env(), "TMPDIR": RUN_DIR}
 
 
 def haconsole(sshd: SSHServer, host: str, socket_path: str, *args: str,
@@ -41,10 +56,10 @@ def haconsole(sshd: SSHServer, host: str, socket_path: str, *args: str,
     cmd = [sys.executable, "-m", "console", "--ssh", host, "--ssh-config", sshd.config,
            "-s", socket_path, *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, env={**os.environ, **sshd.env()})
+                          stdin=subprocess.DEVNULL, env=env_of(sshd))
 
 
-def ssh_processes(marker: str = "haconsole-ssh-") -> list[int]:
+def ssh_processes(marker: str = RUN_DIR + "/haconsole-ssh-") -> list[int]:
     """Live ssh processes whose command line names a console's private directory,
     started by this test session (not by another session's tests on the machine)."""
     found = []
@@ -119,7 +134,7 @@ def test_no_ssh_left_after_kill_9_of_the_console(instance: Any, sshd: SSHServer)
     cmd = [sys.executable, "-m", "console", "--ssh", "lb1", "--ssh-config", sshd.config,
            "-s", instance.admin, "show", "stat", "--delta", "30"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, **sshd.env()})
+                            stderr=subprocess.DEVNULL, env=env_of(sshd))
     try:
         deadline = time.monotonic() + 15
         while not ssh_processes() and time.monotonic() < deadline:
@@ -179,10 +194,17 @@ async def test_the_console_header_says_via_ssh(instance: Any, via_nobody: SSHSer
         target.node.close()
 
 
-def test_config_commands_on_a_node_say_what_is_not_available(instance: Any,
-                                                             sshd: SSHServer) -> None:
+def test_config_commands_on_a_node_read_its_file_over_ssh(instance: Any,
+                                                          sshd: SSHServer) -> None:
+    """``config`` on a node given by --ssh: the file is found from the node's master
+    process (read on the node) and named as the node's, never as a local path."""
+    out = haconsole(sshd, "lb1", instance.admin, "config", "history")
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    out = haconsole(sshd, "lb1", instance.admin, "config", "set", "be_app/app1", "weight=3")
+    assert out.returncode == 0, out.stderr
     out = haconsole(sshd, "lb1", instance.admin, "config", "diff")
-    assert out.returncode == 2, out.stderr
-    assert "is on lb1: reading and changing the configuration over SSH is not available" \
-        in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 1, out.stderr
+    assert f"lb1:{instance.config}" in out.stdout and "weight 3" in out.stdout
+    assert haconsole(sshd, "lb1", instance.admin, "config", "discard").returncode == 0
     assert not ssh_processes()
