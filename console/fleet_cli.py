@@ -19,65 +19,36 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from console import fleet
+from console.fleet import NodeChange, PlanMaker
 from console.haproxy.errors import HAProxyError, ValidationError
 from console.haproxy.safe_text import visible
 from console.instance import ExitStatus
 
 if TYPE_CHECKING:
-    from console.haproxy.plans import Plan
     from console.instance import Target
 
-WAVES = ("all", "rolling")
+WAVES = fleet.WAVES
 
 
 def fleet_members(args: argparse.Namespace) -> list[str]:
-    from console import settings as settings_mod
-
-    settings = settings_mod.load(getattr(args, "settings", None))
-    members = settings.fleets.get(args.fleet)
-    if not members:
-        known = ", ".join(sorted(settings.fleets)) or "none"
-        raise ValidationError(f"no fleet named {args.fleet!r} in the settings (fleets: {known})",
-                              str(settings.path), "add [fleets.NAME] instances = [...]")
-    return members
+    return fleet.members(args.fleet, getattr(args, "settings", None))
 
 
 def connect(args: argparse.Namespace, members: list[str]
             ) -> tuple[list[Target], list[tuple[str, str]]]:
     """The targets of the nodes that could be reached, and ``(node, why)`` of the others."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from console.instance import Request, resolve
-
-    def one(name: str) -> Target:
-        return resolve(Request(instance=name, settings=getattr(args, "settings", None),
-                               read_only=bool(getattr(args, "read_only", False))),
-                       discover=False)
-
-    targets: list[Target] = []
-    failed: list[tuple[str, str]] = []
-    with ThreadPoolExecutor(max_workers=min(8, len(members))) as pool:
-        futures = [(name, pool.submit(one, name)) for name in members]
-        for name, future in futures:
-            try:
-                targets.append(future.result())
-            except HAProxyError as exc:
-                failed.append((name, str(exc)))
-    return targets, failed
+    return fleet.connect(members, getattr(args, "settings", None),
+                         read_only=bool(getattr(args, "read_only", False)))
 
 
 def _err(text: str) -> None:
     print(f"haconsole: {visible(text)}", file=sys.stderr, flush=True)
 
 
-def close_all(targets: list[Target]) -> None:
-    for t in targets:
-        if t.node is not None:
-            t.node.close()
+close_all = fleet.close_all
 
 
 # --------------------------------------------------------------------------- show
@@ -133,34 +104,21 @@ def run_show(args: argparse.Namespace, targets: list[Target]) -> int:
 
 # --------------------------------------------------------------------------- changes
 
-@dataclass
-class NodeChange:
-    target: Target
-    plan: Plan | None = None
-    outcome: str = "not attempted"
-    ok: bool = False
-
-
-PlanMaker = Callable[["Target", Any], Awaitable["Plan"]]
-
-
 async def run_change(args: argparse.Namespace, targets: list[Target], kind: str,
                      make_plan: PlanMaker) -> int:
     """Plan on every node, show, confirm once, send by wave, summarise."""
     from console.change_cli import Refused, check_level, confirm, out, report, show_plan
-    from console.haproxy.actions import execute
-    from console.haproxy.transport import RuntimeClient
 
     wave = getattr(args, "wave", None) or "rolling"
-    changes = [NodeChange(t) for t in targets]
-    for c in changes:  # every plan first: nothing is sent if one node cannot be planned
-        client = RuntimeClient(c.target.socket or "")
-        try:
-            await check_level(client, c.target, kind, f"{args.command} {args.action}")
-            c.plan = await make_plan(c.target, client)
-        except (HAProxyError, Refused) as exc:
-            raise Refused(f"{c.target.label}: {exc}; nothing was sent to any node",
-                          getattr(exc, "code", ExitStatus.ERROR)) from None
+
+    async def check(target: Target, client: Any) -> None:
+        await check_level(client, target, kind, f"{args.command} {args.action}")
+
+    try:  # every plan first: nothing is sent if one node cannot be planned
+        changes = await fleet.plan_everywhere(targets, make_plan, check, (Refused,))
+    except fleet.NotPlanned as exc:
+        cause = exc.__cause__
+        raise Refused(str(exc), getattr(cause, "code", ExitStatus.ERROR)) from None
     for c in changes:
         out(f"── {c.target.label} ──")
         assert c.plan is not None
@@ -168,29 +126,23 @@ async def run_change(args: argparse.Namespace, targets: list[Target], kind: str,
     dangerous = next((c.plan for c in changes if c.plan and c.plan.dangerous), None)
     out(f"{len(changes)} nodes, wave {wave}")
     confirm(dangerous or changes[0].plan, args.yes)  # type: ignore[arg-type]
-    stopped = False
-    for c in changes:
-        if stopped:
-            break
+
+    async def send_one(c: NodeChange) -> bool:
         out(f"── {c.target.label} ──")
-        assert c.plan is not None
-        try:
-            result = await execute(c.plan, RuntimeClient(c.target.socket or ""), c.target)
-            code = report(result)
-        except HAProxyError as exc:
-            _err(f"{c.target.label}: {exc}")
-            code = ExitStatus.ERROR
-        c.ok = code == ExitStatus.OK
-        c.outcome = "done" if c.ok else "FAILED"
-        if not c.ok and wave == "rolling":
-            stopped = True
+        ok = await fleet.execute_one(c)
+        if c.result is not None:
+            report(c.result)
+        elif c.error:
+            _err(f"{c.target.label}: {c.error}")
+        return ok
+
+    stopped = await fleet.send_wave(changes, wave, send_one)
     out("summary:")
     for c in changes:
         out(f"  {c.target.label}: {c.outcome}")
     if stopped:
-        out("the rolling wave stopped at the first failure: the nodes after it were not "
-            "changed; the nodes before it keep the change (undo them with the same command "
-            "and the opposite state, or from the journal)")
+        out(fleet.ROLLING_STOPPED + " (undo them with the same command and the opposite "
+            "state, or from the journal)")
     return ExitStatus.OK if all(c.ok for c in changes) else ExitStatus.ERROR
 
 
