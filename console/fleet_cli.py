@@ -164,6 +164,13 @@ def run(args: argparse.Namespace) -> int:
         return ExitStatus.USAGE
     members = fleet_members(args)
     targets, failed = connect(args, members)
+    if args.command is None:  # the fleet console: a node not reached is a row saying why
+        try:
+            from console.ui.fleet_app import run_fleet_app
+
+            return run_fleet_app(args.fleet, members, targets, failed, theme=args.theme)
+        finally:
+            close_all(targets)
     try:
         for name, why in failed:
             _err(f"{name}: {why}")
@@ -179,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             except Refused as exc:
                 _err(str(exc))
                 return exc.code
-        _err(f"'{args.command or 'the console'}' is not available on a fleet yet: "
+        _err(f"'{args.command}' is not available on a fleet yet: the console, "
              "show stat|servers, server and frontend changes are")
         return ExitStatus.USAGE
     finally:
