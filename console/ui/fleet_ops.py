@@ -58,17 +58,19 @@ class FleetOperations:
 
     def _refusal(self) -> str | None:
         """Why no change can be sent to the fleet now (None: it can)."""
-        down = [n for n in self.app.nodes if n.target is None]
+        down = [n.name for n in self.app.nodes if n.target is None]
         if down:
-            return ", ".join(f"{n.name} is unreachable ({n.state.error})" for n in down) + \
-                ": a fleet change needs every node; nothing was sent"
+            return (f"refused: {', '.join(down)} not reached (why: above the table); a "
+                    "fleet change goes to every node, so nothing was sent. Fix the "
+                    "connection and start again, or change the other nodes one by one "
+                    "(enter on a node)")
         return None
 
     # -- a change -------------------------------------------------------------------------
     def open_menu(self, row: MergedRow) -> None:
         why = self._refusal()
         if why:
-            self.notify(why, severity="error", timeout=20)
+            self.notify(why, severity="error", timeout=10)
             return
         items = [i for i in menu_items("server", self.allowed_kinds(), many=False)
                  if i.kind not in UI_KINDS]

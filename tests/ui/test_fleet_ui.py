@@ -210,6 +210,8 @@ async def test_a_node_unreachable_from_the_start_is_a_row_and_blocks_changes(
             lb2 = screen.rows[1]
             assert lb2.state == "unreachable" and "host key of lb1-badkey has changed" in \
                 (lb2.error or "")
+            banner = str(screen.query_one("#fleet-banner").render())
+            assert "✖ lb2 unreachable: the host key of lb1-badkey has changed" in banner
             header = str(screen.query_one("#fleet-header").render())
             assert "● 2 live" in header and "✖ 1 unreachable" in header
             screen.nodes_table.move_cursor(row=1)

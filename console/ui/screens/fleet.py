@@ -44,6 +44,7 @@ FLEET_BINDINGS: list[Binding] = [
 ]
 """The fleet screen's keys; each id is what the settings' [keys] remaps."""
 
+HASH_SHOWN = 8  # hex digits of the config hash in the overview
 COMPACT_OVER = 5  # more nodes than this: the merged table's states in one column
 REDRAW_EVERY = 0.3  # seconds: the tables are redrawn at most this often
 DIVERGE = "≠"
@@ -70,6 +71,9 @@ class FleetScreen(Screen[None]):
 
     DEFAULT_CSS = """
     FleetScreen #fleet-header { height: 2; background: $panel; padding: 0 1; }
+    FleetScreen #fleet-banner { height: auto; max-height: 4; display: none;
+                                background: $error; color: $text; padding: 0 1; }
+    FleetScreen #fleet-banner.visible { display: block; }
     FleetScreen #fleet-line { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     FleetScreen #fleet-line.problem { color: $warning; text-style: bold; }
     FleetScreen DataTable { height: 1fr; }
@@ -90,6 +94,7 @@ class FleetScreen(Screen[None]):
     # -- widgets --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static("", id="fleet-header", markup=False)
+        yield Static("", id="fleet-banner", markup=False)
         yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
         yield DataTable(id="merged", cursor_type="row", classes="hidden")
         yield Static("", id="fleet-line", markup=False)
@@ -106,7 +111,7 @@ class FleetScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.nodes_table
         for label, key in (("node", "node"), ("state", "state"), ("version", "version"),
-                           ("uptime", "uptime"), ("config", "config"), ("rel", "reloads"),
+                           ("uptime", "uptime"), ("config", "config"), ("rl", "reloads"),
                            ("conns", "conns"), ("req/s", "req"), ("!", "problems")):
             table.add_column(label, key=key)
         for node in self.fleet_app.nodes:
@@ -144,6 +149,7 @@ class FleetScreen(Screen[None]):
         self.rows = fm.overview(nodes)
         self.merged = fm.merge([n.snapshot for n in nodes])
         self._draw_header(nodes)
+        self._draw_banner(nodes)
         self._draw_nodes()
         self._draw_merged()
         self._draw_line()
@@ -173,6 +179,15 @@ class FleetScreen(Screen[None]):
             line2.append("the nodes agree", style=self._style("up"))
         self.query_one("#fleet-header", Static).update(Text("\n").join([line1, line2]))
 
+    def _draw_banner(self, nodes: list[fm.NodeState]) -> None:
+        """A line per node that cannot be read now, with why (the last data of a stale
+        node stays in the tables)."""
+        down = [n for n in nodes if n.state in ("unreachable", "disconnected", "stale")
+                and n.error]
+        banner = self.query_one("#fleet-banner", Static)
+        banner.update(visible("\n".join(f"✖ {n.name} {n.state}: {n.error}" for n in down)))
+        banner.set_class(bool(down), "visible")
+
     def _node_cells(self, row: fm.Overview | None, label: str) -> list[Text]:
         if row is None:
             return [Text(visible(label))] + [Text("—")] * 8
@@ -181,9 +196,9 @@ class FleetScreen(Screen[None]):
         version = Text(short_version(row.version))
         if "version" in row.diverges:
             version = Text(f"{DIVERGE}{version.plain}", style=mark)
-        config = Text(row.config_hash or "—")
+        config = Text((row.config_hash or "—")[:HASH_SHOWN])
         if "config" in row.diverges:
-            config = Text(f"{DIVERGE}{row.config_hash}", style=mark)
+            config = Text(f"{DIVERGE}{config.plain}", style=mark)
         uptime = "—" if row.uptime_sec is None else format_age_minutes(row.uptime_sec)
         problems = Text(_num(row.problems),
                         style=self._style("down") if row.problems else "")
