@@ -202,6 +202,9 @@ class FleetApp(HAConsoleApp):
         node.state.state = status.state
         node.state.error = (fleet.on_node(node.target, status.last_error)
                             if node.target is not None and status.last_error else None)
+        waiting = status.waiting_for()
+        if node.state.error is None and status.state == "stale" and waiting is not None:
+            node.state.error = f"no answer yet after {waiting:.0f} s"
         if self._fleet_screen is not None:
             self._fleet_screen.data_changed()
         if self._showing(node):
