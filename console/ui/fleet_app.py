@@ -267,10 +267,14 @@ class FleetApp(HAConsoleApp):
         if self.open_node is not None:
             super().action_help()
             return
+        from console.ui.screens.fleet import FLEET_BINDINGS
         from console.ui.screens.help import HelpScreen
 
-        rows = [(self.get_key_display(a.binding), a.binding.description or a.binding.action,
-                 a.binding.id or "") for a in self.screen.active_bindings.values()]
+        rows = [(self.key_display(b), b.description or b.action, b.id or "")
+                for b in FLEET_BINDINGS]
+        rows += [("⏎", "on a node: its console (escape comes back); on a merged server "
+                  "row: a change on every node", "table"),
+                 ("↑ ↓ pgup pgdn home end", "move in the table", "table")]
         notes = [f"Fleet {self.fleet_name}: {len(self.nodes)} nodes, each polled every "
                  f"{min((t.interval for t in self.targets), default=0):g} s.",
                  "≠ marks where the nodes disagree: admin state, weight, a server missing "
