@@ -27,26 +27,22 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from console.haproxy.atomic import fault_point
+from console import fleet
+from console.fleet import NodeChange, PlanMaker
 from console.haproxy.errors import HAProxyError, ValidationError
 from console.haproxy.safe_text import visible
 from console.instance import ExitStatus
 
 if TYPE_CHECKING:
-    from console.haproxy.plans import Plan
     from console.instance import Target
 
-WAVES = ("all", "rolling")
+WAVES = fleet.WAVES
 
 
 def fleet_members(args: argparse.Namespace) -> list[str]:
     """The instances of ``--fleet NAME``, or those of ``-i`` given more than once."""
-    from console import settings as settings_mod
-
     named = list(getattr(args, "instances", None) or [])
     if named:
         twice = sorted({n for n in named if named.count(n) > 1})
@@ -54,47 +50,21 @@ def fleet_members(args: argparse.Namespace) -> list[str]:
             raise ValidationError(f"-i {twice[0]} is given twice",
                                   hint="name each instance of the fleet once")
         return named
-    settings = settings_mod.load(getattr(args, "settings", None))
-    members = settings.fleets.get(args.fleet)
-    if not members:
-        known = ", ".join(sorted(settings.fleets)) or "none"
-        raise ValidationError(f"no fleet named {args.fleet!r} in the settings (fleets: {known})",
-                              str(settings.path), "add [fleets.NAME] instances = [...]")
-    return members
+    return fleet.members(args.fleet, getattr(args, "settings", None))
 
 
 def connect(args: argparse.Namespace, members: list[str]
             ) -> tuple[list[Target], list[tuple[str, str]]]:
     """The targets of the nodes that could be reached, and ``(node, why)`` of the others."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from console.instance import Request, resolve
-
-    def one(name: str) -> Target:
-        return resolve(Request(instance=name, settings=getattr(args, "settings", None),
-                               read_only=bool(getattr(args, "read_only", False))),
-                       discover=False)
-
-    targets: list[Target] = []
-    failed: list[tuple[str, str]] = []
-    with ThreadPoolExecutor(max_workers=min(8, len(members))) as pool:
-        futures = [(name, pool.submit(one, name)) for name in members]
-        for name, future in futures:
-            try:
-                targets.append(future.result())
-            except HAProxyError as exc:
-                failed.append((name, str(exc)))
-    return targets, failed
+    return fleet.connect(members, getattr(args, "settings", None),
+                         read_only=bool(getattr(args, "read_only", False)))
 
 
 def _err(text: str) -> None:
     print(f"haconsole: {visible(text)}", file=sys.stderr, flush=True)
 
 
-def close_all(targets: list[Target]) -> None:
-    for t in targets:
-        if t.node is not None:
-            t.node.close()
+close_all = fleet.close_all
 
 
 # --------------------------------------------------------------------------- show
@@ -150,88 +120,22 @@ def run_show(args: argparse.Namespace, targets: list[Target]) -> int:
 
 # --------------------------------------------------------------------------- changes
 
-@dataclass
-class NodeChange:
-    target: Target
-    plan: Plan | None = None
-    outcome: str = "not attempted"
-    ok: bool = False
-
-
-PlanMaker = Callable[["Target", Any], Awaitable["Plan"]]
-
-
-def _client(t: Target) -> Any:
-    from console.haproxy.transport import RuntimeClient
-
-    return RuntimeClient(t.socket or "", where=t.socket_where)
-
-
-async def _reconnected(t: Target) -> str | None:
-    """None when the node's ssh connection is up (opened again if it was lost), else
-    why it cannot be used: nothing is sent to a node whose connection is gone."""
-    node = t.node
-    if node is None or node.alive():
-        return None
-    try:
-        await asyncio.to_thread(node.ensure)
-    except HAProxyError as exc:
-        return (f"the ssh connection to {node.host} was lost and could not be opened "
-                f"again: {exc}; nothing was sent to {t.socket_where}")
-    return None
-
-
-async def _send(c: NodeChange, index: int) -> str | None:
-    """Send one node's plan (the *index*-th node of the wave), print HAProxy's answers,
-    then read the node's targets again and compare them with the plan's expected state.
-    None when all is as planned, else what went wrong (said on stderr with the node's
-    name)."""
-    from console.change_cli import out, report
-    from console.haproxy.actions import execute
-    from console.haproxy.actions.verify import expected_text, verify
-
-    assert c.plan is not None
-    t = c.target
-    why = await _reconnected(t)
-    if why is not None:
-        _err(f"{t.name}: {why}")
-        return why
-    try:
-        result = await execute(c.plan, _client(t), t)
-    except HAProxyError as exc:
-        _err(f"{t.name}: {exc}")
-        return str(exc)
-    if report(result) != ExitStatus.OK:
-        return result.error or "HAProxy refused the change"
-    if not c.plan.expected:
-        return None
-    fault_point(f"fleet-before-verify-{index}")
-    problems = await verify(c.plan, _client(t))
-    if problems:
-        why = ("HAProxy answered, but the state read again is not the one planned: "
-               + "; ".join(problems))
-        _err(f"{t.name}: {why}")
-        return why
-    out(f"verified: {expected_text(c.plan)}")
-    return None
-
-
 async def run_change(args: argparse.Namespace, targets: list[Target], kind: str,
                      make_plan: PlanMaker) -> int:
     """Plan on every node, show, confirm once, send by wave (each node's result read
     again and checked against its plan), summarise every node's state."""
-    from console.change_cli import Refused, check_level, confirm, out, show_plan
+    from console.change_cli import Refused, check_level, confirm, out, report, show_plan
 
     wave = getattr(args, "wave", None) or "rolling"
-    changes = [NodeChange(t) for t in targets]
-    for c in changes:  # every plan first: nothing is sent if one node cannot be planned
-        client = _client(c.target)
-        try:
-            await check_level(client, c.target, kind, f"{args.command} {args.action}")
-            c.plan = await make_plan(c.target, client)
-        except (HAProxyError, Refused) as exc:
-            raise Refused(f"{c.target.label}: {exc}; nothing was sent to any node",
-                          getattr(exc, "code", ExitStatus.ERROR)) from None
+
+    async def check(target: Target, client: Any) -> None:
+        await check_level(client, target, kind, f"{args.command} {args.action}")
+
+    try:  # every plan first: nothing is sent if one node cannot be planned
+        changes = await fleet.plan_everywhere(targets, make_plan, check, (Refused,))
+    except fleet.NotPlanned as exc:
+        cause = exc.__cause__
+        raise Refused(str(exc), getattr(cause, "code", ExitStatus.ERROR)) from None
     for c in changes:
         out(f"── {c.target.label} ──")
         assert c.plan is not None
@@ -239,23 +143,25 @@ async def run_change(args: argparse.Namespace, targets: list[Target], kind: str,
     dangerous = next((c.plan for c in changes if c.plan and c.plan.dangerous), None)
     out(f"{len(changes)} nodes, wave {wave}")
     confirm(dangerous or changes[0].plan, args.yes)  # type: ignore[arg-type]
-    stopped = False
-    for i, c in enumerate(changes, 1):
-        if stopped:
-            break
+
+    async def send_one(c: NodeChange, index: int) -> bool:
         out(f"── {c.target.label} ──")
-        why = await _send(c, i)
-        c.ok = why is None
-        c.outcome = "done" if c.ok else f"FAILED: {why}"
-        stopped = not c.ok and wave == "rolling"
-        fault_point(f"fleet-after-node-{i}")
+        ok = await fleet.execute_one(c, index)
+        if c.result is not None:
+            report(c.result)
+        if c.verified:
+            out(f"verified: {c.verified}")
+        if c.error:
+            _err(f"{c.target.name}: {c.error}")
+        return ok
+
+    stopped = await fleet.send_wave(changes, wave, send_one)
     out("summary:")
     for c in changes:
         out(f"  {c.target.label}: {c.outcome}")
     if stopped:
-        out("the rolling wave stopped at the first failure: the nodes after it were not "
-            "changed; the nodes before it keep the change (undo them with the same command "
-            "and the opposite state, or from the journal)")
+        out(fleet.ROLLING_STOPPED + " (undo them with the same command and the opposite "
+            "state, or from the journal)")
     return ExitStatus.OK if all(c.ok for c in changes) else ExitStatus.ERROR
 
 
@@ -294,6 +200,14 @@ def run(args: argparse.Namespace) -> int:
             _err(str(exc))
             return ExitStatus.USAGE if isinstance(exc, ValidationError) else ExitStatus.ERROR
     targets, failed = connect(args, members)
+    if args.command is None:  # the fleet console: a node not reached is a row saying why
+        try:
+            from console.ui.fleet_app import run_fleet_app
+
+            return run_fleet_app(args.fleet or "+".join(members), members, targets, failed,
+                                 theme=args.theme)
+        finally:
+            close_all(targets)
     try:
         for name, why in failed:
             _err(f"{name}: {why}")
@@ -309,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
             except Refused as exc:
                 _err(str(exc))
                 return exc.code
-        _err(f"'{args.command or 'the console'}' is not available on a fleet yet: "
+        _err(f"'{args.command}' is not available on a fleet yet: the console, "
              "show stat|servers, server and frontend changes are")
         return ExitStatus.USAGE
     finally:

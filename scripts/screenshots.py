@@ -75,6 +75,7 @@ async def shoot(info: dict, out: Path) -> list[Path]:
             await pilot.press("question_mark")
             await pilot.pause(0.3)
             made.append(Path(app.save_screenshot(f"help{suffix}.svg", str(out))))
+    made += await shoot_fleet(info, out)
     app = HAConsoleApp(target, theme="dark")
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_data(app, pilot)
@@ -83,6 +84,31 @@ async def shoot(info: dict, out: Path) -> list[Path]:
             app.apply_theme(name, announce=False)
             await pilot.pause(0.3)
             made.append(Path(app.save_screenshot(f"theme-{name}.svg", str(out))))
+    return made
+
+
+async def shoot_fleet(info: dict, out: Path) -> list[Path]:
+    """The fleet screen at 80x24: the lab's HAProxy under two names (lb1 with its master
+    and config, lb2 by its socket alone) and a third node that could not be reached."""
+    from console.ui.fleet_app import FleetApp
+
+    lb1 = Target(name="lb1", socket=info["admin_socket"], master=info["master_socket"],
+                 config=info["config"], interval=1.0)
+    lb2 = Target(name="lb2", socket=info["admin_socket"], interval=1.0)
+    why = ("cannot reach lb3 over ssh: ssh: connect to host lb3 port 22: Connection "
+           "refused (lb3): try `ssh lb3 true` to see what ssh says")
+    app = FleetApp("prod", ["lb1", "lb2", "lb3"], [lb1, lb2], [("lb3", why)], theme="dark")
+    made: list[Path] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and \
+                sum(n.state.state == "live" for n in app.nodes) < 2:
+            await pilot.pause(0.2)
+        await pilot.pause(1.5)  # the reload count read
+        made.append(Path(app.save_screenshot("fleet-nodes-80x24.svg", str(out))))
+        await pilot.press("2")
+        await pilot.pause(0.5)
+        made.append(Path(app.save_screenshot("fleet-merged-80x24.svg", str(out))))
     return made
 
 

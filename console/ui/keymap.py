@@ -61,6 +61,8 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
     from console.ui.screens.config_history import ConfigHistoryScreen
     from console.ui.screens.confirm import ConfirmScreen
     from console.ui.screens.drift import DriftScreen
+    from console.ui.screens.fleet import FleetScreen
+    from console.ui.screens.fleet_dialogs import FleetConfirmScreen, FleetResultScreen
     from console.ui.screens.help import HelpScreen
     from console.ui.screens.journal import JournalScreen
     from console.ui.screens.monitor import MonitorScreen
@@ -84,6 +86,9 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
         ("the drain dialog", (DrainScreen,)),
         ("the tables' prompt", (PromptScreen,)),
         ("the help", (HelpScreen,)),
+        ("the fleet screen", (FleetScreen,)),
+        ("a fleet confirmation", (FleetConfirmScreen,)),
+        ("a fleet result", (FleetResultScreen,)),
     ]
     return [Scope(where, app + class_bindings(*classes)) for where, classes in groups]
 
