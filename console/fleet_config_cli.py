@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from console.haproxy.atomic import fault_point
 from console.haproxy.errors import HAProxyError, ValidationError
 from console.haproxy.safe_text import visible, visible_lines
 from console.instance import ExitStatus
@@ -201,7 +202,9 @@ def run_apply(args: argparse.Namespace, members: list[str]) -> int:
     node_args.yes = True  # confirmed once for the fleet
     record = Rollout(_record_name(args, members), [n.name for n in nodes])
     stopped = False
-    for node in nodes:
+    for i, node in enumerate(nodes, 1):
+        if i > 1:
+            fault_point(f"rollout-before-node-{i}")
         if stopped:
             break
         assert node.target is not None

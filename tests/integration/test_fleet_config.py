@@ -24,7 +24,7 @@ import pytest
 
 from tests.instance import Instance, start_instance
 from tests.lab_helpers import send
-from tests.sshd import SSHServer
+from tests.sshd import SSHServer, start_sshd
 
 pytestmark = pytest.mark.haproxy
 
@@ -217,3 +217,93 @@ def test_a_canary_worse_than_its_baseline_is_rolled_back(
     assert "lb2: not attempted" in res and "lb3: not attempted" in res
     for node, original in zip(nodes, originals, strict=True):
         assert Path(node.config).read_text() == original
+
+
+def _settings_with(tmp_path: Path, tables: str, members: str) -> str:
+    path = tmp_path / "settings.toml"
+    path.write_text(tables + f"\n[fleets.prod]\ninstances = [{members}]\n")
+    return str(path)
+
+
+def _ssh_table(name: str, node: Instance, sshd: SSHServer, host: str = "lb1",
+               extra: str = "") -> str:
+    return (f'[instances.{name}]\nssh = "{host}"\nssh_config = "{sshd.config}"\n'
+            f'socket = "{node.admin}"\nmaster = "{node.master}"\n{extra}\n')
+
+
+def _local_table(name: str, node: Instance) -> str:
+    return f'[instances.{name}]\nsocket = "{node.admin}"\nmaster = "{node.master}"\n'
+
+
+def test_sshd_killed_during_a_rollout(nodes: list[Instance], tmp_path: Path) -> None:
+    """lb1 (local, the canary) is updated; then sshd and every ssh connection die: lb2
+    fails with its file untouched, lb3 is not attempted, and the updated canary can be
+    reverted with the one command the summary gives."""
+    own = start_sshd()
+    try:
+        s = _settings_with(tmp_path, _local_table("lb1", nodes[0])
+                           + _ssh_table("lb2", nodes[1], own) + _ssh_table("lb3", nodes[2], own),
+                           '"lb1", "lb2", "lb3"')
+        originals = [Path(n.config).read_text() for n in nodes]
+        out = haconsole(own, s, tmp_path, "config", "set", "be_app/app1", "weight=5")
+        assert out.returncode == 0, out.stdout + out.stderr
+        flag = tmp_path / "paused"
+        cmd = [sys.executable, "-m", "console", "--settings", s, "--fleet", "prod", "config",
+               "apply", "--soak", "0", "--yes"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **own.env(),
+                                     "HACONSOLE_STATE_DIR": str(tmp_path / "console-state"),
+                                     "HACONSOLE_FAULT": f"pause:rollout-before-node-2:{flag}"})
+        try:
+            deadline = time.monotonic() + 90
+            while not flag.exists():
+                assert proc.poll() is None and time.monotonic() < deadline, \
+                    proc.communicate(timeout=5)
+                time.sleep(0.05)
+            assert weight(nodes[0], "app1") == "5"  # the canary is updated
+            own.cut()
+            flag.unlink()
+            stdout, stderr = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        res = stdout + stderr
+        assert proc.returncode == 1, res
+        assert "Traceback" not in res and "haconsole-ssh-" not in res, res
+        assert re.search(r"lb1: updated \(version [0-9]+\)", res), res
+        assert re.search(r"lb2: FAILED.*(ssh|lb1)", res), res
+        assert "lb3: not attempted" in res
+        assert "haconsole --fleet prod config revert" in res
+        assert [Path(n.config).read_text() for n in nodes[1:]] == originals[1:]
+        assert [weight(n, "app1") for n in nodes] == ["5", "10", "10"]
+        out = haconsole(own, s, tmp_path, "config", "revert", "--yes")
+        res = out.stdout + out.stderr
+        assert out.returncode == 0, res
+        assert Path(nodes[0].config).read_text() == originals[0]
+        assert weight(nodes[0], "app1") == "10"
+    finally:
+        own.stop()
+
+
+@pytest.mark.parametrize("host, words", [
+    ("lb1-badkey", "the host key of lb1-badkey has changed"),
+    ("lb1-closed", "cannot reach lb1-closed"),
+])
+def test_an_unusable_node_refuses_the_rollout_before_anything(
+        sshd: SSHServer, nodes: list[Instance], tmp_path: Path, host: str, words: str) -> None:
+    s = settings(tmp_path, sshd, nodes)
+    out = haconsole(sshd, s, tmp_path, "config", "set", "be_app/app1", "weight=4")
+    assert out.returncode == 0, out.stdout + out.stderr
+    originals = [Path(n.config).read_text() for n in nodes]
+    text = Path(s).read_text().replace('[instances.lb2]\nssh = "lb1"',
+                                       f'[instances.lb2]\nssh = "{host}"')
+    Path(s).write_text(text)
+    out = haconsole(sshd, s, tmp_path, "config", "apply", "--soak", "0", "--yes")
+    res = out.stdout + out.stderr
+    assert out.returncode == 1, res
+    assert words in res and "nothing was applied" in res, res
+    assert "Traceback" not in res
+    assert [Path(n.config).read_text() for n in nodes] == originals
+    assert [weight(n, "app1") for n in nodes] == ["10", "10", "10"]
