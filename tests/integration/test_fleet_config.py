@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from console.haproxy.binaries import Binary
+from tests.conftest import BINARIES
 from tests.instance import Instance, start_instance
 from tests.lab_helpers import send
 from tests.sshd import SSHServer, start_sshd
@@ -31,16 +33,33 @@ pytestmark = pytest.mark.haproxy
 LENIENT = "    default-server init-addr last,libc,none\n"
 
 
+def mixes(*offsets: int) -> Any:
+    """Fleets of three nodes of different HAProxy versions (as during an upgrade), each
+    test starting at another *offset* in the list of binaries, so that the module runs
+    the rollout on every version the suite has (the pipeline on one node is tested on
+    each version in test_ssh_config)."""
+    def fleet(offset: int) -> list[Binary]:
+        return [BINARIES[(offset + i) % len(BINARIES)] for i in range(3)]
+
+    return pytest.mark.parametrize(
+        "nodes", [fleet(o) for o in offsets], indirect=True,
+        ids=["+".join(f"{b.branch[0]}.{b.branch[1]}" for b in fleet(o)) for o in offsets])
+
+
 @pytest.fixture
-def nodes(haproxy_binary: Any, tmp_path: Path) -> Iterator[list[Instance]]:
+def nodes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[Instance]]:
+    if not BINARIES:
+        pytest.fail("no HAProxy binary found")
     started = []
-    for i in range(3):
-        d = tmp_path / f"node{i}"
-        d.mkdir()
-        started.append(start_instance(d, haproxy_binary.path))
-    yield started
-    for inst in started:
-        inst.stop()
+    try:
+        for i, binary in enumerate(request.param):
+            d = tmp_path / f"node{i}"
+            d.mkdir()
+            started.append(start_instance(d, binary.path))
+        yield started
+    finally:
+        for inst in started:
+            inst.stop()
 
 
 def settings(tmp_path: Path, sshd: SSHServer, nodes: list[Instance]) -> str:
@@ -101,6 +120,7 @@ def lenient(node: Instance) -> None:
         time.sleep(0.1)
 
 
+@mixes(0, 3)
 def test_rollout_reaches_every_node(sshd: SSHServer, nodes: list[Instance],
                                     tmp_path: Path) -> None:
     s = settings(tmp_path, sshd, nodes)
@@ -127,6 +147,7 @@ def test_rollout_reaches_every_node(sshd: SSHServer, nodes: list[Instance],
         assert re.search(rf"{name}: updated \(version [0-9]+\)", res), res
 
 
+@mixes(1)
 def test_a_node_that_fails_the_check_stops_the_rollout_and_revert(
         sshd: SSHServer, nodes: list[Instance], tmp_path: Path) -> None:
     """lb1 and lb2 accept a server whose name does not resolve; lb3's file does not, so
@@ -171,6 +192,7 @@ class _Ok(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@mixes(2)
 def test_a_canary_worse_than_its_baseline_is_rolled_back(
         sshd: SSHServer, nodes: list[Instance], tmp_path: Path) -> None:
     """Real backends answer 200 on the canary; the change disables both servers that
@@ -235,6 +257,7 @@ def _local_table(name: str, node: Instance) -> str:
     return f'[instances.{name}]\nsocket = "{node.admin}"\nmaster = "{node.master}"\n'
 
 
+@mixes(4)
 def test_sshd_killed_during_a_rollout(nodes: list[Instance], tmp_path: Path) -> None:
     """lb1 (local, the canary) is updated; then sshd and every ssh connection die: lb2
     fails with its file untouched, lb3 is not attempted, and the updated canary can be
@@ -287,6 +310,7 @@ def test_sshd_killed_during_a_rollout(nodes: list[Instance], tmp_path: Path) -> 
         own.stop()
 
 
+@mixes(3)
 @pytest.mark.parametrize("host, words", [
     ("lb1-badkey", "the host key of lb1-badkey has changed"),
     ("lb1-closed", "cannot reach lb1-closed"),
