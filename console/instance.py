@@ -23,7 +23,7 @@ from enum import IntEnum
 from console import settings as settings_mod
 from console.haproxy.apply_steps import ApplyTarget
 from console.haproxy.discovery import CommandLine
-from console.haproxy.node_files import NodeFiles
+from console.haproxy.node_files import NodeFiles, Process
 from console.haproxy.ssh import SSHNode
 from console.settings import DEFAULT_INTERVAL, check_interval
 
@@ -242,10 +242,11 @@ def attach_files(t: Target) -> None:
     master_pid, worker_pid = asyncio.run(running_pids(t.socket, t.master))
     for pid, role in ((master_pid, "master"), (worker_pid, "worker")):
         if pid:
-            cmdline = _node_cmdline(files, pid)
+            proc = files.process(pid)
+            cmdline = _node_cmdline(proc)
             if cmdline is not None:
                 t.node_cmdline = cmdline
-                t.node_environ = _node_environ(files, pid, cmdline)
+                t.node_environ = _node_environ(proc, cmdline)
                 if t.node_environ is not None:
                     t.node_environ_source = f"HAProxy {role} pid {pid} on {t.name}"
                 break
@@ -258,28 +259,31 @@ def attach_files(t: Target) -> None:
     mirrored = files.sync(paths)
     t.files = files
     set_configs(t, mirrored)
+    if t.node_environ is not None and t.node_cmdline and t.node_cmdline.master_worker:
+        from console.haproxy.config.fileset import expand_paths
+
+        t.node_environ["HAPROXY_CFGFILES"] = ";".join(
+            files.remote(p) for p in expand_paths(mirrored))
     t.notes.append(f"{t.name}: configuration {', '.join(paths)} read over ssh")
 
 
-def _node_cmdline(files: NodeFiles, pid: int) -> CommandLine | None:
+def _node_cmdline(proc: Process) -> CommandLine | None:
     from console.haproxy.discovery import parse_cmdline
 
-    raw = files.proc_file(pid, "cmdline")
-    if not raw:
+    if not proc.cmdline:
         return None
-    argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
-    out = parse_cmdline(argv, files.proc_link(pid, "cwd"))
-    out.binary = files.proc_link(pid, "exe") or out.binary
+    argv = [a.decode("utf-8", "replace") for a in proc.cmdline.split(b"\0") if a]
+    out = parse_cmdline(argv, proc.cwd)
+    out.binary = proc.exe or out.binary
     return out
 
 
-def _node_environ(files: NodeFiles, pid: int, cmdline: CommandLine) -> dict[str, str] | None:
+def _node_environ(proc: Process, cmdline: CommandLine) -> dict[str, str] | None:
     """The node's environment for the next reload (see discovery.reload_environ)."""
-    raw = files.proc_file(pid, "environ")
-    if raw is None:
+    if proc.environ is None:
         return None
     env: dict[str, str] = {}
-    for item in raw.split(b"\0"):
+    for item in proc.environ.split(b"\0"):
         key, sep, value = item.partition(b"=")
         if sep and key and not key.startswith(b"HAPROXY_"):
             env[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8",
@@ -287,14 +291,11 @@ def _node_environ(files: NodeFiles, pid: int, cmdline: CommandLine) -> dict[str,
     argv = cmdline.argv
     if "-L" in argv[:-1]:
         env["HAPROXY_LOCALPEER"] = argv[argv.index("-L") + 1]
-    else:
-        host = files.run(["uname", "-n"], what="uname -n", cap=4096).text.strip()
-        if host:
-            env["HAPROXY_LOCALPEER"] = host
+    elif proc.host:
+        env["HAPROXY_LOCALPEER"] = proc.host
     if cmdline.master_worker:
         env["HAPROXY_MWORKER"] = "1"
         env["HAPROXY_MWORKER_REEXEC"] = "1"
-        env["HAPROXY_CFGFILES"] = ";".join(files.expand(cmdline.config_files))
     return env
 
 

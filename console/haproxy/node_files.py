@@ -27,6 +27,7 @@ size and time.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import selectors
@@ -79,6 +80,12 @@ stat -c '%A %U:%G' -- "$real"
 """
 DISCARD = 'case "$1" in */.haconsole.*) exec rm -f -- "$1" ;; esac; exit 9'
 IN_DIR = 'cd -- "$1" || exit 126; shift; exec "$@"'
+PROCESS = r"""
+p=$1
+for f in cmdline environ; do base64 -w0 < "/proc/$p/$f" 2>/dev/null; echo; done
+for l in cwd exe; do readlink "/proc/$p/$l" 2>/dev/null | base64 -w0; echo; done
+uname -n | base64 -w0; echo
+"""
 
 _WRITE_ERRORS = {
     3: ("the config file on the node is not a regular file", "check the path"),
@@ -91,6 +98,17 @@ _WRITE_ERRORS = {
 _SUDO_PROMPT = re.compile(r"sudo: (a password is required|a terminal is required|"
                           r"[0-9]+ incorrect password|no tty present)")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+@dataclass
+class Process:
+    """A process on the node, as ``/proc`` shows it (None: not readable)."""
+
+    cmdline: bytes | None
+    environ: bytes | None
+    cwd: str | None
+    exe: str | None
+    host: str
 
 
 @dataclass
@@ -312,8 +330,13 @@ class NodeFiles:
         mirrored: list[str] = []
         for path in paths:
             remote = check_remote_path(path, "config")
-            kind = self.sh(KIND, remote, what=f"looking at {remote}", cap=64).text.strip()
             local = self.mirror(remote)
+            done = self.sh(READ, remote, what=f"reading {remote}", cap=MAX_FILE)
+            if done.code == 0:  # a file: the usual case, one round trip
+                self._keep(remote, done.out)
+                mirrored.append(local)
+                continue
+            kind = self.sh(KIND, remote, what=f"looking at {remote}", cap=64).text.strip()
             if kind == "dir":
                 os.makedirs(local, 0o700, exist_ok=True)
                 wanted = set()
@@ -334,7 +357,9 @@ class NodeFiles:
         return mirrored
 
     def _copy(self, remote: str) -> None:
-        data = self.read(remote)
+        self._keep(remote, self.read(remote))
+
+    def _keep(self, remote: str, data: bytes) -> None:
         local = self.mirror(remote)
         os.makedirs(os.path.dirname(local), 0o700, exist_ok=True)
         try:
@@ -422,21 +447,30 @@ class NodeFiles:
 
     # -- the service -------------------------------------------------------------------
 
-    def proc_file(self, pid: int, name: str) -> bytes | None:
-        """``/proc/PID/NAME`` of the node (cmdline, environ), None when not readable."""
-        if not isinstance(pid, int) or pid <= 0 or name not in ("cmdline", "environ"):
-            raise ValueError("a pid and cmdline|environ")
-        done = self.sh(READ, f"/proc/{pid}/{name}", what=f"reading /proc/{pid}/{name}",
-                       cap=1 << 20)
-        return done.out if done.code == 0 else None
+    def process(self, pid: int) -> Process:
+        """The node's process *pid*: command line, environment, working directory,
+        binary and the node's host name, in one round trip."""
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            raise ValueError("a pid")
+        done = self.sh(PROCESS, str(pid), what=f"reading /proc/{pid}", cap=4 << 20)
+        fields = done.out.split(b"\n")
+        if done.code != 0 or len(fields) < 5:
+            return Process(None, None, None, None, "")
 
-    def proc_link(self, pid: int, name: str) -> str | None:
-        if not isinstance(pid, int) or pid <= 0 or name not in ("cwd", "exe"):
-            raise ValueError("a pid and cwd|exe")
-        done = self.run(["readlink", "--", f"/proc/{pid}/{name}"], cap=8192,
-                        what=f"reading /proc/{pid}/{name}")
-        text = done.text.strip("\n")
-        return text if done.code == 0 and text.startswith("/") else None
+        def part(i: int) -> bytes | None:
+            try:
+                data = base64.b64decode(fields[i], validate=True)
+            except ValueError:
+                return None
+            return data or None
+
+        def text(i: int) -> str | None:
+            raw = part(i)
+            value = raw.decode("utf-8", "replace").rstrip("\n") if raw else ""
+            return value if value.startswith("/") else None
+
+        host = (part(4) or b"").decode("utf-8", "replace").strip()
+        return Process(part(0), part(1), text(2), text(3), host)
 
     def run_in(self, cwd: str | None, argv: list[str], *, environ: Mapping[str, str] | None,
                timeout: float, what: str) -> Done:

@@ -120,7 +120,7 @@ def test_failing_check_on_the_node_changes_nothing(sshd: SSHServer, node: Instan
     assert "haproxy -c found errors" in res and "frobnicate" in res
     assert "lb1:" in res  # the error names the node's file
     assert Path(node.config).read_bytes() == original
-    assert reloads(node) == reloads_before  # nothing reloaded
+    assert reloads(node) == reloads_before, (res, send(node.master, "show proc"))
     leftovers = [n for n in os.listdir(Path(node.config).parent) if n.startswith(".haconsole")]
     assert not leftovers
 
