@@ -338,6 +338,12 @@ async def apply_target(target: Target) -> ApplyTarget:
     """
     if target.files is not None:
         return _node_apply_target(target)
+    if target.ssh:  # never this machine's /proc for a node's process
+        from console.haproxy.errors import ValidationError
+
+        raise ValidationError(f"the configuration of {target.name} is not read yet",
+                              f"{target.name} (ssh {target.ssh})",
+                              "read it first (console.instance.attach_files)")
     cmdline = target.cmdline
     if cmdline is None and not target.discovered and (target.socket or target.master):
         from console.haproxy.discovery import discover

@@ -171,3 +171,22 @@ def test_environment_names_are_checked_before_env_i(tmp_path: Path) -> None:
     assert done.text.strip() == f"1; rm -rf /|{tmp_path}"
     argv = node.seen[-1]
     assert "BAD NAME=x" not in argv and "-i=y" not in argv
+
+
+def test_a_node_without_its_files_never_reads_this_machines_proc(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's master PID means nothing here: building the apply target of a node
+    whose files are not read is refused, discovery of local processes is never run."""
+    import asyncio
+
+    from console.haproxy import discovery
+    from console.instance import Target, apply_target
+
+    def forbidden(*args: object, **kw: object) -> None:
+        raise AssertionError("local /proc read for a node")
+
+    monkeypatch.setattr(discovery, "read_cmdline", forbidden)
+    monkeypatch.setattr(discovery, "discover", forbidden)
+    t = Target(name="lb1", ssh="lb1", socket="/tmp/forwarded.sock", master="/tmp/m.sock")
+    with pytest.raises(HAProxyError, match="not read yet"):
+        asyncio.run(apply_target(t))
