@@ -119,8 +119,21 @@ class Target:
         if not self.ssh or self.files is not None:
             return None
         files = ", ".join(self.remote_configs) or "its configuration"
-        return (f"{files} is on {self.ssh}: reading and changing the configuration over "
-                "SSH is not available yet (monitoring and runtime changes are)")
+        return (f"{files} is on {self.ssh} and has not been read yet: F (the config "
+                "screen) reads it over ssh")
+
+    def shown_path(self, path: str | None) -> str:
+        """A configuration path as the engineer knows it: ``lb1:/etc/haproxy/haproxy.cfg``
+        for a node's file (never the local mirror's path), else the path (``-``: none)."""
+        if not path:
+            return "-"
+        if self.files is not None and self.files.in_mirror(path):
+            return self.files.where(path)
+        return path
+
+    def shown_text(self, text: str) -> str:
+        """*text* (a message, an error) with the mirror's paths said as the node's."""
+        return self.files.said(text) if self.files is not None else text
 
     @property
     def label(self) -> str:
@@ -258,7 +271,17 @@ def attach_files(t: Target) -> None:
     mirrored = files.sync(paths)
     t.files = files
     set_configs(t, mirrored)
-    t.notes.append(f"{t.name}: configuration {', '.join(paths)} read over ssh")
+    note = f"{t.name}: configuration {', '.join(paths)} read over ssh"
+    if note not in t.notes:
+        t.notes.append(note)
+
+
+def resync_files(t: Target) -> None:
+    """Copy the node's files of *t* into the mirror again (attached by
+    :func:`attach_files`): a change made on the node since is seen, and a staged change
+    made on the old text becomes stale. Nothing to do for a local instance."""
+    if t.files is not None:
+        t.files.sync([t.files.remote(p) for p in t.configs])
 
 
 def _node_cmdline(files: NodeFiles, pid: int) -> CommandLine | None:

@@ -207,6 +207,26 @@ class NodeFiles:
         """``lb1:/etc/haproxy/haproxy.cfg`` for a path on the node or in the mirror."""
         return f"{self.name}:{self.remote(path)}"
 
+    def in_mirror(self, path: str) -> bool:
+        """Whether *path* is a file or directory of the mirror."""
+        return any(path == root or path.startswith(root + "/") for root in self._roots())
+
+    def said(self, text: str) -> str:
+        """*text* with every mirror path in it said as the node's
+        (``…/nodes/lb1/root/etc/haproxy/haproxy.cfg`` → ``lb1:/etc/haproxy/haproxy.cfg``)."""
+        for root in self._roots():
+            text = text.replace(root + "/", f"{self.name}:/")
+        return text
+
+    def _roots(self) -> list[str]:
+        """The mirror's root as given and with its symlinks resolved (the pipeline
+        resolves paths: a state directory under a symlink appears both ways)."""
+        root = self.mirror_root.rstrip("/")
+        if not root:
+            return []
+        real = os.path.realpath(root)
+        return [root] if real == root else [root, real]
+
     def mirror(self, remote: str) -> str:
         """The mirror's path for the node's absolute path *remote*."""
         check_remote_path(remote, "config")
@@ -218,11 +238,11 @@ class NodeFiles:
 
     def remote(self, path: str) -> str:
         """The node's path for a mirror path (other paths are returned as they are)."""
-        root = self.mirror_root.rstrip("/") + "/"
-        if path.startswith(root):
-            return "/" + path[len(root):]
-        if path == self.mirror_root:
-            return "/"
+        for root in self._roots():
+            if path.startswith(root + "/"):
+                return path[len(root):]
+            if path == root:
+                return "/"
         return path
 
     # -- running -----------------------------------------------------------------------

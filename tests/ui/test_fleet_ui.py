@@ -19,18 +19,11 @@ from console.ui.screens.fleet import DIVERGE, FleetScreen
 from console.ui.screens.fleet_dialogs import FleetConfirmScreen, FleetResultScreen
 from tests.instance import Instance, start_instance
 from tests.lab_helpers import send
-from tests.sshd import SSHServer, start_sshd
+from tests.sshd import SSHServer
 
 pytestmark = pytest.mark.haproxy
 
 NAMES = ["lb1", "lb2", "lb3"]
-
-
-@pytest.fixture(scope="module")
-def sshd() -> Iterator[SSHServer]:
-    server = start_sshd()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
