@@ -243,25 +243,13 @@ def attach_files(t: Target) -> None:
     are copied to the mirror (:mod:`console.haproxy.node_files`); ``t.config`` and
     ``t.configs`` become the mirror's paths, which staging and history work on.
     """
-    import asyncio
-
-    from console.haproxy.discovery import running_pids
     from console.haproxy.errors import ValidationError
     from console.haproxy.statefs import state_dir
 
     if not t.ssh or t.node is None:
         return
     files = t.files or NodeFiles.for_instance(t.node, t.name, str(state_dir()))
-    master_pid, worker_pid = asyncio.run(running_pids(t.socket, t.master))
-    for pid, role in ((master_pid, "master"), (worker_pid, "worker")):
-        if pid:
-            cmdline = _node_cmdline(files, pid)
-            if cmdline is not None:
-                t.node_cmdline = cmdline
-                t.node_environ = _node_environ(files, pid, cmdline)
-                if t.node_environ is not None:
-                    t.node_environ_source = f"HAProxy {role} pid {pid} on {t.name}"
-                break
+    _read_node_process(t, files, environ=True)
     paths = list(t.remote_configs) or (t.node_cmdline.config_files if t.node_cmdline else [])
     if not paths:
         raise ValidationError(f"the configuration files of {t.name} are not known: the "
@@ -274,6 +262,37 @@ def attach_files(t: Target) -> None:
     note = f"{t.name}: configuration {', '.join(paths)} read over ssh"
     if note not in t.notes:
         t.notes.append(note)
+
+
+def _read_node_process(t: Target, files: NodeFiles, *, environ: bool) -> None:
+    """The node's running master (else worker) command line as ``t.node_cmdline`` and,
+    with *environ*, its environment for the next reload; left as they were when the
+    process cannot be read on the node."""
+    import asyncio
+
+    from console.haproxy.discovery import running_pids
+
+    master_pid, worker_pid = asyncio.run(running_pids(t.socket, t.master))
+    for pid, role in ((master_pid, "master"), (worker_pid, "worker")):
+        if pid:
+            cmdline = _node_cmdline(files, pid)
+            if cmdline is not None:
+                t.node_cmdline = cmdline
+                if environ:
+                    t.node_environ = _node_environ(files, pid, cmdline)
+                    if t.node_environ is not None:
+                        t.node_environ_source = f"HAProxy {role} pid {pid} on {t.name}"
+                break
+
+
+def node_config_paths(t: Target, files: NodeFiles) -> list[str]:
+    """The ``-f`` paths on the node of *t*: the instance's ``configs``, else those of
+    its running process (read on the node the first time, then kept)."""
+    if t.remote_configs:
+        return list(t.remote_configs)
+    if t.node_cmdline is None:
+        _read_node_process(t, files, environ=False)
+    return list(t.node_cmdline.config_files) if t.node_cmdline else []
 
 
 def resync_files(t: Target) -> None:

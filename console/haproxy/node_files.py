@@ -77,6 +77,24 @@ mv -f -- "$t" "$real" || { rm -f -- "$t"; exit 6; }
 sync -- "$(dirname -- "$real")" 2>/dev/null || sync
 stat -c '%A %U:%G' -- "$real"
 """
+DIGESTS = r"""
+i=0
+for p in "$@"; do
+  i=$((i+1))
+  if [ -d "$p" ]; then
+    for f in "$p"/*.cfg; do
+      [ -f "$f" ] || continue
+      h=$(sha256sum < "$f") || exit 3
+      printf '%s\0%s\0%s\0' "$i" "$f" "${h%% *}"
+    done
+  elif [ -f "$p" ]; then
+    h=$(sha256sum < "$p") || exit 3
+    printf '%s\0%s\0%s\0' "$i" "$p" "${h%% *}"
+  else
+    exit 4
+  fi
+done
+"""
 DISCARD = 'case "$1" in */.haconsole.*) exec rm -f -- "$1" ;; esac; exit 9'
 IN_DIR = 'cd -- "$1" || exit 126; shift; exec "$@"'
 
@@ -324,6 +342,36 @@ class NodeFiles:
                      if n]
             out += sorted((n for n in names if _usable(n)), key=os.fsencode)
         return out
+
+    def digests(self, paths: list[str]) -> list[str]:
+        """The sha256 of each file HAProxy reads for the ``-f`` *paths* (a directory
+        gives its ``*.cfg``, in HAProxy's order), as the node has them now: one command
+        on the node. A path missing or unreadable there is a :class:`WriteError`."""
+        remote = [check_remote_path(p, "config") for p in paths]
+        done = self.sh(DIGESTS, *remote, what="sha256sum of the configuration",
+                       cap=1 << 20)
+        if done.code != 0:
+            why = {3: "a configuration file cannot be read on the node",
+                   4: "a configuration path is missing on the node"}.get(
+                       done.code, f"cannot hash the configuration: {_last(done.err)}")
+            raise WriteError(why, ", ".join(self.where(p) for p in remote),
+                             "check the instance's config paths (sudo = true?)")
+        from console.haproxy.config.fileset import _is_cfg_name
+
+        fields = done.out.split(b"\0")
+        found: dict[int, list[tuple[bytes, str]]] = {}
+        for n in range(0, len(fields) - 2, 3):
+            index, name, digest = fields[n:n + 3]
+            if not index.isdigit() or not 0 < int(index) <= len(remote) or \
+                    not re.fullmatch(rb"[0-9a-f]{64}", digest):
+                raise WriteError("the node answered an unexpected sha256sum",
+                                 self.name, "check the node's coreutils")
+            given = os.fsencode(remote[int(index) - 1])
+            # a -f file as it is; of a directory, the *.cfg names HAProxy reads
+            if name == given or _is_cfg_name(os.fsdecode(os.path.basename(name))):
+                found.setdefault(int(index), []).append((name, digest.decode()))
+        return [d for n in range(1, len(remote) + 1)
+                for _, d in sorted(found.get(n, []))]  # a directory's: by name, as bytes
 
     def sync(self, paths: list[str]) -> list[str]:
         """Copy the node's files for the ``-f`` *paths* into the mirror; the mirror
