@@ -254,7 +254,7 @@ def attach_files(t: Target) -> None:
     if not paths:
         raise ValidationError(f"the configuration files of {t.name} are not known: the "
                               "running process could not be read on the node",
-                              f"{t.name} (ssh {t.ssh})", "set configs = [\"/etc/haproxy/"
+                              f"{t.name} (ssh {t.ssh})", "set config = [\"/etc/haproxy/"
                               "haproxy.cfg\"] in the instance's settings, or sudo = true")
     mirrored = files.sync(paths)
     t.files = files

@@ -95,7 +95,7 @@ class Navigation:
             message = visible(
                 f"cannot read {target.name}'s configuration over ssh: {exc}. Nothing was "
                 f"changed; monitoring and runtime changes go on. Check that {target.ssh} "
-                "answers (ssh) and the instance's configs/sudo settings, then press the "
+                "answers (ssh) and the instance's config and sudo settings, then press the "
                 "key again")
             app.call_from_thread(self._read_done, None, message)
             return

@@ -215,7 +215,7 @@ async def test_a_change_on_the_node_makes_the_staged_change_stale_at_the_next_f(
 async def test_a_node_config_that_cannot_be_read_is_said_without_a_traceback(
         via_nobody: SSHServer, node: Instance) -> None:
     target = await node_target(via_nobody, node)
-    target.remote_configs = ["/nonexistent/haproxy.cfg"]  # as a wrong configs = [...]
+    target.remote_configs = ["/nonexistent/haproxy.cfg"]  # as a wrong config = [...]
     try:
         app = HAConsoleApp(target)
         async with app.run_test(size=(120, 40)) as pilot:
