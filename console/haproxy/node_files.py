@@ -362,7 +362,7 @@ class NodeFiles:
         found: dict[int, list[tuple[bytes, str]]] = {}
         for n in range(0, len(fields) - 2, 3):
             index, name, digest = fields[n:n + 3]
-            if not index.isdigit() or not 0 < int(index) <= len(remote) or \
+            if not re.fullmatch(rb"[0-9]{1,6}", index) or not 0 < int(index) <= len(remote) or \
                     not re.fullmatch(rb"[0-9a-f]{64}", digest):
                 raise WriteError("the node answered an unexpected sha256sum",
                                  self.name, "check the node's coreutils")
