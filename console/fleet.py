@@ -18,6 +18,7 @@ fleet console (:mod:`console.ui.fleet_app`):
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ from console.haproxy.errors import HAProxyError, ValidationError
 if TYPE_CHECKING:
     from console.haproxy.plans import Action, Plan, Result
     from console.instance import Target
+
+log = logging.getLogger("haconsole.fleet")
 
 WAVES = ("rolling", "all")
 
@@ -91,22 +94,82 @@ def on_node(target: Target, text: str) -> str:
     return text
 
 
+def combined_hash(digests: Sequence[str]) -> str:
+    """The configuration's short hash (12 hex digits) from the sha256 of each of its
+    files, in HAProxy's order: the contents only, never the paths, so identical files
+    on two nodes (local or over SSH, wherever they are) give the same hash."""
+    h = hashlib.sha256()
+    for digest in digests:
+        h.update(digest.encode() + b"\n")
+    return h.hexdigest()[:12]
+
+
 def config_hash(target: Target) -> str | None:
-    """A short SHA-256 (12 hex digits) of the configuration files of a local node, as they
-    are on disk now (not necessarily what runs); None for a node over SSH or when the
-    files are not named or not readable."""
+    """The short hash of the configuration files of *target* as they are now (not
+    necessarily what runs): read here for a local node, on the node over SSH (one
+    ``sha256sum`` there). None when the files are not known or cannot be read.
+
+    Over SSH this blocks for the round trip: the fleet console calls it in a thread,
+    through :class:`HashCache`."""
+    from console.haproxy.atomic import sha256
     from console.haproxy.config.fileset import expand_paths
 
-    if target.ssh or not target.config_paths:
+    if target.ssh:
+        return _node_config_hash(target)
+    if not target.config_paths:
         return None
-    h = hashlib.sha256()
+    digests: list[str] = []
     try:
         for path in expand_paths(target.config_paths):
             with open(path, "rb") as f:
-                h.update(path.encode() + b"\0" + f.read() + b"\0")
+                digests.append(sha256(f.read()))
     except (OSError, HAProxyError):
         return None
-    return h.hexdigest()[:12]
+    return combined_hash(digests) if digests else None
+
+
+def _node_config_hash(target: Target) -> str | None:
+    from console.haproxy.node_files import NodeFiles
+    from console.instance import node_config_paths
+
+    if target.node is None:
+        return None
+    files = target.files or NodeFiles(target.node, "", target.name)
+    try:
+        paths = node_config_paths(target, files)
+        digests = files.digests(paths) if paths else []
+    except HAProxyError as exc:
+        log.info("config hash of %s: %s", target.name, exc)
+        return None
+    return combined_hash(digests) if digests else None
+
+
+HASH_EVERY = 30.0  # seconds: a node's config hash is read over SSH at most this often
+
+
+@dataclass
+class HashCache:
+    """The config hash of each node, read over SSH at most every *every* seconds (a
+    local node's is read each time: it costs no round trip)."""
+
+    every: float = HASH_EVERY
+    _known: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+
+    def get(self, target: Target) -> str | None:
+        """The hash of *target* (blocking over SSH: call it in a thread)."""
+        import time
+
+        if not target.ssh:
+            return config_hash(target)
+        now = time.monotonic()
+        known = self._known.get(target.name)
+        if known is not None and now - known[0] < self.every:
+            return known[1]
+        # taken now: a call meanwhile gets the previous value instead of a second read
+        self._known[target.name] = (now, known[1] if known else None)
+        value = config_hash(target)
+        self._known[target.name] = (time.monotonic(), value)
+        return value
 
 
 async def reloads(target: Target) -> int | None:

@@ -119,8 +119,21 @@ class Target:
         if not self.ssh or self.files is not None:
             return None
         files = ", ".join(self.remote_configs) or "its configuration"
-        return (f"{files} is on {self.ssh}: reading and changing the configuration over "
-                "SSH is not available yet (monitoring and runtime changes are)")
+        return (f"{files} is on {self.ssh} and has not been read yet: F (the config "
+                "screen) reads it over ssh")
+
+    def shown_path(self, path: str | None) -> str:
+        """A configuration path as the engineer knows it: ``lb1:/etc/haproxy/haproxy.cfg``
+        for a node's file (never the local mirror's path), else the path (``-``: none)."""
+        if not path:
+            return "-"
+        if self.files is not None and self.files.in_mirror(path):
+            return self.files.where(path)
+        return path
+
+    def shown_text(self, text: str) -> str:
+        """*text* (a message, an error) with the mirror's paths said as the node's."""
+        return self.files.said(text) if self.files is not None else text
 
     @property
     def label(self) -> str:
@@ -225,36 +238,23 @@ def attach_files(t: Target) -> None:
 
     The node's master command line is read on the node (``/proc/PID/cmdline``, ``cwd``,
     ``exe`` of the master, else the worker), so ``haproxy -c`` gets the node's binary,
-    its ``-f`` files and ``-C``; the instance's ``configs`` are used when the process
+    its ``-f`` files and ``-C``; the instance's ``config`` is used when the process
     cannot be read. Its environment is read there too (``.if defined(...)``). The files
     are copied to the mirror (:mod:`console.haproxy.node_files`); ``t.config`` and
     ``t.configs`` become the mirror's paths, which staging and history work on.
     """
-    import asyncio
-
-    from console.haproxy.discovery import running_pids
     from console.haproxy.errors import ValidationError
     from console.haproxy.statefs import state_dir
 
     if not t.ssh or t.node is None:
         return
     files = t.files or NodeFiles.for_instance(t.node, t.name, str(state_dir()))
-    master_pid, worker_pid = asyncio.run(running_pids(t.socket, t.master))
-    for pid, role in ((master_pid, "master"), (worker_pid, "worker")):
-        if pid:
-            proc = files.process(pid)
-            cmdline = _node_cmdline(proc)
-            if cmdline is not None:
-                t.node_cmdline = cmdline
-                t.node_environ = _node_environ(proc, cmdline)
-                if t.node_environ is not None:
-                    t.node_environ_source = f"HAProxy {role} pid {pid} on {t.name}"
-                break
+    _read_node_process(t, files, environ=True)
     paths = list(t.remote_configs) or (t.node_cmdline.config_files if t.node_cmdline else [])
     if not paths:
         raise ValidationError(f"the configuration files of {t.name} are not known: the "
                               "running process could not be read on the node",
-                              f"{t.name} (ssh {t.ssh})", "set configs = [\"/etc/haproxy/"
+                              f"{t.name} (ssh {t.ssh})", "set config = [\"/etc/haproxy/"
                               "haproxy.cfg\"] in the instance's settings, or sudo = true")
     mirrored = files.sync(paths)
     t.files = files
@@ -264,7 +264,49 @@ def attach_files(t: Target) -> None:
 
         t.node_environ["HAPROXY_CFGFILES"] = ";".join(
             files.remote(p) for p in expand_paths(mirrored))
-    t.notes.append(f"{t.name}: configuration {', '.join(paths)} read over ssh")
+    note = f"{t.name}: configuration {', '.join(paths)} read over ssh"
+    if note not in t.notes:
+        t.notes.append(note)
+
+
+def _read_node_process(t: Target, files: NodeFiles, *, environ: bool) -> None:
+    """The node's running master (else worker) command line as ``t.node_cmdline`` and,
+    with *environ*, its environment for the next reload; left as they were when the
+    process cannot be read on the node. One round trip per process asked."""
+    import asyncio
+
+    from console.haproxy.discovery import running_pids
+
+    master_pid, worker_pid = asyncio.run(running_pids(t.socket, t.master))
+    for pid, role in ((master_pid, "master"), (worker_pid, "worker")):
+        if pid:
+            proc = files.process(pid)
+            cmdline = _node_cmdline(proc)
+            if cmdline is not None:
+                t.node_cmdline = cmdline
+                if environ:
+                    t.node_environ = _node_environ(proc, cmdline)
+                    if t.node_environ is not None:
+                        t.node_environ_source = f"HAProxy {role} pid {pid} on {t.name}"
+                break
+
+
+def node_config_paths(t: Target, files: NodeFiles) -> list[str]:
+    """The ``-f`` paths on the node of *t*: the instance's ``config``, else those of
+    its running process (read on the node the first time, then kept)."""
+    if t.remote_configs:
+        return list(t.remote_configs)
+    if t.node_cmdline is None:
+        _read_node_process(t, files, environ=False)
+    return list(t.node_cmdline.config_files) if t.node_cmdline else []
+
+
+def resync_files(t: Target) -> None:
+    """Copy the node's files of *t* into the mirror again (attached by
+    :func:`attach_files`): a change made on the node since is seen, and a staged change
+    made on the old text becomes stale. Nothing to do for a local instance."""
+    if t.files is not None:
+        t.files.sync([t.files.remote(p) for p in t.configs])
 
 
 def _node_cmdline(proc: Process) -> CommandLine | None:
@@ -279,7 +321,8 @@ def _node_cmdline(proc: Process) -> CommandLine | None:
 
 
 def _node_environ(proc: Process, cmdline: CommandLine) -> dict[str, str] | None:
-    """The node's environment for the next reload (see discovery.reload_environ)."""
+    """The node's environment for the next reload (see discovery.reload_environ);
+    ``HAPROXY_CFGFILES`` is added once the files are read (attach_files)."""
     if proc.environ is None:
         return None
     env: dict[str, str] = {}

@@ -78,6 +78,24 @@ mv -f -- "$t" "$real" || { rm -f -- "$t"; exit 6; }
 sync -- "$(dirname -- "$real")" 2>/dev/null || sync
 stat -c '%A %U:%G' -- "$real"
 """
+DIGESTS = r"""
+i=0
+for p in "$@"; do
+  i=$((i+1))
+  if [ -d "$p" ]; then
+    for f in "$p"/*.cfg; do
+      [ -f "$f" ] || continue
+      h=$(sha256sum < "$f") || exit 3
+      printf '%s\0%s\0%s\0' "$i" "$f" "${h%% *}"
+    done
+  elif [ -f "$p" ]; then
+    h=$(sha256sum < "$p") || exit 3
+    printf '%s\0%s\0%s\0' "$i" "$p" "${h%% *}"
+  else
+    exit 4
+  fi
+done
+"""
 DISCARD = 'case "$1" in */.haconsole.*) exec rm -f -- "$1" ;; esac; exit 9'
 IN_DIR = 'cd -- "$1" || exit 126; shift; exec "$@"'
 PROCESS = r"""
@@ -225,6 +243,26 @@ class NodeFiles:
         """``lb1:/etc/haproxy/haproxy.cfg`` for a path on the node or in the mirror."""
         return f"{self.name}:{self.remote(path)}"
 
+    def in_mirror(self, path: str) -> bool:
+        """Whether *path* is a file or directory of the mirror."""
+        return any(path == root or path.startswith(root + "/") for root in self._roots())
+
+    def said(self, text: str) -> str:
+        """*text* with every mirror path in it said as the node's
+        (``…/nodes/lb1/root/etc/haproxy/haproxy.cfg`` → ``lb1:/etc/haproxy/haproxy.cfg``)."""
+        for root in self._roots():
+            text = text.replace(root + "/", f"{self.name}:/")
+        return text
+
+    def _roots(self) -> list[str]:
+        """The mirror's root as given and with its symlinks resolved (the pipeline
+        resolves paths: a state directory under a symlink appears both ways)."""
+        root = self.mirror_root.rstrip("/")
+        if not root:
+            return []
+        real = os.path.realpath(root)
+        return [root] if real == root else [root, real]
+
     def mirror(self, remote: str) -> str:
         """The mirror's path for the node's absolute path *remote*."""
         check_remote_path(remote, "config")
@@ -236,11 +274,11 @@ class NodeFiles:
 
     def remote(self, path: str) -> str:
         """The node's path for a mirror path (other paths are returned as they are)."""
-        root = self.mirror_root.rstrip("/") + "/"
-        if path.startswith(root):
-            return "/" + path[len(root):]
-        if path == self.mirror_root:
-            return "/"
+        for root in self._roots():
+            if path.startswith(root + "/"):
+                return path[len(root):]
+            if path == root:
+                return "/"
         return path
 
     # -- running -----------------------------------------------------------------------
@@ -322,6 +360,36 @@ class NodeFiles:
                      if n]
             out += sorted((n for n in names if _usable(n)), key=os.fsencode)
         return out
+
+    def digests(self, paths: list[str]) -> list[str]:
+        """The sha256 of each file HAProxy reads for the ``-f`` *paths* (a directory
+        gives its ``*.cfg``, in HAProxy's order), as the node has them now: one command
+        on the node. A path missing or unreadable there is a :class:`WriteError`."""
+        remote = [check_remote_path(p, "config") for p in paths]
+        done = self.sh(DIGESTS, *remote, what="sha256sum of the configuration",
+                       cap=1 << 20)
+        if done.code != 0:
+            why = {3: "a configuration file cannot be read on the node",
+                   4: "a configuration path is missing on the node"}.get(
+                       done.code, f"cannot hash the configuration: {_last(done.err)}")
+            raise WriteError(why, ", ".join(self.where(p) for p in remote),
+                             "check the instance's config paths (sudo = true?)")
+        from console.haproxy.config.fileset import _is_cfg_name
+
+        fields = done.out.split(b"\0")
+        found: dict[int, list[tuple[bytes, str]]] = {}
+        for n in range(0, len(fields) - 2, 3):
+            index, name, digest = fields[n:n + 3]
+            if not re.fullmatch(rb"[0-9]{1,6}", index) or not 0 < int(index) <= len(remote) or \
+                    not re.fullmatch(rb"[0-9a-f]{64}", digest):
+                raise WriteError("the node answered an unexpected sha256sum",
+                                 self.name, "check the node's coreutils")
+            given = os.fsencode(remote[int(index) - 1])
+            # a -f file as it is; of a directory, the *.cfg names HAProxy reads
+            if name == given or _is_cfg_name(os.fsdecode(os.path.basename(name))):
+                found.setdefault(int(index), []).append((name, digest.decode()))
+        return [d for n in range(1, len(remote) + 1)
+                for _, d in sorted(found.get(n, []))]  # a directory's: by name, as bytes
 
     def sync(self, paths: list[str]) -> list[str]:
         """Copy the node's files for the ``-f`` *paths* into the mirror; the mirror

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("haconsole.ui")
 
 EXTRAS_EVERY = 10.0  # seconds between reads of the reload count and the config hash
+# (a node's over SSH: at most every fleet.HASH_EVERY seconds, see fleet.HashCache)
 
 
 class _NoSource:
@@ -121,8 +122,10 @@ class FleetApp(HAConsoleApp):
             node.poller = Poller(source_of(t), t.interval,
                                  on_snapshot=partial(self._node_snapshot, node),
                                  on_status=partial(self._node_status, node))
-            node.state.config_hash = fleet.config_hash(t)
+            if not t.ssh:  # over SSH: read in a thread, by the first _read_extras
+                node.state.config_hash = fleet.config_hash(t)
             self.nodes.append(node)
+        self.hashes = fleet.HashCache()  # over SSH, read at most every HASH_EVERY s
         self.open_node: FleetNode | None = None
         self._fleet_screen: FleetScreen | None = None
 
@@ -182,7 +185,10 @@ class FleetApp(HAConsoleApp):
             if node.target is None:
                 return
             node.state.reloads = await fleet.reloads(node.target)
-            node.state.config_hash = await asyncio.to_thread(fleet.config_hash, node.target)
+            # a node's own pace: one slow over SSH does not hold the others' figures
+            node.state.config_hash = await asyncio.to_thread(self.hashes.get, node.target)
+            if self._fleet_screen is not None:
+                self._fleet_screen.data_changed()
             if not node.level_read:
                 await self._read_level(node)
 

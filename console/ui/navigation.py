@@ -38,6 +38,7 @@ class Navigation:
         self.drift_count: int | None = None
         self._drift_key: tuple[object, ...] | None = None
         self._drift_skipped = 0
+        self._reading = False  # a node's configuration is being read over ssh
 
     @property
     def target(self) -> Target:
@@ -47,13 +48,77 @@ class Navigation:
                     callback: Callable[[Any], None] | None = None) -> None:
         self.screen.console_app.push_screen(screen, callback)
 
-    def notify(self, message: str, *, severity: SeverityLevel = "information") -> None:
-        self.screen.notify(message, severity=severity)
+    def notify(self, message: str, *, severity: SeverityLevel = "information",
+               timeout: float | None = None) -> None:
+        if timeout is None:
+            self.screen.notify(message, severity=severity)
+        else:
+            self.screen.notify(message, severity=severity, timeout=timeout)
 
     def open_drift(self) -> None:
+        if self._over_ssh():
+            self._read_node_files(self._push_drift)
+            return
+        self._push_drift()
+
+    def _push_drift(self) -> None:
         from console.ui.screens.drift import DriftScreen
 
         self.push_screen(DriftScreen(self.target), lambda _r: self.refresh_drift())
+
+    # -- a node's configuration, over ssh ------------------------------------------------
+    def _over_ssh(self) -> bool:
+        return bool(self.target.ssh and self.target.node is not None)
+
+    def _read_node_files(self, then: Callable[[], None]) -> None:
+        """Read the node's configuration into its mirror (the first time: attach it; after:
+        copy it again, so a change made on the node since is seen), then *then* on the
+        UI thread. The ssh round trips run in a thread: the screen stays live."""
+        if self._reading:
+            self.notify(f"still reading {self.target.name}'s configuration over ssh…")
+            return
+        self._reading = True
+        self.notify(f"reading {self.target.name}'s configuration over ssh…", timeout=4)
+        self.screen.run_worker(lambda: self._read_in_thread(then), thread=True,
+                               group="node-files", exit_on_error=False)
+
+    def _read_in_thread(self, then: Callable[[], None]) -> None:
+        from console.haproxy.safe_text import visible
+        from console.instance import attach_files
+
+        target = self.target
+        app = self.screen.app
+        try:
+            attach_files(target)
+        except (HAProxyError, OSError) as exc:
+            log.info("configuration of %s not read: %s", target.name, exc)
+            message = visible(
+                f"cannot read {target.name}'s configuration over ssh: {exc}. Nothing was "
+                f"changed; monitoring and runtime changes go on. Check that {target.ssh} "
+                "answers (ssh) and the instance's config and sudo settings, then press the "
+                "key again")
+            app.call_from_thread(self._read_done, None, message)
+            return
+        except Exception as exc:  # noqa: BLE001 - said on screen, logged in full
+            log.exception("reading the configuration of %s", target.name)
+            app.call_from_thread(self._read_done, None, visible(
+                f"cannot read {target.name}'s configuration over ssh: internal error "
+                f"{type(exc).__name__}: {exc} (the log has the details)"))
+            return
+        app.call_from_thread(self._read_done, then, None)
+
+    def _read_done(self, then: Callable[[], None] | None, error: str | None) -> None:
+        self._reading = False
+        if error is not None:
+            self.notify(error, severity="error", timeout=20)
+            return
+        if not self.screen.is_current:  # another screen came meanwhile: not over it
+            self.notify(f"{self.target.name}'s configuration is read: press the key again "
+                        "to open it")
+            return
+        self.refresh_drift()
+        if then is not None:
+            then()
 
     def drift_tick(self) -> None:
         """The periodic recount: skipped while neither the rows nor the config file
@@ -90,6 +155,12 @@ class Navigation:
         header.refresh()
 
     def open_config(self) -> None:
+        if self._over_ssh():
+            self._read_node_files(self._open_config_screen)
+            return
+        self._open_config_screen()
+
+    def _open_config_screen(self) -> None:
         if not self.target.config:
             self.notify(self.target.remote_config_note
                         or "no config file known: start with -c FILE", severity="warning")

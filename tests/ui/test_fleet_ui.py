@@ -13,24 +13,18 @@ import pytest
 from console import fleet
 from console.haproxy.journal import read_entries
 from console.haproxy.parsers import parse_servers_state
+from console.instance import Target
 from console.ui.fleet_app import FleetApp, NodeMonitorScreen
 from console.ui.screens.actions import ActionMenu
-from console.ui.screens.fleet import DIVERGE, FleetScreen
+from console.ui.screens.fleet import DIVERGE, HASH_SHOWN, FleetScreen
 from console.ui.screens.fleet_dialogs import FleetConfirmScreen, FleetResultScreen
 from tests.instance import Instance, start_instance
 from tests.lab_helpers import send
-from tests.sshd import SSHServer, start_sshd
+from tests.sshd import SSHServer
 
 pytestmark = pytest.mark.haproxy
 
 NAMES = ["lb1", "lb2", "lb3"]
-
-
-@pytest.fixture(scope="module")
-def sshd() -> Iterator[SSHServer]:
-    server = start_sshd()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +118,9 @@ async def test_overview_merged_divergence_node_console_fan_out_and_undo(
             assert labels == ["lb1 via ssh", "lb2 via ssh", "lb3"]
             assert all(r.version and r.problems is not None for r in screen.rows)
             assert screen.rows[0].reloads is not None  # lb1's master, over ssh
-            assert screen.rows[2].config_hash  # lb3's config file is local
-            assert screen.rows[1].config_hash is None  # over ssh: not read
+            assert await wait_for(pilot, lambda: all(r.config_hash for r in screen.rows))
+            # three different files (each instance its own ports): a tie marks every node
+            assert all("config" in r.diverges for r in screen.rows)
 
             # one node diverges: the merged table marks the row
             send(nodes[1].admin, "set weight be_app/app2 7")
@@ -196,6 +191,71 @@ async def test_overview_merged_divergence_node_console_fan_out_and_undo(
     finally:
         for n in nodes:
             send(n.admin, "set server be_app/app1 state ready")
+        fleet.close_all(targets)
+
+
+async def test_the_config_hash_is_read_over_ssh_and_a_node_whose_file_differs_is_marked(
+        sshd: SSHServer, nodes: list[Instance], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """lb1 (over ssh) and lb3 (local) name files of the same contents in different places:
+    the same hash. lb2 (over ssh, no configs in the settings) is hashed from the files of
+    its running process, read on the node: it differs, and is marked."""
+    import os
+
+    text = Path(nodes[0].config).read_text()
+    same = [tmp_path / "one" / "haproxy.cfg", tmp_path / "two" / "haproxy.cfg"]
+    for path in same:
+        path.parent.mkdir()
+        path.write_text(text)
+    Path(os.environ["HACONSOLE_SETTINGS"]).write_text(f"""
+[instances.lb1]
+ssh = "lb1"
+ssh_config = "{sshd.config}"
+socket = "{nodes[0].admin}"
+master = "{nodes[0].master}"
+config = ["{same[0]}"]
+
+[instances.lb2]
+ssh = "lb1"
+ssh_config = "{sshd.config}"
+socket = "{nodes[1].admin}"
+
+[instances.lb3]
+socket = "{nodes[2].admin}"
+config = ["{same[1]}"]
+
+[fleets.prod]
+instances = ["lb1", "lb2", "lb3"]
+""")
+    monkeypatch.setenv("HACONSOLE_SSH", sshd.env()["HACONSOLE_SSH"])
+    targets, failed = fleet.connect(fleet.members("prod"))
+    assert not failed
+    app = FleetApp("prod", NAMES, targets, failed)
+    local_hash = fleet.config_hash(Target(name="x", configs=[str(same[0])]))
+    lb2_hash = fleet.config_hash(Target(name="x", configs=[nodes[1].config]))
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = fleet_screen(app)
+            assert await wait_for(pilot, lambda: all(r.config_hash for r in screen.rows),
+                                  seconds=30), [(r.name, r.config_hash) for r in screen.rows]
+            await pilot.pause(0.3)
+            lb1, lb2, lb3 = screen.rows
+            assert lb1.config_hash == lb3.config_hash == local_hash  # over ssh = local
+            assert lb2.config_hash == lb2_hash != local_hash
+            assert [sorted(r.diverges) for r in screen.rows] == [[], ["config"], []]
+            cells = {r.name: screen.nodes_table.get_row(r.name)[4].plain for r in screen.rows}
+            assert cells["lb2"] == f"{DIVERGE}{lb2_hash[:HASH_SHOWN]}"
+            assert cells["lb1"] == cells["lb3"] == (local_hash or "")[:HASH_SHOWN]
+
+            # lb1's file changes (on the node): seen at the next read, no sooner than
+            # HASH_EVERY after the last; now lb3 is the odd one
+            same[0].write_text(Path(nodes[1].config).read_text())
+            app.hashes.every = 0.2
+            await pilot.pause(0.3)
+            await app._read_extras()
+            assert await wait_for(pilot, lambda: screen.rows[0].config_hash == lb2_hash)
+            assert [sorted(r.diverges) for r in screen.rows] == [[], [], ["config"]]
+    finally:
         fleet.close_all(targets)
 
 

@@ -70,3 +70,84 @@ def test_the_config_hash_of_a_local_node_follows_its_file(tmp_path) -> None:
     assert fleet.config_hash(t) not in (None, first)
     assert fleet.config_hash(Target(name="lb1", ssh="lb1", configs=[str(cfg)])) is None
     assert fleet.config_hash(Target(name="x", configs=[str(tmp_path / "nope.cfg")])) is None
+
+
+def test_the_config_hash_is_of_the_contents_in_order_not_the_paths(tmp_path) -> None:
+    """Identical files give the same hash wherever they are (two local nodes, or a local
+    and an SSH node: the node sends the sha256 of each file, combined the same way)."""
+    from console.haproxy.atomic import sha256
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        (d / "conf.d").mkdir(parents=True)
+        (d / "main.cfg").write_text("global\n")
+        (d / "conf.d" / "10-x.cfg").write_text("backend x\n")
+        (d / "conf.d" / "20-y.cfg").write_text("backend y\n")
+    (b / "conf.d" / "notes.txt").write_text("not read by HAProxy\n")
+
+    def node(d):
+        return Target(name=d.name, configs=[str(d / "main.cfg"), str(d / "conf.d")])
+
+    first = fleet.config_hash(node(a))
+    assert first == fleet.config_hash(node(b))
+    assert first == fleet.combined_hash([sha256(b"global\n"), sha256(b"backend x\n"),
+                                         sha256(b"backend y\n")])
+    # the order of the files counts: the same contents in another order differ
+    (b / "conf.d" / "10-x.cfg").write_text("backend y\n")
+    (b / "conf.d" / "20-y.cfg").write_text("backend x\n")
+    assert fleet.config_hash(node(b)) != first
+    # and the split between files too
+    assert fleet.combined_hash([sha256(b"ab")]) != fleet.combined_hash(
+        [sha256(b"a"), sha256(b"b")])
+
+
+def test_the_hash_of_a_node_over_ssh_is_read_at_most_every_30_s(monkeypatch) -> None:
+    calls: list[str] = []
+    now = [1000.0]
+    monkeypatch.setattr(fleet, "config_hash", lambda t: calls.append(t.name) or "h" + t.name)
+    monkeypatch.setattr("time.monotonic", lambda: now[0])
+    cache = fleet.HashCache()
+    ssh, local = Target(name="lb1", ssh="lb1"), Target(name="lb3")
+    assert cache.get(ssh) == "hlb1" and cache.get(local) == "hlb3"
+    now[0] += 29
+    assert cache.get(ssh) == "hlb1" and cache.get(local) == "hlb3"
+    assert calls == ["lb1", "lb3", "lb3"]  # a local file costs nothing: read each time
+    now[0] += 2
+    cache.get(ssh)
+    assert calls == ["lb1", "lb3", "lb3", "lb1"]
+
+
+class _Here:
+    """A "node" that runs the node-side commands on this machine (no ssh)."""
+
+    sudo = False
+    host = "here"
+
+    def ensure(self) -> None:
+        pass
+
+    def command(self, argv: list[str]) -> list[str]:
+        return list(argv)
+
+
+def test_the_node_side_hash_reads_the_files_haproxy_reads_in_its_order(tmp_path) -> None:
+    """``NodeFiles.digests`` (one ``sh`` script on the node) picks and orders the files as
+    a local ``expand_paths`` does, so a node's hash is the local hash of the same files."""
+    from console.haproxy.atomic import WriteError
+    from console.haproxy.node_files import NodeFiles
+
+    conf = tmp_path / "conf.d"
+    conf.mkdir()
+    (tmp_path / "main.cfg").write_text("global\n")
+    for name, text in (("20 b.cfg", "b\n"), ("10-a.cfg", "a\n"), ("x.cfg.cfg", "no\n"),
+                       (".hidden.cfg", "no\n"), ("readme", "no\n"), ("é.cfg", "e\n")):
+        (conf / name).write_text(text)
+    (conf / "dir.cfg").mkdir()
+    paths = [str(tmp_path / "main.cfg"), str(conf)]
+    files = NodeFiles(_Here(), "", "lb1")  # type: ignore[arg-type]
+    local = Target(name="lb3", configs=paths)
+    assert fleet.combined_hash(files.digests(paths)) == fleet.config_hash(local)
+    assert len(files.digests(paths)) == 4
+    with pytest.raises(WriteError) as err:
+        files.digests([str(tmp_path / "gone.cfg")])
+    assert f"lb1:{tmp_path / 'gone.cfg'}" in str(err.value)

@@ -12,6 +12,7 @@ staged, to edit again (``e``) or discard (``d``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -118,9 +119,32 @@ class ConfigScreen(Screen[None]):
 
     def _file_target(self) -> Target:
         """The target, its ``config`` being the file shown (for the editor, the history)."""
-        import dataclasses
-
         return dataclasses.replace(self.target, config=self.config)
+
+    @property
+    def shown_config(self) -> str:
+        """The file shown, as the engineer knows it (``lb1:/etc/…`` on a node)."""
+        return self.target.shown_path(self.config)
+
+    def _said(self, text: str) -> str:
+        """*text* with a node's mirror paths said as the node's (``lb1:/etc/…``)."""
+        return self.target.shown_text(text)
+
+    def _said_result(self, result: ApplyResult) -> ApplyResult:
+        """*result* with a node's mirror paths said as the node's, for the screen."""
+        if self.target.files is None:
+            return result
+        said = self._said
+        out = dataclasses.replace(
+            result, reason=said(result.reason), warnings=[said(w) for w in result.warnings],
+            steps=[dataclasses.replace(s, detail=said(s.detail)) for s in result.steps])
+        if out.check is not None:
+            out.check = dataclasses.replace(out.check,
+                                            errors=[said(e) for e in out.check.errors])
+        if out.reload is not None:
+            out.reload = dataclasses.replace(out.reload, detail=said(out.reload.detail),
+                                             log=[said(x) for x in out.reload.log])
+        return out
 
     @property
     def no_reload(self) -> bool:
@@ -143,7 +167,7 @@ class ConfigScreen(Screen[None]):
                 self.status = self.staging.status()
                 self.hunks = self.staging.hunks_with_sections() if self.staging.pending else []
             except HAProxyError as exc:
-                self.status, self.error = "error", str(exc)
+                self.status, self.error = "error", self._said(str(exc))
         self._signature = self._files_signature()
         self._draw()
         self.refresh_bindings()
@@ -155,9 +179,9 @@ class ConfigScreen(Screen[None]):
         if not self.config:
             return []
         try:
-            return shared_state.notes(self.config)
+            return [self._said(n) for n in shared_state.notes(self.config)]
         except HAProxyError as exc:
-            return [f"the shared place of this file is unusable: {exc}"]
+            return [self._said(f"the shared place of this file is unusable: {exc}")]
 
     def _files_signature(self) -> tuple[Any, ...]:
         out: list[Any] = []
@@ -180,7 +204,7 @@ class ConfigScreen(Screen[None]):
     def _draw(self, *, diff_too: bool = True) -> None:
         ro = "  (read-only)" if self.target.read_only else ""
         self.query_one("#cfg-title", Static).update(
-            f"Configuration · {self.config or '-'} · {self.target.name}{ro}")
+            f"Configuration · {self.shown_config} · {self.target.name}{ro}")
         state = self.query_one("#cfg-state", Static)
         state.set_class(self.status == "stale", "stale")
         state.set_class(self.error is not None, "error")
@@ -208,7 +232,7 @@ class ConfigScreen(Screen[None]):
             return Text(visible(f"✖ {self.error or 'unknown state'}"))
         lines: list[str] = []
         if self.status == "empty":
-            lines.append(f"Nothing staged for {self.config}.")
+            lines.append(f"Nothing staged for {self.shown_config}.")
         elif self.status == "stale":
             lines += self._stale_lines(st)
         elif self.status == "applied":
@@ -235,7 +259,7 @@ class ConfigScreen(Screen[None]):
             live = st.live()
             diff = st.live_diff()
         except HAProxyError as exc:
-            return [*lines, f"  cannot read the live file: {exc}"]
+            return [*lines, self._said(f"  cannot read the live file: {exc}")]
         for hunk in hunks_of(diff, st.base, live):
             added = sum(1 for x in hunk.lines if x.startswith("+"))
             removed = sum(1 for x in hunk.lines if x.startswith("-"))
@@ -330,7 +354,7 @@ class ConfigScreen(Screen[None]):
         st = self.staging
         if st is None or self.status == "empty":
             return
-        body = "Drops every staged edit of " + str(self.config) + ":\n" + "\n".join(
+        body = "Drops every staged edit of " + self.shown_config + ":\n" + "\n".join(
             f"  • {d}" for d in st.descriptions()) + "\nThe live file is not touched."
 
         def done(yes: bool | None) -> None:
@@ -340,7 +364,7 @@ class ConfigScreen(Screen[None]):
             try:
                 Staging.load(str(self.config)).discard()
             except HAProxyError as exc:
-                self.notify(f"not discarded: {exc}", severity="error", timeout=15)
+                self.notify(self._said(f"not discarded: {exc}"), severity="error", timeout=15)
                 return
             self.error_lines = []
             self.query_one(ApplySteps).clear()
@@ -354,7 +378,7 @@ class ConfigScreen(Screen[None]):
             st = Staging.load(str(self.config))
             st.rebase()
         except HAProxyError as exc:
-            self.notify(f"not rebased: {exc}", severity="error", timeout=15)
+            self.notify(self._said(f"not rebased: {exc}"), severity="error", timeout=15)
             return
         self.reload_state()
         self.notify(f"re-applied {len(st.ops)} edit(s) on the current file: review the diff")
@@ -401,7 +425,7 @@ class ConfigScreen(Screen[None]):
             fresh.set_candidate(data, note=f"edit in {os.path.basename(editor.split()[0])}")
             self.notify("staged: the edited text; review the diff, then a to apply")
         except (HAProxyError, OSError) as exc:
-            self.notify(f"not staged: {exc}", severity="error", timeout=15)
+            self.notify(self._said(f"not staged: {exc}"), severity="error", timeout=15)
         finally:
             if not keep:
                 shutil.rmtree(directory, ignore_errors=True)
@@ -426,21 +450,24 @@ class ConfigScreen(Screen[None]):
     async def _confirm_apply(self) -> None:
         from console.haproxy.apply import plan_apply
 
+        if self.target.files is not None and not await self._resync():
+            return
         st = self.staging
-        assert st is not None
+        if st is None:
+            return
         at = self.apply_target
         no_reload = not at.has_runtime
         try:
             plan = await plan_apply(str(self.config), st.base, st.candidate, at,
                                     no_reload=no_reload)
         except (HAProxyError, OSError) as exc:
-            self.notify(f"cannot tell what this apply would do: {exc}", severity="error",
-                        timeout=15)
+            self.notify(self._said(f"cannot tell what this apply would do: {exc}"),
+                        severity="error", timeout=15)
             return
         edits = st.descriptions()
         c = plan.consequence
-        body = "\n".join([
-            f"{self.config}: {len(edits)} edit{'s' if len(edits) != 1 else ''}: "
+        body = self._said("\n".join([
+            f"{self.shown_config}: {len(edits)} edit{'s' if len(edits) != 1 else ''}: "
             + "; ".join(edits)[:200],
             f"Message: {self.message or '(the edits)'}",
             f"Checked with: {plan.binary}",
@@ -451,7 +478,7 @@ class ConfigScreen(Screen[None]):
             *(["", "At the reload:", *(f"  {p}" for p in plan.runtime[:10])]
               if plan.runtime else []),
             "If anything fails, the change stays staged.",
-        ])
+        ]))
         confirmed = st.candidate_hash
         phrase = c.phrase if c.needs_confirmation else None
 
@@ -465,6 +492,30 @@ class ConfigScreen(Screen[None]):
         if phrase:
             title = "This takes service away. " + title
         self.app.push_screen(ConfirmScreen(title, body, type_to_confirm=phrase), done)
+
+    async def _resync(self) -> bool:
+        """A node's files copied again before the confirmation: a change made on the node
+        since the screen opened shows as stale here, not only at the apply's own check."""
+        import asyncio
+
+        from console.instance import resync_files
+
+        try:
+            await asyncio.to_thread(resync_files, self.target)
+        except HAProxyError as exc:
+            self.notify(self._said(f"cannot read {self.target.name}'s configuration over "
+                                   f"ssh: {exc}; nothing applied"), severity="error",
+                        timeout=20)
+            return False
+        self.reload_state()
+        if self.status == "stale":
+            self.notify(f"{self.shown_config} changed on {self.target.name} since this was "
+                        "staged: rebase (R) or discard (d) first", severity="warning")
+            return False
+        if self.status not in ("pending", "applied"):
+            self.notify("nothing staged to apply")
+            return False
+        return True
 
     def _start_apply(self, at: ApplyTarget, no_reload: bool, confirmed: str,
                      allow_removal: bool | str = False) -> None:
@@ -481,7 +532,7 @@ class ConfigScreen(Screen[None]):
 
             def on_step(step: str, status: str, detail: str) -> None:
                 try:
-                    self.app.call_from_thread(steps.step, step, status, detail)
+                    self.app.call_from_thread(steps.step, step, status, self._said(detail))
                 except Exception:  # noqa: BLE001 - the screen is gone: the pipeline goes on
                     log.info("apply step %s %s: %s", step, status, detail)
 
@@ -503,9 +554,9 @@ class ConfigScreen(Screen[None]):
 
     def _apply_crashed(self, exc: Exception) -> None:
         self.applying = False
-        self.query_one(ApplySteps).fail(
+        self.query_one(ApplySteps).fail(self._said(
             f"✖ internal error during the apply: {type(exc).__name__}: {exc}. The log file "
-            "has the details; look at the live file and the history (h) before trying again.")
+            "has the details; look at the live file and the history (h) before trying again."))
         self.reload_state()
         self.notify("apply failed with an internal error", severity="error", timeout=20)
 
@@ -513,6 +564,7 @@ class ConfigScreen(Screen[None]):
         from console.haproxy.atomic import sha256
 
         self.applying = False
+        result = self._said_result(result)
         self.result = result
         if result.check is not None and not result.check.ok:
             self.error_lines = [n for n, _ in check_errors(result.check.errors) if n]

@@ -71,13 +71,13 @@ class ConfigEditorScreen(Screen[bool]):
             self.what = "staged candidate" if staging.pending else "live file"
             self.original_text, self.raw_bytes = decode_config(self.source)
         except (HAProxyError, ValueError) as exc:
-            self.load_error = str(exc)
+            self.load_error = self.target.shown_text(str(exc))
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
         ro = " (read-only)" if self.read_only else ""
-        yield Static(f"Edit · {self.target.config or '-'} · {self.what}{ro}",
+        yield Static(f"Edit · {self.target.shown_path(self.target.config)} · {self.what}{ro}",
                      id="editor-title", markup=False)
         yield ConfigTextArea(self.original_text, read_only=self.read_only, id="editor-text")
         yield Static(self._status_text(), id="editor-status", markup=False)
@@ -193,6 +193,7 @@ class ConfigEditorScreen(Screen[bool]):
         self._back_to_review(True)
 
     def _error(self, message: str) -> None:
+        message = self.target.shown_text(message)
         status = self.query_one("#editor-status", Static)
         status.add_class("error")
         status.update(f"✖ {message}")

@@ -54,7 +54,8 @@ class ConfigHistoryScreen(Screen[bool]):
         self.error: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"History · {self.target.config or '-'}", id="history-title",
+        yield Static(f"History · {self.target.shown_path(self.target.config)}",
+                     id="history-title",
                      markup=False)
         yield Static("", id="history-note", markup=False)
         yield DataTable(id="history-versions", cursor_type="row", zebra_stripes=True)
@@ -79,9 +80,10 @@ class ConfigHistoryScreen(Screen[bool]):
             self.versions = list(reversed(versions))
             self.live = hist.live_version(self.target.config)
             notes += [describe_marker(m) for m in others_staged(self.target.config)]
+            notes = [self.target.shown_text(n) for n in notes]
         except (HAProxyError, OSError) as exc:
-            self.error = str(exc)
-            note.update(f"✖ {exc}")
+            self.error = self.target.shown_text(str(exc))
+            note.update(f"✖ {self.error}")
             return
         said = "".join(f"\n▲ {visible(n)}" for n in notes)
         if not self.versions:
@@ -106,7 +108,7 @@ class ConfigHistoryScreen(Screen[bool]):
             new = version.data()
             old = older[0].data() if older else b""
         except (HAProxyError, OSError) as exc:
-            diff.show_hunks([], placeholder=f"✖ {exc}")
+            diff.show_hunks([], placeholder=self.target.shown_text(f"✖ {exc}"))
             return
         diff.show_hunks(hunks_of(text, old, new),
                         placeholder=f"Version {number} changed nothing in the text.")
@@ -141,7 +143,8 @@ class ConfigHistoryScreen(Screen[bool]):
         try:
             hist.stage_rollback(self.target.config, number)
         except HAProxyError as exc:
-            self.notify(f"not staged: {exc}", severity="error", timeout=15)
+            self.notify(self.target.shown_text(f"not staged: {exc}"), severity="error",
+                        timeout=15)
             return
         self.notify(f"staged: the return to version {number}; review it, then a to apply")
         from console.ui.screens.config import ConfigScreen

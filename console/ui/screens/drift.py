@@ -68,12 +68,18 @@ class DriftScreen(Screen[None]):
         self.load()
 
     @work(exclusive=True, group="drift", exit_on_error=False)
-    async def load(self) -> None:
+    async def load(self, resync: bool = False) -> None:
+        """Read the drift again (*resync*: a node's files copied again over ssh first)."""
         title = self.query_one("#title", Static)
         try:
+            if resync and self.target.files is not None:
+                from console.instance import resync_files
+
+                title.update(f"Drift: reading {self.target.name}'s configuration over ssh…")
+                await asyncio.to_thread(resync_files, self.target)
             self.items = await read_drift(self.target)
         except HAProxyError as exc:
-            title.update(visible(f"Drift: {exc}"))
+            title.update(visible(self.target.shown_text(f"Drift: {exc}")))
             return
         table = self.query_one(DataTable)
         table.clear()
@@ -83,10 +89,15 @@ class DriftScreen(Screen[None]):
         count = len(self.items)
         title.update(
             f"Drift: {count} difference{'s' if count != 1 else ''} between the running state "
-            f"and {self.target.config}. Runtime changes are lost at reload or restart."
+            f"and {self.shown_files}. Runtime changes are lost at reload or restart."
             if count else
-            f"No drift: the running servers match {self.target.config}.")
+            f"No drift: the running servers match {self.shown_files}.")
         self._show_detail()
+
+    @property
+    def shown_files(self) -> str:
+        """The configuration's file as the engineer knows it (``lb1:/etc/…``)."""
+        return self.target.shown_path(self.target.config)
 
     def _current(self) -> DriftItem | None:
         table = self.query_one(DataTable)
@@ -104,7 +115,7 @@ class DriftScreen(Screen[None]):
 
         revert = "; ".join(item.revert_commands) or "(not possible at runtime)"
         permanent = "; ".join(describe_op(op) for op in item.permanent_ops) or "(none)"
-        detail.update("\n".join(visible(line) for line in (
+        detail.update("\n".join(visible(self.target.shown_text(line)) for line in (
             item.message, f"  r  revert to config: {revert}",
             f"  p  make permanent (staged, then F to review and apply): {permanent}",
             *([f"  note: {item.note}"] if item.note else []))))
@@ -116,7 +127,7 @@ class DriftScreen(Screen[None]):
         self.dismiss(None)
 
     def action_reload(self) -> None:
-        self.load()
+        self.load(resync=True)
 
     @work(group="drift-change", exit_on_error=False)
     async def action_revert(self) -> None:
@@ -173,10 +184,11 @@ class DriftScreen(Screen[None]):
             stagings = {f: Staging.load(f) for f in files_of(self.target)}
             staged = [stage_op(self.target, at, op, stagings) for op in ops]
         except HAProxyError as exc:
-            self.app.call_from_thread(self.notify, f"not staged: {visible(exc)}",
+            self.app.call_from_thread(self.notify, visible(self.target.shown_text(
+                f"not staged: {exc}")),
                                       severity="error", timeout=15)
             return
-        where = ", ".join(sorted({s.path for s in staged}))
+        where = ", ".join(sorted({self.target.shown_path(s.path) for s in staged}))
         summary = "; ".join(sorted({s.staging.summary() for s in staged}))
         self.app.call_from_thread(
             self.notify, visible(f"staged in the pending change of {where}: {summary} — "
