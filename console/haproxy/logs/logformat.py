@@ -362,6 +362,10 @@ class CompiledFormat:
     def failure_point(self, message: str) -> str:
         """Where *message* stops matching the format, in words (for an unparsed line's
         reason): the first field whose prefix of the pattern no longer matches."""
+        return self.failure(message)[1]
+
+    def failure(self, message: str) -> tuple[int, str]:
+        """``(how many pieces of the format matched, failure_point text)``."""
         if self._prefixes is None:
             self._prefixes = []
             acc = ""
@@ -373,11 +377,12 @@ class CompiledFormat:
                     break
         last = "the start of the line"
         sample = message[:8192]
-        for label, prefix in self._prefixes:
+        for k, (label, prefix) in enumerate(self._prefixes):
             if prefix.match(sample) is None:
-                return f"does not match the format at {label} (after {last})"
+                return k, f"does not match the format at {label} (after {last})"
             last = label
-        return "does not match the format: unexpected text after its last field"
+        return len(self._prefixes), \
+            "does not match the format: unexpected text after its last field"
 
 
 def compile_format(fmt: str, captures: dict[str, int] | None = None) -> CompiledFormat:
@@ -451,6 +456,8 @@ def _derive(out: dict[str, object], has_request: bool) -> None:
     uri = out.get("uri") if out.get("path") is None else None
     if isinstance(uri, str):
         out["path"] = uri.split("?", 1)[0]
+    if out.get("tq") is None and out.get("treq") is not None:
+        out["tq"] = out["treq"]  # no %Tq logged: TR, the request time (halog's 1st timer)
     tsc = out.get("termination_cookie")
     if isinstance(tsc, str) and out.get("termination") is None:
         out["termination"] = tsc[:2]

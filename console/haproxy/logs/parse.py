@@ -33,6 +33,7 @@ MAX_RAW_KEPT = 2048  # characters of an unparsed line kept for display
 # what the reader appends to the start of a line it cut (see .reader)
 OVERLONG = b"\x00<line longer than the limit, cut>"
 _PORTS = ("client_port", "frontend_port", "listener")
+DETAILED_REASONS = 100  # unparsed lines per parser whose reason says where they fail
 AUTO_ORDER = ("http", "https", "tcp", "tcpclf", "clf")
 
 _CONNECT = re.compile(
@@ -56,6 +57,7 @@ class LogRecord:
     header: Header
     format: str
     line_no: int | None = None
+    raw: str = ""  # the line as read (without its line ending)
 
     def get(self, key: str, default: object = None) -> object:
         return self.fields.get(key, default)
@@ -114,6 +116,7 @@ class LineParser:
     formats: list[NamedFormat] = field(default_factory=list)
     by_frontend: Mapping[str, str] = field(default_factory=dict)
     _last: int = 0
+    _detailed: int = 0
 
     @classmethod
     def for_format(cls, compiled: CompiledFormat, name: str = "custom") -> LineParser:
@@ -170,26 +173,35 @@ class LineParser:
                 if want is not None and want != nf.name:
                     continue
             self._last = i
-            return LogRecord(fields, header, nf.name, line_no)
+            return LogRecord(fields, header, nf.name, line_no, line)
         m = _CONNECT.match(message) or _CONNECT_UNIX.match(message)
         if m:
             found: dict[str, object] = {}
             for name, value in m.groupdict().items():
                 found[name] = int(value) if name in _PORTS and value is not None else value
-            return LogRecord(found, header, "connect", line_no)
+            return LogRecord(found, header, "connect", line_no, line)
         if _EVENT.match(message):
             return Unparsed("an HAProxy event, not a traffic log", _keep(line), line_no,
                             event=True)
         return Unparsed(self._why(message), _keep(line), line_no)
 
     def _why(self, message: str) -> str:
+        """The reason a message matched no format: where it stops matching the format
+        it got furthest in. Worked out for the first :data:`DETAILED_REASONS` lines
+        only, so that a flood of garbage costs no more than the matching itself."""
         if len(self.formats) == 1:
             nf = self.formats[0]
+            if self._detailed >= DETAILED_REASONS:
+                return f"{nf.name} format: does not match"
+            self._detailed += 1
             return f"{nf.name} format: {nf.compiled.failure_point(message)}"
         names = ", ".join(nf.name for nf in self.formats)
-        best = self.formats[self._last]
-        return (f"matches none of the formats ({names}); closest, {best.name}: "
-                f"{best.compiled.failure_point(message)}")
+        if self._detailed >= DETAILED_REASONS:
+            return f"matches none of the formats ({names})"
+        self._detailed += 1
+        best = max(((nf.compiled.failure(message), -i, nf.name)
+                    for i, nf in enumerate(self.formats)))
+        return f"matches none of the formats ({names}); closest, {best[2]}: {best[0][1]}"
 
 
 def _keep(line: str | bytes) -> str:
