@@ -60,7 +60,7 @@ TIMER_FIELDS: dict[str, str] = {
 }
 NUMERIC = frozenset({"status", "bytes_read", "retries", *TIMER_FIELDS.values(), "treq"})
 _TERM = re.compile(r"([A-Za-z_][\w.\[\]()-]*?)(!=|>=|<=|!~|=|>|<|~)(.*)\Z", re.S)
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?\Z")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m)?\Z")
 
 
 @dataclass

@@ -77,10 +77,10 @@ TIMERS = frozenset({"TR", "Tw", "Tc", "Tr", "Ta", "Tt", "Tq", "Th", "Ti", "Td", 
 INTEGERS = TIMERS | frozenset({"ST", "B", "U", "ac", "fc", "bc", "sc", "rc", "sq", "bq",
                                "cp", "fp", "bp", "sp", "pid", "rt", "lc", "Ts", "ms"})
 # what the text of a variable looks like, unquoted
-_NUM = r"[+]?-?\d+"
+_NUM = r"[+]?-?[0-9]+"
 _HEX = r"[+]?-?[0-9A-Fa-f]+"
-_DATE_MS = r"\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}"
-_DATE_TZ = r"\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}"
+_DATE_MS = r"[0-9][0-9]/[A-Za-z]{3}/[0-9]{4}:[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]{3}"
+_DATE_TZ = r"[0-9][0-9]/[A-Za-z]{3}/[0-9]{4}:[0-9][0-9]:[0-9][0-9]:[0-9][0-9] [+-][0-9]{4}"
 SHAPES: dict[str, str] = {
     "t": _DATE_MS, "tr": _DATE_MS, "trl": _DATE_MS,
     "T": _DATE_TZ, "Tl": _DATE_TZ, "trg": _DATE_TZ,
@@ -293,7 +293,7 @@ def _var_pattern(var: Var, captures: int | None) -> tuple[str, Decoder]:
     elif alias in INTEGERS:
         inner, decode = (_HEX, _hex) if hexa else (_NUM, _int)
         if alias == "ST" and not hexa:
-            inner = r"-?\d+"
+            inner = r"-?[0-9]+"
     elif alias in ("hrl", "hsl"):
         item = r'"[^"]*"' if var.quoted else r"[^ ]+"
         count = f"{{{max(captures - 1, 0)}}}" if captures else "*"

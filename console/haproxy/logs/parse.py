@@ -37,10 +37,10 @@ DETAILED_REASONS = 100  # unparsed lines per parser whose reason says where they
 AUTO_ORDER = ("http", "https", "tcp", "tcpclf", "clf")
 
 _CONNECT = re.compile(
-    r"Connect from (?P<client>[^ ]+):(?P<client_port>\d+) to (?P<frontend_ip>[^ ]+):"
-    r"(?P<frontend_port>\d+) \((?P<frontend>[^ /]+)/(?P<mode>HTTP|TCP)\)\Z")
+    r"Connect from (?P<client>[^ ]+):(?P<client_port>[0-9]+) to (?P<frontend_ip>[^ ]+):"
+    r"(?P<frontend_port>[0-9]+) \((?P<frontend>[^ /]+)/(?P<mode>HTTP|TCP)\)\Z")
 _CONNECT_UNIX = re.compile(
-    r"Connect (?:from unknown source )?to (?:unix:|listener )(?P<listener>\d+) "
+    r"Connect (?:from unknown source )?to (?:unix:|listener )(?P<listener>[0-9]+) "
     r"\((?P<frontend>[^ /]+)/(?P<mode>HTTP|TCP)\)\Z")
 _EVENT = re.compile(
     r"(?:Proxy|Server|Backup Server|backend|Health check|Stopping|Pausing|Resuming|"

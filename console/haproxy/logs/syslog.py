@@ -28,24 +28,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_PRI = r"(?:<(?P<pri>\d{1,3})>)?"
-_LEGACY_TIME = r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
-_ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
+_PRI = r"(?:<(?P<pri>[0-9]{1,3})>)?"
+_LEGACY_TIME = r"[A-Z][a-z]{2} [ 0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+_ISO_TIME = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+             r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?")
 # tag[pid]: — a program name has no blank, bracket or colon
-_TAG = r"(?P<tag>[^\s\[\]:]{1,64})(?:\[(?P<pid>\d{1,10})\])?: "
+_TAG = r"(?P<tag>[^\s\[\]:]{1,64})(?:\[(?P<pid>[0-9]{1,10})\])?: "
 _SD = r'(?:-|(?:\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\])+)'
 
 _RFC5424 = re.compile(
     _PRI + r"1 (?P<time>-|" + _ISO_TIME + r") (?P<host>\S{1,255}) (?P<tag>\S{1,48}) "
     r"(?P<pid>\S{1,128}) (?P<msgid>\S{1,32}) (?P<sd>" + _SD + r") ?")
-_TAG_AHEAD = r"(?=[^\s\[\]:]{1,64}(?:\[\d{1,10}\])?: )"
+_TAG_AHEAD = r"(?=[^\s\[\]:]{1,64}(?:\[[0-9]{1,10}\])?: )"
 _LEGACY = re.compile(
     _PRI + r"(?P<time>" + _LEGACY_TIME + r") (?:(?P<host>[^\s\[\]]{1,255}) " + _TAG_AHEAD
     + r")?" + _TAG)
 _LEGACY_NO_TAG = re.compile(_PRI + r"(?P<time>" + _LEGACY_TIME + r") ")
 _ISO = re.compile(
     _PRI + r"(?P<time>" + _ISO_TIME + r") (?:(?:(?P<host>[^\s\[\]]{1,255}) )?" + _TAG + ")?")
-_PRI_ONLY = re.compile(r"<(?P<pri>\d{1,3})>")
+_PRI_ONLY = re.compile(r"<(?P<pri>[0-9]{1,3})>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ def split_header(line: str) -> tuple[Header, str]:
         m = _LEGACY_NO_TAG.match(line)
         if m:
             return Header("local", _pri(m["pri"]), m["time"]), line[m.end():]
-    if c == "<" or c.isdigit():
+    if c == "<" or "0" <= c <= "9":
         m = _ISO.match(line)
         if m:
             pri = _pri(m["pri"])

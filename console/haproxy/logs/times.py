@@ -14,8 +14,8 @@ import re
 MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _DAY_CACHE: dict[str, float] = {}
-_DATE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.(\d{3}))?"
-                   r"(?: ([+-])(\d\d)(\d\d))?\Z")
+_DATE = re.compile(r"([0-9]{2})/([A-Z][a-z]{2})/([0-9]{4}):([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                   r"(?:\.([0-9]{3}))?(?: ([+-])([0-9]{2})([0-9]{2}))?\Z")
 DATE_FIELDS = ("request_date", "accept_date", "request_date_gmt", "accept_date_gmt",
                "request_date_local", "accept_date_local")
 
@@ -56,7 +56,7 @@ def record_time(fields: dict[str, object]) -> float | None:
     return None
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\Z")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\Z")
 
 
 def parse_duration(text: str) -> float | None:
