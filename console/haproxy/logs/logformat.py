@@ -330,11 +330,56 @@ class CompiledFormat:
     parts: list[tuple[str, str]] = field(default_factory=list)  # (label, regex piece)
     _prefixes: list[tuple[str, re.Pattern[str]]] | None = None
 
+    def __post_init__(self) -> None:
+        # the fast decoding plan: every field once (no key logged twice), plain text,
+        # plain integers and the rest apart
+        keys = [f.key for f in self.fields]
+        self._fast = len(set(keys)) == len(keys)
+        self._keys = tuple(keys)
+        self._texts = tuple(f.key for f in self.fields if f.decode is _text)
+        self._ints = tuple(f.key for f in self.fields if f.decode is _int)
+        self._others = tuple((f.key, f.decode) for f in self.fields
+                             if f.decode is not _text and f.decode is not _int)
+        self._plus = {f.key: ("rc" if f.alias == "rc" else "asap") for f in self.fields
+                      if f.alias == "rc" or f.alias in _LOGASAP}
+
     def match(self, message: str) -> re.Match[str] | None:
         return self.regex.match(message)
 
     def decode(self, m: re.Match[str]) -> dict[str, object]:
         """The record of a match: every field, decoded (see the module docstring)."""
+        if not self._fast:
+            return self._decode_slow(m)
+        out: dict[str, object] = dict(zip(self._keys, m.groups(), strict=True))
+        for k in self._texts:
+            v = out[k]
+            if v == "-" or v == "":
+                out[k] = None
+        plus = self._plus
+        for k in self._ints:
+            v = out[k]
+            if v is None:
+                continue
+            if v == "-" or v == "":
+                out[k] = None
+                continue
+            if v[0] == "+":  # type: ignore[index]
+                if plus.get(k) == "rc":
+                    out["redispatched"] = True
+                elif k in plus:
+                    out["logasap"] = True
+            try:
+                out[k] = int(v)  # type: ignore[call-overload]
+            except ValueError:  # "+-1": a sign after the logasap mark
+                out[k] = _int(v)  # type: ignore[arg-type]
+        for k, fn in self._others:
+            v = out[k]
+            if v is not None:
+                out[k] = fn(v)  # type: ignore[arg-type]
+        _derive(out, self.has_request)
+        return out
+
+    def _decode_slow(self, m: re.Match[str]) -> dict[str, object]:
         groups = m.groups()
         out: dict[str, object] = {}
         logasap = False
