@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console.actions_cli import add_parsers as add_action_parsers
 
     add_action_parsers(sub)  # server, frontend, counters, table, map, acl
+    from console.logs_cli import add_parser as add_logs_parser
+
+    add_logs_parser(sub)  # logs, logs summary
     return p
 
 
@@ -210,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from console.config_cli import run_config
 
             return run_config(args)
+        if args.command == "logs":
+            from console.logs_cli import run as run_logs
+
+            return run_logs(args)
         if args.command in ("server", "frontend", "counters", "table", "map", "acl"):
             from console.actions_cli import run as run_action
 
