@@ -225,23 +225,75 @@ def merge(snapshots: Sequence[Snapshot | None]) -> list[MergedRow]:
     """Every backend, then its servers, once, with a cell per snapshot (None: a node
     not read). Backends in the order they are first seen across the nodes (the first
     node's order, then what only later nodes have); servers likewise."""
-    order: dict[str, dict[str, None]] = {}  # backend -> its servers, ordered
-    for snap in snapshots:
-        if snap is None:
+    return Merger().merge(snapshots)
+
+
+Key = tuple[str, str]
+
+
+def _cells_of(snap: Snapshot, before: dict[Key, Cell] | None
+              ) -> tuple[dict[Key, Cell], dict[str, dict[str, None]]]:
+    """A node's cell for each of its backends and servers (the object drawn before when
+    it is equal to it), and its backends with their servers in order."""
+    cells: dict[Key, Cell] = {}
+    order: dict[str, dict[str, None]] = {}
+    for row in snap.rows:
+        if row.type == "backend":
+            order.setdefault(row.proxy, {})
+        elif row.type == "server":
+            order.setdefault(row.proxy, {})[row.name] = None
+        else:
             continue
-        for row in snap.rows:
-            if row.type == "backend":
-                order.setdefault(row.proxy, {})
-            elif row.type == "server":
-                order.setdefault(row.proxy, {})[row.name] = None
-    out: list[MergedRow] = []
-    for backend, servers in order.items():
-        for name, kind in [("BACKEND", "backend"), *((s, "server") for s in servers)]:
-            cells = tuple(_cell(s.get(backend, name) if s is not None else None,
-                                s is not None) for s in snapshots)
-            out.append(MergedRow(backend, name, kind, cells,
-                                 _diverges(cells, kind == "server")))
-    return out
+        key = (row.proxy, row.name)
+        cell = _cell(row, True)
+        old = before.get(key) if before is not None else None
+        cells[key] = old if old == cell else cell
+    return cells, order
+
+
+class Merger:
+    """:func:`merge` for a screen that merges the same nodes again and again: each
+    node's cells are worked out once per snapshot (a node whose snapshot did not change
+    costs nothing), equal cells and rows are the objects of the previous merge (so that
+    comparing with what is drawn is cheap)."""
+
+    def __init__(self) -> None:
+        self._nodes: list[tuple[Snapshot | None, dict[Key, Cell], dict[str, dict[str, None]]]] = []
+        self._rows: dict[Key, MergedRow] = {}
+
+    def merge(self, snapshots: Sequence[Snapshot | None]) -> list[MergedRow]:
+        if len(self._nodes) != len(snapshots):
+            self._nodes = [(None, {}, {}) for _ in snapshots]
+        per_node: list[dict[Key, Cell] | None] = []
+        order: dict[str, dict[str, None]] = {}
+        for i, snap in enumerate(snapshots):
+            seen, node_cells, node_order = self._nodes[i]
+            if snap is None:
+                per_node.append(None)
+                continue
+            if snap is not seen:
+                node_cells, node_order = _cells_of(snap, node_cells)
+                self._nodes[i] = (snap, node_cells, node_order)
+            per_node.append(node_cells)
+            for backend, servers in node_order.items():
+                order.setdefault(backend, {}).update(servers)
+        out: list[MergedRow] = []
+        rows: dict[Key, MergedRow] = {}
+        previous = self._rows
+        for backend, servers in order.items():
+            for name, kind in [("BACKEND", "backend"), *((s, "server") for s in servers)]:
+                key = (backend, name)
+                cells = tuple(UNKNOWN if c is None else c.get(key, MISSING) for c in per_node)
+                old = previous.get(key)
+                if old is not None and old.cells == cells:
+                    row = old
+                else:
+                    row = MergedRow(backend, name, kind, cells,
+                                    _diverges(cells, kind == "server"))
+                rows[key] = row
+                out.append(row)
+        self._rows = rows
+        return out
 
 
 def divergent(rows: Sequence[MergedRow]) -> list[MergedRow]:
