@@ -90,6 +90,7 @@ class FleetScreen(Screen[None]):
         self._dirty = True
         self._merged_keys: list[str] = []
         self._merger = fm.Merger()
+        self._shown: dict[str, Text | str] = {}  # what each line of text shows
         self._merged_drawn: dict[str, fm.MergedRow] = {}  # what the merged table shows
         self._merged_styles: dict[str, Style] = {}
         self._nodes_drawn: dict[str, list[tuple[str, str | Style]]] = {}
@@ -158,6 +159,13 @@ class FleetScreen(Screen[None]):
         self._draw_merged()
         self._draw_line()
 
+    def _show(self, selector: str, content: Text | str) -> None:
+        """Update a line of text when it changed (an update lays the screen out again)."""
+        if self._shown.get(selector) == content:
+            return
+        self._shown[selector] = content
+        self.query_one(selector, Static).update(content)
+
     def _style(self, key: str) -> Style:
         return self.fleet_app.status_styles().get(key, Style())
 
@@ -181,7 +189,7 @@ class FleetScreen(Screen[None]):
                          style="bold reverse")
         else:
             line2.append("the nodes agree", style=self._style("up"))
-        self.query_one("#fleet-header", Static).update(Text("\n").join([line1, line2]))
+        self._show("#fleet-header", Text("\n").join([line1, line2]))
 
     def _draw_banner(self, nodes: list[fm.NodeState]) -> None:
         """A line per node that cannot be read now, with why (the last data of a stale
@@ -189,7 +197,8 @@ class FleetScreen(Screen[None]):
         down = [n for n in nodes if n.state in ("unreachable", "disconnected", "stale")
                 and n.error]
         banner = self.query_one("#fleet-banner", Static)
-        banner.update(visible("\n".join(f"✖ {n.name} {n.state}: {n.error}" for n in down)))
+        self._show("#fleet-banner",
+                   visible("\n".join(f"✖ {n.name} {n.state}: {n.error}" for n in down)))
         banner.set_class(bool(down), "visible")
 
     def _node_cells(self, row: fm.Overview | None, label: str) -> list[Text]:
@@ -318,7 +327,7 @@ class FleetScreen(Screen[None]):
                 text = "enter / o: change this server on every node"
             else:
                 text = "a server row: enter / o changes it on every node"
-        line.update(visible(text))
+        self._show("#fleet-line", visible(text))
         line.set_class(problem, "problem")
 
     # -- the cursor -----------------------------------------------------------------------
