@@ -75,7 +75,7 @@ class FleetEnv:
         return [f"node{i + 1}" for i in range(len(self.nodes))]
 
 
-def settings_text(env_dir: str, ssh_config: str, nodes: list[Instance]) -> str:
+def settings_text(ssh_config: str, nodes: list[Instance]) -> str:
     lines = []
     for i, inst in enumerate(nodes):
         lines += [f"[instances.node{i + 1}]", 'ssh = "lb1"', f'ssh_config = "{ssh_config}"',
@@ -111,7 +111,7 @@ def fleet_env(nodes: int = NODES, servers: int = SERVERS) -> Iterator[FleetEnv]:
         os.makedirs(os.path.join(d, "state"), mode=0o700)
         settings = os.path.join(d, "settings.toml")
         with open(settings, "w") as f:
-            f.write(settings_text(d, sshd.config, insts))
+            f.write(settings_text(sshd.config, insts))
         yield FleetEnv(insts, sshd, d, settings)
 
 
@@ -301,13 +301,12 @@ def hatops_run(env: FleetEnv, seconds: float, warmup: float) -> dict[str, Any]:
     panes: list[Tmux] = []
     try:
         pids = []
-        for i, inst in enumerate(env.nodes):
+        for inst in env.nodes:
             tmux = Tmux()
             panes.append(tmux)
             log = os.path.join(tmux.dir, "polls.log")
             pids.append(tmux.start(hatop_argv(log, inst.socket, INTERVAL)))
             tmux.pipe(os.path.join(tmux.dir, "out.bin"))
-            del i
         for tmux in panes:
             if wait_for_data(tmux, 60.0, 0.05) is None:
                 raise RuntimeError(f"hatop showed no data:\n{tmux.capture()}")

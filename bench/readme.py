@@ -50,7 +50,8 @@ def render(results: dict[str, Any]) -> str:
         parts += ["", f"{report.fleet_title(fl)}; a run of its own (`--sections fleet`) on "
                   f"{report.machine_line(fl['machine'], fl['haproxy'])}. The console's CPU is "
                   "its whole process tree (Python and the ssh ControlMasters); each hatop "
-                  "(`-i 2`) reads its node's socket directly; load average at the start "
+                  "(`-i 2`) reads its node's socket directly (and parses at most 1,000 lines "
+                  "of `show stat`, a few dozen short of a node's); load average at the start "
                   f"{fl.get('loadavg_start', '?')}, at the end {fl.get('loadavg_end', '?')}."
                   + (f" {fl['note']}" if fl.get("note") else ""), "",
                   report.fleet_table(fl, markdown=True)]
