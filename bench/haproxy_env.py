@@ -36,6 +36,7 @@ class Instance:
     servers: int
     checks: bool
     pid: int
+    master: str | None = None  # the master CLI socket (master-worker mode), if started so
 
     def server_names(self) -> list[tuple[str, str]]:
         return [(f"be{b}", f"s{s}") for b in range(self.backends)
@@ -141,10 +142,12 @@ def _wait_socket(path: str, proc: subprocess.Popen[bytes], timeout: float) -> bo
     return False
 
 
-def _start(binary: str, directory: str, cfg: str) -> subprocess.Popen[bytes]:
+def _start(binary: str, directory: str, cfg: str,
+           master: bool = False) -> subprocess.Popen[bytes]:
     log = open(os.path.join(directory, "haproxy.log"), "ab")  # noqa: SIM115
+    extra = ["-W", "-S", os.path.join(directory, "master.sock")] if master else []
     try:
-        return subprocess.Popen([binary, "-db", "-f", cfg], stdout=log,
+        return subprocess.Popen([binary, "-db", *extra, "-f", cfg], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     finally:
@@ -190,12 +193,14 @@ def _age_state(state: str, seconds: int) -> str:
 
 @contextmanager
 def instance(servers: int, *, checks: bool = False, binary: str | None = None,
-             inter: str = "30s", aged: bool = True) -> Iterator[Instance]:
+             inter: str = "30s", aged: bool = True, master: bool = False
+             ) -> Iterator[Instance]:
     """Start HAProxy with ``servers`` servers (a multiple of 20); stop it on exit.
 
     ``aged``: every server's last state change is a day old (restored from a
     server-state file), as on a long-running instance, so that ``lastchg`` does not
-    tick every second on every row of a freshly started one.
+    tick every second on every row of a freshly started one. ``master``: run in
+    master-worker mode with a master CLI socket (``Instance.master``).
     """
     binary = binary or haproxy_binary()
     backends = max(1, servers // SERVERS_PER_BACKEND)
@@ -205,7 +210,7 @@ def instance(servers: int, *, checks: bool = False, binary: str | None = None,
     state_file = os.path.join(directory, "servers.state") if aged else None
     cfg = make_config(directory, backends, checks=checks, inter=inter, closed=closed,
                       front=front)
-    proc = _start(binary, directory, cfg)
+    proc = _start(binary, directory, cfg, master)
     try:
         sock = _started(proc, directory, cfg)
         if state_file:
@@ -214,10 +219,13 @@ def instance(servers: int, *, checks: bool = False, binary: str | None = None,
             _stop(proc)
             cfg = make_config(directory, backends, checks=checks, inter=inter, closed=closed,
                               front=front, state_file=state_file)
-            proc = _start(binary, directory, cfg)
+            proc = _start(binary, directory, cfg, master)
             sock = _started(proc, directory, cfg)
+        master_sock = os.path.join(directory, "master.sock") if master else None
+        if master_sock and not os.path.exists(master_sock):
+            raise RuntimeError(f"HAProxy's master socket did not appear ({master_sock})")
         yield Instance(directory, sock, binary, haproxy_version(binary), backends,
-                       backends * SERVERS_PER_BACKEND, checks, proc.pid)
+                       backends * SERVERS_PER_BACKEND, checks, proc.pid, master_sock)
     finally:
         _stop(proc)
         shutil.rmtree(directory, ignore_errors=True)

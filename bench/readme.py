@@ -45,6 +45,16 @@ def render(results: dict[str, Any]) -> str:
                   f"the same HAProxy, 1 s interval, 120×40 tmux, {hat['rounds']} A/B rounds "
                   f"of {hat['seconds']:g} s, medians):", "",
                   report.hatop_table(hat, markdown=True)]
+    fl = results.get("fleet")
+    if fl:
+        parts += ["", f"{report.fleet_title(fl)}; a run of its own (`--sections fleet`) on "
+                  f"{report.machine_line(fl['machine'], fl['haproxy'])}. The console's CPU is "
+                  "its whole process tree (Python and the ssh ControlMasters); each hatop "
+                  "(`-i 2`) reads its node's socket directly (and parses at most 1,000 lines "
+                  "of `show stat`, a few dozen short of a node's); load average at the start "
+                  f"{fl.get('loadavg_start', '?')}, at the end {fl.get('loadavg_end', '?')}."
+                  + (f" {fl['note']}" if fl.get("note") else ""), "",
+                  report.fleet_table(fl, markdown=True)]
     parts += ["", "Targets: ratios against hatop measured in this run (absolute speed "
               "differs 2-3x between machines of the same kind):", "",
               report.targets_table(results["targets"], markdown=True)]

@@ -85,6 +85,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             add(f"10,000 servers, {window}: console CPU per server per refresh / hatop's "
                 f"at {n:,} (hatop cannot show 10,000)", "<= 1x", ratio,
                 None if ratio is None else ratio <= 1)
+    fl = results.get("fleet")
+    if fl:
+        where = f"fleet {fl['nodes']} × {fl['servers']:,} servers at {fl['interval_s']:g} s " \
+                "over SSH"
+        for view in ("merged", "nodes"):
+            r = _get(fl, "cpu", "ratio", view)
+            add(f"{where}, {view} view: console CPU (with its ssh) / ten hatops' together",
+                "<= 1x", r, None if r is None else r <= 1)
+        p95 = _get(fl, "keys", "merged", "cursor_ms", "p95")
+        peer = _get(fl, "keys", "ratio_p95")
+        add(f"{where}: key→screen p95 on the merged table (absolute: hatop has no merged "
+            "view)", "<= 100 ms", p95, None if p95 is None else p95 <= 100,
+            "" if peer is None else f"{peer:.1f}x the single-node console's p95")
     growth = None
     for res in sizes.values():
         mem = res.get("memory")
@@ -211,6 +224,66 @@ def hatop_table(hat: dict[str, Any], markdown: bool = False) -> str:
         lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join(lines)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
+                     for row in [head, *body])
+
+
+def fleet_title(fl: dict[str, Any]) -> str:
+    quick = ", --quick" if fl.get("quick") else ""
+    return (f"Fleet: {fl['nodes']} nodes × {fl['servers']:,} servers over SSH (sshd on "
+            f"loopback), {fl['interval_s']:g} s interval, 120×40 tmux, "
+            f"{fl['cpu']['rounds']} A/B rounds of {fl['cpu']['seconds']:g} s, "
+            f"{fl['date']}{quick}")
+
+
+def fleet_table(fl: dict[str, Any], markdown: bool = False) -> str:
+    """The fleet console against ten hatops (CPU), and key→screen on the merged table."""
+    cpu = fl["cpu"]
+    cn, cm, h = cpu["console_nodes"], cpu["console_merged"], cpu["hatops"]
+    rounds = cpu["per_round"]
+
+    def per_round(key: str) -> str:
+        return ", ".join(_f(r[key], 1) for r in rounds)
+
+    head = ["", "console, nodes view", "console, merged view", f"{fl['nodes']} hatops"]
+    body = [
+        ["CPU % of one core (median of rounds)", _f(cn["cpu_pct"], 1), _f(cm["cpu_pct"], 1),
+         _f(h["cpu_pct"], 1)],
+        ["  per round", per_round("console_nodes_pct"), per_round("console_merged_pct"),
+         per_round("hatops_pct")],
+        ["  of which ssh ControlMasters", _f(cn["cpu_pct_children"], 1),
+         _f(cm["cpu_pct_children"], 1), "-"],
+        ["CPU % per second, median / p95", _pair(cn["cpu_pct_per_s"], cn["cpu_pct_per_s_p95"]),
+         _pair(cm["cpu_pct_per_s"], cm["cpu_pct_per_s_p95"]),
+         _pair(h["cpu_pct_per_s"], h["cpu_pct_per_s_p95"])],
+        ["ratio to the hatops together (median of rounds)", _f(cpu["ratio"]["nodes"], 2, "x"),
+         _f(cpu["ratio"]["merged"], 2, "x"), "1x"],
+        ["refreshes in the window (all nodes)", _f(cn["refreshes"]), _f(cm["refreshes"]),
+         _f(h["refreshes"])],
+        ["terminal bytes/s", _f(cn["bytes_per_s"]), _f(cm["bytes_per_s"]),
+         _f(h["bytes_per_s"])],
+        ["sshd, the nodes' side (not counted)", _f(cn["sshd_cpu_pct"], 1),
+         _f(cm["sshd_cpu_pct"], 1), "no ssh"],
+    ]
+    k = fl["keys"]
+    keys_head = ["key→screen, cursor (ms)", "median / p95", "keys", "rows"]
+    keys_body = [
+        [f"fleet, merged table ({fl['nodes']} nodes over SSH)",
+         _mp(k["merged"]["cursor_ms"], 1), _f(k["merged"]["cursor_ms"]["n"]),
+         _f(k["merged"]["merged_rows"])],
+        ["single-node console on node1, same run (the peer)", _mp(k["single"]["cursor_ms"], 1),
+         _f(k["single"]["cursor_ms"]["n"]), _f(k["single"]["rows"])],
+        ["p95 ratio fleet / single node", _f(k["ratio_p95"], 2, "x"), "", ""],
+    ]
+    return _grid(head, body, markdown) + "\n\n" + _grid(keys_head, keys_body, markdown)
+
+
+def _grid(head: list[str], body: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
                      for row in [head, *body])
 

@@ -1,7 +1,7 @@
 """The console's performance benchmark (``make bench``).
 
 Usage: python bench/run.py [--quick] [--sizes 1000,10000,10000c,50000] [--label NAME]
-                           [--sections inprocess,terminal,start,memory,hatop]
+                           [--sections inprocess,terminal,start,memory,hatop,fleet]
 
 For each size (servers; ``c`` = with health checks against closed ports), starts the
 bundled HAProxy 2.8 with 20 servers per backend on loopback and measures:
@@ -16,10 +16,17 @@ bundled HAProxy 2.8 with 20 servers per backend on loopback and measures:
 * start: spawn to first data rows on screen (tmux);
 * memory: RSS after 100 and after N refresh cycles of the in-process app fed with real
   answers (leak check);
-* hatop: the console and hatop side by side on a 900-server instance, A/B alternating.
+* hatop: the console and hatop side by side on a 900-server instance, A/B alternating;
+* fleet: ``haconsole --fleet`` on 10 nodes × 1,000 servers at 2 s over SSH (a real sshd
+  on loopback) against ten hatops on the same sockets, CPU A/B alternating, and key
+  press to screen update on the merged table (:mod:`bench.fleet`).
 
 Prints the results, a Markdown table for the README, and writes
-``bench/results/<date>-<host>[-label].json`` and ``bench/results/latest.json``.
+``bench/results/<date>-<host>[-label].json`` (this run) and ``bench/results/latest.json``.
+The fleet section is a run of its own in latest.json (its own date, machine and
+options under ``fleet``): ``--sections fleet`` alone replaces only that, keeping the
+per-size and hatop results of the last full run; a run without it keeps the last fleet
+results.
 HAProxy, tmux and churn processes started here are stopped on the way out.
 """
 
@@ -40,7 +47,8 @@ from bench import report  # noqa: E402
 from bench.haproxy_env import haproxy_binary, haproxy_version, instance  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-SECTIONS = ("inprocess", "terminal", "start", "memory", "hatop")
+SECTIONS = ("inprocess", "terminal", "start", "memory", "hatop", "fleet")
+SIZE_SECTIONS = ("inprocess", "terminal", "start", "memory")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,7 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=None,
                    help="length of each tmux window (default 60, quick 15)")
     p.add_argument("--rounds", type=int, default=None,
-                   help="A/B rounds against hatop (default 3, quick 1)")
+                   help="A/B rounds against hatop (default 3, quick 1; fleet: 2)")
+    p.add_argument("--fleet-nodes", type=int, default=10, help="nodes of the fleet section")
+    p.add_argument("--fleet-servers", type=int, default=1000,
+                   help="servers per node in the fleet section")
+    p.add_argument("--note", default="",
+                   help="a sentence about the conditions of the run, kept with the fleet "
+                        "results and shown in the README (e.g. other work on the machine)")
     p.add_argument("--out", default=RESULTS, help="directory for the JSON results")
     p.add_argument("--no-verify", action="store_true",
                    help="skip bench/verify.py (the optimized refresh path gives the same "
@@ -116,6 +130,24 @@ def measure_size(token: str, args: argparse.Namespace, leak: dict[str, int]) -> 
     return out
 
 
+def into_latest(previous: dict[str, Any] | None, results: dict[str, Any],
+                sections: set[str]) -> dict[str, Any]:
+    """What latest.json becomes after this run. The fleet section is a run of its own
+    (it carries its date and machine): a fleet-only run replaces the previous file's
+    fleet results and keeps the rest; a run without it keeps the previous fleet
+    results. Anything else is this run alone."""
+    if previous is None:
+        return results
+    if sections == {"fleet"}:
+        out = {**previous, "fleet": results["fleet"]}
+    elif "fleet" not in sections and "fleet" in previous:
+        out = {**results, "fleet": previous["fleet"]}
+    else:
+        return results
+    out["targets"] = report.targets(out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sections = set(args.sections.split(","))
@@ -125,18 +157,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     skipped = []
     if not shutil.which("tmux"):
-        skipped += sorted(sections & {"terminal", "start", "hatop"})
-        sections -= {"terminal", "start", "hatop"}
-    if "hatop" in sections and not os.access("/usr/bin/hatop", os.X_OK):
-        skipped.append("hatop")
-        sections.discard("hatop")
+        skipped += sorted(sections & {"terminal", "start", "hatop", "fleet"})
+        sections -= {"terminal", "start", "hatop", "fleet"}
+    for needs_hatop in ("hatop", "fleet"):
+        if needs_hatop in sections and not os.access("/usr/bin/hatop", os.X_OK):
+            skipped.append(needs_hatop)
+            sections.discard(needs_hatop)
+    if "fleet" in sections and not os.access("/usr/sbin/sshd", os.X_OK):
+        skipped.append("fleet")
+        sections.discard("fleet")
     if skipped:
-        _log(f"skipped (tmux or /usr/bin/hatop missing): {', '.join(skipped)}")
+        _log(f"skipped (tmux, /usr/bin/hatop or /usr/sbin/sshd missing): "
+             f"{', '.join(skipped)}")
     args.sections = ",".join(s for s in SECTIONS if s in sections)
     leak_spec = args.leak or ("900:1000" if args.quick else "900:10000,10000:2000")
     leak = {k: int(v) for k, v in (item.split(":") for item in leak_spec.split(",") if item)}
     binary = haproxy_binary()
-    if not args.no_verify:
+    fleet_only = sections == {"fleet"}
+    if not args.no_verify and not fleet_only:
         from bench import verify
 
         _log("checking that the refresh path gives the same results (bench/verify.py)")
@@ -150,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": {},
     }
     started = time.monotonic()
-    for token in [t.strip() for t in args.sizes.split(",") if t.strip()]:
-        results["sizes"][token] = measure_size(token, args, leak)
+    if sections & set(SIZE_SECTIONS):
+        for token in [t.strip() for t in args.sizes.split(",") if t.strip()]:
+            results["sizes"][token] = measure_size(token, args, leak)
     if "hatop" in sections:
         from bench import terminal
 
@@ -159,6 +198,18 @@ def main(argv: list[str] | None = None) -> int:
         seconds = args.seconds or (15.0 if args.quick else 60.0)
         _log(f"hatop comparison: {args.hatop_servers} servers, {rounds} A/B rounds")
         results["hatop"] = terminal.versus_hatop(args.hatop_servers, rounds, seconds)
+    if "fleet" in sections:
+        from bench import fleet
+
+        fleet_started = time.strftime("%Y-%m-%d %H:%M:%S")
+        load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+        results["fleet"] = {
+            "date": fleet_started, "machine": results["machine"],
+            "haproxy": results["haproxy"], "quick": args.quick, "note": args.note,
+            "loadavg_start": load,
+            **fleet.run(quick=args.quick, rounds=args.rounds, seconds=args.seconds,
+                        nodes=args.fleet_nodes, servers=args.fleet_servers, log=_log)}
+        results["fleet"]["loadavg_end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     results["seconds"] = time.monotonic() - started
     results["targets"] = report.targets(results)
 
@@ -166,27 +217,43 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nhaconsole benchmark, {results['date']}, {line}")
     print("interval 1 s, terminal 120x40, main (status) view; idle = nothing changes "
           "(servers last changed a day ago), churn = 5 % of the servers MAINT<->READY each s\n")
-    print(report.table(results))
+    if results["sizes"]:
+        print(report.table(results))
     if "hatop" in results:
         print(f"\nvs hatop, {results['hatop']['servers']} servers, "
               f"{results['hatop']['rounds']} A/B rounds (medians):")
         print(report.hatop_table(results["hatop"]))
+    if "fleet" in results:
+        print(f"\n{report.fleet_title(results['fleet'])}:")
+        print(report.fleet_table(results["fleet"]))
     print("\nTargets:")
     print(report.targets_table(results["targets"]))
     print("\n--- Markdown (README) ---\n")
     print(f"Measured on {line} (`make bench`, {results['date'][:10]}).\n")
-    print(report.table(results, markdown=True))
+    if results["sizes"]:
+        print(report.table(results, markdown=True))
     if "hatop" in results:
         print(f"\nSide by side with hatop ({results['hatop']['servers']} servers, "
               "same HAProxy, 1 s, 120x40 tmux):\n")
         print(report.hatop_table(results["hatop"], markdown=True))
+    if "fleet" in results:
+        print(f"\n{report.fleet_title(results['fleet'])}:\n")
+        print(report.fleet_table(results["fleet"], markdown=True))
 
     os.makedirs(args.out, exist_ok=True)
     host = results["machine"]["host"]
     name = f"{time.strftime('%Y-%m-%d')}-{host}" + (f"-{args.label}" if args.label else "")
-    for path in (os.path.join(args.out, f"{name}.json"), os.path.join(args.out, "latest.json")):
+    if fleet_only:
+        name += "-fleet"
+    latest = os.path.join(args.out, "latest.json")
+    previous = None
+    if os.path.exists(latest):
+        with open(latest) as f:
+            previous = json.load(f)
+    for path, data in ((os.path.join(args.out, f"{name}.json"), results),
+                       (latest, into_latest(previous, results, sections))):
         with open(path, "w") as f:
-            json.dump(results, f, indent=1, sort_keys=False)
+            json.dump(data, f, indent=1, sort_keys=False)
             f.write("\n")
     print(f"\nresults: {os.path.join(args.out, name + '.json')}", file=sys.stderr)
     return 0

@@ -48,17 +48,19 @@ def members(fleet: str, settings_path: str | None = None) -> list[str]:
 
 
 def connect_one(name: str, settings_path: str | None = None, *,
-                read_only: bool = False) -> Target:
+                read_only: bool = False, interval: str | float | None = None) -> Target:
     """The target of instance *name*, connected when it is over SSH (no discovery: a
-    fleet's instances are described in the settings)."""
+    fleet's instances are described in the settings). *interval*: ``--interval`` as
+    typed (None: the settings' own)."""
     from console.instance import Request, resolve
 
-    return resolve(Request(instance=name, settings=settings_path, read_only=read_only),
-                   discover=False)
+    return resolve(Request(instance=name, settings=settings_path, read_only=read_only,
+                           interval=interval), discover=False)
 
 
 def connect(names: Sequence[str], settings_path: str | None = None, *,
-            read_only: bool = False) -> tuple[list[Target], list[tuple[str, str]]]:
+            read_only: bool = False, interval: str | float | None = None
+            ) -> tuple[list[Target], list[tuple[str, str]]]:
     """The targets of the nodes that could be reached (in the fleet's order), and
     ``(node, why)`` of the others. Nodes are connected in parallel."""
     from concurrent.futures import ThreadPoolExecutor
@@ -67,7 +69,8 @@ def connect(names: Sequence[str], settings_path: str | None = None, *,
     failed: list[tuple[str, str]] = []
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
         futures = [(name, pool.submit(connect_one, name, settings_path,
-                                      read_only=read_only)) for name in names]
+                                      read_only=read_only, interval=interval))
+                   for name in names]
         for name, future in futures:
             try:
                 targets.append(future.result())

@@ -57,7 +57,8 @@ def connect(args: argparse.Namespace, members: list[str]
             ) -> tuple[list[Target], list[tuple[str, str]]]:
     """The targets of the nodes that could be reached, and ``(node, why)`` of the others."""
     return fleet.connect(members, getattr(args, "settings", None),
-                         read_only=bool(getattr(args, "read_only", False)))
+                         read_only=bool(getattr(args, "read_only", False)),
+                         interval=getattr(args, "interval", None))
 
 
 def _err(text: str) -> None:

@@ -44,10 +44,23 @@ class NodeState:
     config_hash: str | None = None  # short sha256 of the configuration, when known
     reloads: int | None = None  # the master's reload count, when a master socket is known
 
+    _problems: tuple[Snapshot, int] | None = field(default=None, repr=False, compare=False)
+
     @property
     def known(self) -> bool:
         """Its snapshot can be compared with the others' (read at least once)."""
         return self.snapshot is not None
+
+    def problems(self) -> int | None:
+        """How many servers of its snapshot are not a steady UP (counted once per
+        snapshot: the fleet screen asks at every redraw)."""
+        snap = self.snapshot
+        if snap is None:
+            return None
+        cached = self._problems
+        if cached is None or cached[0] is not snap:
+            cached = self._problems = (snap, len(problem_servers(snap)))
+        return cached[1]
 
 
 @dataclass(frozen=True)
@@ -116,7 +129,7 @@ def overview(nodes: Sequence[NodeState]) -> list[Overview]:
             info.version if info else None, info.uptime_sec if info else None,
             n.config_hash, n.reloads, info.curr_conns if info else None,
             req_rate(snap) if snap is not None else None,
-            len(problem_servers(snap)) if snap is not None else None,
+            n.problems(),
             marks.get(n.name, frozenset())))
     return rows
 
@@ -225,23 +238,107 @@ def merge(snapshots: Sequence[Snapshot | None]) -> list[MergedRow]:
     """Every backend, then its servers, once, with a cell per snapshot (None: a node
     not read). Backends in the order they are first seen across the nodes (the first
     node's order, then what only later nodes have); servers likewise."""
-    order: dict[str, dict[str, None]] = {}  # backend -> its servers, ordered
-    for snap in snapshots:
-        if snap is None:
-            continue
+    return Merger().merge(snapshots)
+
+
+Key = tuple[str, str]
+
+
+@dataclass
+class _NodeCells:
+    """What :class:`Merger` knows of one node: the snapshot its cells come from, a cell
+    per backend and server (with the row content it was worked out from), its backends
+    and their servers in order, and a count that moves when any of that changed."""
+
+    snapshot: Snapshot | None = None
+    cells: dict[Key, Cell] = field(default_factory=dict)
+    contents: dict[Key, object] = field(default_factory=dict)
+    order: dict[str, dict[str, None]] = field(default_factory=dict)
+    version: int = 0
+
+    def update(self, snap: Snapshot) -> None:
+        """The cells of *snap*: a row whose content is the object the previous cell was
+        worked out from keeps that cell, an equal cell is the previous object."""
+        before, contents_before = self.cells, self.contents
+        cells: dict[Key, Cell] = {}
+        contents: dict[Key, object] = {}
+        order: dict[str, dict[str, None]] = {}
+        changed = False
         for row in snap.rows:
             if row.type == "backend":
                 order.setdefault(row.proxy, {})
             elif row.type == "server":
                 order.setdefault(row.proxy, {})[row.name] = None
-    out: list[MergedRow] = []
-    for backend, servers in order.items():
-        for name, kind in [("BACKEND", "backend"), *((s, "server") for s in servers)]:
-            cells = tuple(_cell(s.get(backend, name) if s is not None else None,
-                                s is not None) for s in snapshots)
-            out.append(MergedRow(backend, name, kind, cells,
-                                 _diverges(cells, kind == "server")))
-    return out
+            else:
+                continue
+            key = (row.proxy, row.name)
+            content = row.content
+            old = before.get(key)
+            if old is not None and content is not None and contents_before.get(key) is content:
+                cell = old
+            else:
+                cell = _cell(row, True)
+                if old == cell:
+                    cell = old
+                else:
+                    changed = True
+            cells[key] = cell
+            contents[key] = content
+        if changed or len(cells) != len(before) or order != self.order:
+            self.version += 1
+        self.snapshot, self.cells, self.contents, self.order = snap, cells, contents, order
+
+
+class Merger:
+    """:func:`merge` for a screen that merges the same nodes again and again: each
+    node's cells are worked out once per snapshot, and only for the rows whose content
+    changed; equal cells and rows are the objects of the previous merge (so that
+    comparing with what is drawn is cheap), and when no node's cells changed the
+    previous rows are the answer."""
+
+    def __init__(self) -> None:
+        self._nodes: list[_NodeCells] = []
+        self._rows: dict[Key, MergedRow] = {}
+        self._out: list[MergedRow] = []
+        self._seen: tuple[int | None, ...] = ()  # each node's version merged (None: unread)
+
+    def merge(self, snapshots: Sequence[Snapshot | None]) -> list[MergedRow]:
+        if len(self._nodes) != len(snapshots):
+            self._nodes = [_NodeCells() for _ in snapshots]
+            self._seen = ()
+        for node, snap in zip(self._nodes, snapshots, strict=True):
+            if snap is not None and snap is not node.snapshot:
+                node.update(snap)
+        seen = tuple(None if snap is None else node.version
+                     for node, snap in zip(self._nodes, snapshots, strict=True))
+        if seen == self._seen:
+            return list(self._out)
+        per_node: list[dict[Key, Cell] | None] = []
+        order: dict[str, dict[str, None]] = {}
+        for node, snap in zip(self._nodes, snapshots, strict=True):
+            if snap is None:
+                per_node.append(None)
+                continue
+            per_node.append(node.cells)
+            for backend, servers in node.order.items():
+                order.setdefault(backend, {}).update(servers)
+        out: list[MergedRow] = []
+        rows: dict[Key, MergedRow] = {}
+        previous = self._rows
+        for backend, servers in order.items():
+            for name, kind in [("BACKEND", "backend"), *((s, "server") for s in servers)]:
+                key = (backend, name)
+                cells = tuple(UNKNOWN if c is None else c.get(key, MISSING) for c in per_node)
+                old = previous.get(key)
+                if old is not None and old.cells == cells:
+                    row = old
+                else:
+                    row = MergedRow(backend, name, kind, cells,
+                                    _diverges(cells, kind == "server"))
+                rows[key] = row
+                out.append(row)
+        self._rows, self._out, self._seen = rows, out, seen
+        return list(out)
 
 
 def divergent(rows: Sequence[MergedRow]) -> list[MergedRow]:

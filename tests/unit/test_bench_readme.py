@@ -50,3 +50,21 @@ def test_speed_targets_are_ratios_against_hatop() -> None:
     churn = [t for k, t in got.items() if k.startswith("10,000 servers, churn")][0]
     assert churn["met"] is False  # 2x hatop's per server
     assert all("%" not in t["limit"] for t in got.values() if "CPU" in t["target"])
+
+
+def test_a_fleet_only_run_replaces_the_fleet_results_and_keeps_the_rest() -> None:
+    from bench import run
+
+    previous = {"date": "old", "sizes": {"900": {}}, "hatop": None, "fleet": {"date": "f0"},
+                "targets": []}
+    fleet = {"date": "f1", "nodes": 10, "servers": 1000, "interval_s": 2.0,
+             "cpu": {"ratio": {"merged": 0.9, "nodes": 1.2}},
+             "keys": {"merged": {"cursor_ms": {"p95": 40.0}}, "ratio_p95": 2.0}}
+    out = run.into_latest(previous, {"date": "new", "sizes": {}, "fleet": fleet}, {"fleet"})
+    assert out["date"] == "old" and out["sizes"] == {"900": {}} and out["fleet"] is fleet
+    assert out["targets"] == report.targets(out)
+    fleet_targets = [t for t in out["targets"] if t["target"].startswith("fleet")]
+    assert [t["met"] for t in fleet_targets] == [True, False, True]  # merged, nodes, keys
+    # a run without the fleet section keeps the last fleet results
+    again = run.into_latest(out, {"date": "newer", "sizes": {"900": {}}}, {"inprocess"})
+    assert again["date"] == "newer" and again["fleet"] is fleet

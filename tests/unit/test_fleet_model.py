@@ -95,3 +95,25 @@ def test_overview_figures_and_counts() -> None:
     assert rows[0].curr_conns == snap.info.curr_conns
     assert rows[2].version is None and rows[2].error == "host key changed"
     assert fm.counts(nodes) == {"live": 1, "stale": 1, "unreachable": 1}
+
+
+def test_merging_again_gives_what_merge_gives_and_keeps_unchanged_rows() -> None:
+    merger = fm.Merger()
+    a, b = stat_snapshot(), stat_snapshot()
+    first = merger.merge([a, b, None])
+    assert first == fm.merge([a, b, None])
+    maint = stat_snapshot({("be_app", "up1"): {"status": "MAINT"}})
+    fewer = _without(stat_snapshot(), "be_api", "api_ok")
+    second = merger.merge([a, maint, fewer])
+    assert second == fm.merge([a, maint, fewer])
+    before = {r.key: r for r in first}
+    changed = {("be_app", "up1"), ("be_api", "api_ok")}
+    # the third node is read now: every row changed (unknown -> known)
+    assert all(before[r.key] is not r for r in second)
+    third = merger.merge([a, maint, stat_snapshot({("be_app", "up1"): {"status": "MAINT"}})])
+    assert third == fm.merge([a, maint, stat_snapshot(
+        {("be_app", "up1"): {"status": "MAINT"}})])
+    again = {r.key: r for r in second}
+    kept = [r for r in third if r.key not in changed]
+    assert kept and all(again[r.key] is r for r in kept)
+    assert _row(third, "be_app", "up1").diverges == {"state"}  # READY on the first

@@ -89,6 +89,11 @@ class FleetScreen(Screen[None]):
         self.rows: list[fm.Overview] = []
         self._dirty = True
         self._merged_keys: list[str] = []
+        self._merger = fm.Merger()
+        self._shown: dict[str, Text | str] = {}  # what each line of text shows
+        self._merged_drawn: dict[str, fm.MergedRow] = {}  # what the merged table shows
+        self._merged_styles: dict[str, Style] = {}
+        self._nodes_drawn: dict[str, list[tuple[str, str | Style]]] = {}
         self.operations = FleetOperations(self)
 
     # -- widgets --------------------------------------------------------------------------
@@ -147,12 +152,19 @@ class FleetScreen(Screen[None]):
         self._dirty = False
         nodes = [n.state for n in self.fleet_app.nodes]
         self.rows = fm.overview(nodes)
-        self.merged = fm.merge([n.snapshot for n in nodes])
+        self.merged = self._merger.merge([n.snapshot for n in nodes])
         self._draw_header(nodes)
         self._draw_banner(nodes)
         self._draw_nodes()
         self._draw_merged()
         self._draw_line()
+
+    def _show(self, selector: str, content: Text | str) -> None:
+        """Update a line of text when it changed (an update lays the screen out again)."""
+        if self._shown.get(selector) == content:
+            return
+        self._shown[selector] = content
+        self.query_one(selector, Static).update(content)
 
     def _style(self, key: str) -> Style:
         return self.fleet_app.status_styles().get(key, Style())
@@ -177,7 +189,7 @@ class FleetScreen(Screen[None]):
                          style="bold reverse")
         else:
             line2.append("the nodes agree", style=self._style("up"))
-        self.query_one("#fleet-header", Static).update(Text("\n").join([line1, line2]))
+        self._show("#fleet-header", Text("\n").join([line1, line2]))
 
     def _draw_banner(self, nodes: list[fm.NodeState]) -> None:
         """A line per node that cannot be read now, with why (the last data of a stale
@@ -185,7 +197,8 @@ class FleetScreen(Screen[None]):
         down = [n for n in nodes if n.state in ("unreachable", "disconnected", "stale")
                 and n.error]
         banner = self.query_one("#fleet-banner", Static)
-        banner.update(visible("\n".join(f"✖ {n.name} {n.state}: {n.error}" for n in down)))
+        self._show("#fleet-banner",
+                   visible("\n".join(f"✖ {n.name} {n.state}: {n.error}" for n in down)))
         banner.set_class(bool(down), "visible")
 
     def _node_cells(self, row: fm.Overview | None, label: str) -> list[Text]:
@@ -208,12 +221,18 @@ class FleetScreen(Screen[None]):
                 Text(_num(row.curr_conns)), Text(_num(row.req_rate)), problems]
 
     def _draw_nodes(self) -> None:
+        """The overview's cells that changed since they were drawn."""
         table = self.nodes_table
         columns = ["node", "state", "version", "uptime", "config", "reloads", "conns", "req",
                    "problems"]
         for row in self.rows:
-            for col, cell in zip(columns, self._node_cells(row, row.label), strict=True):
-                table.update_cell(row.name, col, cell, update_width=True)
+            cells = self._node_cells(row, row.label)
+            seen = [(c.plain, c.style) for c in cells]
+            before = self._nodes_drawn.get(row.name)
+            for i, (col, cell) in enumerate(zip(columns, cells, strict=True)):
+                if before is None or before[i] != seen[i]:
+                    table.update_cell(row.name, col, cell, update_width=True)
+            self._nodes_drawn[row.name] = seen
 
     def _merged_cells(self, row: fm.MergedRow) -> list[Text]:
         mark = Text(DIVERGE if row.diverges else " ",
@@ -243,21 +262,49 @@ class FleetScreen(Screen[None]):
             Style(underline=True) if row.diverges - {"missing"} else Style()))
 
     def _draw_merged(self) -> None:
+        """The merged table, redrawn only where a row changed: a new set of rows is laid
+        out again; otherwise only the cells of rows that differ from what is drawn are
+        updated, and a column is re-measured only when a cell gets wider than it
+        (re-measuring a column walks all its rows: per cell and per refresh, that
+        was the fleet console's main cost). Not drawn while hidden: the view switch
+        draws it."""
+        if self.view != "merged":
+            return
         table = self.merged_table
         keys = [f"{r.proxy}\0{r.name}" for r in self.merged]
+        styles = self.fleet_app.status_styles()
         if keys != self._merged_keys:
-            current = self.merged_cursor_key()
+            current = self._drawn_cursor_key()
             table.clear()
             for key, row in zip(keys, self.merged, strict=True):
                 table.add_row(*self._merged_cells(row), key=key)
             self._merged_keys = keys
+            self._merged_drawn = dict(zip(keys, self.merged, strict=True))
+            self._merged_styles = styles
             if current is not None:
                 self.move_merged_cursor(*current)
             return
-        columns = [str(c.key.value) for c in table.ordered_columns]
+        if styles != self._merged_styles:  # another theme: every row again
+            self._merged_drawn.clear()
+            self._merged_styles = styles
+        columns = list(table.ordered_columns)
+        drawn = self._merged_drawn
         for key, row in zip(keys, self.merged, strict=True):
-            for col, cell in zip(columns, self._merged_cells(row), strict=True):
-                table.update_cell(key, col, cell, update_width=True)
+            if drawn.get(key) == row:
+                continue
+            for column, cell in zip(columns, self._merged_cells(row), strict=True):
+                table.update_cell(key, column.key, cell,
+                                  update_width=cell.cell_len > column.content_width)
+            drawn[key] = row
+
+    def _drawn_cursor_key(self) -> tuple[str, str] | None:
+        """(proxy, name) of the row under the merged table's cursor, as drawn (the rows
+        may have changed since)."""
+        keys, row = self._merged_keys, self.merged_table.cursor_row
+        if not 0 <= row < len(keys):
+            return None
+        proxy, _, name = keys[row].partition("\0")
+        return proxy, name
 
     def _draw_line(self) -> None:
         line = self.query_one("#fleet-line", Static)
@@ -280,7 +327,7 @@ class FleetScreen(Screen[None]):
                 text = "enter / o: change this server on every node"
             else:
                 text = "a server row: enter / o changes it on every node"
-        line.update(visible(text))
+        self._show("#fleet-line", visible(text))
         line.set_class(problem, "problem")
 
     # -- the cursor -----------------------------------------------------------------------
