@@ -91,7 +91,9 @@ async def config_screen(pilot: Any, app: HAConsoleApp) -> ConfigScreen:
 
 async def apply_with_keys(pilot: Any, app: HAConsoleApp, screen: ConfigScreen) -> None:
     await pilot.press("a")
-    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen)
+                   and "Apply the staged change?" in screen_text(app)
+                   and "lb1:" in screen_text(app))
     confirm = screen_text(app)
     assert "lb1:" in confirm and "Apply the staged change?" in confirm
     no_mirror_path(app, app.target)
