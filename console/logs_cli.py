@@ -432,10 +432,7 @@ def _source(args: argparse.Namespace) -> str:
 def _ring_target(args: argparse.Namespace) -> Any:
     from console.instance import Request, resolve
 
-    request = Request.from_args(args)
-    target = resolve(request, discover=False)
-    if not target.socket and not target.ssh:
-        target = resolve(request)
+    target = resolve(Request.from_args(args), discover=False)
     if not target.socket:
         raise ValidationError(
             "no log source: no --file, and no stats socket to read a ring from",
