@@ -627,7 +627,8 @@ def _apply_one(args: argparse.Namespace, at: Any, staging: Any) -> int:
 
 
 _HANDLERS = {
-    "set": cmd_set, "add-server": cmd_add_server, "add-log-ring": cmd_add_log_ring, "del-server": cmd_del_server,
+    "set": cmd_set, "add-server": cmd_add_server, "add-log-ring": cmd_add_log_ring,
+    "del-server": cmd_del_server,
     "edit": cmd_edit, "diff": cmd_diff, "apply": cmd_apply, "discard": cmd_discard,
     "rebase": cmd_rebase, "history": cmd_history, "rollback": cmd_rollback,
     "revert": cmd_revert,
