@@ -513,13 +513,13 @@ def _ring(args: argparse.Namespace, emit: Any, counts: Summary, *, follow: bool)
     return ExitStatus.OK
 
 
-UNIT_RE = re.compile(r"^[A-Za-z0-9@_.:\\-]{1,255}$")
+UNIT_RE = re.compile(r"[A-Za-z0-9@_.:\\-]{1,255}")
 
 
 def journal_argv(unit: str | None, *, follow: bool) -> list[str]:
     """``journalctl`` for *unit*'s messages as written (``-o cat``)."""
-    unit = unit or "haproxy"
-    if not UNIT_RE.match(unit) or unit.startswith("-"):
+    unit = "haproxy" if unit is None else unit
+    if not UNIT_RE.fullmatch(unit) or unit.startswith("-"):
         raise ValidationError(f"invalid systemd unit name {unit!r}", "--unit",
                               "e.g. haproxy or haproxy@main.service")
     argv = ["journalctl", "-u", unit, "-o", "cat", "--no-pager"]

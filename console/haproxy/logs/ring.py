@@ -46,7 +46,7 @@ RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)  # then 2 s between attempts
 MAX_RECONNECTS = 30  # attempts in a row before giving up
 BUILTIN_RINGS = frozenset({"buf0", "dpapi"})
 NO_SUCH_SINK = b"No such event sink"
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _SINK_RE = re.compile(r"^\s+(?P<name>\S+)\s+:\s+type=(?P<type>[a-z]+),\s+(?P<dropped>[0-9]+)\s+"
                       r"dropped(?:,\s*(?P<desc>.*))?$")
 _PID_RE = re.compile(r"^Pid:\s*([0-9]+)\s*$", re.M)
@@ -87,7 +87,7 @@ def user_rings(sinks: list[Sink]) -> list[Sink]:
 
 
 def check_ring_name(name: str) -> str:
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ValidationError(f"invalid ring name {name!r}", "--ring",
                               "letters, digits, '_', '-', '.', ':' (at most 64)")
     return name
