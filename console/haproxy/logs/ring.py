@@ -277,9 +277,10 @@ class RingFollower:
                                "after the connection ended are not read")
                 mode, skip_until = "", None
                 continue
-            # the same worker: replay its ring and skip up to the last line read
-            mode = ""
+            # the same worker: replay its ring and skip up to the last line read (none
+            # read yet: only new lines again, a line written in between is missed)
             if self._last is not None:
+                mode = ""
                 skip_until, skip_max = self._last, await self._backlog_lines()
 
     async def _safe_dropped(self) -> int | None:
