@@ -483,7 +483,12 @@ def _ring(args: argparse.Namespace, emit: Any, counts: Summary, *, follow: bool)
     client = RuntimeClient(target.socket, where=target.socket_where)
 
     async def main() -> None:
-        from console.haproxy.logs.ring import LineSplitter, RingFollower, RingNote
+        from console.haproxy.logs.ring import (
+            LineSplitter,
+            RingFollower,
+            RingNote,
+            dropped_announcement,
+        )
 
         name = await _pick_ring(client, getattr(args, "ring", None))
         if not follow:
@@ -493,7 +498,10 @@ def _ring(args: argparse.Namespace, emit: Any, counts: Summary, *, follow: bool)
             splitter = LineSplitter()
             lines = splitter.feed(text.encode("utf-8", "surrogateescape") + b"\n")
             for n, line in enumerate(lines, 1):
-                if line:
+                lost = dropped_announcement(line) if line else None
+                if lost is not None:
+                    _note(f"HAProxy dropped {lost} line(s) here: the ring {name} was full")
+                elif line:
                     emit(parser.parse(line, n))
             return
         follower = RingFollower(client, name, new_only=True)

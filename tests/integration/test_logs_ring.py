@@ -261,3 +261,36 @@ def test_no_ring_says_how_to_add_one_then_add_log_ring_and_follow(
         assert got and got[0]["frontend"] == "fe_err" and got[0]["status"] == 503, err
     finally:
         h.stop()
+
+
+def test_a_stalled_follower_is_told_how_many_lines_haproxy_dropped(ringed: HAProxy) -> None:
+    """The follower stops reading (SIGSTOP) while 4,000 requests overflow the 64 kB
+    ring and the socket buffers: HAProxy drops lines; once a line fits again it says how
+    many (in the ring), and what the follower printed plus that count is every request."""
+    import http.client
+    import re
+
+    n = 4000
+    f = Follow("-s", ringed.admin, "logs", "--follow", "--json")
+    try:
+        assert f.lines(1, 1.5) == []  # connected, waiting
+        f.proc.send_signal(signal.SIGSTOP)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", ringed.ok, timeout=5)
+            for i in range(n):
+                conn.request("GET", f"/r{i}")
+                conn.getresponse().read()
+        finally:
+            f.proc.send_signal(signal.SIGCONT)
+        got = f.lines(n, 4.0)  # the backlog the ring and the socket kept
+        conn.request("GET", "/after")  # fits: HAProxy writes "N events dropped" first
+        conn.getresponse().read()
+        conn.close()
+        got += f.lines(1, 10.0)
+    finally:
+        err = f.stop()
+    announced = [int(x) for x in re.findall(r"HAProxy dropped ([0-9]+) line", err)]
+    assert announced, err
+    assert got[-1]["path"] == "/after"
+    assert len(got) - 1 + sum(announced) == n, (len(got), announced, err)
+    assert "so far" in err  # the counter was seen growing before the exact count came

@@ -18,6 +18,8 @@ from console.haproxy.logs.ring import (
     RingLine,
     RingNote,
     check_ring_name,
+    dropped_announcement,
+    dropped_count,
     parse_sinks,
     user_rings,
 )
@@ -55,6 +57,22 @@ def test_captured_ring_lines_parse(version: str) -> None:
     assert [r.fields["path"] for r in new if isinstance(r, LogRecord)] == ["/c"]
     nosuch = (CAPTURED / version / "show_events_nosuch.txt").read_bytes()
     assert nosuch.startswith(b"No such event sink")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_captured_drops(version: str) -> None:
+    """A follower stalled while 3,000 requests overflowed a 16 kB ring: the listing's
+    counter (twice the count on 3.0+) and HAProxy's "N events dropped" line."""
+    listing = parse_sinks((CAPTURED / version / "show_events_list_dropping.txt").read_text())
+    raw = next(s for s in listing if s.name == "logs").dropped
+    major, minor = map(int, version.split("."))
+    data = (CAPTURED / version / "show_events_ring_wait_dropped.txt").read_bytes()
+    lines = [x for x in LineSplitter().feed(data) if x]
+    announced = [n for n in map(dropped_announcement, lines) if n is not None]
+    traffic = [x for x in lines if b"GET /f" in x]
+    assert dropped_count(raw, (major, minor)) == announced[-1]
+    assert len(traffic) + sum(announced) == 3000
+    assert dropped_announcement(traffic[0]) is None
 
 
 def test_splitter_bounds_a_long_line() -> None:
@@ -175,7 +193,13 @@ def test_follow_reports_drops_and_moves_to_a_new_worker(tmp_path: Path) -> None:
             w.write(LINE.format(path="a").encode() + b"\n")
             await w.drain()
             peer.dropped = 7  # HAProxy refused 7 lines meanwhile
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.4)
+            # a line fits again: HAProxy says how many it dropped (3.x: a NUL at the end)
+            peer.dropped = 0
+            w.write(b"<133>1 2026-12-01T04:17:34.286015+00:00 - haproxy 1 - - "
+                    b"7 events dropped\x00\n")
+            await w.drain()
+            await asyncio.sleep(0.3)
             peer.pid = 200  # a reload: the old worker keeps this connection open
             await asyncio.sleep(10)
 
@@ -190,8 +214,9 @@ def test_follow_reports_drops_and_moves_to_a_new_worker(tmp_path: Path) -> None:
 
     got = _run(main())
     notes = [i for i in got if isinstance(i, RingNote)]
-    assert [n.kind for n in notes] == ["dropped", "reload"]
-    assert notes[0].lost == 7
+    assert [n.kind for n in notes] == ["dropping", "dropped", "reload"]
+    assert notes[0].lost is None and "7 so far" in notes[0].text
+    assert notes[1].lost == 7
     assert [i.data[-12:] for i in got if isinstance(i, RingLine)][-1].endswith(b"/n HTTP/1.1\"")
 
 

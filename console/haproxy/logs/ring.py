@@ -14,9 +14,14 @@ What the runtime API does (checked on 2.6.12, 2.8.25, 3.0.11, 3.2.0 and 3.4.0):
 * ``No such event sink`` answers an unknown name.
 * A reader in wait mode holds its place in the ring: HAProxy does not overwrite lines
   a reader has not read; when the ring is full it refuses new lines instead and counts
-  them in the sink's ``N dropped``. So the lines a slow follower loses are those the
-  counter gained meanwhile (any other slow reader of the ring makes it grow too). What
-  a ring lost while nobody followed it cannot be known.
+  them in the sink's ``N dropped`` (on 3.0+ the listing shows the internal value, twice
+  the count plus a "being announced" bit: halved here; 2.9 not checked). As soon as a
+  line fits again, HAProxy writes ``N events dropped`` (``1 event dropped``; 3.0+ end
+  it with a NUL byte) into the ring, with the usual header, and takes N off the
+  counter. The follower turns that line into a :class:`RingNote` ``dropped`` with the
+  exact count, and reports the counter growing before that (``dropping``, "so far").
+  Any other slow reader of the ring makes HAProxy drop lines too. What a ring lost
+  while nobody followed it (overwritten lines) cannot be known.
 * After a reload the new worker has a new, empty ring of the same name (a ring is the
   memory of a process). The old worker keeps the connection of a follower open, and
   keeps living until it closes (or ``hard-stop-after``): the follower notices the new
@@ -38,6 +43,7 @@ from dataclasses import dataclass
 
 from console.haproxy.errors import ConnectionLost, HAProxyError, NoSuchObject, ValidationError
 from console.haproxy.logs.parse import MAX_LINE, MAX_RAW_KEPT, OVERLONG
+from console.haproxy.logs.syslog import split_header
 from console.haproxy.transport import RuntimeClient
 
 CHUNK = 1 << 16
@@ -50,6 +56,9 @@ _NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _SINK_RE = re.compile(r"^\s+(?P<name>\S+)\s+:\s+type=(?P<type>[a-z]+),\s+(?P<dropped>[0-9]+)\s+"
                       r"dropped(?:,\s*(?P<desc>.*))?$")
 _PID_RE = re.compile(r"^Pid:\s*([0-9]+)\s*$", re.M)
+_VERSION_RE = re.compile(r"^Version:\s*([0-9]+)\.([0-9]+)", re.M)
+# HAProxy's own line in the ring after it dropped lines (src/sink.c, 2.6 to 3.4)
+_DROPPED_LINE_RE = re.compile(r" ([0-9]{1,10}) events? dropped\x00?")
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,29 @@ async def list_sinks(client: RuntimeClient) -> list[Sink]:
 
 
 async def worker_pid(client: RuntimeClient) -> int | None:
-    m = _PID_RE.search(await client.run("show info"))
+    return (await process_info(client))[0]
+
+
+async def process_info(client: RuntimeClient) -> tuple[int | None, tuple[int, int] | None]:
+    """The worker's pid and HAProxy's version (major, minor), from ``show info``."""
+    text = await client.run("show info")
+    m = _PID_RE.search(text)
+    v = _VERSION_RE.search(text)
+    return (int(m.group(1)) if m else None,
+            (int(v.group(1)), int(v.group(2))) if v else None)
+
+
+def dropped_count(raw: int, version: tuple[int, int] | None) -> int:
+    """The number of dropped lines from ``show events``'s value (halved on 3.0+)."""
+    return raw >> 1 if version is not None and version >= (3, 0) else raw
+
+
+def dropped_announcement(line: bytes) -> int | None:
+    """N when *line* is HAProxy's ``N events dropped`` message (after its header)."""
+    if len(line) > 512 or not line.endswith((b"dropped", b"dropped\x00")):
+        return None
+    _, message = split_header(line.decode("ascii", "replace"))
+    m = _DROPPED_LINE_RE.fullmatch(" " + message)
     return int(m.group(1)) if m else None
 
 
@@ -116,7 +147,7 @@ class RingNote:
     ``lost`` is the number of lines lost when HAProxy tells it, ``None`` when it is
     unknown (``kind == "unknown-loss"``)."""
 
-    kind: str  # "dropped", "unknown-loss", "reload", "reconnected"
+    kind: str  # "dropped", "dropping", "unknown-loss", "reload", "reconnected"
     text: str
     lost: int | None = None
 
@@ -175,6 +206,8 @@ class RingFollower:
         self.splitter = LineSplitter(max_line)
         self.lines = 0
         self.pid: int | None = None
+        self.version: tuple[int, int] | None = None
+        self.dropped = 0  # lines HAProxy said it dropped (its "N events dropped" lines)
         self._dropped: int | None = None
         self._last: bytes | None = None
         self._stopping = asyncio.Event()
@@ -188,7 +221,7 @@ class RingFollower:
     async def _dropped_now(self) -> int | None:
         for sink in await list_sinks(self.client):
             if sink.name == self.ring:
-                return sink.dropped
+                return dropped_count(sink.dropped, self.version)
         return None
 
     async def check(self) -> None:
@@ -203,7 +236,7 @@ class RingFollower:
 
     async def follow(self) -> AsyncIterator[RingLine | RingNote]:
         await self.check()
-        self.pid = await worker_pid(self.client)
+        self.pid, self.version = await process_info(self.client)
         self._dropped = await self._dropped_now()
         mode = "-n" if self.new_only else ""
         skip_until: bytes | None = None
@@ -243,6 +276,14 @@ class RingFollower:
                                                self.client.where, "list them: show events")
                     if not line:
                         continue  # the empty line that ends an answer
+                    lost = dropped_announcement(line)
+                    if lost is not None and skip_until is None:
+                        self._last = line
+                        self.dropped += lost
+                        self._dropped = 0
+                        yield RingNote("dropped", f"HAProxy dropped {lost} line(s): the ring "
+                                       f"{self.ring} was full (not read fast enough)", lost)
+                        continue
                     if skip_until is not None:
                         if line == skip_until:
                             skip_until = None
@@ -333,7 +374,8 @@ class RingFollower:
 
     async def _check_process(self) -> AsyncIterator[RingNote]:
         try:
-            pid = await worker_pid(self.client)
+            pid, version = await process_info(self.client)
+            self.version = version or self.version
             dropped = await self._dropped_now()
         except (HAProxyError, ConnectionLost):
             return
@@ -343,8 +385,8 @@ class RingFollower:
                            f"the new worker (pid {pid})")
             return
         if dropped is not None and self._dropped is not None and dropped > self._dropped:
-            lost = dropped - self._dropped
-            yield RingNote("dropped", f"the ring {self.ring} was full: HAProxy dropped "
-                           f"{lost} line(s) (not read fast enough)", lost)
+            yield RingNote("dropping", f"the ring {self.ring} is full: HAProxy is dropping "
+                           f"lines ({dropped} so far; the exact count follows when it "
+                           "says it)")
         if dropped is not None:
             self._dropped = dropped
