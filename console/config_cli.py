@@ -35,6 +35,7 @@ FALSE = ("false", "no", "off", "0")
 
 USAGE = """\
 staging:   set BACKEND/SERVER KEY=VALUE...      e.g. weight=50 maxconn=100 disabled=true
+           add-log-ring [--name N] [--size 1m] [--frontend FE...]   logs to a ring
            add-server BACKEND/SERVER ADDR:PORT [KEY=VALUE...]
            del-server BACKEND/SERVER
            edit                                 the whole text in $VISUAL / $EDITOR
@@ -71,6 +72,12 @@ def add_config_parser(sub: argparse._SubParsersAction) -> None:
     e = cs.add_parser("edit", help="edit the staged text in $VISUAL or $EDITOR")
     e.add_argument("file", nargs="?", metavar="FILE",
                    help="which file of the configuration (default: the first)")
+    lr = cs.add_parser("add-log-ring", help="stage a ring section and the log lines that "
+                       "send the traffic logs to it (read with `haconsole logs --follow`)")
+    lr.add_argument("--name", default="haconsole_logs", help="the ring's name")
+    lr.add_argument("--size", default="1m", help="the ring's size (default 1m)")
+    lr.add_argument("--frontend", action="append", metavar="FE",
+                    help="log these frontends to the ring (default: global + log global)")
     cs.add_parser("diff", help="print the staged change (exit 1 when there is one)")
     ap = cs.add_parser("apply", help="check, write, reload and verify the staged change")
     ap.add_argument("-y", "--yes", action="store_true", help="do not ask (needed without a TTY)")
@@ -286,6 +293,45 @@ def cmd_add_server(args: argparse.Namespace) -> int:
 def cmd_del_server(args: argparse.Namespace) -> int:
     backend, server = _server_ref(args.server)
     return _stage(args, {"op": "server_del", "backend": backend, "server": server})
+
+
+def cmd_add_log_ring(args: argparse.Namespace) -> int:
+    from console.config_set import current_text, files_of, stage_op
+    from console.haproxy.config.model import ConfigFile
+    from console.haproxy.logs.ring_config import log_ring_ops, parse_size
+
+    size = parse_size(args.size)
+    target = _target(args, discover=True)
+    _refuse_read_only(target)
+    at = apply_target(target)
+    stagings = _stagings(target)
+    files = files_of(target)
+    parsed = [ConfigFile.parse(current_text(stagings[f]), name=f) for f in files]
+    main = parsed[0]
+    main.after = parsed[1:]
+    ops, notes = log_ring_ops(main, args.name, size, args.frontend)
+    changed = 0
+    for op in ops:
+        staged = stage_op(target, at, op, stagings)
+        _warn(getattr(staged.staging, "warnings", []))
+        if staged.changed:
+            changed += 1
+            print(visible(f"staged: {describe(op, staged)}"))
+    for note in notes:
+        print(visible(f"haconsole: note: {note}"), file=sys.stderr)
+    if not changed:
+        print("no change: the configuration already says that")
+        return ExitStatus.OK
+    print(visible(f"  review: {hints.command('config', 'diff')}; apply: "
+                  f"{hints.command('config', 'apply')}; then read it: "
+                  f"{hints.command('logs', '--follow')}"))
+    return ExitStatus.OK
+
+
+def describe(op: dict[str, Any], staged: Any) -> str:
+    from console.haproxy.staging import describe_op
+
+    return str(describe_op(op, None, staged.context))
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -581,7 +627,8 @@ def _apply_one(args: argparse.Namespace, at: Any, staging: Any) -> int:
 
 
 _HANDLERS = {
-    "set": cmd_set, "add-server": cmd_add_server, "del-server": cmd_del_server,
+    "set": cmd_set, "add-server": cmd_add_server, "add-log-ring": cmd_add_log_ring,
+    "del-server": cmd_del_server,
     "edit": cmd_edit, "diff": cmd_diff, "apply": cmd_apply, "discard": cmd_discard,
     "rebase": cmd_rebase, "history": cmd_history, "rollback": cmd_rollback,
     "revert": cmd_revert,

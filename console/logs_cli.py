@@ -5,6 +5,12 @@ pass the filter (the line as written, or one JSON object per line with at least
 ``frontend backend server status termination client method path tq tw tc tr ta``);
 ``--follow`` keeps reading what is appended, across rotation and truncation.
 
+Without ``--file``, the lines come from a ``ring`` of the instance (``-s SOCKET``,
+``-i NAME``, ``--ssh``) read over the stats socket (:mod:`~.haproxy.logs.ring`): the
+ring named by ``--ring``, else the only one the instance declares. ``--follow`` waits
+for new lines (``show events RING -w -n``); without it the ring's content is read once.
+``--journal [--unit haproxy]`` reads ``journalctl -u UNIT -o cat`` (``-f`` to follow).
+
 ``haconsole logs summary --file F [--window 5m] [--by server|backend|frontend|path|
 client|termination|status] [--filter EXPR] [--json] [--pct]`` summarises the file
 in one pass with bounded memory: a table (or a JSON array of groups with ``key``,
@@ -21,15 +27,18 @@ through :func:`~console.haproxy.safe_text.visible` before reaching the terminal.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import re
+import shutil
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from console.haproxy.errors import ConfigError, NotFound, ValidationError
+from console.haproxy.errors import ConfigError, HAProxyError, NotFound, ValidationError
 from console.haproxy.logs import (
     DIMENSIONS,
     PREDEFINED,
@@ -67,12 +76,19 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--filter", metavar="EXPR", default=d,
                    help="e.g. 'be=be_api status>=500 term~^S client=10.1.0.0/16 Ta>500ms'")
     p.add_argument("--json", action="store_true", default=d, help="JSON output")
+    p.add_argument("--ring", metavar="NAME", default=d,
+                   help="without --file: the ring to read over the stats socket (-s/-i); "
+                   "default: the instance's only ring")
+    p.add_argument("--journal", action="store_true", default=d,
+                   help="read journald (journalctl -u UNIT -o cat) instead")
+    p.add_argument("--unit", metavar="UNIT", default=d,
+                   help="with --journal: the systemd unit (default haproxy)")
 
 
 def add_parser(sub: Any) -> None:
     """Add ``logs`` (and ``logs summary``) to the main parser's subcommands."""
-    logs = sub.add_parser("logs", help="HAProxy traffic logs from a file: print, filter, "
-                          "summarise (like halog)")
+    logs = sub.add_parser("logs", help="HAProxy traffic logs from a file, a ring over the "
+                          "stats socket or journald: print, filter, summarise (like halog)")
     _common(logs, suppress=False)
     logs.add_argument("--follow", action="store_true",
                       help="keep reading what is appended (across rotation)")
@@ -220,6 +236,11 @@ def cmd_lines(args: argparse.Namespace) -> int:
             return
         out(record_json(result) if as_json else visible(result.raw))
 
+    source = _source(args)
+    if source == "journal":
+        return _journal(args, parser, emit, counts, follow=bool(args.follow))
+    if source == "ring":
+        return _ring(args, emit, counts, follow=bool(args.follow))
     if args.follow:
         return _follow(args, parser, emit, counts)
     stream = open_log(getattr(args, "file", None))
@@ -277,6 +298,9 @@ def newest_time(path: str, parser: LineParser) -> float | None:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    source = _source(args)
+    if source != "file":
+        return _summary_stream(args, source)
     parser = make_parser(args)
     flt = make_filter(args)
     path = getattr(args, "file", None)
@@ -386,6 +410,215 @@ def _row(key: str, g: Group, explain: bool) -> list[str]:
         term_text = " ".join(f"{k}:{v}" for k, v in terms[:4]) + (" ..." if len(terms) > 4
                                                                   else "")
     return [key, str(g.requests), err, *map(str, g.classes), ta, tr, term_text]
+
+
+# -- other sources: a ring over the stats socket, journald ------------------------------
+
+def _source(args: argparse.Namespace) -> str:
+    if getattr(args, "journal", None):
+        if getattr(args, "file", None) or getattr(args, "ring", None):
+            raise ValidationError("--journal reads journald: drop --file/--ring", "--journal")
+        return "journal"
+    if getattr(args, "unit", None):
+        raise ValidationError("--unit goes with --journal", "--unit",
+                              "haconsole logs --journal --unit haproxy")
+    if getattr(args, "file", None):
+        if getattr(args, "ring", None):
+            raise ValidationError("give --file or --ring, not both", "--ring")
+        return "file"
+    return "ring"
+
+
+def _ring_target(args: argparse.Namespace) -> Any:
+    from console.instance import Request, resolve
+
+    target = resolve(Request.from_args(args), discover=False)
+    if not target.socket:
+        raise ValidationError(
+            "no log source: no --file, and no stats socket to read a ring from",
+            "haconsole logs",
+            "give --file /var/log/haproxy.log, --journal, or the instance (-s SOCKET, "
+            "-i NAME) whose ring to read")
+    return target
+
+
+def _ring_parser(args: argparse.Namespace, target: Any) -> LineParser:
+    if getattr(args, "format", None) or getattr(args, "logs_config", None):
+        return make_parser(args)
+    configs = [c for c in (getattr(target, "configs", None) or []) if os.path.exists(c)]
+    if configs:
+        try:
+            return _parser_from_config(configs)
+        except HAProxyError:
+            pass
+    return LineParser.auto()
+
+
+async def _pick_ring(client: Any, wanted: str | None) -> str:
+    from console.haproxy.logs.ring import check_ring_name, list_sinks, user_rings
+
+    if wanted:
+        return check_ring_name(wanted)
+    rings = user_rings(await list_sinks(client))
+    if len(rings) == 1:
+        return rings[0].name
+    if not rings:
+        raise NotFound("this HAProxy declares no ring to read its logs from", client.where,
+                       "add one: `haconsole config add-log-ring` (then `config diff` and "
+                       "`config apply`), or read a file (--file PATH) or journald "
+                       "(--journal)")
+    raise ValidationError("this HAProxy has several rings: say which", "--ring",
+                          "--ring " + " | --ring ".join(r.name for r in rings))
+
+
+def _note(text: str) -> None:
+    print(visible(f"haconsole: {text}"), file=sys.stderr, flush=True)
+
+
+def _ring(args: argparse.Namespace, emit: Any, counts: Summary, *, follow: bool) -> int:
+    from console.haproxy.transport import RuntimeClient
+
+    target = _ring_target(args)
+    parser = _ring_parser(args, target)
+    client = RuntimeClient(target.socket, where=target.socket_where)
+
+    async def main() -> None:
+        from console.haproxy.logs.ring import (
+            LineSplitter,
+            RingFollower,
+            RingNote,
+            dropped_announcement,
+        )
+
+        name = await _pick_ring(client, getattr(args, "ring", None))
+        if not follow:
+            follower = RingFollower(client, name)
+            await follower.check()
+            text = await client.run(f"show events {name}", check=False)
+            splitter = LineSplitter()
+            lines = splitter.feed(text.encode("utf-8", "surrogateescape") + b"\n")
+            for n, line in enumerate(lines, 1):
+                lost = dropped_announcement(line) if line else None
+                if lost is not None:
+                    _note(f"HAProxy dropped {lost} line(s) here: the ring {name} was full")
+                elif line:
+                    emit(parser.parse(line, n))
+            return
+        follower = RingFollower(client, name, new_only=True)
+        n = 0
+        async for item in follower.follow():
+            if isinstance(item, RingNote):
+                _note(item.text)
+                continue
+            n += 1
+            emit(parser.parse(item.data, n))
+            sys.stdout.flush()
+
+    try:
+        asyncio.run(main())
+    finally:
+        report_unparsed(counts)
+    return ExitStatus.OK
+
+
+UNIT_RE = re.compile(r"[A-Za-z0-9@_.:\\-]{1,255}")
+
+
+def journal_argv(unit: str | None, *, follow: bool) -> list[str]:
+    """``journalctl`` for *unit*'s messages as written (``-o cat``)."""
+    unit = "haproxy" if unit is None else unit
+    if not UNIT_RE.fullmatch(unit) or unit.startswith("-"):
+        raise ValidationError(f"invalid systemd unit name {unit!r}", "--unit",
+                              "e.g. haproxy or haproxy@main.service")
+    argv = ["journalctl", "-u", unit, "-o", "cat", "--no-pager"]
+    if follow:
+        argv += ["-f", "-n", "0"]
+    return argv
+
+
+def _journal(args: argparse.Namespace, parser: LineParser, emit: Any, counts: Summary, *,
+             follow: bool) -> int:
+    for n, line in enumerate(journal_lines(getattr(args, "unit", None), follow=follow), 1):
+        emit(parser.parse(line, n))
+        if follow:
+            sys.stdout.flush()
+    report_unparsed(counts)
+    return ExitStatus.OK
+
+
+def journal_lines(unit: str | None, *, follow: bool) -> Iterator[bytes]:
+    """The lines journalctl prints, bounded like a file's (see :class:`LineSplitter`)."""
+    import subprocess
+
+    from console.haproxy.logs.ring import LineSplitter
+
+    argv = journal_argv(unit, follow=follow)
+    exe = shutil.which(argv[0])
+    if exe is None:
+        raise NotFound("journalctl is not installed here (no systemd journal to read)",
+                       "--journal", "read the log file instead (--file PATH) or the "
+                       "instance's ring (-s SOCKET)")
+    try:
+        proc = subprocess.Popen([exe, *argv[1:]], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise NotFound(f"cannot run journalctl: {exc.strerror or exc}", "--journal") from None
+    assert proc.stdout is not None and proc.stderr is not None
+    splitter = LineSplitter()
+    try:
+        while True:
+            chunk = os.read(proc.stdout.fileno(), 1 << 16)
+            if not chunk:
+                break
+            yield from splitter.feed(chunk)
+        yield from (x for x in splitter.feed(b"\n") if x)
+        rc = proc.wait()
+        if rc != 0:
+            err = proc.stderr.read(4096).decode("utf-8", "replace").strip()
+            raise NotFound(f"journalctl failed (exit {rc})", " ".join(argv),
+                           visible(err.splitlines()[0] if err else "see journalctl's "
+                                   "message"))
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(5)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def _summary_stream(args: argparse.Namespace, source: str) -> int:
+    if args.window:
+        raise ValidationError("--window needs a file", "--window", "give --file PATH")
+    summary = Summary(args.by)
+    pct = HalogPct() if args.pct else None
+    flt = make_filter(args)
+
+    def emit(result: Result) -> None:
+        if isinstance(result, LogRecord):
+            if flt is not None and not flt(result.fields):
+                summary.lines += 1
+                return
+            if pct is not None:
+                pct.add(result)
+        summary.add(result)
+
+    if source == "journal":
+        parser = make_parser(args)
+        for n, line in enumerate(journal_lines(getattr(args, "unit", None), follow=False), 1):
+            emit(parser.parse(line, n))
+    else:
+        _ring(args, emit, Summary("server", max_groups=2), follow=False)
+    if pct is not None:
+        _print_pct(pct, bool(args.json))
+    elif args.json:
+        rows = summary.rows(args.sort)
+        if args.top > 0:
+            rows = rows[: args.top]
+        out(json.dumps([_safe_group(g.to_dict(key)) for key, g in rows]))
+    else:
+        _print_table(summary, args, "", 0)
+    report_unparsed(summary)
+    return ExitStatus.OK
 
 
 def run(args: argparse.Namespace) -> int:

@@ -383,6 +383,22 @@ class RuntimeClient:
                     "(sshd could not open it)")
         return "retry; HAProxy may be reloading"
 
+    async def open_stream(self, command: str) -> tuple[asyncio.StreamReader,
+                                                       asyncio.StreamWriter]:
+        """Open a connection of its own and send *command* without ending the write side:
+        for a long-lived answer (``show events RING -w``) read by the caller, who bounds
+        it and closes the writer. The connect is bounded by *connect_timeout*."""
+        line = check_command(command)
+        reader, writer = await self._open()
+        try:
+            writer.write(line.encode() + b"\n")
+            await asyncio.wait_for(writer.drain(), self.connect_timeout)
+        except (OSError, TimeoutError) as exc:
+            writer.close()
+            raise ConnectionLost(f"{self.role} closed the connection during {_what(line)!r}: "
+                                 f"{exc}", self.where, self._lost_hint) from None
+        return reader, writer
+
     def _timeout(self, line: str, timeout: float) -> Timeout:
         return Timeout(f"no complete answer to {_what(line)!r} within {timeout:g} s",
                        self.where, TIMEOUT_HINT)

@@ -122,6 +122,21 @@ def test_traffic_moves_counters(lab: LabHandle) -> None:
              10, lab)
 
 
+def test_logs_follow_reads_the_labs_ring(lab: LabHandle) -> None:
+    """The lab logs to a ring: ``haconsole -s ADMIN logs --follow --json`` reads it."""
+    from tests.integration.test_logs_ring import Follow
+
+    f = Follow("-s", lab.info["admin_socket"], "logs", "--follow", "--json")
+    try:
+        got = f.lines(5, 20.0)  # the lab's own traffic
+    finally:
+        err = f.stop()
+    assert len(got) >= 5, err
+    assert {g["frontend"] for g in got} <= {"fe_web", "fe_api", "stats"}
+    assert all(isinstance(g["status"], int) for g in got), got
+    assert any(g["backend"] in ("be_web", "be_static", "be_api") for g in got), got
+
+
 def test_stats_page_and_metrics(lab: LabHandle) -> None:
     answer = httpx.get(lab.info["stats_url"] + ";csv", timeout=5)
     assert answer.status_code == 200

@@ -208,3 +208,26 @@ def test_config_commands_on_a_node_read_its_file_over_ssh(instance: Any,
     assert f"lb1:{instance.config}" in out.stdout and "weight 3" in out.stdout
     assert haconsole(sshd, "lb1", instance.admin, "config", "discard").returncode == 0
     assert not ssh_processes()
+
+
+def test_logs_from_a_nodes_ring_over_ssh(haproxy_binary: Any, sshd: SSHServer,
+                                         tmp_path: Any) -> None:
+    """``--ssh lb1 -s SOCKET logs`` reads the node's ring through the forwarded socket."""
+    from tests.integration.test_logs_ring import _start
+
+    node = _start(tmp_path / "ringed", haproxy_binary, with_ring=True)
+    try:
+        for _ in range(3):
+            assert node.get(node.err, "/via-ssh") == 503
+        time.sleep(0.2)
+        out = haconsole(sshd, "lb1", node.admin, "logs", "--json")
+        assert out.returncode == 0, out.stderr
+        rows = [json.loads(x) for x in out.stdout.splitlines()]
+        assert [(r["frontend"], r["status"], r["path"]) for r in rows] == \
+            [("fe_err", 503, "/via-ssh")] * 3
+        out = haconsole(sshd, "lb1", node.admin, "logs", "summary", "--by", "status",
+                        "--json")
+        assert out.returncode == 0, out.stderr
+        assert [(g["key"], g["requests"]) for g in json.loads(out.stdout)] == [("503", 3)]
+    finally:
+        node.stop()

@@ -140,7 +140,7 @@ def test_cli_errors_are_one_line_without_traceback(capsys: pytest.CaptureFixture
     for argv, words in [
         (["logs", "summary", "--file", str(tmp_path / "none.log")], "does not exist"),
         (["logs", "--file", str(tmp_path)], "is a directory"),
-        (["logs"], "no log file given"),
+        (["logs"], "no log source"),
         (["logs", "--file", str(LOGS / "3.4" / "raw.log"), "--filter", "Ta>>1"],
          "not a duration"),
         (["logs", "--file", str(LOGS / "3.4" / "raw.log"), "--format", "nonsense"],

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from console.haproxy.errors import ValidationError
 
+RING = "lab_logs"  # the ring the lab's traffic logs go to
 # Longest path a unix socket address can hold on Linux (sun_path is 108 bytes with the NUL).
 MAX_SOCKET_PATH = 107
 
@@ -211,11 +212,22 @@ global
     server-state-file {layout.server_state}
     # After a reload, old workers get 10 s to finish their requests.
     hard-stop-after 10s
-    # No daemon, chroot or user switch: the lab runs HAProxy in the foreground, in
-    # master-worker mode. No log line either: messages go to haproxy.log.
+    # Traffic logs go to the ring below, read over the stats socket:
+    # `haconsole logs --follow` (show events lab_logs -w -n). HAProxy's own messages
+    # go to haproxy.log (no daemon, chroot or user switch: the lab runs HAProxy in the
+    # foreground, in master-worker mode).
+    log ring@{RING} local0 info
+
+ring {RING}
+    description "lab traffic logs"
+    format rfc5424
+    maxlen 4096
+    size 1048576
 
 defaults
     mode http
+    log global
+    option httplog
     timeout connect 2s
     timeout client 30s
     timeout server 30s
