@@ -5,7 +5,7 @@ each backend the last invalid response, with the bytes it had received. The answ
 (the same from 2.6 to 3.4)::
 
     Total events captured on [01/Dec/2026:04:02:42.261] : 4
-     
+
     [01/Dec/2026:04:02:35.554] frontend fe_triage (#2): invalid request
       backend <NONE> (#-1), server <NONE> (#-1), event #2, src 127.0.0.2:55013
       buffer starts at 0 (including 0 out), 16338 free,
@@ -13,7 +13,7 @@ each backend the last invalid response, with the bytes it had received. The answ
       H1 connection flags 0x00000000, H1 stream flags 0x00000810
       H1 msg state MSG_HDR_NAME(17), H1 msg flags 0x00001410
       H1 chunk len 0 bytes, H1 body len 0 bytes :
-      
+
       00000  GET / HTTP/1.1\\r\\n
       00016  Host: x\\r\\n
       00025  X-\\e[31mRed\\e[0m: 1\\r\\n
