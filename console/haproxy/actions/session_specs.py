@@ -4,7 +4,9 @@ The target is a stream's id as ``show sess`` prints it (``0x…``, checked as he
 change has no scope target of its own, like clearing counters, and is planned alone.
 The stream's client, frontend, backend, server and age (read just before, when known)
 are the state before the journal keeps. HAProxy allows it at level admin only; a cut
-connection cannot be brought back.
+connection cannot be brought back. From 3.0 the client's connection is closed; 2.6 and
+2.8 answer an HTTP client's stream with a 502 and keep its connection alive (checked
+by the integration tests).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ def _impact(b: Builder, params: Mapping[str, Any], t: Target) -> None:
                       f"{route}, age {age}{uri}) is closed"))
     else:
         b.say(f"stream {params['id']} is killed: its client's connection is closed")
-    b.say("whatever it was sending or receiving is lost; the client sees the connection "
-          "close (and may retry)")
+    b.say("whatever it was sending or receiving is lost; the client sees its connection "
+          "close and may retry (before 3.0, an HTTP client gets a 502 instead and its "
+          "keep-alive connection stays open)")
     b.no_undo(_NO_UNDO)
 
 
