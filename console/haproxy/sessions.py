@@ -164,7 +164,7 @@ def _none(v: str | None) -> str | None:
 
 
 def _int(v: str | None) -> int | None:
-    return int(v) if v is not None and v.isdigit() and len(v) < 20 else None
+    return int(v) if v is not None and v.isascii() and v.isdigit() and len(v) < 20 else None
 
 
 def _short(line: str, sid: str) -> Session:
