@@ -106,7 +106,7 @@ async def _errors(target: Target, as_json: bool) -> int:
     from console.haproxy.transport import RuntimeClient
 
     client = RuntimeClient(target.socket or "")
-    result = parse_errors(await client.run("show errors"))
+    result = parse_errors(await _read(client, "show errors"))
     if as_json:
         json.dump({"captured_at": _v(result.captured_at), "total_events": result.total_events,
                    "entries": [e.to_json() for e in result.entries],
@@ -115,6 +115,20 @@ async def _errors(target: Target, as_json: bool) -> int:
     else:
         _errors_text(result)
     return ExitStatus.OK
+
+
+async def _read(client: Any, command: str) -> str:
+    """*command*'s answer; a refusal for the socket's level says which level it needs."""
+    from console.haproxy.errors import PermissionDenied
+
+    try:
+        return str(await client.run(command))
+    except PermissionDenied:
+        what = " ".join(command.split()[:2])
+        raise PermissionDenied(f"permission denied: '{what}' needs a socket at level "
+                               "operator or admin", client.where,
+                               "use a stats socket with 'level operator' or 'level admin'"
+                               ) from None
 
 
 def _v(text: str | None) -> str | None:
@@ -128,7 +142,7 @@ async def read_sessions(client: Any, older: float | None) -> tuple[Sessions, str
     from console.haproxy.actions import haproxy_version
 
     command = show_sess_command(await haproxy_version(client), older)
-    return parse_sessions(await client.run(command), older=older), command
+    return parse_sessions(await _read(client, command), older=older), command
 
 
 def _age(seconds: float | None) -> str:

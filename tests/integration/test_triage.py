@@ -150,3 +150,10 @@ def test_bad_ids_and_gone_streams_say_what_to_do(triage: Triage) -> None:
     assert age.returncode == 2 and "30s" in age.stderr
     for out in (bad, gone, age):
         assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_a_user_level_socket_is_told_which_level_is_needed(triage: Triage) -> None:
+    for command in ("errors", "sessions"):
+        out = haconsole(triage.user, command)
+        assert out.returncode == 1 and "needs a socket at level operator" in out.stderr
+        assert out.stderr.count("\n") == 1
