@@ -272,7 +272,9 @@ def show_sess_command(version: str | None, older: float | None) -> str:
     rounded down: the rest is filtered here), ``show-uri`` from 3.1."""
     v = version_tuple(version)
     if older is not None and v is not None and v >= OLDER_SINCE:
-        return f"show sess older {int(older)}"
+        # `show-uri` goes after `older` (3.2 refuses the other order)
+        uri = " show-uri" if v >= SHOW_URI_SINCE else ""
+        return f"show sess older {int(older)}{uri}"
     if v is not None and v >= SHOW_URI_SINCE:
         return "show sess show-uri"
     return "show sess"

@@ -70,12 +70,14 @@ def test_errors_reports_proxy_reason_client_and_faulty_byte(triage: Triage) -> N
     assert "> 00025  X-⟦\\x1b⟧[31mRed" in text.stdout
 
 
-def test_sessions_lists_groups_and_filters_by_age(triage: Triage) -> None:
+def test_sessions_lists_groups_and_filters_by_age(triage: Triage, haproxy_binary: Any) -> None:
     old = open_streams(triage, 3, source="127.0.0.6")
     mine = {s.getsockname()[1] for s in old}
     time.sleep(3)
     fresh = open_streams(triage, 1, source="127.0.0.7")
     older = sessions(triage, "--older", "2s")  # at once: the fresh stream is < 2 s old
+    native = haproxy_binary.branch >= (2, 9)  # HAProxy filters, else haconsole does
+    assert older["command"].startswith("show sess older 2") == native
     clients = {s["client"].split(":")[0] for s in older["sessions"]}
     assert "127.0.0.6" in clients and "127.0.0.7" not in clients
     assert all(s["age"] >= 2 for s in older["sessions"])
@@ -88,6 +90,8 @@ def test_sessions_lists_groups_and_filters_by_age(triage: Triage) -> None:
     for s in listed.values():
         assert (s["frontend"], s["backend"], s["server"]) == ("fe_triage", "be_slow", "slow1")
         assert s["age"] >= 1 and s["id"].startswith("0x")
+    if haproxy_binary.branch >= (3, 1):
+        assert {s["uri"] for s in listed.values()} == {"GET /slow/uri HTTP/1.1"}
     group = next(g for g in every["groups"] if g["key"] == "127.0.0.6")
     assert group["sessions"] == 3 and group["oldest_age"] >= 1
     text = haconsole(triage.admin, "sessions", "--by", "server")

@@ -144,6 +144,7 @@ def test_commands_by_version() -> None:
     assert show_sess_command("3.0.11", 30.5) == "show sess older 30"
     assert show_sess_command("3.0.11", None) == "show sess"
     assert show_sess_command("3.4.0", None) == "show sess show-uri"
+    assert show_sess_command("3.4.0", 2) == "show sess older 2 show-uri"
     assert show_sess_command(None, 5) == "show sess"
 
 
@@ -215,3 +216,18 @@ def test_shutdown_session_is_planned_without_undo_and_needs_admin() -> None:
     assert p.before == {"session 0xabc": about}
     with pytest.raises(ValidationError):
         plan(Action("session_shutdown", (), {"id": "0x1 ; x"}), Snapshot.from_rows([]), None)
+
+
+def test_the_long_form_reads_the_uri_of_the_transaction() -> None:
+    text = ("0x5598043dca10: [01/Dec/2026:04:02:40.560806] id=3 proto=tcpv4 "
+            "source=127.0.0.4:50327\n"
+            "  frontend=fe_triage (id=2 mode=http), listener=? (id=1) addr=127.0.0.1:1\n"
+            "  backend=<NONE> (id=-1 mode=-)\n"
+            "  server=<NONE> (id=-1)\n"
+            "  task=0x1 (state=0x00 nice=0 calls=2 rate=0 exp=0s tid=0(1/0) age=1m1s)\n"
+            '  txn=0x2 flags=0x3000 meth=1 status=-1 req.st=MSG_DONE uri="GET /x HTTP/1.1"\n'
+            "  scf=0x3 flags=0x00000402\n")
+    (s,) = parse_sessions(text, older=60).rows
+    assert (s.id, s.client, s.frontend, s.backend, s.server) == \
+        ("0x5598043dca10", "127.0.0.4:50327", "fe_triage", None, None)
+    assert s.age == 61 and s.uri == "GET /x HTTP/1.1"
