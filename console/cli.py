@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console.logs_cli import add_parser as add_logs_parser
 
     add_logs_parser(sub)  # logs, logs summary
+    from console.triage_cli import add_parsers as add_triage_parsers
+
+    add_triage_parsers(sub)  # errors, sessions, sessions shutdown
     return p
 
 
@@ -217,6 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from console.logs_cli import run as run_logs
 
             return run_logs(args)
+        if args.command in ("errors", "sessions"):
+            from console.triage_cli import run as run_triage
+
+            return run_triage(args)
         if args.command in ("server", "frontend", "counters", "table", "map", "acl"):
             from console.actions_cli import run as run_action
 

@@ -50,11 +50,12 @@ CAPTURED = Path(__file__).resolve().parent.parent / "data" / "captured" / "2.8"
 SNAP = Snapshot.from_text(None, (CAPTURED / "show_stat.txt").read_text())
 STATES = parse_servers_state((CAPTURED / "show_servers_state.txt").read_text())
 TARGETS: dict[str, tuple[Any, ...]] = {"server": (("be_api", "agent_down"),),
-                                       "frontend": ("fe_main",), "counters": ()}
+                                       "frontend": ("fe_main",), "counters": (),
+                                       "session": ()}
 SPECS = registry.specs()
 # Kinds the menu or the command line does not offer (each says why): keep it short.
-NOT_IN_MENU = {"server_del", "clear_counters", "clear_counters_all"}
-NOT_ON_CLI = {"server_del"}
+NOT_IN_MENU = {"server_del", "clear_counters", "clear_counters_all", "session_shutdown"}
+NOT_ON_CLI = {"server_del", "session_shutdown"}
 
 
 def example(spec: ActionSpec) -> Action:

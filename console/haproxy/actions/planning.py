@@ -42,19 +42,23 @@ def _confirm_word(labels: list[str]) -> str:
 
 
 def plan(action: Action, snapshot: Snapshot, states: Sequence[ServerStateRow] | None = None,
-         *, instance: str | None = None, version: str | None = None) -> Plan:
+         *, instance: str | None = None, version: str | None = None,
+         about: Mapping[str, Any] | None = None) -> Plan:
     """Plan *action* against the state HAProxy reported (``show stat`` + servers state).
 
     Raises :class:`ValidationError` for bad names or values, or a change this HAProxy
     *version* is known to crash on, and :class:`NoSuchObject` for a server or frontend
-    HAProxy does not have.
+    HAProxy does not have. *about*: what is known of a target that ``show stat`` does
+    not list (the stream a ``shutdown session`` cuts), the state before it journals.
     """
-    return plan_all([action], snapshot, states, instance=instance, version=version)
+    return plan_all([action], snapshot, states, instance=instance, version=version,
+                    about=about)
 
 
 def plan_all(actions: Sequence[Action], snapshot: Snapshot,
              states: Sequence[ServerStateRow] | None = None, *, instance: str | None = None,
-             summary: str | None = None, version: str | None = None) -> Plan:
+             summary: str | None = None, version: str | None = None,
+             about: Mapping[str, Any] | None = None) -> Plan:
     """One plan for several changes confirmed together (an undo, a restore, a revert).
 
     Their commands go in the order of *actions*; their effect is simulated together,
@@ -75,6 +79,10 @@ def plan_all(actions: Sequence[Action], snapshot: Snapshot,
         if len(actions) > 1:
             raise ValidationError("clearing counters cannot be combined with other changes")
         return _plan_instance(specs[0], checked[0][1], instance)
+    if any(s.scope == "session" for s in specs):
+        if len(actions) > 1:
+            raise ValidationError("cutting a session cannot be combined with other changes")
+        return _plan_instance(specs[0], checked[0][1], instance, about)
     sim = _Simulation(snapshot, state.state_index(states))
     todo: list[tuple[ActionSpec, dict[str, Any], Any]] = []
     summaries: list[str] = []
@@ -193,12 +201,16 @@ def _step(spec: ActionSpec, params: Mapping[str, Any], target: Target, ref: str)
     return step
 
 
-def _plan_instance(spec: ActionSpec, params: dict[str, Any], instance: str | None) -> Plan:
-    """A change of the whole instance (counters): no target, nothing to undo; the
-    instance's name is typed to confirm a dangerous one."""
-    s = _step(spec, params, Target("counters", "", None, {}), "")
-    return Plan(spec.kind, spec.summary, list[str](s.commands), s.impact, s.dangerous,
-                (instance or "all") if s.dangerous else None, spec.level, {}, [], None,
+def _plan_instance(spec: ActionSpec, params: dict[str, Any], instance: str | None,
+                   about: Mapping[str, Any] | None = None) -> Plan:
+    """A change without a scope target (counters, one stream): nothing to undo; the
+    instance's name is typed to confirm a dangerous one. *about*: the state before."""
+    label = f"session {params['id']}" if spec.scope == "session" else spec.scope
+    before = dict(about or {})
+    s = _step(spec, params, Target(label, "", None, before), "")
+    return Plan(spec.kind, spec.summary.format_map(_Params(params)), list[str](s.commands),
+                s.impact, s.dangerous, (instance or "all") if s.dangerous else None,
+                spec.level, {label: before} if before else {}, [], None,
                 [s.label] * len(s.commands), no_undo=[s.no_undo] if s.no_undo else [])
 
 
@@ -244,7 +256,7 @@ def preview_commands(action: Action) -> list[str]:
         if shown is None:
             return [describe(action)]
         params = shown
-    if spec.scope == "counters":
+    if spec.scope in ("counters", "session"):
         return [spec.command(params, "")]
     if spec.scope == "frontend":
         return [spec.command(params, t) for t in action.targets]

@@ -11,7 +11,13 @@ here: :mod:`console.haproxy.tables` plans them from their own screen and command
 
 from __future__ import annotations
 
-from console.haproxy.actions import check_specs, counter_specs, frontend_specs, server_specs
+from console.haproxy.actions import (
+    check_specs,
+    counter_specs,
+    frontend_specs,
+    server_specs,
+    session_specs,
+)
 from console.haproxy.actions.spec import ActionSpec, CliArg, Scope
 from console.haproxy.actions.weight_spec import WEIGHT
 
@@ -23,6 +29,8 @@ SCOPES: dict[str, Scope] = {s.name: s for s in (
     Scope("frontend", "change a frontend at runtime (runtime only)",
           CliArg("name", "NAME"), restorable=True),
     Scope("counters", "clear counters", None, restorable=False),
+    Scope("session", "cut one stream (haconsole sessions shutdown ID)", None,
+          restorable=False),
 )}
 
 SPECS: dict[str, ActionSpec] = {s.kind: s for s in (
@@ -41,6 +49,7 @@ SPECS: dict[str, ActionSpec] = {s.kind: s for s in (
     frontend_specs.FRONTEND_SHUTDOWN,
     counter_specs.CLEAR_COUNTERS,
     counter_specs.CLEAR_COUNTERS_ALL,
+    session_specs.SESSION_SHUTDOWN,
 )}
 
 
