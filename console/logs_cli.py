@@ -626,3 +626,14 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "logs_action", None) == "summary":
         return cmd_summary(args)
     return cmd_lines(args)
+
+
+def parser_for_configs(paths: list[str]) -> LineParser:
+    """Each frontend's format from the configuration *paths* (files or directories),
+    else (none given, or unreadable) HAProxy's predefined formats."""
+    if paths:
+        try:
+            return _parser_from_config(paths)
+        except HAProxyError:
+            pass
+    return LineParser.auto()

@@ -261,6 +261,8 @@ class HAConsoleApp(App[int], inherit_bindings=False):
         for _key, active in self.screen.active_bindings.items():
             b = active.binding
             rows.append((self.get_key_display(b), b.description or b.action, b.id or ""))
+        for keys, what in getattr(self.screen, "HELP_KEYS", ()):
+            rows.append((keys, what, ""))
         for keys, what in getattr(self.monitor.table, "HELP_KEYS", ()):
             rows.append((keys, what, "table"))
         notes = [

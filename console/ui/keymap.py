@@ -65,6 +65,7 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
     from console.ui.screens.fleet_dialogs import FleetConfirmScreen, FleetResultScreen
     from console.ui.screens.help import HelpScreen
     from console.ui.screens.journal import JournalScreen
+    from console.ui.screens.logs import LogsScreen, LogTable
     from console.ui.screens.monitor import MonitorScreen
     from console.ui.screens.tables import PromptScreen, TablesScreen
     from console.ui.widgets.detail import DetailPane
@@ -80,6 +81,7 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
         ("the drift screen", (DriftScreen,)),
         ("the tables screen", (TablesScreen,)),
         ("the journal", (JournalScreen,)),
+        ("the logs screen", (LogsScreen, LogTable)),
         ("a confirmation", (ConfirmScreen,)),
         ("the actions menu", (ActionMenu,)),
         ("a value prompt", (ValuePrompt,)),

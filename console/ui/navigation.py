@@ -1,4 +1,4 @@
-"""Navigation to the console's other screens: drift, config file, journal, tables."""
+"""Navigation to the console's other screens: drift, config file, journal, tables, logs."""
 
 from __future__ import annotations
 
@@ -206,3 +206,14 @@ class Navigation:
             return
         self.push_screen(TablesScreen(RuntimeClient(self.target.socket), self.target,
                                       self.screen.operations.allowed_kinds()))
+
+    def open_logs(self, row: Any = None) -> None:
+        """The logs screen, filtered on *row* (a server, backend or frontend of the
+        main table) when one is given."""
+        try:
+            from console.ui.screens.logs import LogsScreen, filter_for_row
+        except ImportError as exc:
+            self.notify(f"logs screen unavailable: {exc}", severity="error")
+            return
+        client = RuntimeClient(self.target.socket) if self.target.socket else None
+        self.push_screen(LogsScreen(self.target, client, initial_filter=filter_for_row(row)))

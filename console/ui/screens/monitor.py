@@ -71,6 +71,8 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("F", "config", "Config file", id="config"),
     Binding("j", "journal", "Journal", show=False, id="journal"),
     Binding("T", "tables", "Tables, maps, ACLs", show=False, id="tables"),
+    Binding("l", "logs", "Logs (of the selected server/backend/frontend)", show=False,
+            id="logs"),
     Binding("m", "mark", "Mark", id="mark.set"),
     Binding("M", "clear_mark", "Clear mark", show=False, id="mark.clear"),
     Binding("z", "clear_counters", "Clear counters", show=False, id="counters.clear"),
@@ -515,6 +517,9 @@ class MonitorScreen(Screen[None]):
 
     def action_tables(self) -> None:
         self.navigation.open_tables()
+
+    def action_logs(self) -> None:
+        self.navigation.open_logs(self.table.cursor_row)
 
     def action_mark(self) -> None:
         self.stats.set_mark()

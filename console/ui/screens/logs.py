@@ -1,0 +1,538 @@
+"""The logs screen (``l``): a live tail of the instance's traffic logs, read from its
+``ring`` over the stats socket (:mod:`console.haproxy.logs.ring`).
+
+- The ring followed is the instance's only one, else the first one the configuration
+  declares (HAProxy's own ``buf0``/``dpapi`` are never read). With none, the screen
+  says how to add one (``haconsole config add-log-ring``).
+- Following runs in a worker: lines are read and parsed as they come and shown in
+  batches (every :data:`FLUSH_INTERVAL`); the last :data:`MAX_LINES` are kept.
+- ``space``/``p`` pause the view: following goes on into the buffer, the status line
+  counts the lines that came meanwhile; moving back (up, PgUp, home) pauses too;
+  ``end`` returns to the live tail.
+- ``/`` filters with the filter language (:mod:`console.haproxy.logs.filter`); a
+  mistake is shown in words under the box. While a filter is on, lines that did not
+  parse are hidden (and still counted).
+- ``enter`` shows a line in full: every field, and the termination state in words.
+
+Everything from the log (every cell, the detail, the ring's notes) goes through
+:func:`~console.haproxy.safe_text.visible`: control bytes are shown escaped, never
+sent to the terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.coordinate import Coordinate
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from console.haproxy.errors import HAProxyError
+from console.haproxy.logs import LineParser, LogRecord, explain_termination, parse_filter
+from console.haproxy.logs.filter import Filter
+from console.haproxy.logs.parse import Result, Unparsed
+from console.haproxy.safe_text import visible
+from console.ui.plain import plain
+
+if TYPE_CHECKING:
+    from console.haproxy.transport import RuntimeClient
+    from console.instance import Target
+
+log = logging.getLogger("haconsole.ui")
+
+MAX_LINES = 5000  # lines kept (and at most shown)
+FLUSH_INTERVAL = 0.2  # seconds between two updates of the view
+COLUMNS = (("time", 12), ("client", 15), ("frontend", 12), ("backend/server", 22),
+           ("status", 6), ("Ta", 7), ("term", 4), ("request", 0))
+NO_RING = ("this HAProxy declares no ring to read its logs from. Add one through the "
+           "config pipeline: `haconsole config add-log-ring` (then `haconsole config diff` "
+           "and `haconsole config apply`), or read a log file from another terminal: "
+           "`haconsole logs --file PATH --follow`")
+NO_SOCKET = ("the logs are read from a ring over the stats socket, and this console has "
+             "none: start it with -s SOCKET (or -i NAME), or read a log file from another "
+             "terminal: `haconsole logs --file PATH --follow`")
+
+
+def parser_for(target: Target | None) -> LineParser:
+    """Each frontend's format from the instance's configuration when it can be read,
+    else HAProxy's predefined formats."""
+    from console.logs_cli import parser_for_configs
+
+    paths = [p for p in (target.config_paths if target is not None else [])
+             if os.path.exists(p)]
+    return parser_for_configs(paths)
+
+
+def filter_for_row(row: Any) -> str:
+    """The filter of the logs of a main-table row: ``be=B srv=S`` for a server,
+    ``be=B`` for a backend, ``fe=F`` for a frontend; empty for anything else."""
+    if row is None:
+        return ""
+    kind, proxy, name = getattr(row, "type", ""), getattr(row, "proxy", ""), \
+        getattr(row, "name", "")
+    if not proxy or any(c.isspace() or c == '"' for c in proxy + name):
+        return ""
+    if kind == "server":
+        return f"be={proxy} srv={name}"
+    if kind == "backend":
+        return f"be={proxy}"
+    if kind == "frontend":
+        return f"fe={proxy}"
+    return ""
+
+
+def _time(rec: LogRecord) -> str:
+    for key in ("request_date", "accept_date"):
+        value = rec.fields.get(key)
+        if isinstance(value, str) and ":" in value:
+            return value.split(":", 1)[1][:12]
+    return rec.header.time or ""
+
+
+def _cut(text: str, width: int) -> str:
+    return text if width <= 0 or len(text) <= width else text[:width - 1] + "…"
+
+
+def _field(rec: LogRecord, key: str) -> str:
+    value = rec.fields.get(key)
+    return "" if value is None else str(value)
+
+
+def cells(result: Result) -> list[Text]:
+    """The row of *result*: one cell per column of :data:`COLUMNS`, outside text
+    escaped."""
+    if isinstance(result, Unparsed):
+        what = "event" if result.event else "unparsed"
+        empty = [Text("") for _ in COLUMNS[:-1]]
+        return [*empty, plain(f"({what}) {result.raw}", "dim")]
+    rec = result
+    status = rec.fields.get("status")
+    style = ""
+    if isinstance(status, int):
+        style = "bold red" if status >= 500 else "yellow" if status >= 400 else ""
+    backend = _field(rec, "backend")
+    server = _field(rec, "server")
+    be_srv = f"{backend}/{server}" if server else backend
+    ta = rec.fields.get("ta")
+    if ta is None:
+        ta = rec.fields.get("tt")
+    if rec.format == "connect":
+        request = f"connect ({_field(rec, 'mode')})"
+    else:
+        request = " ".join(x for x in (_field(rec, "method"), _field(rec, "uri")
+                                       or _field(rec, "path")) if x)
+    term = _field(rec, "termination")
+    values = [_time(rec), _field(rec, "client"), _field(rec, "frontend"), be_srv,
+              "" if status is None else str(status), "" if ta is None else str(ta),
+              term, request]
+    styles = [""] * len(values)
+    styles[4] = style
+    if term[:1] not in ("-", "L", ""):
+        styles[6] = "bold"
+    return [Text(_cut(visible(value), width or 400), style=s)
+            for (_, width), value, s in zip(COLUMNS, values, styles, strict=True)]
+
+
+def describe(result: Result) -> str:
+    """A line in full, as the detail pane shows it (escaped)."""
+    if isinstance(result, Unparsed):
+        kind = "an HAProxy event, not a traffic log" if result.event else "not parsed"
+        return "\n".join([f"line {result.line_no or '?'}: {kind}",
+                          f"why: {visible(result.reason)}",
+                          f"line: {visible(result.raw)}"])
+    rec = result
+    term = rec.fields.get("termination_cookie") or rec.fields.get("termination")
+    lines = [f"line {rec.line_no or '?'} — format {visible(rec.format)}"]
+    if isinstance(term, str) and term:
+        lines.append(f"termination {visible(explain_termination(term))}")
+    header = rec.header
+    if header.time or header.host or header.program:
+        lines.append(visible(f"syslog header: {header.variant} time={header.time or '-'} "
+                             f"host={header.host or '-'} program={header.program or '-'} "
+                             f"pid={header.pid or '-'}"))
+    for key, value in rec.fields.items():
+        if value is None:
+            continue
+        lines.append(f"{visible(key)}: {visible(value)}")
+    lines.append(f"line: {visible(rec.raw)}")
+    return "\n".join(lines)
+
+
+class LogTable(DataTable[Any]):
+    """The lines: moving back pauses the live tail, end goes back to it."""
+
+    BINDINGS = [
+        Binding("end,ctrl+end", "live", "Back to the live tail", show=False, id="logs.live"),
+        Binding("home,ctrl+home", "oldest", "Oldest line (pauses)", show=False,
+                id="logs.oldest"),
+    ]
+
+    def _back(self) -> None:
+        screen = self.screen
+        if isinstance(screen, LogsScreen):
+            screen.scrolled_back()
+
+    def action_cursor_up(self) -> None:
+        self._back()
+        super().action_cursor_up()
+
+    def action_page_up(self) -> None:
+        self._back()
+        super().action_page_up()
+
+    def action_oldest(self) -> None:
+        self._back()
+        self.move_cursor(row=0)
+
+    def action_live(self) -> None:
+        screen = self.screen
+        if isinstance(screen, LogsScreen):
+            screen.action_live()
+
+
+class LogsScreen(ModalScreen[None]):
+    """The live tail of *target*'s ring (a full screen; escape closes it).
+
+    *client*: the stats socket (None: the screen says why there are no logs);
+    *initial_filter*: a filter expression applied from the start (``be=be_api``).
+    """
+
+    DEFAULT_CSS = """
+    LogsScreen { background: $background; layout: vertical; }
+    LogsScreen #logs-title { height: 1; padding: 0 1; text-style: bold; background: $panel; }
+    LogsScreen #logs-status { height: 1; padding: 0 1; }
+    LogsScreen #logs-status.paused { background: $warning-muted; text-style: bold; }
+    LogsScreen #logs-message { height: auto; padding: 0 1; color: $warning; display: none; }
+    LogsScreen #logs-filter { display: none; }
+    LogsScreen #logs-filter.visible { display: block; }
+    LogsScreen #logs-filter-error { height: auto; padding: 0 1; color: $error; display: none; }
+    LogsScreen #logs-table { height: 1fr; }
+    LogsScreen #logs-detail { height: 12; border-top: solid $panel; padding: 0 1;
+                              display: none; }
+    """
+    BINDINGS = [
+        Binding("escape", "back", "Close (the detail, the filter box, then the screen)",
+                id="logs.close"),
+        Binding("space,p", "pause", "Pause / resume the view", id="logs.pause"),
+        Binding("slash", "filter", "Filter", id="logs.filter"),
+        Binding("d", "toggle_detail", "Detail of the line", show=False, id="logs.detail"),
+    ]
+    HELP_KEYS = (("up / PgUp / home", "scroll back (pauses the view)"),
+                 ("end", "back to the live tail"),
+                 ("enter", "the line in full, its termination state in words"))
+
+    def __init__(self, target: Target | None, client: RuntimeClient | None, *,
+                 initial_filter: str = "", parser: LineParser | None = None,
+                 ring: str | None = None) -> None:
+        super().__init__()
+        self.target, self.client = target, client
+        self.parser = parser
+        self.ring = ring
+        self.filter_text = ""
+        self.filter: Filter | None = None
+        self.buffer: deque[tuple[int, Result]] = deque(maxlen=MAX_LINES)
+        self.pending: deque[tuple[int, Result]] = deque(maxlen=MAX_LINES)
+        self.shown: OrderedDict[str, Result] = OrderedDict()
+        self.total = 0
+        self.unparsed = 0
+        self.events = 0
+        self.paused = False
+        self.new_while_paused = 0
+        self.state = "starting"
+        self.message = ""
+        self._follower: Any = None
+        self._initial_filter = initial_filter.strip()
+
+    # -- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        name = visible(self.target.name) if self.target is not None else "HAProxy"
+        yield Static(f"{name} — traffic logs", id="logs-title", markup=False)
+        yield Static("", id="logs-status", markup=False)
+        yield Static("", id="logs-message", markup=False)
+        yield Input(placeholder="filter: be=be_api status>=500 term~^S client=10.1.0.0/16 "
+                    "path~^/login Ta>500ms  (enter: apply, escape: cancel)", id="logs-filter")
+        yield Static("", id="logs-filter-error", markup=False)
+        yield LogTable(id="logs-table", cursor_type="row", zebra_stripes=False)
+        with VerticalScroll(id="logs-detail"):
+            yield Static("", id="logs-entry", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(LogTable)
+        for label, width in COLUMNS:
+            if width:
+                table.add_column(label, width=width, key=label)
+            else:
+                table.add_column(label, key=label)
+        if self._initial_filter:
+            self.set_filter(self._initial_filter)
+        table.focus()
+        self._show_status()
+        self.set_interval(FLUSH_INTERVAL, self._flush)
+        self.run_worker(self._follow(), group="logs-follow", exclusive=True,
+                        exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        if self._follower is not None:
+            self._follower.stop()
+
+    # -- following ------------------------------------------------------------------------
+    async def _pick_ring(self) -> str | None:
+        from console.haproxy.logs.ring import list_sinks, user_rings
+
+        assert self.client is not None
+        rings = user_rings(await list_sinks(self.client))
+        return rings[0].name if rings else None
+
+    async def _follow(self) -> None:
+        from console.haproxy.logs.ring import RingFollower, RingNote
+
+        if self.client is None:
+            self._fail(NO_SOCKET)
+            return
+        try:
+            ring = self.ring or await self._pick_ring()
+        except HAProxyError as exc:
+            self._fail(f"cannot list the rings: {exc}")
+            return
+        if ring is None:
+            self._fail(NO_RING)
+            return
+        self.ring = ring
+        if self.parser is None:
+            self.parser = parser_for(self.target)
+        parser = self.parser
+        self.state = "live"
+        self._show_status()
+        follower = RingFollower(self.client, ring, new_only=False)
+        self._follower = follower
+        try:
+            async for item in follower.follow():
+                if isinstance(item, RingNote):
+                    self.notify(visible(item.text), severity="warning", timeout=10,
+                                markup=False)
+                    continue
+                self.total += 1
+                self.pending.append((self.total, parser.parse(item.data, self.total)))
+        except HAProxyError as exc:
+            self._fail(f"following the ring {ring} stopped: {exc}")
+            return
+        except Exception as exc:  # noqa: BLE001 - said on screen, logged in full
+            log.exception("following the ring %s", ring)
+            self._fail(f"following the ring {ring} stopped after an internal error: "
+                       f"{type(exc).__name__}: {exc}")
+            return
+        self.state = "ended"
+        self._show_status()
+
+    def _fail(self, message: str) -> None:
+        self.state = "stopped"
+        self.message = visible(message)
+        box = self.query_one("#logs-message", Static)
+        box.update(self.message)
+        box.display = True
+        self._show_status()
+
+    def add_results(self, results: list[Result]) -> None:
+        """Lines as if the ring had sent them (they are shown at the next update)."""
+        for result in results:
+            self.total += 1
+            self.pending.append((self.total, result))
+
+    # -- the view -------------------------------------------------------------------------
+    def _passes(self, result: Result) -> bool:
+        if self.filter is None:
+            return True
+        return isinstance(result, LogRecord) and self.filter(result.fields)
+
+    def _count(self, result: Result) -> None:
+        if isinstance(result, Unparsed):
+            if result.event:
+                self.events += 1
+            else:
+                self.unparsed += 1
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        batch = list(self.pending)
+        self.pending.clear()
+        for item in batch:
+            self._count(item[1])
+            self.buffer.append(item)
+        matched = [item for item in batch if self._passes(item[1])]
+        if self.paused:
+            self.new_while_paused += len(matched)
+        elif matched:
+            self._add_rows(matched[-MAX_LINES:])
+        self._show_status()
+
+    def _add_rows(self, items: list[tuple[int, Result]]) -> None:
+        table = self.query_one(LogTable)
+        for n, result in items:
+            key = str(n)
+            table.add_row(*cells(result), key=key)
+            self.shown[key] = result
+        while len(self.shown) > MAX_LINES:
+            old, _ = self.shown.popitem(last=False)
+            table.remove_row(old)
+        self._to_end()
+
+    def _to_end(self) -> None:
+        table = self.query_one(LogTable)
+        if table.row_count:
+            table.move_cursor(row=table.row_count - 1, animate=False)
+        self._show_detail()
+
+    def _rebuild(self) -> None:
+        table = self.query_one(LogTable)
+        table.clear()
+        self.shown.clear()
+        items = [item for item in self.buffer if self._passes(item[1])][-MAX_LINES:]
+        self._add_rows(items)
+
+    def _show_status(self) -> None:
+        status = self.query_one("#logs-status", Static)
+        ring = f"ring {visible(self.ring)}" if self.ring else "no ring"
+        if self.state == "starting":
+            mode = "connecting…"
+        elif self.state == "stopped":
+            mode = "not following"
+        elif self.state == "ended":
+            mode = "the ring's connection ended"
+        elif self.paused:
+            mode = f"PAUSED, {self.new_while_paused} new · end or space: live"
+        else:
+            mode = "live"
+        parts = [ring, mode, f"{self.total} lines"]
+        if self.unparsed:
+            parts.append(f"{self.unparsed} unparsed")
+        if self.events:
+            parts.append(f"{self.events} HAProxy events")
+        if self.filter is not None:
+            parts.append(f"filter {visible(self.filter_text)}: {len(self.shown)} shown")
+        status.update(" · ".join(parts))
+        status.set_class(self.paused, "paused")
+
+    @property
+    def status_text(self) -> str:
+        return str(self.query_one("#logs-status", Static).render())
+
+    # -- pause, scroll, live ----------------------------------------------------------------
+    def action_pause(self) -> None:
+        if self.paused:
+            self.action_live()
+        else:
+            self.pause()
+
+    def pause(self) -> None:
+        if not self.paused:
+            self.paused = True
+            self.new_while_paused = 0
+            self._show_status()
+
+    def scrolled_back(self) -> None:
+        """The user moves back through the lines: the view stops following."""
+        self.pause()
+
+    def action_live(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.new_while_paused = 0
+            self._rebuild()
+        else:
+            self._to_end()
+        self._show_status()
+
+    # -- the filter -------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#logs-filter", Input)
+        box.value = self.filter_text
+        box.add_class("visible")
+        self.set_focus(box)
+
+    def set_filter(self, text: str) -> str | None:
+        """Apply *text* (empty: no filter); the mistake in words, or None."""
+        text = text.strip()
+        error = self.query_one("#logs-filter-error", Static)
+        if text:
+            try:
+                flt = parse_filter(text)
+            except HAProxyError as exc:
+                words = visible(str(exc) + (f" — {exc.hint}" if exc.hint else ""))
+                error.update(words)
+                error.display = True
+                return words
+        else:
+            flt = None
+        error.display = False
+        self.filter, self.filter_text = flt, text
+        self.new_while_paused = 0
+        self._rebuild()
+        self._show_status()
+        return None
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "logs-filter":
+            return
+        event.stop()
+        if self.set_filter(event.value) is None:
+            event.input.remove_class("visible")
+            self.query_one(LogTable).focus()
+
+    def _close_filter_box(self) -> None:
+        box = self.query_one("#logs-filter", Input)
+        box.remove_class("visible")
+        self.query_one("#logs-filter-error", Static).display = False
+        self.query_one(LogTable).focus()
+
+    # -- detail -----------------------------------------------------------------------------
+    def selected(self) -> Result | None:
+        table = self.query_one(LogTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        return self.shown.get(key) if key is not None else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_toggle_detail(True)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def action_toggle_detail(self, show: bool | None = None) -> None:
+        pane = self.query_one("#logs-detail")
+        pane.display = (not pane.display) if show is None else show
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        pane = self.query_one("#logs-detail")
+        if not pane.display:
+            return
+        result = self.selected()
+        self.query_one("#logs-entry", Static).update(
+            describe(result) if result is not None else "No line selected.")
+
+    @property
+    def detail_text(self) -> str:
+        pane = self.query_one("#logs-detail")
+        return str(self.query_one("#logs-entry", Static).render()) if pane.display else ""
+
+    def action_back(self) -> None:
+        box = self.query_one("#logs-filter", Input)
+        if box.has_focus or box.has_class("visible"):
+            self._close_filter_box()
+            return
+        pane = self.query_one("#logs-detail")
+        if pane.display:
+            pane.display = False
+            return
+        self.dismiss(None)
