@@ -40,6 +40,7 @@ from console.haproxy.logs.filter import Filter
 from console.haproxy.logs.parse import Result, Unparsed
 from console.haproxy.safe_text import visible
 from console.ui.plain import plain
+from console.ui.screens.help import HELP_BINDING
 
 if TYPE_CHECKING:
     from console.haproxy.transport import RuntimeClient
@@ -218,6 +219,7 @@ class LogsScreen(ModalScreen[None]):
                               display: none; }
     """
     BINDINGS = [
+        HELP_BINDING,  # a modal screen: the app's keys do not reach it
         Binding("escape", "back", "Close (the detail, the filter box, then the screen)",
                 id="logs.close"),
         Binding("space,p", "pause", "Pause / resume the view", id="logs.pause"),
