@@ -35,10 +35,9 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from console.haproxy.errors import ConfigError, HAProxyError, NotFound, ValidationError
+from console.haproxy.errors import HAProxyError, NotFound, ValidationError
 from console.haproxy.logs import (
     DIMENSIONS,
     PREDEFINED,
@@ -129,26 +128,9 @@ def make_parser(args: argparse.Namespace) -> LineParser:
 
 
 def _parser_from_config(paths: list[str]) -> LineParser:
-    from console.haproxy.config.model import ConfigFile
-    from console.haproxy.logs import frontend_formats, parser_for_config
+    from console.haproxy.logs.config_formats import parser_from_files
 
-    files: list[ConfigFile] = []
-    for path in paths:
-        p = Path(path)
-        names = sorted(p.glob("*.cfg")) if p.is_dir() else [p]
-        for name in names:
-            try:
-                data = name.read_bytes()
-            except OSError as exc:
-                raise ConfigError("cannot read the HAProxy configuration", str(name),
-                                  exc.strerror or str(exc)) from None
-            files.append(ConfigFile.parse(data, name=str(name)))
-    if not files:
-        raise ConfigError("no configuration file found", ", ".join(paths),
-                          "give a file, or a directory holding *.cfg files")
-    main = files[0]
-    main.after = files[1:]
-    return parser_for_config(frontend_formats(main))
+    return parser_from_files(paths)
 
 
 def make_filter(args: argparse.Namespace) -> Filter | None:
@@ -627,13 +609,3 @@ def run(args: argparse.Namespace) -> int:
         return cmd_summary(args)
     return cmd_lines(args)
 
-
-def parser_for_configs(paths: list[str]) -> LineParser:
-    """Each frontend's format from the configuration *paths* (files or directories),
-    else (none given, or unreadable) HAProxy's predefined formats."""
-    if paths:
-        try:
-            return _parser_from_config(paths)
-        except HAProxyError:
-            pass
-    return LineParser.auto()

@@ -21,9 +21,10 @@ number of values ``%hrl`` and ``%hsl`` print) and declared captures
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from console.haproxy.config.model import ConfigFile, Section
-from console.haproxy.errors import ValidationError
+from console.haproxy.errors import ConfigError, HAProxyError, ValidationError
 from console.haproxy.logs.logformat import PREDEFINED, CompiledFormat, compile_format
 from console.haproxy.logs.parse import LineParser, NamedFormat, predefined
 
@@ -157,3 +158,36 @@ def parser_for_config(choices: dict[str, FormatChoice]) -> LineParser:
     if not compiled:
         return LineParser.auto()
     return LineParser(list(compiled.values()), by_frontend)
+
+
+def parser_from_files(paths: list[str]) -> LineParser:
+    """The parser of the configuration *paths* (files, or directories of ``*.cfg``, in
+    HAProxy's ``-f`` order). Raises :class:`ConfigError` when none can be read."""
+    files: list[ConfigFile] = []
+    for path in paths:
+        p = Path(path)
+        names = sorted(p.glob("*.cfg")) if p.is_dir() else [p]
+        for name in names:
+            try:
+                data = name.read_bytes()
+            except OSError as exc:
+                raise ConfigError("cannot read the HAProxy configuration", str(name),
+                                  exc.strerror or str(exc)) from None
+            files.append(ConfigFile.parse(data, name=str(name)))
+    if not files:
+        raise ConfigError("no configuration file found", ", ".join(paths),
+                          "give a file, or a directory holding *.cfg files")
+    main = files[0]
+    main.after = files[1:]
+    return parser_for_config(frontend_formats(main))
+
+
+def parser_or_auto(paths: list[str]) -> LineParser:
+    """:func:`parser_from_files` of *paths*, else (none given, or unreadable) HAProxy's
+    predefined formats."""
+    if paths:
+        try:
+            return parser_from_files(paths)
+        except HAProxyError:
+            pass
+    return LineParser.auto()

@@ -64,11 +64,11 @@ NO_SOCKET = ("the logs are read from a ring over the stats socket, and this cons
 def parser_for(target: Target | None) -> LineParser:
     """Each frontend's format from the instance's configuration when it can be read,
     else HAProxy's predefined formats."""
-    from console.logs_cli import parser_for_configs
+    from console.haproxy.logs.config_formats import parser_or_auto
 
     paths = [p for p in (target.config_paths if target is not None else [])
              if os.path.exists(p)]
-    return parser_for_configs(paths)
+    return parser_or_auto(paths)
 
 
 def filter_for_row(row: Any) -> str:
