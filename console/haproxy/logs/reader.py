@@ -53,6 +53,50 @@ def read_lines(stream: BinaryIO, max_line: int = MAX_LINE) -> Iterator[bytes]:
         yield buf[:-1] if buf.endswith(b"\r") else buf
 
 
+class LineSplitter:
+    """Bytes in, complete lines out, never holding more than *max_line* bytes of one."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max_line
+        self._pending = b""
+        self._skipping = False
+        self.cut = 0
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        buf = self._pending + chunk
+        start = 0
+        while True:
+            nl = buf.find(b"\n", start)
+            if nl < 0:
+                break
+            if self._skipping:
+                self._skipping = False
+            else:
+                line = buf[start:nl]
+                out.append(line[:-1] if line.endswith(b"\r") else line)
+            start = nl + 1
+        buf = buf[start:]
+        if len(buf) > self.max_line:
+            if not self._skipping:
+                out.append(buf[:MAX_RAW_KEPT] + OVERLONG)
+                self.cut += 1
+                self._skipping = True
+            buf = b""
+        self._pending = buf
+        return out
+
+    def flush(self) -> list[bytes]:
+        """The unterminated last line, if any (a file rotated or truncated), then a
+        fresh start."""
+        out = [self._pending] if self._pending and not self._skipping else []
+        self.reset()
+        return out
+
+    def reset(self) -> None:
+        self._pending, self._skipping = b"", False
+
+
 class Follower:
     """Follows *path* across rotation and truncation (see the module docstring)."""
 
@@ -62,8 +106,7 @@ class Follower:
         self.max_line = max_line
         self._file: BinaryIO | None = None
         self._inode: tuple[int, int] | None = None
-        self._pending = b""
-        self._skipping = False
+        self._lines = LineSplitter(max_line)
         self.rotations = 0
         self.truncations = 0
         self._open(seek_end=not from_start)
@@ -113,9 +156,7 @@ class Follower:
         return out
 
     def _flush_pending(self, out: list[bytes]) -> None:
-        if self._pending and not self._skipping:
-            out.append(self._pending)
-        self._pending, self._skipping = b"", False
+        out += self._lines.flush()
 
     def _drain(self, out: list[bytes]) -> None:
         f = self._file
@@ -125,22 +166,4 @@ class Follower:
             chunk = f.read(CHUNK)
             if not chunk:
                 return
-            buf = self._pending + chunk
-            start = 0
-            while True:
-                nl = buf.find(b"\n", start)
-                if nl < 0:
-                    break
-                if self._skipping:
-                    self._skipping = False
-                else:
-                    line = buf[start:nl]
-                    out.append(line[:-1] if line.endswith(b"\r") else line)
-                start = nl + 1
-            buf = buf[start:]
-            if len(buf) > self.max_line:
-                if not self._skipping:
-                    out.append(buf[:MAX_RAW_KEPT] + OVERLONG)
-                    self._skipping = True
-                buf = b""
-            self._pending = buf
+            out += self._lines.feed(chunk)

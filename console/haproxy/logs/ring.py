@@ -42,7 +42,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from console.haproxy.errors import ConnectionLost, HAProxyError, NoSuchObject, ValidationError
-from console.haproxy.logs.parse import MAX_LINE, MAX_RAW_KEPT, OVERLONG
+from console.haproxy.logs.parse import MAX_LINE
+from console.haproxy.logs.reader import LineSplitter
 from console.haproxy.logs.syslog import split_header
 from console.haproxy.transport import RuntimeClient
 
@@ -150,43 +151,6 @@ class RingNote:
     kind: str  # "dropped", "dropping", "unknown-loss", "reload", "reconnected"
     text: str
     lost: int | None = None
-
-
-class LineSplitter:
-    """Bytes in, complete lines out, never holding more than *max_line* bytes of one."""
-
-    def __init__(self, max_line: int = MAX_LINE) -> None:
-        self.max_line = max_line
-        self._pending = b""
-        self._skipping = False
-        self.cut = 0
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        buf = self._pending + chunk
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            if self._skipping:
-                self._skipping = False
-            else:
-                line = buf[start:nl]
-                out.append(line[:-1] if line.endswith(b"\r") else line)
-            start = nl + 1
-        buf = buf[start:]
-        if len(buf) > self.max_line:
-            if not self._skipping:
-                out.append(buf[:MAX_RAW_KEPT] + OVERLONG)
-                self.cut += 1
-                self._skipping = True
-            buf = b""
-        self._pending = buf
-        return out
-
-    def reset(self) -> None:
-        self._pending, self._skipping = b"", False
 
 
 class RingFollower:
