@@ -27,7 +27,9 @@ from console.change_cli import (
     check_level,
     confirm,
     err,
+    failed,
     out,
+    refuse_read_only,
     report,
     show_plan,
     sub,
@@ -36,7 +38,6 @@ from console.change_cli import (
 from console.haproxy.actions import registry
 from console.haproxy.actions.spec import ActionSpec, CliArg, CliVerb, NotOffered
 from console.haproxy.errors import HAProxyError, NotFound, ValidationError
-from console.haproxy.statefs import StateError
 from console.haproxy.validate import seconds
 from console.hints import command
 from console.instance import ExitStatus
@@ -315,26 +316,15 @@ async def _drain_to_zero(args: argparse.Namespace, target: Target, backend: str,
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch ``haconsole server|frontend|counters|table|map|acl ...``."""
-    from console.haproxy.actions import record_refusal
-
     changes = (args.command, args.action) not in tables_cli.READS
     target: Any = None
     handlers = {"server": _server, "frontend": _frontend, "counters": _counters,
                 "table": tables_cli.run, "map": tables_cli.run, "acl": tables_cli.run}
     try:
         target = _target(args)
-        if changes and target.read_only:
-            raise Refused("read-only: this command changes HAProxy and --read-only (or the "
-                          "instance's read_only setting) forbids it; nothing was sent")
+        if changes:
+            refuse_read_only(target)
         return asyncio.run(handlers[args.command](args, target))
     except (Refused, HAProxyError) as exc:
-        if isinstance(exc, Refused):
-            code = exc.code
-        else:
-            refused = isinstance(exc, (ValidationError, StateError))
-            code = ExitStatus.USAGE if refused else ExitStatus.ERROR
-        message = " ".join(str(exc).split())
-        if changes and not getattr(exc, "journaled", False):
-            record_refusal(target or args.socket or "?", _attempt(args), message)
-        err(message)
-        return code
+        return failed(exc, changes=changes, target=target, socket=args.socket,
+                      attempt=lambda: _attempt(args))

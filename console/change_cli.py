@@ -41,6 +41,36 @@ class OneLineParser(argparse.ArgumentParser):
 
 # --------------------------------------------------------------------------- parsers
 
+READ_ONLY = ("read-only: this command changes HAProxy and --read-only (or the instance's "
+             "read_only setting) forbids it; nothing was sent")
+
+
+def refuse_read_only(target: Any) -> None:
+    """Refused when *target* is read-only: nothing is sent to it."""
+    if target.read_only:
+        raise Refused(READ_ONLY)
+
+
+def failed(exc: Exception, *, changes: bool, target: Any, socket: str | None,
+           attempt: Callable[[], str]) -> int:
+    """Say *exc* (a :class:`Refused` or an HAProxyError) in one line and return the exit
+    status; a refused change is journaled unless it already was."""
+    from console.haproxy.actions import record_refusal
+    from console.haproxy.errors import ValidationError
+    from console.haproxy.statefs import StateError
+
+    if isinstance(exc, Refused):
+        code = exc.code
+    else:
+        refused = isinstance(exc, (ValidationError, StateError))
+        code = ExitStatus.USAGE if refused else ExitStatus.ERROR
+    message = " ".join(str(exc).split())
+    if changes and not getattr(exc, "journaled", False):
+        record_refusal(target or socket or "?", attempt(), message)
+    err(message)
+    return code
+
+
 def yes(p: argparse.ArgumentParser) -> None:
     p.add_argument("-y", "--yes", action="store_true",
                    help="confirm without asking (needed when stdin is not a terminal)")

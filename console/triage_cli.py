@@ -26,7 +26,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from console.change_cli import Refused, change, err, out, yes
+from console.change_cli import Refused, change, err, failed, out, refuse_read_only, yes
 from console.haproxy.captured_errors import CapturedErrors, dump_lines, parse_errors
 from console.haproxy.errors import HAProxyError, NoSuchObject, ValidationError
 from console.haproxy.safe_text import visible
@@ -38,7 +38,6 @@ from console.haproxy.sessions import (
     parse_sessions,
     show_sess_command,
 )
-from console.haproxy.statefs import StateError
 from console.instance import ExitStatus
 
 if TYPE_CHECKING:
@@ -239,7 +238,6 @@ def _attempt(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     """Dispatch ``haconsole errors`` and ``haconsole sessions [shutdown]``."""
     from console.actions_cli import _target
-    from console.haproxy.actions import record_refusal
 
     changes = args.command == "sessions" and getattr(args, "sessions_action", None) == "shutdown"
     target: Any = None
@@ -250,18 +248,8 @@ def run(args: argparse.Namespace) -> int:
         if not changes:
             return asyncio.run(_sessions(args, target))
         args.action = "shutdown"
-        if target.read_only:
-            raise Refused("read-only: this command changes HAProxy and --read-only (or the "
-                          "instance's read_only setting) forbids it; nothing was sent")
+        refuse_read_only(target)
         return asyncio.run(_shutdown(args, target))
     except (Refused, HAProxyError) as exc:
-        if isinstance(exc, Refused):
-            code = exc.code
-        else:
-            refused = isinstance(exc, (ValidationError, StateError))
-            code = ExitStatus.USAGE if refused else ExitStatus.ERROR
-        message = " ".join(str(exc).split())
-        if changes and not getattr(exc, "journaled", False):
-            record_refusal(target or args.socket or "?", _attempt(args), message)
-        err(message)
-        return code
+        return failed(exc, changes=changes, target=target, socket=args.socket,
+                      attempt=lambda: _attempt(args))
