@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"refresh interval, 0.1 to 3600 (default {DEFAULT_INTERVAL:g})")
     g.add_argument("--read-only", action="store_true", help="never change anything")
     g.add_argument("--theme", metavar="NAME", help="colour theme")
+    g.add_argument("--triage", action="store_true",
+                   help="open on \"what's hurting now\" (w): what fails, ranked, with its "
+                   "evidence")
 
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     show = sub.add_parser("show", help="print info, stat, proc or servers and exit")
@@ -164,7 +167,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         return ExitStatus.ERROR
     from console.oneshot import run_console
 
-    return run_console(target, theme=args.theme)
+    return run_console(target, theme=args.theme, triage=args.triage)
 
 
 # -- main --------------------------------------------------------------------------

@@ -111,7 +111,7 @@ def run_with_console(args: argparse.Namespace) -> int:
                         read_only=args.read_only)
         target.notes.append(f"lab: HAProxy {info.get('haproxy_version')} "
                             f"({info.get('haproxy_origin', '?')}) in {directory}")
-        return run_app(target, theme=args.theme)
+        return run_app(target, theme=args.theme, triage=getattr(args, "triage", False))
     except NotFound:
         raise
     finally:

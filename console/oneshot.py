@@ -282,8 +282,8 @@ async def json_rows(target: Target, what: str, name_filter: str | None = None
     raise ValidationError(f"unknown show target {what!r}")
 
 
-def run_console(target: Target, *, theme: str | None = None) -> int:
-    """Open the TUI on *target*."""
+def run_console(target: Target, *, theme: str | None = None, triage: bool = False) -> int:
+    """Open the TUI on *target* (on the triage screen with *triage*)."""
     from console.ui.app import run_app
 
-    return run_app(target, theme=theme)
+    return run_app(target, theme=theme, triage=triage)

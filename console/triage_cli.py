@@ -27,7 +27,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from console.change_cli import Refused, change, err, failed, out, refuse_read_only, yes
-from console.haproxy.captured_errors import CapturedErrors, dump_lines, parse_errors
+from console.haproxy.captured_errors import CapturedErrors, dump_lines
 from console.haproxy.errors import HAProxyError, NoSuchObject, ValidationError
 from console.haproxy.safe_text import visible
 from console.haproxy.sessions import (
@@ -35,9 +35,8 @@ from console.haproxy.sessions import (
     Sessions,
     check_session_id,
     parse_older,
-    parse_sessions,
-    show_sess_command,
 )
+from console.haproxy.triage_read import read_errors, read_sessions
 from console.instance import ExitStatus
 
 if TYPE_CHECKING:
@@ -105,7 +104,7 @@ async def _errors(target: Target, as_json: bool) -> int:
     from console.haproxy.transport import RuntimeClient
 
     client = RuntimeClient(target.socket or "")
-    result = parse_errors(await _read(client, "show errors"))
+    result = await read_errors(client)
     if as_json:
         json.dump({"captured_at": _v(result.captured_at), "total_events": result.total_events,
                    "entries": [e.to_json() for e in result.entries],
@@ -116,33 +115,12 @@ async def _errors(target: Target, as_json: bool) -> int:
     return ExitStatus.OK
 
 
-async def _read(client: Any, command: str) -> str:
-    """*command*'s answer; a refusal for the socket's level says which level it needs."""
-    from console.haproxy.errors import PermissionDenied
-
-    try:
-        return str(await client.run(command))
-    except PermissionDenied:
-        what = " ".join(command.split()[:2])
-        raise PermissionDenied(f"permission denied: '{what}' needs a socket at level "
-                               "operator or admin", client.where,
-                               "use a stats socket with 'level operator' or 'level admin'"
-                               ) from None
-
 
 def _v(text: str | None) -> str | None:
     return None if text is None else visible(text)
 
 
 # --------------------------------------------------------------------------- sessions
-
-async def read_sessions(client: Any, older: float | None) -> tuple[Sessions, str]:
-    """The streams (older than *older* seconds) and the command that listed them."""
-    from console.haproxy.actions import haproxy_version
-
-    command = show_sess_command(await haproxy_version(client), older)
-    return parse_sessions(await _read(client, command), older=older), command
-
 
 def _age(seconds: float | None) -> str:
     if seconds is None:

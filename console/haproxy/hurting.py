@@ -135,7 +135,7 @@ def _logs(impact: Impact, group: Group | None, seconds: float) -> float:
 def rank(snapshot: Snapshot | None, rates: Mapping[tuple[str, str], Rates], *,
          windows: Windows | None = None, window: str = "1m", now: float | None = None,
          sessions: Sessions | None = None, captured: CapturedErrors | None = None,
-         missing: list[str] | None = None) -> Triage:
+         missing: list[str] | None = None, stuck_age: float = STUCK_AGE) -> Triage:
     """Rank what hurts (see the module docstring). *missing*: evidence the caller could
     not read, and why (kept in the result)."""
     sources: list[str] = []
@@ -155,7 +155,7 @@ def rank(snapshot: Snapshot | None, rates: Mapping[tuple[str, str], Rates], *,
     if sessions is not None:
         sources.append("sessions")
         for s in sessions.rows:
-            if s.age is None or s.age < STUCK_AGE or not s.backend:
+            if s.age is None or s.age < stuck_age or not s.backend:
                 continue
             stuck_by.setdefault((s.backend, "BACKEND"), []).append(s)
             if s.server:
@@ -171,11 +171,11 @@ def rank(snapshot: Snapshot | None, rates: Mapping[tuple[str, str], Rates], *,
         servers = proxy.servers
         for srv in servers:
             impacts.append(_server(srv, rates, by_server, seconds, stuck_by, windows, now,
-                                   window))
+                                   window, stuck_age))
         be = proxy.backend
         if be is not None:
             impacts.append(_backend(be, servers, rates, by_backend, seconds, stuck_by,
-                                    captured_by, windows, now, window))
+                                    captured_by, windows, now, window, stuck_age))
         fe = proxy.frontend
         if fe is not None:
             impacts.append(_frontend(fe, rates, captured_by))
@@ -186,7 +186,7 @@ def rank(snapshot: Snapshot | None, rates: Mapping[tuple[str, str], Rates], *,
 
 def _common(impact: Impact, row: Row, rates: Mapping[tuple[str, str], Rates],
             group: Group | None, seconds: float,
-            stuck: Mapping[tuple[str, str], list[Session]]) -> None:
+            stuck: Mapping[tuple[str, str], list[Session]], stuck_age: float) -> None:
     impact.status = row.status.label
     counter_5xx = _rate(rates, row.key, "hrsp_5xx")
     log_errors = _logs(impact, group, seconds)
@@ -204,14 +204,16 @@ def _common(impact: Impact, row: Row, rates: Mapping[tuple[str, str], Rates],
     if streams:
         impact.stuck_streams = sorted(streams, key=lambda s: -(s.age or 0))[:MAX_STUCK_SHOWN]
         impact.add(float(len(streams)),
-                   f"stuck: {len(streams)} stream(s) open over {STUCK_AGE:.0f} s")
+                   f"stuck: {len(streams)} stream(s) open over {stuck_age:g} s")
 
 
 def _server(row: Row, rates: Mapping[tuple[str, str], Rates], summary: Summary | None,
             seconds: float, stuck: Mapping[tuple[str, str], list[Session]],
-            windows: Windows | None, now: float | None, window: str) -> Impact:
+            windows: Windows | None, now: float | None, window: str,
+            stuck_age: float) -> Impact:
     impact = Impact("server", row.proxy, row.name)
-    _common(impact, row, rates, _log_group(summary, f"{row.proxy}/{row.name}"), seconds, stuck)
+    _common(impact, row, rates, _log_group(summary, f"{row.proxy}/{row.name}"), seconds, stuck,
+            stuck_age)
     st = row.status
     if st.kind == "DOWN" and st.via is None:
         why = f" ({visible(row.check_status)})" if row.check_status else ""
@@ -228,9 +230,9 @@ def _backend(row: Row, servers: tuple[Row, ...], rates: Mapping[tuple[str, str],
              summary: Summary | None, seconds: float,
              stuck: Mapping[tuple[str, str], list[Session]],
              captured: Mapping[str, CapturedError], windows: Windows | None,
-             now: float | None, window: str) -> Impact:
+             now: float | None, window: str, stuck_age: float) -> Impact:
     impact = Impact("backend", row.proxy, row.proxy)
-    _common(impact, row, rates, _log_group(summary, row.proxy), seconds, stuck)
+    _common(impact, row, rates, _log_group(summary, row.proxy), seconds, stuck, stuck_age)
     if servers:
         usable = [s for s in servers if s.status.kind in ("UP", "NOCHECK", "DRAIN")]
         if not any(s.status.kind in ("UP", "NOCHECK") for s in usable):

@@ -44,6 +44,7 @@ from console.ui.screens.monitor import MAIN_BINDINGS, MonitorScreen
 from console.ui.textual_seam import ShownAsOneLine, display_changed_cells, write_to_terminal
 
 if TYPE_CHECKING:
+    from console.haproxy.logs.collector import LogCollector
     from console.instance import Target
 
 
@@ -93,7 +94,7 @@ class HAConsoleApp(App[int], inherit_bindings=False):
 
     def __init__(self, target: Target, *, theme: str | None = None,
                  settings: Settings | None = None, source: Source | None = None,
-                 level: str | None = None) -> None:
+                 level: str | None = None, triage: bool = False) -> None:
         super().__init__()
         from console import settings as settings_mod
 
@@ -108,6 +109,9 @@ class HAConsoleApp(App[int], inherit_bindings=False):
         self.read_only_reason: str | None = "--read-only" if target.read_only else None
         self._monitor: MonitorScreen | None = None
         self._gc_frozen = False
+        self.triage_first = triage  # open on what's hurting now (--triage)
+        # the instance's ring followed while the console runs (the triage's log windows)
+        self.collector: LogCollector | None = None
         self.keymap: dict[str, str] = {}  # the settings' [keys] applied (id -> keys)
         self.keymap_problems: list[str] = []  # the remaps not applied, and why
         # notifications raised while a dialog is open: shown when it closes, never over it
@@ -141,6 +145,8 @@ class HAConsoleApp(App[int], inherit_bindings=False):
     _display = display_changed_cells  # Textual's screen writer: only changed cells
 
     def on_unmount(self) -> None:
+        if self.collector is not None:
+            self.collector.stop()
         if self.screen_diff is not None:
             write_to_terminal(self, "\x1b[0m")  # attributes stay set between updates
 
@@ -192,12 +198,33 @@ class HAConsoleApp(App[int], inherit_bindings=False):
         if self.level in ("operator", "user") and not self.read_only_reason:
             self.read_only_reason = f"socket level is {self.level}, changes need admin"
         self.monitor.started(self.level, self.read_only_reason)
+        self.start_log_collector()
+        if self.triage_first:
+            self.triage_first = False
+            self.monitor.navigation.open_hurting()
         try:
             await self.poller.run()
         except Exception as exc:  # noqa: BLE001 - never let the poll loop die silently
             log.exception("poller crashed")
             self.notify(f"refresh stopped after an internal error: {exc} (see {log_where()})",
                         severity="error", timeout=30)
+
+    def start_log_collector(self) -> None:
+        """Follow the instance's ring (when it has one) for the triage's log windows."""
+        socket = self.target.socket
+        if not socket or self.collector is not None:
+            return
+        from console.haproxy.logs.collector import LogCollector
+        from console.ui.screens.logs import parser_for
+
+        target = self.target
+        self.collector = LogCollector(RuntimeClient(socket),
+                                      lambda: parser_for(target))
+        mark = self._monitor.mark if self._monitor is not None else None
+        if mark is not None:
+            self.collector.windows.set_mark(mark.wall_time)
+        self.run_worker(self.collector.run(), name="logs", group="logs-collect",
+                        exit_on_error=False)
 
     def _load_themes(self) -> None:
         self.console_themes, problems = themes_mod.load_all()
@@ -353,15 +380,15 @@ class HAConsoleApp(App[int], inherit_bindings=False):
             error))
 
 
-def run_app(target: Target, *, theme: str | None = None) -> int:
-    """Run the console; returns the exit code."""
+def run_app(target: Target, *, theme: str | None = None, triage: bool = False) -> int:
+    """Run the console; returns the exit code. *triage*: open on what's hurting now."""
     try:
         logging.basicConfig(stream=open_log(), level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     except (OSError, HAProxyError) as exc:  # the console runs; the problem is on screen
         target.notes.append(f"no log file: {exc}")
     os.environ.setdefault("TEXTUAL_MAX_FPS", "30")
-    app = HAConsoleApp(target, theme=theme)
+    app = HAConsoleApp(target, theme=theme, triage=triage)
     result = app.run()
     mark = app._monitor.mark if app._monitor is not None else None
     if mark is not None:

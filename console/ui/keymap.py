@@ -64,7 +64,9 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
     from console.ui.screens.fleet import FleetScreen
     from console.ui.screens.fleet_dialogs import FleetConfirmScreen, FleetResultScreen
     from console.ui.screens.help import HelpScreen
+    from console.ui.screens.hurting import HurtingScreen
     from console.ui.screens.journal import JournalScreen
+    from console.ui.screens.log_summary import LogSummaryScreen
     from console.ui.screens.logs import LogsScreen, LogTable
     from console.ui.screens.monitor import MonitorScreen
     from console.ui.screens.tables import PromptScreen, TablesScreen
@@ -82,6 +84,8 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
         ("the tables screen", (TablesScreen,)),
         ("the journal", (JournalScreen,)),
         ("the logs screen", (LogsScreen, LogTable)),
+        ("what's hurting now", (HurtingScreen,)),
+        ("the log summaries", (LogSummaryScreen,)),
         ("a confirmation", (ConfirmScreen,)),
         ("the actions menu", (ActionMenu,)),
         ("a value prompt", (ValuePrompt,)),

@@ -207,13 +207,31 @@ class Navigation:
         self.push_screen(TablesScreen(RuntimeClient(self.target.socket), self.target,
                                       self.screen.operations.allowed_kinds()))
 
-    def open_logs(self, row: Any = None) -> None:
+    def open_logs(self, row: Any = None, *, filter_text: str | None = None) -> None:
         """The logs screen, filtered on *row* (a server, backend or frontend of the
-        main table) when one is given."""
+        main table) when one is given, or with *filter_text*."""
         try:
             from console.ui.screens.logs import LogsScreen, filter_for_row
         except ImportError as exc:
             self.notify(f"logs screen unavailable: {exc}", severity="error")
             return
         client = RuntimeClient(self.target.socket) if self.target.socket else None
-        self.push_screen(LogsScreen(self.target, client, initial_filter=filter_for_row(row)))
+        flt = filter_text if filter_text is not None else filter_for_row(row)
+        self.push_screen(LogsScreen(self.target, client, initial_filter=flt))
+
+    def open_hurting(self) -> None:
+        """What's hurting now: the ranking, its evidence."""
+        try:
+            from console.ui.screens.hurting import HurtingScreen
+        except ImportError as exc:
+            self.notify(f"triage screen unavailable: {exc}", severity="error")
+            return
+        client = RuntimeClient(self.target.socket) if self.target.socket else None
+        self.push_screen(HurtingScreen(self.screen.console_app, client))
+
+    def open_log_summary(self) -> None:
+        """The log summaries over a window."""
+        from console.ui.screens.log_summary import LogSummaryScreen
+
+        app = self.screen.console_app
+        self.push_screen(LogSummaryScreen(app.collector, name=self.target.name))

@@ -38,6 +38,18 @@ class Stats:
                       "now show Δ since the mark; nothing was cleared in HAProxy (M clears)")
         screen.update_detail()
         self.save_mark()
+        self.sync_logs_mark()
+
+    def sync_logs_mark(self) -> None:
+        """The log windows' "since the mark" follows the main screen's mark."""
+        collector = self.screen.console_app.collector
+        if collector is None:
+            return
+        mark = self.screen.mark
+        if mark is None:
+            collector.windows.clear_mark()
+        else:
+            collector.windows.set_mark(mark.wall_time)
 
     def save_mark(self) -> None:
         """Keep the mark for the next start of the console on this instance."""
@@ -77,6 +89,7 @@ class Stats:
                         "last session and the reload is not included" if restored.reloaded
                         else ""))
         screen.update_detail()
+        self.sync_logs_mark()
 
     def clear_mark(self) -> None:
         screen = self.screen
@@ -93,6 +106,7 @@ class Stats:
                           severity="warning")
         screen.table.set_mark(None)
         screen.header.update_state(mark=None)
+        self.sync_logs_mark()
         screen.note("incident mark cleared")
         screen.notify("mark cleared: counters are since the last clear again")
 

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from console.haproxy.logs.parse import LineParser, Unparsed
-from console.haproxy.logs.windows import Evidence, Windows, merge_summaries
 from console.haproxy.logs.summary import Summary
+from console.haproxy.logs.windows import Evidence, Windows, merge_summaries
 from tests.captured_data import CAPTURED, stat_snapshot
 
 LINES = (CAPTURED / "logs" / "3.4" / "rfc3164.log").read_text().splitlines()

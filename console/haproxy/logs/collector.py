@@ -53,7 +53,9 @@ class LogCollector:
 
     @property
     def following(self) -> bool:
-        return self.state == "following"
+        """Reading the ring now: lines HAProxy writes from now on are counted."""
+        follower = self._follower
+        return self.state == "following" and follower is not None and follower.connected
 
     def describe(self) -> str:
         """One line: where the logs come from, or why there are none."""

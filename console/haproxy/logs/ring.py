@@ -288,6 +288,11 @@ class RingFollower:
                 mode = ""
                 skip_until, skip_max = self._last, await self._backlog_lines()
 
+    @property
+    def connected(self) -> bool:
+        """Whether the ring's stream is open now (lines written from now on are read)."""
+        return self._writer is not None
+
     async def _safe_dropped(self) -> int | None:
         try:
             return await self._dropped_now()

@@ -187,7 +187,9 @@ class Windows:
         """How many seconds *window* covers now (less while the console is young)."""
         now = self.clock() if now is None else now
         if window == "mark":
-            return max(0.0, now - self.mark_at) if self.mark_at is not None else 0.0
+            if self.mark_at is None:
+                return 0.0
+            return max(0.0, now - max(self.mark_at, self.started))
         span = WINDOWS[window]
         return max(0.0, min(span, now - self.started))
 

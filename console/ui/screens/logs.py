@@ -225,6 +225,7 @@ class LogsScreen(ModalScreen[None]):
         Binding("space,p", "pause", "Pause / resume the view", id="logs.pause"),
         Binding("slash", "filter", "Filter", id="logs.filter"),
         Binding("d", "toggle_detail", "Detail of the line", show=False, id="logs.detail"),
+        Binding("s", "summary", "Summaries (1/5/15 min, since the mark)", id="logs.summary"),
     ]
     HELP_KEYS = (("up / PgUp / home", "scroll back (pauses the view)"),
                  ("end", "back to the live tail"),
@@ -527,6 +528,13 @@ class LogsScreen(ModalScreen[None]):
     def detail_text(self) -> str:
         pane = self.query_one("#logs-detail")
         return str(self.query_one("#logs-entry", Static).render()) if pane.display else ""
+
+    def action_summary(self) -> None:
+        from console.ui.screens.log_summary import LogSummaryScreen
+
+        collector = getattr(self.app, "collector", None)
+        name = self.target.name if self.target is not None else "HAProxy"
+        self.app.push_screen(LogSummaryScreen(collector, name=name))
 
     def action_back(self) -> None:
         box = self.query_one("#logs-filter", Input)

@@ -73,6 +73,7 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("T", "tables", "Tables, maps, ACLs", show=False, id="tables"),
     Binding("l", "logs", "Logs (of the selected server/backend/frontend)", show=False,
             id="logs"),
+    Binding("w", "hurting", "What's hurting now", id="triage"),
     Binding("m", "mark", "Mark", id="mark.set"),
     Binding("M", "clear_mark", "Clear mark", show=False, id="mark.clear"),
     Binding("z", "clear_counters", "Clear counters", show=False, id="counters.clear"),
@@ -520,6 +521,9 @@ class MonitorScreen(Screen[None]):
 
     def action_logs(self) -> None:
         self.navigation.open_logs(self.table.cursor_row)
+
+    def action_hurting(self) -> None:
+        self.navigation.open_hurting()
 
     def action_mark(self) -> None:
         self.stats.set_mark()

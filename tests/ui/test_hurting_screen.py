@@ -1,0 +1,258 @@
+"""What's hurting now (``w``, ``--triage``) and the log summaries (``s``) on a real
+HAProxy logging to a ring, with real traffic, on every version: a backend with its only
+server down, a server answering 500 to part of the requests, streams stuck on a silent
+server, an invalid request captured."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.haproxy.transport import RuntimeClient, wait_for_socket
+from console.instance import Target
+from console.ui.app import HAConsoleApp
+from console.ui.screens.hurting import HurtingScreen
+from console.ui.screens.log_summary import LogSummaryScreen
+from console.ui.screens.logs import LogsScreen
+from tests.instance import free_port
+from tests.triage_helpers import _Server, send_raw
+from tests.ui.screen_host import until
+
+CONFIG = """\
+global
+    stats socket {d}/admin.sock level admin
+    stats timeout 30s
+    log ring@logs local0 info
+
+ring logs
+    format rfc5424
+    maxlen 4096
+    size 262144
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+
+frontend fe_main
+    bind 127.0.0.1:{fe}
+    use_backend be_slow if {{ path_beg /slow }}
+    use_backend be_down if {{ path_beg /down }}
+    default_backend be_app
+
+frontend fe_inner
+    bind 127.0.0.1:{inner}
+    no log
+    http-request return status 500 content-type text/plain string fail if {{ path_sub /fail }}
+    http-request return status 200 content-type text/plain string ok
+
+backend be_app
+    server app1 127.0.0.1:{inner}
+
+backend be_slow
+    server slow1 127.0.0.1:{slow}
+
+backend be_down
+    retries 0
+    server dead1 127.0.0.1:{closed} check inter 200 fall 1
+"""
+
+STUCK_AGE = 1.0
+
+
+class Lab:
+    def __init__(self, directory: Path, proc: subprocess.Popen[bytes], fe: int,
+                 slow: _Server) -> None:
+        self.dir, self.proc, self.fe, self.slow = directory, proc, fe, slow
+        self.socket = str(directory / "admin.sock")
+        self.clients: list[socket.socket] = []
+
+    def get(self, path: str) -> bytes:
+        with socket.create_connection(("127.0.0.1", self.fe), timeout=5) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+            return s.recv(200)
+
+    def hold(self, n: int) -> None:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", self.fe), timeout=5)
+            s.sendall(b"GET /slow/held HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.clients.append(s)
+
+    def stop(self) -> None:
+        for c in self.clients:
+            c.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.slow.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(haproxy_binary: Any) -> Iterator[Lab]:
+    directory = Path(tempfile.mkdtemp(prefix="hac-hurt-"))
+    slow = _Server(None)
+    fe = free_port()
+    (directory / "haproxy.cfg").write_text(CONFIG.format(
+        d=directory, fe=fe, inner=free_port(), closed=free_port(), slow=slow.port))
+    out = open(directory / "haproxy.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([str(haproxy_binary.path), "-f", str(directory / "haproxy.cfg")],
+                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    handle = Lab(directory, proc, fe, slow)
+    if not wait_for_socket(handle.socket):
+        handle.stop()
+        raise RuntimeError("HAProxy did not start: " + (directory / "haproxy.log").read_text())
+    yield handle
+    handle.stop()
+
+
+def app_for(lab: Lab, **kw: Any) -> HAConsoleApp:
+    return HAConsoleApp(Target(name="hurt", socket=lab.socket, interval=0.5), **kw)
+
+
+async def open_hurting(app: HAConsoleApp, pilot: Any) -> HurtingScreen:
+    await until(pilot, lambda: app.monitor.snapshot is not None, "the first snapshot")
+    await until(pilot, lambda: app.collector is not None and app.collector.following,
+                "the log collector", detail=lambda: app.collector.describe()
+                if app.collector else "none")
+    # as w opens it, with streams stuck after 1 s instead of 30 s
+    app.push_screen(HurtingScreen(app, RuntimeClient(app.target.socket or ""),
+                                  stuck_age=STUCK_AGE))
+    await until(pilot, lambda: isinstance(app.screen, HurtingScreen)
+                and app.screen.triage is not None, "the triage screen")
+    screen = app.screen
+    assert isinstance(screen, HurtingScreen)
+    return screen
+
+
+def labels(screen: HurtingScreen) -> list[str]:
+    return [r[1] for r in screen.rows_text]
+
+
+@pytest.mark.haproxy
+async def test_w_ranks_what_hurts_with_its_evidence(lab: Lab) -> None:
+    app = app_for(lab)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = await open_hurting(app, pilot)
+        tag = f"/t{time.monotonic_ns()}"
+        for i in range(6):
+            lab.get(f"{tag}/{i}")
+            lab.get(f"{tag}/{i}/fail")
+        lab.hold(2)
+        send_raw(lab.fe, b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n")
+        time.sleep(STUCK_AGE + 0.2)
+        screen.action_reread()
+
+        def ready() -> bool:
+            names = labels(screen)
+            return {"be_down", "be_app/app1", "be_slow", "fe_main"} <= set(names)
+
+        await until(pilot, ready, "the ranking", timeout=15,
+                    detail=lambda: f"{screen.rows_text} / {screen.status_text}")
+        names = labels(screen)
+        assert names[0] == "be_down", names  # no usable server outranks everything
+        rows = {r[1]: r for r in screen.rows_text}
+        assert "no usable server" in rows["be_down"][-1]
+        assert "errors" in rows["be_app/app1"][-1]
+        assert rows["be_slow"][7] == "2"  # two stuck streams
+        assert "invalid request" in rows["fe_main"][-1]
+        assert "logs (1m)" in screen.status_text and "sessions" in screen.status_text
+
+        # the evidence of be_app/app1: the reason and the 500 lines from the logs
+        table = screen.query_one("#hurt-table")
+        table.move_cursor(row=names.index("be_app/app1"))  # type: ignore[attr-defined]
+        await pilot.pause(0.1)
+        assert "last error lines" in screen.evidence
+        assert f"{tag}/" in screen.evidence and "/fail" in screen.evidence
+        assert "500" in screen.evidence
+
+        # l: its logs, filtered on it
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogsScreen), "the logs screen")
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        assert logs.filter_text == "be=be_app srv=app1"
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, "back on the triage")
+
+        # s: the summaries; by server, be_app/app1 counts its 500s
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, LogSummaryScreen), "summaries")
+        summary = app.screen
+        assert isinstance(summary, LogSummaryScreen)
+        await until(pilot, lambda: any(r[0] == "be_app/app1" for r in summary.rows_text),
+                    "be_app/app1 in the summary", detail=lambda: summary.status_text)
+        row = next(r for r in summary.rows_text if r[0] == "be_app/app1")
+        assert int(row[1].replace(",", "")) >= 12 and int(row[7].replace(",", "")) >= 6
+        await pilot.press("g")  # by backend
+        await pilot.pause(0.1)
+        assert any(r[0] == "be_app" for r in summary.rows_text)
+        for _ in range(3):  # 5m -> 15m -> mark
+            await pilot.press("w")
+        await pilot.pause(0.1)
+        assert summary.window == "mark"
+        assert "no incident mark" in summary.status_text
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, "back on the triage")
+
+        # enter: to the row on the main screen
+        table.move_cursor(row=labels(screen).index("be_down"))  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is app.monitor, "the main screen")
+        assert app.monitor.table.cursor_key == ("be_down", "BACKEND")
+
+
+@pytest.mark.haproxy
+async def test_mark_window_counts_from_the_mark(lab: Lab) -> None:
+    app = app_for(lab)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: app.monitor.snapshot is not None, "the first snapshot")
+        await until(pilot, lambda: app.collector is not None and app.collector.following,
+                    "the log collector")
+        await pilot.pause(0.3)  # HAProxy reads the command that opened the stream
+        lab.get("/before-the-mark/fail")
+        assert app.collector is not None
+        windows = app.collector.windows
+        await until(pilot, lambda: any("before-the-mark" in k for k, _ in
+                                       windows.summary("path", "1m").groups),
+                    "the line before the mark")  # lines count when they arrive
+        await pilot.press("m")
+        await until(pilot, lambda: app.collector.windows.mark_at is not None, "the mark")
+        tag = f"/after-{time.monotonic_ns()}"
+        lab.get(tag + "/fail")
+        await until(pilot, lambda: windows.summary("path", "mark").records >= 1,
+                    "the line after the mark")
+        paths = [k for k, _ in windows.summary("path", "mark").groups]
+        assert any(tag in p for p in paths) and not any("before-the-mark" in p for p in paths)
+        await pilot.press("M")
+        await until(pilot, lambda: windows.mark_at is None, "the mark cleared")
+
+
+@pytest.mark.haproxy
+async def test_triage_flag_opens_on_what_hurts(lab: Lab) -> None:
+    app = app_for(lab, triage=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, HurtingScreen)
+                    and app.screen.triage is not None, "the triage screen")
+        screen = app.screen
+        assert isinstance(screen, HurtingScreen)
+        await until(pilot, lambda: "be_down" in labels(screen), "be_down ranked",
+                    detail=lambda: screen.status_text)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.monitor, "the main screen")
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, HurtingScreen), "w opens it")
