@@ -335,7 +335,8 @@ def to_markdown(events: Sequence[Event], *, instance: str, version: str,
                 mark: Mark | Sequence[Mark] | None = None,
                 journal: Sequence[Mapping[str, object]] | None = None,
                 current: Snapshot | None = None, dropped: int = 0,
-                now: float | None = None, since: float | None = None) -> str:
+                now: float | None = None, since: float | None = None,
+                sections: Sequence[str] = ()) -> str:
     """A postmortem report: a summary (the window, what went down or flapped, who changed
     what), the changes sent as a time / who / what / result table, one section per
     incident mark with what changed per backend, then every event (flaps told once).
@@ -345,6 +346,7 @@ def to_markdown(events: Sequence[Event], *, instance: str, version: str,
     an apply's ``version``, ``config``, ``message``); only those at or after *since*
     (default: the first event) are told. ``current``, the latest snapshot, gives the
     deltas since each mark. ``dropped`` is how many older events the timeline let go.
+    ``sections``: more Markdown lines (the triage's), put before the events.
     """
     now = time.time() if now is None else now
     events = sorted(events, key=lambda e: e.time)
@@ -380,6 +382,7 @@ def to_markdown(events: Sequence[Event], *, instance: str, version: str,
         out += _journal_section(journal)
     for number, m in enumerate(sorted(marks, key=lambda m: m.wall_time), start=1):
         out += _mark_section(m, number, events, now, current)
+    out += list(sections)
     out += _events_section(events, flapped)
     return "\n".join(out).rstrip() + "\n"
 
@@ -393,7 +396,8 @@ def export_markdown(path_dir: Path, events: Sequence[Event], *, instance: str, v
                     mark: Mark | Sequence[Mark] | None = None,
                     journal: Sequence[Mapping[str, object]] | None = None,
                     current: Snapshot | None = None, dropped: int = 0,
-                    now: float | None = None, since: float | None = None) -> Path:
+                    now: float | None = None, since: float | None = None,
+                    sections: Sequence[str] = ()) -> Path:
     """Write :func:`to_markdown` to ``path_dir/haconsole-timeline-YYYYmmdd-HHMMSS.md``.
 
     The file appears complete or not at all (a temp file in the same directory, then
@@ -405,7 +409,7 @@ def export_markdown(path_dir: Path, events: Sequence[Event], *, instance: str, v
     now = time.time() if now is None else now
     text = to_markdown(events, instance=instance, version=version, mark=mark,
                        journal=journal, current=current, dropped=dropped, now=now,
-                       since=since)
+                       since=since, sections=sections)
     path_dir.mkdir(parents=True, exist_ok=True)
     name = export_name(now)
     target = path_dir / name

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
 from console.haproxy.actions import Action
 from console.haproxy.counters import Mark
 from console.haproxy.errors import HAProxyError
+from console.haproxy.hurting import STUCK_AGE
 from console.haproxy.safe_text import visible
 from console.haproxy.timeline import export_markdown
 
 if TYPE_CHECKING:
     from console.ui.screens.monitor import MonitorScreen
+
+log = logging.getLogger("haconsole.ui")
 
 LEVEL_ORDER = {"user": 0, "operator": 1, "admin": 2}
 
@@ -135,6 +139,40 @@ class Stats:
             group="change", exit_on_error=False)
 
     def export(self) -> None:
+        """The incident report: the timeline, the journal, the marks, and the triage
+        (what was hurting, the log summaries of the incident window, sample lines)."""
+        self.screen.run_worker(self._export(), group="export", exit_on_error=False)
+
+    async def _triage_sections(self) -> list[str]:
+        from console.haproxy.hurting import rank
+        from console.haproxy.logs.windows import Windows
+        from console.haproxy.transport import RuntimeClient
+        from console.haproxy.triage_read import read_errors, read_sessions
+        from console.haproxy.triage_report import incident_window, triage_markdown
+
+        screen, app = self.screen, self.screen.console_app
+        sessions = captured = None
+        missing: list[str] = []
+        if app.target.socket:
+            client = RuntimeClient(app.target.socket)
+            try:
+                sessions, _ = await read_sessions(client, STUCK_AGE)
+            except HAProxyError as exc:
+                missing.append(f"sessions: {visible(exc)}")
+            try:
+                captured = await read_errors(client)
+            except HAProxyError as exc:
+                missing.append(f"errors: {visible(exc)}")
+        collector = app.collector
+        windows: Windows | None = collector.windows if collector is not None else None
+        window = incident_window(windows) if windows is not None else "15m"
+        triage = rank(screen.snapshot, screen.rates, windows=windows, window=window,
+                      sessions=sessions, captured=captured, missing=missing) \
+            if screen.snapshot is not None else None
+        state = collector.describe() if collector is not None else "no stats socket"
+        return triage_markdown(triage, windows, logs_state=state)
+
+    async def _export(self) -> None:
         from console.haproxy.journal import read_entries
         from console.haproxy.statefs import state_dir
 
@@ -142,11 +180,18 @@ class Stats:
         snap = screen.snapshot
         version = snap.info.version if snap and snap.info else "?"
         try:
+            sections = await self._triage_sections()
+        except Exception as exc:  # noqa: BLE001 - the timeline is written all the same
+            log.exception("the triage part of the export")
+            sections = ["## What was hurting", "",
+                        f"Not included: internal error {type(exc).__name__}: "
+                        f"{visible(exc)}", ""]
+        try:
             path = export_markdown(state_dir(), screen.timeline.events, instance=target.name,
                                    version=version, mark=screen.mark,
                                    journal=read_entries(target.name), current=snap,
-                                   dropped=screen.timeline.dropped)
+                                   dropped=screen.timeline.dropped, sections=sections)
         except OSError as exc:
             screen.notify(f"export failed: {exc}", severity="error")
             return
-        screen.notify(f"timeline exported to {path}", timeout=15)
+        screen.notify(f"incident report exported to {path}", timeout=15)

@@ -384,11 +384,15 @@ async def test_export_timeline(tmp_path, monkeypatch) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app)
         await pilot.press("m", "x")
-        await pilot.pause(0.2)
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if list(tmp_path.glob("haconsole-timeline-*.md")):
+                break
     files = list(tmp_path.glob("haconsole-timeline-*.md"))
     assert len(files) == 1
     text = files[0].read_text()
     assert "incident mark" in text and "## Summary" in text
+    assert "## What was hurting" in text and "## Log summaries" in text
     assert "per backend:" in text  # the deltas since the mark, from the latest snapshot
 
 

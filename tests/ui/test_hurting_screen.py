@@ -217,6 +217,40 @@ async def test_w_ranks_what_hurts_with_its_evidence(lab: Lab) -> None:
 
 
 @pytest.mark.haproxy
+async def test_export_holds_the_ranking_summaries_and_sample_lines(
+        lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HACONSOLE_STATE_DIR", str(tmp_path))
+    app = app_for(lab)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.monitor.snapshot is not None, "the first snapshot")
+        await until(pilot, lambda: app.collector is not None and app.collector.following,
+                    "the log collector")
+        await pilot.pause(0.3)
+        tag = f"/exp{time.monotonic_ns()}"
+        for i in range(4):
+            lab.get(f"{tag}/{i}/fail")
+        lab.get(f"{tag}/\x1b[2Jesc/fail")  # HAProxy refuses it: an invalid request
+        assert app.collector is not None
+        await until(pilot, lambda: app.collector.windows.summary("server", "15m").records >= 5,
+                    "the lines")
+        await until(pilot, lambda: app.monitor.snapshot is not None
+                    and app.monitor.snapshot.get("be_down", "dead1") is not None
+                    and app.monitor.snapshot.get("be_down", "dead1").status.kind == "DOWN",
+                    "be_down's server DOWN")
+        await pilot.press("x")
+        await until(pilot, lambda: list(tmp_path.glob("haconsole-timeline-*.md")), "the file")
+    text = next(tmp_path.glob("haconsole-timeline-*.md")).read_text()
+    assert "## What was hurting" in text
+    hurting = text.split("## What was hurting", 1)[1]
+    assert "backend be_down" in hurting and "no usable server" in hurting
+    assert "## Log summaries: the last 15 minutes" in text
+    assert "### Per server" in text and "| be_app/app1 |" in text
+    assert "### Top paths by errors" in text and f"{tag}/0/fail" in text
+    assert "## Sample error lines" in text and "### server be_app/app1" in text
+    assert "\x1b" not in text
+
+
+@pytest.mark.haproxy
 async def test_mark_window_counts_from_the_mark(lab: Lab) -> None:
     app = app_for(lab)
     async with app.run_test(size=(140, 45)) as pilot:
