@@ -76,6 +76,7 @@ async def shoot(info: dict, out: Path) -> list[Path]:
             await pilot.pause(0.3)
             made.append(Path(app.save_screenshot(f"help{suffix}.svg", str(out))))
     made += await shoot_fleet(info, out)
+    made += await shoot_triage(target, out)
     app = HAConsoleApp(target, theme="dark")
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_data(app, pilot)
@@ -84,6 +85,26 @@ async def shoot(info: dict, out: Path) -> list[Path]:
             app.apply_theme(name, announce=False)
             await pilot.pause(0.3)
             made.append(Path(app.save_screenshot(f"theme-{name}.svg", str(out))))
+    return made
+
+
+async def shoot_triage(target: Target, out: Path) -> list[Path]:
+    """What's hurting now (w) and the log summaries (s), once the console has followed
+    the lab's ring for a few seconds."""
+    from console.ui.app import HAConsoleApp
+
+    made: list[Path] = []
+    for size, suffix in (((120, 40), ""), ((80, 24), "-80x24")):
+        app = HAConsoleApp(target, theme="dark")
+        async with app.run_test(size=size) as pilot:
+            await wait_data(app, pilot)
+            await pilot.pause(6.0)  # log lines in the window
+            await pilot.press("w")
+            await pilot.pause(1.5)
+            made.append(Path(app.save_screenshot(f"triage{suffix}.svg", str(out))))
+            await pilot.press("s")
+            await pilot.pause(1.2)
+            made.append(Path(app.save_screenshot(f"log-summary{suffix}.svg", str(out))))
     return made
 
 
