@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"refresh interval, 0.1 to 3600 (default {DEFAULT_INTERVAL:g})")
     g.add_argument("--read-only", action="store_true", help="never change anything")
     g.add_argument("--theme", metavar="NAME", help="colour theme")
+    g.add_argument("--log-file", metavar="PATH",
+                   help="the console's log source for triage and the logs screen: this file, "
+                   "followed across rotation (default: the instance's ring)")
+    g.add_argument("--log-journal", metavar="UNIT",
+                   help="the console's log source: journald, journalctl -u UNIT")
     g.add_argument("--triage", action="store_true",
                    help="open on \"what's hurting now\" (w): what fails, ranked, with its "
                    "evidence")
@@ -167,7 +172,25 @@ def cmd_console(args: argparse.Namespace) -> int:
         return ExitStatus.ERROR
     from console.oneshot import run_console
 
+    target.log_file, target.log_journal = _log_source(args)
     return run_console(target, theme=args.theme, triage=args.triage)
+
+
+def _log_source(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """``--log-file`` / ``--log-journal``, checked (one of them at most)."""
+    from console.haproxy.errors import ValidationError
+    from console.haproxy.logs.journal import journal_argv
+
+    log_file, unit = getattr(args, "log_file", None), getattr(args, "log_journal", None)
+    if log_file is not None and unit is not None:
+        raise ValidationError("give --log-file or --log-journal, not both", "--log-file")
+    if unit is not None:
+        journal_argv(unit, follow=True)  # the unit's name checked now
+    if log_file is not None:
+        if not log_file or any(ord(c) < 32 for c in log_file):
+            raise ValidationError("--log-file: not a usable path", "--log-file")
+        log_file = os.path.abspath(log_file)
+    return log_file, unit
 
 
 # -- main --------------------------------------------------------------------------

@@ -93,6 +93,8 @@ class Target:
     haproxy_origin: str = "given"  # "settings", "running instance"…
     configs: list[str] = field(default_factory=list)  # every -f, files or directories
     read_only: bool = False
+    log_file: str | None = None  # the console's log source (else the instance's ring)
+    log_journal: str | None = None  # or journald: this unit
     interval: float = DEFAULT_INTERVAL
     notes: list[str] = field(default_factory=list)
     check_args: list[str] = field(default_factory=list)

@@ -111,6 +111,9 @@ def run_with_console(args: argparse.Namespace) -> int:
                         read_only=args.read_only)
         target.notes.append(f"lab: HAProxy {info.get('haproxy_version')} "
                             f"({info.get('haproxy_origin', '?')}) in {directory}")
+        from console.cli import _log_source
+
+        target.log_file, target.log_journal = _log_source(args)
         return run_app(target, theme=args.theme, triage=getattr(args, "triage", False))
     except NotFound:
         raise

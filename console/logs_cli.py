@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import sys
 import time
@@ -50,6 +49,7 @@ from console.haproxy.logs import (
     explain_termination,
     parse_filter,
 )
+from console.haproxy.logs.journal import journal_argv
 from console.haproxy.logs.parse import Result
 from console.haproxy.logs.reader import Follower, read_lines
 from console.haproxy.logs.summary import CLASSES, Group
@@ -502,20 +502,6 @@ def _ring(args: argparse.Namespace, emit: Any, counts: Summary, *, follow: bool)
         report_unparsed(counts)
     return ExitStatus.OK
 
-
-UNIT_RE = re.compile(r"[A-Za-z0-9@_.:\\-]{1,255}")
-
-
-def journal_argv(unit: str | None, *, follow: bool) -> list[str]:
-    """``journalctl`` for *unit*'s messages as written (``-o cat``)."""
-    unit = "haproxy" if unit is None else unit
-    if not UNIT_RE.fullmatch(unit) or unit.startswith("-"):
-        raise ValidationError(f"invalid systemd unit name {unit!r}", "--unit",
-                              "e.g. haproxy or haproxy@main.service")
-    argv = ["journalctl", "-u", unit, "-o", "cat", "--no-pager"]
-    if follow:
-        argv += ["-f", "-n", "0"]
-    return argv
 
 
 def _journal(args: argparse.Namespace, parser: LineParser, emit: Any, counts: Summary, *,

@@ -212,14 +212,17 @@ class HAConsoleApp(App[int], inherit_bindings=False):
     def start_log_collector(self) -> None:
         """Follow the instance's ring (when it has one) for the triage's log windows."""
         socket = self.target.socket
-        if not socket or self.collector is not None:
+        if self.collector is not None:
+            return
+        if not socket and not (self.target.log_file or self.target.log_journal):
             return
         from console.haproxy.logs.collector import LogCollector
         from console.ui.screens.logs import parser_for
 
         target = self.target
-        self.collector = LogCollector(RuntimeClient(socket),
-                                      lambda: parser_for(target))
+        self.collector = LogCollector(RuntimeClient(socket) if socket else None,
+                                      lambda: parser_for(target), log_file=target.log_file,
+                                      journal_unit=target.log_journal)
         mark = self._monitor.mark if self._monitor is not None else None
         if mark is not None:
             self.collector.windows.set_mark(mark.wall_time)

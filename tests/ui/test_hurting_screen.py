@@ -31,6 +31,7 @@ global
     stats socket {d}/admin.sock level admin
     stats timeout 30s
     log ring@logs local0 info
+    log stdout format raw local0 info
 
 ring logs
     format rfc5424
@@ -290,3 +291,40 @@ async def test_triage_flag_opens_on_what_hurts(lab: Lab) -> None:
         await until(pilot, lambda: app.screen is app.monitor, "the main screen")
         await pilot.press("w")
         await until(pilot, lambda: isinstance(app.screen, HurtingScreen), "w opens it")
+
+
+@pytest.mark.haproxy
+async def test_a_log_file_as_the_source(lab: Lab) -> None:
+    """HAProxy also logs to its stdout, a file here: --log-file follows it."""
+    path = lab.dir / "haproxy.log"
+    app = HAConsoleApp(Target(name="hurt", socket=lab.socket, interval=0.5,
+                              log_file=str(path)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.collector is not None and app.collector.following,
+                    "the file followed")
+        assert app.collector is not None and app.collector.source == f"file {path}"
+        tag = f"/file-{time.monotonic_ns()}"
+        lab.get(tag + "/fail")
+        windows = app.collector.windows
+        await until(pilot, lambda: any(tag in k for k, _ in
+                                       windows.summary("path", "1m").groups),
+                    "the line from the file", detail=lambda: app.collector.describe()
+                    if app.collector else "")
+        assert "logs: file" in app.collector.describe()
+
+
+async def test_missing_sources_are_said_not_raised(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.haproxy.logs.collector import LogCollector
+    from console.haproxy.logs.parse import LineParser
+
+    c = LogCollector(None, LineParser.auto, log_file=str(tmp_path / "nope.log"))
+    await c.run()
+    assert c.state == "stopped" and "no log file" in c.why and "--log-file" in c.why
+    monkeypatch.setenv("PATH", str(tmp_path))
+    c = LogCollector(None, LineParser.auto, journal_unit="haproxy")
+    await c.run()
+    assert c.state == "stopped" and "journalctl is not installed" in c.why
+    c = LogCollector(None, LineParser.auto)
+    await c.run()
+    assert c.state == "no-ring" and "no stats socket" in c.describe()

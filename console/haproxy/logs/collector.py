@@ -1,12 +1,20 @@
-"""The console's own log reader: the instance's ring followed for as long as the console
+"""The console's own log reader: the instance's logs followed for as long as the console
 runs, feeding the live summaries (:class:`~.windows.Windows`) behind the triage screen
 (``w``), the summary screen and the incident export.
 
-It follows the same ring the logs screen would (the instance's only user ring, else the
-first one declared) with :class:`~.ring.RingFollower` from the lines written from now
-on (``-n``). With no ring, or no socket, it stays idle and says why
-(:attr:`LogCollector.state`, :attr:`LogCollector.why`): the triage screen then works
-from the counters alone and says so.
+Sources, the first given:
+
+* a log file (``--log-file PATH``), followed across rotation and truncation
+  (:class:`~.reader.Follower`), from its end;
+* journald (``--log-journal UNIT``): ``journalctl -u UNIT -o cat -f -n 0``;
+* else the ring the logs screen would read (the instance's only user ring, else the
+  first one declared) with :class:`~.ring.RingFollower`, from the lines written from
+  now on (``-n``).
+
+With no source it stays idle and says why (:attr:`LogCollector.state`,
+:attr:`LogCollector.why`): the triage screen then works from the counters alone and
+says so. Listeners (:meth:`LogCollector.listen`) get every parsed batch: the logs
+screen shows a file or journald source through them.
 
 Parsing runs on the event loop in bounded slices: after :data:`SLICE` lines the
 collector yields to the loop so a key press is never behind more than one slice.
@@ -16,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import time
 from collections.abc import Callable
 
@@ -29,6 +39,8 @@ from console.haproxy.transport import RuntimeClient
 log = logging.getLogger("haconsole.logs")
 
 SLICE = 200  # lines parsed between two yields to the event loop
+FILE_POLL = 0.25  # seconds between two reads of a followed file
+Listener = Callable[[list[Result]], None]
 
 
 class LogCollector:
@@ -36,8 +48,13 @@ class LogCollector:
 
     def __init__(self, client: RuntimeClient | None, parser_factory: Callable[[], LineParser],
                  *, ring: str | None = None, windows: Windows | None = None,
+                 log_file: str | None = None, journal_unit: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.client = client
+        self.log_file = log_file
+        self.journal_unit = journal_unit
+        self.listeners: list[Listener] = []
+        self._connected = False
         self.parser_factory = parser_factory
         self.ring = ring
         self.windows = windows if windows is not None else Windows(clock=clock)
@@ -53,15 +70,35 @@ class LogCollector:
 
     @property
     def following(self) -> bool:
-        """Reading the ring now: lines HAProxy writes from now on are counted."""
+        """Reading the source now: lines written from now on are counted."""
+        if self.state != "following":
+            return False
         follower = self._follower
-        return self.state == "following" and follower is not None and follower.connected
+        return follower.connected if follower is not None else self._connected
+
+    @property
+    def source(self) -> str:
+        """Where the lines come from, in words."""
+        if self.log_file is not None:
+            return f"file {visible(self.log_file)}"
+        if self.journal_unit is not None:
+            return f"journald unit {visible(self.journal_unit)}"
+        return f"ring {visible(self.ring or '?')}"
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call *listener* with every batch of parsed lines; returns how to stop."""
+        self.listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self.listeners:
+                self.listeners.remove(listener)
+        return stop
 
     def describe(self) -> str:
         """One line: where the logs come from, or why there are none."""
         if self.state == "following":
             lost = f", {self.dropped:,} lost by the ring" if self.dropped else ""
-            return (f"logs: ring {visible(self.ring or '?')}, {self.total:,} lines since "
+            return (f"logs: {self.source}, {self.total:,} lines since "
                     f"the console started{lost}")
         if self.state == "starting":
             return "logs: looking for a ring…"
@@ -74,6 +111,104 @@ class LogCollector:
 
     async def run(self) -> None:
         """Follow until stopped; never raises (the reason is kept in :attr:`why`)."""
+        try:
+            if self.log_file is not None:
+                await self._run_file(self.log_file)
+                return
+            if self.journal_unit is not None:
+                await self._run_journal(self.journal_unit)
+                return
+        except HAProxyError as exc:
+            self._idle("stopped", f"reading {self.source} stopped: {exc}"
+                       + (f" — {exc.hint}" if exc.hint else ""))
+            return
+        except Exception as exc:  # noqa: BLE001 - kept as the reason, logged in full
+            log.exception("following %s", self.source)
+            self._idle("stopped", f"reading {self.source} stopped after an internal error: "
+                       f"{type(exc).__name__}: {exc}")
+            return
+        await self._run_ring()
+
+    def _take(self, parser: LineParser, lines: list[bytes]) -> None:
+        """Parse *lines* into the windows and hand them to the listeners."""
+        windows = self.windows
+        batch: list[Result] = []
+        for line in lines:
+            self.total += 1
+            result: Result = parser.parse(line, self.total)
+            if not result.ok and not getattr(result, "event", False):
+                self.unparsed += 1
+            windows.add(result)
+            batch.append(result)
+        for listener in list(self.listeners):
+            listener(batch)
+
+    async def _run_file(self, path: str) -> None:
+        from console.haproxy.errors import NotFound
+        from console.haproxy.logs.reader import Follower
+
+        if not os.path.exists(path):
+            raise NotFound(f"no log file {path}", path,
+                           "check the path given to --log-file (it is followed once it "
+                           "appears)")
+        if not os.access(path, os.R_OK):
+            raise NotFound(f"cannot read the log file {path}: permission denied", path,
+                           "run as a user who can read it (often the adm group)")
+        follower = Follower(path)
+        parser = self.parser_factory()
+        self.state, self._connected = "following", True
+        try:
+            while not self._stopped:
+                lines = follower.poll()
+                for start in range(0, len(lines), SLICE):
+                    self._take(parser, lines[start:start + SLICE])
+                    await asyncio.sleep(0)
+                await asyncio.sleep(FILE_POLL)
+        finally:
+            follower.close()
+        self._idle("stopped", "the console stopped following the file")
+
+    async def _run_journal(self, unit: str) -> None:
+        from console.haproxy.errors import NotFound
+        from console.haproxy.logs.journal import journal_argv
+        from console.haproxy.logs.reader import LineSplitter
+
+        argv = journal_argv(unit, follow=True)
+        exe = shutil.which(argv[0])
+        if exe is None:
+            raise NotFound("journalctl is not installed here (no systemd journal to read)",
+                           "--log-journal", "give the log file instead (--log-file PATH)")
+        proc = await asyncio.create_subprocess_exec(
+            exe, *argv[1:], stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        parser = self.parser_factory()
+        splitter = LineSplitter()
+        self.state, self._connected = "following", True
+        try:
+            while not self._stopped:
+                chunk = await proc.stdout.read(1 << 16)
+                if not chunk:
+                    break
+                lines = splitter.feed(chunk)
+                for start in range(0, len(lines), SLICE):
+                    self._take(parser, lines[start:start + SLICE])
+                    await asyncio.sleep(0)
+            if not self._stopped:
+                err = (await proc.stderr.read(4096)).decode("utf-8", "replace").strip()
+                rc = await proc.wait()
+                raise NotFound(f"journalctl ended (exit {rc})", " ".join(argv),
+                               visible(err.splitlines()[0]) if err else None)
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 5)
+                except TimeoutError:
+                    proc.kill()
+        self._idle("stopped", "the console stopped following journald")
+
+    async def _run_ring(self) -> None:
         if self.client is None:
             self._idle("no-ring", "no stats socket")
             return
@@ -101,6 +236,9 @@ class LogCollector:
                 if not result.ok and not getattr(result, "event", False):
                     self.unparsed += 1
                 windows.add(result)
+                if self.listeners:
+                    for listener in list(self.listeners):
+                        listener([result])
                 n += 1
                 if n >= SLICE:
                     n = 0
