@@ -296,30 +296,20 @@ def cmd_del_server(args: argparse.Namespace) -> int:
 
 
 def cmd_add_log_ring(args: argparse.Namespace) -> int:
-    from console.config_set import current_text, files_of, stage_op
-    from console.haproxy.config.model import ConfigFile
-    from console.haproxy.logs.ring_config import log_ring_ops, parse_size
+    from console.config_set import stage_log_ring
+    from console.haproxy.logs.ring_config import parse_size
 
     size = parse_size(args.size)
     target = _target(args, discover=True)
     _refuse_read_only(target)
     at = apply_target(target)
-    stagings = _stagings(target)
-    files = files_of(target)
-    parsed = [ConfigFile.parse(current_text(stagings[f]), name=f) for f in files]
-    main = parsed[0]
-    main.after = parsed[1:]
-    ops, notes = log_ring_ops(main, args.name, size, args.frontend)
-    changed = 0
-    for op in ops:
-        staged = stage_op(target, at, op, stagings)
-        _warn(getattr(staged.staging, "warnings", []))
-        if staged.changed:
-            changed += 1
-            print(visible(f"staged: {describe(op, staged)}"))
+    staged, notes, warnings = stage_log_ring(target, at, args.name, size, args.frontend)
+    _warn(warnings)
+    for line in staged:
+        print(visible(f"staged: {line}"))
     for note in notes:
         print(visible(f"haconsole: note: {note}"), file=sys.stderr)
-    if not changed:
+    if not staged:
         print("no change: the configuration already says that")
         return ExitStatus.OK
     print(visible(f"  review: {hints.command('config', 'diff')}; apply: "

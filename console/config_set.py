@@ -136,3 +136,41 @@ def runtime_disagrees(at: Any, op: dict[str, Any]) -> list[str]:
             out.append(f"{op['backend']}/{op['server']} runs with weight {row.srv_iweight} "
                        "from its configuration")
     return out
+
+
+def stage_log_ring(target: Any, at: Any, name: str, size: int,
+                   frontends: list[str] | None = None
+                   ) -> tuple[list[str], list[str], list[str]]:
+    """Stage the ``ring`` section and the ``log ring@NAME`` lines
+    (:func:`~console.haproxy.logs.ring_config.log_ring_ops`) on *target*'s files.
+
+    Returns what was staged (one description per edit; empty: the configuration already
+    says that), the notes (frontends that would log one line per connection) and the
+    staging's warnings. Runs ``.if`` conditions the service's way: call it outside an
+    event loop (a thread, from the console).
+    """
+    from console.haproxy.atomic import clean_leftovers
+    from console.haproxy.config.model import ConfigFile
+    from console.haproxy.logs.ring_config import log_ring_ops
+    from console.haproxy.staging import Staging, describe_op
+
+    files = files_of(target)
+    stagings: dict[str, Any] = {}
+    for f in files:
+        try:
+            clean_leftovers(f)
+        except OSError:
+            pass
+        stagings[f] = Staging.load(f)
+    parsed = [ConfigFile.parse(current_text(stagings[f]), name=f) for f in files]
+    main = parsed[0]
+    main.after = parsed[1:]
+    ops, notes = log_ring_ops(main, name, size, frontends)
+    staged_lines: list[str] = []
+    warnings: list[str] = []
+    for op in ops:
+        staged = stage_op(target, at, op, stagings)
+        warnings += list(getattr(staged.staging, "warnings", []))
+        if staged.changed:
+            staged_lines.append(str(describe_op(op, None, staged.context)))
+    return staged_lines, notes, warnings

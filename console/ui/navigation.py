@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -179,6 +180,52 @@ class Navigation:
 
         at = await apply_target(self.target)
         self.push_screen(screen(self.target, at), lambda _r: self.refresh_drift())
+
+    def stage_log_ring(self) -> None:
+        """Stage the edit that makes the instance log to a ring (as ``haconsole config
+        add-log-ring``), then open the config screen on it: diff, check, apply as any
+        configuration change."""
+        app = self.screen.console_app
+        if app.read_only_reason:
+            self.notify(f"read-only ({app.read_only_reason}): adding a ring is a "
+                        "configuration change", severity="warning")
+            return
+        if self._over_ssh():
+            self.notify(f"on a node, stage it from a shell: haconsole -i {self.target.name} "
+                        "config add-log-ring (then F here to review and apply)",
+                        severity="warning", timeout=15)
+            return
+        if not self.target.config:
+            self.notify(self.target.remote_config_note
+                        or "no config file known: start with -c FILE", severity="warning")
+            return
+        self.screen.run_worker(self._stage_log_ring(), group="config", exclusive=True)
+
+    async def _stage_log_ring(self) -> None:
+        from console.config_set import stage_log_ring
+        from console.haproxy.logs.ring_config import DEFAULT_NAME, DEFAULT_SIZE
+        from console.haproxy.safe_text import visible
+        from console.instance import apply_target
+
+        try:
+            at = await apply_target(self.target)
+            staged, notes, warnings = await asyncio.to_thread(
+                stage_log_ring, self.target, at, DEFAULT_NAME, DEFAULT_SIZE)
+        except HAProxyError as exc:
+            hint = f" — {exc.hint}" if exc.hint else ""
+            self.notify(visible(f"the ring could not be staged: {exc}{hint}"),
+                        severity="error", timeout=15)
+            return
+        for line in warnings + notes:
+            self.notify(visible(line), severity="warning", timeout=15)
+        if staged:
+            self.notify(visible("staged: " + "; ".join(staged)) + " — review the diff, "
+                        "then a applies it (checked with haproxy -c, reloaded, verified)",
+                        timeout=20)
+        else:
+            self.notify("the configuration already logs to that ring: apply the staged "
+                        "change, or reload HAProxy", timeout=15)
+        self._open_config_screen()
 
     def open_journal(self) -> None:
         try:

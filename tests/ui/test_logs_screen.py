@@ -312,6 +312,35 @@ async def test_a_haproxy_without_a_ring_says_how_to_add_one(haproxy_binary: Any)
         handle.stop()
 
 
+@pytest.mark.haproxy
+async def test_shift_a_stages_a_ring_and_opens_the_config_screen(haproxy_binary: Any) -> None:
+    from console.haproxy.staging import Staging
+    from console.ui.screens.config import ConfigScreen
+
+    handle = start(str(haproxy_binary.path), NO_RING_CONFIG)
+    cfg = str(handle.dir / "haproxy.cfg")
+    try:
+        app = HAConsoleApp(Target(name="logs", socket=handle.socket, config=cfg,
+                                  haproxy=str(haproxy_binary.path), interval=0.5))
+        async with app.run_test(size=(160, 40)) as pilot:
+            await until(pilot, lambda: app.monitor.snapshot is not None, "the first snapshot")
+            await pilot.press("l")
+            await until(pilot, lambda: isinstance(app.screen, LogsScreen)
+                        and app.screen.state == "stopped", "no ring")
+            await pilot.press("A")
+            await until(pilot, lambda: isinstance(app.screen, ConfigScreen), "the config screen",
+                        timeout=20)
+            staging = Staging.load(cfg)
+            assert staging.pending
+            candidate = bytes(staging.candidate).decode()
+            assert "ring haconsole_logs" in candidate
+            assert "log ring@haconsole_logs local0 info" in candidate
+            # the live file is untouched until the change is applied
+            assert "ring haconsole_logs" not in (handle.dir / "haproxy.cfg").read_text()
+    finally:
+        handle.stop()
+
+
 # -- offline: bytes HAProxy would not write, but a file or a hostile syslog relay might ----
 
 HOSTILE = (b"<134>1 2026-12-01T04:50:15.053394+00:00 - haproxy 1 - - 10.0.0.1:5 "

@@ -52,10 +52,10 @@ MAX_LINES = 5000  # lines kept (and at most shown)
 FLUSH_INTERVAL = 0.2  # seconds between two updates of the view
 COLUMNS = (("time", 12), ("client", 15), ("frontend", 12), ("backend/server", 22),
            ("status", 6), ("Ta", 7), ("term", 4), ("request", 0))
-NO_RING = ("this HAProxy declares no ring to read its logs from. Add one through the "
-           "config pipeline: `haconsole config add-log-ring` (then `haconsole config diff` "
-           "and `haconsole config apply`), or read a log file from another terminal: "
-           "`haconsole logs --file PATH --follow`")
+NO_RING = ("this HAProxy declares no ring to read its logs from. A (shift+a) stages one "
+           "through the config pipeline: a ring section and a log line, shown as a diff, "
+           "checked, applied and reloaded like any change (from a shell: `haconsole config "
+           "add-log-ring`). Or give the console a log file: haconsole --log-file PATH")
 NO_SOCKET = ("the logs are read from a ring over the stats socket, and this console has "
              "none: start it with -s SOCKET (or -i NAME), or read a log file from another "
              "terminal: `haconsole logs --file PATH --follow`")
@@ -226,6 +226,8 @@ class LogsScreen(ModalScreen[None]):
         Binding("slash", "filter", "Filter", id="logs.filter"),
         Binding("d", "toggle_detail", "Detail of the line", show=False, id="logs.detail"),
         Binding("s", "summary", "Summaries (1/5/15 min, since the mark)", id="logs.summary"),
+        Binding("A", "add_ring", "Add a log ring (a staged config change)", show=False,
+                id="logs.add_ring"),
     ]
     HELP_KEYS = (("up / PgUp / home", "scroll back (pauses the view)"),
                  ("end", "back to the live tail"),
@@ -528,6 +530,17 @@ class LogsScreen(ModalScreen[None]):
     def detail_text(self) -> str:
         pane = self.query_one("#logs-detail")
         return str(self.query_one("#logs-entry", Static).render()) if pane.display else ""
+
+    def action_add_ring(self) -> None:
+        if self.ring is not None:
+            self.notify(f"this instance already logs to the ring {visible(self.ring)}")
+            return
+        app: Any = self.app
+        monitor = getattr(app, "monitor", None)
+        if monitor is None:
+            return
+        self.dismiss(None)
+        monitor.navigation.stage_log_ring()
 
     def action_summary(self) -> None:
         from console.ui.screens.log_summary import LogSummaryScreen
