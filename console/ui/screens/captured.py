@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("haconsole.ui")
 
-COLUMNS = (("proxy", 14), ("dir", 4), ("time", 12), ("client", 21), ("event", 6),
-           ("reason", 0))
+COLUMNS = (("proxy", 14), ("dir", 4), ("reason", 24), ("client", 21), ("time", 12),
+           ("event", 0))
 NOTHING = ("nothing captured: HAProxy refused no request or response as invalid since it "
            "started (or since its counters were last cleared); a malformed request or an "
            "invalid answer from a server would be listed here, with its bytes")
@@ -60,9 +60,16 @@ def _short_time(time: str) -> str:
     return time.split(":", 1)[1] if ":" in time else time
 
 
+def _reason(e: CapturedError) -> str:
+    """The reason without ``invalid request:`` (the direction column says it)."""
+    reason = e.reason
+    head = f"invalid {e.direction}"
+    return reason[len(head):].lstrip(": ") or reason if reason.startswith(head) else reason
+
+
 def cells(e: CapturedError) -> list[Text]:
-    values = [e.proxy, "req" if e.direction == "request" else "resp", _short_time(e.time),
-              e.client or "?", "" if e.event is None else f"#{e.event}", e.reason]
+    values = [e.proxy, "req" if e.direction == "request" else "resp", _reason(e),
+              e.client or "?", _short_time(e.time), "" if e.event is None else f"#{e.event}"]
     return [plain(_cut(visible(v), width or 200)) for (_, width), v in zip(COLUMNS, values,
                                                                           strict=True)]
 
@@ -182,7 +189,8 @@ class CapturedScreen(ModalScreen[None]):
     BINDINGS = [
         HELP_BINDING,  # a modal screen: the app's keys do not reach it
         Binding("escape", "back", "Back", id="captured.close"),
-        Binding("r", "refresh", "Read again", id="captured.refresh"),
+        Binding("r", "refresh", "Refresh", tooltip="Read show errors again",
+                id="captured.refresh"),
     ]
     HELP_KEYS = (("up / down", "select a captured error: its bytes in the detail"),)
 
@@ -234,8 +242,7 @@ class CapturedScreen(ModalScreen[None]):
                        "operator or admin")
             return
         except HAProxyError as exc:
-            self._fail(f"cannot read the captured errors: {exc}"
-                       + (f" — {exc.hint}" if exc.hint else ""))
+            self._fail(f"cannot read the captured errors: {exc}")
             return
         except Exception as exc:  # noqa: BLE001 - said on screen, logged in full
             log.exception("reading show errors")

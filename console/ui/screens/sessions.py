@@ -57,9 +57,9 @@ log = logging.getLogger("haconsole.ui")
 GROUPINGS = ("backend", "frontend", "server", "client")  # the order g cycles through
 assert set(GROUPINGS) == set(GROUP_BY)
 MAX_SHOWN = 2000  # stream rows in the table (the oldest)
-COLUMNS = (("age", 7), ("streams", 7), ("client", 21), ("frontend", 12),
-           ("backend/server", 20), ("id", 16), ("uri", 0))
-_GROUP_COLUMN = {"client": 2, "frontend": 3, "backend": 4, "server": 4}
+COLUMNS = (("age", 6), ("count", 5), ("client", 21), ("backend/server", 20), ("id", 16),
+           ("frontend", 12), ("uri", 0))
+_GROUP_COLUMN = {"client": 2, "frontend": 5, "backend": 3, "server": 3}
 NO_SOCKET = ("the streams are read over the stats socket (show sess), and this console "
              "has none: start it with -s SOCKET (or -i NAME), or run `haconsole sessions` "
              "from another terminal")
@@ -100,7 +100,7 @@ def filter_for_row(row: Any) -> tuple[str, str | None] | None:
 
 def stream_cells(s: Session) -> list[Text]:
     route = "/".join(x for x in (s.backend, s.server) if x) or "-"
-    values = [age_text(s.age), "", s.client or "?", s.frontend or "?", route, s.id,
+    values = [age_text(s.age), "", s.client or "?", route, s.id, s.frontend or "?",
               s.uri or ""]
     return [plain(_cut(visible(v), width or 400)) for (_, width), v in zip(COLUMNS, values,
                                                                           strict=True)]
@@ -115,16 +115,16 @@ def group_cells(g: Group, by: str) -> list[Text]:
 
 
 def describe(s: Session) -> str:
-    lines = [f"stream {s.id}"]
-    for label, value in (("client", s.client), ("protocol", s.proto),
-                         ("frontend", s.frontend), ("backend", s.backend),
-                         ("server", s.server), ("URI", s.uri)):
-        lines.append(f"{label}: {visible(value) if value is not None else '-'}")
-    lines.append(f"age: {age_text(s.age)} ({visible(s.age_text or '?')})"
-                 + (f"; calls {s.calls}" if s.calls is not None else "")
-                 + (f"; cpu {s.cpu}" if s.cpu is not None else "")
-                 + (f"; lat {s.lat}" if s.lat is not None else "")
-                 + (f"; expires {visible(s.expires)}" if s.expires else ""))
+    route = "/".join(x for x in (s.backend, s.server) if x) or "no backend yet"
+    lines = [visible(f"stream {s.id} — client {s.client or '?'} ({s.proto or '?'})"),
+             visible(f"frontend {s.frontend or '?'} → {route}"),
+             f"age {age_text(s.age)}"
+             + (f"; calls {s.calls}" if s.calls is not None else "")
+             + (f"; cpu {s.cpu}" if s.cpu is not None else "")
+             + (f"; lat {s.lat}" if s.lat is not None else "")
+             + (f"; expires in {visible(s.expires)}" if s.expires else "")]
+    if s.uri is not None:
+        lines.append(f"URI: {visible(s.uri)}")
     lines.append("k cuts this stream (shutdown session)")
     return "\n".join(lines)
 
@@ -169,19 +169,29 @@ class SessionsScreen(ModalScreen[None]):
     SessionsScreen #sessions-older-error { height: auto; padding: 0 1; color: $error;
                                            display: none; }
     SessionsScreen #sessions-table { height: 1fr; }
-    SessionsScreen #sessions-detail { height: 8; border-top: solid $panel; padding: 0 1; }
+    SessionsScreen #sessions-detail { height: 7; border-top: solid $panel; padding: 0 1; }
     """
     BINDINGS = [
         HELP_BINDING,  # a modal screen: the app's keys do not reach it
         Binding("escape", "back", "Back", id="sessions.close"),
-        Binding("r", "refresh", "Read again", id="sessions.refresh"),
-        Binding("g", "group", "Group by", id="sessions.group"),
-        Binding("o", "older", "Older than", id="sessions.older"),
-        Binding("a", "all", "All streams", id="sessions.all"),
-        Binding("k", "kill", "Cut stream", id="sessions.shutdown"),
-        Binding("d", "toggle_detail", "Detail", show=False, id="sessions.detail"),
+        Binding("r", "refresh", "Refresh", tooltip="Read show sess again",
+                id="sessions.refresh"),
+        Binding("g", "group", "Group", tooltip="Group by backend, frontend, server, client",
+                id="sessions.group"),
+        Binding("o", "older", "Older than", tooltip="Only streams at least this old (30s)",
+                id="sessions.older"),
+        Binding("a", "all", "All", tooltip="Every stream, not only the selected server's "
+                "or backend's", id="sessions.all"),
+        Binding("k", "kill", "Cut stream", tooltip="shutdown session: close the selected "
+                "stream's connection (level admin; confirmed, journaled)",
+                id="sessions.shutdown"),
+        Binding("d", "toggle_detail", "Detail pane", show=False, id="sessions.detail"),
     ]
-    HELP_KEYS = (("enter", "the detail of the selected stream"),)
+    HELP_KEYS = (("g", "group by backend → frontend → server → client"),
+                 ("o", "only streams at least this old: 30s, 5m, 1h; empty: all"),
+                 ("a", "every stream (opened on a server or backend: only its streams)"),
+                 ("k", "cut the selected stream: shutdown session (level admin, not "
+                  "read-only; confirmed and journaled)"))
 
     def __init__(self, target: Target | None, client: RuntimeClient | None, *,
                  operations: Operations | None = None,
@@ -251,8 +261,7 @@ class SessionsScreen(ModalScreen[None]):
                        "operator or admin")
             return
         except HAProxyError as exc:
-            self._fail(f"cannot read the streams: {exc}"
-                       + (f" — {exc.hint}" if exc.hint else ""))
+            self._fail(f"cannot read the streams: {exc}")
             return
         except Exception as exc:  # noqa: BLE001 - said on screen, logged in full
             log.exception("reading show sess")
@@ -296,6 +305,7 @@ class SessionsScreen(ModalScreen[None]):
     def _rebuild(self) -> None:
         table = self.query_one("#sessions-table", DataTable)
         old_key = self._cursor_key()
+        old_row = table.cursor_row if table.row_count else 0
         table.clear()
         self.rows.clear()
         rows = self._rows()
@@ -316,12 +326,9 @@ class SessionsScreen(ModalScreen[None]):
                 table.add_row(*stream_cells(s), key=skey)
         self._show_status(len(rows), len(shown), len(groups))
         if table.row_count:
-            row = 0
-            if old_key is not None:
-                try:
-                    row = table.get_row_index(old_key)
-                except Exception:  # noqa: BLE001 - the row is gone: the top
-                    row = 0
+            row = min(old_row, table.row_count - 1)  # the row is gone: the one after
+            if old_key is not None and old_key in self.rows:
+                row = table.get_row_index(old_key)
             table.move_cursor(row=row, animate=False)
             if self.empty_said:
                 self._say("")
@@ -331,9 +338,11 @@ class SessionsScreen(ModalScreen[None]):
         self._show_detail()
 
     def _empty_text(self) -> str:
-        scope = f" at least {self.older_text} old" if self.older is not None else ""
         where = f" on {self._only_text()}" if self.only is not None else ""
-        return f"no stream{scope}{where}: nothing is being served right now"
+        if self.older is not None:
+            return (f"no stream at least {visible(self.older_text)} old{where} (o changes "
+                    "the threshold)")
+        return f"no stream{where}: nothing is being served right now"
 
     def _only_text(self) -> str:
         if self.only is None:
@@ -350,14 +359,12 @@ class SessionsScreen(ModalScreen[None]):
                     else "")]
         if self.only is not None:
             parts.append(f"only {self._only_text()}: {matching} (a: all)")
-        parts.append(f"{groups} groups by {self.by}")
+        parts.append(f"{groups} group{'' if groups == 1 else 's'} by {self.by}")
         if result.left_out:
             parts.append(f"capped: the {len(result.rows)} oldest kept, {result.left_out} "
                          "left out")
         if shown < matching:
             parts.append(f"listing the {shown} oldest")
-        if result.cli_streams:
-            parts.append(f"{result.cli_streams} CLI streams not counted")
         if result.unparsed:
             parts.append(f"{result.unparsed} not read")
         parts.append(visible(self.command))
@@ -411,7 +418,7 @@ class SessionsScreen(ModalScreen[None]):
             try:
                 older: float | None = parse_older(text)
             except HAProxyError as exc:
-                words = visible(str(exc) + (f" — {exc.hint}" if exc.hint else ""))
+                words = visible(str(exc))
                 error.update(words)
                 error.display = True
                 return words
