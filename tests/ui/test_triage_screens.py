@@ -335,3 +335,127 @@ async def test_sessions_screen_refuses_k_without_admin(triage: Triage, how: str)
             if how == "operator" else "read-only" in words
     assert live_ids(triage, source + ":") == ids
     client.close()
+
+
+# --------------------------------------------------------------------------- offline
+
+ERRORS = """\
+Total events captured on [01/Dec/2026:04:02:42.261] : 4
+
+[01/Dec/2026:04:02:35.554] frontend fe_triage (#2): invalid request
+  backend <NONE> (#-1), server <NONE> (#-1), event #2, src 127.0.0.2:55013
+  buffer starts at 0 (including 0 out), 16338 free,
+  len 46, wraps at 16344, error at position 27
+  H1 connection flags 0x00000000, H1 stream flags 0x00000810
+  H1 msg state MSG_HDR_NAME(17), H1 msg flags 0x00001410
+  H1 chunk len 0 bytes, H1 body len 0 bytes :
+
+  00000  GET / HTTP/1.1\\r\\n
+  00016  Host: x\\r\\n
+  00025  X-\\e[31mRed\\e[0m: 1\\r\\n
+  00044  \\r\\n
+"""
+
+SESS = "".join(
+    f"0x55d9c34e{n:04x}: proto=tcpv4 src=127.0.0.{4 + n % 2}:{50000 + n} fe=fe_triage "
+    f"be=be_slow srv=slow1 ts=00 epoch=0 age={100 - n}s calls=2 rate=0 cpu=0 lat=0 "
+    f'rq[f=0] rp[f=0] exp=0s rc=0 uri="GET /slow/{n} HTTP/1.1"\n' for n in range(5))
+
+
+class StaticClient:
+    """Answers from a table; an error for anything else (a gone socket)."""
+
+    where = "static"
+
+    def __init__(self, answers: dict[str, str], error: Exception | None = None) -> None:
+        self.answers, self.error = answers, error
+
+    async def run(self, command: str, **_: Any) -> str:
+        if self.error is not None:
+            raise self.error
+        return self.answers[command]
+
+
+def test_snapshot_errors_80x24(snap_compare: Any) -> None:
+    screen = CapturedScreen(Target(name="edge"),
+                            StaticClient({"show errors": ERRORS}))  # type: ignore[arg-type]
+
+    async def run_before(pilot: Any) -> None:
+        await until(pilot, lambda: screen.state == "shown", "show errors read")
+
+    assert snap_compare(Host(screen), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_sessions_80x24(snap_compare: Any) -> None:
+    screen = SessionsScreen(Target(name="edge"),
+                            StaticClient({"show sess show-uri": SESS}),  # type: ignore[arg-type]
+                            version="3.2.0")
+
+    async def run_before(pilot: Any) -> None:
+        await until(pilot, lambda: screen.state == "shown", "show sess read")
+        await pilot.press("g", "g", "g", "down")
+
+    assert snap_compare(Host(screen), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_a_gone_socket_is_one_line_on_both_screens() -> None:
+    import asyncio
+
+    from console.haproxy.errors import ConnectError
+    from console.haproxy.transport import RuntimeClient
+
+    async def run() -> None:
+        for make in (lambda c: CapturedScreen(None, c), lambda c: SessionsScreen(None, c)):
+            screen = make(RuntimeClient("/nonexistent/haproxy.sock"))
+            async with Host(screen).run_test(size=(80, 24)) as pilot:
+                await until(pilot, lambda s=screen: s.state == "failed", "the failure")
+                words = screen.message_text
+                assert words.startswith("cannot read the ") and "\n" not in words.strip()
+                assert "nonexistent" in words
+                await pilot.press("r")
+                await until(pilot, lambda s=screen: s.state == "failed", "again")
+        screen = CapturedScreen(None, StaticClient({}, ConnectError("gone", "x.sock")))
+        async with Host(screen).run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: screen.state == "failed", "the failure")
+            assert screen.message_text == "cannot read the captured errors: gone (x.sock)"
+
+    asyncio.run(run())
+
+
+def test_a_capped_answer_says_so() -> None:
+    import asyncio
+
+    async def run() -> None:
+        screen = SessionsScreen(None, None)
+        async with Host(screen).run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            screen.show(parse_sessions(SESS, max_rows=2))
+            await pilot.pause()
+            assert "5 streams" in screen.status_text
+            assert "capped: the 2 oldest kept, 3 left out" in screen.status_text
+            assert [s.age for s in screen.shown_streams()] == [100.0, 99.0]
+
+    asyncio.run(run())
+
+
+def test_k_on_a_group_row_or_without_a_socket_says_why() -> None:
+    import asyncio
+
+    async def run() -> None:
+        screen = SessionsScreen(None, StaticClient({"show sess show-uri": SESS}),
+                                version="3.2.0", level="admin",
+                                operations=object())  # type: ignore[arg-type]
+        app = Host(screen)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: screen.state == "shown", "read")
+            assert screen.refusal() is None
+            await pilot.press("k")  # the cursor is on the group row
+            await pilot.pause()
+            assert any("select a stream" in n.message for n in app._notifications)
+        bare = SessionsScreen(None, None, level="admin")
+        async with Host(bare).run_test(size=(80, 24)) as pilot:
+            await pilot.press("k")
+            await pilot.pause()
+            assert bare.message_text == "cannot cut a stream: no stats socket"
+
+    asyncio.run(run())
