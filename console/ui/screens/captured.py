@@ -40,9 +40,9 @@ log = logging.getLogger("haconsole.ui")
 
 COLUMNS = (("proxy", 14), ("dir", 4), ("reason", 24), ("client", 21), ("time", 12),
            ("event", 0))
-NOTHING = ("nothing captured: HAProxy refused no request or response as invalid since it "
-           "started (or since its counters were last cleared); a malformed request or an "
-           "invalid answer from a server would be listed here, with its bytes")
+NOTHING = ("nothing captured: this HAProxy process has refused no request or response as "
+           "invalid since it started; a malformed request from a client or an invalid "
+           "answer from a server would be listed here, with its bytes")
 NO_SOCKET = ("the captured errors are read over the stats socket (show errors), and this "
              "console has none: start it with -s SOCKET (or -i NAME), or run "
              "`haconsole errors` from another terminal")
@@ -275,6 +275,7 @@ class CapturedScreen(ModalScreen[None]):
         self.query_one("#captured-status", Static).update(total_line(result))
         box = self.query_one("#captured-message", Static)
         box.set_class(False, "error")
+        table.display = bool(result.entries)
         if result.entries:
             box.display = False
         else:

@@ -130,8 +130,8 @@ def describe(s: Session) -> str:
 
 
 def describe_group(g: Group, by: str) -> str:
-    return (f"{by} {visible(g.key)}: {g.count} streams; the oldest is "
-            f"{age_text(g.oldest)} old ({g.oldest_id or '-'})")
+    return (f"{by} {visible(g.key)}: {g.count} stream{'' if g.count == 1 else 's'}; "
+            f"the oldest is {age_text(g.oldest)} old ({g.oldest_id or '-'})")
 
 
 def regroup(rows: list[Session], by: str) -> list[Group]:
@@ -354,7 +354,7 @@ class SessionsScreen(ModalScreen[None]):
         result = self.result
         if result is None:
             return
-        parts = [f"{result.total} streams"
+        parts = [f"{result.total} stream{'' if result.total == 1 else 's'}"
                  + (f" at least {visible(self.older_text)} old" if self.older is not None
                     else "")]
         if self.only is not None:
