@@ -138,16 +138,22 @@ async def test_errors_screen_marks_the_faulty_byte_and_never_prints_escapes(
 
 
 @pytest.mark.haproxy
-async def test_errors_screen_at_level_user_says_why_in_one_line(triage: Triage) -> None:
+async def test_both_screens_at_level_user_say_why_in_one_line(triage: Triage) -> None:
     app = app_for(triage.user)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_errors(app, pilot)
         assert screen.state == "failed"
-        assert "permission denied" in screen.message_text
-        assert "level operator or admin" in screen.message_text
-        assert "\n" not in screen.message_text.strip()
+        assert screen.message_text == ("permission denied: 'show errors' needs a stats "
+                                       "socket at level operator or admin")
         assert "Traceback" not in screen_text(app)
         assert screen.table_rows() == []
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.monitor, "back")
+        sessions = await open_sessions(app, pilot)
+        assert sessions.state == "failed"
+        assert sessions.message_text == ("permission denied: 'show sess' needs a stats "
+                                         "socket at level operator or admin")
+        assert sessions.shown_streams() == []
 
 
 def test_errors_screen_empty_state_says_nothing_captured() -> None:
@@ -279,6 +285,31 @@ async def test_sessions_screen_groups_filters_and_cuts_a_stream(triage: Triage) 
         assert sent[0]["before"]["client"] == victim.client
         assert len(live_ids(triage, "127.0.0.9:")) == 2
     del old
+
+
+@pytest.mark.haproxy
+async def test_k_on_a_stream_that_ended_is_refused_and_journaled(triage: Triage) -> None:
+    (client,) = open_streams(triage, 1, source="127.0.0.14")
+    assert wait_for(lambda: len(live_ids(triage, "127.0.0.14:")) == 1)
+    (sid,) = live_ids(triage, "127.0.0.14:")
+    app = app_for(triage.admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.level == "admin", "the socket's level")
+        screen = await open_sessions(app, pilot)
+        table = screen.query_one("#sessions-table")
+        table.move_cursor(row=table.get_row_index(f"s{sid}"))  # type: ignore[attr-defined]
+        cli(triage.admin, f"shutdown session {sid}")  # someone else cut it meanwhile
+        assert wait_for(lambda: sid not in live_ids(triage, "127.0.0.14:"))
+        before = len(journal())
+        await pilot.press("k")
+        await until(pilot, lambda: any("refused before sending anything" in n.message
+                                       for n in app._notifications), "the refusal")
+        assert not isinstance(app.screen, ConfirmScreen)
+        words = next(n.message for n in app._notifications if "refused" in n.message)
+        assert f"no stream {sid}: it may have ended already" in words
+        refused = [e for e in journal()[before:] if e.get("via") == "refused"]
+        assert len(refused) == 1 and sid in str(refused[0])
+    client.close()
 
 
 @pytest.mark.haproxy
