@@ -19,6 +19,7 @@ from console.haproxy.captured_errors import parse_errors
 from console.haproxy.sessions import parse_sessions
 from console.instance import Target
 from console.ui.app import HAConsoleApp
+from console.ui.screens import sessions as sessions_screen
 from console.ui.screens.captured import NOTHING, CapturedScreen, describe
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.sessions import SessionsScreen
@@ -453,7 +454,7 @@ def test_a_gone_socket_is_one_line_on_both_screens() -> None:
     asyncio.run(run())
 
 
-def test_a_capped_answer_says_so() -> None:
+def test_a_capped_answer_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
     async def run() -> None:
@@ -465,6 +466,15 @@ def test_a_capped_answer_says_so() -> None:
             assert "5 streams" in screen.status_text
             assert "capped: the 2 oldest kept, 3 left out" in screen.status_text
             assert [s.age for s in screen.shown_streams()] == [100.0, 99.0]
+            (group,) = screen.shown_groups()
+            assert group.count == 5  # every stream is counted, kept or not
+            await pilot.press("g", "g", "g")  # by client: 2 groups, 3 rows each at most
+            monkeypatch.setattr(sessions_screen, "MAX_SHOWN", 3)
+            screen.show(parse_sessions(SESS))
+            await pilot.pause()
+            assert [g.key for g in screen.shown_groups()] == ["127.0.0.4"]
+            assert [s.age for s in screen.shown_streams()] == [100.0, 98.0]
+            assert "listed: 2 streams, 1 of 2 groups (the oldest)" in screen.status_text
 
     asyncio.run(run())
 

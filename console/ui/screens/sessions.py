@@ -134,6 +134,10 @@ def describe_group(g: Group, by: str) -> str:
             f"the oldest is {age_text(g.oldest)} old ({g.oldest_id or '-'})")
 
 
+def _oldest_first(g: Group) -> tuple[float, int, str]:
+    return (-(g.oldest or 0.0), -g.count, g.key)
+
+
 def regroup(rows: list[Session], by: str) -> list[Group]:
     """The groups of *rows* by *by*, the oldest first."""
     groups: dict[str, Group] = {}
@@ -143,7 +147,7 @@ def regroup(rows: list[Session], by: str) -> list[Group]:
         if g is None:
             g = groups[k] = Group(k)
         g.add(s)
-    return sorted(groups.values(), key=lambda g: (-(g.oldest or 0.0), -g.count, g.key))
+    return sorted(groups.values(), key=_oldest_first)
 
 
 class SessionsScreen(ModalScreen[None]):
@@ -309,22 +313,32 @@ class SessionsScreen(ModalScreen[None]):
         table.clear()
         self.rows.clear()
         rows = self._rows()
-        shown = rows[:MAX_SHOWN]
-        groups = regroup(shown, self.by)
+        if self.only is None and self.result is not None:
+            # every stream counted, those past MAX_ROWS included
+            groups = sorted(self.result.groups.get(self.by, {}).values(), key=_oldest_first)
+        else:
+            groups = regroup(rows, self.by)
         members: dict[str, list[Session]] = {}
-        for s in shown:
+        for s in rows:  # the oldest first already
             members.setdefault(s.key(self.by), []).append(s)
+        budget, listed, listed_groups = MAX_SHOWN, 0, 0
         for n, g in enumerate(groups):
+            if budget <= 0:
+                break
             key = f"g{n}"
             self.rows[key] = g
             table.add_row(*group_cells(g, self.by), key=key)
-            for s in members.get(g.key, []):  # rows are the oldest first already
+            budget -= 1
+            listed_groups += 1
+            for s in members.get(g.key, [])[:budget]:
                 skey = f"s{s.id}"
                 if skey in self.rows:
                     continue
                 self.rows[skey] = s
                 table.add_row(*stream_cells(s), key=skey)
-        self._show_status(len(rows), len(shown), len(groups))
+                budget -= 1
+                listed += 1
+        self._show_status(len(rows), listed, len(groups), listed_groups)
         if table.row_count:
             row = min(old_row, table.row_count - 1)  # the row is gone: the one after
             if old_key is not None and old_key in self.rows:
@@ -350,7 +364,8 @@ class SessionsScreen(ModalScreen[None]):
         backend, server = self.only
         return visible(f"server {backend}/{server}" if server else f"backend {backend}")
 
-    def _show_status(self, matching: int, shown: int, groups: int) -> None:
+    def _show_status(self, matching: int, shown: int, groups: int, groups_shown: int
+                     ) -> None:
         result = self.result
         if result is None:
             return
@@ -363,8 +378,9 @@ class SessionsScreen(ModalScreen[None]):
         if result.left_out:
             parts.append(f"capped: the {len(result.rows)} oldest kept, {result.left_out} "
                          "left out")
-        if shown < matching:
-            parts.append(f"listing the {shown} oldest")
+        if shown < matching or groups_shown < groups:
+            parts.append(f"listed: {shown} streams, {groups_shown} of {groups} groups (the "
+                         "oldest)")
         if result.unparsed:
             parts.append(f"{result.unparsed} not read")
         parts.append(visible(self.command))
