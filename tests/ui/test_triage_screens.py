@@ -418,7 +418,8 @@ def test_snapshot_errors_80x24(snap_compare: Any) -> None:
     assert snap_compare(Host(screen), terminal_size=(80, 24), run_before=run_before)
 
 
-def test_snapshot_sessions_80x24(snap_compare: Any) -> None:
+def test_snapshot_sessions_80x24(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sessions_screen.time, "strftime", lambda _f: "04:02:42")
     screen = SessionsScreen(Target(name="edge"),
                             StaticClient({"show sess show-uri": SESS}),  # type: ignore[arg-type]
                             version="3.2.0")

@@ -192,7 +192,8 @@ class CapturedScreen(ModalScreen[None]):
         Binding("r", "refresh", "Refresh", tooltip="Read show errors again",
                 id="captured.refresh"),
     ]
-    HELP_KEYS = (("up / down", "select a captured error: its bytes in the detail"),)
+    HELP_KEYS = (("up / down", "select a captured error: its bytes in the detail"),
+                 ("tab", "into the detail, to scroll it (up, down, PgUp, PgDn)"))
 
     def __init__(self, target: Target | None, client: RuntimeClient | None) -> None:
         super().__init__()

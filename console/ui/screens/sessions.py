@@ -22,6 +22,7 @@ Every text from HAProxy (a URI is the client's) goes through
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -122,7 +123,7 @@ def describe(s: Session) -> str:
              + (f"; calls {s.calls}" if s.calls is not None else "")
              + (f"; cpu {s.cpu}" if s.cpu is not None else "")
              + (f"; lat {s.lat}" if s.lat is not None else "")
-             + (f"; expires in {visible(s.expires)}" if s.expires else "")]
+             + (f"; exp={visible(s.expires)}" if s.expires else "")]
     if s.uri is not None:
         lines.append(f"URI: {visible(s.uri)}")
     lines.append("k cuts this stream (shutdown session)")
@@ -191,7 +192,8 @@ class SessionsScreen(ModalScreen[None]):
                 id="sessions.shutdown"),
         Binding("d", "toggle_detail", "Detail pane", show=False, id="sessions.detail"),
     ]
-    HELP_KEYS = (("g", "group by backend → frontend → server → client"),
+    HELP_KEYS = (("tab", "into the detail pane (and back)"),
+                 ("g", "group by backend → frontend → server → client"),
                  ("o", "only streams at least this old: 30s, 5m, 1h; empty: all"),
                  ("a", "every stream (opened on a server or backend: only its streams)"),
                  ("k", "cut the selected stream: shutdown session (level admin, not "
@@ -216,6 +218,7 @@ class SessionsScreen(ModalScreen[None]):
         self.message = ""
         self.rows: dict[str, Session | Group] = {}
         self.reads = 0  # answers shown so far
+        self.read_at = ""  # when the answer shown was read (the ages are as of then)
         self.empty_said = False  # the message says there is no stream
 
     # -- layout ---------------------------------------------------------------------------
@@ -273,6 +276,7 @@ class SessionsScreen(ModalScreen[None]):
                        f"{exc} (the log has the details)")
             return
         self.command = command
+        self.read_at = time.strftime("%H:%M:%S")
         self.show(result)
 
     def _fail(self, message: str) -> None:
@@ -383,7 +387,8 @@ class SessionsScreen(ModalScreen[None]):
                          "oldest)")
         if result.unparsed:
             parts.append(f"{result.unparsed} not read")
-        parts.append(visible(self.command))
+        parts.append(visible(self.command) + (f" at {self.read_at}" if self.read_at else "")
+                     + " (r: again)")
         self.query_one("#sessions-status", Static).update(" · ".join(parts))
 
     @property
