@@ -53,6 +53,16 @@ async def wait_data(app, pilot, seconds: float = 20.0) -> None:
         await pilot.pause(0.2)
 
 
+async def wait_read(app, pilot, seconds: float = 10.0) -> None:
+    """Until the screen on top (captured errors, sessions) has read its answer."""
+    deadline = time.monotonic() + seconds
+    await pilot.pause(0.2)
+    while getattr(app.screen, "state", "shown") in ("starting", "reading") \
+            and time.monotonic() < deadline:
+        await pilot.pause(0.2)
+    await pilot.pause(0.3)
+
+
 async def shoot(info: dict, out: Path) -> list[Path]:
     from console.ui.app import HAConsoleApp
 
@@ -75,6 +85,13 @@ async def shoot(info: dict, out: Path) -> list[Path]:
             await pilot.press("question_mark")
             await pilot.pause(0.3)
             made.append(Path(app.save_screenshot(f"help{suffix}.svg", str(out))))
+            await pilot.press("escape")
+            for key, name in (("E", "captured-errors"), ("K", "sessions")):
+                await pilot.press(key)
+                await wait_read(app, pilot)
+                made.append(Path(app.save_screenshot(f"{name}{suffix}.svg", str(out))))
+                await pilot.press("escape")
+                await pilot.pause(0.3)
     made += await shoot_fleet(info, out)
     made += await shoot_triage(target, out)
     app = HAConsoleApp(target, theme="dark")

@@ -56,6 +56,7 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
     """Every screen of the console with the widgets whose keys can be remapped, each
     with the app's bindings."""
     from console.ui.screens.actions import ActionMenu, DrainScreen, ValuePrompt
+    from console.ui.screens.captured import CapturedScreen
     from console.ui.screens.config import ConfigScreen
     from console.ui.screens.config_editor import ConfigEditorScreen
     from console.ui.screens.config_history import ConfigHistoryScreen
@@ -69,6 +70,7 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
     from console.ui.screens.log_summary import LogSummaryScreen
     from console.ui.screens.logs import LogsScreen, LogTable
     from console.ui.screens.monitor import MonitorScreen
+    from console.ui.screens.sessions import SessionsScreen
     from console.ui.screens.tables import PromptScreen, TablesScreen
     from console.ui.widgets.detail import DetailPane
     from console.ui.widgets.diffview import DiffView
@@ -86,6 +88,8 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
         ("the logs screen", (LogsScreen, LogTable)),
         ("what's hurting now", (HurtingScreen,)),
         ("the log summaries", (LogSummaryScreen,)),
+        ("the captured errors screen", (CapturedScreen,)),
+        ("the sessions screen", (SessionsScreen,)),
         ("a confirmation", (ConfirmScreen,)),
         ("the actions menu", (ActionMenu,)),
         ("a value prompt", (ValuePrompt,)),

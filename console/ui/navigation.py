@@ -282,3 +282,25 @@ class Navigation:
 
         app = self.screen.console_app
         self.push_screen(LogSummaryScreen(app.collector, name=self.target.name))
+
+    def open_captured_errors(self) -> None:
+        """The captured errors screen (``show errors``)."""
+        from console.ui.screens.captured import CapturedScreen
+
+        client = RuntimeClient(self.target.socket) if self.target.socket else None
+        self.push_screen(CapturedScreen(self.target, client))
+
+    def open_sessions(self, row: Any = None) -> None:
+        """The streams screen, only the streams of *row* (a server or backend of the
+        main table) when one is given."""
+        from console.ui.screens.sessions import SessionsScreen, filter_for_row
+
+        app = self.screen.console_app
+        snap = self.screen.snapshot
+        info = snap.info if snap else None
+        client = RuntimeClient(self.target.socket) if self.target.socket else None
+        self.push_screen(SessionsScreen(
+            self.target, client, operations=self.screen.operations,
+            only=filter_for_row(row), level=app.level,
+            read_only=bool(self.target.read_only),
+            version=info.version if info and info.version else None))

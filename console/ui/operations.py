@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from console.haproxy import actions as act
@@ -147,11 +148,17 @@ class Operations:
 
     async def send_actions(self, actions: list[act.Action], *,
                            summary: str | None = None, intro: str | None = None,
-                           record_undo: bool = True) -> act.Result | None:
+                           record_undo: bool = True,
+                           about: Callable[[RuntimeClient], Awaitable[Mapping[str, Any] | None]]
+                           | None = None) -> act.Result | None:
         """The one way the console sends runtime changes, whatever asked for them (the
-        menu, undo, the journal's restore, Drift's revert): check they are allowed, plan
-        them together against a fresh read of the state (impact, danger), confirm (the
-        name typed when dangerous), execute and journal."""
+        menu, undo, the journal's restore, Drift's revert, the sessions screen): check
+        they are allowed, plan them together against a fresh read of the state (impact,
+        danger), confirm (the name typed when dangerous), execute and journal.
+
+        *about*: reads, just before planning, what ``show stat`` does not list of the
+        target (the stream a ``shutdown session`` cuts); raising :class:`NoSuchObject`
+        there refuses the change (journaled) like a name that does not exist."""
         what = summary or "; ".join(act.describe(a) for a in actions)
         missing = {a.kind for a in actions} - self.allowed_kinds()
         if missing:
@@ -165,9 +172,11 @@ class Operations:
         try:
             for action in actions:
                 act.validate(action)
+            before = await about(client) if about is not None else None
             snapshot, states = await act.read_state(client)
             plan = act.plan_all(actions, snapshot, states, instance=self.target.name,
-                                summary=summary, version=self._haproxy_version())
+                                summary=summary, version=self._haproxy_version(),
+                                about=before)
         except (ValidationError, NoSuchObject) as exc:
             act.record_refusal(self.target, what, str(exc))
             self.notify(f"refused before sending anything: {visible(exc)}", severity="error",

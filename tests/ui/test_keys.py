@@ -88,20 +88,20 @@ async def test_a_remap_onto_a_used_key_is_warned_and_not_applied(tmp_path, caplo
 
 
 async def test_an_unknown_id_is_warned(tmp_path, caplog) -> None:
-    app = app_with_keys(tmp_path, '"view.htpp" = "h"\n"view.errors" = "w"\n')
+    app = app_with_keys(tmp_path, '"view.htpp" = "h"\n"view.errors" = "y"\n')
     with caplog.at_level(logging.WARNING, logger="haconsole.ui"):
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot, app)
             assert any("\"view.htpp\": no key has this id (did you mean \"view.http\"?)" in n
                        for n in notes(app)), notes(app)
-            await pilot.press("w")  # the valid remap next to it applies
+            await pilot.press("y")  # the valid remap next to it applies
             assert app.query_one(ProxyTable).view == "errors"
             await pilot.press("question_mark")
             await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
             help_screen = app.screen
             assert isinstance(help_screen, HelpScreen)
             assert any("view.htpp" in p for p in help_screen.problems)
-            assert ("w", "Errors", "view.errors") in help_screen.rows
+            assert ("y", "Errors", "view.errors") in help_screen.rows
     assert any("view.htpp" in r.getMessage() for r in caplog.records)
 
 

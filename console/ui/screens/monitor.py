@@ -74,6 +74,10 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("l", "logs", "Logs (of the selected server/backend/frontend)", show=False,
             id="logs"),
     Binding("w", "hurting", "What's hurting now", id="triage"),
+    Binding("E", "captured_errors", "Captured errors (show errors)", show=False,
+            id="errors.captured"),
+    Binding("K", "sessions", "Streams (show sess; of the selected server/backend)",
+            show=False, id="sessions"),
     Binding("m", "mark", "Mark", id="mark.set"),
     Binding("M", "clear_mark", "Clear mark", show=False, id="mark.clear"),
     Binding("z", "clear_counters", "Clear counters", show=False, id="counters.clear"),
@@ -524,6 +528,12 @@ class MonitorScreen(Screen[None]):
 
     def action_hurting(self) -> None:
         self.navigation.open_hurting()
+
+    def action_captured_errors(self) -> None:
+        self.navigation.open_captured_errors()
+
+    def action_sessions(self) -> None:
+        self.navigation.open_sessions(self.table.cursor_row)
 
     def action_mark(self) -> None:
         self.stats.set_mark()
