@@ -47,8 +47,9 @@ log = logging.getLogger("haconsole.ui")
 
 EVIDENCE_INTERVAL = 5.0  # seconds between two reads of show sess / show errors
 REFRESH = 1.0
-COLUMNS = (("#", 3), ("what", 26), ("score", 7), ("err/s", 7), ("queue", 6),
-           ("Ta p95", 7), ("state", 12), ("stuck", 5), ("why", 0))
+# the reason next to the name: at 80 columns the numbers after it are off screen
+COLUMNS = (("#", 2), ("what", 22), ("score", 6), ("why", 34), ("err/s", 6), ("queue", 5),
+           ("Ta p95", 7), ("state", 12), ("stuck", 5))
 WINDOW_WORDS = {"1m": "last minute", "5m": "last 5 min", "15m": "last 15 min",
                 "mark": "since the mark"}
 NOTHING = ("Nothing is hurting: no errors, no queue, every check passing, no stuck "
@@ -64,10 +65,13 @@ def _num(v: float) -> str:
 def impact_cells(n: int, i: Impact) -> list[str | Text]:
     reasons = i.reasons
     score = f"{i.score:.1f}" if i.score < 10 else f"{i.score:,.0f}"
-    return [str(n), visible(i.label), Text(score, style="bold"),
+    why = visible(reasons[0] if reasons else "")
+    if len(reasons) > 1:
+        why += f" (+{len(reasons) - 1})"
+    return [str(n), visible(i.label), Text(score, style="bold"), why,
             _num(i.errors_per_s), str(i.queue) if i.queue else "-",
             f"{i.ta_p95:,}" if i.ta_p95 is not None else "-", visible(i.status),
-            str(i.stuck) if i.stuck else "-", visible(reasons[0] if reasons else "")]
+            str(i.stuck) if i.stuck else "-"]
 
 
 def _age(seconds: float | None) -> str:
