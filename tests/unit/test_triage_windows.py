@@ -169,3 +169,35 @@ def test_no_snapshot_is_said_not_raised() -> None:
 
     triage = rank(None, {})
     assert triage.impacts == [] and "no data" in triage.missing[0]
+
+
+def test_since_the_mark_outlives_the_15_minutes_and_counts_each_line_once() -> None:
+    clock = Clock()
+    w = Windows(clock=clock)
+    results = parsed()
+    for r in results:
+        w.add(r)
+    w.set_mark()
+    for _minute in range(20):  # 20 minutes of the same lines, one batch a minute
+        clock.t += 60
+        for r in results:
+            w.add(r)
+    per_batch = Summary("server")
+    for r in results:
+        per_batch.add(r)
+    assert w.summary("server", "mark").records == 20 * per_batch.records
+    assert w.summary("server", "15m").records == 15 * per_batch.records
+    assert len(w.buckets) <= 91
+
+
+def test_a_mark_from_the_past_counts_the_buckets_since() -> None:
+    clock = Clock()
+    w = Windows(clock=clock)
+    for r in parsed():
+        w.add(r)
+    clock.t += 30
+    for r in parsed():
+        w.add(r)
+    w.set_mark(at=clock.t - 10)  # a restored mark: only the second batch is after it
+    per_batch = len([r for r in parsed() if r.ok])
+    assert w.summary("backend", "mark").records <= per_batch

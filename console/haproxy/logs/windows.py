@@ -4,9 +4,10 @@
 :class:`~.summary.Summary` groups in time buckets of :data:`BUCKET` seconds (the
 arrival time: a ring sends lines as HAProxy writes them), for :data:`KEEP` seconds.
 A window's summary is the merge of the buckets it covers: the newest one is still
-filling, so "1 min" covers between 50 and 60 s (the status line says "over the last
-N s"). "Since the mark" is kept apart, in one accumulator started when the mark is
-set, so it covers any age.
+filling, so "1 min" covers between 50 and 60 s. "Since the mark" is the buckets from
+the mark on (setting a mark starts a new bucket, so it is exact), plus the buckets
+that left the 15 minutes since, merged as they leave: it covers any age, and each
+line is counted once.
 
 Alongside, :class:`Evidence` keeps, per backend and per server, the last few lines
 that were errors (5xx, or an abnormal termination state), with their arrival time:
@@ -25,7 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from console.haproxy.logs.parse import LogRecord, Result
-from console.haproxy.logs.summary import DIMENSIONS, Group, Summary, is_error
+from console.haproxy.logs.sketch import TopK
+from console.haproxy.logs.summary import DIMENSIONS, Group, Summary, _key_function, is_error
 
 BUCKET = 10.0  # seconds per bucket
 KEEP = 900.0  # seconds kept: the longest window
@@ -58,6 +60,8 @@ def merge_summaries(by: str, parts: Iterable[Summary], max_groups: int = 10_000)
         out.unparsed += part.unparsed
         out.events += part.events
         out.ungrouped += part.ungrouped
+        for reason, n in part.reasons.items():
+            out.reasons[reason] = out.reasons.get(reason, 0) + n
         merge_group(out.total, part.total)
         for key, group in part.groups:
             merge_group(out.groups.get(key), group)
@@ -65,15 +69,98 @@ def merge_summaries(by: str, parts: Iterable[Summary], max_groups: int = 10_000)
 
 
 class _Bucket:
-    __slots__ = ("index", "summaries")
+    """The lines of one time slice: one total and one :class:`~.summary.Group` per key of
+    each dimension. A line's values are read once and counted in every dimension (this
+    runs for every log line: it is kept to plain dict and list operations)."""
+
+    __slots__ = ("index", "start", "serial", "dims", "keys", "groups", "total", "lines", "records",
+                 "unparsed", "events", "ungrouped", "reasons")
 
     def __init__(self, index: int, dims: tuple[str, ...], max_groups: int) -> None:
         self.index = index
-        self.summaries = {d: Summary(d, max_groups=max_groups) for d in dims}
+        self.start = 0.0  # the arrival time of its first line (or the mark that opened it)
+        self.serial = 0  # its rank among the buckets ever made
+        self.dims = dims
+        self.keys = [_key_function(d) for d in dims]
+        self.groups: list[TopK[str, Group]] = [
+            TopK(max_groups, Group, _requests) for _ in dims]
+        self.total = Group()
+        self.lines = self.records = self.unparsed = self.events = 0
+        self.ungrouped = [0] * len(dims)
+        self.reasons: dict[str, int] = {}
 
     def add(self, result: Result) -> None:
-        for s in self.summaries.values():
-            s.add(result)
+        self.lines += 1
+        if not isinstance(result, LogRecord):
+            if result.event:
+                self.events += 1
+                return
+            self.unparsed += 1
+            reason = result.reason.split(":", 1)[0]
+            if len(self.reasons) < 100 or reason in self.reasons:
+                self.reasons[reason] = self.reasons.get(reason, 0) + 1
+            return
+        if result.format == "connect":
+            self.events += 1
+            return
+        self.records += 1
+        f = result.fields
+        status = f.get("status")
+        term = f.get("termination")
+        cls = status // 100 - 1 if isinstance(status, int) and 100 <= status <= 599 else 5
+        if not isinstance(term, str):
+            term = None
+        err = (isinstance(status, int) and (status < 0 or 500 <= status <= 599)) or \
+            (term is not None and term[:1] not in ("-", "L", ""))
+        ta = f.get("ta")
+        if ta is None:
+            ta = f.get("tt")
+        if not (isinstance(ta, int) and ta >= 0):
+            ta = None
+        tr = f.get("tr")
+        if not (isinstance(tr, int) and tr >= 0):
+            tr = None
+        b = f.get("bytes_read")
+        nbytes = b if isinstance(b, int) else 0
+        _count(self.total, cls, term, err, ta, tr, nbytes)
+        for i, key_of in enumerate(self.keys):
+            key = key_of(f)
+            if key is None:
+                self.ungrouped[i] += 1
+                continue
+            _count(self.groups[i].get(key), cls, term, err, ta, tr, nbytes)
+
+    def summary(self, by: str) -> Summary:
+        """This bucket as a :class:`~.summary.Summary` grouped by *by* (shared groups:
+        read it, merge it, never add to it)."""
+        i = self.dims.index(by)
+        out = Summary(by)
+        out.groups = self.groups[i]
+        out.total = self.total
+        out.lines, out.records, out.unparsed = self.lines, self.records, self.unparsed
+        out.events, out.ungrouped = self.events, self.ungrouped[i]
+        out.reasons = self.reasons
+        return out
+
+
+def _requests(g: Group) -> int:
+    return g.requests
+
+
+def _count(g: Group, cls: int, term: str | None, err: bool, ta: int | None, tr: int | None,
+           nbytes: int) -> None:
+    g.requests += 1
+    g.classes[cls] += 1
+    if term is not None:
+        termination = g.termination
+        termination[term] = termination.get(term, 0) + 1
+    if err:
+        g.errors += 1
+    if ta is not None:
+        g.ta.add(ta)
+    if tr is not None:
+        g.tr.add(tr)
+    g.bytes_read += nbytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +228,9 @@ class Windows:
         self.clock = clock
         self.buckets: deque[_Bucket] = deque()
         self.mark_at: float | None = None
-        self.since_mark: _Bucket | None = None
+        self.folded: dict[str, Summary] = {}  # since the mark, buckets past the 15 min
+        self.mark_serial: int | None = None  # the first bucket counted since the mark
+        self.serials = 0
         self.evidence = Evidence()
         self.started = clock()
         self.lines = 0
@@ -154,19 +243,32 @@ class Windows:
         self.last_at = now
         index = int(now // self.bucket)
         buckets = self.buckets
-        if not buckets or buckets[-1].index != index:
-            if buckets and index < buckets[-1].index:  # the clock went back: same bucket
-                index = buckets[-1].index
-            else:
-                buckets.append(_Bucket(index, self.dims, self.max_groups))
-                oldest = index - int(self.keep // self.bucket)
-                while buckets and buckets[0].index <= oldest:
-                    buckets.popleft()
+        if not buckets or buckets[-1].index < index:
+            self._new_bucket(index, now)
+        # else the same slice, or the clock went back: the newest bucket
         buckets[-1].add(result)
-        if self.since_mark is not None:
-            self.since_mark.add(result)
         if isinstance(result, LogRecord):
             self.evidence.add(result, now)
+
+    def _new_bucket(self, index: int, start: float) -> None:
+        buckets = self.buckets
+        bucket = _Bucket(index, self.dims, self.max_groups)
+        bucket.start = start
+        self.serials += 1
+        bucket.serial = self.serials
+        buckets.append(bucket)
+        oldest = index - int(self.keep // self.bucket)
+        while buckets and buckets[0].index <= oldest:
+            gone = buckets.popleft()
+            if self.mark_serial is not None and gone.serial >= self.mark_serial:
+                self._fold(gone)
+
+    def _fold(self, bucket: _Bucket) -> None:
+        """A bucket leaving the 15 minutes, counted since the mark: kept merged."""
+        folded = self.folded
+        for by in self.dims:
+            folded[by] = merge_summaries(by, [folded[by], bucket.summary(by)]) \
+                if by in folded else merge_summaries(by, [bucket.summary(by)])
 
     def add_many(self, results: Iterable[Result], at: float | None = None) -> None:
         now = self.clock() if at is None else at
@@ -174,13 +276,23 @@ class Windows:
             self.add(r, now)
 
     def set_mark(self, at: float | None = None) -> None:
-        """Start the "since the mark" accumulator (empty: lines count from now)."""
-        self.mark_at = self.clock() if at is None else at
-        self.since_mark = _Bucket(0, self.dims, 10_000)
+        """Count "since the mark" from *at* (default now): the lines that arrived from
+        then on. A mark set now starts a new bucket, so the count is exact."""
+        now = self.clock()
+        mark = self.mark_at = now if at is None else at
+        self.folded = {}
+        buckets = self.buckets
+        if buckets and buckets[-1].start <= mark:
+            if buckets[-1].lines:
+                self._new_bucket(buckets[-1].index, mark)  # later lines go to a new one
+            self.mark_serial = buckets[-1].serial
+        else:  # a mark from the past: the buckets that started since
+            self.mark_serial = next((b.serial for b in buckets if b.start >= mark),
+                                    self.serials + 1)
 
     def clear_mark(self) -> None:
-        self.mark_at = None
-        self.since_mark = None
+        self.mark_at = self.mark_serial = None
+        self.folded = {}
 
     # -- reading --------------------------------------------------------------------------
     def covered(self, window: str, now: float | None = None) -> float:
@@ -199,14 +311,17 @@ class Windows:
         if by not in self.dims:
             raise ValueError(f"not kept: {by!r}")
         if window == "mark":
-            if self.since_mark is None:
+            serial = self.mark_serial
+            if serial is None:
                 return Summary(by)
-            return merge_summaries(by, [self.since_mark.summaries[by]])
+            parts = [self.folded[by]] if by in self.folded else []
+            parts += [b.summary(by) for b in self.buckets if b.serial >= serial]
+            return merge_summaries(by, parts)
         if window not in WINDOWS:
             raise ValueError(f"unknown window {window!r}")
         now = self.clock() if now is None else now
         first = int((now - WINDOWS[window]) // self.bucket) + 1
-        parts = [b.summaries[by] for b in self.buckets if b.index >= first]
+        parts = [b.summary(by) for b in self.buckets if b.index >= first]
         return merge_summaries(by, parts)
 
     def window_start(self, window: str, now: float | None = None) -> float | None:
