@@ -79,6 +79,9 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("-y", "--yes", action="store_true",
                        help="confirm without asking (needed when stdin is not a terminal)")
         if name == "block":
+            p.add_argument("--rules", action="store_true",
+                           help="list the block rules, the frontends they protect and "
+                           "those without one (reads only)")
             p.add_argument("--add-rule", action="store_true",
                            help="stage the deny rule for --frontend FE (then config diff / "
                            "config apply)")
@@ -208,6 +211,26 @@ async def _change(args: argparse.Namespace, target: Target, add: bool) -> int:
             out(f"{path}: {addr} {change.done}")
         if change.warning:
             err(f"warning: {change.warning}")
+    return ExitStatus.OK
+
+
+def _list_rules(args: argparse.Namespace) -> int:
+    from console.instance import Request, resolve
+
+    target = resolve(Request.from_args(args), discover=not args.config)
+    rules = load_rules(target)
+    if args.addr or args.add_rule or args.permanent:
+        raise ValidationError("--rules only lists the rules", hint="haconsole block --rules")
+    for r in rules.rules:
+        out(f"{r.where}  {r.section}: {r.text}")
+        out(f"  {r.kind} {r.ref} ({r.fetch}) protects {', '.join(r.frontends) or 'nothing'}")
+    if not rules.rules:
+        out("no block rule")
+    for why in rules.skipped:
+        out(f"skipped: {why}")
+    for fe in rules.unprotected():
+        out(f"no block rule: {fe} ({rules.proxies[fe]}); stage one: haconsole block "
+            f"--add-rule --frontend {fe}")
     return ExitStatus.OK
 
 
@@ -417,9 +440,11 @@ def run(args: argparse.Namespace) -> int:
     """Dispatch ``clients``, ``block`` and ``unblock``."""
     from console.actions_cli import _target
 
-    changes = args.command in ("block", "unblock")
+    changes = args.command in ("block", "unblock") and not getattr(args, "rules", False)
     target: Any = None
     try:
+        if not changes and args.command == "block":
+            return _list_rules(args)
         if args.command == "block" and args.add_rule:
             if args.yes:
                 raise ValidationError("--add-rule stages the rule; --yes goes to "

@@ -485,9 +485,9 @@ def plan_block(addr: str, refs: Sequence[tuple[PatternRef, list[tuple[str, str]]
                      "(haconsole block --add-rule --frontend FE stages one)")
     if not plans:
         return BlockPlan(addr, None, [p for p, _ in refs], notes)
-    fes = dict.fromkeys(fe for p, _ in refs for r in p.rules for fe in r.frontends)
+    names = dict.fromkeys(fe for p, _ in refs for r in p.rules for fe in r.frontends)
     rules = dict.fromkeys(r.where for p, _ in refs for r in p.rules)
-    impact = [f"clients from {addr} are refused on {', '.join(fes) or 'no frontend'} "
+    impact = [f"clients from {addr} are refused on {', '.join(names) or 'no frontend'} "
               f"(rules at {', '.join(rules)})"]
     kind = "acl_add" if any(p.kind == "acl" for p, _ in refs) else "map_add"
     plan = _merge(plans, kind, f"block {addr}", impact, RUNTIME_NOTE)
