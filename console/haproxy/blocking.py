@@ -618,13 +618,27 @@ class FileChange:
 
 def write_pattern_file(path: str, addr: str, kind: str, *, add: bool, target: Any,
                        message: str = "") -> FileChange:
-    """Add (or remove) *addr* in the pattern file, atomically, with history and journal."""
+    """Add (or remove) *addr* in the pattern file, atomically, with history and journal.
+
+    Held under the file's lock (the one ``config apply`` takes for a file), so two
+    operators writing it at once do not lose an entry."""
+    from console.haproxy import shared_state
+    from console.haproxy.locks import flock
+
+    addr = check_client(addr)
+    read_pattern_file(path)  # refused (symlink, owner...) before any state is created
+    place = shared_state.place(path)
+    with flock(place.lock_file, mode=place.file_mode, shared=place.shared):
+        return _write_locked(path, addr, kind, add, target, message)
+
+
+def _write_locked(path: str, addr: str, kind: str, add: bool, target: Any,
+                  message: str) -> FileChange:
     from console.haproxy import history_store as hist
     from console.haproxy.atomic import sha256, write_atomic
     from console.haproxy.journal import check_writable, record
     from console.haproxy.staging import unified_diff
 
-    addr = check_client(addr)
     live = read_pattern_file(path)
     new, done = edit_pattern_file(live, addr, kind, add=add)
     if new == live:
