@@ -375,10 +375,6 @@ async def _clients(args: argparse.Namespace, target: Target) -> int:
     from console.haproxy.blocking import sorted_rows
     from console.haproxy.transport import RuntimeClient
 
-    if args.limit < 0:
-        raise ValidationError("--limit must be 0 or more")
-    if args.source == "tables" and (args.file or args.window):
-        raise ValidationError("--file and --window read the logs: not with --from tables")
     rows: dict[str, ClientRow] = {}
     notes: list[str] = []
     client = RuntimeClient(target.socket or "", where=target.socket_where) \
@@ -398,6 +394,9 @@ async def _clients(args: argparse.Namespace, target: Target) -> int:
     ranked = sorted_rows(rows.values(), args.sort)[:args.limit]
     if client is not None and target.config:
         await _blocked(target, client, ranked, notes)
+    elif ranked:
+        notes.append("whether a client is blocked needs the stats socket (-s) and the "
+                     "configuration (-c)")
     if args.json:
         json.dump({"clients": [r.to_json() for r in ranked], "total": len(rows),
                    "notes": [visible(n) for n in notes]}, sys.stdout, indent=2)
@@ -460,6 +459,11 @@ def run(args: argparse.Namespace) -> int:
             check_client(args.addr)  # before anything else: nothing read, nothing sent
             if getattr(args, "file", None):
                 raise ValidationError("--file goes with --add-rule")
+        if not changes and args.limit < 0:
+            raise ValidationError("--limit must be 0 or more")
+        if not changes and args.source == "tables" and (args.file or args.window):
+            raise ValidationError("--file and --window read the logs: not with --from "
+                                  "tables")
         if changes or args.source != "logs" or not args.file:
             target = _target(args)
         else:

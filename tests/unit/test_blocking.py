@@ -366,3 +366,39 @@ def test_client_rows_merge_sort_and_blocked() -> None:
     mark_blocked(rows.values(), [(_ref(), [("0x1", "10.0.0.0/24")])])
     assert rows["10.0.0.1"].blocked == ["/etc/haproxy/b.acl"]
     assert rows["10.0.0.1"].to_json()["req_rate"] == 50
+
+
+# --------------------------------------------------------------------------- the command line
+
+LOG = Path(__file__).resolve().parents[1] / "data" / "captured" / "logs" / "3.4" / "rfc3164.log"
+
+
+def test_clients_from_a_log_file(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from console.cli import main
+
+    assert main(["clients", "--from", "logs", "--file", str(LOG), "--json",
+                 "--sort", "errors"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    first = got["clients"][0]
+    assert first["client"] == "127.0.0.1" and first["errors"] == 5
+    assert first["blocked"] is None and any("needs the stats socket" in n
+                                            for n in got["notes"])
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["clients", "--from", "tables", "--file", "x.log"], "not with --from tables"),
+    (["clients", "--limit", "-1"], "--limit"),
+    (["-s", "/nonexistent.sock", "block", "1.2.3.4;shutdown sessions"], "invalid client"),
+    (["-s", "/nonexistent.sock", "block"], "give the address"),
+    (["-c", "/nonexistent.cfg", "block", "--add-rule"], "--add-rule needs --frontend"),
+    (["-s", "/nonexistent.sock", "unblock", "10.0.0.1/8"], "host bits"),
+])
+def test_refused_in_one_line_before_anything(argv: list[str], says: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
