@@ -846,3 +846,57 @@ def sorted_rows(rows: Iterable[ClientRow], by: str = "requests") -> list[ClientR
         return (-r.requests, -t.get("req_cnt", 0), -t.get("conn_cnt", 0),
                 -t.get("req_rate", 0))
     return sorted(rows, key=lambda r: (key(r), r.addr))
+
+
+async def ring_clients(client: Any, parser: Any) -> tuple[list[tuple[str, Any]], str | None]:
+    """``Summary(by="client")`` groups of what the instance's ring holds now, and a note
+    when there is no ring (or several: the first is read)."""
+    from console.haproxy.logs import Summary
+    from console.haproxy.logs.ring import (
+        LineSplitter,
+        check_ring_name,
+        dropped_announcement,
+        list_sinks,
+        user_rings,
+    )
+
+    rings = user_rings(await list_sinks(client))
+    if not rings:
+        return [], "no ring to read the logs from (haconsole config add-log-ring adds one)"
+    name = check_ring_name(rings[0].name)
+    text = await client.run(f"show events {name}", check=False)
+    summary = Summary("client")
+    for n, line in enumerate(LineSplitter().feed(
+            text.encode("utf-8", "surrogateescape") + b"\n"), 1):
+        if line and dropped_announcement(line) is None:
+            summary.add(parser.parse(line, n))
+    note = f"logs from ring {name} (the first of {len(rings)})" if len(rings) > 1 else None
+    return list(summary.groups), note
+
+
+async def prepare_block(client: Any, named: Sequence[tuple[str, bytes]], addr: str, *,
+                        add: bool = True, frontend: str | None = None) -> BlockPlan:
+    """The plan blocking (or unblocking) *addr* through the block rules of the
+    configuration *named* (path, bytes), read against the running HAProxy."""
+    addr = check_client(addr)
+    rules = find_rules(parse_files(named))
+    chosen = rules.for_frontend(frontend)
+    if not chosen:
+        raise ValidationError("no block rule in the configuration (a deny rule on src with "
+                              "patterns from a file)", hint="stage one: haconsole block "
+                              "--add-rule --frontend FE, then apply it")
+    refs = await runtime_refs(client, group_rules(chosen))
+    pairs = [(p, await entries_of(client, p)) for p in refs]
+    if add:
+        return plan_block(addr, pairs, [] if frontend else rules.unprotected())
+    return plan_unblock(addr, pairs)
+
+
+async def blocked_files(client: Any, named: Sequence[tuple[str, bytes]]
+                        ) -> list[tuple[PatternRef, list[tuple[str, str]]]]:
+    """Every block rule's pattern file with its runtime entries (for :func:`mark_blocked`)."""
+    rules = find_rules(parse_files(named))
+    if not rules.rules:
+        return []
+    refs = await runtime_refs(client, group_rules(rules.rules))
+    return [(p, await entries_of(client, p)) for p in refs]
