@@ -723,8 +723,9 @@ def rule_line(mode: str, path: str) -> str:
 
 def add_rule_edit(files: Sequence[Any], frontend: str, path: str) -> tuple[int, bytes, str]:
     """(index of the file, its new text, the line) adding a block rule to *frontend*:
-    before its first rule of the same kind (rules run in order: a block goes first),
-    else at the end of its body."""
+    before its first ``http-request`` (``tcp-request`` in mode tcp), ``use_backend``,
+    ``default_backend`` or ``redirect`` line (rules run in order, and HAProxy warns of
+    a rule written after a backend choice), else at the end of its body."""
     from console.haproxy.validate import check_name
 
     check_name(frontend, "frontend name")
@@ -747,10 +748,9 @@ def add_rule_edit(files: Sequence[Any], frontend: str, path: str) -> tuple[int, 
             if s.conditional:
                 raise ValidationError(f"{s.label} is inside an .if block",
                                       where=cfg.where(s.start), hint="add the rule by hand")
-            at = next((i for i, ln in cfg.section_lines(s)
-                       if ln.values[:1] == [first] and (mode == "http" or
-                                                        ln.values[1:2] == ["connection"])),
-                      None)
+            before = {first, "use_backend", "default_backend", "redirect", "use-server"}
+            at = next((i for i, ln in cfg.section_lines(s) if ln.values[:1]
+                       and ln.values[0] in before), None)
             if at is None or cfg.depth(at) > 0:
                 at = s.body_end
                 if cfg.depth_after(at - 1) > 0:

@@ -402,3 +402,16 @@ def test_refused_in_one_line_before_anything(argv: list[str], says: str,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_add_rule_goes_before_the_backend_choice() -> None:
+    files = parse_files([("/e/h.cfg", (HEAD + """\
+frontend fe
+    bind :80
+    option forwardfor
+    use_backend api if { path_beg /api }
+    default_backend be
+""").encode())])
+    _, new, line = add_rule_edit(files, "fe", "/e/b.acl")
+    text = new.decode()
+    assert text.index("forwardfor") < text.index(line) < text.index("use_backend")
