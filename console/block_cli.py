@@ -91,6 +91,15 @@ def add_parsers(sub: Any) -> None:
 
 # --------------------------------------------------------------------------- the rules
 
+OVER_SSH = ("{what} writes a file on this machine, and this instance is reached over SSH: "
+            "nothing was sent; run haconsole on the node for it (the runtime block works "
+            "from here without it)")
+
+
+def _refuse_ssh(target: Any, what: str) -> None:
+    if getattr(target, "ssh", None):
+        raise Refused(OVER_SSH.format(what=what))
+
 def _files(target: Target) -> list[tuple[str, bytes]]:
     from console.config_set import files_of
     from console.haproxy.atomic import read_bytes
@@ -157,6 +166,12 @@ async def _change(args: argparse.Namespace, target: Target, add: bool) -> int:
 
     verb = "block" if add else "unblock"
     addr = check_client(args.addr)
+    if args.permanent:
+        _refuse_ssh(target, "--permanent")
+    if getattr(target, "ssh", None):
+        from console.instance import attach_files
+
+        attach_files(target)  # the node's configuration, mirrored: its rules
     rules = load_rules(target)
     chosen = _chosen(rules, args.frontend, f"{verb} {addr}")
     client = RuntimeClient(target.socket or "", where=target.socket_where)
@@ -256,6 +271,7 @@ def _add_rule(args: argparse.Namespace) -> int:
                               "applied", hint="haconsole block --add-rule --frontend FE")
     target = config_target(args, discover=True)
     _refuse_read_only(target)
+    _refuse_ssh(target, "--add-rule")
     files = files_of(target)
     path = check_pattern_path(args.file or os.path.join(
         os.path.dirname(os.path.abspath(files[0])), DEFAULT_FILE))
@@ -444,6 +460,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not changes and args.command == "block":
             return _list_rules(args)
+        if changes and args.ssh and (args.permanent or getattr(args, "add_rule", False)):
+            _refuse_ssh(args, "--permanent" if args.permanent else "--add-rule")
         if args.command == "block" and args.add_rule:
             if args.yes:
                 raise ValidationError("--add-rule stages the rule; --yes goes to "

@@ -394,6 +394,8 @@ def test_clients_from_a_log_file(capsys: pytest.CaptureFixture[str]) -> None:
     (["-s", "/nonexistent.sock", "block"], "give the address"),
     (["-c", "/nonexistent.cfg", "block", "--add-rule"], "--add-rule needs --frontend"),
     (["-s", "/nonexistent.sock", "unblock", "10.0.0.1/8"], "host bits"),
+    (["--ssh", "lb1", "block", "192.0.2.7", "--permanent"], "over SSH"),
+    (["--ssh", "lb1", "block", "--add-rule", "--frontend", "fe"], "over SSH"),
 ])
 def test_refused_in_one_line_before_anything(argv: list[str], says: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:

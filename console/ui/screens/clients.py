@@ -202,6 +202,11 @@ class ClientsScreen(ModalScreen[None]):
             self.notify("blocking needs the configuration (-c): its deny rule says which "
                         "file to add to", severity="warning", timeout=10)
             return
+        if permanent and getattr(self.target, "ssh", None):
+            self.notify("B writes the pattern file on this machine, and this instance is "
+                        "reached over SSH: run haconsole on the node for it (b works from "
+                        "here)", severity="warning", timeout=12)
+            return
         bp = await blocking.prepare_block(self.client, named, addr, add=add)
         writes: list[blocking.PatternRef] = []
         if permanent:
