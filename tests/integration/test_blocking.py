@@ -63,6 +63,11 @@ frontend fe_link
     http-request deny if {{ src -f {d}/link.acl }}
     http-request return status 200 content-type text/plain string ok
 
+frontend fe_map
+    bind 127.0.0.1:{map}
+    http-request deny deny_status 429 if {{ src,map_ip({d}/blocked.map) -m found }}
+    http-request return status 200 content-type text/plain string ok
+
 frontend fe_open
     bind 127.0.0.1:{open}
     http-request return status 200 content-type text/plain string ok
@@ -153,10 +158,12 @@ def lb(haproxy_binary: Binary, tmp_path: Path) -> Iterator[LB]:
     (d / "blocked.acl").write_bytes(b"# blocked clients\n")
     (d / "real.acl").write_bytes(b"")
     (d / "link.acl").symlink_to(d / "real.acl")
-    ports = {k: free_port() for k in ("fe_web", "fe_tcp", "fe_link", "fe_open")}
+    (d / "blocked.map").write_bytes(b"")
+    ports = {k: free_port() for k in ("fe_web", "fe_tcp", "fe_link", "fe_map", "fe_open")}
     cfg = d / "haproxy.cfg"
     cfg.write_text(CONFIG.format(d=d, web=ports["fe_web"], tcp=ports["fe_tcp"],
-                                 link=ports["fe_link"], open=ports["fe_open"]))
+                                 link=ports["fe_link"], map=ports["fe_map"],
+                                 open=ports["fe_open"]))
     log = open(d / "haproxy.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([haproxy_binary.path, "-W", "-S", str(d / "master.sock"),
                              "-f", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
@@ -201,7 +208,9 @@ def test_block_and_unblock_at_runtime(lb: LB) -> None:
     r = lb.cli("block", "127.0.0.2", "--yes")
     assert r.returncode == 0, r.stderr
     assert f"command: add acl {lb.acl} 127.0.0.2" in r.stdout
-    assert "refused on fe_web, fe_tcp, fe_link" in r.stdout
+    assert "refused on fe_web, fe_tcp, fe_link, fe_map" in r.stdout
+    assert f"command: add map {lb.dir / 'blocked.map'} 127.0.0.2 1" in r.stdout
+    assert lb.status("fe_map", "127.0.0.2") == 429
     assert "not blocked on fe_open: no block rule there" in r.stdout
     assert lb.status("fe_web", "127.0.0.2") == 403
     assert lb.status("fe_web", "127.0.0.1") == 200
@@ -217,8 +226,13 @@ def test_block_and_unblock_at_runtime(lb: LB) -> None:
     r = lb.cli("clients", "--json")
     assert r.returncode == 0, r.stderr
     rows = {c["client"]: c for c in json.loads(r.stdout)["clients"]}
-    # without --frontend, every rule's file got it: fe_link's too
-    assert rows["127.0.0.2"]["blocked"] == [str(lb.acl), str(lb.dir / "link.acl")]
+    # without --frontend, every rule's file got it: fe_link's and fe_map's too
+    assert rows["127.0.0.2"]["blocked"] == [str(lb.acl), str(lb.dir / "link.acl"),
+                                            str(lb.dir / "blocked.map")]
+    r = lb.cli("clients", "--from", "logs", "--window", "5m", "--json")
+    assert r.returncode == 0, r.stderr
+    assert {c["client"] for c in json.loads(r.stdout)["clients"]} >= {"127.0.0.1",
+                                                                      "127.0.0.2"}
     assert rows["127.0.0.2"]["requests"] >= 2 and rows["127.0.0.1"]["blocked"] == []
     assert rows["127.0.0.2"]["req_cnt"] >= 2 and "st_src" in rows["127.0.0.2"]["tables"]
     text = lb.cli("clients", "--from", "tables", "--sort", "rate")
@@ -264,6 +278,22 @@ def test_permanent_survives_a_reload(lb: LB) -> None:
     assert lb.status("fe_web", "127.0.0.2") == 200
     hist = haconsole("-c", str(lb.acl), "config", "history")
     assert hist.returncode == 0 and "written" in hist.stdout, hist.stderr
+
+
+def test_map_rule_made_permanent(lb: LB) -> None:
+    mapfile = lb.dir / "blocked.map"
+    r = lb.cli("block", "127.0.0.5", "--frontend", "fe_map", "--permanent", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert f"command: add map {mapfile} 127.0.0.5 1" in r.stdout
+    assert mapfile.read_bytes() == b"127.0.0.5 1\n"
+    assert lb.status("fe_map", "127.0.0.5") == 429
+    assert lb.status("fe_web", "127.0.0.5") == 200  # another rule, another file
+    _reload(lb)
+    assert lb.status("fe_map", "127.0.0.5") == 429
+    r = lb.cli("unblock", "127.0.0.5", "--frontend", "fe_map", "--permanent", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert f"command: del map {mapfile} 127.0.0.5" in r.stdout and mapfile.read_bytes() == b""
+    assert lb.status("fe_map", "127.0.0.5") == 200
 
 
 def test_add_rule_then_apply_then_block(lb: LB) -> None:
