@@ -108,3 +108,29 @@ async def test_read_only_offers_no_block(lb: LB) -> None:  # noqa: F811
         await pilot.press("b")
         await pilot.pause(0.2)
         assert "127.0.0.2" not in lb.run(f"show acl {lb.acl}")
+
+
+async def test_w_on_the_main_screen_blocks_through_its_change_path(lb: LB) -> None:  # noqa: F811
+    from console.ui.app import HAConsoleApp
+
+    assert lb.status("fe_web", "127.0.0.2") == 200
+    app = HAConsoleApp(Target(name="lb", socket=lb.admin, master=lb.master,
+                              config=str(lb.config), interval=0.5))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: app.monitor.snapshot is not None, "the first snapshot")
+        await pilot.press("W")
+        await until(pilot, lambda: isinstance(app.screen, ClientsScreen), "the screen")
+        screen = app.screen
+        assert isinstance(screen, ClientsScreen)
+        await until(pilot, lambda: "127.0.0.2" in table_rows(screen), "the clients")
+        select(screen, "127.0.0.2")
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        assert f"add acl {lb.acl} 127.0.0.2" in app.screen.commands
+        await pilot.press("y")
+        await until(pilot, lambda: lb.status("fe_web", "127.0.0.2") == 403, "the block")
+        entry = [e for e in read_entries("lb") if e["command"] == f"add acl {lb.acl} 127.0.0.2"]
+        assert entry and entry[-1]["ok"]
+        await until(pilot, lambda: isinstance(app.screen, ClientsScreen), "back on the screen")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ClientsScreen), "closed")
