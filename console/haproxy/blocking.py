@@ -654,7 +654,11 @@ def _write_locked(path: str, addr: str, kind: str, add: bool, target: Any,
         hist.set_status(path, version.number, "failed")
         raise ValidationError(f"{path} changed while it was being edited", where=path,
                               hint="run the command again")
-    warning = write_atomic(path, new)
+    try:
+        warning = write_atomic(path, new)
+    except HAProxyError:
+        hist.set_status(path, version.number, "failed")
+        raise
     hist.set_status(path, version.number, "written")
     record(target, f"write {path}: {'add' if add else 'remove'} {addr}", answer=done,
            via="file", before={"file": path, "sha256": sha256(live)},

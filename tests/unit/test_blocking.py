@@ -417,3 +417,18 @@ frontend fe
     _, new, line = add_rule_edit(files, "fe", "/e/b.acl")
     text = new.decode()
     assert text.index("forwardfor") < text.index(line) < text.index("use_backend")
+
+
+def test_a_failed_write_leaves_the_file_and_says_so(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.haproxy import history_store
+    from console.haproxy.atomic import FAULT_ENV, WriteError
+
+    f = tmp_path / "blocked.acl"
+    f.write_bytes(b"10.0.0.0/8\n")
+    monkeypatch.setenv(FAULT_ENV, "fail:temp-partial")
+    with pytest.raises(WriteError):
+        write_pattern_file(str(f), "192.0.2.7", "acl", add=True, target="lb")
+    assert f.read_bytes() == b"10.0.0.0/8\n"
+    assert [v.status for v in history_store.history(str(f))] == ["found", "failed"]
+    assert [x for x in os.listdir(tmp_path) if "tmp" in x] == []
