@@ -489,6 +489,7 @@ def plan_block(addr: str, refs: Sequence[tuple[PatternRef, list[tuple[str, str]]
     rules = dict.fromkeys(r.where for p, _ in refs for r in p.rules)
     impact = [f"clients from {addr} are refused on {', '.join(names) or 'no frontend'} "
               f"(rules at {', '.join(rules)})"]
+    impact += [f"{p.label}: {', '.join(p.frontends) or 'no frontend'}" for p, _ in refs]
     kind = "acl_add" if any(p.kind == "acl" for p, _ in refs) else "map_add"
     plan = _merge(plans, kind, f"block {addr}", impact, RUNTIME_NOTE)
     return BlockPlan(addr, plan, [p for p, _ in refs], notes)

@@ -217,6 +217,7 @@ def test_plan_block_acl_and_map() -> None:
     assert bp.plan.undo_commands == ["del acl /etc/haproxy/b.acl 192.0.2.7",
                                      "del map /etc/haproxy/b.map 192.0.2.7"]
     assert any("refused on fe" in line for line in bp.plan.impact)
+    assert "acl #3 (/etc/haproxy/b.acl): fe" in bp.plan.impact
 
 
 def test_plan_block_already_and_unblock_uses_the_text_haproxy_holds() -> None:
