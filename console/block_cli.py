@@ -132,11 +132,11 @@ def _chosen(rules: Rules, frontend: str | None, what: str) -> list[Any]:
     return chosen
 
 
-async def _runtime(client: Any, chosen: list[Any]) -> list[tuple[PatternRef, list[Any]]]:
-    from console.haproxy.blocking import entries_of, group_rules, runtime_refs
+async def _runtime(client: Any, refs: list[PatternRef]) -> list[tuple[PatternRef, list[Any]]]:
+    from console.haproxy.blocking import entries_of, runtime_refs
 
-    refs = await runtime_refs(client, group_rules(chosen))
-    return [(p, await entries_of(client, p)) for p in refs]
+    known = await runtime_refs(client, refs)
+    return [(p, await entries_of(client, p)) for p in known]
 
 
 def _ask(question: str, yes: bool) -> None:
@@ -172,12 +172,14 @@ async def _change(args: argparse.Namespace, target: Target, add: bool) -> int:
         from console.instance import attach_files
 
         attach_files(target)  # the node's configuration, mirrored: its rules
+    from console.haproxy.blocking import refs_for
+
     rules = load_rules(target)
-    chosen = _chosen(rules, args.frontend, f"{verb} {addr}")
+    _chosen(rules, args.frontend, f"{verb} {addr}")
     client = RuntimeClient(target.socket or "", where=target.socket_where)
     await check_level(client, target, "acl_add" if add else "acl_del",
                       f"{verb} {addr}")
-    pairs = await _runtime(client, chosen)
+    pairs = await _runtime(client, refs_for(rules, args.frontend))
     unprotected = [] if args.frontend else rules.unprotected()
     bp: BlockPlan = plan_block(addr, pairs, unprotected) if add else plan_unblock(addr, pairs)
     for note in bp.notes:
@@ -192,8 +194,8 @@ async def _change(args: argparse.Namespace, target: Target, add: bool) -> int:
             if changes:
                 writes.append((p.path, p.kind))
     if bp.plan is None and not writes:
-        state = "blocked" if add else "not blocked by these rules"
-        out(f"nothing to do: {addr} is already {state} at runtime"
+        state = "is already blocked" if add else "is in none of these pattern files"
+        out(f"nothing to do: {addr} {state} at runtime"
             + ("" if args.permanent else "; --permanent writes the pattern file too"))
         return ExitStatus.OK if add or not any(
             "stays blocked" in n for n in bp.notes) else ExitStatus.USAGE
@@ -377,7 +379,9 @@ async def _blocked(target: Target, client: Any, rows: list[ClientRow],
 
     try:
         rules = load_rules(target)
-        pairs = await _runtime(client, rules.rules) if rules.rules else []
+        from console.haproxy.blocking import group_rules
+
+        pairs = await _runtime(client, group_rules(rules.rules)) if rules.rules else []
     except HAProxyError as exc:
         notes.append(f"whether a client is blocked is unknown: {' '.join(str(exc).split())}")
         return

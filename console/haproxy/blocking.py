@@ -392,6 +392,13 @@ class PatternRef:
             f"{self.kind} {self.ref}"
 
 
+def refs_for(rules: Rules, frontend: str | None) -> list[PatternRef]:
+    """The pattern files of the rules protecting *frontend* (every rule without one),
+    each with every rule that reads it: a file read by two frontends blocks on both."""
+    files = {(r.kind, r.ref) for r in rules.for_frontend(frontend)}
+    return group_rules([r for r in rules.rules if (r.kind, r.ref) in files])
+
+
 def group_rules(rules: Sequence[BlockRule]) -> list[PatternRef]:
     groups: dict[tuple[str, str], list[BlockRule]] = {}
     for r in rules:
@@ -885,12 +892,11 @@ async def prepare_block(client: Any, named: Sequence[tuple[str, bytes]], addr: s
     configuration *named* (path, bytes), read against the running HAProxy."""
     addr = check_client(addr)
     rules = find_rules(parse_files(named))
-    chosen = rules.for_frontend(frontend)
-    if not chosen:
+    if not rules.for_frontend(frontend):
         raise ValidationError("no block rule in the configuration (a deny rule on src with "
                               "patterns from a file)", hint="stage one: haconsole block "
                               "--add-rule --frontend FE, then apply it")
-    refs = await runtime_refs(client, group_rules(chosen))
+    refs = await runtime_refs(client, refs_for(rules, frontend))
     pairs = [(p, await entries_of(client, p)) for p in refs]
     if add:
         return plan_block(addr, pairs, [] if frontend else rules.unprotected())

@@ -247,6 +247,7 @@ def test_block_and_unblock_at_runtime(lb: LB) -> None:
 def test_network_block_and_frontend_scope(lb: LB) -> None:
     r = lb.cli("block", "127.0.0.0/24", "--frontend", "fe_tcp", "--yes")
     assert r.returncode == 0, r.stderr
+    assert "refused on fe_web, fe_tcp (" in r.stdout  # the file fe_tcp reads, fe_web too
     assert lb.status("fe_web", "127.0.0.2") == 403  # same file: fe_web reads it too
     r = lb.cli("unblock", "127.0.0.2", "--yes")  # covered by the network: stays
     assert r.returncode == 2 and "stays blocked by 127.0.0.0/24" in r.stdout

@@ -433,3 +433,24 @@ def test_a_failed_write_leaves_the_file_and_says_so(tmp_path: Path,
     assert f.read_bytes() == b"10.0.0.0/8\n"
     assert [v.status for v in history_store.history(str(f))] == ["found", "failed"]
     assert [x for x in os.listdir(tmp_path) if "tmp" in x] == []
+
+
+def test_refs_for_a_frontend_keep_every_rule_of_its_files() -> None:
+    from console.haproxy.blocking import refs_for
+
+    r = rules_of(HEAD + """\
+frontend a
+    bind :80
+    acl bad src -f /etc/haproxy/bad.acl
+    http-request deny if bad
+
+frontend b
+    mode tcp
+    bind :81
+    tcp-request connection reject if { src -f /etc/haproxy/bad.acl }
+    tcp-request connection reject if { src -f /etc/haproxy/b-only.acl }
+""")
+    refs = refs_for(r, "a")  # type: ignore[arg-type]
+    assert [(p.ref, p.frontends) for p in refs] == [("/etc/haproxy/bad.acl", ("a", "b"))]
+    assert [p.ref for p in refs_for(r, None)] == [  # type: ignore[arg-type]
+        "/etc/haproxy/bad.acl", "/etc/haproxy/b-only.acl"]
