@@ -254,6 +254,14 @@ def test_network_block_and_frontend_scope(lb: LB) -> None:
     r = lb.cli("block", "127.0.0.9", "--frontend", "fe_open", "--yes")
     assert r.returncode == 2 and "no block rule protects fe_open" in r.stderr
     assert "--add-rule --frontend fe_open" in r.stderr and "Traceback" not in r.stderr
+    # a rule written in the file but not reloaded: HAProxy does not know its file
+    new = lb.dir / "new.acl"
+    new.write_bytes(b"")
+    lb.config.write_text(lb.config.read_text().replace(
+        "frontend fe_open\n", f"frontend fe_open\n    http-request deny if {{ src -f {new} }}\n"))
+    r = lb.cli("block", "127.0.0.9", "--frontend", "fe_open", "--yes")
+    assert r.returncode == 1 and "running HAProxy has no acl file" in r.stderr
+    assert "config apply" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_permanent_survives_a_reload(lb: LB) -> None:
