@@ -237,10 +237,8 @@ def _acl_source(words: list[str]) -> tuple[str, str, list[str]] | None:
         if flag == "--":
             break
         if flag in ("-f", "-m", "-u", "-M") and i + 1 < len(words):
-            if flag == "-f":
+            if flag == "-f":  # (with -M the file is a map: its keys are the patterns)
                 files.append(words[i + 1])
-            if flag == "-M":  # the -f file is a map: its keys are the patterns
-                pass
             i += 2
             continue
         i += 1
