@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console.triage_cli import add_parsers as add_triage_parsers
 
     add_triage_parsers(sub)  # errors, sessions, sessions shutdown
+    from console.block_cli import add_parsers as add_block_parsers
+
+    add_block_parsers(sub)  # clients, block, unblock
     return p
 
 
@@ -250,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from console.triage_cli import run as run_triage
 
             return run_triage(args)
+        if args.command in ("clients", "block", "unblock"):
+            from console.block_cli import run as run_block
+
+            return run_block(args)
         if args.command in ("server", "frontend", "counters", "table", "map", "acl"):
             from console.actions_cli import run as run_action
 

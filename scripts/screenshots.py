@@ -98,6 +98,11 @@ async def shoot(info: dict, out: Path) -> list[Path]:
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_data(app, pilot)
         await pilot.pause(1.5)
+        await pilot.press("W")  # who: the top clients
+        await pilot.pause(2.0)
+        made.append(Path(app.save_screenshot("clients.svg", str(out))))
+        await pilot.press("escape")
+        await pilot.pause(0.3)
         for name in sorted(app.console_themes):
             app.apply_theme(name, announce=False)
             await pilot.pause(0.3)

@@ -57,6 +57,7 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
     with the app's bindings."""
     from console.ui.screens.actions import ActionMenu, DrainScreen, ValuePrompt
     from console.ui.screens.captured import CapturedScreen
+    from console.ui.screens.clients import ClientsScreen
     from console.ui.screens.config import ConfigScreen
     from console.ui.screens.config_editor import ConfigEditorScreen
     from console.ui.screens.config_history import ConfigHistoryScreen
@@ -84,6 +85,7 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
         ("the config history", (ConfigHistoryScreen, DiffView)),
         ("the drift screen", (DriftScreen,)),
         ("the tables screen", (TablesScreen,)),
+        ("the clients screen", (ClientsScreen,)),
         ("the journal", (JournalScreen,)),
         ("the logs screen", (LogsScreen, LogTable)),
         ("what's hurting now", (HurtingScreen,)),

@@ -9,7 +9,7 @@ this screen owns (:class:`Operations`, :class:`Navigation`, :class:`Stats`).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.style import Style
 from textual import events
@@ -71,6 +71,7 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("F", "config", "Config file", id="config"),
     Binding("j", "journal", "Journal", show=False, id="journal"),
     Binding("T", "tables", "Tables, maps, ACLs", show=False, id="tables"),
+    Binding("W", "clients", "Who: top clients, block one", show=False, id="clients"),
     Binding("l", "logs", "Logs (of the selected server/backend/frontend)", show=False,
             id="logs"),
     Binding("w", "hurting", "What's hurting now", id="triage"),
@@ -534,6 +535,24 @@ class MonitorScreen(Screen[None]):
 
     def action_sessions(self) -> None:
         self.navigation.open_sessions(self.table.cursor_row)
+
+    def action_clients(self) -> None:
+        from console.haproxy.transport import RuntimeClient
+        from console.ui.screens.clients import ClientsScreen
+
+        target = self.console_app.target
+        if not target.socket:
+            self.notify("top clients need the stats socket (-s)", severity="warning")
+            return
+        client = RuntimeClient(target.socket)
+        operations = self.operations
+
+        async def send(plan: Any, intro: str | None) -> Any:
+            return await operations._confirm_and_execute(plan, client, intro=intro,
+                                                         record_undo=False)
+
+        self.app.push_screen(ClientsScreen(client, target, operations.allowed_kinds(), send,
+                                           reason=self.console_app.read_only_reason))
 
     def action_mark(self) -> None:
         self.stats.set_mark()
