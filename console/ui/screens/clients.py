@@ -114,10 +114,20 @@ class ClientsScreen(ModalScreen[None]):
                 continue
             _, entries = await show_table(self.client, t.name)
             blocking.add_table_entries(rows, t.name, entries)
-        paths = list(getattr(self.target, "config_paths", None) or
-                     ([self.target.config] if self.target.config else []))
-        parser = await asyncio.to_thread(parser_or_auto, paths)
-        groups, note = await blocking.ring_clients(self.client, parser)
+        collector = getattr(self.app, "collector", None)
+        if collector is not None and collector.windows.lines:
+            # the console's own log windows: any source (ring, file, journald), no dump
+            windows = collector.windows
+            window = "mark" if windows.mark_at is not None else "15m"
+            groups = list(windows.summary("client", window).groups)
+            note: str | None = (f"logs: {collector.source}, "
+                                + ("since the incident mark" if window == "mark"
+                                   else "the last 15 minutes"))
+        else:
+            paths = list(getattr(self.target, "config_paths", None) or
+                         ([self.target.config] if self.target.config else []))
+            parser = await asyncio.to_thread(parser_or_auto, paths)
+            groups, note = await blocking.ring_clients(self.client, parser)
         blocking.add_log_groups(rows, groups)
         if note:
             notes.append(note)
