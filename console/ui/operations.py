@@ -211,8 +211,9 @@ class Operations:
             answers = "; ".join(a.strip() for a in result.answers if a.strip())
             self.notify(visible(f"done: {plan.summary}"
                                 + (f" — HAProxy: {answers}" if answers else ""))
-                        + (f"\n{plan.runtime_only_note} (u undoes)" if plan.runtime_only_note
-                           else ""), timeout=10)
+                        + (f"\n{plan.runtime_only_note}"
+                           + (" (u undoes)" if record_undo else "")
+                           if plan.runtime_only_note else ""), timeout=10)
             self.screen.note(visible(f"runtime change: {plan.summary}"))
         else:
             self.notify(visible(f"failed: {result.error}"), severity="error", timeout=20)
