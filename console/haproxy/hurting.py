@@ -70,6 +70,7 @@ class Impact:
     samples: list[Sample] = field(default_factory=list)
     stuck_streams: list[Session] = field(default_factory=list)
     terminations: dict[str, int] = field(default_factory=dict)
+    check: str = ""  # a failing server's last check, in HAProxy's words
 
     @property
     def label(self) -> str:
@@ -215,6 +216,10 @@ def _server(row: Row, rates: Mapping[tuple[str, str], Rates], summary: Summary |
     _common(impact, row, rates, _log_group(summary, f"{row.proxy}/{row.name}"), seconds, stuck,
             stuck_age)
     st = row.status
+    if (st.kind == "DOWN" and st.via is None) or st.going == "down":
+        words = " ".join(x for x in (row.check_status, row.get("check_desc") or "",
+                                     row.get("last_chk") or "") if x)
+        impact.check = visible(words)
     if st.kind == "DOWN" and st.via is None:
         why = f" ({visible(row.check_status)})" if row.check_status else ""
         impact.add(DOWN, f"DOWN{why}")

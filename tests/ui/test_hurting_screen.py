@@ -198,7 +198,7 @@ async def test_w_ranks_what_hurts_with_its_evidence(lab: Lab) -> None:
         await until(pilot, lambda: any(r[0] == "be_app/app1" for r in summary.rows_text),
                     "be_app/app1 in the summary", detail=lambda: summary.status_text)
         row = next(r for r in summary.rows_text if r[0] == "be_app/app1")
-        assert int(row[1].replace(",", "")) >= 12 and int(row[7].replace(",", "")) >= 6
+        assert int(row[1].replace(",", "")) >= 12 and int(row[3].replace(",", "")) >= 6
         await pilot.press("g")  # by backend
         await pilot.pause(0.1)
         assert any(r[0] == "be_app" for r in summary.rows_text)

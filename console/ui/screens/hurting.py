@@ -98,6 +98,8 @@ def evidence_text(i: Impact, *, now: float | None = None, stuck_age: float = STU
     now = time.time() if now is None else now
     lines = [f"{i.kind} {visible(i.label)} — score {i.score:,.1f} ({visible(i.status)})"]
     lines += [f"  • {visible(r)}" for r in i.reasons]
+    if i.check:
+        lines.append(f"  last check: {i.check}")
     if i.terminations:
         top = sorted(i.terminations.items(), key=lambda tn: -tn[1])[:4]
         lines.append("  termination states: " + ", ".join(

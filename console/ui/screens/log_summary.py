@@ -68,17 +68,18 @@ def summary_cells(key: str, g: Group, by: str) -> list[str | Text]:
     else:
         last = " ".join(f"{visible(t)}:{n}" for t, n in terms[:3]) or "-"
     pct = _pct(g)
-    return [visible(key), f"{g.requests:,}", f"{g.errors:,}",
+    return [visible(key), f"{g.requests:,}",
             Text(f"{pct:.1f}", style="bold red" if pct >= 5 else ""),
-            f"{classes['2xx']:,}", f"{classes['3xx']:,}", f"{classes['4xx']:,}",
             Text(f"{classes['5xx']:,}", style="red" if classes["5xx"] else ""),
-            _ms(g.ta.quantile(0.50)), _ms(g.ta.quantile(0.95)), _ms(g.ta.quantile(0.99)),
-            visible(last)]
+            f"{classes['4xx']:,}", _ms(g.ta.quantile(0.50)), _ms(g.ta.quantile(0.95)),
+            _ms(g.ta.quantile(0.99)), visible(last), f"{g.errors:,}",
+            f"{classes['2xx']:,}", f"{classes['3xx']:,}"]
 
 
-COLUMNS = (("key", 26), ("req", 8), ("err", 7), ("err%", 6), ("2xx", 8), ("3xx", 6),
-           ("4xx", 6), ("5xx", 6), ("Ta p50", 7), ("Ta p95", 7), ("Ta p99", 7),
-           ("termination", 0))
+# the most telling first: at 80 columns the table shows up to Ta p95
+COLUMNS = (("key", 22), ("req", 7), ("err%", 5), ("5xx", 5), ("4xx", 5), ("Ta p50", 6),
+           ("Ta p95", 6), ("Ta p99", 6), ("termination", 24), ("errors", 6), ("2xx", 7),
+           ("3xx", 5))
 
 
 class LogSummaryScreen(ModalScreen[None]):
