@@ -163,7 +163,7 @@ class ClientsScreen(ModalScreen[None]):
         if self.reason:
             status += f"; changes not offered: {self.reason}"
         self.query_one("#clients-status", Static).update(
-            visible("\n".join([status, *self.notes])))
+            "\n".join(visible(x) for x in [status, *self.notes]))
 
     def selected(self) -> str | None:
         table = self.query_one(DataTable)
