@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.haproxy.transport import wait_for_socket
+from tests.instance import stop_process
 
 LOOPBACK = "127.0.0.1"
 
@@ -133,13 +133,7 @@ class Triage:
         for c in self.clients:
             with contextlib.suppress(OSError):
                 c.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         for s in self.servers:
             s.stop()
 

@@ -13,7 +13,6 @@ import os
 import pty
 import re
 import select
-import signal
 import socket
 import stat
 import subprocess
@@ -32,7 +31,7 @@ from console.haproxy.errors import ConnectError
 from console.haproxy.parsers import ProcInfo, ServerStateRow, parse_proc, parse_servers_state
 from console.haproxy.staging import Staging
 from console.haproxy.transport import MasterClient, RuntimeClient, wait_for_socket
-from tests.instance import free_port
+from tests.instance import free_port, stop_process
 
 pytestmark = pytest.mark.haproxy
 
@@ -118,13 +117,7 @@ class Running:
         return data.split(b"\r\n\r\n", 1)[1].decode()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def config_text(d: Path, *, body: str = "v1", global_extra: str = "",

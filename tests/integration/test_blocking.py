@@ -24,7 +24,7 @@ import pytest
 
 from console.haproxy.binaries import Binary
 from console.haproxy.transport import wait_for_socket
-from tests.instance import free_port
+from tests.instance import free_port, stop_process
 
 pytestmark = pytest.mark.haproxy
 
@@ -133,13 +133,7 @@ class LB:
         return data.decode()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def haconsole(*argv: str) -> subprocess.CompletedProcess[str]:

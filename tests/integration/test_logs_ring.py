@@ -26,7 +26,7 @@ import pytest
 
 from console.haproxy.binaries import Binary
 from console.haproxy.transport import wait_for_socket
-from tests.instance import free_port
+from tests.instance import free_port, stop_process
 
 pytestmark = pytest.mark.haproxy
 
@@ -86,13 +86,7 @@ class HAProxy:
             return int(exc.code)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def _start(directory: Path, binary: Binary, *, with_ring: bool) -> HAProxy:

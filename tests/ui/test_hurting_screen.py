@@ -5,7 +5,6 @@ server, an invalid request captured."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import tempfile
@@ -22,7 +21,7 @@ from console.ui.app import HAConsoleApp
 from console.ui.screens.hurting import HurtingScreen
 from console.ui.screens.log_summary import LogSummaryScreen
 from console.ui.screens.logs import LogsScreen
-from tests.instance import free_port
+from tests.instance import free_port, stop_process
 from tests.triage_helpers import _Server, send_raw
 from tests.ui.screen_host import until
 
@@ -93,13 +92,7 @@ class Lab:
     def stop(self) -> None:
         for c in self.clients:
             c.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.slow.stop()
 
 

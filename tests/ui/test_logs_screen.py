@@ -3,7 +3,6 @@ on every version; and its display of hostile bytes, offline."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import tempfile
@@ -22,7 +21,7 @@ from console.ui.app import HAConsoleApp
 from console.ui.screens.help import HelpScreen
 from console.ui.screens.logs import NO_RING, LogsScreen, LogTable, filter_for_row
 from console.ui.widgets.table import ProxyTable
-from tests.instance import free_port
+from tests.instance import free_port, stop_process
 from tests.ui.screen_host import Host, until
 
 CONFIG = """\
@@ -95,13 +94,7 @@ class Logged:
                             "Connection: close\r\n\r\n".encode())
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def start(haproxy: str, template: str) -> Logged:

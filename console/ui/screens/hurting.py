@@ -38,6 +38,7 @@ from console.haproxy.logs.windows import WINDOW_NAMES
 from console.haproxy.safe_text import visible
 from console.haproxy.sessions import Sessions
 from console.ui.screens.help import HELP_BINDING
+from console.ui.widgets.simple_table import add_columns
 
 if TYPE_CHECKING:
     from console.haproxy.transport import RuntimeClient
@@ -169,11 +170,7 @@ class HurtingScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, width in COLUMNS:
-            if width:
-                table.add_column(label, width=width, key=label)
-            else:
-                table.add_column(label, key=label)
+        add_columns(table, COLUMNS)
         table.focus()
         self.recompute()
         self.set_interval(REFRESH, self.recompute)

@@ -25,6 +25,7 @@ from console.haproxy.logs.termination import explain_termination
 from console.haproxy.logs.windows import KEPT_DIMENSIONS, WINDOW_NAMES
 from console.haproxy.safe_text import visible
 from console.ui.screens.help import HELP_BINDING
+from console.ui.widgets.simple_table import add_columns
 
 if TYPE_CHECKING:
     from console.haproxy.logs.collector import LogCollector
@@ -116,11 +117,7 @@ class LogSummaryScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, width in COLUMNS:
-            if width:
-                table.add_column(label, width=width, key=label)
-            else:
-                table.add_column(label, key=label)
+        add_columns(table, COLUMNS)
         table.focus()
         self.refresh_summary()
         self.set_interval(1.0, self.refresh_summary)

@@ -47,6 +47,7 @@ from console.haproxy.sessions import (
 )
 from console.ui.plain import plain
 from console.ui.screens.help import HELP_BINDING
+from console.ui.widgets.simple_table import add_columns
 
 if TYPE_CHECKING:
     from console.haproxy.transport import RuntimeClient
@@ -237,11 +238,7 @@ class SessionsScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#sessions-table", DataTable)
-        for label, width in COLUMNS:
-            if width:
-                table.add_column(label, width=width, key=label)
-            else:
-                table.add_column(label, key=label)
+        add_columns(table, COLUMNS)
         table.focus()
         self.action_refresh()
 
