@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "followed across rotation (default: the instance's ring)")
     g.add_argument("--log-journal", metavar="UNIT",
                    help="the console's log source: journald, journalctl -u UNIT")
+    g.add_argument("--spectator", action="store_true", help=argparse.SUPPRESS)
     g.add_argument("--triage", action="store_true",
                    help="open on \"what's hurting now\" (w): what fails, ranked, with its "
                    "evidence")
@@ -99,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console.block_cli import add_parsers as add_block_parsers
 
     add_block_parsers(sub)  # clients, block, unblock
+    from console.serve_cli import add_parser as add_serve_parser
+
+    add_serve_parser(sub)  # serve
     return p
 
 
@@ -176,7 +180,10 @@ def cmd_console(args: argparse.Namespace) -> int:
     from console.oneshot import run_console
 
     target.log_file, target.log_journal = _log_source(args)
-    return run_console(target, theme=args.theme, triage=args.triage)
+    if args.spectator:
+        target.read_only = True
+    return run_console(target, theme=args.theme, triage=args.triage,
+                       spectator=args.spectator)
 
 
 def _log_source(args: argparse.Namespace) -> tuple[str | None, str | None]:
@@ -253,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from console.triage_cli import run as run_triage
 
             return run_triage(args)
+        if args.command == "serve":
+            from console.serve_cli import run as run_serve
+
+            return run_serve(args)
         if args.command in ("clients", "block", "unblock"):
             from console.block_cli import run as run_block
 

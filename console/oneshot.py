@@ -282,8 +282,10 @@ async def json_rows(target: Target, what: str, name_filter: str | None = None
     raise ValidationError(f"unknown show target {what!r}")
 
 
-def run_console(target: Target, *, theme: str | None = None, triage: bool = False) -> int:
-    """Open the TUI on *target* (on the triage screen with *triage*)."""
+def run_console(target: Target, *, theme: str | None = None, triage: bool = False,
+                spectator: bool = False) -> int:
+    """Open the TUI on *target* (on the triage screen with *triage*; watching only with
+    *spectator*)."""
     from console.ui.app import run_app
 
-    return run_app(target, theme=theme, triage=triage)
+    return run_app(target, theme=theme, triage=triage, spectator=spectator)

@@ -43,6 +43,8 @@ from console.ui.screens.help import HELP_BINDING, HelpScreen
 from console.ui.screens.monitor import MAIN_BINDINGS, MonitorScreen
 from console.ui.textual_seam import ShownAsOneLine, display_changed_cells, write_to_terminal
 
+SPECTATOR = "spectator"
+
 if TYPE_CHECKING:
     from console.haproxy.logs.collector import LogCollector
     from console.instance import Target
@@ -94,7 +96,8 @@ class HAConsoleApp(App[int], inherit_bindings=False):
 
     def __init__(self, target: Target, *, theme: str | None = None,
                  settings: Settings | None = None, source: Source | None = None,
-                 level: str | None = None, triage: bool = False) -> None:
+                 level: str | None = None, triage: bool = False,
+                 spectator: bool = False) -> None:
         super().__init__()
         from console import settings as settings_mod
 
@@ -106,7 +109,12 @@ class HAConsoleApp(App[int], inherit_bindings=False):
         self.poller = Poller(self.source, target.interval, on_snapshot=self._on_snapshot,
                              on_status=self._on_status)
         self.level: str | None = level
-        self.read_only_reason: str | None = "--read-only" if target.read_only else None
+        # a spectator (haconsole serve) watches: no change, nothing written on this host
+        self.spectator = spectator
+        if spectator:
+            target.read_only = True
+        self.read_only_reason: str | None = (
+            SPECTATOR if spectator else "--read-only" if target.read_only else None)
         self._monitor: MonitorScreen | None = None
         self._gc_frozen = False
         self.triage_first = triage  # open on what's hurting now (--triage)
@@ -383,15 +391,17 @@ class HAConsoleApp(App[int], inherit_bindings=False):
             error))
 
 
-def run_app(target: Target, *, theme: str | None = None, triage: bool = False) -> int:
-    """Run the console; returns the exit code. *triage*: open on what's hurting now."""
+def run_app(target: Target, *, theme: str | None = None, triage: bool = False,
+            spectator: bool = False) -> int:
+    """Run the console; returns the exit code. *triage*: open on what's hurting now;
+    *spectator*: watching only (``haconsole serve``)."""
     try:
         logging.basicConfig(stream=open_log(), level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     except (OSError, HAProxyError) as exc:  # the console runs; the problem is on screen
         target.notes.append(f"no log file: {exc}")
     os.environ.setdefault("TEXTUAL_MAX_FPS", "30")
-    app = HAConsoleApp(target, theme=theme, triage=triage)
+    app = HAConsoleApp(target, theme=theme, triage=triage, spectator=spectator)
     result = app.run()
     mark = app._monitor.mark if app._monitor is not None else None
     if mark is not None:

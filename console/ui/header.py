@@ -131,7 +131,9 @@ class HeaderBar(Widget):
         line2.append_text(self._connection())
         level = self.level or "?"
         line2.append(f"  level: {level}")
-        if self.read_only_reason:
+        if self.read_only_reason == "spectator":
+            line2.append("  spectator: watching only", style=Style(bold=True))
+        elif self.read_only_reason:
             line2.append(f"  read-only ({self.read_only_reason})", style=Style(bold=True))
         line2.append("  counters since last clear" if not self.mark else "")
         if self.mark:

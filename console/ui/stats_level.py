@@ -60,8 +60,8 @@ class Stats:
         from console.haproxy import marks
 
         screen = self.screen
-        if screen.mark is None or screen.snapshot is None:
-            return
+        if screen.mark is None or screen.snapshot is None or screen.console_app.spectator:
+            return  # a spectator's mark is theirs alone: nothing written on this host
         try:
             marks.save(screen.console_app.target.name, screen.mark, screen.snapshot)
         except (HAProxyError, OSError) as exc:
@@ -104,7 +104,8 @@ class Stats:
         try:
             from console.haproxy import marks
 
-            marks.forget(screen.console_app.target.name)
+            if not screen.console_app.spectator:
+                marks.forget(screen.console_app.target.name)
         except (HAProxyError, OSError) as exc:
             screen.notify(f"the saved mark could not be removed: {visible(exc)}",
                           severity="warning")
@@ -117,7 +118,9 @@ class Stats:
     def _can_change(self, needed: str) -> bool:
         screen, app = self.screen, self.screen.console_app
         if app.target.read_only:
-            screen.notify("read-only: started with --read-only", severity="warning")
+            screen.notify("a spectator watches: counters are cleared from the operator's "
+                          "console" if app.spectator else "read-only: started with --read-only",
+                          severity="warning")
             return False
         if not app.target.socket:
             screen.notify("clearing counters needs the stats socket (-s)", severity="warning")
@@ -141,6 +144,11 @@ class Stats:
     def export(self) -> None:
         """The incident report: the timeline, the journal, the marks, and the triage
         (what was hurting, the log summaries of the incident window, sample lines)."""
+        if self.screen.console_app.spectator:
+            self.screen.notify("a spectator writes nothing on the serving host: the report "
+                               "is exported from the operator's console (x)",
+                               severity="warning")
+            return
         self.screen.run_worker(self._export(), group="export", exit_on_error=False)
 
     async def _triage_sections(self) -> list[str]:
