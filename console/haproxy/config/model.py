@@ -21,12 +21,12 @@ is the file's path, used in every message.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from console.haproxy.config.cond import UNKNOWN, CondContext, Env, LineStates, line_states
-from console.haproxy.config.lexer import BLANKS, Word, lex
+from console.haproxy.config.lexer import BLANKS, Lexed, Word, first_plain_word, lex
 from console.haproxy.errors import ValidationError
 
 BOM = b"\xef\xbb\xbf"
@@ -35,6 +35,10 @@ SECTION_KEYWORDS: tuple[str, ...] = (
     "userlist", "ring", "cache", "http-errors", "mailers", "program", "log-forward",
     "crt-store", "traces", "log-profile", "acme", "fcgi-app",
 )
+SECTION_SET = frozenset(SECTION_KEYWORDS)
+# the last files parsed (name and bytes → the parsed file, never edited itself)
+_PARSED: OrderedDict[tuple[str, bytes], ConfigFile] = OrderedDict()
+_PARSED_KEPT = 4
 # Sections whose header may say ``from DEFAULTS``.
 PROXY_SECTIONS = frozenset({"defaults", "frontend", "backend", "listen"})
 # Sections without a name.
@@ -43,20 +47,56 @@ DIRECTIVES = frozenset({".if", ".elif", ".else", ".endif",
                         ".notice", ".warning", ".alert", ".diag"})
 
 
-@dataclass(frozen=True)
 class Line:
-    """One physical line: its text (without line ending), its line ending, its words."""
+    """One physical line: its text (without line ending), its line ending, its words.
 
-    text: str
-    eol: str  # "\n", "\r\n" or "" (last line without newline)
-    words: tuple[Word, ...]
-    tail_start: int | None  # start of the comment (or of what HAProxy ignores)
-    error: str | None  # HAProxy would refuse this line (unmatched quote…)
+    Immutable. The words are split when first asked for (a big file has hundreds of
+    thousands of lines and an edit reads few of them); the keyword of a line without
+    quotes or escapes is read without splitting the rest.
+    """
+
+    __slots__ = ("text", "eol", "_lexed", "_keyword")
+
+    def __init__(self, text: str, eol: str) -> None:
+        self.text = text
+        self.eol = eol  # "\n", "\r\n" or "" (last line without newline)
+        self._lexed: Lexed | None = None
+        self._keyword: str | None | bool = False  # False: not read yet
 
     @classmethod
     def make(cls, text: str, eol: str) -> Line:
-        lexed = lex(text)
-        return cls(text, eol, lexed.words, lexed.tail_start, lexed.error)
+        return cls(text, eol)
+
+    def _lex(self) -> Lexed:
+        lexed = self._lexed
+        if lexed is None:
+            lexed = self._lexed = lex(self.text)
+        return lexed
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return self._lex().words
+
+    @property
+    def tail_start(self) -> int | None:
+        """Start of the comment (or of what HAProxy ignores)."""
+        return self._lex().tail_start
+
+    @property
+    def error(self) -> str | None:
+        """Why HAProxy would refuse this line (unmatched quote…), if it would."""
+        return self._lex().error
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Line):
+            return NotImplemented
+        return self.text == other.text and self.eol == other.eol
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.eol))
+
+    def __repr__(self) -> str:
+        return f"Line({self.text!r}, {self.eol!r})"
 
     @property
     def raw(self) -> str:
@@ -76,7 +116,15 @@ class Line:
 
     @property
     def keyword(self) -> str | None:
-        return self.words[0].value if self.words else None
+        kw = self._keyword
+        if kw is False:
+            if self._lexed is None:
+                kw = first_plain_word(self.text)
+            if kw is False:
+                words = self.words
+                kw = words[0].value if words else None
+            self._keyword = kw
+        return kw  # type: ignore[return-value]
 
     @property
     def values(self) -> list[str]:
@@ -161,9 +209,21 @@ class ConfigFile:
         if not isinstance(data, bytes | bytearray):
             raise TypeError("ConfigFile.parse() takes bytes")
         data = bytes(data)
-        bom = BOM if data.startswith(BOM) else b""
-        text = data[len(bom):].decode("utf-8", "surrogateescape")
-        return cls(split_lines(text), bom=bom, name=name)
+        key = (name, data)
+        parsed = _PARSED.get(key)
+        if parsed is None:
+            bom = BOM if data.startswith(BOM) else b""
+            text = data[len(bom):].decode("utf-8", "surrogateescape")
+            parsed = ConfigFile(split_lines(text), bom=bom, name=name)
+            _PARSED[key] = parsed
+            while len(_PARSED) > _PARSED_KEPT:
+                _PARSED.popitem(last=False)
+        else:
+            _PARSED.move_to_end(key)
+        # a copy: its line list is its own (lines are immutable), the kept one never
+        # changes; a command parses the same files several times
+        out = parsed.copy()
+        return out if cls is ConfigFile else cls(out.lines, bom=out.bom, name=name)
 
     def to_text(self) -> str:
         """The file as text (non-UTF-8 bytes as surrogates), without the BOM."""
@@ -207,29 +267,34 @@ class ConfigFile:
 
     def reindex(self) -> None:
         """Recompute conditional depths and sections after ``lines`` changed."""
-        depth: list[int] = []
+        lines = self.lines
+        keywords = [line.keyword for line in lines]
         block_end: dict[int, int] = {}
         stack: list[int] = []
-        for i, line in enumerate(self.lines):
-            kw = line.keyword
-            if kw == ".endif" and stack:
-                block_end[stack.pop()] = i
-                depth.append(len(stack))
-            elif kw in (".elif", ".else") and stack:
-                depth.append(len(stack))
-            else:
-                depth.append(len(stack))
-                if kw == ".if":
-                    stack.append(i)
+        headers: list[tuple[int, tuple[str, str | None, str | None]]] = []
+        if any(kw in DIRECTIVES for kw in keywords):
+            depth: list[int] = []
+            for i, kw in enumerate(keywords):
+                if kw == ".endif" and stack:
+                    block_end[stack.pop()] = i
+                    depth.append(len(stack))
+                elif kw in (".elif", ".else") and stack:
+                    depth.append(len(stack))
+                else:
+                    depth.append(len(stack))
+                    if kw == ".if":
+                        stack.append(i)
+        else:  # no .if anywhere (most files): every line at depth 0
+            depth = [0] * len(lines)
         self._depth = depth
         self._block_end = block_end
         self._states = None
 
-        headers: list[tuple[int, tuple[str, str | None, str | None]]] = []
-        for i, line in enumerate(self.lines):
-            head = _section_header(line)
-            if head:
-                headers.append((i, head))
+        for i, kw in enumerate(keywords):
+            if kw in SECTION_SET:
+                head = _section_header(lines[i])
+                if head:
+                    headers.append((i, head))
         sections = []
         for k, (start, (kind, name, from_)) in enumerate(headers):
             end = headers[k + 1][0] if k + 1 < len(headers) else len(self.lines)
@@ -377,7 +442,7 @@ class ConfigFile:
         """Insert a line before *index*; the previous line gets a newline if it had none."""
         eol = eol or self.dominant_eol()
         if index > 0 and not self.lines[index - 1].eol:
-            self.lines[index - 1] = replace(self.lines[index - 1], eol=eol)
+            self.lines[index - 1] = Line(self.lines[index - 1].text, eol)
         self.lines.insert(index, Line.make(text, eol))
         self.reindex()
 
