@@ -50,6 +50,8 @@ log = logging.getLogger("haconsole.ui")
 
 MAX_LINES = 5000  # lines kept (and at most shown)
 FLUSH_INTERVAL = 0.2  # seconds between two updates of the view
+ROWS_PER_FLUSH = 200  # rows added to the table at most per update (see _flush)
+PARSE_BATCH = 2000  # lines read before they are parsed, at most (see _parse_raw)
 COLUMNS = (("time", 12), ("client", 15), ("frontend", 12), ("backend/server", 22),
            ("status", 6), ("Ta", 7), ("term", 4), ("request", 0))
 NO_RING = ("this HAProxy declares no ring to read its logs from. Add one through the "
@@ -59,6 +61,37 @@ NO_RING = ("this HAProxy declares no ring to read its logs from. Add one through
 NO_SOCKET = ("the logs are read from a ring over the stats socket, and this console has "
              "none: start it with -s SOCKET (or -i NAME), or read a log file from another "
              "terminal: `haconsole logs --file PATH --follow`")
+
+
+def _remove_rows(table: DataTable[Any], keys: list[str]) -> None:
+    """Remove the rows *keys* from *table* at once. ``DataTable.remove_row`` renumbers
+    every row at each call (quadratic when thousands go at once, as when a flood of
+    lines pushes the oldest out): this does what it does for all of them in one pass,
+    and falls back to it when the table's insides are not what it expects."""
+    from textual._two_way_dict import TwoWayDict
+    from textual.widgets.data_table import CellKey, RowKey
+
+    try:
+        locations = table._row_locations
+        gone = {RowKey(k) for k in keys}
+        kept = sorted(((locations.get(k) or 0, k) for k in table.rows if k not in gone),
+                      key=lambda pair: pair[0])
+        for key in gone:
+            for column_key in table._data.get(key, {}):
+                table._updated_cells.discard(CellKey(key, column_key))
+            del table.rows[key]
+            del table._data[key]
+        table._row_locations = TwoWayDict({k: i for i, (_, k) in enumerate(kept)})
+        table._require_update_dimensions = True
+        table.check_idle()
+        table.cursor_coordinate = table.cursor_coordinate
+        table.hover_coordinate = table.hover_coordinate
+        table._update_count += 1
+        table.refresh(layout=True)
+    except (AttributeError, KeyError, ImportError, TypeError):  # another Textual
+        for name in keys:
+            if name in table.rows:
+                table.remove_row(name)
 
 
 def parser_for(target: Target | None) -> LineParser:
@@ -250,6 +283,7 @@ class LogsScreen(ModalScreen[None]):
         self.state = "starting"
         self.message = ""
         self._follower: Any = None
+        self._raw: list[bytes] = []  # lines read, not parsed yet (at most PARSE_BATCH)
         self._initial_filter = initial_filter.strip()
 
     # -- layout ---------------------------------------------------------------------------
@@ -310,11 +344,11 @@ class LogsScreen(ModalScreen[None]):
         self.ring = ring
         if self.parser is None:
             self.parser = parser_for(self.target)
-        parser = self.parser
         self.state = "live"
         self._show_status()
         follower = RingFollower(self.client, ring, new_only=False)
         self._follower = follower
+        raw = self._raw
         try:
             async for item in follower.follow():
                 if isinstance(item, RingNote):
@@ -322,7 +356,9 @@ class LogsScreen(ModalScreen[None]):
                                 markup=False)
                     continue
                 self.total += 1
-                self.pending.append((self.total, parser.parse(item.data, self.total)))
+                raw.append(item.data)
+                if len(raw) >= PARSE_BATCH:
+                    self._parse_raw()  # bounded: parsed in batches, not held until a flush
         except HAProxyError as exc:
             self._fail(f"following the ring {ring} stopped: {exc}")
             return
@@ -344,9 +380,27 @@ class LogsScreen(ModalScreen[None]):
 
     def add_results(self, results: list[Result]) -> None:
         """Lines as if the ring had sent them (they are shown at the next update)."""
+        self._parse_raw()
         for result in results:
             self.total += 1
+            self._count(result)
             self.pending.append((self.total, result))
+
+    def _parse_raw(self) -> None:
+        """The lines read since the last call, parsed together (``parse_many``) into
+        :attr:`pending`, counted (unparsed, events)."""
+        raw = self._raw
+        if not raw:
+            return
+        parser = self.parser or LineParser.auto()
+        first = self.total - len(raw) + 1
+        results = parser.parse_many(raw, first)
+        raw.clear()
+        count = self._count
+        for result in results:
+            count(result)
+        # pending keeps the newest MAX_LINES: older ones could never be shown
+        self.pending.extend(zip(range(first, first + len(results)), results, strict=True))
 
     # -- the view -------------------------------------------------------------------------
     def _passes(self, result: Result) -> bool:
@@ -362,29 +416,36 @@ class LogsScreen(ModalScreen[None]):
                 self.unparsed += 1
 
     def _flush(self) -> None:
+        self._parse_raw()
         if not self.pending:
             return
         batch = list(self.pending)
         self.pending.clear()
-        for item in batch:
-            self._count(item[1])
-            self.buffer.append(item)
-        matched = [item for item in batch if self._passes(item[1])]
+        self.buffer.extend(batch)
+        if self.filter is None:
+            matched = batch
+        else:
+            matched = [item for item in batch if self._passes(item[1])]
         if self.paused:
             self.new_while_paused += len(matched)
         elif matched:
-            self._add_rows(matched[-MAX_LINES:])
+            # at most ROWS_PER_FLUSH new rows an update: a flood of lines is shown as its
+            # newest rows (all of them stay in the buffer: pause/end or a filter redraws
+            # from it), so that drawing costs the same whatever the log rate
+            self._add_rows(matched[-ROWS_PER_FLUSH:])
         self._show_status()
 
     def _add_rows(self, items: list[tuple[int, Result]]) -> None:
         table = self.query_one(LogTable)
+        shown = self.shown
         for n, result in items:
             key = str(n)
             table.add_row(*cells(result), key=key)
-            self.shown[key] = result
-        while len(self.shown) > MAX_LINES:
-            old, _ = self.shown.popitem(last=False)
-            table.remove_row(old)
+            shown[key] = result
+        excess = len(shown) - MAX_LINES
+        if excess > 0:
+            gone = [shown.popitem(last=False)[0] for _ in range(excess)]
+            _remove_rows(table, gone)
         self._to_end()
 
     def _to_end(self) -> None:
