@@ -150,6 +150,7 @@ class TopK(Generic[K, V]):
         if value is None:
             if len(items) >= self.capacity:
                 self._prune()
+                items = self.items  # a new dict: the key goes into it, not the old one
             value = items[key] = self.factory()
         return value
 
