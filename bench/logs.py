@@ -70,10 +70,12 @@ def generate(path: Path, n: int, seed: int = 14) -> None:
                     f"\"GET {rng.choice(paths)}?id={i % 97} HTTP/1.1\"\n")
 
 
-def time_halog(path: Path) -> tuple[float, dict[str, int]]:
+def time_halog(path: Path, extra: list[str] | None = None) -> tuple[float, dict[str, int]]:
+    """halog -srv on *path* (*extra*: more options, e.g. ``-s 2`` for rfc5424 headers)."""
     with open(path, "rb") as f:
         t0 = time.perf_counter()
-        out = subprocess.run([HALOG, "-q", "-srv"], stdin=f, capture_output=True,
+        out = subprocess.run([HALOG, "-q", "-srv", *(extra or [])], stdin=f,
+                             capture_output=True,
                              check=True).stdout.decode()
         elapsed = time.perf_counter() - t0
     counts = {line.split()[0]: int(line.split()[7]) for line in out.splitlines()[1:]}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +51,9 @@ log = logging.getLogger("haconsole.ui")
 
 MAX_LINES = 5000  # lines kept (and at most shown)
 FLUSH_INTERVAL = 0.2  # seconds between two updates of the view
-ROWS_PER_FLUSH = 200  # rows added to the table at most per update (see _flush)
+ROWS_PER_FLUSH = 40  # rows added to the table at most per update (see _flush)
 PARSE_BATCH = 2000  # lines read before they are parsed, at most (see _parse_raw)
+FLOOD_DRAW_INTERVAL = 0.5  # seconds between two draws of the table while lines flood in
 COLUMNS = (("time", 12), ("client", 15), ("frontend", 12), ("backend/server", 22),
            ("status", 6), ("Ta", 7), ("term", 4), ("request", 0))
 NO_RING = ("this HAProxy declares no ring to read its logs from. Add one through the "
@@ -284,6 +286,8 @@ class LogsScreen(ModalScreen[None]):
         self.message = ""
         self._follower: Any = None
         self._raw: list[bytes] = []  # lines read, not parsed yet (at most PARSE_BATCH)
+        self._undrawn: deque[tuple[int, Result]] = deque(maxlen=ROWS_PER_FLUSH)
+        self._drawn_at = 0.0
         self._initial_filter = initial_filter.strip()
 
     # -- layout ---------------------------------------------------------------------------
@@ -418,6 +422,11 @@ class LogsScreen(ModalScreen[None]):
     def _flush(self) -> None:
         self._parse_raw()
         if not self.pending:
+            if self._undrawn and not self.paused:  # the end of a flood
+                self._drawn_at = time.monotonic()
+                rows = list(self._undrawn)
+                self._undrawn.clear()
+                self._add_rows(rows)
             return
         batch = list(self.pending)
         self.pending.clear()
@@ -428,11 +437,21 @@ class LogsScreen(ModalScreen[None]):
             matched = [item for item in batch if self._passes(item[1])]
         if self.paused:
             self.new_while_paused += len(matched)
+            self._undrawn.clear()
         elif matched:
             # at most ROWS_PER_FLUSH new rows an update: a flood of lines is shown as its
             # newest rows (all of them stay in the buffer: pause/end or a filter redraws
-            # from it), so that drawing costs the same whatever the log rate
-            self._add_rows(matched[-ROWS_PER_FLUSH:])
+            # from it), and drawn at most every FLOOD_DRAW_INTERVAL, so that drawing
+            # costs the same whatever the log rate
+            undrawn = self._undrawn
+            undrawn.extend(matched[-ROWS_PER_FLUSH:])
+            flooding = len(batch) >= ROWS_PER_FLUSH
+            now = time.monotonic()
+            if not flooding or now - self._drawn_at >= FLOOD_DRAW_INTERVAL:
+                self._drawn_at = now
+                rows = list(undrawn)
+                undrawn.clear()
+                self._add_rows(rows)
         self._show_status()
 
     def _add_rows(self, items: list[tuple[int, Result]]) -> None:
@@ -440,6 +459,8 @@ class LogsScreen(ModalScreen[None]):
         shown = self.shown
         for n, result in items:
             key = str(n)
+            if key in shown:  # already drawn (by a redraw from the buffer)
+                continue
             table.add_row(*cells(result), key=key)
             shown[key] = result
         excess = len(shown) - MAX_LINES
