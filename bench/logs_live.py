@@ -9,8 +9,9 @@ Live (one HAProxy, one thread): a frontend that answers every request itself
 (``format rfc5424``) big enough to hold the whole run, so that HAProxy drops nothing
 whatever the reader does. ``wrk -t1 -c50 -d20s`` drives it (under ``nice -n 10``: on a
 two-core machine the load generator would otherwise take the console's CPU).
-Meanwhile, in this process, the console's headless app (``App.run_test``) has the Logs screen open on that ring: the
-real follower (``show events RING -w``), parser and table. Measured:
+Meanwhile, in this process, the console's headless app (``App.run_test``) has the Logs
+screen open on that ring: the real follower (``show events RING -w``), parser and table.
+Measured:
 
 * requests/s served (wrk's count and HAProxy's ``CumReq``);
 * lines the screen received against requests HAProxy logged, once the ring is drained:
