@@ -226,6 +226,13 @@ async def follow_under_load(sock: str, port: int, seconds: float, connections: i
             missed = 0
             deadline = time.perf_counter() + seconds - 1.0
             await asyncio.sleep(1.0)  # wrk up to speed
+            # first half: following only (the CPU of following); second half: key
+            # presses too (each redraws the whole table: their CPU is apart)
+            quiet = max(1.0, seconds / 2 - 1.0)
+            total0, cpu_q0, wall_q0 = screen.total, cpu_seconds(), time.perf_counter()
+            await asyncio.sleep(quiet)
+            cpu_q1, wall_q1 = cpu_seconds(), time.perf_counter()
+            quiet_lines = screen.total - total0
             samples: list[tuple[float, int]] = []
             while time.perf_counter() < deadline and len(lat) + missed < presses:
                 await asyncio.sleep(rng.uniform(0.1, 0.4))
@@ -256,7 +263,10 @@ async def follow_under_load(sock: str, port: int, seconds: float, connections: i
                 "ring_dropped": dropped,
                 "behind_at_end": behind,
                 "drain_s": round(drain_s, 3),
-                "cpu_pct_load": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
+                "cpu_pct_load": round(100 * (cpu_q1 - cpu_q0) / (wall_q1 - wall_q0), 1),
+                "cpu_window_s": round(wall_q1 - wall_q0, 2),
+                "lines_per_s_in_cpu_window": round(quiet_lines / (wall_q1 - wall_q0)),
+                "cpu_pct_with_keys": round(100 * (cpu1 - cpu_q1) / (wall1 - wall_q1), 1),
                 "cpu_pct_with_drain": round(100 * (cpu2 - cpu0) / (wall2 - wall0), 1),
                 "lines_per_s": round(received / (wall2 - wall0), 1),
                 "keys_ms": summary(lat),
@@ -275,6 +285,49 @@ async def follow_under_load(sock: str, port: int, seconds: float, connections: i
     return out
 
 
+def cli_follower(sock: str, port: int, seconds: float, connections: int, nice: int,
+                 directory: str) -> dict[str, Any]:
+    """``haconsole logs --ring RING --follow`` (the command line: follower, parser, one
+    printed line per log line, into a file) in a process of its own while wrk runs:
+    its CPU from /proc, the lines it printed against the requests served."""
+    out_path = os.path.join(directory, "follow.out")
+    repo = str(Path(__file__).resolve().parents[1])
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "console", "-s", sock, "logs", "--ring",
+                                 RING, "--follow"], cwd=repo, stdout=out,
+                                stderr=subprocess.PIPE)
+        try:
+            time.sleep(2.0)  # connected, past the start-up imports
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
+            base = cum_req(sock)
+            cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
+            wrk = subprocess.run(["nice", "-n", str(nice), WRK, "-t1", f"-c{connections}",
+                                  f"-d{seconds:g}s", f"http://127.0.0.1:{port}/"],
+                                 capture_output=True, text=True, check=False)
+            cpu1, wall1 = cpu_seconds(proc.pid), time.perf_counter()
+            served = cum_req(sock) - base
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with open(out_path, "rb") as f:
+                    printed = sum(c.count(b"\n") for c in iter(lambda: f.read(1 << 20), b""))
+                if printed >= served:
+                    break
+                time.sleep(0.2)
+            behind_s = round(time.perf_counter() - wall1, 1)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return {"wrk": parse_wrk(wrk.stdout), "served": served, "printed": printed,
+            "lost": served - printed, "caught_up_after_s": behind_s,
+            "cpu_pct": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
+            "lines_per_s": round(served / (wall1 - wall0))}
+
+
 def live(binary: str, seconds: float, connections: int, presses: int,
          directory: str, keep_lines: Path | None, nice: int = 10) -> dict[str, Any]:
     port = free_port()
@@ -289,6 +342,9 @@ def live(binary: str, seconds: float, connections: int, presses: int,
         result = asyncio.run(follow_under_load(sock, port, seconds, connections, presses,
                                                nice))
         result["ring_bytes"] = ring_bytes
+        _log(f"live: haconsole logs --ring {RING} --follow in a process of its own, "
+             f"wrk {seconds / 2:g} s")
+        result["cli"] = cli_follower(sock, port, seconds / 2, connections, nice, directory)
         if keep_lines is not None:
             # what the ring holds now: the run's lines, for the offline comparison
             with socket.socket(socket.AF_UNIX) as s, open(keep_lines, "wb") as f:
@@ -358,7 +414,13 @@ def table(res: dict[str, Any], markdown: bool = False) -> str:
              f"{lv['served']:,} / {lv['received']:,}"),
             ("lines lost (ring kept all: dropped by HAProxy)",
              f"{lv['lost']:,} ({lv['ring_dropped']})"),
-            ("console CPU while following, % of one core", f"{lv['cpu_pct_load']:.0f} %"),
+            ("console CPU while following, % of one core (lines/s then)",
+             f"{lv['cpu_pct_load']:.0f} % ({lv.get('lines_per_s_in_cpu_window', 0):,})"),
+            ("the same with a key press every 0.1-0.4 s",
+             f"{lv.get('cpu_pct_with_keys', 0):.0f} %"),
+            ("`haconsole logs --ring --follow` (own process): CPU at lines/s, lost",
+             f"{lv['cli']['cpu_pct']:.0f} % at {lv['cli']['lines_per_s']:,}, "
+             f"{lv['cli']['lost']:,} lost" if lv.get("cli") else "-"),
             ("behind when wrk stopped / caught up in",
              f"{lv['behind_at_end']:,} lines / {lv['drain_s']:.1f} s"),
             ("key → screen while following, median / p95",

@@ -53,7 +53,7 @@ MAX_LINES = 5000  # lines kept (and at most shown)
 FLUSH_INTERVAL = 0.2  # seconds between two updates of the view
 ROWS_PER_FLUSH = 40  # rows added to the table at most per update (see _flush)
 PARSE_BATCH = 2000  # lines read before they are parsed, at most (see _parse_raw)
-FLOOD_DRAW_INTERVAL = 0.5  # seconds between two draws of the table while lines flood in
+FLOOD_DRAW_INTERVAL = 1.0  # seconds between two draws of the table while lines flood in
 COLUMNS = (("time", 12), ("client", 15), ("frontend", 12), ("backend/server", 22),
            ("status", 6), ("Ta", 7), ("term", 4), ("request", 0))
 NO_RING = ("this HAProxy declares no ring to read its logs from. Add one through the "
@@ -427,6 +427,7 @@ class LogsScreen(ModalScreen[None]):
                 rows = list(self._undrawn)
                 self._undrawn.clear()
                 self._add_rows(rows)
+                self._show_status()
             return
         batch = list(self.pending)
         self.pending.clear()
@@ -447,11 +448,12 @@ class LogsScreen(ModalScreen[None]):
             undrawn.extend(matched[-ROWS_PER_FLUSH:])
             flooding = len(batch) >= ROWS_PER_FLUSH
             now = time.monotonic()
-            if not flooding or now - self._drawn_at >= FLOOD_DRAW_INTERVAL:
-                self._drawn_at = now
-                rows = list(undrawn)
-                undrawn.clear()
-                self._add_rows(rows)
+            if flooding and now - self._drawn_at < FLOOD_DRAW_INTERVAL:
+                return  # the status line too: each update of it lays the screen out again
+            self._drawn_at = now
+            rows = list(undrawn)
+            undrawn.clear()
+            self._add_rows(rows)
         self._show_status()
 
     def _add_rows(self, items: list[tuple[int, Result]]) -> None:
