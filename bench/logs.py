@@ -1,4 +1,5 @@
-"""Offline log summary throughput, side by side with halog (not part of ``make bench``).
+"""Offline log summary throughput, side by side with halog (standalone; ``make bench``'s
+logs section, :mod:`bench.logs_live`, uses its generator and timers).
 
 Usage: python bench/logs.py [--lines 1000000] [--runs 3] [--keep FILE]
 
