@@ -49,6 +49,9 @@ _EVENT = re.compile(
     r"\[WARNING\]|\[ALERT\]|\[NOTICE\])\b")
 
 
+_new = object.__new__
+
+
 class LogRecord:
     """A parsed traffic log line: its fields (see :mod:`.logformat`), its header, the
     name of the format that read it.
@@ -76,8 +79,10 @@ class LogRecord:
     def lazy(cls, m: re.Match[str], compiled: CompiledFormat, hkind: int,
              hm: re.Match[str] | None, format: str, line_no: int | None,
              raw: str) -> LogRecord:
-        rec = cls(None, None, format, line_no, raw)
+        rec = _new(cls)  # no __init__: a parse makes one of these per line
+        rec._fields = rec._header = None
         rec._m, rec._cf, rec._hkind, rec._hm = m, compiled, hkind, hm
+        rec.format, rec.line_no, rec.raw = format, line_no, raw
         return rec
 
     @property
