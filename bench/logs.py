@@ -1,4 +1,5 @@
-"""Offline log summary throughput, side by side with halog (not part of ``make bench``).
+"""Offline log summary throughput, side by side with halog (standalone; ``make bench``'s
+logs section, :mod:`bench.logs_live`, uses its generator and timers).
 
 Usage: python bench/logs.py [--lines 1000000] [--runs 3] [--keep FILE]
 
@@ -70,10 +71,12 @@ def generate(path: Path, n: int, seed: int = 14) -> None:
                     f"\"GET {rng.choice(paths)}?id={i % 97} HTTP/1.1\"\n")
 
 
-def time_halog(path: Path) -> tuple[float, dict[str, int]]:
+def time_halog(path: Path, extra: list[str] | None = None) -> tuple[float, dict[str, int]]:
+    """halog -srv on *path* (*extra*: more options, e.g. ``-s 2`` for rfc5424 headers)."""
     with open(path, "rb") as f:
         t0 = time.perf_counter()
-        out = subprocess.run([HALOG, "-q", "-srv"], stdin=f, capture_output=True,
+        out = subprocess.run([HALOG, "-q", "-srv", *(extra or [])], stdin=f,
+                             capture_output=True,
                              check=True).stdout.decode()
         elapsed = time.perf_counter() - t0
     counts = {line.split()[0]: int(line.split()[7]) for line in out.splitlines()[1:]}

@@ -55,6 +55,14 @@ def render(results: dict[str, Any]) -> str:
                   f"{fl.get('loadavg_start', '?')}, at the end {fl.get('loadavg_end', '?')}."
                   + (f" {fl['note']}" if fl.get("note") else ""), "",
                   report.fleet_table(fl, markdown=True)]
+    logs = results.get("logs")
+    if logs:
+        from bench import logs_live
+
+        parts += ["", f"{logs_live.title(logs)}; a run of its own (`--sections logs`):", "",
+                  logs_live.table(logs, markdown=True), "",
+                  logs_live.targets_table(logs.get("targets") or logs_live.targets(logs),
+                                          markdown=True)]
     parts += ["", "Targets: ratios against hatop measured in this run (absolute speed "
               "differs 2-3x between machines of the same kind):", "",
               report.targets_table(results["targets"], markdown=True)]

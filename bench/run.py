@@ -1,7 +1,7 @@
 """The console's performance benchmark (``make bench``).
 
 Usage: python bench/run.py [--quick] [--sizes 1000,10000,10000c,50000] [--label NAME]
-                           [--sections inprocess,terminal,start,memory,hatop,fleet]
+                           [--sections inprocess,terminal,start,memory,hatop,fleet,logs]
 
 For each size (servers; ``c`` = with health checks against closed ports), starts the
 bundled HAProxy 2.8 with 20 servers per backend on loopback and measures:
@@ -19,14 +19,18 @@ bundled HAProxy 2.8 with 20 servers per backend on loopback and measures:
 * hatop: the console and hatop side by side on a 900-server instance, A/B alternating;
 * fleet: ``haconsole --fleet`` on 10 nodes × 1,000 servers at 2 s over SSH (a real sshd
   on loopback) against ten hatops on the same sockets, CPU A/B alternating, and key
-  press to screen update on the merged table (:mod:`bench.fleet`).
+  press to screen update on the merged table (:mod:`bench.fleet`);
+* logs: log throughput (:mod:`bench.logs_live`): HAProxy answering ``wrk`` itself and
+  logging every request to a ring, the console's Logs screen following it in process
+  (lines lost, CPU, key press to screen update), and the offline summary side by side
+  with halog on the same files.
 
 Prints the results, a Markdown table for the README, and writes
 ``bench/results/<date>-<host>[-label].json`` (this run) and ``bench/results/latest.json``.
-The fleet section is a run of its own in latest.json (its own date, machine and
-options under ``fleet``): ``--sections fleet`` alone replaces only that, keeping the
-per-size and hatop results of the last full run; a run without it keeps the last fleet
-results.
+The fleet and logs sections are runs of their own in latest.json (their own date,
+machine and options under ``fleet``/``logs``): ``--sections fleet`` (or ``logs``) alone
+replaces only that, keeping the other results of the last full run; a run without it
+keeps its last results.
 HAProxy, tmux and churn processes started here are stopped on the way out.
 """
 
@@ -47,7 +51,8 @@ from bench import report  # noqa: E402
 from bench.haproxy_env import haproxy_binary, haproxy_version, instance  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-SECTIONS = ("inprocess", "terminal", "start", "memory", "hatop", "fleet")
+SECTIONS = ("inprocess", "terminal", "start", "memory", "hatop", "fleet", "logs")
+OWN_RUN = ("fleet", "logs")  # sections kept in latest.json as runs of their own
 SIZE_SECTIONS = ("inprocess", "terminal", "start", "memory")
 
 
@@ -72,6 +77,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fleet-nodes", type=int, default=10, help="nodes of the fleet section")
     p.add_argument("--fleet-servers", type=int, default=1000,
                    help="servers per node in the fleet section")
+    p.add_argument("--logs-seconds", type=float, default=None,
+                   help="length of the wrk run of the logs section (default 20, quick 8)")
+    p.add_argument("--logs-lines", type=int, default=None,
+                   help="lines of the generated file of the logs section (default 1,000,000, "
+                        "quick 200,000)")
     p.add_argument("--note", default="",
                    help="a sentence about the conditions of the run, kept with the fleet "
                         "results and shown in the README (e.g. other work on the machine)")
@@ -130,6 +140,19 @@ def measure_size(token: str, args: argparse.Namespace, leak: dict[str, int]) -> 
     return out
 
 
+def logs_live_title(res: dict[str, Any]) -> str:
+    from bench import logs_live
+
+    return logs_live.title(res)
+
+
+def _logs_table(res: dict[str, Any], markdown: bool = False) -> str:
+    from bench import logs_live
+
+    return logs_live.table(res, markdown) + "\n\n" + logs_live.targets_table(
+        res.get("targets") or logs_live.targets(res), markdown)
+
+
 def into_latest(previous: dict[str, Any] | None, results: dict[str, Any],
                 sections: set[str]) -> dict[str, Any]:
     """What latest.json becomes after this run. The fleet section is a run of its own
@@ -138,12 +161,13 @@ def into_latest(previous: dict[str, Any] | None, results: dict[str, Any],
     results. Anything else is this run alone."""
     if previous is None:
         return results
-    if sections == {"fleet"}:
-        out = {**previous, "fleet": results["fleet"]}
-    elif "fleet" not in sections and "fleet" in previous:
-        out = {**results, "fleet": previous["fleet"]}
+    if sections and sections <= set(OWN_RUN):
+        out = {**previous, **{s: results[s] for s in sections if s in results}}
     else:
-        return results
+        kept = {s: previous[s] for s in OWN_RUN if s not in sections and s in previous}
+        if not kept:
+            return results
+        out = {**results, **kept}
     out["targets"] = report.targets(out)
     return out
 
@@ -173,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     leak_spec = args.leak or ("900:1000" if args.quick else "900:10000,10000:2000")
     leak = {k: int(v) for k, v in (item.split(":") for item in leak_spec.split(",") if item)}
     binary = haproxy_binary()
-    fleet_only = sections == {"fleet"}
-    if not args.no_verify and not fleet_only:
+    own_only = bool(sections) and sections <= set(OWN_RUN)
+    if not args.no_verify and not own_only:
         from bench import verify
 
         _log("checking that the refresh path gives the same results (bench/verify.py)")
@@ -210,6 +234,18 @@ def main(argv: list[str] | None = None) -> int:
             **fleet.run(quick=args.quick, rounds=args.rounds, seconds=args.seconds,
                         nodes=args.fleet_nodes, servers=args.fleet_servers, log=_log)}
         results["fleet"]["loadavg_end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    if "logs" in sections:
+        from bench import logs_live
+
+        logs_args = logs_live.parse_args([
+            "--seconds", str(args.logs_seconds or (8.0 if args.quick else 20.0)),
+            "--lines", str(args.logs_lines or (200_000 if args.quick else 1_000_000)),
+            "--runs", str(args.rounds or (2 if args.quick else 5)),
+            "--note", args.note])
+        _log(f"logs: wrk {logs_args.seconds:g} s against a ring, the Logs screen "
+             "following; offline summary against halog")
+        results["logs"] = logs_live.run(logs_args)
+        results["logs"]["targets"] = logs_live.targets(results["logs"])
     results["seconds"] = time.monotonic() - started
     results["targets"] = report.targets(results)
 
@@ -226,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     if "fleet" in results:
         print(f"\n{report.fleet_title(results['fleet'])}:")
         print(report.fleet_table(results["fleet"]))
+    if "logs" in results:
+        print(f"\n{logs_live_title(results['logs'])}:")
+        print(_logs_table(results["logs"]))
     print("\nTargets:")
     print(report.targets_table(results["targets"]))
     print("\n--- Markdown (README) ---\n")
@@ -240,11 +279,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{report.fleet_title(results['fleet'])}:\n")
         print(report.fleet_table(results["fleet"], markdown=True))
 
+    if "logs" in results:
+        print(f"\n{logs_live_title(results['logs'])}:\n")
+        print(_logs_table(results["logs"], markdown=True))
+
     os.makedirs(args.out, exist_ok=True)
     host = results["machine"]["host"]
     name = f"{time.strftime('%Y-%m-%d')}-{host}" + (f"-{args.label}" if args.label else "")
-    if fleet_only:
-        name += "-fleet"
+    if own_only:
+        name += "-" + "-".join(sorted(sections))
     latest = os.path.join(args.out, "latest.json")
     previous = None
     if os.path.exists(latest):

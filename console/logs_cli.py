@@ -50,7 +50,7 @@ from console.haproxy.logs import (
     parse_filter,
 )
 from console.haproxy.logs.journal import journal_argv
-from console.haproxy.logs.parse import Result
+from console.haproxy.logs.parse import Result, parse_lines
 from console.haproxy.logs.reader import Follower, read_lines
 from console.haproxy.logs.summary import CLASSES, Group
 from console.haproxy.logs.times import parse_duration, record_time
@@ -307,7 +307,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     outside = 0
     stream = open_log(path)
     try:
-        for result in _results(parser, read_lines(stream)):
+        # in batches (parse_lines): the summary is printed at the end anyway
+        for result in parse_lines(parser, read_lines(stream)):
             if isinstance(result, LogRecord):
                 if since is not None:
                     t = record_time(result.fields)

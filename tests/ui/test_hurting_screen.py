@@ -304,6 +304,17 @@ async def test_a_log_file_as_the_source(lab: Lab) -> None:
                     "the line from the file", detail=lambda: app.collector.describe()
                     if app.collector else "")
         assert "logs: file" in app.collector.describe()
+        # the logs screen shows the file's lines too
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogsScreen), "the logs screen")
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        await until(pilot, lambda: logs.state == "live", "live")
+        assert f"file {path}" in logs.status_text
+        tag2 = f"/file2-{time.monotonic_ns()}"
+        lab.get(tag2)
+        await until(pilot, lambda: any(tag2 in str(r) for r in logs.buffer),
+                    "the line on the logs screen", detail=lambda: logs.status_text)
 
 
 async def test_missing_sources_are_said_not_raised(tmp_path: Path,

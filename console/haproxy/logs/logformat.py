@@ -342,9 +342,59 @@ class CompiledFormat:
                              if f.decode is not _text and f.decode is not _int)
         self._plus = {f.key: ("rc" if f.alias == "rc" else "asap") for f in self.fields
                       if f.alias == "rc" or f.alias in _LOGASAP}
+        self._pickers: dict[tuple[str, ...], Callable[[re.Match[str]], list[object]] | None] = {}
 
     def match(self, message: str) -> re.Match[str] | None:
         return self.regex.match(message)
+
+    def picker(self, keys: tuple[str, ...]) -> Callable[[re.Match[str]], list[object]] | None:
+        """A function that gives, from a match, the values :meth:`decode` would give for
+        *keys* (``decode(m).get(key)``), without decoding the other fields; None when
+        one of them needs the full decoding (a derived field other than
+        ``termination``, a quoted, hexadecimal or list value, a key logged twice).
+        What summaries use: most of a line's fields are never looked at."""
+        cached = self._pickers.get(keys)
+        if cached is not None or keys in self._pickers:
+            return cached
+        made = self._make_picker(keys)
+        self._pickers[keys] = made
+        return made
+
+    def _make_picker(self, keys: tuple[str, ...]) -> Callable[[re.Match[str]], list[object]] | None:
+        if not self._fast:
+            return None
+        by_key = {f.key: f for f in self.fields}
+        plan: list[tuple[int, int]] = []  # (group number, how to decode)
+        for key in keys:
+            f = by_key.get(key)
+            if f is None and key == "termination" and "termination_cookie" in by_key:
+                f = by_key["termination_cookie"]
+                if f.decode is not _text or f.quoted:
+                    return None
+                plan.append((f.group + 1, _PICK_TSC))
+                continue
+            if f is None:
+                if key in _DERIVED:
+                    return None
+                plan.append((0, _PICK_NONE))
+                continue
+            if f.quoted:
+                return None
+            if key in _DERIVED_FROM and not (key == "termination"
+                                             and "termination_cookie" not in by_key):
+                return None  # logged, but _derive() may still set it
+            if f.decode is _int:
+                plan.append((f.group + 1, _PICK_INT))
+            elif f.decode is _text:
+                plan.append((f.group + 1, _PICK_FRONTEND if key == "frontend" else _PICK_TEXT))
+            else:
+                return None
+        return _compile_picker(plan)
+
+    def frontend_of(self, m: re.Match[str]) -> object:
+        """``decode(m).get("frontend")``, cheaply."""
+        pick = self.picker(("frontend",))
+        return pick(m)[0] if pick is not None else self.decode(m).get("frontend")
 
     def decode(self, m: re.Match[str]) -> dict[str, object]:
         """The record of a match: every field, decoded (see the module docstring)."""
@@ -480,6 +530,52 @@ def compile_format(fmt: str, captures: dict[str, int] | None = None) -> Compiled
     return CompiledFormat(fmt, tokens, regex, fields, keys,
                           has_request=any(f.alias == "r" for f in fields), parts=parts)
 
+
+def _slow_int(v: str) -> int | None:
+    try:
+        return int(v)
+    except ValueError:
+        return _int(v)
+
+
+def _compile_picker(plan: list[tuple[int, int]]) -> Callable[[re.Match[str]], list[object]]:
+    """The picker of *plan* as one function (generated: one ``m.group`` call, the values
+    converted inline; see :meth:`CompiledFormat.picker`)."""
+    wanted = sorted({g for g, kind in plan if kind != _PICK_NONE})
+    names = {g: f"v{g}" for g in wanted}
+    exprs: list[str] = []
+    for g, kind in plan:
+        if kind == _PICK_NONE:
+            exprs.append("None")
+            continue
+        v = names[g]
+        if kind == _PICK_INT:
+            exprs.append(f"((int({v}) if {v}.isdigit() else _slow_int({v})) "
+                         f"if {v} and {v} != '-' else None)")
+        elif kind == _PICK_TEXT:
+            exprs.append(f"({v} if {v} and {v} != '-' else None)")
+        elif kind == _PICK_TSC:
+            exprs.append(f"({v}[:2] if {v} and {v} != '-' else None)")
+        else:
+            exprs.append(f"(({v}[:-1] if {v}[-1] == '~' else {v}) "
+                         f"if {v} and {v} != '-' else None)")
+    lines = ["def pick(m):"]
+    if len(wanted) == 1:
+        lines.append(f"    {names[wanted[0]]} = m.group({wanted[0]})")
+    elif wanted:
+        lines.append(f"    {', '.join(names[g] for g in wanted)}, = "
+                     f"m.group({', '.join(map(str, wanted))})")
+    lines.append(f"    return [{', '.join(exprs)}]")
+    scope: dict[str, object] = {"_slow_int": _slow_int}
+    exec("\n".join(lines), scope)  # noqa: S102 - generated from the plan above only
+    return scope["pick"]  # type: ignore[return-value]
+
+
+# picker kinds (see CompiledFormat.picker)
+_PICK_NONE, _PICK_INT, _PICK_TEXT, _PICK_TSC, _PICK_FRONTEND = range(5)
+# fields _derive() makes or changes: a picker cannot give them from one group
+_DERIVED = frozenset({"method", "uri", "http_version", "path", "tq", "termination", "ssl"})
+_DERIVED_FROM = frozenset({"method", "uri", "http_version", "path", "tq", "termination"})
 
 _REQUEST = re.compile(r"([^ ]+) ([^ ]+)(?: (HTTP/[^ ]+))?")
 

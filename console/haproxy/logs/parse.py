@@ -22,11 +22,12 @@ can count them apart from garbage.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from console.haproxy.logs.logformat import PREDEFINED, CompiledFormat, compile_format
-from console.haproxy.logs.syslog import Header, split_header
+from console.haproxy.logs.syslog import ANY_HEADER, Header, header_of, match_header
 
 MAX_LINE = 65_536  # characters: HAProxy's largest "len" for a log line is 65535
 MAX_RAW_KEPT = 2048  # characters of an unparsed line kept for display
@@ -48,16 +49,76 @@ _EVENT = re.compile(
     r"\[WARNING\]|\[ALERT\]|\[NOTICE\])\b")
 
 
-@dataclass(slots=True)
+_new = object.__new__
+
+
 class LogRecord:
     """A parsed traffic log line: its fields (see :mod:`.logformat`), its header, the
-    name of the format that read it."""
+    name of the format that read it.
 
-    fields: dict[str, object]
-    header: Header
-    format: str
-    line_no: int | None = None
-    raw: str = ""  # the line as read (without its line ending)
+    The parser makes records lazily: ``fields`` is decoded from the match on first
+    use, ``header`` made from its match on first use (most consumers look at a few
+    fields only: see :meth:`pick`)."""
+
+    __slots__ = ("_fields", "_header", "_m", "_cf", "_hkind", "_hm", "format", "line_no",
+                 "raw")
+
+    def __init__(self, fields: dict[str, object] | None = None, header: Header | None = None,
+                 format: str = "custom", line_no: int | None = None, raw: str = "") -> None:
+        self._fields = fields
+        self._header = header
+        self._m: re.Match[str] | None = None
+        self._cf: CompiledFormat | None = None
+        self._hkind = 0
+        self._hm: re.Match[str] | None = None
+        self.format = format
+        self.line_no = line_no
+        self.raw = raw  # the line as read (without its line ending)
+
+    @classmethod
+    def lazy(cls, m: re.Match[str], compiled: CompiledFormat, hkind: int,
+             hm: re.Match[str] | None, format: str, line_no: int | None,
+             raw: str) -> LogRecord:
+        rec = _new(cls)  # no __init__: a parse makes one of these per line
+        rec._fields = rec._header = None
+        rec._m, rec._cf, rec._hkind, rec._hm = m, compiled, hkind, hm
+        rec.format, rec.line_no, rec.raw = format, line_no, raw
+        return rec
+
+    @property
+    def fields(self) -> dict[str, object]:
+        f = self._fields
+        if f is None:
+            assert self._cf is not None and self._m is not None
+            f = self._fields = self._cf.decode(self._m)
+        return f
+
+    @fields.setter
+    def fields(self, value: dict[str, object]) -> None:
+        self._fields = value
+
+    @property
+    def header(self) -> Header:
+        h = self._header
+        if h is None:
+            if self._hkind < 0:  # matched with its header: find it again
+                self._hkind, self._hm = match_header(self.raw)
+            h = self._header = header_of(self._hkind, self._hm)
+        return h
+
+    @header.setter
+    def header(self, value: Header) -> None:
+        self._header = value
+
+    def pick(self, keys: tuple[str, ...]) -> list[object]:
+        """``[fields.get(k) for k in keys]``, without decoding the other fields when
+        the format allows it."""
+        if self._fields is None and self._cf is not None and self._m is not None:
+            picker = self._cf.picker(keys)
+            if picker is not None:
+                return picker(self._m)
+        f = self.fields
+        return [f.get(k) for k in keys]
 
     def get(self, key: str, default: object = None) -> object:
         return self.fields.get(key, default)
@@ -65,6 +126,18 @@ class LogRecord:
     @property
     def ok(self) -> bool:
         return True
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogRecord):
+            return NotImplemented
+        return (self.fields, self.header, self.format, self.line_no, self.raw) == \
+            (other.fields, other.header, other.format, other.line_no, other.raw)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"LogRecord(fields={self.fields!r}, header={self.header!r}, "
+                f"format={self.format!r}, line_no={self.line_no!r}, raw={self.raw!r})")
 
 
 @dataclass(slots=True)
@@ -91,6 +164,21 @@ class NamedFormat:
     name: str
     compiled: CompiledFormat
     frontends: frozenset[str] = frozenset()
+
+
+_BLANK = frozenset(("", " ", "\t", "\x0b", "\x0c"))
+_WITH_HEADER: dict[int, tuple[CompiledFormat, re.Pattern[str]]] = {}
+
+
+def _with_header(compiled: CompiledFormat) -> re.Pattern[str]:
+    """*compiled*'s pattern with any syslog header in front (see ANY_HEADER)."""
+    got = _WITH_HEADER.get(id(compiled))
+    if got is None or got[0] is not compiled:
+        if len(_WITH_HEADER) > 256:
+            _WITH_HEADER.clear()
+        got = _WITH_HEADER[id(compiled)] = (
+            compiled, re.compile(ANY_HEADER + compiled.regex.pattern))
+    return got[1]
 
 
 _PREDEFINED_CACHE: dict[str, CompiledFormat] = {}
@@ -152,28 +240,32 @@ class LineParser:
             return Unparsed(f"line too long ({len(line)} characters, more than {MAX_LINE})",
                             _keep(line), line_no)
         line = line.rstrip("\r\n")
-        if not line.strip():
+        if not line or line.isspace():
             return Unparsed("empty line", "", line_no)
         if "\x00" in line:
             return Unparsed("binary data (NUL bytes): not a log line", _keep(line), line_no)
-        header, message = split_header(line)
+        hkind, hm = match_header(line)
+        pos = hm.end() if hm is not None else 0
         formats = self.formats
         count = len(formats)
         first = self._last
+        by_frontend = self.by_frontend
         for k in range(count):
             i = (first + k) % count
             nf = formats[i]
-            m = nf.compiled.regex.match(message)
+            compiled = nf.compiled
+            m = compiled.regex.match(line, pos)
             if m is None:
                 continue
-            fields = nf.compiled.decode(m)
-            if self.by_frontend:
-                fe = fields.get("frontend")
-                want = self.by_frontend.get(fe) if isinstance(fe, str) else None
+            if by_frontend:
+                fe = compiled.frontend_of(m)
+                want = by_frontend.get(fe) if isinstance(fe, str) else None
                 if want is not None and want != nf.name:
                     continue
             self._last = i
-            return LogRecord(fields, header, nf.name, line_no, line)
+            return LogRecord.lazy(m, compiled, hkind, hm, nf.name, line_no, line)
+        header = header_of(hkind, hm)
+        message = line[pos:]
         m = _CONNECT.match(message) or _CONNECT_UNIX.match(message)
         if m:
             found: dict[str, object] = {}
@@ -184,6 +276,49 @@ class LineParser:
             return Unparsed("an HAProxy event, not a traffic log", _keep(line), line_no,
                             event=True)
         return Unparsed(self._why(message), _keep(line), line_no)
+
+    def parse_many(self, lines: Sequence[bytes], start: int = 1) -> list[Result]:
+        """``[parse(line, n) for n, line in enumerate(lines, start)]``, faster: the lines
+        are decoded at once, and matched (header and format in one regular expression)
+        with the format of the last line that parsed; what does not match goes through
+        :meth:`parse`, so the results are the same, line by line."""
+        if not lines:
+            return []
+        if self.by_frontend or not isinstance(lines[0], bytes):
+            return [self.parse(line, n) for n, line in enumerate(lines, start)]
+        try:
+            blob = b"\n".join(lines)
+        except TypeError:
+            return [self.parse(line, n) for n, line in enumerate(lines, start)]
+        if b"\x00" in blob or b"\r" in blob or max(map(len, lines)) > MAX_LINE:
+            return [self.parse(line, n) for n, line in enumerate(lines, start)]
+        texts = blob.decode("utf-8", "surrogateescape").split("\n")
+        if len(texts) != len(lines):  # a line with a newline inside
+            return [self.parse(line, n) for n, line in enumerate(lines, start)]
+        out: list[Result] = []
+        append = out.append
+        lazy = LogRecord.lazy
+        formats = self.formats
+        count = len(texts)
+        k = 0
+        while k < count:
+            nf = formats[self._last]
+            compiled = nf.compiled
+            name = nf.name
+            rest = texts[k:] if k else texts
+            matches = list(map(_with_header(compiled).match, rest))
+            for m in matches:
+                text = texts[k]
+                if m is None or (text[:1] in _BLANK and (not text or text.isspace())):
+                    last = self._last
+                    append(self.parse(lines[k], start + k))
+                    k += 1
+                    if self._last != last:
+                        break  # another format now: match the rest with it
+                    continue
+                append(lazy(m, compiled, -1, None, name, start + k, text))
+                k += 1
+        return out
 
     def _why(self, message: str) -> str:
         """The reason a message matched no format: where it stops matching the format
@@ -210,8 +345,18 @@ def _keep(line: str | bytes) -> str:
     return line[:MAX_RAW_KEPT]
 
 
+BATCH = 1024  # lines parsed together by parse_lines (LineParser.parse_many)
+
+
 def parse_lines(parser: LineParser, lines: Iterable[str | bytes],
-                start: int = 1) -> Iterable[Result]:
-    """Each line parsed, numbered from *start*."""
-    for n, line in enumerate(lines, start):
-        yield parser.parse(line, n)
+                start: int = 1) -> Iterator[Result]:
+    """Each line parsed, numbered from *start* (in batches of :data:`BATCH` lines:
+    a result comes once its batch is read, or the input ended)."""
+    it = iter(lines)
+    n = start
+    while True:
+        batch = list(islice(it, BATCH))
+        if not batch:
+            return
+        yield from parser.parse_many(batch, n)  # type: ignore[arg-type]
+        n += len(batch)

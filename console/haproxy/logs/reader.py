@@ -32,18 +32,16 @@ def read_lines(stream: BinaryIO, max_line: int = MAX_LINE) -> Iterator[bytes]:
         if not chunk:
             break
         buf += chunk
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            if skipping:
+        has_cr = b"\r" in buf
+        parts = buf.split(b"\n")
+        buf = parts.pop()  # what follows the last newline: not a line yet
+        if parts:
+            if skipping:  # the end of a line cut before: skipped
                 skipping = False
-            else:
-                line = buf[start:nl]
-                yield line[:-1] if line.endswith(b"\r") else line
-            start = nl + 1
-        buf = buf[start:]
+                del parts[0]
+            if has_cr:
+                parts = [p[:-1] if p.endswith(b"\r") else p for p in parts]
+            yield from parts
         if len(buf) > max_line:
             if not skipping:
                 yield buf[:MAX_RAW_KEPT] + OVERLONG

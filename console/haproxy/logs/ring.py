@@ -31,7 +31,10 @@ What the runtime API does (checked on 2.6.12, 2.8.25, 3.0.11, 3.2.0 and 3.4.0):
 bounded: one read of :data:`CHUNK` bytes plus one line of at most *max_line* bytes
 (longer lines are cut and marked with :data:`~.parse.OVERLONG`, like the file reader);
 nothing is queued: when the consumer is slow, HAProxy's ring holds the lines (and
-counts what it drops).
+counts what it drops). After a read that brought a few lines only, the follower waits
+:data:`COALESCE` before the next one, so that a steady flow of lines is read in a few
+large reads a second rather than one read per line or two (lines come at most that
+much later).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from console.haproxy.logs.syslog import split_header
 from console.haproxy.transport import RuntimeClient
 
 CHUNK = 1 << 16
+COALESCE = 0.05  # seconds to wait after a read that brought less than COALESCE_BELOW
+COALESCE_BELOW = 16_384  # bytes
 CHECK_INTERVAL = 2.0  # seconds between checks of the worker's pid and the drop counter
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)  # then 2 s between attempts
 MAX_RECONNECTS = 30  # attempts in a row before giving up
@@ -288,6 +293,8 @@ class RingFollower:
                 mode = ""
                 skip_until, skip_max = self._last, await self._backlog_lines()
 
+    pending = False  # more lines of the chunk just read follow at once (batch them)
+
     @property
     def connected(self) -> bool:
         """Whether the ring's stream is open now (lines written from now on are read)."""
@@ -331,8 +338,16 @@ class RingFollower:
                     read = None
                     if not chunk:
                         return
-                    for line in self.splitter.feed(chunk):
+                    lines = self.splitter.feed(chunk)
+                    last = len(lines) - 1
+                    for i, line in enumerate(lines):
+                        self.pending = i < last
                         yield RingLine(line)
+                    self.pending = False
+                    if len(chunk) < COALESCE_BELOW:
+                        # a few lines: let more come before the next read (a read costs
+                        # far more than a line; HAProxy and the socket hold what comes)
+                        await self._sleep(COALESCE)
                 if loop.time() >= next_check:
                     next_check = loop.time() + self.check_interval
                     async for note in self._check_process():

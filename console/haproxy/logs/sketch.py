@@ -55,15 +55,21 @@ class TimerSketch:
         self._sorted: list[tuple[int, int]] | None = None
 
     def add(self, value: int, count: int = 1) -> None:
-        if not self.exact:
-            value = quantize(value)
         counts = self.counts
-        counts[value] = counts.get(value, 0) + count
+        if self.exact:
+            c = counts.get(value)
+            if c is not None:
+                counts[value] = c + count
+            else:
+                counts[value] = count
+                if len(counts) > self.max_exact:
+                    self._fold()
+        else:
+            value = quantize(value)
+            counts[value] = counts.get(value, 0) + count
         self.n += count
         self.total += value * count
         self._sorted = None
-        if self.exact and len(counts) > self.max_exact:
-            self._fold()
 
     def _fold(self) -> None:
         folded: dict[int, int] = {}
@@ -128,10 +134,12 @@ class TopK(Generic[K, V]):
     """
 
     def __init__(self, capacity: int, factory: Callable[[], V],
-                 weight: Callable[[V], int]) -> None:
+                 weight: Callable[[V], int],
+                 on_drop: Callable[[list[tuple[K, V]]], None] | None = None) -> None:
         self.capacity = max(2, capacity)
         self.factory = factory
         self.weight = weight
+        self.on_drop = on_drop  # told the keys dropped, with their values
         self.items: dict[K, V] = {}
         self.error = 0  # the heaviest weight ever dropped
         self.dropped = 0  # how many keys were dropped
@@ -142,6 +150,7 @@ class TopK(Generic[K, V]):
         if value is None:
             if len(items) >= self.capacity:
                 self._prune()
+                items = self.items  # a new dict: the key goes into it, not the old one
             value = items[key] = self.factory()
         return value
 
@@ -152,6 +161,8 @@ class TopK(Generic[K, V]):
         if gone:
             self.error = max(self.error, self.weight(gone[0][1]))
             self.dropped += len(gone)
+            if self.on_drop is not None:
+                self.on_drop(gone)
         self.items = dict(keep)
 
     def __iter__(self) -> Iterator[tuple[K, V]]:

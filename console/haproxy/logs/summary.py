@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from console.haproxy.logs.parse import LogRecord, Result
 from console.haproxy.logs.sketch import TimerSketch, TopK
@@ -65,26 +66,50 @@ class Group:
     bytes_read: int = 0
 
     def add(self, f: dict[str, object]) -> None:
-        self.requests += 1
-        status = f.get("status")
-        term = f.get("termination")
-        cls = status_class(status)
-        self.classes[CLASSES.index(cls)] += 1
-        if isinstance(term, str):
-            self.termination[term] = self.termination.get(term, 0) + 1
-        if is_error(status, term):
-            self.errors += 1
         ta = f.get("ta")
         if ta is None:
             ta = f.get("tt")
-        if isinstance(ta, int) and ta >= 0:
+        self.add_values(f.get("status"), f.get("termination"), ta, f.get("tr"),
+                        f.get("bytes_read"))
+
+    def add_values(self, status: Any, term: Any, ta: Any, tr: Any, b: Any) -> None:
+        """One request: its status, termination state, Ta (or Tt), Tr, bytes."""
+        self.requests += 1
+        error = False
+        if status.__class__ is int:
+            if 100 <= status <= 599:
+                self.classes[status // 100 - 1] += 1
+                error = status >= 500
+            else:
+                self.classes[5] += 1
+                error = status < 0
+        else:
+            self.classes[5] += 1
+        if term.__class__ is str:
+            t = self.termination
+            t[term] = t.get(term, 0) + 1
+            if term and term[0] not in "-L":
+                error = True
+        if error:
+            self.errors += 1
+        if ta.__class__ is int and ta >= 0:
             self.ta.add(ta)
-        tr = f.get("tr")
-        if isinstance(tr, int) and tr >= 0:
+        if tr.__class__ is int and tr >= 0:
             self.tr.add(tr)
-        b = f.get("bytes_read")
-        if isinstance(b, int):
+        if b.__class__ is int:
             self.bytes_read += b
+
+    def merge(self, other: Group) -> None:
+        """Add what *other* counted."""
+        self.requests += other.requests
+        self.errors += other.errors
+        self.classes = [a + b for a, b in zip(self.classes, other.classes, strict=True)]
+        t = self.termination
+        for k, c in other.termination.items():
+            t[k] = t.get(k, 0) + c
+        self.ta.merge(other.ta)
+        self.tr.merge(other.tr)
+        self.bytes_read += other.bytes_read
 
     def to_dict(self, key: str) -> dict[str, object]:
         """The JSON shape of ``haconsole logs summary --json``."""
@@ -126,6 +151,31 @@ def _key_function(by: str) -> Callable[[dict[str, object]], str | None]:
     return field_value
 
 
+_VALUE_KEYS = ("status", "termination", "ta", "tt", "tr", "bytes_read")
+
+
+def _value_key_function(by: str) -> Callable[[list[object]], str | None]:
+    """The group key from the values picked for a summary (same as _key_function)."""
+    n = len(_VALUE_KEYS)
+    if by == "server":
+        def server(v: list[object]) -> str | None:
+            be, srv = v[n], v[n + 1]
+            if be is None and srv is None:
+                return None
+            return f"{be if be is not None else '-'}/{srv if srv is not None else '-'}"
+        return server
+    if by == "status":
+        def status(v: list[object]) -> str | None:
+            s = v[n]
+            return str(s) if isinstance(s, int) else "other"
+        return status
+
+    def field_value(v: list[object]) -> str | None:
+        x = v[n] if len(v) > n else None
+        return None if x is None else str(x)
+    return field_value
+
+
 class Summary:
     """Groups records by one dimension (see the module docstring)."""
 
@@ -134,8 +184,21 @@ class Summary:
             raise ValueError(f"unknown dimension {by!r}")
         self.by = by
         self.key = _key_function(by)
-        self.groups: TopK[str, Group] = TopK(max_groups, Group, lambda g: g.requests)
-        self.total = Group()
+        # the fields read from each record (status, termination, ta, tt, tr, bytes_read,
+        # then the grouping key's): LogRecord.pick decodes these only
+        grouping = {"server": ("backend", "server"), "status": ("status",),
+                    "client": ("client",), "backend": ("backend",),
+                    "frontend": ("frontend",), "termination": ("termination",)}.get(by)
+        self._ungrouped_by = None if grouping is not None else by  # path: from fields
+        self._keys = _VALUE_KEYS + (grouping or ())
+        self._key_of = _value_key_function(by)
+        self._pickers: dict[int, tuple[object, Callable[[Any], list[object]] | None]] = {}
+        self.groups: TopK[str, Group] = TopK(max_groups, Group, lambda g: g.requests,
+                                             on_drop=self._dropped)
+        # what is in no group now (records without the field, groups dropped): the
+        # total is that plus every group (each record is counted once, in one place)
+        self._rest = Group()
+        self._total: Group | None = None
         self.lines = 0
         self.records = 0
         self.unparsed = 0
@@ -162,13 +225,43 @@ class Summary:
             self.events += 1  # a connection accepted: no request, no timers
             return
         self.records += 1
-        fields = result.fields
-        self.total.add(fields)
-        key = self.key(fields)
+        cf = result._cf
+        if cf is not None and result._fields is None:
+            got = self._pickers.get(id(cf))
+            if got is None or got[0] is not cf:
+                got = self._pickers[id(cf)] = (cf, cf.picker(self._keys))
+            picker = got[1]
+            values = picker(result._m) if picker is not None else result.pick(self._keys)
+        else:
+            values = result.pick(self._keys)
+        if self._ungrouped_by is not None:
+            key = self.key(result.fields)
+        else:
+            key = self._key_of(values)
+        ta = values[2]
+        if ta is None:
+            ta = values[3]
+        self._total = None
         if key is None:
             self.ungrouped += 1
+            self._rest.add_values(values[0], values[1], ta, values[4], values[5])
             return
-        self.groups.get(key).add(fields)
+        self.groups.get(key).add_values(values[0], values[1], ta, values[4], values[5])
+
+    def _dropped(self, gone: list[tuple[str, Group]]) -> None:
+        for _, group in gone:
+            self._rest.merge(group)
+
+    @property
+    def total(self) -> Group:
+        """Every record in one group (requests, errors, timers of all of them)."""
+        if self._total is None:
+            total = Group()
+            total.merge(self._rest)
+            for _, group in self.groups:
+                total.merge(group)
+            self._total = total
+        return self._total
 
     def rows(self, sort: str = "requests") -> list[tuple[str, Group]]:
         """The groups, heaviest first by *sort* (requests, errors, ta_p95, key)."""
@@ -194,6 +287,9 @@ while _step <= 1000:
         _step += 1
 
 
+_PCT_KEYS = ("treq", "tw", "tc", "tr", "ta")
+
+
 class HalogPct:
     """``halog -pct`` on parsed records: lines whose five HTTP timers are all ≥ 0
     count; the columns are TR (``%TR``, halog's "request"), Tc, Tr, and the data time
@@ -206,15 +302,10 @@ class HalogPct:
     def add(self, result: Result) -> None:
         if not isinstance(result, LogRecord):
             return
-        f = result.fields
-        v: list[int] = []
-        for key in ("treq", "tw", "tc", "tr", "ta"):
-            x = f.get(key)
-            if not isinstance(x, int):
+        v: list[Any] = result.pick(_PCT_KEYS)
+        for x in v:
+            if x.__class__ is not int or x < 0:
                 return
-            v.append(x)
-        if min(v) < 0:
-            return
         self.n += 1
         self.sketches[0].add(v[0])
         self.sketches[1].add(v[2])

@@ -78,39 +78,66 @@ def _nil(value: str | None) -> str | None:
 
 def split_header(line: str) -> tuple[Header, str]:
     """``(header, message)``: the syslog header of *line* recognised and stripped."""
-    if not line:
+    kind, m = match_header(line)
+    if m is None:
         return RAW, line
+    return header_of(kind, m), line[m.end():]
+
+
+# the kinds of match_header(): which regular expression matched
+RFC5424, LEGACY, LEGACY_NO_TAG, ISO, PRI_ONLY = range(5)
+
+
+def match_header(line: str) -> tuple[int, re.Match[str] | None]:
+    """``(kind, match)`` of the header of *line* (``match`` None: no header; the message
+    starts at ``match.end()``). The :class:`Header` itself is made by :func:`header_of`,
+    only when someone asks for it."""
+    if not line:
+        return 0, None
     c = line[0]
     if c == "<":
         m = _RFC5424.match(line)
         if m:
-            return Header("rfc5424", _pri(m["pri"]), _nil(m["time"]), _nil(m["host"]),
-                          _nil(m["tag"]), _nil(m["pid"])), line[m.end():]
+            return RFC5424, m
     if c == "<" or c.isalpha():
         m = _LEGACY.match(line)
         if m:
-            return Header("rfc3164" if m["host"] else "local", _pri(m["pri"]), m["time"],
-                          m["host"], m["tag"], m["pid"]), line[m.end():]
+            return LEGACY, m
         m = _LEGACY_NO_TAG.match(line)
         if m:
-            return Header("local", _pri(m["pri"]), m["time"]), line[m.end():]
+            return LEGACY_NO_TAG, m
     if c == "<" or "0" <= c <= "9":
         m = _ISO.match(line)
         if m:
-            pri = _pri(m["pri"])
-            if m["tag"]:
-                variant = "rfc3164" if m["host"] else "local"
-            else:
-                variant = "iso" if pri is None else "timed"
-            return Header(variant, pri, m["time"], m["host"], m["tag"], m["pid"]), \
-                line[m.end():]
+            return ISO, m
     if c == "<":
         m = _PRI_ONLY.match(line)
         if m:
-            pri = _pri(m["pri"])
-            return Header("priority" if pri is not None and pri >= 8 else "short", pri), \
-                line[m.end():]
-    return RAW, line
+            return PRI_ONLY, m
+    return 0, None
+
+
+def header_of(kind: int, m: re.Match[str] | None) -> Header:
+    """The :class:`Header` of a :func:`match_header` result."""
+    if m is None:
+        return RAW
+    if kind == RFC5424:
+        return Header("rfc5424", _pri(m["pri"]), _nil(m["time"]), _nil(m["host"]),
+                      _nil(m["tag"]), _nil(m["pid"]))
+    if kind == LEGACY:
+        return Header("rfc3164" if m["host"] else "local", _pri(m["pri"]), m["time"],
+                      m["host"], m["tag"], m["pid"])
+    if kind == LEGACY_NO_TAG:
+        return Header("local", _pri(m["pri"]), m["time"])
+    if kind == ISO:
+        pri = _pri(m["pri"])
+        if m["tag"]:
+            variant = "rfc3164" if m["host"] else "local"
+        else:
+            variant = "iso" if pri is None else "timed"
+        return Header(variant, pri, m["time"], m["host"], m["tag"], m["pid"])
+    pri = _pri(m["pri"])
+    return Header("priority" if pri is not None and pri >= 8 else "short", pri)
 
 
 def _pri(text: str | None) -> int | None:
@@ -118,3 +145,15 @@ def _pri(text: str | None) -> int | None:
         return None
     value = int(text)
     return value if value <= 191 else None
+
+
+def _unnamed(pattern: str) -> str:
+    return re.sub(r"\(\?P<[a-z]+>", "(?:", pattern)
+
+
+# every header match_header() recognises, in its order, as one atomic group: put in
+# front of a message pattern, it strips the header exactly as match_header() would (the
+# first variant that matches, never another one when the message does not match)
+ANY_HEADER = ("(?>(?=<)" + _unnamed(_RFC5424.pattern) + "|" + _unnamed(_LEGACY.pattern)
+              + "|" + _unnamed(_LEGACY_NO_TAG.pattern) + "|" + _unnamed(_ISO.pattern) + "|"
+              + _unnamed(_PRI_ONLY.pattern) + "|)")

@@ -20,6 +20,7 @@ sample lines per key for a bounded number of keys.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 from console.haproxy.logs.parse import LogRecord, Result
 from console.haproxy.logs.sketch import TopK
-from console.haproxy.logs.summary import DIMENSIONS, Group, Summary, _key_function, is_error
+from console.haproxy.logs.summary import DIMENSIONS, Group, Summary, is_error
 
 BUCKET = 10.0  # seconds per bucket
 KEEP = 900.0  # seconds kept: the longest window
@@ -36,19 +37,6 @@ WINDOW_NAMES = ("1m", "5m", "15m", "mark")
 KEPT_DIMENSIONS = ("server", "backend", "termination", "status", "path", "client")
 SAMPLES_PER_KEY = 3
 MAX_SAMPLE_KEYS = 2000
-
-
-def merge_group(into: Group, other: Group) -> None:
-    """Add *other*'s counts to *into* (the sketches are merged, not copied)."""
-    into.requests += other.requests
-    into.errors += other.errors
-    for i, n in enumerate(other.classes):
-        into.classes[i] += n
-    for term, n in other.termination.items():
-        into.termination[term] = into.termination.get(term, 0) + n
-    into.ta.merge(other.ta)
-    into.tr.merge(other.tr)
-    into.bytes_read += other.bytes_read
 
 
 def merge_summaries(by: str, parts: Iterable[Summary], max_groups: int = 10_000) -> Summary:
@@ -62,32 +50,90 @@ def merge_summaries(by: str, parts: Iterable[Summary], max_groups: int = 10_000)
         out.ungrouped += part.ungrouped
         for reason, n in part.reasons.items():
             out.reasons[reason] = out.reasons.get(reason, 0) + n
-        merge_group(out.total, part.total)
+        out._rest.merge(part._rest)
         for key, group in part.groups:
-            merge_group(out.groups.get(key), group)
+            out.groups.get(key).merge(group)
+    out._total = None
     return out
 
 
-class _Bucket:
-    """The lines of one time slice: one total and one :class:`~.summary.Group` per key of
-    each dimension. A line's values are read once and counted in every dimension (this
-    runs for every log line: it is kept to plain dict and list operations)."""
+# what a bucket reads of each line (decoded only for these, when the format allows)
+_KEYS = ("status", "termination", "ta", "tt", "tr", "bytes_read", "backend", "server",
+         "client", "frontend")
 
-    __slots__ = ("index", "start", "serial", "dims", "keys", "groups", "total", "lines", "records",
-                 "unparsed", "events", "ungrouped", "reasons")
+
+_REQUEST_RE = re.compile(r"([^ ]+) ([^ ]+)(?: HTTP/[^ ]+)?")
+
+
+def _path(_v: list[object], r: LogRecord) -> str | None:
+    """The path of the request (``fields["path"]``). HAProxy's HTTP formats end with
+    the quoted request (a ``"`` in it is logged as ``#22``): read there rather than
+    decoding the whole line; any other format, or an odd end, is decoded."""
+    if r.format in ("http", "https"):
+        raw = r.raw
+        if raw.endswith('"'):
+            start = raw.rfind('"', 0, len(raw) - 1)
+            m = _REQUEST_RE.fullmatch(raw, start + 1, len(raw) - 1) if start >= 0 else None
+            if m:
+                return m[2].split("?", 1)[0]
+    p = r.fields.get("path")
+    return None if p is None else str(p)
+
+
+def _dim_key(by: str) -> Callable[[list[object], LogRecord], str | None]:
+    """The group key of a line for dimension *by*, from the values of :data:`_KEYS`."""
+    if by == "server":
+        def server(v: list[object], _r: LogRecord) -> str | None:
+            be, srv = v[6], v[7]
+            if be is None and srv is None:
+                return None
+            return f"{be if be is not None else '-'}/{srv if srv is not None else '-'}"
+        return server
+    if by == "status":
+        def status(v: list[object], _r: LogRecord) -> str | None:
+            return str(v[0]) if isinstance(v[0], int) else "other"
+        return status
+    if by == "path":
+        return _path
+    at = {"termination": 1, "backend": 6, "client": 8, "frontend": 9}[by]
+
+    def field_value(v: list[object], _r: LogRecord) -> str | None:
+        x = v[at]
+        return None if x is None else str(x)
+    return field_value
+
+
+class _Bucket:
+    """The lines of one time slice: one total and, per dimension, one
+    :class:`~.summary.Group` per key (and one for the rest: lines without the key,
+    groups dropped). A line's values are read once and counted in every dimension."""
+
+    __slots__ = ("index", "start", "serial", "dims", "keys", "with_tr", "groups", "rests",
+                 "total",
+                 "lines", "records", "unparsed", "events", "ungrouped", "reasons")
 
     def __init__(self, index: int, dims: tuple[str, ...], max_groups: int) -> None:
         self.index = index
         self.start = 0.0  # the arrival time of its first line (or the mark that opened it)
         self.serial = 0  # its rank among the buckets ever made
         self.dims = dims
-        self.keys = [_key_function(d) for d in dims]
+        self.keys = [_dim_key(d) for d in dims]
+        # Tr is kept per server and backend only (what is shown elsewhere is Ta)
+        self.with_tr = [d in ("server", "backend") for d in dims]
+        self.rests = [Group() for _ in dims]
         self.groups: list[TopK[str, Group]] = [
-            TopK(max_groups, Group, _requests) for _ in dims]
+            TopK(max_groups, Group, _requests, on_drop=self._dropper(i))
+            for i in range(len(dims))]
         self.total = Group()
         self.lines = self.records = self.unparsed = self.events = 0
         self.ungrouped = [0] * len(dims)
         self.reasons: dict[str, int] = {}
+
+    def _dropper(self, i: int) -> Callable[[list[tuple[str, Group]]], None]:
+        def dropped(gone: list[tuple[str, Group]]) -> None:
+            for _, group in gone:
+                self.rests[i].merge(group)
+        return dropped
 
     def add(self, result: Result) -> None:
         self.lines += 1
@@ -104,31 +150,21 @@ class _Bucket:
             self.events += 1
             return
         self.records += 1
-        f = result.fields
-        status = f.get("status")
-        term = f.get("termination")
-        cls = status // 100 - 1 if isinstance(status, int) and 100 <= status <= 599 else 5
-        if not isinstance(term, str):
-            term = None
-        err = (isinstance(status, int) and (status < 0 or 500 <= status <= 599)) or \
-            (term is not None and term[:1] not in ("-", "L", ""))
-        ta = f.get("ta")
+        v = result.pick(_KEYS)
+        ta = v[2]
         if ta is None:
-            ta = f.get("tt")
-        if not (isinstance(ta, int) and ta >= 0):
-            ta = None
-        tr = f.get("tr")
-        if not (isinstance(tr, int) and tr >= 0):
-            tr = None
-        b = f.get("bytes_read")
-        nbytes = b if isinstance(b, int) else 0
-        _count(self.total, cls, term, err, ta, tr, nbytes)
+            ta = v[3]
+        status, term, tr, nbytes = v[0], v[1], v[4], v[5]
+        self.total.add_values(status, term, ta, tr, nbytes)
+        with_tr = self.with_tr
         for i, key_of in enumerate(self.keys):
-            key = key_of(f)
+            key = key_of(v, result)
+            t = tr if with_tr[i] else None
             if key is None:
                 self.ungrouped[i] += 1
+                self.rests[i].add_values(status, term, ta, t, nbytes)
                 continue
-            _count(self.groups[i].get(key), cls, term, err, ta, tr, nbytes)
+            self.groups[i].get(key).add_values(status, term, ta, t, nbytes)
 
     def summary(self, by: str) -> Summary:
         """This bucket as a :class:`~.summary.Summary` grouped by *by* (shared groups:
@@ -136,7 +172,8 @@ class _Bucket:
         i = self.dims.index(by)
         out = Summary(by)
         out.groups = self.groups[i]
-        out.total = self.total
+        out._rest = self.rests[i]
+        out._total = self.total
         out.lines, out.records, out.unparsed = self.lines, self.records, self.unparsed
         out.events, out.ungrouped = self.events, self.ungrouped[i]
         out.reasons = self.reasons
@@ -147,28 +184,15 @@ def _requests(g: Group) -> int:
     return g.requests
 
 
-def _count(g: Group, cls: int, term: str | None, err: bool, ta: int | None, tr: int | None,
-           nbytes: int) -> None:
-    g.requests += 1
-    g.classes[cls] += 1
-    if term is not None:
-        termination = g.termination
-        termination[term] = termination.get(term, 0) + 1
-    if err:
-        g.errors += 1
-    if ta is not None:
-        g.ta.add(ta)
-    if tr is not None:
-        g.tr.add(tr)
-    g.bytes_read += nbytes
-
-
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One error line kept as evidence: when it arrived, and the line."""
 
     at: float
     record: LogRecord
+
+
+_EVIDENCE_KEYS = ("status", "termination", "backend", "server")
 
 
 class Evidence:
@@ -182,14 +206,12 @@ class Evidence:
         self.samples: OrderedDict[str, deque[Sample]] = OrderedDict()
 
     def add(self, record: LogRecord, at: float) -> None:
-        f = record.fields
-        if not is_error(f.get("status"), f.get("termination")):
+        status, term, backend, server = record.pick(_EVIDENCE_KEYS)
+        if not is_error(status, term):
             return
-        backend = f.get("backend")
         if not isinstance(backend, str):
             return
         keys = [backend]
-        server = f.get("server")
         if isinstance(server, str):
             keys.append(f"{backend}/{server}")
         sample = Sample(at, record)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,9 @@ log = logging.getLogger("haconsole.ui")
 
 MAX_LINES = 5000  # lines kept (and at most shown)
 FLUSH_INTERVAL = 0.2  # seconds between two updates of the view
+ROWS_PER_FLUSH = 40  # rows added to the table at most per update (see _flush)
+PARSE_BATCH = 2000  # lines read before they are parsed, at most (see _parse_raw)
+FLOOD_DRAW_INTERVAL = 1.0  # seconds between two draws of the table while lines flood in
 COLUMNS = (("time", 12), ("client", 15), ("frontend", 12), ("backend/server", 22),
            ("status", 6), ("Ta", 7), ("term", 4), ("request", 0))
 NO_RING = ("this HAProxy declares no ring to read its logs from. A (shift+a) stages one "
@@ -59,6 +63,37 @@ NO_RING = ("this HAProxy declares no ring to read its logs from. A (shift+a) sta
 NO_SOCKET = ("the logs are read from a ring over the stats socket, and this console has "
              "none: start it with -s SOCKET (or -i NAME), or read a log file from another "
              "terminal: `haconsole logs --file PATH --follow`")
+
+
+def _remove_rows(table: DataTable[Any], keys: list[str]) -> None:
+    """Remove the rows *keys* from *table* at once. ``DataTable.remove_row`` renumbers
+    every row at each call (quadratic when thousands go at once, as when a flood of
+    lines pushes the oldest out): this does what it does for all of them in one pass,
+    and falls back to it when the table's insides are not what it expects."""
+    from textual._two_way_dict import TwoWayDict
+    from textual.widgets.data_table import CellKey, RowKey
+
+    try:
+        locations = table._row_locations
+        gone = {RowKey(k) for k in keys}
+        kept = sorted(((locations.get(k) or 0, k) for k in table.rows if k not in gone),
+                      key=lambda pair: pair[0])
+        for key in gone:
+            for column_key in table._data.get(key, {}):
+                table._updated_cells.discard(CellKey(key, column_key))
+            del table.rows[key]
+            del table._data[key]
+        table._row_locations = TwoWayDict({k: i for i, (_, k) in enumerate(kept)})
+        table._require_update_dimensions = True
+        table.check_idle()
+        table.cursor_coordinate = table.cursor_coordinate
+        table.hover_coordinate = table.hover_coordinate
+        table._update_count += 1
+        table.refresh(layout=True)
+    except (AttributeError, KeyError, ImportError, TypeError):  # another Textual
+        for name in keys:
+            if name in table.rows:
+                table.remove_row(name)
 
 
 def parser_for(target: Target | None) -> LineParser:
@@ -253,6 +288,11 @@ class LogsScreen(ModalScreen[None]):
         self.state = "starting"
         self.message = ""
         self._follower: Any = None
+        self.source_text: str | None = None  # a file or journald, through the collector
+        self._unlisten: Any = None
+        self._raw: list[bytes] = []  # lines read, not parsed yet (at most PARSE_BATCH)
+        self._undrawn: deque[tuple[int, Result]] = deque(maxlen=ROWS_PER_FLUSH)
+        self._drawn_at = 0.0
         self._initial_filter = initial_filter.strip()
 
     # -- layout ---------------------------------------------------------------------------
@@ -287,6 +327,8 @@ class LogsScreen(ModalScreen[None]):
     def on_unmount(self) -> None:
         if self._follower is not None:
             self._follower.stop()
+        if self._unlisten is not None:
+            self._unlisten()
 
     # -- following ------------------------------------------------------------------------
     async def _pick_ring(self) -> str | None:
@@ -299,6 +341,18 @@ class LogsScreen(ModalScreen[None]):
     async def _follow(self) -> None:
         from console.haproxy.logs.ring import RingFollower, RingNote
 
+        collector: Any = getattr(self.app, "collector", None)
+        if self.ring is None and collector is not None and \
+                (collector.log_file or collector.journal_unit):
+            # the console reads a file or journald (--log-file, --log-journal): its lines
+            if collector.state == "stopped":
+                self._fail(collector.why)
+                return
+            self.source_text = collector.source
+            self.state = "live"
+            self._show_status()
+            self._unlisten = collector.listen(self.add_results)
+            return
         if self.client is None:
             self._fail(NO_SOCKET)
             return
@@ -313,11 +367,11 @@ class LogsScreen(ModalScreen[None]):
         self.ring = ring
         if self.parser is None:
             self.parser = parser_for(self.target)
-        parser = self.parser
         self.state = "live"
         self._show_status()
         follower = RingFollower(self.client, ring, new_only=False)
         self._follower = follower
+        raw = self._raw
         try:
             async for item in follower.follow():
                 if isinstance(item, RingNote):
@@ -325,7 +379,9 @@ class LogsScreen(ModalScreen[None]):
                                 markup=False)
                     continue
                 self.total += 1
-                self.pending.append((self.total, parser.parse(item.data, self.total)))
+                raw.append(item.data)
+                if len(raw) >= PARSE_BATCH:
+                    self._parse_raw()  # bounded: parsed in batches, not held until a flush
         except HAProxyError as exc:
             self._fail(f"following the ring {ring} stopped: {exc}")
             return
@@ -347,9 +403,27 @@ class LogsScreen(ModalScreen[None]):
 
     def add_results(self, results: list[Result]) -> None:
         """Lines as if the ring had sent them (they are shown at the next update)."""
+        self._parse_raw()
         for result in results:
             self.total += 1
+            self._count(result)
             self.pending.append((self.total, result))
+
+    def _parse_raw(self) -> None:
+        """The lines read since the last call, parsed together (``parse_many``) into
+        :attr:`pending`, counted (unparsed, events)."""
+        raw = self._raw
+        if not raw:
+            return
+        parser = self.parser or LineParser.auto()
+        first = self.total - len(raw) + 1
+        results = parser.parse_many(raw, first)
+        raw.clear()
+        count = self._count
+        for result in results:
+            count(result)
+        # pending keeps the newest MAX_LINES: older ones could never be shown
+        self.pending.extend(zip(range(first, first + len(results)), results, strict=True))
 
     # -- the view -------------------------------------------------------------------------
     def _passes(self, result: Result) -> bool:
@@ -365,29 +439,55 @@ class LogsScreen(ModalScreen[None]):
                 self.unparsed += 1
 
     def _flush(self) -> None:
+        self._parse_raw()
         if not self.pending:
+            if self._undrawn and not self.paused:  # the end of a flood
+                self._drawn_at = time.monotonic()
+                rows = list(self._undrawn)
+                self._undrawn.clear()
+                self._add_rows(rows)
+                self._show_status()
             return
         batch = list(self.pending)
         self.pending.clear()
-        for item in batch:
-            self._count(item[1])
-            self.buffer.append(item)
-        matched = [item for item in batch if self._passes(item[1])]
+        self.buffer.extend(batch)
+        if self.filter is None:
+            matched = batch
+        else:
+            matched = [item for item in batch if self._passes(item[1])]
         if self.paused:
             self.new_while_paused += len(matched)
+            self._undrawn.clear()
         elif matched:
-            self._add_rows(matched[-MAX_LINES:])
+            # at most ROWS_PER_FLUSH new rows an update: a flood of lines is shown as its
+            # newest rows (all of them stay in the buffer: pause/end or a filter redraws
+            # from it), and drawn at most every FLOOD_DRAW_INTERVAL, so that drawing
+            # costs the same whatever the log rate
+            undrawn = self._undrawn
+            undrawn.extend(matched[-ROWS_PER_FLUSH:])
+            flooding = len(batch) >= ROWS_PER_FLUSH
+            now = time.monotonic()
+            if flooding and now - self._drawn_at < FLOOD_DRAW_INTERVAL:
+                return  # the status line too: each update of it lays the screen out again
+            self._drawn_at = now
+            rows = list(undrawn)
+            undrawn.clear()
+            self._add_rows(rows)
         self._show_status()
 
     def _add_rows(self, items: list[tuple[int, Result]]) -> None:
         table = self.query_one(LogTable)
+        shown = self.shown
         for n, result in items:
             key = str(n)
+            if key in shown:  # already drawn (by a redraw from the buffer)
+                continue
             table.add_row(*cells(result), key=key)
-            self.shown[key] = result
-        while len(self.shown) > MAX_LINES:
-            old, _ = self.shown.popitem(last=False)
-            table.remove_row(old)
+            shown[key] = result
+        excess = len(shown) - MAX_LINES
+        if excess > 0:
+            gone = [shown.popitem(last=False)[0] for _ in range(excess)]
+            _remove_rows(table, gone)
         self._to_end()
 
     def _to_end(self) -> None:
@@ -405,7 +505,7 @@ class LogsScreen(ModalScreen[None]):
 
     def _show_status(self) -> None:
         status = self.query_one("#logs-status", Static)
-        ring = f"ring {visible(self.ring)}" if self.ring else "no ring"
+        ring = self.source_text or (f"ring {visible(self.ring)}" if self.ring else "no ring")
         if self.state == "starting":
             mode = "connecting…"
         elif self.state == "stopped":
