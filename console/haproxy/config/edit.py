@@ -358,10 +358,12 @@ def _references(cfg: ConfigFile, section: Section, server: str) -> list[str]:
                                     "server-template") or owner.line_state(i) is False:
                 continue
             own = owner is cfg and section.start < i < section.end
-            values = line.values
             if line.keyword == "use-server":
+                values = line.values
                 if own and len(values) > 1 and values[1] == server:
                     refs.append(owner.where(i))
+                continue
+            if "track" not in line.text:  # no track parameter (most lines): not parsed
                 continue
             parsed = parse_server_line(line)
             track = parsed.param("track") if parsed else None

@@ -188,7 +188,8 @@ def _section_header(line: Line) -> tuple[str, str | None, str | None] | None:
 class ConfigFile:
     """The whole file. Edits (see :mod:`console.haproxy.config.edit`) change it in place."""
 
-    def __init__(self, lines: list[Line], *, bom: bytes = b"", name: str = "haproxy.cfg") -> None:
+    def __init__(self, lines: list[Line], *, bom: bytes = b"", name: str = "haproxy.cfg",
+                 _index: ConfigFile | None = None) -> None:
         self.lines: list[Line] = list(lines)
         self.bom = bom
         self.name = name
@@ -200,7 +201,12 @@ class ConfigFile:
         self.before: list[ConfigFile] = []  # files HAProxy reads before this one
         self.after: list[ConfigFile] = []  # and after it
         self._states: LineStates | None = None
-        self.reindex()
+        if _index is not None and _index.lines == self.lines:
+            # the same lines: the same index (its lists are replaced, never changed)
+            self.sections, self._depth = _index.sections, _index._depth
+            self._block_end = dict(_index._block_end)
+        else:
+            self.reindex()
 
     # -- reading and writing -------------------------------------------------------------
 
@@ -233,7 +239,7 @@ class ConfigFile:
         return self.bom + self.to_text().encode("utf-8", "surrogateescape")
 
     def copy(self) -> ConfigFile:
-        out = ConfigFile(self.lines, bom=self.bom, name=self.name)
+        out = ConfigFile(self.lines, bom=self.bom, name=self.name, _index=self)
         out.cond, out.env_in = self.cond, self.env_in
         out.before, out.after = list(self.before), list(self.after)
         return out
