@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console.block_cli import add_parsers as add_block_parsers
 
     add_block_parsers(sub)  # clients, block, unblock
+    from console.record_cli import add_parsers as add_record_parsers
+
+    add_record_parsers(sub)  # record, replay
     return p
 
 
@@ -257,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from console.block_cli import run as run_block
 
             return run_block(args)
+        if args.command in ("record", "replay"):
+            from console.record_cli import run as run_record
+
+            return run_record(args)
         if args.command in ("server", "frontend", "counters", "table", "map", "acl"):
             from console.actions_cli import run as run_action
 
