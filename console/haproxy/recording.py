@@ -26,6 +26,7 @@ be more than a second off (a reset, a state change). Everything else is exact.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import math
 import os
@@ -84,18 +85,32 @@ def decode(data: bytes) -> Any:
 
 # --------------------------------------------------------------------------- stat rows
 
-def split_stat(text: str) -> tuple[str, list[list[str]]] | None:
-    """``show stat``'s header line and its rows split on commas (None: quoted fields, a
-    form kept whole in a keyframe instead)."""
-    if '"' in text:
-        return None
+def split_line(line: str) -> list[str]:
+    """One CSV line's fields (quoted fields, which HAProxy writes when a value holds a
+    comma or a quote, unquoted)."""
+    if '"' not in line:
+        return line.split(",")
+    try:
+        return next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return line.split(",")
+
+
+def join_row(row: list[str]) -> str:
+    """The fields back as a CSV line (quoted where needed: parsed, the same fields)."""
+    return ",".join(f if not any(ch in f for ch in ',"\r\n') else
+                    '"' + f.replace('"', '""') + '"' for f in row)
+
+
+def split_stat(text: str) -> tuple[str, list[list[str]]]:
+    """``show stat``'s header line and its rows as fields."""
     lines = text.split("\n")
     head = lines[0].rstrip("\r") if lines else ""
-    return head, [line.split(",") for line in lines[1:] if line]
+    return head, [split_line(line) for line in lines[1:] if line]
 
 
 def join_stat(head: str, rows: list[list[str]]) -> str:
-    return head + "\n" + "".join(",".join(r) + "\n" for r in rows)
+    return head + "\n" + "".join(join_row(r) + "\n" for r in rows)
 
 
 def _clock_positions(head: str) -> tuple[int, ...]:
@@ -312,10 +327,9 @@ class RecordingWriter:
         split = split_stat(stat_text)
         event = self._failed
         self._failed = False
-        key = (split is None or at - self._last_key >= self.keyframe_every
-               or split[0] != self.stat.head)
+        key = at - self._last_key >= self.keyframe_every or split[0] != self.stat.head
         changes = None
-        if not key and split is not None:
+        if not key:
             found = diff_rows(self.stat, split[1], at)
             if found is None:
                 key, event = True, True
@@ -323,13 +337,9 @@ class RecordingWriter:
                 changes, ev = found
                 event = event or ev
         if key or changes is None:
-            payload: dict[str, Any] = {"m": m, "info": info}
-            if split is None:
-                payload["text"] = stat_text
-                self.stat.reset("", [], at)
-            else:
-                payload["head"], payload["rows"] = split[0], [",".join(r) for r in split[1]]
-                self.stat.reset(split[0], [list(r) for r in split[1]], at)
+            payload: dict[str, Any] = {"m": m, "info": info, "head": split[0],
+                                       "rows": [join_row(r) for r in split[1]]}
+            self.stat.reset(split[0], [list(r) for r in split[1]], at)
             self._last_key = at
             self.info = info
             self._record(KEYFRAME, at, payload, FLAG_EVENT if event else 0)
@@ -560,7 +570,6 @@ class FrameReader:
     def __init__(self, recording: Recording) -> None:
         self.recording = recording
         self.stat = StatState()
-        self.text: str | None = None  # a keyframe's stat text kept whole
         self.info: dict[str, str] | None = None
         self.keyed = False
         self.journal: list[dict[str, Any]] = []  # the journal entries met on the way
@@ -589,16 +598,11 @@ class FrameReader:
             if not isinstance(p, dict):
                 raise RecordingError("a keyframe is not an object")
             self.info = _info_of(p.get("info"))
-            if isinstance(p.get("text"), str):
-                self.text = p["text"]
-                self.stat.reset("", [], entry.at)
-            else:
-                head, rows = p["head"], p["rows"]
-                if not isinstance(head, str) or not isinstance(rows, list) or \
-                        not all(isinstance(r, str) for r in rows):
-                    raise RecordingError("a keyframe's rows are not text")
-                self.text = None
-                self.stat.reset(head, [r.split(",") for r in rows], entry.at)
+            head, rows = p["head"], p["rows"]
+            if not isinstance(head, str) or not isinstance(rows, list) or \
+                    not all(isinstance(r, str) for r in rows):
+                raise RecordingError("a keyframe's rows are not text")
+            self.stat.reset(head, [split_line(r) for r in rows], entry.at)
             self.keyed = True
             return self._frame(entry, p, index)
         if entry.kind == DELTA:
@@ -616,8 +620,7 @@ class FrameReader:
                     elif isinstance(v, str):
                         info[str(k)] = v
                 self.info = info
-            if self.text is None:
-                apply_rows(self.stat, p.get("rows"), entry.at)
+            apply_rows(self.stat, p.get("rows"), entry.at)
             return self._frame(entry, p, index)
         return None
 
@@ -626,9 +629,8 @@ class FrameReader:
         mono = float(m) if isinstance(m, int | float) else entry.at
         info_text = None if self.info is None else "".join(
             f"{k}: {v}\n" for k, v in self.info.items())
-        stat = self.text if self.text is not None else join_stat(self.stat.head,
-                                                                 self.stat.rows)
-        return Frame(entry.at, mono, info_text, stat, None, index)
+        return Frame(entry.at, mono, info_text, join_stat(self.stat.head, self.stat.rows),
+                     None, index)
 
 
 def _info_of(value: object) -> dict[str, str] | None:
