@@ -46,9 +46,13 @@ class ReplayApp(HAConsoleApp):
         self.poller.set_interval(replay_interval(self.replay))
         self._said_end = False
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def start_polling(self) -> None:
+        """The main screen is up: its header says where the replay is."""
         self.monitor.header.replay_label = self.replay.label
+        super().start_polling()
+        self._say_what_it_is()
+
+    def _say_what_it_is(self) -> None:
         where = visible(self.replay.recording.path)
         end = self.replay.recording.end_reason
         note = (f"replay of {where}: p play/pause, . speed, > next event"
