@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "followed across rotation (default: the instance's ring)")
     g.add_argument("--log-journal", metavar="UNIT",
                    help="the console's log source: journald, journalctl -u UNIT")
+    g.add_argument("--record", metavar="FILE",
+                   help="the console: also write what it polls to FILE, a new recording "
+                   "(haconsole replay FILE; headless: haconsole record)")
     g.add_argument("--triage", action="store_true",
                    help="open on \"what's hurting now\" (w): what fails, ranked, with its "
                    "evidence")
@@ -179,6 +182,10 @@ def cmd_console(args: argparse.Namespace) -> int:
     from console.oneshot import run_console
 
     target.log_file, target.log_journal = _log_source(args)
+    if args.record:
+        from console.ui.app import run_app
+
+        return run_app(target, theme=args.theme, triage=args.triage, record=args.record)
     return run_console(target, theme=args.theme, triage=args.triage)
 
 
@@ -239,6 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "wave", None):
             print("haconsole: --wave is for fleet changes (--fleet NAME, or -i given more "
                   "than once)", file=sys.stderr)
+            return ExitStatus.USAGE
+        if args.record and args.command is not None:
+            print("haconsole: --record is for the console; to record without it: "
+                  "haconsole record -s ADDR -o FILE", file=sys.stderr)
             return ExitStatus.USAGE
         if args.command == "show":
             return cmd_show(args)

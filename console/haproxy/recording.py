@@ -31,6 +31,7 @@ import json
 import math
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ from typing import Any, BinaryIO
 from console.haproxy.errors import HAProxyError
 from console.haproxy.model import Snapshot, SnapshotBuilder
 from console.haproxy.parsers import parse_info
+from console.haproxy.poller import SocketSource, StatsPageSource
 from console.haproxy.statefs import open_nofollow, os_error
 
 MAGIC = b"HACREC1\n"
@@ -305,7 +307,7 @@ class RecordingWriter:
         data = encode(kind, at, payload, flags)
         if kind != END and self.size + len(data) > self.max_bytes:
             raise RecordingFull(f"the recording reached its size limit "
-                                f"({self.max_bytes >> 20} MiB)", self.path,
+                                f"({self.max_bytes / (1 << 20):.3g} MiB)", self.path,
                                 "give a larger --max-size, or a shorter --duration")
         self._write_bytes(data)
 
@@ -766,3 +768,73 @@ class ReplaySource:
 
 class ReplayedFailure(HAProxyError):
     """A poll that failed when it was recorded."""
+
+
+class RecordingSource:
+    """A live source whose answers are also written to a recording (the console's
+    ``--record FILE``). A recording that cannot go on (its size limit, a full disk)
+    stops, once, with *on_stop*'s message; the console keeps running."""
+
+    def __init__(self, inner: SocketSource | StatsPageSource, writer: RecordingWriter,
+                 *, journal: JournalTail | None = None,
+                 on_stop: Callable[[str], None] | None = None) -> None:
+        self.inner, self.writer, self.journal = inner, writer, journal
+        self.where = inner.where
+        self.on_stop = on_stop or (lambda message: None)
+        self.stopped: str | None = None
+        self._told = False
+        self._lock = threading.Lock()
+        if isinstance(inner, StatsPageSource):
+            page_parse = inner.parse
+
+            def parse_page(text: str, taken_at: float) -> Snapshot:
+                self._write(None, text, taken_at)
+                return page_parse(text, taken_at)
+
+            inner.parse = parse_page  # type: ignore[method-assign]
+        else:
+            socket_parse = inner.parse
+
+            def parse_socket(info_text: str, stat_text: str, taken_at: float) -> Snapshot:
+                self._write(info_text, stat_text, taken_at)
+                return socket_parse(info_text, stat_text, taken_at)
+
+            inner.parse = parse_socket  # type: ignore[method-assign]
+
+    def _write(self, info_text: str | None, stat_text: str, taken_at: float) -> None:
+        with self._lock:
+            if self.stopped is not None:
+                return
+            try:
+                self.writer.poll(info_text, stat_text, mono=taken_at)
+                if self.journal is not None:
+                    self.writer.journal(self.journal.read())
+            except HAProxyError as exc:
+                self._stop(exc)
+
+    def _stop(self, exc: HAProxyError) -> None:
+        self.stopped = f"recording stopped: {exc}"
+        self.writer.close("size limit reached" if isinstance(exc, RecordingFull)
+                          else f"stopped: {exc.what}")
+
+    async def fetch(self) -> Snapshot:
+        try:
+            return await self.inner.fetch()
+        except HAProxyError as exc:
+            with self._lock:
+                if self.stopped is None:
+                    try:
+                        self.writer.failure(str(exc))
+                    except HAProxyError as write_exc:
+                        self._stop(write_exc)
+            raise
+        finally:
+            if self.stopped is not None and not self._told:
+                self._told = True
+                self.on_stop(self.stopped)
+
+    def close(self, reason: str) -> None:
+        with self._lock:
+            if self.stopped is None:
+                self.stopped = reason
+                self.writer.close(reason)

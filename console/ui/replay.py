@@ -9,9 +9,19 @@ import time
 
 from textual.binding import Binding
 
+from console.haproxy.errors import HAProxyError
 from console.haproxy.events import Event
+from console.haproxy.journal import journal_path
 from console.haproxy.model import Snapshot
-from console.haproxy.recording import Recording, ReplaySource
+from console.haproxy.poller import SocketSource, StatsPageSource
+from console.haproxy.recording import (
+    JournalTail,
+    Recording,
+    RecordingError,
+    RecordingSource,
+    RecordingWriter,
+    ReplaySource,
+)
 from console.haproxy.safe_text import visible
 from console.instance import Target
 from console.ui.app import HAConsoleApp
@@ -104,6 +114,29 @@ def journal_event(entry: dict[str, object]) -> Event:
     text = f"journal: {entry.get('user', '?')} sent {entry.get('command', '?')}" + \
         ("" if ok else f" — failed: {entry.get('error', '')}")
     return Event(at, "note", "info" if ok else "warning", visible(text))
+
+
+def start_recording(app: HAConsoleApp, path: str) -> RecordingSource:
+    """The console's ``--record FILE``: its source's answers also go to a new recording
+    (:class:`RecordingError` if the file cannot be created)."""
+    source = app.source
+    if not isinstance(source, SocketSource | StatsPageSource):
+        raise RecordingError("--record: this source cannot be recorded", path)
+    writer = RecordingWriter(path, instance=app.target.name, where=source.where,
+                             interval=app.target.interval)
+    try:
+        journal: JournalTail | None = JournalTail(str(journal_path()), app.target.name)
+    except HAProxyError:
+        journal = None
+
+    def stopped(message: str) -> None:
+        app.notify(message, severity="error", timeout=30)
+
+    recorder = RecordingSource(source, writer, journal=journal, on_stop=stopped)
+    app.source = recorder
+    app.poller.source = recorder
+    app.target.notes.append(f"recording to {path} (haconsole replay {path} replays it)")
+    return recorder
 
 
 def run_replay(recording: Recording, *, speed: int = 1) -> int:

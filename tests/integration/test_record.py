@@ -132,3 +132,28 @@ def test_record_a_socket_that_goes_away(instance, tmp_path) -> None:
     assert proc.returncode == 0, err
     with Recording(str(out)) as rec:
         assert rec.polls and all(f.error for f in rec.frames())
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage\n" * 100, b"HACREC1\n\xff\xff\xff\xff"])
+def test_replay_of_a_file_that_is_not_a_recording_says_so_in_one_line(tmp_path,
+                                                                     content) -> None:
+    path = tmp_path / "bad.hacrec"
+    path.write_bytes(content)
+    res = subprocess.run([sys.executable, "-m", "console", "replay", str(path)],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert "recording" in res.stderr
+
+
+def test_record_usage_errors_are_one_line(tmp_path) -> None:
+    for argv in (["--record", str(tmp_path / "x"), "show", "stat"],
+                 ["record", "-s", "/nonexistent.sock", "-o", str(tmp_path / "y"),
+                  "--duration", "soon"],
+                 ["record", "-s", "/nonexistent.sock", "-o", str(tmp_path / "y"),
+                  "--max-size", "12 parsecs"]):
+        res = subprocess.run([sys.executable, "-m", "console", *argv], capture_output=True,
+                             text=True, timeout=30)
+        assert res.returncode != 0, argv
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

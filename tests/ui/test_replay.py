@@ -95,3 +95,52 @@ async def test_replay_of_a_cut_off_recording(instance, tmp_path) -> None:
         await pilot.pause(0.3)
         assert app.monitor.snapshot.wall_time in (T0 + 10, T0 + 11)
         assert app.replay.damage and "cut off" in app.replay.damage
+
+
+async def test_the_live_console_records_what_it_polls(instance, tmp_path) -> None:
+    from console.instance import Target
+    from console.ui.app import HAConsoleApp
+    from console.ui.replay import start_recording
+
+    path = tmp_path / "live.hacrec"
+    app = HAConsoleApp(Target(name="lb1", socket=instance.admin, interval=0.2))
+    recorder = start_recording(app, str(path))
+    client = RuntimeClient(instance.admin)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.monitor.snapshot is not None)
+            await client.run("disable server be_app/app1")
+            await wait_for(pilot, lambda: app.monitor.snapshot.get(
+                "be_app", "app1").status.kind == "MAINT")
+            await client.run("enable server be_app/app1")
+            await wait_for(pilot, lambda: app.monitor.snapshot.get(
+                "be_app", "app1").status.kind != "MAINT")
+    finally:
+        recorder.close("console closed")
+        await client.run("enable server be_app/app1")
+    with Recording(str(path)) as rec:
+        assert rec.end_reason == "console closed" and rec.damage is None
+        kinds = []
+        for frame in rec.frames():
+            from console.haproxy.parsers import parse_stat
+
+            rows = {(r["pxname"], r["svname"]): r for r in parse_stat(frame.stat_text or "")}
+            kinds.append(rows["be_app", "app1"]["status"])
+        assert "MAINT" in kinds and kinds[-1] != "MAINT"
+
+
+async def test_a_full_recording_stops_and_the_console_goes_on(instance, tmp_path) -> None:
+    from console.haproxy.poller import SocketSource
+    from console.haproxy.recording import RecordingSource
+
+    told: list[str] = []
+    writer = RecordingWriter(str(tmp_path / "small.hacrec"), instance="lb1",
+                             where=instance.admin, interval=1.0, max_bytes=3000)
+    source = RecordingSource(SocketSource(RuntimeClient(instance.admin)), writer,
+                             on_stop=told.append)
+    for _ in range(20):
+        snap = await source.fetch()
+        assert snap.get("be_app", "app1") is not None
+    assert len(told) == 1 and "size limit (0.00286 MiB)" in told[0]
+    with Recording(str(tmp_path / "small.hacrec")) as rec:
+        assert rec.end_reason == "size limit reached" and rec.polls
