@@ -148,9 +148,14 @@ class StatState:
     lastchg: int = -1
     downtime: int = -1
     at: float = 0.0
+    # the reader advances a row's clock columns only when the row changes or a poll is
+    # shown: the seconds elapsed in all, and up to which each row has them
+    total: int = 0
+    synced: list[int] = field(default_factory=list)
 
     def reset(self, head: str, rows: list[list[str]], at: float) -> None:
         self.head, self.rows, self.at = head, rows, at
+        self.total, self.synced = 0, [0] * len(rows)
         self.clock = _clock_positions(head)
         self.status = _status_position(head)
         names = head.lstrip("# ").split(",")
@@ -236,13 +241,14 @@ def apply_rows(state: StatState, changes: object, at: float) -> None:
                 and 0 <= item[0] < len(rows) and isinstance(item[1], list)):
             raise RecordingError("a delta names a row that is not there")
         given[item[0]] = item[1]
+    before = state.total
+    state.total += dt
     status = state.status
-    for i, row in enumerate(rows):
-        ch = given.get(i)
-        if ch is None and not state.clock:
-            continue
+    for i, ch in given.items():
+        row = rows[i]
+        catch_up(state, i, before)
         set_cols: set[int] = set()
-        for pair in ch or ():
+        for pair in ch:
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int)
                     and 0 <= pair[0] < len(row) and isinstance(pair[1], str)):
                 raise RecordingError("a delta names a field that is not there")
@@ -252,6 +258,27 @@ def apply_rows(state: StatState, changes: object, at: float) -> None:
         for c in state.clock:
             if c not in set_cols:
                 row[c] = _predict(row[c], dt, c, state.lastchg, state.downtime, st)
+        state.synced[i] = state.total
+
+
+def catch_up(state: StatState, i: int, upto: int) -> None:
+    """Row *i*'s clock columns advanced to *upto* (its status did not change meanwhile,
+    else it would have been caught up then)."""
+    pending = upto - state.synced[i]
+    if pending and state.clock:
+        row = state.rows[i]
+        st = row[state.status] if state.status is not None else ""
+        for c in state.clock:
+            row[c] = _predict(row[c], pending, c, state.lastchg, state.downtime, st)
+    state.synced[i] = upto
+
+
+def caught_up(state: StatState) -> list[list[str]]:
+    """Every row with its clock columns up to date (to show a poll)."""
+    for i in range(len(state.rows)):
+        if state.synced[i] != state.total:
+            catch_up(state, i, state.total)
+    return state.rows
 
 
 # --------------------------------------------------------------------------- writing
@@ -459,6 +486,7 @@ class Frame:
     stat_text: str | None
     error: str | None = None
     index: int = 0
+    built: bool = True  # False: the texts are not made yet (FrameReader.build)
 
 
 class Recording:
@@ -575,9 +603,13 @@ class FrameReader:
         self.info: dict[str, str] | None = None
         self.keyed = False
         self.journal: list[dict[str, Any]] = []  # the journal entries met on the way
+        self._build = True
 
-    def step(self, index: int) -> Frame | None:
+    def step(self, index: int, *, build: bool = True) -> Frame | None:
+        """Entry *index* applied; the poll it is (None: not a poll). *build*: with its
+        texts (else :meth:`build` makes them, before the next step)."""
         entry = self.recording.entries[index]
+        self._build = build
         try:
             return self._step(entry, index)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -629,10 +661,16 @@ class FrameReader:
     def _frame(self, entry: Entry, p: dict[str, Any], index: int) -> Frame:
         m = p.get("m")
         mono = float(m) if isinstance(m, int | float) else entry.at
+        frame = Frame(entry.at, mono, None, None, None, index, built=False)
+        return self.build(frame) if self._build else frame
+
+    def build(self, frame: Frame) -> Frame:
+        """*frame*'s texts, from the state as it is (the frame's, if nothing was
+        stepped since)."""
         info_text = None if self.info is None else "".join(
             f"{k}: {v}\n" for k, v in self.info.items())
-        return Frame(entry.at, mono, info_text, join_stat(self.stat.head, self.stat.rows),
-                     None, index)
+        return Frame(frame.at, frame.mono, info_text,
+                     join_stat(self.stat.head, caught_up(self.stat)), None, frame.index)
 
 
 def _info_of(value: object) -> dict[str, str] | None:
@@ -737,13 +775,16 @@ class ReplaySource:
                 self._reader.keyed = False
         try:
             while self._next < len(entries) and entries[self._next].at <= self.position:
-                frame = self._reader.step(self._next)
+                frame = self._reader.step(self._next, build=False)
                 self._next += 1
                 if frame is not None:
                     self.frame = frame
         except RecordingError as exc:
-            self.damage = f"{exc.what} (after {len(self.polls)} polls)"
+            stamp = time.strftime("%H:%M:%S", time.localtime(entries[self._next].at))
+            self.damage = f"{exc.what} (at {stamp}); replayed up to there"
             self._next = len(entries)
+        if self.frame is not None and not self.frame.built and self.frame.error is None:
+            self.frame = self._reader.build(self.frame)
         self.journal += self._reader.journal
         self._reader.journal = []
         if self._next >= len(entries):
