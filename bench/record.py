@@ -93,6 +93,50 @@ def record_run(sock: str, seconds: float, warmup: float = 12.0) -> dict[str, Any
     }
 
 
+def busy_writer(sock: str, polls: int = 120, seed: int = 3) -> dict[str, Any]:
+    """The worst case for the format, in process: every row's traffic counters move at
+    every poll (a real answer of *sock*, its counters advanced at random on every row).
+    CPU of the writer (split, diff, compress, write) per poll, and the bytes per hour;
+    the socket exchange is not included (the ``record_run`` numbers include it)."""
+    rng = random.Random(seed)
+    info, stat = send(sock, "show info"), send(sock, "show stat")
+    lines = stat.split("\n")
+    names = lines[0].lstrip("# ").split(",")
+    moving = [names.index(c) for c in ("stot", "bin", "bout", "lbtot", "rate", "hrsp_2xx",
+                                       "ttime", "rtime", "scur", "smax") if c in names]
+    rows = [line.split(",") for line in lines[1:] if line]
+    for r in rows:
+        for c in moving:
+            r[c] = r[c] or "0"
+    directory = tempfile.mkdtemp(prefix="haconsole-busy-")
+    path = os.path.join(directory, "r.hacrec")
+    w = RecordingWriter(path, instance="bench", where=sock, interval=1.0, max_bytes=1 << 40)
+    t0 = 1_790_000_000.0
+    cpu: list[float] = []
+    size0 = 0
+    for i in range(polls):
+        for r in rows:
+            for c in moving:
+                r[c] = str(int(r[c]) + rng.randint(0, 40))
+        text = lines[0] + "\n" + "".join(",".join(r) + "\n" for r in rows)
+        c0 = time.process_time()
+        w.poll(info, text, at=t0 + i, mono=t0 + i)
+        if i:
+            cpu.append((time.process_time() - c0) * 1000)
+        else:
+            size0 = w.size
+    per_poll = (w.size - size0) / (polls - 1)
+    w.close("bench")
+    with Recording(path) as rec:
+        key = [e.length for e in rec.entries if e.kind == KEYFRAME][0]
+    os.unlink(path)
+    os.rmdir(directory)
+    return {"writer_cpu_ms_per_poll": summary(cpu),
+            "cpu_pct_of_a_core_at_1s": statistics.median(cpu) / 10,
+            "delta_bytes_per_poll": per_poll, "keyframe_bytes": key,
+            "mb_per_hour": (per_poll * 3600 + key * 3600 / KEYFRAME_EVERY) / 1e6}
+
+
 def make_replay_file(sock: str, backends: int, path: str, polls: int = 3000,
                      captured: int = 60) -> None:
     """*polls* polls 1 s apart from *captured* real answers (taken under churn)."""
@@ -164,7 +208,9 @@ def main() -> int:
                 idle = record_run(inst.socket, args.seconds)
                 with churning(inst.socket, inst.backends):
                     churn = record_run(inst.socket, args.seconds)
-                results["record"][str(n)] = {"idle": idle, "churn_5pct_per_s": churn}
+                busy = busy_writer(inst.socket)
+                results["record"][str(n)] = {"idle": idle, "churn_5pct_per_s": churn,
+                                             "every_row_counting": busy}
                 print(json.dumps({str(n): results["record"][str(n)]}, indent=1), flush=True)
     if args.replay_servers:
         with instance(args.replay_servers) as inst:

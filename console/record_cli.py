@@ -61,6 +61,8 @@ def add_parsers(sub: Any) -> None:
         "haconsole replay FILE")
     rec.add_argument("-s", "--socket", metavar="ADDR", default=argparse.SUPPRESS,
                      help="stats socket (as the global -s)")
+    rec.add_argument("--interval", metavar="SECONDS", default=argparse.SUPPRESS,
+                     help="poll interval (as the global --interval; default 1)")
     rec.add_argument("-o", "--output", metavar="FILE", required=True,
                      help="the recording (a new file; never overwritten)")
     rec.add_argument("--duration", metavar="TIME", help="stop after TIME (90s, 10m, 2h)")

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.haproxy
 
 
 def start_recorder(sock: str, out: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "console", "--interval", "0.2", "record",
+    return subprocess.Popen([sys.executable, "-m", "console", "record", "--interval", "0.2",
                              "-s", sock, "-o", str(out), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ})

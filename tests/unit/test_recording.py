@@ -312,3 +312,63 @@ def test_journal_records_are_read(tmp_path: Path) -> None:
             reader.step(i)
         assert reader.journal[0]["command"] == "disable server be_app/app1"
         json.dumps(reader.journal)
+
+
+def test_clock_columns_stay_within_a_second_of_haproxys(tmp_path: Path) -> None:
+    """Random status changes (lastchg back to 0), sessions (lastsess back to 0, stot
+    up), skipped seconds and jittered polls: the reader's clock columns are never more
+    than a second off HAProxy's, everything else is exact; a replay that skips polls
+    (60x) gets the same rows as one that builds each."""
+    import random
+
+    from console.haproxy.recording import FrameReader, join_row, split_line, split_stat
+
+    rng = random.Random(5)
+    lines = STAT.split("\n")
+    names = lines[0].lstrip("# ").split(",")
+    pos = {n: i for i, n in enumerate(names)}
+    rows = [split_line(line) for line in lines[1:] if line]
+    path = tmp_path / "r.hacrec"
+    w = RecordingWriter(str(path), instance="x", where="s", interval=1.0)
+    elapsed = 0
+    truths: list[list[list[str]]] = []
+    for _ in range(80):
+        step = rng.choice([1, 1, 1, 2, 3])
+        elapsed += step
+        at = T0 + elapsed + rng.uniform(-0.45, 0.45)  # a poll is never exactly on time
+        for r in rows:
+            for c in ("lastchg", "lastsess"):
+                if r[pos[c]].isdigit():
+                    r[pos[c]] = str(int(r[pos[c]]) + step)
+            if r[pos["status"]].startswith("DOWN") and r[pos["downtime"]].isdigit():
+                r[pos["downtime"]] = str(int(r[pos["downtime"]]) + step)
+            if rng.random() < 0.03:
+                r[pos["status"]] = rng.choice([s for s in ("UP", "DOWN", "MAINT")
+                                               if s != r[pos["status"]]])
+                r[pos["lastchg"]] = "0"
+            if rng.random() < 0.05 and r[pos["lastsess"]].isdigit():
+                r[pos["lastsess"]] = "0"
+                r[pos["stot"]] = str(int(r[pos["stot"]] or 0) + 1)
+        text = lines[0] + "\n" + "".join(join_row(r) + "\n" for r in rows)
+        w.poll(None, text, at=at)
+        truths.append([list(r) for r in rows])
+    w.close("x")
+    with Recording(str(path)) as rec:
+        reader = FrameReader(rec)
+        frames = [reader.step(i) for i in range(len(rec.entries))]
+        assert len(frames) == len(truths)
+        for frame, truth in zip(frames, truths, strict=True):
+            assert frame is not None
+            got = split_stat(frame.stat_text or "")[1]
+            assert len(got) == len(truth)
+            for mine, real in zip(got, truth, strict=True):
+                for c, value in enumerate(real):
+                    if names[c] in CLOCK and value.lstrip("-").isdigit():
+                        assert abs(int(mine[c]) - int(value)) <= 1, names[c]
+                    else:
+                        assert mine[c] == value, names[c]
+        reader = FrameReader(rec)
+        for i in range(len(rec.entries) - 1):
+            reader.step(i, build=False)
+        last = reader.step(len(rec.entries) - 1)
+        assert last is not None and last.stat_text == frames[-1].stat_text
