@@ -54,7 +54,7 @@ FRAME = struct.Struct(">IBdBI")
 MAX_RECORD = 64 << 20  # compressed payload of one record
 MAX_DECODED = 256 << 20  # its JSON, decompressed
 KEYFRAME_EVERY = 300.0  # seconds
-DEFAULT_MAX_BYTES = 1 << 30  # the recorder stops there (a clear message), unless told
+DEFAULT_MAX_BYTES = 2 << 30  # the recorder stops there (a clear message), unless told
 CLOCK_COLUMNS = ("lastchg", "downtime", "lastsess")
 FLAG_EVENT = 1  # a state changed at this record (a status, the rows, a failure, recovery)
 
@@ -248,7 +248,9 @@ class LineDiff:
             nf, of = split_line(new), split_line(old)
             if len(nf) != len(of) or nf[0] != of[0] or nf[1] != of[1]:
                 return None
-            changes = [[c, v] for c, v in enumerate(nf) if v != of[c] or c in clock]
+            changes = [[c, v] for c, (v, o) in enumerate(zip(nf, of, strict=True))
+                       if v != o]
+            changes += [[c, nf[c]] for c in clock if nf[c] == of[c]]  # all clock columns
             if status is not None and nf[status] != of[status]:
                 event = True
             out.append([i, changes])

@@ -13,7 +13,7 @@ from console.haproxy.errors import HAProxyError
 from console.haproxy.events import Event
 from console.haproxy.journal import journal_path
 from console.haproxy.model import Snapshot
-from console.haproxy.poller import SocketSource, StatsPageSource
+from console.haproxy.poller import PollStatus, SocketSource, StatsPageSource
 from console.haproxy.recording import (
     JournalTail,
     Recording,
@@ -82,6 +82,13 @@ class ReplayApp(HAConsoleApp):
             self._said_end = True
             self.notify("end of the recording" + (f" — {visible(self.replay.damage)}"
                                                   if self.replay.damage else ""))
+
+    def _on_status(self, status: PollStatus, events: list[Event]) -> None:
+        # a recorded failure is not retried with the live backoff (up to 30 s): the
+        # replay goes on at its pace
+        if status.retry_in:
+            status.retry_in = replay_interval(self.replay)
+        super()._on_status(status, events)
 
     def _replay_changed(self, message: str) -> None:
         self.poller.set_interval(replay_interval(self.replay))  # wakes the poller
