@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--log-journal", metavar="UNIT",
                    help="the console's log source: journald, journalctl -u UNIT")
     g.add_argument("--spectator", action="store_true", help=argparse.SUPPRESS)
+    g.add_argument("--record", metavar="FILE",
+                   help="the console: also write what it polls to FILE, a new recording "
+                   "(haconsole replay FILE; headless: haconsole record)")
     g.add_argument("--triage", action="store_true",
                    help="open on \"what's hurting now\" (w): what fails, ranked, with its "
                    "evidence")
@@ -103,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console.serve_cli import add_parser as add_serve_parser
 
     add_serve_parser(sub)  # serve
+    from console.record_cli import add_parsers as add_record_parsers
+
+    add_record_parsers(sub)  # record, replay
     return p
 
 
@@ -182,6 +188,11 @@ def cmd_console(args: argparse.Namespace) -> int:
     target.log_file, target.log_journal = _log_source(args)
     if args.spectator:
         target.read_only = True
+    if args.record:
+        from console.ui.app import run_app
+
+        return run_app(target, theme=args.theme, triage=args.triage, record=args.record,
+                       spectator=args.spectator)
     return run_console(target, theme=args.theme, triage=args.triage,
                        spectator=args.spectator)
 
@@ -244,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("haconsole: --wave is for fleet changes (--fleet NAME, or -i given more "
                   "than once)", file=sys.stderr)
             return ExitStatus.USAGE
+        if args.record and args.command is not None:
+            print("haconsole: --record is for the console; to record without it: "
+                  "haconsole record -s ADDR -o FILE", file=sys.stderr)
+            return ExitStatus.USAGE
         if args.command == "show":
             return cmd_show(args)
         if args.command == "lab":
@@ -268,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from console.block_cli import run as run_block
 
             return run_block(args)
+        if args.command in ("record", "replay"):
+            from console.record_cli import run as run_record
+
+            return run_record(args)
         if args.command in ("server", "frontend", "counters", "table", "map", "acl"):
             from console.actions_cli import run as run_action
 

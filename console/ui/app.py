@@ -392,9 +392,10 @@ class HAConsoleApp(App[int], inherit_bindings=False):
 
 
 def run_app(target: Target, *, theme: str | None = None, triage: bool = False,
-            spectator: bool = False) -> int:
+            spectator: bool = False, record: str | None = None) -> int:
     """Run the console; returns the exit code. *triage*: open on what's hurting now;
-    *spectator*: watching only (``haconsole serve``)."""
+    *spectator*: watching only (``haconsole serve``); *record*: what it polls is also
+    written to this recording (a new file)."""
     try:
         logging.basicConfig(stream=open_log(), level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -402,7 +403,16 @@ def run_app(target: Target, *, theme: str | None = None, triage: bool = False,
         target.notes.append(f"no log file: {exc}")
     os.environ.setdefault("TEXTUAL_MAX_FPS", "30")
     app = HAConsoleApp(target, theme=theme, triage=triage, spectator=spectator)
-    result = app.run()
+    recorder = None
+    if record is not None:
+        from console.ui.replay import start_recording
+
+        recorder = start_recording(app, record)
+    try:
+        result = app.run()
+    finally:
+        if recorder is not None:
+            recorder.close("console closed")
     mark = app._monitor.mark if app._monitor is not None else None
     if mark is not None:
         stamp = time.strftime("%H:%M:%S", time.localtime(mark.wall_time))

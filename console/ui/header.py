@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.style import Style
 from rich.text import Text
@@ -52,6 +53,7 @@ class HeaderBar(Widget):
         self.styles_map: dict[str, Style] = {}
         self.req_rate: int | None = None
         self.drift_count: int | None = None
+        self.replay_label: Callable[[], str] | None = None  # a replay: where it is
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
@@ -81,6 +83,12 @@ class HeaderBar(Widget):
     def _connection(self) -> Text:
         st = self.status
         style = self.styles_map
+        if self.replay_label is not None:
+            text = Text(visible(self.replay_label()), style=Style(bold=True))
+            if st.state in ("stale", "disconnected"):
+                text.append("  ✖ this poll failed when recorded",
+                            style=style.get("down", Style(bold=True)))
+            return text
         if st.state == "live":
             text = Text("● live", style=style.get("up", Style(bold=True)))
             if st.stretched:

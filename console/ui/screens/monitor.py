@@ -501,6 +501,9 @@ class MonitorScreen(Screen[None]):
         self.console_app.poller.refresh_now()
 
     def action_pause(self) -> None:
+        if hasattr(self.console_app, "action_replay_toggle"):  # a replay: play/pause it
+            self.console_app.action_replay_toggle()
+            return
         poller = self.console_app.poller
         poller.pause(not poller.paused)
         self.notify("paused: data is frozen (p to resume)" if poller.paused else "resumed")
