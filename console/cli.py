@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     from console.block_cli import add_parsers as add_block_parsers
 
     add_block_parsers(sub)  # clients, block, unblock
+    from console.drill_cli import add_parser as add_drill_parser
+
+    add_drill_parser(sub)  # drill list, drill NAME
+    lab.add_argument("--drill", metavar="NAME", help="run this drill on the lab "
+                     "(as: haconsole drill NAME)")
     return p
 
 
@@ -161,6 +166,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if args.interval is not None:
         args.interval = check_interval(args.interval, "--interval")
 
+    if args.drill:
+        from console import drill_cli
+        from console.haproxy.drills import find
+
+        return drill_cli.run_drill(find(args.drill, drill_cli.drill_dirs()), args.dir,
+                                   args.haproxy, ui=not args.no_ui, args=args)
     if args.no_ui:
         return labcli.run_headless(args.dir, args.haproxy)
     return labcli.run_with_console(args)
@@ -253,6 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from console.triage_cli import run as run_triage
 
             return run_triage(args)
+        if args.command == "drill":
+            from console.drill_cli import run as run_drill
+
+            return run_drill(args)
         if args.command in ("clients", "block", "unblock"):
             from console.block_cli import run as run_block
 
