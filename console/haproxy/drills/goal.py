@@ -12,6 +12,7 @@ a metric is unknown and its predicate is false):
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -136,8 +137,11 @@ class GoalWatch:
         if pred.file:
             if observed is None:
                 return False, None
-            found = pred.value in observed
-            return (found if pred.op == "contains" else not found), (
+            if pred.op.endswith("matches"):
+                found = re.search(pred.value, observed, re.M) is not None
+            else:
+                found = pred.value in observed
+            return (found if not pred.op.startswith("not") else not found), (
                 "found" if found else "not found")
         return compare(pred.op, observed, pred.value), observed
 

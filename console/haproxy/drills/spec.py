@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from console.haproxy.errors import ConfigError, HAProxyError
+from console.haproxy.regex_guard import repeat_weight, safe_for_re
 from console.haproxy.validate import check_command
 
 MAX_FILE = 256 * 1024
@@ -36,7 +37,9 @@ RUNTIME_PREFIXES = ("set server ", "set weight ", "set maxconn ", "enable server
                     "enable frontend ", "disable frontend ", "clear counters")
 METRICS = ("5xx_rate", "resp_rate", "denied_rate", "req_rate")
 FILES = ("config", "acl")
-OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in", "contains", "not contains")
+OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in", "contains", "not contains",
+       "matches", "not matches")
+FILE_OPS = ("contains", "not contains", "matches", "not matches")
 NUMERIC_OPS = ("<", "<=", ">", ">=")
 
 
@@ -206,16 +209,24 @@ def parse_predicate(data: Any, where: str) -> Predicate:
     elif op in NUMERIC_OPS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(f"op {op!r} takes a number", where)
-    elif op in ("contains", "not contains"):
+    elif op in FILE_OPS:
         if kinds[0] != "file" or not isinstance(value, str) or not value or len(value) > 1000:
             raise _fail(f"op {op!r} applies to a file and takes a non-empty text", where)
+        if op.endswith("matches"):
+            try:
+                re.compile(value, re.M)
+            except re.error as exc:
+                raise _fail(f"not a regular expression: {exc}", where) from None
+            if not safe_for_re(value) or repeat_weight(value) > 1000:
+                raise _fail("this regular expression could take forever to match", where,
+                            "no quantified groups or backreferences")
     elif isinstance(value, bool) or not isinstance(value, str | int | float):
         raise _fail(f"op {op!r} takes a text or a number", where)
     if kinds[0] == "file":
         if data["file"] not in FILES:
             raise _fail(f"unknown file {data['file']!r}", where, "one of " + ", ".join(FILES))
-        if op not in ("contains", "not contains"):
-            raise _fail("a file predicate takes op \"contains\" or \"not contains\"", where)
+        if op not in FILE_OPS:
+            raise _fail("a file predicate takes op " + ", ".join(FILE_OPS), where)
         return Predicate(op, value, file=data["file"])
     obj = data.get("object")
     if not isinstance(obj, str) or not OBJECT_RE.match(obj):
