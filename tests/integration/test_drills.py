@@ -36,6 +36,8 @@ FIXES: dict[str, list[str]] = {
     "errors-green-check": ["-s {admin} server drain be_web/web1 --yes"],
     "flapping-server": ["-s {admin} server maint be_api/api1 --yes"],
     "abusive-client": ["-s {admin} -c {config} block 127.0.0.2 --permanent --yes"],
+    "bad-deploy": ["-s {admin} -m {master} -c {config} config rollback 1",
+                   "-s {admin} -m {master} -c {config} config apply -m rollback --yes"],
     "drain-before-reload": ["-s {admin} -m {master} -c {config} config set be_web/web2 "
                             "disabled=true",
                             "-s {admin} -m {master} -c {config} config apply -m web2-out --yes"],
@@ -52,6 +54,7 @@ IN_DEBRIEF: dict[str, str] = {
     "forgotten-maintenance": "`set server be_static/static3 state ready`",
     "drain-before-reload": "+    server web2",
     "abusive-client": "+127.0.0.2",
+    "bad-deploy": "-    http-check expect status 204",  # the file's diff: the deploy undone
 }
 
 
@@ -157,5 +160,6 @@ def test_solved_by_the_known_fix(drill: DrillProcess) -> None:
     assert drill.proc.wait(30) == 0, drill.diagnostics()
     debrief = Path(state["debrief"]).read_text()
     assert "outcome: **solved**" in debrief
-    assert "time to detect" in debrief, debrief
+    detect = debrief.split("time to detect", 1)[1].split("\n", 1)[0]
+    assert not detect.endswith("—"), debrief  # the fix was seen as acting on the fault
     assert IN_DEBRIEF[drill.name] in debrief, debrief

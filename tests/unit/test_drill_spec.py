@@ -149,3 +149,12 @@ def test_compare() -> None:
     assert compare("not in", "UP", ("MAINT",))
     assert compare("<", 0.1, 0.5) and not compare("<", "x", 0.5)
     assert compare("==", 1.0, 1) and not compare("==", None, 1)
+
+
+def test_the_readme_example_is_a_valid_drill(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    part = readme.split("### Writing a drill", 1)[1]
+    example = part.split("```toml\n", 1)[1].split("```", 1)[0]
+    drill = parse(example, tmp_path / "web2-down.toml")
+    assert drill.name == "web2-down" and len(drill.goal.all) == 3
+    assert [s.kind for s in drill.fault] == ["control", "wait"] and drill.setup

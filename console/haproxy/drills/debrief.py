@@ -14,8 +14,10 @@ import difflib
 import json
 from typing import TYPE_CHECKING, Any
 
+from console.haproxy.errors import HAProxyError
 from console.haproxy.journal import JournalError, read_entries
 from console.haproxy.safe_text import visible
+from console.haproxy.statefs import StateError
 
 if TYPE_CHECKING:
     from .engine import DrillRun
@@ -49,8 +51,22 @@ def lab_entries(run: DrillRun) -> list[dict[str, Any]]:
     return out
 
 
-def _mentions(entry: dict[str, Any], objects: tuple[str, ...]) -> bool:
+def _entry_text(entry: dict[str, Any]) -> str:
+    """The command, and for a config apply the diff of the version it applied."""
     text = str(entry.get("command") or "")
+    config, version = entry.get("config"), entry.get("version")
+    if isinstance(config, str) and isinstance(version, int) and not isinstance(version, bool):
+        from console.haproxy import history_store as hist
+
+        try:
+            text += "\n" + hist.diff_version(config, version)
+        except (HAProxyError, StateError, OSError):
+            pass
+    return text
+
+
+def _mentions(entry: dict[str, Any], objects: tuple[str, ...]) -> bool:
+    text = _entry_text(entry)
     for obj in objects:
         if obj in text or obj.rpartition("/")[2] in text.split():
             return True

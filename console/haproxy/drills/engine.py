@@ -177,16 +177,28 @@ class DrillRun:
             await asyncio.sleep(0.5)
 
     async def _config(self, step: Step, where: str) -> None:
-        """Edit the lab's config (exact text, found once) and reload through the master."""
+        """Deploy an edit of the lab's config (exact text, found once) as a colleague
+        would with haconsole: saved in the file's history (so ``config history`` and
+        ``config rollback`` see it), written atomically, reloaded through the master."""
+        from console.haproxy import history_store as hist
+        from console.haproxy.staging import unified_diff
+
         path = Path(self.lab["config"])
         text = path.read_text()
         if text.count(step.find) != 1:
             raise StepFailed(f"config step: the text {step.find!r} is in the lab's config "
                              f"{text.count(step.find)} times, not once", where)
+        new = text.replace(step.find, step.replace)
+        hist.ensure_saved(str(path), text.encode())
+        version = hist.save_version(str(path), new.encode(), status="writing",
+                                    message=step.message or f"drill {self.drill.name}",
+                                    diff=unified_diff(text.encode(), new.encode(),
+                                                      f"{path} (before)", str(path)))
         state = await self.client.run("show servers state")
         write_text_atomic(Path(self.lab["server_state_file"]), state)
-        write_text_atomic(path, text.replace(step.find, step.replace))
+        write_text_atomic(path, new)
         await self.reload()
+        hist.set_status(str(path), version.number, "applied")
 
     async def reload(self) -> None:
         """``reload`` on the master socket; wait until a new worker answers."""
@@ -221,9 +233,9 @@ class DrillRun:
                     await self._control(f"start {key}")
         for step in self.drill.setup:
             await self._run_step(step)
-        self.files_at_start = self.read_files()
         for step in self.drill.fault:
             await self._run_step(step)
+        self.files_at_start = self.read_files()  # what the trainee changes, from here
         self.started = time.time()
         self._started_mono = time.monotonic()
         self.status = "running"

@@ -74,6 +74,7 @@ class Step:
     until: Predicate | None = None  # wait: until this holds (timeout: seconds)
     find: str = ""  # config: exact text, present exactly once
     replace: str = ""
+    message: str = ""  # config: the deploy's message in the file's history
     line: int = 0
 
     def describe(self) -> str:
@@ -274,12 +275,14 @@ def _step(data: Any, where: str, line: int | None) -> Step:
         seconds = _number(data.get("seconds", 30), "seconds", where, 0, MAX_WAIT)
         until = parse_predicate(data["until"], where) if "until" in data else None
         return Step(kind, seconds=seconds, until=until, line=line or 0)
-    _unknown(data, ("kind", "find", "replace"), "a config step", where)
+    _unknown(data, ("kind", "find", "replace", "message"), "a config step", where)
+    message = _text(data, "message", where, required=False, limit=200)
     find = _text(data, "find", where, limit=4000)
     replace = _text(data, "replace", where, required=False, limit=4000)
     if not find:
         raise _fail("a config step needs a non-empty find", where)
-    return Step(kind, find=find, replace=replace, line=line or 0)
+    return Step(kind, find=find, replace=replace, message=message.replace("\n", " "),
+                line=line or 0)
 
 
 def _steps(doc: dict[str, Any], key: str, at: _Where) -> tuple[Step, ...]:
