@@ -171,7 +171,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         from console.haproxy.drills import find
 
         return drill_cli.run_drill(find(args.drill, drill_cli.drill_dirs()), args.dir,
-                                   args.haproxy, ui=not args.no_ui, args=args)
+                                   args.haproxy, ui=not args.no_ui)
     if args.no_ui:
         return labcli.run_headless(args.dir, args.haproxy)
     return labcli.run_with_console(args)

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print("haconsole: --json goes with 'drill list' only", file=sys.stderr)
         return ExitStatus.USAGE
     drill = find(args.name, drill_dirs())
-    return run_drill(drill, args.dir, args.haproxy, ui=not args.no_ui, args=args)
+    return run_drill(drill, args.dir, args.haproxy, ui=not args.no_ui)
 
 
 def cmd_list(as_json: bool) -> int:
@@ -66,8 +67,9 @@ def cmd_list(as_json: bool) -> int:
     return ExitStatus.OK if not errors else ExitStatus.ERROR
 
 
-def run_drill(drill: Drill, directory: str | None, haproxy: str | None, *, ui: bool,
-              args: argparse.Namespace | None = None) -> int:
+def run_drill(drill: Drill, directory: str | None, haproxy: str | None, *, ui: bool) -> int:
+    """Start the lab, run *drill* on it (on a terminal unless *ui* is false or there is
+    no terminal: then headless), stop the lab."""
     from console import labcli
 
     directory = os.path.abspath(directory or tempfile.mkdtemp(prefix="haconsole-drill-"))
@@ -77,14 +79,17 @@ def run_drill(drill: Drill, directory: str | None, haproxy: str | None, *, ui: b
     child = labcli.start_child(directory, haproxy)
     try:
         info = labcli.wait_ready(child, directory)
-        if ui and args is not None and sys.stdin.isatty() and sys.stdout.isatty():
-            return _with_console(drill, info, Path(directory), args)
-        return asyncio.run(_headless(drill, info, Path(directory)))
+        if ui and sys.stdin.isatty() and sys.stdout.isatty():
+            return asyncio.run(_terminal(drill, info, Path(directory),
+                                         lambda: child.poll() is None))
+        return asyncio.run(_headless(drill, info, Path(directory),
+                                     lambda: child.poll() is None))
     finally:
         labcli.stop_child(child)
 
 
-async def _headless(drill: Drill, info: dict[str, Any], directory: Path) -> int:
+async def _headless(drill: Drill, info: dict[str, Any], directory: Path,
+                    lab_alive: Callable[[], bool]) -> int:
     from console.haproxy.drills.engine import TICK, DrillRun
 
     run = DrillRun(drill, info, directory)
@@ -103,6 +108,11 @@ async def _headless(drill: Drill, info: dict[str, Any], directory: Path) -> int:
         if await run.tick():
             print(f"solved in {run.elapsed():.0f} s; debrief: {run.debrief_path}", flush=True)
             return ExitStatus.OK
+        if not lab_alive():
+            run.error = (f"the lab stopped (did HAProxy exit? see {info.get('log')} and "
+                         f"{directory / 'lab-console.log'})")
+            print(visible(f"haconsole: {run.error}"), file=sys.stderr, flush=True)
+            break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), TICK)
     path = run.finish("given-up")
@@ -110,13 +120,9 @@ async def _headless(drill: Drill, info: dict[str, Any], directory: Path) -> int:
     return ExitStatus.ERROR
 
 
-def _with_console(drill: Drill, info: dict[str, Any], directory: Path,
-                  args: argparse.Namespace) -> int:
-    """The drill on a terminal: the page, a timer, ``h`` for a hint, ``q`` to give up."""
-    return asyncio.run(_terminal(drill, info, directory))
-
-
-async def _terminal(drill: Drill, info: dict[str, Any], directory: Path) -> int:
+async def _terminal(drill: Drill, info: dict[str, Any], directory: Path,
+                    lab_alive: Callable[[], bool]) -> int:
+    """The drill on a terminal: the page, ``h`` + Enter for a hint, ``q`` to give up."""
     from console.haproxy.drills.engine import TICK, DrillRun
 
     run = DrillRun(drill, info, directory)
@@ -146,6 +152,10 @@ async def _terminal(drill: Drill, info: dict[str, Any], directory: Path) -> int:
                 print(f"SOLVED in {run.elapsed():.0f} s. Debrief: {run.debrief_path}\n")
                 print(visible_lines(Path(str(run.debrief_path)).read_text()))
                 return ExitStatus.OK
+            if not lab_alive():
+                run.error = f"the lab stopped (did HAProxy exit? see {info.get('log')})"
+                print(visible(f"haconsole: {run.error}"), flush=True)
+                break
             try:
                 answer = (await asyncio.wait_for(lines.get(), TICK)).strip().lower()
             except TimeoutError:

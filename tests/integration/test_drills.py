@@ -41,10 +41,20 @@ FIXES: dict[str, list[str]] = {
     "drain-before-reload": ["-s {admin} -m {master} -c {config} config set be_web/web2 "
                             "disabled=true",
                             "-s {admin} -m {master} -c {config} config apply -m web2-out --yes"],
+    "frontend-full": ["-s {admin} frontend maxconn fe_web 500 --yes",
+                      "-s {admin} -m {master} -c {config} config edit",
+                      "-s {admin} -m {master} -c {config} config apply -m fe_web-500 --yes"],
     "forgotten-maintenance": ["-s {admin} server ready be_static/static1 --yes",
                               "-s {admin} server ready be_static/static2 --yes",
                               "-s {admin} server ready be_static/static3 --yes"],
 }
+# HAProxy 2.6 (2.6.12 tested) aborts its worker on `set maxconn frontend` while that
+# frontend is at its limit: there the fix is the file's change alone (the reload
+# raises the limit).
+FIXES_2_6: dict[str, list[str]] = {"frontend-full": FIXES["frontend-full"][1:]}
+
+# The editor of `config edit` in the fixes (what a trainee does by hand).
+EDITOR = {"frontend-full": "sed -i -e 's/^    maxconn 2$/    maxconn 500/'"}
 
 # What the debrief must show of the fix: the journaled command or the file's diff.
 IN_DEBRIEF: dict[str, str] = {
@@ -54,6 +64,7 @@ IN_DEBRIEF: dict[str, str] = {
     "forgotten-maintenance": "`set server be_static/static3 state ready`",
     "drain-before-reload": "+    server web2",
     "abusive-client": "+127.0.0.2",
+    "frontend-full": "+    maxconn 500",
     "bad-deploy": "-    http-check expect status 204",  # the file's diff: the deploy undone
 }
 
@@ -110,8 +121,11 @@ class DrillProcess:
     def haconsole(self, line: str) -> subprocess.CompletedProcess[str]:
         words = line.format(admin=self.info["admin_socket"], config=self.info["config"],
                             master=self.info["master_socket"]).split()
+        env = dict(self.env)
+        if self.name in EDITOR:
+            env["VISUAL"] = EDITOR[self.name]
         done = subprocess.run([sys.executable, "-m", "console", *words], capture_output=True,
-                              text=True, env=self.env, timeout=60, stdin=subprocess.DEVNULL)
+                              text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
         assert done.returncode == 0, (line, done.stdout, done.stderr)
         return done
 
@@ -153,7 +167,10 @@ def test_not_solved_without_the_fix(drill: DrillProcess) -> None:
 
 
 def test_solved_by_the_known_fix(drill: DrillProcess) -> None:
-    for line in FIXES[drill.name]:
+    fixes = FIXES[drill.name]
+    if str(drill.info.get("haproxy_version", "")).startswith("2.6."):
+        fixes = FIXES_2_6.get(drill.name, fixes)
+    for line in fixes:
         drill.haconsole(line)
     state = drill.wait_status("solved", SOLVE_TIMEOUT)
     assert state["solved_at"] and state["started"]

@@ -305,8 +305,8 @@ def parse(text: str, path: Path) -> Drill:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        m = re.search(r"\(at line ([0-9]+), column [0-9]+\)", str(exc))
+        reason = re.sub(r"\s*\(at (line [0-9]+, column [0-9]+|end of document)\)", "", str(exc))
         line = int(m.group(1)) if m else max(1, len(at.lines))
         raise _fail(f"not valid TOML: {reason}", at.at(line),
                     "see https://toml.io") from None
