@@ -42,6 +42,10 @@ def test_unknown_and_invalid_drills(tmp_path: Path) -> None:
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
     done = haconsole("drill", "no-such-drill", "--no-ui", env=env)
     assert done.returncode == 1 and "no drill named 'no-such-drill'" in done.stderr
+    done = haconsole("lab", "--drill", "no-such-drill", "--no-ui", env=env)
+    assert done.returncode == 1 and "no drill named 'no-such-drill'" in done.stderr
+    done = haconsole("drill", "refused-connections", "--json", env=env)
+    assert done.returncode == 2 and "--json goes with 'drill list' only" in done.stderr
     user = tmp_path / "haconsole" / "drills"
     user.mkdir(parents=True)
     (user / "broken.toml").write_text('name = "broken"\ntitle = 3\n')
