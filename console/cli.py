@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     from console.record_cli import add_parsers as add_record_parsers
 
     add_record_parsers(sub)  # record, replay
+    from console.drill_cli import add_parser as add_drill_parser
+
+    add_drill_parser(sub)  # drill list, drill NAME
+    lab.add_argument("--drill", metavar="NAME", help="run this drill on the lab "
+                     "(as: haconsole drill NAME)")
     return p
 
 
@@ -171,6 +176,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
     if args.interval is not None:
         args.interval = check_interval(args.interval, "--interval")
 
+    if args.drill:
+        from console import drill_cli
+        from console.haproxy.drills import find
+
+        return drill_cli.run_drill(find(args.drill, drill_cli.drill_dirs()), args.dir,
+                                   args.haproxy, ui=not args.no_ui)
     if args.no_ui:
         return labcli.run_headless(args.dir, args.haproxy)
     return labcli.run_with_console(args)
@@ -279,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from console.serve_cli import run as run_serve
 
             return run_serve(args)
+        if args.command == "drill":
+            from console.drill_cli import run as run_drill
+
+            return run_drill(args)
         if args.command in ("clients", "block", "unblock"):
             from console.block_cli import run as run_block
 

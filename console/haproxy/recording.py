@@ -132,7 +132,8 @@ def _status_position(head: str) -> int | None:
 def _predict(value: str, dt: int, column: int, lastchg: int, downtime: int,
              status: str) -> str:
     """The reader's guess of a clock column after *dt* seconds."""
-    if not value or not value.lstrip("-").isdigit():
+    digits = value.lstrip("-")
+    if not value or not (digits.isascii() and digits.isdigit()):
         return value
     n = int(value)
     if column == lastchg or (column == downtime and status.startswith("DOWN")) or \

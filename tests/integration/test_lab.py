@@ -158,6 +158,17 @@ def test_stop_and_start_a_server(lab: LabHandle) -> None:
     assert lab.control("stop be_web/nope").startswith("error")
 
 
+def test_abusive_client(lab: LabHandle) -> None:
+    """``abuse PATH N``: GET PATH on fe_web from 127.0.0.2, counted apart; 0 stops it."""
+    assert lab.control("abuse /search?q=x 30").startswith("ok abusive client 30/s")
+    assert lab.control("abuse nopath 5").startswith("error")
+    assert lab.control("abuse / 1e9").startswith("error")
+    wait_for("abusive requests answered", lambda: re.search(
+        r"abuse=30/s from 127\.0\.0\.2 on /search\?q=x sent=\d+ 2xx=[1-9]",
+        lab.control("traffic")), 10, lab)
+    assert lab.control("abuse / 0").startswith("ok abusive client 0/s")
+
+
 def test_reload_keeps_serving(lab: LabHandle) -> None:
     old = workers(lab)
     assert old
@@ -214,3 +225,4 @@ def test_the_lab_of_haconsole_lab_dies_with_it(haproxy_binary: Any, tmp_path: Pa
     finally:
         if parent.poll() is None:
             parent.kill()
+

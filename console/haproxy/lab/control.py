@@ -8,6 +8,8 @@ Commands (one per line, one line answered, starting with ``ok`` or ``error``):
 - ``personality BACKEND/SERVER NAME``: healthy, slow, flappy or errors
 - ``traffic``: what the traffic generator sent and got back
 - ``rate N``: requests per second of the traffic generator (0 pauses it)
+- ``abuse PATH N``: an abusive client, from 127.0.0.2, sends N GET PATH per second to
+  fe_web (0 stops it)
 - ``help``
 """
 
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "lab-control.sock"
 MAX_LINE = 4096
 USAGE = ("commands: list, stop B/S, start B/S, personality B/S "
-         + "|".join(PERSONALITIES) + ", traffic, rate N, help")
+         + "|".join(PERSONALITIES) + ", traffic, rate N, abuse PATH N, help")
 
 
 class ControlServer:
@@ -104,6 +106,10 @@ class ControlServer:
             if cmd == "rate" and self.traffic is not None and len(args) == 1:
                 self.traffic.set_rate(float(args[0]))
                 return f"ok traffic rate {self.traffic.rate:g}/s"
+            if cmd == "abuse" and self.traffic is not None and len(args) == 2:
+                self.traffic.set_abuse(args[0], float(args[1]))
+                return (f"ok abusive client {self.traffic.abuse_rate:g}/s on "
+                        f"{self.traffic.abuse_path}")
         except ValueError as exc:
             return f"error {exc}"
         except OSError as exc:

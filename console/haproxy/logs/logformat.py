@@ -550,7 +550,7 @@ def _compile_picker(plan: list[tuple[int, int]]) -> Callable[[re.Match[str]], li
             continue
         v = names[g]
         if kind == _PICK_INT:
-            exprs.append(f"((int({v}) if {v}.isdigit() else _slow_int({v})) "
+            exprs.append(f"((int({v}) if {v}.isascii() and {v}.isdigit() else _slow_int({v})) "
                          f"if {v} and {v} != '-' else None)")
         elif kind == _PICK_TEXT:
             exprs.append(f"({v} if {v} and {v} != '-' else None)")
