@@ -70,7 +70,7 @@ def _remove_rows(table: DataTable[Any], keys: list[str]) -> None:
     every row at each call (quadratic when thousands go at once, as when a flood of
     lines pushes the oldest out): this does what it does for all of them in one pass,
     and falls back to it when the table's insides are not what it expects."""
-    from textual._two_way_dict import TwoWayDict
+from console.ui.textual_seam import TwoWayDict
     from textual.widgets.data_table import CellKey, RowKey
 
     try:
