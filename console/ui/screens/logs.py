@@ -70,8 +70,9 @@ def _remove_rows(table: DataTable[Any], keys: list[str]) -> None:
     every row at each call (quadratic when thousands go at once, as when a flood of
     lines pushes the oldest out): this does what it does for all of them in one pass,
     and falls back to it when the table's insides are not what it expects."""
-from console.ui.textual_seam import TwoWayDict
     from textual.widgets.data_table import CellKey, RowKey
+
+    from console.ui.textual_seam import TwoWayDict
 
     try:
         locations = table._row_locations
