@@ -93,7 +93,7 @@ async def _worker(admin: str) -> int:
             await asyncio.sleep(0.1)
 
 
-async def test_reload_sent_while_another_is_in_progress(big: Big) -> None:
+async def _overlapping_reloads(big: Big) -> str:
     async def other_reload() -> str:
         return await MasterClient(big.master, read_timeout=60).reload()
 
@@ -107,9 +107,20 @@ async def test_reload_sent_while_another_is_in_progress(big: Big) -> None:
         await other
     assert outcome.ok is True, (outcome.detail, outcome.log)
     assert outcome.new_worker and outcome.new_worker == await _worker(big.admin)
+    return outcome.detail
+
+
+async def test_reload_sent_while_another_is_in_progress(big: Big) -> None:
+    # Whether the two reloads overlap is a race: on a loaded machine the other one can
+    # be done (or not yet started) when ours arrives. Each try must succeed; on 3.1+ at
+    # least one of three must have met the other in progress, and been sent again.
+    details = []
+    for _ in range(3):
+        details.append(await _overlapping_reloads(big))
+        if big.branch < (3, 1) or "another reload was in progress" in details[-1]:
+            break
     if big.branch >= (3, 1):
-        # the other reload was still starting its worker: ours was refused, then sent again
-        assert "another reload was in progress" in outcome.detail, outcome.detail
+        assert any("another reload was in progress" in d for d in details), details
     proc = parse_proc(await MasterClient(big.master).run("show proc"))
     assert proc.master and proc.master.failed == 0
 
