@@ -20,6 +20,7 @@ from console.haproxy.journal import journal_path
 from console.haproxy.recording import (
     DEFAULT_MAX_BYTES,
     JournalTail,
+    MarkWatch,
     RecordingFull,
     RecordingWriter,
 )
@@ -105,11 +106,12 @@ def run_record(args: argparse.Namespace) -> int:
         journal: JournalTail | None = JournalTail(str(journal_path()), target.name)
     except HAProxyError:
         journal = None
+    marks = MarkWatch(target.name)
     reason: str = "interrupted"
     code: int = ExitStatus.INTERRUPTED
     try:
         reason, code = asyncio.run(record(RuntimeClient(target.socket), writer, interval,
-                                          duration, journal))
+                                          duration, journal, marks))
     finally:
         writer.close(reason)
     took = time.time() - writer.started
@@ -121,7 +123,8 @@ def run_record(args: argparse.Namespace) -> int:
 
 
 async def record(client: RuntimeClient, writer: RecordingWriter, interval: float,
-                 duration: float | None, journal: JournalTail | None) -> tuple[str, int]:
+                 duration: float | None, journal: JournalTail | None,
+                 marks: MarkWatch | None = None) -> tuple[str, int]:
     """Poll and write until stopped; the reason and the exit status."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -154,8 +157,14 @@ async def record(client: RuntimeClient, writer: RecordingWriter, interval: float
             except RecordingFull as exc:
                 print(visible(f"haconsole: {exc}"), file=sys.stderr)
                 return "size limit reached", ExitStatus.OK
-            if journal is not None:
-                writer.journal(journal.read())
+            try:
+                if journal is not None:
+                    writer.journal(journal.read())
+                for doc in marks.changes() if marks is not None else ():
+                    writer.mark(doc)
+            except RecordingFull as exc:
+                print(visible(f"haconsole: {exc}"), file=sys.stderr)
+                return "size limit reached", ExitStatus.OK
             delay = interval - (time.monotonic() - began)
             if end is not None:
                 delay = min(delay, end - time.monotonic())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -89,12 +90,43 @@ def load(instance: str, current: Snapshot) -> Restored | None:
     data = read_file(path, what=WHAT, limit=MAX_BYTES)
     if data is None:
         return None
+    return from_doc(data, instance, current, where=str(path))
+
+
+def read_doc(instance: str) -> dict[str, Any] | None:
+    """The saved mark of *instance* as its JSON object, checked for shape (None: no
+    mark saved); :class:`StateError` when the file is unusable."""
+    path = mark_path(instance)
+    data = read_file(path, what=WHAT, limit=MAX_BYTES)
+    if data is None:
+        return None
     try:
         doc = json.loads(data)
-        wall_time, label = float(doc["wall_time"]), str(doc.get("label") or "")
-        pid, rows = doc.get("pid"), doc["rows"]
-        if not isinstance(rows, dict) or doc.get("instance") != instance:
-            raise ValueError("wrong shape")
+        _check(doc, instance)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise StateError(f"{WHAT} is not usable ({exc})", str(path),
+                         "it was ignored; set a new mark with m") from None
+    return doc
+
+
+def _check(doc: Any, instance: str) -> tuple[float, str, Any, dict[str, Any]]:
+    if not isinstance(doc, dict):
+        raise ValueError("wrong shape")
+    wall_time, label = float(doc["wall_time"]), str(doc.get("label") or "")
+    pid, rows = doc.get("pid"), doc["rows"]
+    if not isinstance(rows, dict) or doc.get("instance") != instance or \
+            not math.isfinite(wall_time):
+        raise ValueError("wrong shape")
+    return wall_time, label, pid, rows
+
+
+def from_doc(data: bytes | dict[str, Any], instance: str, current: Snapshot, *,
+             where: str = "") -> Restored:
+    """A saved mark (the file's bytes, or its JSON object as a recording keeps it)
+    applied to *current*; :class:`StateError` when it is not usable."""
+    try:
+        doc = json.loads(data) if isinstance(data, bytes) else data
+        wall_time, label, pid, rows = _check(doc, instance)
         reloaded = bool(current.info and pid is not None and current.info.pid != pid)
         carried: dict[tuple[str, str], dict[str, int]] = {}
         for ref, counts in rows.items():
@@ -105,7 +137,7 @@ def load(instance: str, current: Snapshot) -> Restored | None:
                 str(f): _int(v[0]) - (0 if reloaded else _int(v[1]))
                 for f, v in counts.items() if f in COUNTER_FIELDS}
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise StateError(f"{WHAT} is not usable ({exc})", str(path),
+        raise StateError(f"{WHAT} is not usable ({exc})", where,
                          "it was ignored; set a new mark with m") from None
     mark = Mark(current, wall_time, label)
     for row in current.rows:  # rows the saved mark did not know count from zero now

@@ -13,7 +13,9 @@ decode ends the reading there, and the reader says so (:attr:`Recording.damage`)
 Kinds: ``H`` the header (format, instance, HAProxy version, start time, interval),
 ``K`` a keyframe (``show info`` fields and every ``show stat`` line), ``D`` a delta
 (the ``show info`` fields that changed, the changed fields of the changed rows),
-``F`` a failed poll (its error), ``J`` journal entries, ``E`` the end (its reason).
+``F`` a failed poll (its error), ``J`` journal entries, ``M`` the instance's incident
+mark set, moved or cleared (from any console on it: the saved mark's JSON, or null),
+``E`` the end (its reason).
 Keyframes come every :data:`KEYFRAME_EVERY` seconds and whenever the rows change
 (a reload, a server added), so seeking never replays more than that.
 
@@ -58,9 +60,9 @@ DEFAULT_MAX_BYTES = 2 << 30  # the recorder stops there (a clear message), unles
 CLOCK_COLUMNS = ("lastchg", "downtime", "lastsess")
 FLAG_EVENT = 1  # a state changed at this record (a status, the rows, a failure, recovery)
 
-HEADER, KEYFRAME, DELTA, FAILURE, JOURNAL, END = (ord(c) for c in "HKDFJE")
+HEADER, KEYFRAME, DELTA, FAILURE, JOURNAL, MARK, END = (ord(c) for c in "HKDFJME")
 KINDS = {HEADER: "header", KEYFRAME: "keyframe", DELTA: "delta", FAILURE: "failure",
-         JOURNAL: "journal", END: "end"}
+         JOURNAL: "journal", MARK: "mark", END: "end"}
 POLLS = (KEYFRAME, DELTA, FAILURE)
 
 
@@ -431,6 +433,13 @@ class RecordingWriter:
             self._record(JOURNAL, time.time() if at is None else at, {"entries": entries},
                          FLAG_EVENT)
 
+    def mark(self, doc: dict[str, Any] | None, at: float | None = None) -> None:
+        """The incident mark as saved (:mod:`console.haproxy.marks`), or None: cleared."""
+        at = time.time() if at is None else at
+        if not self._header_written:
+            self._header(None, at)
+        self._record(MARK, at, {"mark": doc}, FLAG_EVENT)
+
     def close(self, reason: str) -> None:
         if self.fd is None:
             return
@@ -491,6 +500,40 @@ class JournalTail:
             if isinstance(entry, dict) and entry.get("instance") == self.instance:
                 out.append(entry)
         return out
+
+
+class MarkWatch:
+    """The instance's saved incident mark, watched: set, moved or cleared by any console
+    on the instance, each change is returned once by :meth:`changes` (a mark already
+    set when the recording starts is its first change). The file is read only when its
+    ``stat`` changes; an unusable one is no mark."""
+
+    def __init__(self, instance: str) -> None:
+        self.instance = instance
+        self._seen: tuple[int, int, int] | None = None
+        self._known: tuple[float, str] | None = None
+
+    def changes(self) -> list[dict[str, Any] | None]:
+        from console.haproxy import marks
+
+        try:
+            st = os.stat(marks.mark_path(self.instance), follow_symlinks=False)
+            seen: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except (OSError, HAProxyError):
+            seen = None
+        if seen == self._seen:
+            return []
+        self._seen = seen
+        try:
+            doc = marks.read_doc(self.instance) if seen is not None else None
+        except (HAProxyError, OSError):
+            doc = None
+        known = None if doc is None else (float(doc["wall_time"]),
+                                          str(doc.get("label") or ""))
+        if known == self._known:
+            return []  # saved again (on quit, after a reload): the same mark
+        self._known = known
+        return [doc]
 
 
 # --------------------------------------------------------------------------- reading
@@ -637,6 +680,8 @@ class FrameReader:
         self.info: dict[str, str] | None = None
         self.keyed = False
         self.journal: list[dict[str, Any]] = []  # the journal entries met on the way
+        # the incident marks met on the way: (time, the saved mark's JSON or None)
+        self.marks: list[tuple[float, dict[str, Any] | None]] = []
         self._build = True
 
     def step(self, index: int, *, build: bool = True) -> Frame | None:
@@ -656,6 +701,13 @@ class FrameReader:
             found = payload.get("entries") if isinstance(payload, dict) else None
             if isinstance(found, list):
                 self.journal += [e for e in found if isinstance(e, dict)]
+            return None
+        if entry.kind == MARK:
+            payload = self.recording.payload(entry)
+            mark = payload.get("mark", False) if isinstance(payload, dict) else False
+            if mark is not None and not isinstance(mark, dict):
+                raise RecordingError("a mark record is neither a mark nor null")
+            self.marks.append((entry.at, mark))
             return None
         if entry.kind == FAILURE:
             payload = self.recording.payload(entry)
@@ -740,12 +792,14 @@ class ReplaySource:
         self._real: float | None = None
         self._reader = FrameReader(recording)
         self._next = 0  # next entry to read
+        self._jumped = -1  # the record the last jump went to
         self.frame: Frame | None = None
         self.snapshot: Snapshot | None = None
         self._built_for = -1
         self._builder = SnapshotBuilder()
         self.damage: str | None = recording.damage  # where reading stops, when it does
         self.journal: list[dict[str, Any]] = []  # entries met since the last take
+        self.marks: list[tuple[float, dict[str, Any] | None]] = []  # likewise, marks
 
     # -- controls
     def toggle(self) -> bool:
@@ -762,15 +816,26 @@ class ReplaySource:
     def next_event(self) -> float | None:
         """Moves to the next poll that changed a state (a status, the rows, a failure,
         a journal entry), paused there; its time, or None if there is none."""
+        return self._jump(lambda e: e.event)
+
+    def _jump(self, wanted: Callable[[Entry], bool]) -> float | None:
+        """To the next record *wanted* past what is shown (and past the last jump)."""
         self._tick()
         after = self.frame.index if self.frame is not None else -1
-        for i in range(after + 1, len(self.recording.entries)):
+        start = max(after + 1, self._next, self._jumped + 1)
+        for i in range(start, len(self.recording.entries)):
             e = self.recording.entries[i]
-            if e.event:
-                self.position = e.at
+            if wanted(e):
+                self.position = max(self.position, e.at)
                 self.playing = False
+                self._jumped = i
                 return e.at
         return None
+
+    def next_mark(self) -> float | None:
+        """Moves to the next incident mark set or cleared, paused there; its time, or
+        None if there is none."""
+        return self._jump(lambda e: e.kind == MARK)
 
     def label(self) -> str:
         """``▶ replay 10× 03:12:44`` (the recorded time), for the header."""
@@ -788,6 +853,10 @@ class ReplaySource:
         out, self.journal = self.journal, []
         return out
 
+    def take_marks(self) -> list[tuple[float, dict[str, Any] | None]]:
+        out, self.marks = self.marks, []
+        return out
+
     # -- the source
     def _tick(self) -> None:
         now = self.clock()
@@ -802,12 +871,17 @@ class ReplaySource:
         target = self._next
         while target < len(entries) and entries[target].at <= self.position:
             target += 1
-        if target > self._next + 1:
-            key = self.recording.keyframe_before(target - 1)
-            if key > self._next:
-                self._next = key
-                self._reader.keyed = False
         try:
+            if target > self._next + 1:
+                key = self.recording.keyframe_before(target - 1)
+                if key > self._next:
+                    # the polls on the way are skipped, not what was done meanwhile
+                    for i in range(self._next, key):
+                        if entries[i].kind in (JOURNAL, MARK):
+                            self._next = i
+                            self._reader.step(i, build=False)
+                    self._next = key
+                    self._reader.keyed = False
             while self._next < len(entries) and entries[self._next].at <= self.position:
                 frame = self._reader.step(self._next, build=False)
                 self._next += 1
@@ -821,6 +895,8 @@ class ReplaySource:
             self.frame = self._reader.build(self.frame)
         self.journal += self._reader.journal
         self._reader.journal = []
+        self.marks += self._reader.marks
+        self._reader.marks = []
         if self._next >= len(entries):
             self.ended = True
             self.playing = False
@@ -851,9 +927,9 @@ class RecordingSource:
     stops, once, with *on_stop*'s message; the console keeps running."""
 
     def __init__(self, inner: SocketSource | StatsPageSource, writer: RecordingWriter,
-                 *, journal: JournalTail | None = None,
+                 *, journal: JournalTail | None = None, marks: MarkWatch | None = None,
                  on_stop: Callable[[str], None] | None = None) -> None:
-        self.inner, self.writer, self.journal = inner, writer, journal
+        self.inner, self.writer, self.journal, self.marks = inner, writer, journal, marks
         self.where = inner.where
         self.on_stop = on_stop or (lambda message: None)
         self.stopped: str | None = None
@@ -884,6 +960,9 @@ class RecordingSource:
                 self.writer.poll(info_text, stat_text, mono=taken_at)
                 if self.journal is not None:
                     self.writer.journal(self.journal.read())
+                if self.marks is not None:
+                    for doc in self.marks.changes():
+                        self.writer.mark(doc)
             except HAProxyError as exc:
                 self._stop(exc)
 

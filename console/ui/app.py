@@ -94,6 +94,12 @@ class HAConsoleApp(App[int], inherit_bindings=False):
         HELP_BINDING,
     ]
 
+    @property
+    def keeps_marks(self) -> bool:
+        """Whether the incident mark is saved for the next start (and restored): not for
+        a spectator, who writes nothing on the serving host."""
+        return not self.spectator
+
     def __init__(self, target: Target, *, theme: str | None = None,
                  settings: Settings | None = None, source: Source | None = None,
                  level: str | None = None, triage: bool = False,

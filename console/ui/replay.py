@@ -1,11 +1,15 @@
 """The console on a recording (``haconsole replay FILE``): every view as live, read-only,
-with the replay's keys: ``p`` play/pause, ``.`` speed 1×/10×/60×, ``>`` the next event.
+with the replay's keys: ``p`` play/pause, ``.`` speed 1×/10×/60×, ``>`` the next event,
+``]`` the next incident mark. A mark set or cleared during the recording (from any
+console on the instance) is set or cleared in the replay as it was: the counters show
+their Δ since it as the operator saw them.
 The header says where the replay is (``▶ replay 10× 2026-12-01 03:12:44``)."""
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from textual.binding import Binding
 
@@ -16,6 +20,7 @@ from console.haproxy.model import Snapshot
 from console.haproxy.poller import PollStatus, SocketSource, StatsPageSource
 from console.haproxy.recording import (
     JournalTail,
+    MarkWatch,
     Recording,
     RecordingError,
     RecordingSource,
@@ -29,6 +34,8 @@ from console.ui.app import HAConsoleApp
 REPLAY_BINDINGS = [
     Binding("full_stop", "replay_speed", "Replay speed 1×/10×/60×", id="replay.speed"),
     Binding("greater_than_sign", "replay_next", "Replay: next event", id="replay.next"),
+    Binding("right_square_bracket", "replay_next_mark", "Replay: next incident mark",
+            id="replay.next_mark"),
 ]
 
 
@@ -65,7 +72,7 @@ class ReplayApp(HAConsoleApp):
     def _say_what_it_is(self) -> None:
         where = visible(self.replay.recording.path)
         end = self.replay.recording.end_reason
-        note = (f"replay of {where}: p play/pause, . speed, > next event"
+        note = (f"replay of {where}: p play/pause, . speed, > next event, ] next mark"
                 + ("" if end is None else f" (recording {visible(end)})"))
         if self.replay.damage:
             note += f"; the file is {visible(self.replay.damage)}: replayed up to there"
@@ -78,6 +85,8 @@ class ReplayApp(HAConsoleApp):
         for entry in self.replay.take_journal():
             events = [*events, journal_event(entry)]
         super()._on_snapshot(snap, events)
+        for at, doc in self.replay.take_marks():
+            self._replay_mark(at, doc, snap)
         if self.replay.ended and not self._said_end:
             self._said_end = True
             self.notify("end of the recording" + (f" — {visible(self.replay.damage)}"
@@ -95,6 +104,38 @@ class ReplayApp(HAConsoleApp):
         self.poller.refresh_now()
         self.monitor.header.refresh()
         self.notify(message, timeout=2)
+
+    @property
+    def keeps_marks(self) -> bool:
+        return False  # a replay's marks are the recording's: nothing saved or restored
+
+    def _replay_mark(self, at: float, doc: dict[str, Any] | None, snap: Snapshot) -> None:
+        """A mark of the recording, set (or cleared) on the main screen as it was."""
+        from console.haproxy import marks
+
+        stamp = time.strftime("%H:%M:%S", time.localtime(at))
+        stats = self.monitor.stats
+        if doc is None:
+            stats.drop_mark(f"incident mark cleared (recorded at {stamp})")
+            return
+        try:
+            restored = marks.from_doc(doc, self.replay.recording.instance, snap,
+                                      where=self.replay.where)
+        except HAProxyError as exc:
+            self.monitor.note(f"a recorded incident mark is not usable: {visible(exc)}")
+            return
+        label = f" ({visible(restored.mark.label)})" if restored.mark.label else ""
+        set_at = time.strftime("%H:%M:%S", time.localtime(restored.mark.wall_time))
+        stats.apply_mark(restored.mark, f"incident mark of {set_at}{label} (recorded at "
+                         f"{stamp}): counters show Δ since it")
+
+    def action_replay_next_mark(self) -> None:
+        at = self.replay.next_mark()
+        if at is None:
+            self.notify("no further incident mark in the recording", timeout=3)
+            return
+        self._replay_changed(f"next mark: {time.strftime('%H:%M:%S', time.localtime(at))}"
+                             " (paused; p to play)")
 
     def action_replay_toggle(self) -> None:
         playing = self.replay.toggle()
@@ -139,7 +180,8 @@ def start_recording(app: HAConsoleApp, path: str) -> RecordingSource:
     def stopped(message: str) -> None:
         app.notify(message, severity="error", timeout=30)
 
-    recorder = RecordingSource(source, writer, journal=journal, on_stop=stopped)
+    recorder = RecordingSource(source, writer, journal=journal,
+                               marks=MarkWatch(app.target.name), on_stop=stopped)
     app.source = recorder
     app.poller.source = recorder
     app.target.notes.append(f"recording to {path} (haconsole replay {path} replays it)")

@@ -44,6 +44,28 @@ class Stats:
         self.save_mark()
         self.sync_logs_mark()
 
+    def apply_mark(self, mark: Mark, note: str) -> None:
+        """Show *mark* (from elsewhere: a replayed recording) without saving it."""
+        screen = self.screen
+        screen.mark = mark
+        screen.table.set_mark(mark)
+        screen.header.update_state(mark=mark)
+        screen.note(note)
+        screen.update_detail()
+        self.sync_logs_mark()
+
+    def drop_mark(self, note: str) -> None:
+        """No mark any more (from elsewhere), nothing removed on disk."""
+        screen = self.screen
+        if screen.mark is None:
+            return
+        screen.mark = None
+        screen.table.set_mark(None)
+        screen.header.update_state(mark=None)
+        screen.note(note)
+        screen.update_detail()
+        self.sync_logs_mark()
+
     def sync_logs_mark(self) -> None:
         """The log windows' "since the mark" follows the main screen's mark."""
         collector = self.screen.console_app.collector
@@ -60,8 +82,9 @@ class Stats:
         from console.haproxy import marks
 
         screen = self.screen
-        if screen.mark is None or screen.snapshot is None or screen.console_app.spectator:
-            return  # a spectator's mark is theirs alone: nothing written on this host
+        if screen.mark is None or screen.snapshot is None or \
+                not screen.console_app.keeps_marks:
+            return  # a spectator's (or a replay's) mark is theirs alone: nothing written
         try:
             marks.save(screen.console_app.target.name, screen.mark, screen.snapshot)
         except (HAProxyError, OSError) as exc:
@@ -73,7 +96,8 @@ class Stats:
         from console.haproxy import marks
 
         screen = self.screen
-        if screen.snapshot is None or screen.mark is not None:
+        if screen.snapshot is None or screen.mark is not None or \
+                not screen.console_app.keeps_marks:
             return
         try:
             restored = marks.load(screen.console_app.target.name, screen.snapshot)
@@ -104,7 +128,7 @@ class Stats:
         try:
             from console.haproxy import marks
 
-            if not screen.console_app.spectator:
+            if screen.console_app.keeps_marks:
                 marks.forget(screen.console_app.target.name)
         except (HAProxyError, OSError) as exc:
             screen.notify(f"the saved mark could not be removed: {visible(exc)}",

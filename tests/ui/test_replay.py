@@ -144,3 +144,43 @@ async def test_a_full_recording_stops_and_the_console_goes_on(instance, tmp_path
     assert len(told) == 1 and "size limit (0.00286 MiB)" in told[0]
     with Recording(str(tmp_path / "small.hacrec")) as rec:
         assert rec.end_reason == "size limit reached" and rec.polls
+
+
+async def test_a_mark_set_while_recording_is_replayed_and_jumped_to(instance, tmp_path) -> None:
+    """The operator sets an incident mark in the recording console; the replay sets it
+    at the same point (the counters' Δ since it as they were), ``]`` jumps to it, and
+    the replay saves no mark of its own."""
+    from console.haproxy import marks
+    from console.instance import Target
+    from console.ui.app import HAConsoleApp
+    from console.ui.replay import start_recording
+
+    path = tmp_path / "marked.hacrec"
+    app = HAConsoleApp(Target(name="lb1", socket=instance.admin, interval=0.2))
+    recorder = start_recording(app, str(path))
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.monitor.snapshot is not None)
+            await pilot.pause(1.0)
+            await pilot.press("m")
+            mark_time = app.monitor.mark.wall_time
+            await pilot.pause(1.0)  # polls after the mark carry it into the recording
+    finally:
+        recorder.close("console closed")
+    with Recording(str(path)) as rec:
+        assert [e.event for e in rec.entries if e.kind == ord("M")] == [True]
+    saved_before = sorted(p.name for p in marks.mark_path("x").parent.iterdir())
+    replay = ReplayApp(Recording(str(path)))
+    async with replay.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: replay.monitor.snapshot is not None)
+        assert replay.monitor.mark is None
+        await pilot.press("p")  # pause, then jump
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: replay.monitor.mark is not None)
+        assert replay.monitor.mark.wall_time == mark_time
+        assert "Δ since mark" in str(replay.monitor.header.render())
+        await pilot.press("right_square_bracket")  # no further mark: says so, no crash
+        await pilot.pause(0.1)
+        await pilot.press("M")  # cleared in the replay: nothing removed on disk
+        await pilot.pause(0.1)
+    assert sorted(p.name for p in marks.mark_path("x").parent.iterdir()) == saved_before

@@ -372,3 +372,80 @@ def test_clock_columns_stay_within_a_second_of_haproxys(tmp_path: Path) -> None:
             reader.step(i, build=False)
         last = reader.step(len(rec.entries) - 1)
         assert last is not None and last.stat_text == frames[-1].stat_text
+
+
+def test_marks_are_recorded_read_and_kept_across_a_far_seek(tmp_path: Path) -> None:
+    """A mark record is an event; jumping to it pauses there; a seek far ahead (from a
+    keyframe) still meets the marks and journal entries on the way."""
+    import asyncio
+
+    path = tmp_path / "r.hacrec"
+    w = RecordingWriter(str(path), instance="lb1", where="s", interval=1.0,
+                        keyframe_every=10.0)
+    doc = {"version": 1, "instance": "lb1", "wall_time": T0 + 3.5, "label": "", "pid": 1,
+           "rows": {}}
+    for t in range(30):
+        if t == 4:
+            w.mark(doc, at=T0 + 3.6)
+        if t == 15:
+            w.mark(None, at=T0 + 14.6)
+        w.poll(info_at(t), stat_at(t), at=T0 + t, mono=100.0 + t)
+    w.close("x")
+    with Recording(str(path)) as rec:
+        src = ReplaySource(rec, clock=Clock())
+        asyncio.run(src.fetch())
+        assert src.next_mark() == T0 + 3.6 and not src.playing
+        asyncio.run(src.fetch())
+        assert src.take_marks() == [(T0 + 3.6, doc)]
+        assert src.next_mark() == T0 + 14.6
+        asyncio.run(src.fetch())
+        assert src.take_marks() == [(T0 + 14.6, None)]
+        assert src.next_mark() is None
+    with Recording(str(path)) as rec:  # 60x, far ahead: both marks met, in order
+        clock = Clock()
+        src = ReplaySource(rec, clock=clock, speed=60)
+        asyncio.run(src.fetch())
+        clock.now += 0.45
+        asyncio.run(src.fetch())
+        assert [m for _, m in src.take_marks()] == [doc, None]
+
+
+@pytest.mark.parametrize("payload", [{"mark": 5}, {"mark": "x"}, ["mark"]])
+def test_a_hostile_mark_record_is_damage(tmp_path: Path, payload) -> None:
+    path2 = tmp_path / "r2.hacrec"
+    w = write(path2, n=3)
+    os.write(w.fd, encode(ord("M"), T0 + 2.5, payload, 1))
+    w.poll(info_at(3), stat_at(3), at=T0 + 3)
+    w.close("x")
+    import asyncio
+
+    with Recording(str(path2)) as rec:
+        clock = Clock()
+        src = ReplaySource(rec, clock=clock, speed=60)
+        asyncio.run(src.fetch())
+        clock.now += 1.0
+        asyncio.run(src.fetch())
+        assert src.damage and "mark" in src.damage
+
+
+def test_the_mark_watch_sees_set_moved_and_cleared_once(tmp_path: Path) -> None:
+    from console.haproxy import marks
+    from console.haproxy.model import SnapshotBuilder
+    from console.haproxy.recording import MarkWatch
+
+    watch = MarkWatch("lb1")
+    assert watch.changes() == []
+    snap = SnapshotBuilder().build(INFO, STAT, taken_at=1.0, wall_time=T0)
+    from console.haproxy.counters import Mark
+
+    marks.save("lb1", Mark(snap, T0, "deploy"), snap)
+    [doc] = watch.changes()
+    assert doc is not None and doc["label"] == "deploy" and doc["wall_time"] == T0
+    marks.save("lb1", Mark(snap, T0, "deploy"), snap)  # saved again on quit: same mark
+    assert watch.changes() == []
+    marks.save("lb1", Mark(snap, T0 + 60, ""), snap)
+    assert [d["wall_time"] for d in watch.changes() if d] == [T0 + 60]
+    marks.mark_path("lb1").write_text("{not json")  # unusable: no mark
+    assert watch.changes() == [None]
+    marks.forget("lb1")
+    assert watch.changes() == []
