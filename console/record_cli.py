@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import re
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.haproxy.errors import HAProxyError, ParseError, ValidationError
 from console.haproxy.journal import journal_path
@@ -27,6 +29,9 @@ from console.haproxy.recording import (
 from console.haproxy.safe_text import visible
 from console.haproxy.transport import RuntimeClient
 from console.instance import ExitStatus
+
+if TYPE_CHECKING:
+    from console.haproxy.logs.collector import LogCollector
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _SIZES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -67,6 +72,9 @@ def add_parsers(sub: Any) -> None:
     rec.add_argument("-o", "--output", metavar="FILE", required=True,
                      help="the recording (a new file; never overwritten)")
     rec.add_argument("--duration", metavar="TIME", help="stop after TIME (90s, 10m, 2h)")
+    rec.add_argument("--no-logs", action="store_true",
+                     help="do not follow the instance's log ring (by default its 10-second "
+                     "log summaries are recorded when it logs to a ring)")
     rec.add_argument("--max-size", metavar="SIZE",
                      help=f"stop when the file reaches SIZE (default "
                      f"{DEFAULT_MAX_BYTES >> 30}G)")
@@ -102,6 +110,13 @@ def run_record(args: argparse.Namespace) -> int:
                   f"{interval:g}s to {args.output}"
                   + (f" for {args.duration}" if duration else "")
                   + "; stop with ctrl+c"), file=sys.stderr)
+    logs = None
+    if not args.no_logs:
+        from console.haproxy.logs.collector import LogCollector
+        from console.haproxy.logs.config_formats import parser_or_auto
+
+        paths = [p for p in target.config_paths if os.path.exists(p)]
+        logs = LogCollector(RuntimeClient(target.socket), lambda: parser_or_auto(paths))
     try:
         journal: JournalTail | None = JournalTail(str(journal_path()), target.name)
     except HAProxyError:
@@ -111,7 +126,7 @@ def run_record(args: argparse.Namespace) -> int:
     code: int = ExitStatus.INTERRUPTED
     try:
         reason, code = asyncio.run(record(RuntimeClient(target.socket), writer, interval,
-                                          duration, journal, marks))
+                                          duration, journal, marks, logs))
     finally:
         writer.close(reason)
     took = time.time() - writer.started
@@ -124,8 +139,11 @@ def run_record(args: argparse.Namespace) -> int:
 
 async def record(client: RuntimeClient, writer: RecordingWriter, interval: float,
                  duration: float | None, journal: JournalTail | None,
-                 marks: MarkWatch | None = None) -> tuple[str, int]:
-    """Poll and write until stopped; the reason and the exit status."""
+                 marks: MarkWatch | None = None,
+                 logs: LogCollector | None = None) -> tuple[str, int]:
+    """Poll and write until stopped; the reason and the exit status. With *logs*, its
+    ring is followed and its complete 10 s buckets are written as they close (the one
+    still filling at the end too)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     why: list[str] = []
@@ -138,6 +156,8 @@ async def record(client: RuntimeClient, writer: RecordingWriter, interval: float
         loop.add_signal_handler(sig, on_signal, sig.name)
     start = time.monotonic()
     end = start + duration if duration else None
+    follow = asyncio.create_task(logs.run()) if logs is not None else None
+    serial = 0
     try:
         while not stop.is_set():
             began = time.monotonic()
@@ -162,6 +182,9 @@ async def record(client: RuntimeClient, writer: RecordingWriter, interval: float
                     writer.journal(journal.read())
                 for doc in marks.changes() if marks is not None else ():
                     writer.mark(doc)
+                if logs is not None and logs.windows.buckets:
+                    states, serial = logs.windows.closed_states(serial)
+                    writer.logs(states)
             except RecordingFull as exc:
                 print(visible(f"haconsole: {exc}"), file=sys.stderr)
                 return "size limit reached", ExitStatus.OK
@@ -174,6 +197,14 @@ async def record(client: RuntimeClient, writer: RecordingWriter, interval: float
                 pass
         return (why[0] if why else "stopped"), ExitStatus.OK
     finally:
+        if logs is not None and follow is not None:
+            logs.stop()
+            follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await follow
+            if logs.windows.buckets:
+                with contextlib.suppress(HAProxyError):
+                    writer.logs(logs.windows.newest_state(serial)[0])
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 

@@ -15,7 +15,8 @@ Kinds: ``H`` the header (format, instance, HAProxy version, start time, interval
 (the ``show info`` fields that changed, the changed fields of the changed rows),
 ``F`` a failed poll (its error), ``J`` journal entries, ``M`` the instance's incident
 mark set, moved or cleared (from any console on it: the saved mark's JSON, or null),
-``E`` the end (its reason).
+``L`` the log summaries' buckets (10 s of the console's log windows each, written when
+complete: :mod:`console.haproxy.logs.windows`), ``E`` the end (its reason).
 Keyframes come every :data:`KEYFRAME_EVERY` seconds and whenever the rows change
 (a reload, a server added), so seeking never replays more than that.
 
@@ -42,13 +43,16 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from console.haproxy.errors import HAProxyError
 from console.haproxy.model import Snapshot, SnapshotBuilder
 from console.haproxy.parsers import parse_info
 from console.haproxy.poller import SocketSource, StatsPageSource
 from console.haproxy.statefs import open_nofollow, os_error
+
+if TYPE_CHECKING:
+    from console.haproxy.logs.windows import Windows
 
 MAGIC = b"HACREC1\n"
 FORMAT = 1
@@ -60,9 +64,9 @@ DEFAULT_MAX_BYTES = 2 << 30  # the recorder stops there (a clear message), unles
 CLOCK_COLUMNS = ("lastchg", "downtime", "lastsess")
 FLAG_EVENT = 1  # a state changed at this record (a status, the rows, a failure, recovery)
 
-HEADER, KEYFRAME, DELTA, FAILURE, JOURNAL, MARK, END = (ord(c) for c in "HKDFJME")
+HEADER, KEYFRAME, DELTA, FAILURE, JOURNAL, MARK, LOGS, END = (ord(c) for c in "HKDFJMLE")
 KINDS = {HEADER: "header", KEYFRAME: "keyframe", DELTA: "delta", FAILURE: "failure",
-         JOURNAL: "journal", MARK: "mark", END: "end"}
+         JOURNAL: "journal", MARK: "mark", LOGS: "logs", END: "end"}
 POLLS = (KEYFRAME, DELTA, FAILURE)
 
 
@@ -433,6 +437,14 @@ class RecordingWriter:
             self._record(JOURNAL, time.time() if at is None else at, {"entries": entries},
                          FLAG_EVENT)
 
+    def logs(self, buckets: list[dict[str, Any]], at: float | None = None) -> None:
+        """Complete buckets of the log windows (their ``state()``)."""
+        if buckets:
+            at = time.time() if at is None else at
+            if not self._header_written:
+                self._header(None, at)
+            self._record(LOGS, at, {"buckets": buckets})
+
     def mark(self, doc: dict[str, Any] | None, at: float | None = None) -> None:
         """The incident mark as saved (:mod:`console.haproxy.marks`), or None: cleared."""
         at = time.time() if at is None else at
@@ -682,6 +694,7 @@ class FrameReader:
         self.journal: list[dict[str, Any]] = []  # the journal entries met on the way
         # the incident marks met on the way: (time, the saved mark's JSON or None)
         self.marks: list[tuple[float, dict[str, Any] | None]] = []
+        self.logs: list[Any] = []  # the log buckets met on the way (checked when added)
         self._build = True
 
     def step(self, index: int, *, build: bool = True) -> Frame | None:
@@ -708,6 +721,13 @@ class FrameReader:
             if mark is not None and not isinstance(mark, dict):
                 raise RecordingError("a mark record is neither a mark nor null")
             self.marks.append((entry.at, mark))
+            return None
+        if entry.kind == LOGS:
+            payload = self.recording.payload(entry)
+            found = payload.get("buckets") if isinstance(payload, dict) else None
+            if not isinstance(found, list):
+                raise RecordingError("a logs record holds no buckets")
+            self.logs += found
             return None
         if entry.kind == FAILURE:
             payload = self.recording.payload(entry)
@@ -800,6 +820,7 @@ class ReplaySource:
         self.damage: str | None = recording.damage  # where reading stops, when it does
         self.journal: list[dict[str, Any]] = []  # entries met since the last take
         self.marks: list[tuple[float, dict[str, Any] | None]] = []  # likewise, marks
+        self.logs: list[Any] = []  # and log buckets
 
     # -- controls
     def toggle(self) -> bool:
@@ -857,6 +878,10 @@ class ReplaySource:
         out, self.marks = self.marks, []
         return out
 
+    def take_logs(self) -> list[Any]:
+        out, self.logs = self.logs, []
+        return out
+
     # -- the source
     def _tick(self) -> None:
         now = self.clock()
@@ -877,7 +902,7 @@ class ReplaySource:
                 if key > self._next:
                     # the polls on the way are skipped, not what was done meanwhile
                     for i in range(self._next, key):
-                        if entries[i].kind in (JOURNAL, MARK):
+                        if entries[i].kind in (JOURNAL, MARK, LOGS):
                             self._next = i
                             self._reader.step(i, build=False)
                     self._next = key
@@ -897,6 +922,8 @@ class ReplaySource:
         self._reader.journal = []
         self.marks += self._reader.marks
         self._reader.marks = []
+        self.logs += self._reader.logs
+        self._reader.logs = []
         if self._next >= len(entries):
             self.ended = True
             self.playing = False
@@ -928,8 +955,11 @@ class RecordingSource:
 
     def __init__(self, inner: SocketSource | StatsPageSource, writer: RecordingWriter,
                  *, journal: JournalTail | None = None, marks: MarkWatch | None = None,
+                 logs: Callable[[], Windows | None] | None = None,
                  on_stop: Callable[[str], None] | None = None) -> None:
         self.inner, self.writer, self.journal, self.marks = inner, writer, journal, marks
+        self.logs = logs  # the console's log windows, when it has some
+        self._logs_serial = 0  # the last bucket written
         self.where = inner.where
         self.on_stop = on_stop or (lambda message: None)
         self.stopped: str | None = None
@@ -963,8 +993,17 @@ class RecordingSource:
                 if self.marks is not None:
                     for doc in self.marks.changes():
                         self.writer.mark(doc)
+                self._write_logs(final=False)
             except HAProxyError as exc:
                 self._stop(exc)
+
+    def _write_logs(self, *, final: bool) -> None:
+        windows = self.logs() if self.logs is not None else None
+        if windows is None or not windows.buckets:
+            return
+        take = windows.newest_state if final else windows.closed_states
+        states, self._logs_serial = take(self._logs_serial)
+        self.writer.logs(states)
 
     def _stop(self, exc: HAProxyError) -> None:
         self.stopped = f"recording stopped: {exc}"
@@ -991,4 +1030,8 @@ class RecordingSource:
         with self._lock:
             if self.stopped is None:
                 self.stopped = reason
+                try:
+                    self._write_logs(final=True)
+                except HAProxyError:
+                    pass  # the polls written stay readable
                 self.writer.close(reason)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 
@@ -30,6 +30,10 @@ from console.haproxy.recording import (
 from console.haproxy.safe_text import visible
 from console.instance import Target
 from console.ui.app import HAConsoleApp
+
+if TYPE_CHECKING:
+    from console.haproxy.logs.collector import LogCollector
+    from console.haproxy.logs.windows import Windows
 
 REPLAY_BINDINGS = [
     Binding("full_stop", "replay_speed", "Replay speed 1×/10×/60×", id="replay.speed"),
@@ -62,6 +66,8 @@ class ReplayApp(HAConsoleApp):
         self.read_only_reason = "replay"
         self.poller.set_interval(replay_interval(self.replay))
         self._said_end = False
+        self._logs_bad = False
+        self.collector = replayed_logs(self.replay)
 
     def start_polling(self) -> None:
         """The main screen is up: its header says where the replay is."""
@@ -87,6 +93,7 @@ class ReplayApp(HAConsoleApp):
         super()._on_snapshot(snap, events)
         for at, doc in self.replay.take_marks():
             self._replay_mark(at, doc, snap)
+        self._replay_logs()
         if self.replay.ended and not self._said_end:
             self._said_end = True
             self.notify("end of the recording" + (f" — {visible(self.replay.damage)}"
@@ -129,6 +136,21 @@ class ReplayApp(HAConsoleApp):
         stats.apply_mark(restored.mark, f"incident mark of {set_at}{label} (recorded at "
                          f"{stamp}): counters show Δ since it")
 
+    def _replay_logs(self) -> None:
+        """The recorded log buckets reached, into the log windows (``s``, ``w``)."""
+        states = self.replay.take_logs()
+        if not states or self.collector is None:
+            return
+        if self.collector.state != "following":
+            self.collector.replayed(self.replay.recording.path)
+        for state in states:
+            try:
+                self.collector.windows.add_state(state)
+            except ValueError:
+                if not self._logs_bad:
+                    self._logs_bad = True
+                    self.monitor.note("a recorded log summary is not readable: skipped")
+
     def action_replay_next_mark(self) -> None:
         at = self.replay.next_mark()
         if at is None:
@@ -152,6 +174,25 @@ class ReplayApp(HAConsoleApp):
             return
         self._replay_changed(f"next event: {time.strftime('%H:%M:%S', time.localtime(at))}"
                              " (paused; p to play)")
+
+
+def replayed_logs(replay: ReplaySource) -> LogCollector:
+    """A log collector fed by the recording (its log buckets), on the replay's clock;
+    until a bucket is reached it says there are none yet."""
+    from console.haproxy.logs.collector import LogCollector
+    from console.haproxy.logs.windows import Windows
+
+    def no_parser() -> Any:
+        raise RecordingError("a replay parses no log line", replay.where)
+
+    def clock() -> float:
+        return replay.frame.at if replay.frame is not None else replay.position
+
+    collector = LogCollector(None, no_parser, windows=Windows(clock=clock), clock=clock)
+    collector.state = "stopped"
+    collector.why = "no log summary in the recording yet (the recording console had logs " \
+        "when it followed a ring, a file or journald)"
+    return collector
 
 
 def journal_event(entry: dict[str, object]) -> Event:
@@ -180,8 +221,12 @@ def start_recording(app: HAConsoleApp, path: str) -> RecordingSource:
     def stopped(message: str) -> None:
         app.notify(message, severity="error", timeout=30)
 
+    def windows() -> Windows | None:
+        return app.collector.windows if app.collector is not None else None
+
     recorder = RecordingSource(source, writer, journal=journal,
-                               marks=MarkWatch(app.target.name), on_stop=stopped)
+                               marks=MarkWatch(app.target.name), logs=windows,
+                               on_stop=stopped)
     app.source = recorder
     app.poller.source = recorder
     app.target.notes.append(f"recording to {path} (haconsole replay {path} replays it)")

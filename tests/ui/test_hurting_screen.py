@@ -332,3 +332,88 @@ async def test_missing_sources_are_said_not_raised(tmp_path: Path,
     c = LogCollector(None, LineParser.auto)
     await c.run()
     assert c.state == "no-ring" and "no stats socket" in c.describe()
+
+
+async def test_a_recording_keeps_the_log_summaries_and_the_mark(lab: Lab, tmp_path: Path) -> None:
+    """The recording console's log windows go into the recording; the replay's
+    summaries (and its since-the-mark window) count what the live ones counted."""
+    from console.haproxy.recording import LOGS, Recording
+    from console.ui.replay import ReplayApp, start_recording
+    from console.ui.screens.log_summary import LogSummaryScreen
+
+    path = tmp_path / "logs.hacrec"
+    app = app_for(lab)
+    recorder = start_recording(app, str(path))
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await until(pilot, lambda: app.monitor.snapshot is not None, "the first snapshot")
+            await until(pilot, lambda: app.collector is not None and app.collector.following,
+                        "the log collector")
+            await pilot.pause(0.3)
+            assert app.collector is not None
+            windows = app.collector.windows
+            for _ in range(3):
+                lab.get("/before/fail")
+            await until(pilot, lambda: windows.summary("server", "15m").records >= 3,
+                        "the lines before the mark")
+            await pilot.press("m")
+            for _ in range(4):
+                lab.get("/after/fail")
+            await until(pilot, lambda: windows.summary("path", "mark").records >= 4,
+                        "the lines after the mark")
+            await pilot.pause(0.6)  # a poll after the mark carries it into the recording
+            live = {k: g.requests for k, g in windows.summary("path", "15m").groups}
+            live_mark = {k: g.requests for k, g in windows.summary("path", "mark").groups}
+    finally:
+        recorder.close("console closed")
+    with Recording(str(path)) as rec:
+        assert any(e.kind == LOGS for e in rec.entries)
+    replay = ReplayApp(Recording(str(path)), speed=60)
+    async with replay.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: replay.replay.ended, "the end of the replay")
+        await pilot.pause(0.3)
+        collector = replay.collector
+        assert collector is not None and collector.following
+        replayed = {k: g.requests for k, g in
+                    collector.windows.summary("path", "15m").groups}
+        assert replayed == live
+        assert replay.monitor.mark is not None
+        assert {k: g.requests for k, g in
+                collector.windows.summary("path", "mark").groups} == live_mark
+        replay.monitor.navigation.open_log_summary()
+        await until(pilot, lambda: isinstance(replay.screen, LogSummaryScreen),
+                    "the summaries screen")
+        screen = replay.screen
+        assert isinstance(screen, LogSummaryScreen)
+        await pilot.pause(0.3)  # mounted, its first refresh done
+        await until(pilot, lambda: bool(screen.rows_text), "the summary rows")
+        assert "the log summaries of" in screen.status_text
+
+
+def test_the_recorder_records_the_rings_log_summaries(lab: Lab, tmp_path: Path) -> None:
+    """``haconsole record`` follows the instance's ring: its 10 s log buckets are in the
+    file (the last one at the end), with the requests made meanwhile."""
+    import sys
+
+    from console.haproxy.logs.windows import Windows
+    from console.haproxy.recording import FrameReader, Recording
+
+    path = tmp_path / "rec.hacrec"
+    proc = subprocess.Popen([sys.executable, "-m", "console", "-s", lab.socket, "record",
+                             "-o", str(path), "--duration", "4s"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    for _ in range(5):
+        lab.get("/recorded/fail")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    with Recording(str(path)) as rec:
+        reader = FrameReader(rec)
+        for i in range(len(rec.entries)):
+            reader.step(i)
+    windows = Windows()
+    for state in reader.logs:
+        windows.add_state(state)
+    paths = {k: g.requests for k, g in windows.summary("path", "15m", now=windows.last_at)
+             .groups}
+    assert paths.get("/recorded/fail") == 5, paths

@@ -220,3 +220,62 @@ def test_the_path_read_from_the_end_of_an_http_line_is_the_decoded_one() -> None
     if r.ok:
         assert _path([], r) == r.fields.get("path")
     assert seen > 20
+
+
+def _dicts(s: Summary) -> dict[str, dict[str, object]]:
+    return {k: g.to_dict(k) for k, g in s.groups}
+
+
+def test_buckets_read_back_from_their_state_give_the_same_summaries() -> None:
+    """What a recording keeps of the windows (10 s buckets) gives, replayed, the same
+    summaries in every grouping, and the same since-the-mark count."""
+    import json
+
+    clock = Clock()
+    live = Windows(clock=clock)
+    results = parsed()
+    half = len(results) // 2
+    for r in results[:half]:
+        live.add(r)
+    clock.t += 12
+    live.set_mark()
+    for r in results[half:]:
+        live.add(r)
+    clock.t += 11
+    live.add(results[0])  # a newer bucket: the ones before are complete
+    closed, last = live.closed_states(0)
+    rest, _ = live.newest_state(last)
+    replay_clock = Clock(clock.t)
+    replay = Windows(clock=replay_clock)
+    for state in json.loads(json.dumps(closed + rest)):  # as stored
+        replay.add_state(state)
+    replay.set_mark(live.mark_at)
+    for by in ("server", "backend", "termination", "status", "path", "client"):
+        assert _dicts(replay.summary(by, "15m")) == _dicts(live.summary(by, "15m"))
+        assert _dicts(replay.summary(by, "mark")) == _dicts(live.summary(by, "mark"))
+    marked = live.summary("server", "mark")
+    assert 0 < marked.records < live.summary("server", "15m").records
+    assert replay.summary("server", "mark").records == marked.records
+    assert replay.summary("server", "mark").lines == marked.lines
+
+
+@pytest.mark.parametrize("state", [
+    None, [], {"index": "1"}, {"index": 1, "start": float("nan")},
+    {"index": 1, "start": 1.0, "lines": -1, "records": 0, "unparsed": 0, "events": 0,
+     "reasons": {}, "dims": {}, "total": [0, 0, [0] * 6, {}, [True], [True], 0]},
+    {"index": 1, "start": 1.0, "lines": 1, "records": 0, "unparsed": 0, "events": 0,
+     "reasons": {}, "dims": {"server": {"groups": [["a", [1, 0, [1] * 5, {}, [True], [True],
+                                                        0]]], "rest": None, "ungrouped": 0}},
+     "total": [0, 0, [0] * 6, {}, [True], [True], 0]},
+    {"index": 1, "start": 1.0, "lines": 1, "records": 0, "unparsed": 0, "events": 0,
+     "reasons": {}, "dims": {}, "total": [0, 0, [0] * 6, {}, [True, 5], [True], 0]},
+    {"index": 1, "start": 1.0, "lines": 1, "records": 0, "unparsed": 0, "events": 0,
+     "reasons": {}, "dims": {}, "total": [0, 0, [0] * 6, {}, [True, -5, 1], [True], 0]},
+    {"index": 1, "start": 1.0, "lines": 1, "records": 0, "unparsed": 0, "events": 0,
+     "reasons": {}, "dims": "x", "total": [0, 0, [0] * 6, {}, [True], [True], 0]},
+])
+def test_a_hostile_bucket_state_is_refused(state) -> None:
+    w = Windows(clock=Clock())
+    with pytest.raises(ValueError):
+        w.add_state(state)
+    assert not w.buckets

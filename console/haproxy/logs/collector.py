@@ -71,6 +71,7 @@ class LogCollector:
         self._second = time.perf_counter()
         self._spent = 0.0
         self.throttled = 0  # seconds cut short by the budget
+        self._replayed: str | None = None
 
     @property
     def following(self) -> bool:
@@ -80,9 +81,16 @@ class LogCollector:
         follower = self._follower
         return follower.connected if follower is not None else self._connected
 
+    def replayed(self, where: str) -> None:
+        """Fed by a recording (its windows filled with :meth:`Windows.add_state`), not
+        by a source: says so, and counts as following."""
+        self.state, self._connected, self._replayed = "following", True, where
+
     @property
     def source(self) -> str:
         """Where the lines come from, in words."""
+        if self._replayed is not None:
+            return f"the log summaries of {visible(self._replayed)}"
         if self.log_file is not None:
             return f"file {visible(self.log_file)}"
         if self.journal_unit is not None:
@@ -102,6 +110,9 @@ class LogCollector:
         """One line: where the logs come from, or why there are none."""
         if self.state == "following":
             lost = f", {self.dropped:,} lost by the ring" if self.dropped else ""
+            if self._replayed is not None:
+                return (f"logs: {self.source}, {self.windows.lines:,} lines so far "
+                        "(each 10 s shown once complete)")
             return (f"logs: {self.source}, {self.total:,} lines since "
                     f"the console started{lost}")
         if self.state == "starting":

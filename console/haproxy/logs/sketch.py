@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 SIGNIFICANT_BITS = 7
 
@@ -84,6 +84,32 @@ class TimerSketch:
             self.add(v, c)
         if not other.exact and self.exact:
             self._fold()
+
+    def state(self) -> list[Any]:
+        """What a recording keeps: ``[exact, v1, c1, v2, c2, ...]``."""
+        out: list[Any] = [self.exact]
+        for v, c in self.counts.items():
+            out += (v, c)
+        return out
+
+    @classmethod
+    def from_state(cls, state: object) -> TimerSketch:
+        """:meth:`state` read back; ValueError when it is not one (a hostile file)."""
+        if not isinstance(state, list) or not state or not isinstance(state[0], bool) or \
+                len(state) % 2 != 1 or len(state) > 2 * 65536 + 1:
+            raise ValueError("not a timer sketch")
+        out = cls()
+        out.exact = state[0]
+        for i in range(1, len(state), 2):
+            v, c = state[i], state[i + 1]
+            if not (v.__class__ is int and c.__class__ is int and v >= 0 and c > 0):
+                raise ValueError("not a timer sketch")
+            out.counts[v] = out.counts.get(v, 0) + c
+            out.n += c
+            out.total += v * c
+        if out.exact and len(out.counts) > out.max_exact:
+            out._fold()
+        return out
 
     @property
     def relative_error(self) -> float:

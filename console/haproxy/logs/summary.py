@@ -111,6 +111,27 @@ class Group:
         self.tr.merge(other.tr)
         self.bytes_read += other.bytes_read
 
+    def state(self) -> list[Any]:
+        """What a recording keeps of this group (:meth:`from_state` reads it back)."""
+        return [self.requests, self.errors, self.classes, self.termination,
+                self.ta.state(), self.tr.state(), self.bytes_read]
+
+    @classmethod
+    def from_state(cls, state: object) -> Group:
+        """:meth:`state` read back; ValueError when it is not one (a hostile file)."""
+        if not isinstance(state, list) or len(state) != 7:
+            raise ValueError("not a summary group")
+        requests, errors, classes, term, ta, tr, nbytes = state
+        if not all(x.__class__ is int and x >= 0 for x in (requests, errors, nbytes)) or \
+                not isinstance(classes, list) or len(classes) != 6 or \
+                not all(c.__class__ is int and c >= 0 for c in classes) or \
+                not isinstance(term, dict) or len(term) > 1000 or \
+                not all(isinstance(k, str) and len(k) <= 4 and v.__class__ is int and v >= 0
+                        for k, v in term.items()):
+            raise ValueError("not a summary group")
+        return cls(requests, errors, list(classes), dict(term), TimerSketch.from_state(ta),
+                   TimerSketch.from_state(tr), nbytes)
+
     def to_dict(self, key: str) -> dict[str, object]:
         """The JSON shape of ``haconsole logs summary --json``."""
         return {

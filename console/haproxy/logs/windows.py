@@ -20,11 +20,13 @@ sample lines per key for a bounded number of keys.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from console.haproxy.logs.parse import LogRecord, Result
 from console.haproxy.logs.sketch import TopK
@@ -166,6 +168,53 @@ class _Bucket:
                 continue
             self.groups[i].get(key).add_values(status, term, ta, t, nbytes)
 
+    def state(self) -> dict[str, Any]:
+        """What a recording keeps of this bucket (:meth:`from_state` reads it back)."""
+        return {"index": self.index, "start": self.start, "lines": self.lines,
+                "records": self.records, "unparsed": self.unparsed, "events": self.events,
+                "reasons": self.reasons, "total": self.total.state(),
+                "dims": {d: {"groups": [[k, g.state()] for k, g in self.groups[i]],
+                             "rest": self.rests[i].state(), "ungrouped": self.ungrouped[i]}
+                         for i, d in enumerate(self.dims)}}
+
+    @classmethod
+    def from_state(cls, state: object, dims: tuple[str, ...], max_groups: int) -> _Bucket:
+        """:meth:`state` read back (the dimensions of *dims* it has; at most
+        *max_groups* groups each); ValueError when it is not one (a hostile file)."""
+        if not isinstance(state, dict):
+            raise ValueError("not a log bucket")
+        index, start = state.get("index"), state.get("start")
+        counts = [state.get(k) for k in ("lines", "records", "unparsed", "events")]
+        reasons, kept = state.get("reasons"), state.get("dims")
+        if index.__class__ is not int or not isinstance(start, int | float) or \
+                not math.isfinite(start) or \
+                not all(c.__class__ is int and c >= 0 for c in counts) or \
+                not isinstance(reasons, dict) or len(reasons) > 100 or \
+                not all(isinstance(k, str) and v.__class__ is int and v >= 0
+                        for k, v in reasons.items()) or not isinstance(kept, dict):
+            raise ValueError("not a log bucket")
+        out = cls(index, dims, max_groups)
+        out.start = float(start)
+        out.lines, out.records, out.unparsed, out.events = (int(c or 0) for c in counts)
+        out.reasons = dict(reasons)
+        out.total = Group.from_state(state.get("total"))
+        for i, d in enumerate(dims):
+            dim = kept.get(d)
+            if dim is None:
+                continue
+            if not isinstance(dim, dict):
+                raise ValueError("not a log bucket")
+            groups, ungrouped = dim.get("groups"), dim.get("ungrouped")
+            if not isinstance(groups, list) or ungrouped.__class__ is not int or ungrouped < 0:
+                raise ValueError("not a log bucket")
+            out.rests[i] = Group.from_state(dim.get("rest"))
+            out.ungrouped[i] = ungrouped
+            for item in groups[:max_groups]:
+                if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                    raise ValueError("not a log bucket")
+                out.groups[i].get(item[0]).merge(Group.from_state(item[1]))
+        return out
+
     def summary(self, by: str) -> Summary:
         """This bucket as a :class:`~.summary.Summary` grouped by *by* (shared groups:
         read it, merge it, never add to it)."""
@@ -257,6 +306,7 @@ class Windows:
         self.started = clock()
         self.lines = 0
         self.last_at: float | None = None
+        self.restored = False  # fed by add_state (a replay), not by lines
 
     # -- feeding --------------------------------------------------------------------------
     def add(self, result: Result, at: float | None = None) -> None:
@@ -292,6 +342,50 @@ class Windows:
             folded[by] = merge_summaries(by, [folded[by], bucket.summary(by)]) \
                 if by in folded else merge_summaries(by, [bucket.summary(by)])
 
+    def closed_states(self, after: int) -> tuple[list[dict[str, Any]], int]:
+        """The buckets past serial *after* that are complete (a newer one started), as
+        a recording keeps them, and the serial of the last one."""
+        out = [b.state() for b in list(self.buckets)[:-1] if b.serial > after]
+        last = self.buckets[-2].serial if len(self.buckets) > 1 else 0
+        return out, max(after, last)
+
+    def newest_state(self, after: int) -> tuple[list[dict[str, Any]], int]:
+        """Like :meth:`closed_states`, with the bucket still filling (at the end)."""
+        out = [b.state() for b in self.buckets if b.serial > after]
+        last = self.buckets[-1].serial if self.buckets else 0
+        return out, max(after, last)
+
+    def add_state(self, state: object) -> None:
+        """A bucket read back from a recording, as if its lines had arrived
+        (ValueError when it is not one; older than what is kept: ignored)."""
+        bucket = _Bucket.from_state(state, self.dims, self.max_groups)
+        buckets = self.buckets
+        self.restored = True
+        if buckets and (bucket.index < buckets[-1].index or bucket.start < buckets[-1].start):
+            return  # older than what is kept (a mark splits a slice: same index, later)
+        self.serials += 1
+        bucket.serial = self.serials
+        buckets.append(bucket)
+        self.lines += bucket.lines
+        self.last_at = bucket.start
+        oldest = bucket.index - int(self.keep // self.bucket)
+        while buckets and buckets[0].index <= oldest:
+            gone = buckets.popleft()
+            if self.mark_serial is not None and gone.serial >= self.mark_serial:
+                self._fold(gone)
+        if self.mark_at is not None:
+            self._remark(self.mark_at)
+
+    def _remark(self, mark: float) -> None:
+        """Restored buckets: "since the mark" is those that started at the mark or
+        later (they arrive when complete, after the mark that split them)."""
+        serial = self.serials + 1
+        for b in reversed(self.buckets):
+            if b.start < mark:
+                break
+            serial = b.serial
+        self.mark_serial = serial
+
     def add_many(self, results: Iterable[Result], at: float | None = None) -> None:
         now = self.clock() if at is None else at
         for r in results:
@@ -303,6 +397,9 @@ class Windows:
         now = self.clock()
         mark = self.mark_at = now if at is None else at
         self.folded = {}
+        if self.restored:
+            self._remark(mark)
+            return
         buckets = self.buckets
         if buckets and buckets[-1].start <= mark:
             if buckets[-1].lines:
