@@ -85,7 +85,7 @@ class TrainerApp(App[int]):
                 yield Static(id="trainer-goal", markup=False)
                 with Vertical(id="trainer-trainee"):
                     yield Static(id="trainer-files", markup=False)
-                    yield RichLog(id="trainer-actions", markup=False, wrap=True)
+                    yield RichLog(id="trainer-actions", markup=False, wrap=True, min_width=20)
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -132,6 +132,8 @@ class TrainerApp(App[int]):
             plain(files or "The lab's files: unchanged."))
         log = self.query_one("#trainer-actions", RichLog)
         new = min(snap.action_count - self._said_actions, len(snap.actions))
+        if new > 0 and not self._said_actions:
+            log.clear()  # the "no action yet" line
         for action in snap.actions[len(snap.actions) - new:] if new > 0 else ():
             log.write(plain(action_line(action), "" if action.ok else "bold red"))
         self._said_actions = snap.action_count
@@ -140,11 +142,13 @@ class TrainerApp(App[int]):
 
     def briefing_text(self, snap: TrainerSnapshot) -> Text:
         text = Text()
-        for i, line in enumerate(briefing(self.feed.drill)):
-            header = i == 0 or line.endswith(":") and not line.startswith(" ")
+        lines = briefing(self.feed.drill)
+        text.append(lines[0] + "\n\n", style="bold")
+        text.append("the trainee opens the console with:\n", style="bold")
+        text.append(f"  {snap.trainee_command}\n\n")
+        for line in lines[1:]:
+            header = line.endswith(":") and not line.startswith(" ")
             text.append(line + "\n", style="bold" if header else "")
-        text.append("\nThe trainee opens the console with:\n", style="bold")
-        text.append(f"  {snap.trainee_command}\n")
         if self.hints:
             text.append("\nHints shared:\n", style="bold")
             for n, hint in enumerate(self.hints, 1):
@@ -155,9 +159,9 @@ class TrainerApp(App[int]):
         text = Text()
         style = STATUS_STYLE.get(snap.status, "bold")
         text.append(snap.status.upper(), style=style)
-        text.append(f"   {clock(snap.elapsed)} since the fault   goal {snap.goal_met}/"
-                    f"{len(snap.goal)}   held {snap.held_for:.0f}/{snap.hold:g} s   hints "
-                    f"shown {snap.hints_shown}/{snap.hints_total}\n")
+        text.append(f"   {clock(snap.elapsed)} since the fault\n")
+        text.append(f"goal {snap.goal_met}/{len(snap.goal)}   held {snap.held_for:.0f}/"
+                    f"{snap.hold:g} s   hints shown {snap.hints_shown}/{snap.hints_total}\n")
         for g in snap.goal:
             text.append(" ✔ " if g.ok else " ✘ ",
                         style="bold green" if g.ok else "bold red")
@@ -192,18 +196,22 @@ class TrainerApp(App[int]):
     def action_quit_trainer(self) -> None:
         control = self.control
         if control is None or self._ended():
-            self.exit(self._code())
+            self._quit()
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
                 control.give_up()
                 self.snapshot = self.feed.poll()
-                self.exit(self._code())
+                self._quit()
 
         self.push_screen(ConfirmScreen(
             "Give the drill up?", "The drill ends as given up, its debrief is written and "
             "the lab stops."), answered)
+
+    def _quit(self) -> None:
+        code = self._code()
+        self.exit(code, return_code=code)
 
     def _code(self) -> int:
         return 0 if self.snapshot is None or self.snapshot.status in ("solved", "running",

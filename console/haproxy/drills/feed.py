@@ -330,13 +330,23 @@ def file_line(change: FileChange) -> str:
             f"-{change.removed} lines")
 
 
+def paragraphs(text: str) -> list[str]:
+    """*text*'s paragraphs, each on one line (a drill's texts are wrapped by hand)."""
+    out: list[str] = []
+    for block in text.strip().split("\n\n"):
+        line = " ".join(part.strip() for part in block.splitlines() if part.strip())
+        if line:
+            out.append(line)
+    return out
+
+
 def briefing(drill: Drill) -> list[str]:
-    """The trainer's notes: the page to read out, the fault, what an expert would do."""
+    """The trainer's notes: the page to read out (as written), the fault and what an
+    expert would do (a line per paragraph)."""
     out = [f"drill {drill.name}: {drill.title}", "page (read it to the trainee):"]
     out += [f"  > {line}" for line in drill.page.strip().splitlines()]
-    out += ["the fault:"] + [f"  {line}" for line in
-                             (drill.fault_text.strip() or "(not described)").splitlines()]
-    out += ["what an expert would do:"] + [f"  {line}" for line in
-                                           (drill.expert.strip() or "(not described)")
-                                           .splitlines()]
+    out += ["the fault:"] + [f"  {p}" for p in paragraphs(drill.fault_text) or
+                             ["(not described)"]]
+    out += ["what an expert would do:"] + [f"  {p}" for p in paragraphs(drill.expert) or
+                                           ["(not described)"]]
     return [visible(line) for line in out]
