@@ -152,7 +152,7 @@ class TrainerApp(App[int]):
         if self.hints:
             text.append("\nHints shared:\n", style="bold")
             for n, hint in enumerate(self.hints, 1):
-                text.append(visible(f"  {n}. {hint}\n"))
+                text.append(f"  {n}. {visible(hint)}\n")
         return text
 
     def goal_text(self, snap: TrainerSnapshot) -> Text:

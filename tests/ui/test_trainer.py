@@ -99,7 +99,8 @@ async def test_running_the_drill_hints_then_give_up_after_confirmation(tmp_path:
         assert control.ticks >= 2
         await pilot.press("h")
         await pilot.pause(0.2)
-        assert "1. Look at be_web in the table" in text_of(app, "#trainer-briefing")
+        assert "1. Look at be_web in the table: which server is DOWN, and what does its " \
+            "check say?\n" in text_of(app, "#trainer-briefing")
         assert "hints shown 1/3" in text_of(app, "#trainer-goal")
         await pilot.press("q")
         await pilot.pause()
