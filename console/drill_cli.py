@@ -33,7 +33,7 @@ def drill_dirs() -> list[Path]:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("drill", help="incident drills on the lab: list them, run one",
                        description="haconsole drill list [--json] | haconsole drill NAME "
-                       "[--no-ui --dir DIR] [--haproxy PATH]")
+                       "[--no-ui] [--trainer] [--dir DIR] [--haproxy PATH]")
     p.add_argument("name", metavar="NAME|list", help="a drill's name, or list")
     p.add_argument("--json", action="store_true", help="list: JSON (name, title)")
     p.add_argument("--dir", metavar="DIR", help="lab and drill directory (default: a new "
@@ -41,6 +41,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--haproxy", metavar="PATH", help="HAProxy binary for the lab")
     p.add_argument("--no-ui", action="store_true",
                    help="headless: ends when solved, or given up on SIGINT/SIGTERM")
+    p.add_argument("--trainer", action="store_true",
+                   help="the trainer's view: attach to the drill running in --dir (read-only), "
+                   "or run it and watch the trainee's actions and the goal live")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         print("haconsole: --json goes with 'drill list' only", file=sys.stderr)
         return ExitStatus.USAGE
     drill = find(args.name, drill_dirs())
+    if args.trainer:
+        from console.trainer_cli import run_trainer
+
+        return run_trainer(drill, args.dir, args.haproxy, ui=not args.no_ui)
     return run_drill(drill, args.dir, args.haproxy, ui=not args.no_ui)
 
 

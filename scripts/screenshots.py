@@ -155,6 +155,42 @@ async def shoot_fleet(info: dict, out: Path) -> list[Path]:
     return made
 
 
+async def shoot_trainer(info: dict, directory: str, out: Path) -> list[Path]:
+    """The trainer's view of the refused-connections drill run on the lab (last: the drill
+    calms the lab), after the trainee put web2 in MAINT; its journal in a private state
+    directory."""
+    import os
+    import shutil
+    import subprocess
+
+    from console.haproxy.drills import BUILTIN_DIR, load
+    from console.haproxy.drills.engine import DrillRun
+    from console.haproxy.drills.feed import TrainerFeed
+    from console.trainer_cli import Owner
+    from console.ui.trainer import TrainerApp
+
+    state = tempfile.mkdtemp(prefix="haconsole-shots-state-")
+    os.environ["HACONSOLE_STATE_DIR"] = state
+    drill = load(BUILTIN_DIR / "refused-connections.toml")
+    run = DrillRun(drill, info, Path(directory))
+    await run.inject()
+    owner = Owner(run, info, Path(directory), lambda: True)
+    feed = TrainerFeed(drill, run.describe, baseline=run.files_at_start, owned=True)
+    app = TrainerApp(feed, owner)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(2.5)
+        await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "console", "-s", info["admin_socket"], "server", "maint",
+            "be_web/web2", "--yes"], capture_output=True, stdin=subprocess.DEVNULL,
+            timeout=60, cwd=REPO)
+        await pilot.press("h")
+        await pilot.pause(3.5)  # the action read, the goal holding
+        made = [Path(app.save_screenshot("drill-trainer.svg", str(out)))]
+    run.finish("given-up")
+    shutil.rmtree(state, ignore_errors=True)
+    return made
+
+
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots").resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -166,6 +202,7 @@ def main() -> int:
         control(directory, "stop be_web/web1")
         time.sleep(5)  # two failed checks: web1 goes DOWN
         made = asyncio.run(shoot(info, out))
+        made += asyncio.run(shoot_trainer(info, directory, out))
     finally:
         labcli.stop_child(child)
     (out / SOURCES_FILE).write_text(

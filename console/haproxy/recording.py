@@ -509,9 +509,13 @@ class JournalTail:
                 entry = json.loads(line.decode("utf-8", errors="replace"))
             except ValueError:
                 continue
-            if isinstance(entry, dict) and entry.get("instance") == self.instance:
+            if isinstance(entry, dict) and self.wanted(entry):
                 out.append(entry)
         return out
+
+    def wanted(self, entry: dict[str, Any]) -> bool:
+        """Whether *entry* is one of those read: those of the instance."""
+        return entry.get("instance") == self.instance
 
 
 class MarkWatch:

@@ -24,7 +24,7 @@ LAYERS = ("paths", "haproxy", "wiring", "ui", "cli")
 CLI = {"console.cli", "console.config_cli", "console.actions_cli", "console.change_cli",
        "console.tables_cli", "console.labcli", "console.fleet_cli", "console.fleet_config_cli",
        "console.oneshot", "console.logs_cli", "console.triage_cli", "console.serve_cli",
-       "console.block_cli", "console.record_cli", "console.drill_cli",
+       "console.block_cli", "console.record_cli", "console.drill_cli", "console.trainer_cli",
        "console.__main__"}
 OUTSIDE_TEXTUAL = ("haproxy", "paths", "wiring")
 

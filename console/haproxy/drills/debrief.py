@@ -39,16 +39,19 @@ def lab_entries(run: DrillRun) -> list[dict[str, Any]]:
     except JournalError:
         return []
     lab_dir = str(run.lab.get("dir") or "")
-    out = []
-    for entry in entries:
-        ts = entry.get("ts")
-        if not isinstance(ts, int | float) or ts < run.started - 1:
-            continue
-        if run.ended_at is not None and ts > run.ended_at + 1:
-            continue
-        if lab_dir and lab_dir in json.dumps(entry):
-            out.append(entry)
-    return out
+    return [e for e in entries if on_lab(e, lab_dir, run.started, run.ended_at)]
+
+
+def on_lab(entry: dict[str, Any], lab_dir: str, started: float,
+           ended: float | None = None) -> bool:
+    """Whether a journal entry was made on the lab in *lab_dir* (one of its sockets or
+    files named) between the fault (*started*) and the end, a second of slack each side."""
+    ts = entry.get("ts")
+    if not isinstance(ts, int | float) or isinstance(ts, bool) or ts < started - 1:
+        return False
+    if ended is not None and ts > ended + 1:
+        return False
+    return bool(lab_dir) and lab_dir in json.dumps(entry)
 
 
 def _entry_text(entry: dict[str, Any]) -> str:

@@ -96,6 +96,10 @@ class DrillRun:
             "hints_shown": self.hints_shown,
             "hints_total": len(self.drill.hints),
             "goal": self.watch.progress(),
+            "hold": self.drill.goal.hold,
+            "held_for": round(self.held_for(), 1),
+            "started_ts": self.started,
+            "owner_pid": os.getpid(),
             "debrief": str(self.debrief_path) if self.debrief_path else None,
             "error": self.error,
             "lab_dir": lab.get("dir"),
@@ -121,6 +125,14 @@ class DrillRun:
             return 0.0
         end = self.ended_at or time.time()
         return max(0.0, end - self.started)
+
+    def held_for(self) -> float:
+        """How long the whole goal has held so far (its full hold once solved)."""
+        if self.status == "solved":
+            return self.drill.goal.hold
+        if self.status != "running" or self.watch.held_since is None:
+            return 0.0
+        return max(0.0, time.monotonic() - self.watch.held_since)
 
     def next_hint(self) -> str | None:
         """Reveal the next hint (None when all are shown)."""
