@@ -155,6 +155,49 @@ async def shoot_fleet(info: dict, out: Path) -> list[Path]:
     return made
 
 
+async def shoot_replay(info: dict, out: Path) -> list[Path]:
+    """A replay: 12 s of the lab recorded (an incident mark at 2 s, be_web/web2 in MAINT
+    from 4 s to 9 s), opened paused on the first event after the mark."""
+    from console.haproxy.recording import Recording, RecordingWriter
+    from console.haproxy.transport import RuntimeClient
+    from console.ui.replay import ReplayApp
+
+    path = Path(tempfile.mkdtemp(prefix="haconsole-shots-rec-")) / "incident.hacrec"
+    client = RuntimeClient(info["admin_socket"])
+    writer = RecordingWriter(str(path), instance="lab", where=info["admin_socket"],
+                             interval=1.0)
+    mark_doc = None
+    try:
+        for t in range(12):
+            if t == 4:
+                await client.run("disable server be_web/web2")
+            if t == 9:
+                await client.run("enable server be_web/web2")
+            info_text, stat_text = await asyncio.gather(client.run("show info"),
+                                                        client.run("show stat"))
+            writer.poll(info_text, stat_text)
+            if t == 2:
+                mark_doc = {"version": 1, "instance": "lab", "wall_time": time.time(),
+                            "label": "", "pid": None, "rows": {}}
+                writer.mark(mark_doc)
+            await asyncio.sleep(1.0)
+    finally:
+        writer.close("duration reached")
+        await client.run("enable server be_web/web2")
+    made: list[Path] = []
+    for size, suffix in (((120, 40), ""), ((80, 24), "-80x24")):
+        app = ReplayApp(Recording(str(path)))
+        async with app.run_test(size=size) as pilot:
+            await wait_data(app, pilot)
+            await pilot.press("p")
+            await pilot.press("right_square_bracket")  # the mark
+            await pilot.pause(0.5)
+            await pilot.press("greater_than_sign")  # the next event: app2 in MAINT
+            await pilot.pause(1.5)
+            made.append(Path(app.save_screenshot(f"replay{suffix}.svg", str(out))))
+    return made
+
+
 async def shoot_trainer(info: dict, directory: str, out: Path) -> list[Path]:
     """The trainer's view of the refused-connections drill run on the lab (last: the drill
     calms the lab), after the trainee put web2 in MAINT; its journal in a private state
@@ -202,6 +245,7 @@ def main() -> int:
         control(directory, "stop be_web/web1")
         time.sleep(5)  # two failed checks: web1 goes DOWN
         made = asyncio.run(shoot(info, out))
+        made += asyncio.run(shoot_replay(info, out))
         made += asyncio.run(shoot_trainer(info, directory, out))
     finally:
         labcli.stop_child(child)

@@ -54,6 +54,7 @@ class HeaderBar(Widget):
         self.req_rate: int | None = None
         self.drift_count: int | None = None
         self.replay_label: Callable[[], str] | None = None  # a replay: where it is
+        self.clock: Callable[[], float] = time.time  # a replay: the recorded time
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
@@ -145,7 +146,7 @@ class HeaderBar(Widget):
             line2.append(f"  read-only ({self.read_only_reason})", style=Style(bold=True))
         line2.append("  counters since last clear" if not self.mark else "")
         if self.mark:
-            line2.append(f"  Δ since mark {format_age(self.mark.age(time.time()))} ago",
+            line2.append(f"  Δ since mark {format_age(self.mark.age(self.clock()))} ago",
                          style=Style(bold=True))
         if self.drift_count:
             line2.append(f"  ⚑ {self.drift_count} runtime-only difference"

@@ -72,6 +72,8 @@ class ReplayApp(HAConsoleApp):
     def start_polling(self) -> None:
         """The main screen is up: its header says where the replay is."""
         self.monitor.header.replay_label = self.replay.label
+        self.monitor.header.clock = self.monitor.clock = self.replay_clock
+        self.monitor.detail.clock = self.replay_clock
         super().start_polling()
         self._say_what_it_is()
 
@@ -111,6 +113,11 @@ class ReplayApp(HAConsoleApp):
         self.poller.refresh_now()
         self.monitor.header.refresh()
         self.notify(message, timeout=2)
+
+    def replay_clock(self) -> float:
+        """The recorded time the replay shows."""
+        frame = self.replay.frame
+        return frame.at if frame is not None else self.replay.position
 
     @property
     def keeps_marks(self) -> bool:

@@ -9,6 +9,8 @@ this screen owns (:class:`Operations`, :class:`Navigation`, :class:`Stats`).
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.style import Style
@@ -156,6 +158,7 @@ class MonitorScreen(Screen[None]):
         self.timeline = Timeline()
         self.checks = CheckLog()  # recent check results per server, for the detail pane
         self.mark: Mark | None = None
+        self.clock: Callable[[], float] = time.time  # a replay sets the recorded time
         self._all_collapsed = False
         self._detail_pref: bool | None = None  # None: shown when the terminal is wide
         self.operations = Operations(self)
@@ -274,8 +277,9 @@ class MonitorScreen(Screen[None]):
         self._add_events_to_log(events)
 
     def note(self, text: str) -> None:
-        """A line of the console's own, in the timeline and the events pane."""
-        self._add_events_to_log([self.timeline.add_note(text)])
+        """A line of the console's own, in the timeline and the events pane (stamped
+        with :attr:`clock`: the recorded time in a replay)."""
+        self._add_events_to_log([self.timeline.add_note(text, now=self.clock())])
 
     def _add_events_to_log(self, events: list[Event]) -> None:
         """Into the events pane: a flood summed up, a storm of back-and-forth changes
