@@ -171,7 +171,7 @@ class DrillApp(HAConsoleApp):
             return
         banner = self.banner
         if banner is not None:
-            banner.show_hint(hint)
+            banner.hint_revealed()
         self.notify(hint, title=f"Hint {run.hints_shown}/{total}", timeout=10)
 
     def action_drill_give_up(self) -> None:

@@ -70,7 +70,8 @@ def test_banner_rows_within_budget(tmp_path: Path, short: bool) -> None:
     lines = banner.lines(width, short)
     assert lines[0][0].startswith("DRILL 01:15") and TITLE in lines[0][0]
     assert any("[P2] shop.lab.local" in line for line, _ in lines)
-    banner.show_hint("a very long hint " * 40)
+    run.drill = dataclasses.replace(run.drill, hints=("a very long hint " * 40,))
+    run.hints_shown = 1
     lines = banner.lines(width, short)
     assert len(lines) <= (4 if short else 8)
     assert lines[-1][1] == "hint" and lines[-1][0].endswith("…")

@@ -117,15 +117,20 @@ class DrillBanner(Widget):
     def __init__(self, run: DrillRun, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.run = run
-        self.hint: str | None = None  # the latest hint revealed
         self.problem: str | None = None  # what went wrong with the drill's check, if any
         self.note: str | None = None  # a line said once the drill is over (the debrief)
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)
 
-    def show_hint(self, hint: str) -> None:
-        self.hint = hint
+    @property
+    def hint(self) -> str | None:
+        """The latest hint revealed, if any."""
+        run = self.run
+        shown = min(run.hints_shown, len(run.drill.hints))
+        return run.drill.hints[shown - 1] if shown > 0 else None
+
+    def hint_revealed(self) -> None:
         self.refresh(layout=True)
 
     def set_problem(self, problem: str | None) -> None:
@@ -152,8 +157,8 @@ class DrillBanner(Widget):
             last = [(line, "error") for line in wrapped(problem, width, min(2, room))]
         elif self.note:
             last = [(line, "hint") for line in wrapped(visible(self.note), width, 1)]
-        elif self.hint is not None:
-            text = visible(f"hint {run.hints_shown}/{len(run.drill.hints)}: {self.hint}")
+        elif (hint := self.hint) is not None:
+            text = visible(f"hint {run.hints_shown}/{len(run.drill.hints)}: {hint}")
             last = [(line, "hint") for line in wrapped(text, width, min(3, room))]
         page = page_lines(run.drill.page)
         keep = max(1, rows - len(out) - len(last))
