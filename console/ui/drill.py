@@ -33,21 +33,13 @@ from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.debrief import DebriefScreen, read_debrief
 from console.ui.screens.monitor import MonitorScreen
 from console.ui.widgets.detail import DetailPane
-from console.ui.widgets.drill_banner import DrillBanner, clock
+from console.ui.widgets.drill_banner import DRILL_BINDINGS, DrillBanner, clock
 from console.ui.widgets.table import ProxyTable
 
 if TYPE_CHECKING:
     from console.haproxy.drills.engine import DrillRun
 
 log = logging.getLogger("haconsole.drill")
-
-DRILL_BINDINGS: list[Binding] = [
-    # h is free on the main screen (the config screen's h, its history, is not affected)
-    Binding("h", "app.drill_hint", "Drill: next hint", show=False, id="drill.hint"),
-    Binding("G", "app.drill_give_up", "Drill: give up (then the debrief)", show=False,
-            id="drill.give_up"),
-]
-
 
 class GiveUpScreen(ConfirmScreen):
     """The confirmation before giving a drill up (nothing is sent to HAProxy)."""

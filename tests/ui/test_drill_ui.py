@@ -187,3 +187,25 @@ async def test_solved_pushes_the_debrief(lab: LabHandle, tmp_path: Path) -> None
         assert screen.query_one(Markdown).source == debrief
         await pilot.press("escape")
     assert app.return_code == 0
+
+
+def test_drill_keys_in_the_keymap_check(tmp_path: Path) -> None:
+    """drill.hint / drill.give_up can be remapped; a main-screen key remapped onto h is
+    refused in the drill's console only (the normal console keeps it)."""
+    from textual.binding import Binding
+
+    from console.ui.app import HAConsoleApp
+    from console.ui.keymap import check_keymap, console_scopes
+
+    run = fake_run(tmp_path)
+    drill_scopes = DrillApp(drill_target({"admin_socket": str(tmp_path / "none.sock")}),
+                            run).keymap_scopes()
+    normal = console_scopes([*HAConsoleApp.BINDINGS, Binding("ctrl+p", "command_palette")])
+    for scopes in (normal, drill_scopes):
+        checked = check_keymap({"drill.hint": "H", "drill.give_up": "ctrl+g"}, scopes)
+        assert checked.keymap == {"drill.hint": "H", "drill.give_up": "ctrl+g"}
+        assert not checked.problems
+    assert check_keymap({"view.http": "h"}, normal).keymap == {"view.http": "h"}
+    checked = check_keymap({"view.http": "h"}, drill_scopes)
+    assert not checked.keymap
+    assert "h is already Drill: next hint (drill.hint)" in checked.problems[0]

@@ -16,12 +16,22 @@ import time
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widget import Widget
 
 from console.haproxy.safe_text import visible
 
 if TYPE_CHECKING:
     from console.haproxy.drills.engine import DrillRun
+
+DRILL_BINDINGS: list[Binding] = [
+    # h is free on the main screen (the config screen's h, its history, is not affected)
+    Binding("h", "app.drill_hint", "Drill: next hint", show=False, id="drill.hint"),
+    Binding("G", "app.drill_give_up", "Drill: give up (then the debrief)", show=False,
+            id="drill.give_up"),
+]
+"""The keys the banner names, on the main screen while a drill runs (the app's actions
+are :class:`console.ui.drill.DrillApp`'s)."""
 
 SHORT_HEIGHT = 30
 """Under this many terminal rows, the banner keeps to :data:`ROWS_SHORT` rows."""
