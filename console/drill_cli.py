@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from console.haproxy.drills import BUILTIN_DIR, Drill, find, load_all
-from console.haproxy.safe_text import visible, visible_lines
+from console.haproxy.safe_text import visible
 from console.instance import ExitStatus
 from console.paths import config_dir
 
@@ -129,55 +129,23 @@ async def _headless(drill: Drill, info: dict[str, Any], directory: Path,
 
 async def _terminal(drill: Drill, info: dict[str, Any], directory: Path,
                     lab_alive: Callable[[], bool]) -> int:
-    """The drill on a terminal: the page, ``h`` + Enter for a hint, ``q`` to give up."""
-    from console.haproxy.drills.engine import TICK, DrillRun
+    """The drill in the console: the fault injected, then the console on the lab with the
+    drill banner (the page, a timer, the goal, ``h`` a hint, ``G`` gives up) until the
+    trainee quits the debrief screen."""
+    from console.haproxy.drills.engine import DrillRun
+    from console.ui.drill import run_drill_console
 
     run = DrillRun(drill, info, directory)
+    print(visible(f"drill {drill.name}: setting up the fault on the lab in {directory}..."),
+          flush=True)
     await run.inject()
-    print(visible(f"DRILL {drill.name}: {drill.title}"))
-    for line in drill.page.strip().splitlines():
-        print(visible(f"  page> {line}"))
-    print(f"  The lab: haconsole -s {info['admin_socket']} -m {info['master_socket']} "
-          f"-c {info['config']}\n  (another terminal). Here: h + Enter for a hint "
-          f"({len(drill.hints)}), q + Enter to give up.", flush=True)
-    loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[str] = asyncio.Queue()
-    fd = sys.stdin.fileno()
-
-    def readable() -> None:
-        line = sys.stdin.readline()
-        if not line:  # end of input: keep going until solved or interrupted
-            loop.remove_reader(fd)
-        lines.put_nowait(line)
-
-    loop.add_reader(fd, readable)
-    with contextlib.suppress(ValueError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, lambda: lines.put_nowait("q"))
     try:
-        while True:
-            if await run.tick():
-                print(f"SOLVED in {run.elapsed():.0f} s. Debrief: {run.debrief_path}\n")
-                print(visible_lines(Path(str(run.debrief_path)).read_text()))
-                return ExitStatus.OK
-            if not lab_alive():
-                run.error = f"the lab stopped (did HAProxy exit? see {info.get('log')})"
-                print(visible(f"haconsole: {run.error}"), flush=True)
-                break
-            try:
-                answer = (await asyncio.wait_for(lines.get(), TICK)).strip().lower()
-            except TimeoutError:
-                continue
-            if answer == "q":
-                break
-            if answer == "h":
-                hint = run.next_hint()
-                print(visible(f"  hint {run.hints_shown}/{len(drill.hints)}: {hint}"
-                              if hint else "  no more hints"), flush=True)
-            elif answer:
-                ok = sum(1 for p in run.watch.last if p[1])
-                print(f"  {run.elapsed():.0f} s, goal {ok}/{len(run.watch.last)}", flush=True)
+        await run_drill_console(run, lab_alive)
     finally:
-        loop.remove_reader(fd)
-    path = run.finish("given-up")
-    print(f"given up after {run.elapsed():.0f} s; debrief: {path}")
+        if run.status == "running":  # the console ended some other way
+            run.finish("given-up")
+    if run.status == "solved":
+        print(f"solved in {run.elapsed():.0f} s; debrief: {run.debrief_path}", flush=True)
+        return ExitStatus.OK
+    print(f"given up after {run.elapsed():.0f} s; debrief: {run.debrief_path}", flush=True)
     return ExitStatus.ERROR

@@ -1,6 +1,7 @@
 """Take SVG screenshots of the console on a real lab: each view and each theme.
 
 Usage: python scripts/screenshots.py [OUTDIR]   (make screenshots)
+       python scripts/screenshots.py OUTDIR --only drill   (the drill's shots alone)
 
 Starts a lab (the bundled HAProxy), lets traffic run so counters move, stops
 one server so something is DOWN, drives the app headless and saves SVGs.
@@ -231,24 +232,73 @@ async def shoot_trainer(info: dict, directory: str, out: Path) -> list[Path]:
         made = [Path(app.save_screenshot("drill-trainer.svg", str(out)))]
     run.finish("given-up")
     shutil.rmtree(state, ignore_errors=True)
+async def shoot_drill(info: dict, out: Path) -> list[Path]:
+    """A drill on the lab (refused-connections): the console with the drill banner and a
+    hint shown, at 120x40 and 80x24; then given up, the debrief screen at both sizes.
+    Last, as the drill calms the lab (every server healthy) before its fault."""
+    from console.haproxy.drills import BUILTIN_DIR, load
+    from console.haproxy.drills.engine import DrillRun
+    from console.ui.drill import DrillApp, drill_target
+
+    made: list[Path] = []
+    run = DrillRun(load(BUILTIN_DIR / "refused-connections.toml"), info,
+                   Path(tempfile.mkdtemp(prefix="haconsole-shots-drill-")))
+    await run.inject()
+    sizes = (((120, 40), ""), ((80, 24), "-80x24"))
+    for size, suffix in sizes:
+        app = DrillApp(drill_target(info), run, theme="dark")
+        async with app.run_test(size=size) as pilot:
+            await wait_data(app, pilot)
+            await pilot.pause(2.5)  # two refreshes: rates and events
+            if not run.hints_shown:
+                await pilot.press("h")
+            await pilot.pause(0.3)
+            app.clear_notifications()  # the banner shows the hint
+            await pilot.pause(0.2)
+            made.append(Path(app.save_screenshot(f"drill{suffix}.svg", str(out))))
+    for size, suffix in sizes:
+        app = DrillApp(drill_target(info), run, theme="dark")
+        async with app.run_test(size=size) as pilot:
+            await wait_data(app, pilot)
+            if run.status == "running":
+                await pilot.press("G")
+                await pilot.pause(0.5)
+                made.append(Path(app.save_screenshot(f"drill-give-up{suffix}.svg", str(out))))
+                await pilot.press("y")
+            else:
+                app.show_debrief()
+            await pilot.pause(1.0)
+            made.append(Path(app.save_screenshot(f"debrief{suffix}.svg", str(out))))
     return made
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots").resolve()
+    args = sys.argv[1:]
+    only_drill = args[-2:] == ["--only", "drill"]
+    if only_drill:
+        args = args[:-2]
+    out = Path(args[0] if args else "screenshots").resolve()
     out.mkdir(parents=True, exist_ok=True)
     directory = tempfile.mkdtemp(prefix="haconsole-shots-")
     child = labcli.start_child(directory, None)
     try:
         info = labcli.wait_ready(child, directory)
-        time.sleep(4)  # let the traffic move the counters
-        control(directory, "stop be_web/web1")
-        time.sleep(5)  # two failed checks: web1 goes DOWN
-        made = asyncio.run(shoot(info, out))
-        made += asyncio.run(shoot_replay(info, out))
-        made += asyncio.run(shoot_trainer(info, directory, out))
+        if only_drill:
+            made = asyncio.run(shoot_drill(info, out))
+        else:
+            time.sleep(4)  # let the traffic move the counters
+            control(directory, "stop be_web/web1")
+            time.sleep(5)  # two failed checks: web1 goes DOWN
+            made = asyncio.run(shoot(info, out))
+            made += asyncio.run(shoot_replay(info, out))
+            made += asyncio.run(shoot_drill(info, out))
+            made += asyncio.run(shoot_trainer(info, directory, out))
     finally:
         labcli.stop_child(child)
+    if only_drill:  # SOURCES stands for the whole set: not rewritten for a part of it
+        for path in made:
+            print(path)
+        return 0
     (out / SOURCES_FILE).write_text(
         "# digest of the files these screenshots are drawn from (scripts/screenshots.py)\n"
         f"{sources_digest()}\n")

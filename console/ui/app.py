@@ -36,7 +36,7 @@ from console.haproxy.safe_text import visible, visible_lines
 from console.haproxy.transport import RuntimeClient
 from console.settings import Settings
 from console.ui import themes as themes_mod
-from console.ui.keymap import check_keymap, console_scopes, keys_of
+from console.ui.keymap import Scope, check_keymap, console_scopes, keys_of
 from console.ui.screendiff import ScreenDiff
 from console.ui.screens.dialog import Dialog
 from console.ui.screens.help import HELP_BINDING, HelpScreen
@@ -182,9 +182,7 @@ class HAConsoleApp(App[int], inherit_bindings=False):
         no binding is not applied, and is told (a notification, the log file, the help)."""
         if not self.settings.ui.keys:
             return
-        scopes = console_scopes([*self.BINDINGS, Binding(self.COMMAND_PALETTE_BINDING,
-                                                         "command_palette", "Palette")])
-        checked = check_keymap(self.settings.ui.keys, scopes)
+        checked = check_keymap(self.settings.ui.keys, self.keymap_scopes())
         self.keymap = checked.keymap
         self.keymap_problems = checked.problems
         if checked.keymap:
@@ -195,6 +193,11 @@ class HAConsoleApp(App[int], inherit_bindings=False):
             self.notify("\n".join([f"Settings {self.settings.path}:", *checked.problems,
                                     "(also in the help, ?)"]),
                         severity="warning", timeout=30)
+
+    def keymap_scopes(self) -> list[Scope]:
+        """The bindings active together on each screen, for the check of [keys]."""
+        return console_scopes([*self.BINDINGS, Binding(self.COMMAND_PALETTE_BINDING,
+                                                       "command_palette", "Palette")])
 
     def start_polling(self) -> None:
         """Once the main screen can show data: the socket's level, then the poll loop."""
@@ -397,17 +400,23 @@ class HAConsoleApp(App[int], inherit_bindings=False):
             error))
 
 
-def run_app(target: Target, *, theme: str | None = None, triage: bool = False,
-            spectator: bool = False, record: str | None = None) -> int:
-    """Run the console; returns the exit code. *triage*: open on what's hurting now;
-    *spectator*: watching only (``haconsole serve``); *record*: what it polls is also
-    written to this recording (a new file)."""
+def prepare_run(target: Target) -> None:
+    """Before the console runs: the log file (a problem with it is a note on screen)
+    and the frame rate."""
     try:
         logging.basicConfig(stream=open_log(), level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     except (OSError, HAProxyError) as exc:  # the console runs; the problem is on screen
         target.notes.append(f"no log file: {exc}")
     os.environ.setdefault("TEXTUAL_MAX_FPS", "30")
+
+
+def run_app(target: Target, *, theme: str | None = None, triage: bool = False,
+            spectator: bool = False, record: str | None = None) -> int:
+    """Run the console; returns the exit code. *triage*: open on what's hurting now;
+    *spectator*: watching only (``haconsole serve``); *record*: what it polls is also
+    written to this recording (a new file)."""
+    prepare_run(target)
     app = HAConsoleApp(target, theme=theme, triage=triage, spectator=spectator)
     recorder = None
     if record is not None:

@@ -75,6 +75,7 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
     from console.ui.screens.tables import PromptScreen, TablesScreen
     from console.ui.widgets.detail import DetailPane
     from console.ui.widgets.diffview import DiffView
+    from console.ui.widgets.drill_banner import DRILL_BINDINGS
     from console.ui.widgets.table import ProxyTable
 
     app = tuple(Binding.make_bindings(list(app_bindings)))
@@ -102,7 +103,11 @@ def console_scopes(app_bindings: Iterable[BindingType]) -> list[Scope]:
         ("a fleet confirmation", (FleetConfirmScreen,)),
         ("a fleet result", (FleetResultScreen,)),
     ]
-    return [Scope(where, app + class_bindings(*classes)) for where, classes in groups]
+    scopes = [Scope(where, app + class_bindings(*classes)) for where, classes in groups]
+    # the drill's keys are known everywhere; their clashes with the main screen's keys
+    # are checked by the drill's console alone (console.ui.drill.DrillApp)
+    scopes.append(Scope("the main screen during a drill", app + tuple(DRILL_BINDINGS)))
+    return scopes
 
 
 def _keys(keyspec: str) -> list[str]:

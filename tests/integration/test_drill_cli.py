@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -73,49 +76,84 @@ def test_headless_give_up_on_sigterm(haproxy_binary: Any) -> None:
         shutil.rmtree(run.dir, ignore_errors=True)
 
 
-def _read_until(fd: int, wanted: str, timeout: float, seen: list[str]) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096).decode(errors="replace")
-            except OSError:
-                break
-            seen.append(chunk)
-            if wanted in "".join(seen):
-                return "".join(seen)
-    pytest.fail(f"{wanted!r} not shown within {timeout:g} s; got:\n{''.join(seen)}")
+class Terminal:
+    """A process on a pseudo-terminal of 80x24, its output read as it comes (a full
+    terminal would block it)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.main, child_end = pty.openpty()
+        fcntl.ioctl(child_end, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.proc = subprocess.Popen(argv, stdin=child_end, stdout=child_end,
+                                     stderr=child_end, env=env, cwd=REPO)
+        os.close(child_end)
+        self.seen: list[str] = []
+
+    def drain(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.main], [], [], 0.1)
+            if ready:
+                try:
+                    self.seen.append(os.read(self.main, 65536).decode(errors="replace"))
+                except OSError:
+                    return
+
+    def until(self, cond: Any, what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} not seen within {timeout:g} s; output ends with:\n"
+                            f"{''.join(self.seen)[-2000:]!r}")
+            self.drain(0.2)
+
+    def press(self, keys: str) -> None:
+        os.write(self.main, keys.encode())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(30)
+        os.close(self.main)
 
 
-def test_terminal_hints_and_give_up(haproxy_binary: Any) -> None:
-    """On a terminal: the page, `h` reveals the hints one at a time, `q` gives up."""
+def test_terminal_console_hints_and_give_up(haproxy_binary: Any) -> None:
+    """On a terminal: the console with the drill banner; `h` reveals the hints one at a
+    time, `G` then `y` gives up (the debrief screen), `q` quits: exit 1, lab stopped."""
     directory = Path(tempfile.mkdtemp(prefix="hc-drill-tty-"))
-    env = dict(os.environ, HACONSOLE_STATE_DIR=str(directory / "state"), PYTHONPATH=str(REPO))
-    main, child_end = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "console", "drill", "refused-connections",
-                             "--dir", str(directory / "lab"), "--haproxy",
-                             str(haproxy_binary.path)],
-                            stdin=child_end, stdout=child_end, stderr=child_end, env=env,
-                            cwd=REPO)
-    os.close(child_end)
-    seen: list[str] = []
+    env = dict(os.environ, HACONSOLE_STATE_DIR=str(directory / "state"), PYTHONPATH=str(REPO),
+               TERM="xterm-256color")
+    term = Terminal([sys.executable, "-m", "console", "drill", "refused-connections",
+                     "--dir", str(directory / "lab"), "--haproxy", str(haproxy_binary.path)],
+                    env)
+
+    def state() -> dict[str, Any]:
+        try:
+            return json.loads((directory / "lab" / "drill.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
     try:
-        _read_until(main, "give up", 60, seen)
-        assert "DRILL refused-connections" in "".join(seen)
-        os.write(main, b"h\n")
-        _read_until(main, "hint 1/3", 10, seen)
-        os.write(main, b"h\n")
-        _read_until(main, "hint 2/3", 10, seen)
-        os.write(main, b"q\n")
-        _read_until(main, "given up after", 20, seen)
-        assert proc.wait(30) == 1
-        state = json.loads((directory / "lab" / "drill.json").read_text())
-        assert state["status"] == "given-up" and state["hints_shown"] == 2
-        assert "hints used: 2 of 3" in Path(state["debrief"]).read_text()
+        term.until(lambda: state().get("status") == "running", "the drill running", 60)
+        term.drain(3.0)  # the console starting
+        for n in (1, 2):
+            term.press("h")
+            term.until(lambda n=n: state().get("hints_shown") == n, f"hint {n}", 10)
+        for _ in range(3):  # G opens the question; y answers it once it is there
+            term.press("G")
+            term.drain(1.5)
+            term.press("y")
+            term.drain(1.0)
+            if state().get("status") == "given-up":
+                break
+        term.until(lambda: state().get("status") == "given-up", "given up", 10)
+        term.drain(1.0)
+        term.press("q")
+        assert term.proc.wait(30) == 1
+        term.drain(0.5)
+        assert "given up after" in "".join(term.seen)
+        final = state()
+        assert final["hints_shown"] == 2
+        assert "hints used: 2 of 3" in Path(final["debrief"]).read_text()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-        os.close(main)
+        term.close()
         shutil.rmtree(directory, ignore_errors=True)
