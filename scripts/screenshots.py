@@ -232,6 +232,9 @@ async def shoot_trainer(info: dict, directory: str, out: Path) -> list[Path]:
         made = [Path(app.save_screenshot("drill-trainer.svg", str(out)))]
     run.finish("given-up")
     shutil.rmtree(state, ignore_errors=True)
+    return made
+
+
 async def shoot_drill(info: dict, out: Path) -> list[Path]:
     """A drill on the lab (refused-connections): the console with the drill banner and a
     hint shown, at 120x40 and 80x24; then given up, the debrief screen at both sizes.
