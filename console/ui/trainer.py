@@ -20,6 +20,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Footer, RichLog, Static
 
 from console.haproxy.drills.feed import (
@@ -118,7 +119,10 @@ class TrainerApp(App[int]):
             self._busy = False
         ended_now = snap.ended and not self._ended()
         self.snapshot = snap
-        self.show(snap)
+        try:
+            self.show(snap)
+        except NoMatches:
+            return  # the app closed while the drill was ticked: nothing to show on
         if ended_now:
             self.refresh_bindings()
 

@@ -113,7 +113,7 @@ def render_debrief(run: DrillRun) -> str:
            f"- time to mitigate (goal reached and held {drill.goal.hold:g} s): "
            f"{_clock(mitigate)}",
            f"- hints used: {run.hints_shown} of {len(drill.hints)}", "",
-           "## The page", "", *[f"> {line}" for line in drill.page.strip().splitlines()], "",
+           "## The page", "", *[f"> {line}  " for line in drill.page.strip().splitlines()], "",
            "## What the fault was", "", drill.fault_text.strip() or "(not described)", "",
            "Injected with:", "", *[f"- {step.describe()}" for step in drill.fault], "",
            "## The goal", "",
