@@ -8,13 +8,15 @@ Sources, the first given:
   (:class:`~.reader.Follower`), from its end;
 * journald (``--log-journal UNIT``): ``journalctl -u UNIT -o cat -f -n 0``;
 * else the ring the logs screen would read (the instance's only user ring, else the
-  first one declared) with :class:`~.ring.RingFollower`, from the lines written from
-  now on (``-n``).
+  first one declared) with :class:`~.ring.RingFollower`: the lines it holds already
+  (its backlog) are kept as they are, unparsed, for the logs screen (:attr:`recent`)
+  and not counted in the windows; the lines written from then on are.
 
 With no source it stays idle and says why (:attr:`LogCollector.state`,
 :attr:`LogCollector.why`): the triage screen then works from the counters alone and
 says so. Listeners (:meth:`LogCollector.listen`) get every parsed batch: the logs
-screen shows a file or journald source through them.
+screen shows what the collector reads through them (the last :data:`RECENT` lines,
+then each batch), so a line is read and parsed once however many views show it.
 
 Parsing runs on the event loop in bounded slices: after :data:`SLICE` lines the
 collector yields to the loop so a key press is never behind more than one slice.
@@ -27,6 +29,7 @@ import logging
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable
 
 from console.haproxy.errors import HAProxyError
@@ -39,6 +42,7 @@ from console.haproxy.transport import RuntimeClient
 log = logging.getLogger("haconsole.logs")
 
 SLICE = 200  # lines parsed between two yields to the event loop
+RECENT = 5000  # the last lines read, kept as read (for a logs screen opened later)
 BUDGET = 0.35  # of each second, at most this much spent on lines (then wait)
 FILE_POLL = 0.25  # seconds between two reads of a followed file
 Listener = Callable[[list[Result]], None]
@@ -71,6 +75,7 @@ class LogCollector:
         self._second = time.perf_counter()
         self._spent = 0.0
         self.throttled = 0  # seconds cut short by the budget
+        self.recent: deque[bytes] = deque(maxlen=RECENT)
         self._replayed: str | None = None
 
     @property
@@ -85,6 +90,14 @@ class LogCollector:
         """Fed by a recording (its windows filled with :meth:`Windows.add_state`), not
         by a source: says so, and counts as following."""
         self.state, self._connected, self._replayed = "following", True, where
+
+    @property
+    def caught_up(self) -> bool:
+        """Following, and the ring's backlog read (:attr:`recent` holds it)."""
+        follower = self._follower
+        return self.state == "following" and (
+            self.client is None or self.log_file is not None or self.journal_unit is not None
+            or (follower is not None and follower.connected and not follower.backlog_left))
 
     @property
     def source(self) -> str:
@@ -152,6 +165,7 @@ class LogCollector:
         windows = self.windows
         batch = parser.parse_many(lines, self.total + 1)
         self.total += len(lines)
+        self.recent.extend(lines)
         now = self.clock()
         for result in batch:
             if not result.ok and not getattr(result, "event", False):
@@ -254,13 +268,17 @@ class LogCollector:
                 self.ring = rings[0].name
             parser = self.parser_factory()
             self.state = "following"
-            follower = self._follower = RingFollower(self.client, self.ring, new_only=True)
+            follower = self._follower = RingFollower(self.client, self.ring, new_only=False)
             batch: list[bytes] = []
+            recent = self.recent
             async for item in follower.follow():
                 if self._stopped:
                     break
                 if isinstance(item, RingNote):
                     self._note(item)
+                    continue
+                if item.backlog:
+                    recent.append(item.data)
                     continue
                 batch.append(item.data)
                 if len(batch) >= SLICE or not follower.pending:

@@ -141,9 +141,12 @@ def dropped_announcement(line: bytes) -> int | None:
 
 @dataclass(frozen=True)
 class RingLine:
-    """One line of the ring (bytes, without its newline; cut lines end marked)."""
+    """One line of the ring (bytes, without its newline; cut lines end marked).
+    ``backlog``: the line was in the ring when the follower started (``new_only``
+    false): logged before, not as it happens."""
 
     data: bytes
+    backlog: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ class RingFollower:
         self._last: bytes | None = None
         self._stopping = asyncio.Event()
         self._writer: asyncio.StreamWriter | None = None
+        self.backlog_left = 0  # lines of the ring's backlog still to come on the stream
 
     def stop(self) -> None:
         self._stopping.set()
@@ -211,6 +215,8 @@ class RingFollower:
         skip_until: bytes | None = None
         skip_max = 0
         failures = 0
+        # the lines the ring holds now, first on the stream: what was logged before
+        self.backlog_left = 0 if self.new_only else await self._held_lines()
         while not self._stopping.is_set():
             try:
                 reader, writer = await self.client.open_stream(
@@ -245,6 +251,13 @@ class RingFollower:
                                                self.client.where, "list them: show events")
                     if not line:
                         continue  # the empty line that ends an answer
+                    if self.backlog_left:
+                        self.backlog_left -= 1
+                        if dropped_announcement(line) is None:
+                            self._last = line
+                            self.lines += 1
+                            yield RingLine(line, True)
+                        continue
                     lost = dropped_announcement(line)
                     if lost is not None and skip_until is None:
                         self._last = line
@@ -270,6 +283,7 @@ class RingFollower:
             finally:
                 writer.close()
                 self._writer = None
+            self.backlog_left = 0  # a new connection: skip_until finds where it stopped
             if self._stopping.is_set():
                 return
             # the connection ended: the stats timeout (2.6), a reload, HAProxy stopping
@@ -305,6 +319,14 @@ class RingFollower:
             return await self._dropped_now()
         except HAProxyError:
             return None
+
+    async def _held_lines(self) -> int:
+        """How many lines the ring holds now (0 when it cannot be read)."""
+        try:
+            text = await self.client.run(f"show events {self.ring}")
+        except HAProxyError:
+            return 0
+        return sum(1 for line in text.split("\n") if line)
 
     async def _backlog_lines(self) -> int:
         try:

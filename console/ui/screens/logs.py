@@ -4,8 +4,12 @@
 - The ring followed is the instance's only one, else the first one the configuration
   declares (HAProxy's own ``buf0``/``dpapi`` are never read). With none, the screen
   says how to add one (``haconsole config add-log-ring``).
-- Following runs in a worker: lines are read and parsed as they come and shown in
-  batches (every :data:`FLUSH_INTERVAL`); the last :data:`MAX_LINES` are kept.
+- The lines come from the console's log collector when it reads the same source
+  (the ring, ``--log-file``, ``--log-journal``): its last lines first (the ring's
+  backlog included), then each batch it parses; a line is read and parsed once for
+  every view. Otherwise (another ring, or no collector) the screen follows the ring
+  itself, its backlog first. Lines are shown in batches (every
+  :data:`FLUSH_INTERVAL`); the last :data:`MAX_LINES` are kept.
 - ``space``/``p`` pause the view: following goes on into the buffer, the status line
   counts the lines that came meanwhile; moving back (up, PgUp, home) pauses too;
   ``end`` returns to the live tail.
@@ -21,6 +25,7 @@ sent to the terminal.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -53,6 +58,7 @@ MAX_LINES = 5000  # lines kept (and at most shown)
 FLUSH_INTERVAL = 0.2  # seconds between two updates of the view
 ROWS_PER_FLUSH = 40  # rows added to the table at most per update (see _flush)
 PARSE_BATCH = 2000  # lines read before they are parsed, at most (see _parse_raw)
+WAIT_COLLECTOR = 5.0  # seconds to wait for the console's log collector to find its ring
 FLOOD_DRAW_INTERVAL = 1.0  # seconds between two draws of the table while lines flood in
 COLUMNS = (("time", 12), ("client", 15), ("frontend", 12), ("backend/server", 22),
            ("status", 6), ("Ta", 7), ("term", 4), ("request", 0))
@@ -343,16 +349,7 @@ class LogsScreen(ModalScreen[None]):
         from console.haproxy.logs.ring import RingFollower, RingNote
 
         collector: Any = getattr(self.app, "collector", None)
-        if self.ring is None and collector is not None and \
-                (collector.log_file or collector.journal_unit):
-            # the console reads a file or journald (--log-file, --log-journal): its lines
-            if collector.state == "stopped":
-                self._fail(collector.why)
-                return
-            self.source_text = collector.source
-            self.state = "live"
-            self._show_status()
-            self._unlisten = collector.listen(self.add_results)
+        if collector is not None and await self._through(collector):
             return
         if self.client is None:
             self._fail(NO_SOCKET)
@@ -393,6 +390,40 @@ class LogsScreen(ModalScreen[None]):
             return
         self.state = "ended"
         self._show_status()
+
+    async def _through(self, collector: Any) -> bool:
+        """Show what the console's log collector reads, when it reads this screen's
+        source (a file, journald, or the same ring): its last lines, then each batch it
+        parses, so each line is read and parsed once. False: this screen reads its ring
+        itself (another ring asked for, or the collector has none)."""
+        if collector.log_file or collector.journal_unit:
+            if collector.state == "stopped":
+                self._fail(collector.why)
+                return True
+            self.source_text = collector.source
+        else:
+            if collector.client is None or (self.ring is not None and collector.ring is not None
+                                             and self.ring != collector.ring):
+                return False
+            deadline = time.monotonic() + WAIT_COLLECTOR
+            while not collector.caught_up and collector.state in ("starting", "following") \
+                    and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if not collector.caught_up or (self.ring is not None and collector.ring != self.ring):
+                return False
+            self.ring = collector.ring
+        if self.parser is None:
+            self.parser = parser_for(self.target)
+        self.state = "live"
+        # the lines read so far, then the batches (nothing is read in between: the
+        # collector runs on this event loop)
+        recent = list(collector.recent)[-MAX_LINES:]
+        self._raw.extend(recent)
+        self.total += len(recent)
+        self._parse_raw()
+        self._unlisten = collector.listen(self.add_results)
+        self._show_status()
+        return True
 
     def _fail(self, message: str) -> None:
         self.state = "stopped"
