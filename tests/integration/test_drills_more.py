@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -109,6 +110,8 @@ def test_not_solved_without_the_fix(started: Started) -> None:
         assert seen["fe_web status == 'OPEN'"] == "OPEN"
         port = held_port(drill)
         assert f"bind 127.0.0.1:{port}\n" in Path(drill.info["config"]).read_text()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as other:
+            assert b"another program" in other.recv(4096)  # not HAProxy
 
 
 def test_solved_by_the_known_fix(started: Started) -> None:

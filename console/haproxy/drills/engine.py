@@ -240,11 +240,10 @@ class DrillRun:
             hist.set_status(str(path), version.number, "written")
             return
         ok = await self.reload()
+        # "written": in the file, not what HAProxy runs
+        hist.set_status(str(path), version.number, "applied" if ok else "written")
         if ok == (step.reload == "succeeds"):
-            hist.set_status(str(path), version.number,
-                            "applied" if ok else "written")
             return
-        hist.set_status(str(path), version.number, "written")
         if ok:
             raise StepFailed("config step: the reload was meant to fail, and it succeeded",
                              where, "the edit must make the reload fail, e.g. a bind on "
