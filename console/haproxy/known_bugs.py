@@ -6,6 +6,11 @@
   (segfault, exit 139), and with it the whole master-worker process tree. Seen on
   every try here with the lab's traffic; ``clear counters`` (max values only) does
   not. The console refuses to send it to that version.
+* 2.6.12 (Debian 12's): ``set maxconn frontend`` while that frontend is at its limit
+  (sessions = maxconn, status FULL) makes the worker abort (SIGABRT), and with it the
+  whole master-worker process tree. Seen in the lab's frontend-full drill. The console
+  refuses it on that version while the frontend is at its limit; raise the limit in
+  the file and reload instead.
 """
 
 from __future__ import annotations
@@ -24,6 +29,14 @@ _CRASHES: dict[tuple[str, str], str] = {
 }
 _CRASH_HINT = ("use 'clear counters' (max values only) or an incident mark (deltas without "
                "clearing), or upgrade HAProxy past 3.4.0")
+# The same, only while the frontend is at its limit: (why, hint)
+_CRASHES_AT_LIMIT: dict[tuple[str, str], tuple[str, str]] = {
+    ("frontend_maxconn", "2.6.12"): (
+        "HAProxy 2.6.12's worker aborts (SIGABRT) on 'set maxconn frontend' while that "
+        "frontend is at its limit, which stops the whole HAProxy",
+        "raise maxconn in the configuration file and reload (haconsole config edit, then "
+        "config apply), or wait until the frontend is below its limit"),
+}
 
 
 def _release(version: str) -> str:
@@ -37,9 +50,13 @@ def admin_only(kind: str, version: str | None) -> bool:
     return kind in MAP_ACL_KINDS and b is not None and b >= (3, 4)
 
 
-def crash_risk(kind: str, version: str | None) -> tuple[str, str] | None:
-    """``(why, hint)`` when sending *kind* to this version is known to crash it."""
+def crash_risk(kind: str, version: str | None, *,
+               at_limit: bool = False) -> tuple[str, str] | None:
+    """``(why, hint)`` when sending *kind* to this version is known to crash it
+    (*at_limit*: its frontend is at its maxconn)."""
     if not version:
         return None
     why = _CRASHES.get((kind, _release(version)))
-    return (why, _CRASH_HINT) if why else None
+    if why:
+        return why, _CRASH_HINT
+    return _CRASHES_AT_LIMIT.get((kind, _release(version))) if at_limit else None

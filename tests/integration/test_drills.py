@@ -69,8 +69,12 @@ IN_DEBRIEF: dict[str, str] = {
 }
 
 
+# Tested in test_drills_more.py, with what their fixes need (a port only known at run time).
+ELSEWHERE = ("reload-port-conflict", "slow-server-queue")
+
+
 def shipped() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml") if p.stem not in ELSEWHERE)
 
 
 class DrillProcess:

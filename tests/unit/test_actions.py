@@ -691,3 +691,23 @@ def test_levels_and_refusals_follow_the_haproxy_version() -> None:
     assert "incident mark" in (err.value.hint or "")
     assert plan(Action("clear_counters_all"), Snapshot.from_rows([]),
                 version="3.2.0").commands == ["clear counters all"]
+
+
+def test_frontend_maxconn_refused_on_2_6_12_at_the_limit() -> None:
+    from console.haproxy.known_bugs import crash_risk
+
+    assert crash_risk("frontend_maxconn", "2.6.12-1+deb12u4") is None
+    assert crash_risk("frontend_maxconn", "2.6.12-1+deb12u4", at_limit=True)
+    assert crash_risk("frontend_maxconn", "2.8.5", at_limit=True) is None
+    full = Snapshot.from_text(None, stat_text({("fe_main", "FRONTEND"): {
+        "scur": "10", "slim": "10", "status": "FULL"}}))
+    action = Action.frontend("frontend_maxconn", ["fe_main"], value=500)
+    with pytest.raises(ValidationError, match="2.6.12's worker aborts") as err:
+        plan(action, full, version="2.6.12-1+deb12u4")
+    assert "config edit" in (err.value.hint or "")
+    assert plan(action, full, version="3.0.11").commands == [
+        "set maxconn frontend fe_main 500"]
+    below = Snapshot.from_text(None, stat_text({("fe_main", "FRONTEND"): {
+        "scur": "3", "slim": "10", "status": "OPEN"}}))
+    assert plan(action, below, version="2.6.12-1+deb12u4").commands == [
+        "set maxconn frontend fe_main 500"]

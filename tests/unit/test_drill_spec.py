@@ -44,7 +44,7 @@ def error_of(text: str, tmp_path: Path) -> str:
 def test_the_shipped_drills_load() -> None:
     drills, errors = load_all([BUILTIN_DIR])
     assert not errors
-    assert len(drills) >= 4
+    assert len(drills) == 10
     assert all(d.hints and d.fault and d.expert and d.fault_text for d in drills)
 
 
@@ -158,3 +158,65 @@ def test_the_readme_example_is_a_valid_drill(tmp_path: Path) -> None:
     drill = parse(example, tmp_path / "web2-down.toml")
     assert drill.name == "web2-down" and len(drill.goal.all) == 3
     assert [s.kind for s in drill.fault] == ["control", "wait"] and drill.setup
+
+
+HOLDING = GOOD.replace('''[[fault]]
+kind = "control"
+command = "stop be_web/web2"
+''', '''[[setup]]
+kind = "control"
+command = "hold"
+
+[[fault]]
+kind = "config"
+reload = "fails"
+find = "listen stats\\n"
+replace = "frontend fe_x\\n    bind 127.0.0.1:@held_port@\\n\\nlisten stats\\n"
+''').replace('''  { metric = "5xx_rate", object = "be_web", op = "<", value = 0.5 },
+''', '''  { master = "failed_reloads", op = "==", value = 0 },
+  { file = "config", op = "not matches", value = ':@held_port@\\b' },
+''')
+
+
+def test_held_port_reload_and_master(tmp_path: Path) -> None:
+    drill = parse(HOLDING, tmp_path / "demo.toml")
+    step = drill.fault[0]
+    assert step.reload == "fails" and "@held_port@" in step.replace
+    assert "a reload that fails" in step.describe()
+    master, file = drill.goal.all[1], drill.goal.all[2]
+    assert master.master == "failed_reloads"
+    assert master.describe() == "master failed_reloads == 0"
+    watch = GoalWatch(drill.goal)
+    watch.values["@held_port@"] = "4711"
+    config = "frontend fe_x\n    bind 127.0.0.1:4711\n"
+    assert watch.check(file, {"config": config}) == (False, "found")
+    assert watch.check(file, {"config": config.replace("4711", "47110")})[0]
+    watch.add(Sample(0, {}, {"failed_reloads": 1.0}))
+    assert watch.check(master, {}) == (False, 1.0)
+    watch.add(Sample(1, {}, {}))  # the master did not answer: unknown, so false
+    assert watch.check(master, {}) == (False, None)
+    watch.add(Sample(2, {}, {"failed_reloads": 0.0}))
+    assert watch.check(master, {}) == (True, 0.0)
+
+
+@pytest.mark.parametrize(("change", "line", "words"), [
+    (('reload = "fails"', 'reload = "maybe"'), 10, "unknown reload 'maybe'"),
+    (('command = "hold"', 'command = "rate 10"'), 10, "no step before this one holds it"),
+    (('{ master = "failed_reloads"', '{ master = "uptime"'), 20, "unknown master field"),
+    (('op = "==", value = 0 }', 'op = "==", value = "x" }'), 20,
+     "a master field takes a comparison"),
+    (('master = "failed_reloads",', 'master = "failed_reloads", object = "x",'), 20,
+     "unknown key 'object' in a master predicate"),
+])
+def test_new_keys_errors_name_the_line(tmp_path: Path, change: tuple[str, str], line: int,
+                                       words: str) -> None:
+    message = error_of(HOLDING.replace(*change), tmp_path)
+    assert f"demo.toml:{line}" in message, message
+    assert words in message
+
+
+def test_held_port_in_the_goal_needs_a_hold(tmp_path: Path) -> None:
+    text = HOLDING.replace('command = "hold"', 'command = "rate 10"').replace(
+        "127.0.0.1:@held_port@", "127.0.0.1:8080")
+    message = error_of(text, tmp_path)
+    assert "demo.toml:21" in message and "no step holds one" in message, message

@@ -55,6 +55,23 @@ def plan(action: Action, snapshot: Snapshot, states: Sequence[ServerStateRow] | 
                     about=about)
 
 
+def _at_limit(action: Action, snapshot: Snapshot) -> bool:
+    """Whether a frontend the action targets is at its maxconn (FULL, or scur >= slim)."""
+    if _spec(action.kind).scope != "frontend":
+        return False
+    for name in action.targets:
+        row = snapshot.get(str(name), "FRONTEND")
+        if row is None:
+            continue
+        try:
+            scur, slim = int(row.get("scur") or 0), int(row.get("slim") or 0)
+        except ValueError:
+            continue
+        if row.status.kind == "FULL" or (slim > 0 and scur >= slim):
+            return True
+    return False
+
+
 def plan_all(actions: Sequence[Action], snapshot: Snapshot,
              states: Sequence[ServerStateRow] | None = None, *, instance: str | None = None,
              summary: str | None = None, version: str | None = None,
@@ -70,8 +87,8 @@ def plan_all(actions: Sequence[Action], snapshot: Snapshot,
         raise ValidationError("nothing to change")
     checked = [(a, validate(a)) for a in actions]
     kinds = [a.kind for a in actions]
-    for kind in kinds:
-        risk = crash_risk(kind, version)
+    for action in actions:
+        risk = crash_risk(action.kind, version, at_limit=_at_limit(action, snapshot))
         if risk:
             raise ValidationError(risk[0], hint=risk[1])
     specs = [_spec(k) for k in kinds]

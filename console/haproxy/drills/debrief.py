@@ -19,6 +19,8 @@ from console.haproxy.journal import JournalError, read_entries
 from console.haproxy.safe_text import visible
 from console.haproxy.statefs import StateError
 
+from .spec import HELD_PORT
+
 if TYPE_CHECKING:
     from .engine import DrillRun
 
@@ -140,4 +142,6 @@ def render_debrief(run: DrillRun) -> str:
     out += ["```diff", *diffs, "```"] if diffs else ["Nothing."]
     out += ["", "## What an experienced engineer would have done", "",
             drill.expert.strip() or "(not described)", ""]
-    return "\n".join(out)
+    text = "\n".join(out)
+    port = run.values.get(HELD_PORT)
+    return text.replace(HELD_PORT, port) if port else text

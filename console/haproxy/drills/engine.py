@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,16 +19,17 @@ from typing import Any
 
 from console.haproxy.errors import HAProxyError, ValidationError
 from console.haproxy.lab.control import control as lab_control
-from console.haproxy.parsers import parse_stat
+from console.haproxy.parsers import ProcInfo, parse_proc, parse_stat
 from console.haproxy.transport import RuntimeClient
 
 from .debrief import render_debrief
 from .goal import GoalWatch, Sample, index_rows
-from .spec import Drill, Step
+from .spec import HELD_PORT, Drill, Step
 
 TICK = 1.0
 STEP_TIMEOUT = 15.0
 RELOAD_WAIT = 20.0
+_HELD = re.compile(r"^ok holding 127\.0\.0\.1:([0-9]{1,5})$")
 
 
 def _iso(ts: float | None) -> str | None:
@@ -60,6 +62,11 @@ class DrillRun:
         self.ended_at: float | None = None
         self.hints_shown = 0
         self.watch = GoalWatch(drill.goal)
+        self.values: dict[str, str] = {}  # placeholders filled by the steps (HELD_PORT)
+        self.watch.values = self.values
+        steps = drill.setup + drill.fault
+        self._needs_master = any(p.master for p in drill.goal.all) or any(
+            s.until is not None and s.until.master for s in steps)
         self.files_at_start: dict[str, str] = {}
         self.debrief_path: Path | None = None
         self.error: str | None = None
@@ -153,13 +160,31 @@ class DrillRun:
 
     async def sample(self) -> Sample:
         text = await self.client.run("show stat")
-        return Sample(time.monotonic(), index_rows(parse_stat(text)))
+        master = await self._master_fields() if self._needs_master else {}
+        return Sample(time.monotonic(), index_rows(parse_stat(text)), master)
+
+    async def _master_fields(self) -> dict[str, float]:
+        """The master predicates' fields from ``show proc`` (none if it does not answer:
+        the master re-executes during a reload up to 3.0)."""
+        from console.haproxy.lab.process import ask
+
+        try:
+            proc = parse_proc(await ask(self.lab["master_socket"], "show proc", 5.0))
+        except (OSError, TimeoutError, HAProxyError):
+            return {}
+        if proc.master is None:
+            return {}
+        return {"failed_reloads": float(proc.master.failed or 0),
+                "old_workers": float(len(proc.draining))}
 
     async def _run_step(self, step: Step) -> None:
         where = f"{self.drill.path}:{step.line}"
         try:
             if step.kind == "control":
-                await self._control(step.command)
+                answer = await self._control(step.command)
+                held = _HELD.match(answer)
+                if held:
+                    self.values[HELD_PORT] = held.group(1)
             elif step.kind == "runtime":
                 await self.client.run(step.command)
             elif step.kind == "wait":
@@ -178,6 +203,7 @@ class DrillRun:
             return
         deadline = time.monotonic() + step.seconds
         watch = GoalWatch(self.drill.goal)
+        watch.values = self.values
         while True:
             watch.add(await self.sample())
             ok, observed = watch.check(step.until, self.read_files())
@@ -188,19 +214,32 @@ class DrillRun:
                                  f"{step.seconds:g} s (last seen: {observed!r})", where)
             await asyncio.sleep(0.5)
 
+    def _fill(self, text: str, where: str) -> str:
+        if HELD_PORT not in text:
+            return text
+        if HELD_PORT not in self.values:
+            raise StepFailed(f"{HELD_PORT}: the lab holds no port", where,
+                             "a control step 'hold' must come before")
+        return text.replace(HELD_PORT, self.values[HELD_PORT])
+
     async def _config(self, step: Step, where: str) -> None:
         """Deploy an edit of the lab's config (exact text, found once) as a colleague
         would with haconsole: saved in the file's history (so ``config history`` and
-        ``config rollback`` see it), written atomically, reloaded through the master."""
+        ``config rollback`` see it), written atomically, reloaded through the master.
+
+        With ``reload = "fails"`` the reload must fail (the old configuration keeps
+        serving, the file on disk is the new one), and the version stays ``written``;
+        with ``reload = "none"`` the file is only written (``written``)."""
         from console.haproxy import history_store as hist
         from console.haproxy.staging import unified_diff
 
         path = Path(self.lab["config"])
         text = path.read_text()
-        if text.count(step.find) != 1:
-            raise StepFailed(f"config step: the text {step.find!r} is in the lab's config "
-                             f"{text.count(step.find)} times, not once", where)
-        new = text.replace(step.find, step.replace)
+        find, replace = self._fill(step.find, where), self._fill(step.replace, where)
+        if text.count(find) != 1:
+            raise StepFailed(f"config step: the text {find!r} is in the lab's config "
+                             f"{text.count(find)} times, not once", where)
+        new = text.replace(find, replace)
         hist.ensure_saved(str(path), text.encode())
         version = hist.save_version(str(path), new.encode(), status="writing",
                                     message=step.message or f"drill {self.drill.name}",
@@ -209,28 +248,68 @@ class DrillRun:
         state = await self.client.run("show servers state")
         write_text_atomic(Path(self.lab["server_state_file"]), state)
         write_text_atomic(path, new)
-        await self.reload()
-        hist.set_status(str(path), version.number, "applied")
+        if step.reload == "none":
+            hist.set_status(str(path), version.number, "written")
+            return
+        ok = await self.reload()
+        # "written": in the file, not what HAProxy runs
+        hist.set_status(str(path), version.number, "applied" if ok else "written")
+        if ok == (step.reload == "succeeds"):
+            return
+        if ok:
+            raise StepFailed("config step: the reload was meant to fail, and it succeeded",
+                             where, "the edit must make the reload fail, e.g. a bind on "
+                             f"the held port (127.0.0.1:{HELD_PORT})")
+        raise StepFailed("the lab's HAProxy refused the new configuration at reload",
+                         where, f"read {self.lab.get('log')}")
 
-    async def reload(self) -> None:
-        """``reload`` on the master socket; wait until a new worker answers."""
-        from console.haproxy.lab.process import ask, parse_show_proc
+    async def reload(self) -> bool:
+        """``reload`` on the master socket; whether it succeeded (a new worker answers)
+        or failed (the master counts a failed reload; the old worker keeps serving).
+
+        The master's reload counter moves once the new configuration is loaded or
+        refused; up to 3.0 the master re-executes meanwhile (refused connections)."""
+        from console.haproxy.lab.process import ask
 
         master = self.lab["master_socket"]
-        before = set(parse_show_proc(await ask(master, "show proc", 5.0))["workers"])
-        await ask(master, "reload", 10.0)
+        before = await self._proc(master, time.monotonic() + 5.0)
+        if before is None or before.master is None:
+            raise StepFailed("the lab's master CLI does not answer 'show proc'", str(master),
+                             f"read {self.lab.get('log')}")
+        try:
+            await ask(master, "reload", 10.0)
+        except (OSError, TimeoutError):
+            pass  # 2.6 closes the connection while it re-executes: followed below
         deadline = time.monotonic() + RELOAD_WAIT
         while time.monotonic() < deadline:
             await asyncio.sleep(0.3)
-            try:
-                now = set(parse_show_proc(await ask(master, "show proc", 5.0))["workers"])
-                if now and now != before:
-                    await self.client.run("show info")
-                    return
-            except (OSError, TimeoutError, HAProxyError):
+            now = await self._proc(master, deadline)
+            if now is None or now.master is None or now.master.reloads <= before.master.reloads:
                 continue
+            if now.master.failed:
+                return False
+            old = {w.pid for w in before.all_workers}
+            if any(w.pid not in old for w in now.workers):
+                await self.client.run("show info")
+                return True
         raise StepFailed("the lab's HAProxy did not reload", str(master),
                          f"read {self.lab.get('log')}")
+
+    @staticmethod
+    async def _proc(master: str, deadline: float) -> ProcInfo | None:
+        """``show proc`` parsed, retried until *deadline*; None if it never answered."""
+        from console.haproxy.lab.process import ask
+
+        while True:
+            try:
+                text = await ask(master, "show proc", 5.0)
+                if text.strip():
+                    return parse_proc(text)
+            except (OSError, TimeoutError, HAProxyError):
+                pass
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.2)
 
     async def inject(self) -> None:
         """Calm the lab, run the setup and the fault; the clock starts when it is in."""

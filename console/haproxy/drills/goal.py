@@ -8,18 +8,22 @@ a metric is unknown and its predicate is false):
 - ``resp_rate``: Δresponses per second;
 - ``req_rate``: Δreq_tot per second (frontends);
 - ``denied_rate``: Δdreq per second (requests denied, e.g. by a blocked-clients rule).
+
+A ``master`` predicate reads the newest sample's ``show proc`` on the master CLI
+(unknown, so false, when the master did not answer). A file predicate's value has
+``@held_port@`` replaced by the port the lab holds (``values``, set by the run).
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from console.haproxy.model import normalize_status
 
-from .spec import Goal, Predicate
+from .spec import HELD_PORT, Goal, Predicate
 
 Rows = dict[tuple[str, str], dict[str, str]]
 RESPONSES = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
@@ -30,6 +34,7 @@ KEEP = 120  # samples kept
 class Sample:
     at: float  # monotonic seconds
     rows: Rows
+    master: dict[str, float] = field(default_factory=dict)  # MASTER_FIELDS, when read
 
 
 def index_rows(rows: list[dict[str, str]]) -> Rows:
@@ -105,6 +110,13 @@ class GoalWatch:
         self.samples: deque[Sample] = deque(maxlen=KEEP)
         self.held_since: float | None = None
         self.last: list[tuple[Predicate, bool, Any]] = []
+        self.values: dict[str, str] = {}  # "@held_port@" -> the port, once held
+
+    def file_value(self, pred: Predicate) -> str:
+        """A file predicate's value with the lab's placeholders filled in."""
+        value = str(pred.value)
+        port = self.values.get(HELD_PORT)
+        return value.replace(HELD_PORT, port) if port else value
 
     def add(self, sample: Sample) -> None:
         self.samples.append(sample)
@@ -121,6 +133,8 @@ class GoalWatch:
             return files.get(pred.file)
         if not self.samples:
             return None
+        if pred.master:
+            return self.samples[-1].master.get(pred.master)
         if pred.metric:
             pair = self._pair()
             if pair is None:
@@ -137,10 +151,11 @@ class GoalWatch:
         if pred.file:
             if observed is None:
                 return False, None
+            value = self.file_value(pred)
             if pred.op.endswith("matches"):
-                found = re.search(pred.value, observed, re.M) is not None
+                found = re.search(value, observed, re.M) is not None
             else:
-                found = pred.value in observed
+                found = value in observed
             return (found if not pred.op.startswith("not") else not found), (
                 "found" if found else "not found")
         return compare(pred.op, observed, pred.value), observed

@@ -29,7 +29,7 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 OBJECT_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}(/[A-Za-z0-9_.:-]{1,100})?$")
 FIELD_RE = re.compile(r"^[a-z0-9_]{1,40}$")
 STEP_KINDS = ("control", "runtime", "config", "wait")
-CONTROL_WORDS = ("stop", "start", "personality", "rate", "abuse")
+CONTROL_WORDS = ("stop", "start", "personality", "rate", "abuse", "hold", "release")
 # Runtime API commands a drill may send (the first words); everything else is refused.
 RUNTIME_PREFIXES = ("set server ", "set weight ", "set maxconn ", "enable server ",
                     "disable server ", "enable health ", "disable health ", "add acl ",
@@ -37,6 +37,15 @@ RUNTIME_PREFIXES = ("set server ", "set weight ", "set maxconn ", "enable server
                     "enable frontend ", "disable frontend ", "clear counters")
 METRICS = ("5xx_rate", "resp_rate", "denied_rate", "req_rate")
 FILES = ("config", "acl")
+# From the master CLI's `show proc`: consecutive failed reloads (0 once one succeeds),
+# old workers still finishing their sessions.
+MASTER_FIELDS = ("failed_reloads", "old_workers")
+# config steps: after writing the file, a reload that must succeed, one that must fail
+# (the old configuration keeps serving), or none
+RELOADS = ("succeeds", "fails", "none")
+# Replaced, in a config step's text and a file predicate's value, by the port the lab's
+# `hold` control command holds (a step before must hold it).
+HELD_PORT = "@held_port@"
 OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in", "contains", "not contains",
        "matches", "not matches")
 FILE_OPS = ("contains", "not contains", "matches", "not matches")
@@ -53,6 +62,7 @@ class Predicate:
     field: str = ""  # a show stat column; "status" is normalized (UP, DOWN, MAINT...)
     metric: str = ""  # one of METRICS, over the goal's window
     file: str = ""  # "config" (haproxy.cfg) or "acl" (the blocked-clients file)
+    master: str = ""  # one of MASTER_FIELDS
 
     def describe(self) -> str:
         if isinstance(self.value, tuple):
@@ -61,6 +71,8 @@ class Predicate:
             value = repr(self.value) if isinstance(self.value, str) else str(self.value)
         if self.file:
             return f"{self.file} file {self.op} {value}"
+        if self.master:
+            return f"master {self.master} {self.op} {value}"
         if self.metric:
             return f"{self.metric} of {self.object} {self.op} {value}"
         return f"{self.object} {self.field} {self.op} {value}"
@@ -75,6 +87,7 @@ class Step:
     find: str = ""  # config: exact text, present exactly once
     replace: str = ""
     message: str = ""  # config: the deploy's message in the file's history
+    reload: str = "succeeds"  # config: one of RELOADS
     line: int = 0
 
     def describe(self) -> str:
@@ -84,7 +97,9 @@ class Step:
             if self.until is not None:
                 return f"wait until {self.until.describe()} (at most {self.seconds:g} s)"
             return f"wait {self.seconds:g} s"
-        return f"config: replace {self.find!r} with {self.replace!r}, then reload"
+        then = {"succeeds": "then reload", "fails": "then a reload that fails (the old "
+                "configuration keeps serving)", "none": "not reloaded"}[self.reload]
+        return f"config: replace {self.find!r} with {self.replace!r}, {then}"
 
 
 @dataclass(frozen=True)
@@ -192,10 +207,11 @@ def parse_predicate(data: Any, where: str) -> Predicate:
         raise _fail("a goal predicate must be a table like "
                     "{ object = \"be/srv\", field = \"status\", op = \"in\", value = [...] }",
                     where)
-    _unknown(data, ("object", "field", "metric", "file", "op", "value"), "a predicate", where)
-    kinds = [k for k in ("field", "metric", "file") if k in data]
+    _unknown(data, ("object", "field", "metric", "file", "master", "op", "value"),
+             "a predicate", where)
+    kinds = [k for k in ("field", "metric", "file", "master") if k in data]
     if len(kinds) != 1:
-        raise _fail("a predicate names one of field, metric or file", where)
+        raise _fail("a predicate names one of field, metric, file or master", where)
     op = data.get("op")
     if op not in OPS:
         raise _fail(f"unknown op {op!r}", where, "one of " + ", ".join(OPS))
@@ -229,6 +245,15 @@ def parse_predicate(data: Any, where: str) -> Predicate:
         if op not in FILE_OPS:
             raise _fail("a file predicate takes op " + ", ".join(FILE_OPS), where)
         return Predicate(op, value, file=data["file"])
+    if kinds[0] == "master":
+        if data["master"] not in MASTER_FIELDS:
+            raise _fail(f"unknown master field {data['master']!r}", where,
+                        "one of " + ", ".join(MASTER_FIELDS))
+        if op not in NUMERIC_OPS + ("==", "!=") or isinstance(value, str):
+            raise _fail(f"a master field takes a comparison with a number, not {op!r} "
+                        f"{value!r}", where)
+        _unknown(data, ("master", "op", "value"), "a master predicate", where)
+        return Predicate(op, value, master=data["master"])
     obj = data.get("object")
     if not isinstance(obj, str) or not OBJECT_RE.match(obj):
         raise _fail(f"object {obj!r} is not a proxy or proxy/server name", where,
@@ -275,14 +300,38 @@ def _step(data: Any, where: str, line: int | None) -> Step:
         seconds = _number(data.get("seconds", 30), "seconds", where, 0, MAX_WAIT)
         until = parse_predicate(data["until"], where) if "until" in data else None
         return Step(kind, seconds=seconds, until=until, line=line or 0)
-    _unknown(data, ("kind", "find", "replace", "message"), "a config step", where)
+    _unknown(data, ("kind", "find", "replace", "message", "reload"), "a config step", where)
+    reload = data.get("reload", "succeeds")
+    if reload not in RELOADS:
+        raise _fail(f"unknown reload {reload!r} in a config step", where,
+                    "one of " + ", ".join(RELOADS))
     message = _text(data, "message", where, required=False, limit=200)
     find = _text(data, "find", where, limit=4000)
     replace = _text(data, "replace", where, required=False, limit=4000)
     if not find:
         raise _fail("a config step needs a non-empty find", where)
     return Step(kind, find=find, replace=replace, message=message.replace("\n", " "),
-                line=line or 0)
+                reload=reload, line=line or 0)
+
+
+def _uses_held_port(step: Step) -> bool:
+    texts = [step.find, step.replace]
+    if step.until is not None and step.until.file:
+        texts.append(str(step.until.value))
+    return any(HELD_PORT in text for text in texts)
+
+
+def _check_held_port(steps: tuple[Step, ...], at: _Where) -> bool:
+    """Refuse a step using the held port before a ``hold`` step; whether one holds it."""
+    held = False
+    for step in steps:
+        if _uses_held_port(step) and not held:
+            raise _fail(f"{HELD_PORT} names the port of the lab's `hold` control command, "
+                        "but no step before this one holds it", at.at(step.line),
+                        "put a step kind = \"control\", command = \"hold\" before it")
+        if step.kind == "control" and step.command.split()[0] == "hold":
+            held = True
+    return held
 
 
 def _steps(doc: dict[str, Any], key: str, at: _Where) -> tuple[Step, ...]:
@@ -335,6 +384,7 @@ def parse(text: str, path: Path) -> Drill:
     if not fault:
         raise _fail("the drill has no [[fault]] step", str(path),
                     "add [[fault]] kind = \"control\" command = \"stop be_web/web2\"")
+    held = _check_held_port(setup + fault, at)
     goal_line = at.table("goal", array=False)
     raw_goal = doc.get("goal")
     if not isinstance(raw_goal, dict):
@@ -353,6 +403,12 @@ def parse(text: str, path: Path) -> Drill:
         window=_number(raw_goal.get("window", 5), "window",
                        at.at(at.key("window", goal_line or 0) or goal_line), 1, 60),
     )
+    for index, pred in enumerate(goal.all):
+        if not held and pred.file and HELD_PORT in str(pred.value):
+            raise _fail(f"{HELD_PORT} names the port of the lab's `hold` control command, "
+                        "but no step holds one", at.at(at.inline((all_line or 1) - 1, index)),
+                        "add a [[setup]] or [[fault]] step: kind = \"control\", "
+                        "command = \"hold\"")
     debrief = doc.get("debrief", {})
     debrief_where = at.at(at.table("debrief", array=False))
     if not isinstance(debrief, dict):

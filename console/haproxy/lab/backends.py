@@ -4,11 +4,17 @@ Each server has a personality that shapes its answers:
 
 - ``healthy``: answers at once, ``/health`` is 200.
 - ``slow``: every answer (``/health`` too) comes after 150-800 ms.
+- ``sluggish``: every answer but ``/health`` comes after 3-6 s (a server whose
+  application stalls while its health check stays fast and green).
 - ``flappy``: ``/health`` alternates between 200 and 503 every ~15 s, so the check flaps.
 - ``errors``: about 20 % of the requests answer 500 or 503; ``/health`` stays 200.
 
 Any path containing ``missing`` answers 404. A stopped server closes its listening
 socket and drops its connections, so HAProxy's check sees a refused connection.
+
+:class:`PortHolder` is another program on the host: it listens on a free loopback
+port (without ``SO_REUSEPORT``, so HAProxy cannot bind it too) and answers every
+connection with a short text saying so.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
-PERSONALITIES: tuple[str, ...] = ("healthy", "slow", "flappy", "errors")
+PERSONALITIES: tuple[str, ...] = ("healthy", "slow", "sluggish", "flappy", "errors")
 FLAP_PERIOD = 15.0
 SLOW_RANGE = (0.15, 0.8)
+SLUGGISH_RANGE = (3.0, 6.0)
 ERROR_RATE = 0.2
 MAX_HEADERS = 100
 MAX_BODY = 1 << 20
@@ -108,11 +115,14 @@ class BackendServer:
         return int(elapsed // FLAP_PERIOD) % 2 == 0
 
     async def _answer(self, method: str, path: str) -> tuple[int, dict[str, object]]:
+        health = path.split("?", 1)[0] == "/health"
         if self.personality == "slow":
             await asyncio.sleep(random.uniform(*SLOW_RANGE))
+        elif self.personality == "sluggish" and not health:
+            await asyncio.sleep(random.uniform(*SLUGGISH_RANGE))
         body: dict[str, object] = {"server": self.key, "personality": self.personality,
                                    "method": method, "path": path}
-        if path.split("?", 1)[0] == "/health":
+        if health:
             return (200, body) if self._health_ok() else (503, body)
         if "missing" in path:
             return 404, body
@@ -218,3 +228,53 @@ class BackendPool:
         return {key: {"backend": s.backend, "server": s.name, "address": s.address,
                       "personality": s.personality, "running": s.running}
                 for key, s in self.servers.items()}
+
+
+HOLDER_ANSWER = (b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+                 b"metrics agent (another program on this host, run by the haconsole lab)\n")
+
+
+class PortHolder:
+    """Another program on the host, holding a loopback port that HAProxy cannot bind."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> int:
+        """Listen on a free loopback port (the same one again after a release)."""
+        if self._server is not None:
+            return self.port
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:  # no SO_REUSEPORT: while it listens, the port is this socket's alone
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self.port))
+            self._server = await asyncio.start_server(self._answer, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 2.0)
+
+    async def _answer(self, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(HOLDER_ANSWER)
+            await asyncio.wait_for(writer.drain(), 2.0)
+        except (TimeoutError, ConnectionError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        finally:
+            writer.close()

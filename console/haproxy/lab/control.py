@@ -5,11 +5,15 @@ Commands (one per line, one line answered, starting with ``ok`` or ``error``):
 - ``list``: every server as ``backend/server:personality:running|stopped``
 - ``stop BACKEND/SERVER``: close the server's listening socket
 - ``start BACKEND/SERVER``: listen again on the same port
-- ``personality BACKEND/SERVER NAME``: healthy, slow, flappy or errors
+- ``personality BACKEND/SERVER NAME``: healthy, slow, sluggish, flappy or errors
 - ``traffic``: what the traffic generator sent and got back
 - ``rate N``: requests per second of the traffic generator (0 pauses it)
 - ``abuse PATH N``: an abusive client, from 127.0.0.2, sends N GET PATH per second to
   fe_web (0 stops it)
+- ``hold``: another program listens on a free loopback port, so that HAProxy cannot
+  bind it (answer: ``ok holding 127.0.0.1:PORT``; the port is also in lab.json's
+  ``held_port``); the same port each time
+- ``release``: that program stops listening
 - ``help``
 """
 
@@ -34,7 +38,7 @@ from console.haproxy.errors import (
     ValidationError,
 )
 
-from .backends import PERSONALITIES, BackendPool
+from .backends import PERSONALITIES, BackendPool, PortHolder
 from .traffic import Traffic
 
 log = logging.getLogger(__name__)
@@ -42,7 +46,7 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "lab-control.sock"
 MAX_LINE = 4096
 USAGE = ("commands: list, stop B/S, start B/S, personality B/S "
-         + "|".join(PERSONALITIES) + ", traffic, rate N, abuse PATH N, help")
+         + "|".join(PERSONALITIES) + ", traffic, rate N, abuse PATH N, hold, release, help")
 
 
 class ControlServer:
@@ -54,7 +58,13 @@ class ControlServer:
         self.pool = pool
         self.traffic = traffic
         self.on_change = on_change
+        self.holder = PortHolder()
         self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def held_port(self) -> int | None:
+        """The port the lab's other program listens on (None when it does not)."""
+        return self.holder.port if self.holder.running else None
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -64,6 +74,7 @@ class ControlServer:
         os.chmod(self.path, 0o600)
 
     async def close(self) -> None:
+        await self.holder.stop()
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -101,6 +112,8 @@ class ControlServer:
                     for s in self.pool.servers.values())
             if cmd in ("stop", "start", "personality"):
                 return await self._server_command(cmd, args)
+            if cmd in ("hold", "release") and not args:
+                return await self._hold(cmd)
             if cmd == "traffic" and self.traffic is not None:
                 return "ok " + self.traffic.summary()
             if cmd == "rate" and self.traffic is not None and len(args) == 1:
@@ -115,6 +128,19 @@ class ControlServer:
         except OSError as exc:
             return f"error {exc.strerror or exc}"
         return f"error unknown command {line!r}; {USAGE}"
+
+    async def _hold(self, cmd: str) -> str:
+        if cmd == "hold":
+            port = await self.holder.start()
+            result = f"ok holding 127.0.0.1:{port}"
+        else:
+            if not self.holder.running:
+                return "ok no port held"
+            await self.holder.stop()
+            result = f"ok released 127.0.0.1:{self.holder.port}"
+        if self.on_change is not None:
+            self.on_change()
+        return result
 
     async def _server_command(self, cmd: str, args: list[str]) -> str:
         want = 2 if cmd == "personality" else 1

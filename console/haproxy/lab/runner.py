@@ -216,6 +216,7 @@ class Lab:
             "pids": [],
             "processes": {},
             "backends": {},
+            "held_port": None,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
@@ -227,6 +228,7 @@ class Lab:
         self.info["processes"] = {"lab": os.getpid(), "master": self.proc.pid,
                                   "workers": sorted(self.workers)}
         self.info["backends"] = self.pool.describe()
+        self.info["held_port"] = self.control.held_port if self.control else None
         try:
             _write_json(self.layout.info, self.info)
         except OSError as exc:

@@ -1,0 +1,138 @@
+"""The drills whose fix needs more than a fixed command line, on every HAProxy under test.
+
+Run like those of test_drills.py (one headless ``haconsole drill NAME --no-ui`` per
+drill and binary: first not solved while nothing is done, then solved by the known
+fix made with haconsole's own commands); both drills of a binary run side by side,
+so that their starts and their waits overlap:
+
+- ``slow-server-queue``: a sluggish server at its maxconn behind ``balance uri``
+  queues requests; its weight set to 0, the queue empties;
+- ``reload-port-conflict``: a deploy binds a port another program holds, the reload
+  fails and the old worker keeps serving; the bind moved to a free port with
+  ``config edit`` and ``config apply``, HAProxy reloads again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.haproxy.drills import BUILTIN_DIR, load
+from console.haproxy.lab.config import free_ports
+from tests.integration.test_drills import ELSEWHERE, SOLVE_TIMEOUT, DrillProcess, shipped
+
+pytestmark = pytest.mark.haproxy
+
+
+@dataclass(frozen=True)
+class Started:
+    run: DrillProcess
+    since: float  # monotonic: when it was seen running
+
+
+@pytest.fixture(scope="module")
+def drills(haproxy_binary: Any) -> Iterator[dict[str, Started]]:
+    """Both drills on this binary, started together."""
+    started: dict[str, Started] = {}
+
+    def start(name: str) -> None:
+        run = DrillProcess(name, str(haproxy_binary.path))
+        started[name] = Started(run, time.monotonic())
+
+    try:
+        with ThreadPoolExecutor(len(ELSEWHERE)) as pool:
+            for future in [pool.submit(start, name) for name in ELSEWHERE]:
+                future.result()
+        yield started
+    finally:
+        for one in started.values():
+            one.run.stop()
+            shutil.rmtree(one.run.dir, ignore_errors=True)
+
+
+@pytest.fixture(params=ELSEWHERE)
+def started(request: pytest.FixtureRequest, drills: dict[str, Started]) -> Started:
+    return drills[request.param]
+
+
+def held_port(drill: DrillProcess) -> int:
+    """The port the lab's other program holds (lab.json)."""
+    port = json.loads((drill.dir / "lab" / "lab.json").read_text()).get("held_port")
+    assert isinstance(port, int), drill.diagnostics()
+    return port
+
+
+def haconsole(drill: DrillProcess, line: str, visual: str | None = None) -> str:
+    words = line.format(admin=drill.info["admin_socket"], config=drill.info["config"],
+                        master=drill.info["master_socket"]).split()
+    env = dict(drill.env)
+    if visual:
+        env["VISUAL"] = visual
+    done = subprocess.run([sys.executable, "-m", "console", *words], capture_output=True,
+                          text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, (line, done.stdout, done.stderr, drill.diagnostics())
+    return done.stdout
+
+
+def goal(state: dict[str, Any]) -> dict[str, Any]:
+    return {g["predicate"]: g["observed"] for g in state["goal"]}
+
+
+def test_every_shipped_drill_is_tested() -> None:
+    every = sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+    assert sorted(shipped() + list(ELSEWHERE)) == every and len(every) == 10
+
+
+def test_not_solved_without_the_fix(started: Started) -> None:
+    drill = started.run
+    hold = load(BUILTIN_DIR / f"{drill.name}.toml").goal.hold
+    time.sleep(max(0.0, started.since + hold + 2 - time.monotonic()))
+    state = drill.state()
+    assert state.get("status") == "running", drill.diagnostics()
+    assert state.get("solved_at") is None
+    assert not all(p["ok"] for p in state["goal"]), state["goal"]
+    seen = goal(state)
+    if drill.name == "slow-server-queue":
+        assert seen["be_web/web3 qcur == 0"] > 0, state["goal"]
+    else:  # the old worker serves, the file on disk is the deploy's
+        assert seen["master failed_reloads == 0"] >= 1, state["goal"]
+        assert seen["fe_web status == 'OPEN'"] == "OPEN"
+        port = held_port(drill)
+        assert f"bind 127.0.0.1:{port}\n" in Path(drill.info["config"]).read_text()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as other:
+            assert b"another program" in other.recv(4096)  # not HAProxy
+
+
+def test_solved_by_the_known_fix(started: Started) -> None:
+    drill = started.run
+    if drill.name == "slow-server-queue":
+        haconsole(drill, "-s {admin} server weight be_web/web3 0 --yes")
+        shown = "`set server be_web/web3 weight 0`"
+    else:
+        held, free = held_port(drill), free_ports(1)[0]
+        sed = f"sed -i -e 's/^    bind 127.0.0.1:{held}$/    bind 127.0.0.1:{free}/'"
+        haconsole(drill, "-s {admin} -m {master} -c {config} config edit", visual=sed)
+        report = haconsole(drill, "-s {admin} -m {master} -c {config} config apply -m "
+                           "fe_admin-port --yes")
+        assert "fe_admin" in report, report
+        shown = f"-    bind 127.0.0.1:{held}"
+    state = drill.wait_status("solved", SOLVE_TIMEOUT)
+    assert state["solved_at"] and state["started"]
+    assert drill.proc.wait(30) == 0, drill.diagnostics()
+    debrief = Path(state["debrief"]).read_text()
+    assert "outcome: **solved**" in debrief
+    detect = debrief.split("time to detect", 1)[1].split("\n", 1)[0]
+    assert not detect.endswith("—"), debrief
+    assert shown in debrief, debrief
+    assert "@held_port@" not in debrief
