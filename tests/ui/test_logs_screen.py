@@ -132,8 +132,7 @@ def app_for(h: Logged) -> HAConsoleApp:
 
 def table_rows(screen: LogsScreen) -> list[list[str]]:
     table = screen.query_one(LogTable)
-    return [[c.plain if hasattr(c, "plain") else str(c) for c in table.get_row_at(i)]
-            for i in range(table.row_count)]
+    return [screen.row_cells(i) for i in range(table.row_count)]
 
 
 def paths_shown(screen: LogsScreen) -> list[str]:

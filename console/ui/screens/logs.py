@@ -183,6 +183,22 @@ def cells(result: Result) -> list[Text]:
             for (_, width), value, s in zip(COLUMNS, values, styles, strict=True)]
 
 
+GAP = "  "  # between two columns of a line
+HEADER = GAP.join(label.ljust(width) if width else label for label, width in COLUMNS)
+
+
+def line(result: Result) -> Text:
+    """The row of *result* as one line: the cells of :func:`cells`, each padded to its
+    column's width. The table has one column: a terminal line costs one cell to draw
+    (not eight), which keeps a redraw cheap while lines flood in."""
+    out = Text(no_wrap=True, end="")
+    for (_, width), cell in zip(COLUMNS, cells(result), strict=True):
+        out.append_text(cell)
+        if width:
+            out.append(" " * max(0, width - cell.cell_len) + GAP)
+    return out
+
+
 def describe(result: Result) -> str:
     """A line in full, as the detail pane shows it (escaped)."""
     if isinstance(result, Unparsed):
@@ -318,11 +334,7 @@ class LogsScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(LogTable)
-        for label, width in COLUMNS:
-            if width:
-                table.add_column(label, width=width, key=label)
-            else:
-                table.add_column(label, key=label)
+        table.add_column(HEADER, key="line")
         if self._initial_filter:
             self.set_filter(self._initial_filter)
         table.focus()
@@ -514,7 +526,7 @@ class LogsScreen(ModalScreen[None]):
             key = str(n)
             if key in shown:  # already drawn (by a redraw from the buffer)
                 continue
-            table.add_row(*cells(result), key=key)
+            table.add_row(line(result), key=key)
             shown[key] = result
         excess = len(shown) - MAX_LINES
         if excess > 0:
@@ -561,6 +573,14 @@ class LogsScreen(ModalScreen[None]):
     @property
     def status_text(self) -> str:
         return str(self.query_one("#logs-status", Static).render())
+
+    def row_cells(self, index: int) -> list[str]:
+        """The cells (one per column of :data:`COLUMNS`) of the table's row *index*, as
+        text: for tests and the export."""
+        table = self.query_one(LogTable)
+        key = table.ordered_rows[index].key.value
+        result = self.shown.get(key or "")
+        return [c.plain for c in cells(result)] if result is not None else []
 
     # -- pause, scroll, live ----------------------------------------------------------------
     def action_pause(self) -> None:
