@@ -390,3 +390,27 @@ async def test_help_on_the_logs_screen_lists_its_keys() -> None:
         assert {"logs.close", "logs.pause", "logs.filter", "logs.live"} <= ids
         texts = " ".join(r[1] for r in help_screen.rows)
         assert "scroll back" in texts and "termination state in words" in texts
+
+
+@pytest.mark.haproxy
+async def test_one_reader_the_screen_shows_the_collectors_lines(logged: Logged) -> None:
+    """The console reads its ring once: the logs screen shows the log collector's lines
+    (the ring's backlog, logged before the console started, then the live ones) and
+    follows nothing itself; the backlog is not counted in the live windows."""
+    before = f"/before-{time.monotonic_ns()}"
+    logged.get(before)
+    app = app_for(logged)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: app.collector is not None and app.collector.caught_up,
+                    "the collector read the backlog")
+        screen = await open_logs(app, pilot)
+        assert screen._follower is None and screen._unlisten is not None
+        await until(pilot, lambda: f"GET {before}" in paths_shown(screen),
+                    "the line logged before the console", detail=lambda: screen.status_text)
+        after = f"/after-{time.monotonic_ns()}"
+        logged.get(after)
+        await until(pilot, lambda: f"GET {after}" in paths_shown(screen), "the live line")
+        assert paths_shown(screen).count(f"GET {after}") == 1
+        assert app.collector is not None
+        counted = {k for k, _ in app.collector.windows.summary("path", "15m").groups}
+        assert after in counted and before not in counted
