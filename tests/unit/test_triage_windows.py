@@ -279,3 +279,19 @@ def test_a_hostile_bucket_state_is_refused(state) -> None:
     with pytest.raises(ValueError):
         w.add_state(state)
     assert not w.buckets
+
+
+def test_a_bucket_state_too_big_to_be_real_is_refused(monkeypatch) -> None:
+    from console.haproxy.logs import windows as wmod
+
+    monkeypatch.setattr(wmod, "MAX_BUCKET_VALUES", 10)
+    sketch = [True] + [v for i in range(11) for v in (i, 1)]
+    state = {"index": 1, "start": 1.0, "lines": 11, "records": 11, "unparsed": 0,
+             "events": 0, "reasons": {}, "dims": {},
+             "total": [11, 0, [0, 11, 0, 0, 0, 0], {}, sketch, [True], 0]}
+    w = Windows(clock=Clock())
+    with pytest.raises(ValueError, match="larger"):
+        w.add_state(state)
+    state["total"][4] = [True, 1, 11]
+    w.add_state(state)
+    assert w.buckets

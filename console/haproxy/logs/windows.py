@@ -105,6 +105,30 @@ def _dim_key(by: str) -> Callable[[list[object], LogRecord], str | None]:
     return field_value
 
 
+MAX_BUCKET_VALUES = 4_000_000  # timer values (each a value and its count) of one bucket
+
+
+def _check_size(total: object, kept: dict[str, Any], dims: tuple[str, ...],
+                max_groups: int) -> None:
+    """A bucket read back holds no more timer values than :data:`MAX_BUCKET_VALUES`
+    (ValueError: a file made to fill the memory of the one replaying it)."""
+    n = 0
+    groups = [total]
+    for d in dims:
+        dim = kept.get(d)
+        if isinstance(dim, dict):
+            groups.append(dim.get("rest"))
+            items = dim.get("groups")
+            if isinstance(items, list):
+                groups += [i[1] for i in items[:max_groups]
+                           if isinstance(i, list) and len(i) == 2]
+    for g in groups:
+        if isinstance(g, list) and len(g) == 7:
+            n += sum(len(t) for t in (g[4], g[5]) if isinstance(t, list))
+    if n > 2 * MAX_BUCKET_VALUES:
+        raise ValueError("a log bucket larger than any the console writes")
+
+
 class _Bucket:
     """The lines of one time slice: one total and, per dimension, one
     :class:`~.summary.Group` per key (and one for the rest: lines without the key,
@@ -193,6 +217,7 @@ class _Bucket:
                 not all(isinstance(k, str) and v.__class__ is int and v >= 0
                         for k, v in reasons.items()) or not isinstance(kept, dict):
             raise ValueError("not a log bucket")
+        _check_size(state.get("total"), kept, dims, max_groups)
         out = cls(index, dims, max_groups)
         out.start = float(start)
         out.lines, out.records, out.unparsed, out.events = (int(c or 0) for c in counts)
