@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.style import Style
 from textual import events
-from textual.app import ComposeResult
+from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.scalar import Scalar
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
@@ -237,6 +237,20 @@ class MonitorScreen(Screen[None]):
         header.update_state(level=level or "unknown")
 
     # -- data -----------------------------------------------------------------------------
+    def on_screen(self) -> list[tuple[str, str]] | None:
+        """The rows the next poll must read (see ``SocketSource.visible``): those of the
+        table on screen, or None (everything) while another full screen is on top,
+        since it may show any row."""
+        if not self.is_mounted:
+            return None
+        try:
+            top = self.app.screen
+        except ScreenStackError:  # the app is closing
+            return None
+        if top is not self and not isinstance(top, ModalScreen):
+            return None
+        return self.table.on_screen()
+
     def show_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
         self.prev, self.snapshot = self.snapshot, snap
         if self.prev is None:
