@@ -108,8 +108,8 @@ def plan(prev: Snapshot, sweep: tuple[Row, ...], shown: Collection[Key],
     if len(out.expected) != sum(1 for r in prev.rows if r.type in ("frontend", "backend")):
         return None  # a proxy added
     shown_by: dict[str, list[Key]] = {}
-    for key in shown:
-        if key in prev._index:
+    for key in dict.fromkeys(shown):  # (the cursor is on screen too)
+        if prev.get(*key) is not None:
             shown_by.setdefault(key[0], []).append(key)
     for proxy, keys in shown_by.items():
         rows = by_proxy.get(proxy, [])
@@ -121,8 +121,8 @@ def plan(prev: Snapshot, sweep: tuple[Row, ...], shown: Collection[Key],
             out.expected.update(r.key for r in rows)
             continue
         for key in keys:
-            row = prev._index[key]
-            if row.type != "server":
+            row = prev.get(*key)
+            if row is None or row.type != "server":
                 continue  # frontends and backends come with the sweep
             sid = _digits(row.get("sid"))
             if sid is None:
@@ -143,12 +143,12 @@ def plan(prev: Snapshot, sweep: tuple[Row, ...], shown: Collection[Key],
 
 def joined(texts: Iterable[str]) -> str | None:
     """Several ``show stat`` answers as one (one header, every row), or None when
-    their headers differ."""
+    one is not a ``show stat`` answer (``No such proxy.``) or their headers differ."""
     header: str | None = None
     body: list[str] = []
     for text in texts:
         lines = split_lf(text)
-        if not lines:
+        if not lines or not lines[0].startswith("# "):
             return None
         if header is None:
             header = lines[0]
@@ -190,10 +190,10 @@ class PartialState:
     their answers (rows reused from one poll to the next), when the last full dump
     was and how long it took."""
 
-    def __init__(self, *, from_rows: int = PARTIAL_FROM_ROWS,
-                 full_every: float = FULL_EVERY) -> None:
-        self.from_rows = from_rows
-        self.full_every = full_every
+    def __init__(self, *, from_rows: int | None = None,
+                 full_every: float | None = None) -> None:
+        self.from_rows = PARTIAL_FROM_ROWS if from_rows is None else from_rows
+        self.full_every = FULL_EVERY if full_every is None else full_every
         self.last: Snapshot | None = None
         self.full_at = -math.inf  # monotonic start of the last full dump
         self.full_took = 0.0
