@@ -121,10 +121,10 @@ def plan(prev: Snapshot, sweep: tuple[Row, ...], shown: Collection[Key],
             out.expected.update(r.key for r in rows)
             continue
         for key in keys:
-            row = prev.get(*key)
-            if row is None or row.type != "server":
+            one = prev.get(*key)
+            if one is None or one.type != "server":
                 continue  # frontends and backends come with the sweep
-            sid = _digits(row.get("sid"))
+            sid = _digits(one.get("sid"))
             if sid is None:
                 return None
             out.commands.append(f"show stat {iid} 4 {sid}")
