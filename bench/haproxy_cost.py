@@ -2,6 +2,7 @@
 with hatop attached, and with nothing attached, in one run on one instance.
 
 Usage: python bench/haproxy_cost.py [--servers 10000] [--rounds 2] [--seconds 60]
+                                    [--binary PATH] [--out FILE.json]
        (also ``python bench/run.py --sections haproxy-cost``)
 
 One HAProxy (``servers`` servers, 20 per backend, last state changes a day old) runs
@@ -11,11 +12,11 @@ the console reading a full ``show stat`` at every poll, as it did before partial
 of large instances (``BENCH_PLAIN_POLL``, :mod:`bench.console_probe`). Each tool runs in
 tmux at 120×40 with a 1 s interval (:mod:`bench.terminal`); after it shows data and a
 warm-up, HAProxy's CPU (``utime + stime`` of the worker, ``/proc/PID/stat``) is
-sampled every second for ``seconds``. The console's full ``show stat`` comes every
+sampled every :data:`SAMPLE_S` seconds for ``seconds``. The console's full ``show stat`` comes every
 60 s on a large instance: a window of 60 s or more holds its share.
 
-Reported per case: CPU % of one core, median and p95 of the per-second samples and
-the mean over the windows; the ratio console / hatop of each, from the same run.
+Reported per case: CPU % of one core, median and p95 of the samples and the mean
+over the windows; the ratio console / hatop of each, from the same run.
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ from bench.terminal import Tmux, console_argv, hatop_argv, proc_cpu, wait_for_da
 
 CASES = ("none", "console", "console-plain", "hatop")
 WARMUP = 8.0  # seconds after data shows (the console's first full dump and parse)
+SAMPLE_S = 5.0
+"""The samples' length: the kernel counts CPU in 10 ms ticks, so a 1 s sample of a
+process using 0.5 % reads 0 % or 1 %; over 5 s the step is 0.2 %."""
 
 
-def sample(pid: int, seconds: float) -> tuple[list[float], float]:
-    """CPU % of one core of ``pid`` in each second of a window, and the mean over it."""
+def sample(pid: int, seconds: float, step: float = SAMPLE_S) -> tuple[list[float], float]:
+    """CPU % of one core of ``pid`` in each ``step`` of a window, and the mean over it."""
     samples: list[float] = []
     start_t, start_c = time.monotonic(), proc_cpu(pid)
     last_t, last_c = start_t, start_c
@@ -47,11 +51,11 @@ def sample(pid: int, seconds: float) -> tuple[list[float], float]:
         now = time.monotonic()
         if now >= end:
             break
-        time.sleep(min(1.0 - ((now - start_t) % 1.0), end - now))
+        time.sleep(min(step - ((now - start_t) % step), end - now))
         t, c = time.monotonic(), proc_cpu(pid)
         if c is None or last_c is None:
             raise RuntimeError(f"process {pid} exited during the measurement")
-        if t - last_t > 0.5:
+        if t - last_t > step / 2:
             samples.append((c - last_c) / (t - last_t) * 100)
         last_t, last_c = t, c
     assert start_c is not None and last_c is not None
@@ -96,7 +100,7 @@ def run(servers: int = 10000, rounds: int = 2, seconds: float = 60.0,
                 runs[case].append(measure(case, inst, seconds))
         rows = inst.servers + inst.backends + 1
     out: dict[str, Any] = {"servers": servers, "rows": rows, "rounds": rounds,
-                           "seconds": seconds, "interval_s": 1.0,
+                           "seconds": seconds, "interval_s": 1.0, "sample_s": SAMPLE_S,
                            "haproxy": haproxy_version(binary), "binary": binary,
                            "cases": {}}
     for case in CASES:
@@ -161,10 +165,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--binary", default=None, help="HAProxy binary (default: the bench's)")
+    p.add_argument("--out", default=None, help="write the results to this JSON file")
     args = p.parse_args(argv)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
     res = run(args.servers, args.rounds, args.seconds, args.binary)
     print(title(res) + ":")
     print(table(res))
+    if args.out:
+        import json
+
+        from bench import report
+
+        with open(args.out, "w") as f:
+            json.dump({"date": started, "machine": report.machine(), **res}, f, indent=1)
+            f.write("\n")
     return 0
 
 

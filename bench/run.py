@@ -261,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         cost_started = time.strftime("%Y-%m-%d %H:%M:%S")
         seconds = args.seconds or (20.0 if args.quick else 60.0)
         rounds = args.rounds or (1 if args.quick else 2)
-        _log(f"haproxy-cost: {args.cost_servers} servers, none/console/hatop, "
-             f"{rounds} rounds of {seconds:g} s")
+        _log(f"haproxy-cost: {args.cost_servers} servers; nothing, the console, the console "
+             f"polling in full, hatop attached; {rounds} rounds of {seconds:g} s")
         results["haproxy-cost"] = {
             "date": cost_started, "machine": results["machine"], "quick": args.quick,
             "note": args.note, "loadavg_start": " ".join(f"{v:.2f}" for v in os.getloadavg()),

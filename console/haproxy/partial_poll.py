@@ -6,10 +6,14 @@ are on screen. For an instance of :data:`PARTIAL_FROM_ROWS` rows or more, a poll
 asks instead for:
 
 * ``show info`` (the worker's PID: a reload means a full dump);
-* ``show stat -1 3 -1``: every frontend and backend row (a few ms). A backend row
-  whose ``act``, ``bck``, ``weight``, ``uweight``, ``status`` or ``chkdown`` moved,
-  or whose ``lastchg`` went back, says that one of its servers changed state: that
-  backend's servers are read in the same poll (``show stat IID 4 -1``);
+* ``show stat -1 3 -1`` (the *sweep*): every frontend and backend row (a few ms). A
+  backend row whose ``act``, ``bck``, ``weight``, ``uweight``, ``status`` or
+  ``chkdown`` moved, or whose ``lastchg`` went back, says that one of its servers
+  changed state: that backend's servers are read in the same poll (``show stat IID 4
+  -1``). The sweep is most of a partial poll's cost, so it is made only as often as
+  events within :data:`EVENT_WITHIN` seconds need: at most :data:`SWEEP_LATE` seconds
+  apart. At a 1 s interval the polls come every 0.9 s (:func:`cadence`) and every
+  other one sweeps;
 * the proxies whose rows are on screen (``show stat IID -1 -1``; for a proxy of more
   than :data:`WHOLE_PROXY_ROWS` rows, only its servers on screen, ``IID 4 SID``);
 * every :data:`FULL_EVERY` seconds (stretched to 100 times its own duration when a
@@ -50,6 +54,14 @@ WHOLE_PROXY_ROWS = 64
 SWEEP = "show stat -1 3 -1"
 """Every frontend and backend row (type mask 1 | 2), no server, no listener."""
 
+EVENT_WITHIN = 2.0
+"""A server off screen that starts or stops serving is an event within this many
+seconds (at an interval shorter than it)..."""
+SWEEP_LATE = 1.9
+"""...so two sweeps are at most this far apart (the rest is the poll's own time)..."""
+SWEEP_GAP = 1.8
+"""...and planned this far apart (what is left is for polls that start late)."""
+
 SIGNAL_FIELDS = ("status", "act", "bck", "weight", "uweight", "chkdown")
 """Backend columns that move when one of its servers starts or stops serving."""
 
@@ -68,6 +80,21 @@ def servers_moved(old: Row | None, new: Row, elapsed: float) -> bool:
     return before is not None and after is not None and after + 1.5 < before + elapsed
 
 
+def cadence(interval: float) -> float:
+    """Seconds from one partial poll's start to the next: the interval, except between
+    ``SWEEP_GAP / 2`` and :data:`SWEEP_GAP` (1 s, say), where polls come every
+    ``SWEEP_GAP / 2`` so that a sweep every other poll is enough: rows on screen are
+    read more often than asked, HAProxy answers about half as much."""
+    half = SWEEP_GAP / 2
+    return half if half < interval < SWEEP_GAP else interval
+
+
+def sweep_due(since: float, period: float | None) -> bool:
+    """Whether this poll must sweep, ``since`` seconds after the last sweep, the next
+    poll coming ``period`` seconds after this one (None: not known, sweep)."""
+    return period is None or since + period > SWEEP_LATE
+
+
 def _digits(value: str | None) -> str | None:
     """``value`` if it is a plain decimal number (an iid or sid to send), else None."""
     if value and value.isascii() and value.isdigit() and len(value) < 10:
@@ -84,28 +111,34 @@ class Plan:
     signalled: list[str] = field(default_factory=list)  # backends whose servers moved
 
 
-def plan(prev: Snapshot, sweep: tuple[Row, ...], shown: Collection[Key],
+def plan(prev: Snapshot, sweep: tuple[Row, ...] | None, shown: Collection[Key],
          elapsed: float) -> Plan | None:
     """What to read after the sweep, or None when a full dump is needed (the sweep's
     frontends and backends are not those of ``prev``, or an id is not a number).
 
-    ``shown``: the keys of the rows on screen. ``elapsed``: seconds since ``prev``.
+    ``sweep``: its rows, or None for a poll without one (the ids are then those of
+    ``prev``). ``shown``: the keys of the rows on screen. ``elapsed``: seconds since
+    ``prev``.
     """
     out = Plan()
     iids: dict[str, str] = {}
-    for row in sweep:
+    proxies = (r for r in prev.rows if r.type in ("frontend", "backend")) \
+        if sweep is None else sweep
+    for row in proxies:
         iid = _digits(row.get("iid"))
         if iid is None:
             return None
         iids[row.proxy] = iid
-        out.expected.add(row.key)
+        if sweep is not None:
+            out.expected.add(row.key)
     by_proxy: dict[str, list[Row]] = {}
     for row in prev.rows:
-        if row.type in ("frontend", "backend"):
+        if sweep is not None and row.type in ("frontend", "backend"):
             if row.key not in out.expected:
                 return None  # a proxy gone
         by_proxy.setdefault(row.proxy, []).append(row)
-    if len(out.expected) != sum(1 for r in prev.rows if r.type in ("frontend", "backend")):
+    if sweep is not None and len(out.expected) != sum(
+            1 for r in prev.rows if r.type in ("frontend", "backend")):
         return None  # a proxy added
     shown_by: dict[str, list[Key]] = {}
     for key in dict.fromkeys(shown):  # (the cursor is on screen too)
@@ -130,7 +163,7 @@ def plan(prev: Snapshot, sweep: tuple[Row, ...], shown: Collection[Key],
             out.commands.append(f"show stat {iid} 4 {sid}")
             out.expected.add(key)
     whole = {proxy for proxy in shown_by if len(by_proxy.get(proxy, ())) <= WHOLE_PROXY_ROWS}
-    for row in sweep:
+    for row in sweep or ():
         if row.type != "backend" or row.proxy in whole:
             continue
         if servers_moved(prev.get(row.proxy, row.name), row, elapsed):
@@ -197,6 +230,8 @@ class PartialState:
         self.last: Snapshot | None = None
         self.full_at = -math.inf  # monotonic start of the last full dump
         self.full_took = 0.0
+        self.swept_at = -math.inf  # start of the last poll that read every proxy row
+        self.sweeps = 0
         self.sweep = SnapshotBuilder()
         self.shown = SnapshotBuilder()
         self.partial_polls = 0
@@ -220,6 +255,7 @@ class PartialState:
 
     def after_full(self, snap: Snapshot, started: float, took: float, reason: str) -> None:
         self.last, self.full_at, self.full_took = snap, started, took
+        self.swept_at = started
         self.full_polls += 1
         self.reason = reason
 

@@ -26,7 +26,15 @@ from console.haproxy.limits import DEFAULT_INTERVAL, TIMEOUT_HINT
 from console.haproxy.limits import current as current_limits
 from console.haproxy.model import ProcessInfo, Row, Snapshot, SnapshotBuilder
 from console.haproxy.parsers import parse_info
-from console.haproxy.partial_poll import SWEEP, PartialState, joined, merge, plan
+from console.haproxy.partial_poll import (
+    SWEEP,
+    PartialState,
+    cadence,
+    joined,
+    merge,
+    plan,
+    sweep_due,
+)
 from console.haproxy.transport import RuntimeClient
 
 if TYPE_CHECKING:
@@ -43,6 +51,10 @@ def default_deadline() -> float:
 
 
 class Source(Protocol):
+    """What the poller reads. A source may also have ``period(interval) -> float |
+    None``: a shorter time between two polls' starts that it needs (see
+    :meth:`SocketSource.period`)."""
+
     where: str
 
     async def fetch(self) -> Snapshot: ...
@@ -69,6 +81,16 @@ class SocketSource:
         # the keys of the rows on screen (None: everything is needed now); set by the UI
         self.visible: Callable[[], Collection[tuple[str, str]] | None] | None = None
         self.partial = PartialState()
+        self._period: float | None = None  # the poller's time between polls, when told
+
+    def period(self, interval: float) -> float | None:
+        """The time the poller should leave between two polls' starts (None: its
+        interval): shorter on a large instance at about 1 s (see
+        :func:`~console.haproxy.partial_poll.cadence`)."""
+        large = self.visible is not None and "parse" not in vars(self) and \
+            self.partial.wanted()
+        self._period = cadence(interval) if large else None
+        return self._period
 
     async def fetch(self) -> Snapshot:
         taken = time.monotonic()
@@ -102,7 +124,9 @@ class SocketSource:
         reason = state.full_due(taken, info.pid)
         prev = state.last
         if reason is None and prev is not None:
-            sweep = await self._rows(state.sweep, await run(SWEEP))
+            sweep: tuple[Row, ...] | None = None
+            if sweep_due(taken - state.swept_at, self._period):
+                sweep = await self._rows(state.sweep, await run(SWEEP))
             todo = plan(prev, sweep, shown, taken - prev.taken_at)
             reason = "proxies added or gone"
             if todo is not None:
@@ -113,10 +137,12 @@ class SocketSource:
                 text = joined(texts) if texts else None
                 fresh = await self._rows(state.shown, text) if text is not None else ()
                 snap = None if texts is None or (texts and text is None) else merge(
-                    prev, (*sweep, *fresh), todo.expected, info=info, taken_at=taken,
-                    wall_time=time.time())
+                    prev, (*(sweep or ()), *fresh), todo.expected, info=info,
+                    taken_at=taken, wall_time=time.time())
                 if snap is not None:
                     state.after_partial(snap)
+                    if sweep is not None:
+                        state.swept_at, state.sweeps = taken, state.sweeps + 1
                     return snap
                 reason = "rows added or gone"
         started = time.monotonic()
@@ -240,6 +266,14 @@ class Poller:
         self.paused = paused
         self._wake.set()
 
+    def period(self) -> float:
+        """The time between two polls' starts: the interval, or less when the source
+        asks for it."""
+        interval = self.status.interval
+        ask = getattr(self.source, "period", None)
+        wanted = ask(interval) if callable(ask) else None
+        return interval if wanted is None else min(interval, wanted)
+
     @property
     def deadline(self) -> float:
         return self.status.deadline
@@ -326,7 +360,7 @@ class Poller:
             elif self.status.stretched:
                 delay = self.status.interval - self.status.last_duration
             else:  # keep the cadence: the interval counts from the start of the poll
-                delay = max(self.status.interval - self.status.last_duration, 0.05)
+                delay = max(self.period() - self.status.last_duration, 0.05)
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:

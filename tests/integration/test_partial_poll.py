@@ -43,3 +43,45 @@ def test_rows_on_screen_are_fresh_and_an_off_screen_change_is_an_event(instance)
             await client.run("enable server be_other/other1")
 
     asyncio.run(run())
+
+
+def test_with_the_poller_at_one_second_the_event_comes_within_two_seconds(instance) -> None:
+    """The real loop: polls every 0.9 s, a sweep every other one; a server stopped off
+    screen at a bad moment (just after a sweep) is still an event within 2 s."""
+    from console.haproxy.poller import Poller
+
+    async def run() -> None:
+        client = RuntimeClient(instance.admin)
+        source = SocketSource(client)
+        source.partial.from_rows = 0
+        seen: list[float] = []
+        snaps: list[object] = []
+
+        def on_snapshot(snap, events) -> None:
+            snaps.append(snap)
+            if any((e.proxy, e.name, e.new) == ("be_other", "other1", "MAINT")
+                   for e in events):
+                seen.append(time.monotonic())
+
+        poller = Poller(source, 1.0, on_snapshot=on_snapshot)
+        task = asyncio.create_task(poller.run())
+        try:
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                if snaps:
+                    break
+            source.visible = lambda: [r.key for r in snaps[0].rows if r.proxy == "be_app"]
+            sweeps = source.partial.sweeps
+            while source.partial.sweeps == sweeps:  # right after a sweep: the worst case
+                await asyncio.sleep(0.01)
+            changed = time.monotonic()
+            await client.run("disable server be_other/other1")
+            while not seen and time.monotonic() - changed < 4:
+                await asyncio.sleep(0.02)
+            assert seen and seen[0] - changed < 2.0
+            assert source.partial.partial_polls >= 3 and source.partial.sweeps >= 2
+        finally:
+            task.cancel()
+            await client.run("enable server be_other/other1")
+
+    asyncio.run(run())

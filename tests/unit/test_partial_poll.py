@@ -247,3 +247,56 @@ def test_small_instances_and_recorded_sources_keep_the_full_poll() -> None:
         assert source.partial.partial_polls == 1
 
     asyncio.run(run())
+
+
+# ---------------------------------------------------------------------- the cadence
+
+def test_at_about_one_second_polls_come_every_0_9_s_and_every_other_one_sweeps() -> None:
+    assert partial_poll.cadence(1.0) == pytest.approx(0.9)
+    assert partial_poll.cadence(0.5) == 0.5 and partial_poll.cadence(2.0) == 2.0
+    assert partial_poll.cadence(0.9) == 0.9 and partial_poll.cadence(1.8) == 1.8
+    due = partial_poll.sweep_due
+    assert due(0.0, None)  # not told the cadence: every poll sweeps
+    assert not due(0.9, 0.9) and not due(0.95, 0.9) and due(1.05, 0.9) and due(1.8, 0.9)
+    assert due(0.5, 2.0)  # a long interval: every poll
+    assert not due(1.0, 0.5) and due(1.5, 0.5)  # at 0.5 s: every third poll
+
+
+def test_a_poll_without_a_sweep_reads_the_rows_on_screen_only() -> None:
+    async def run() -> None:
+        answers = StatAnswers(read("3.0", "show_stat.txt"), read("3.0", "show_info.txt"))
+        first = await SocketSource(answers).fetch()  # type: ignore[arg-type]
+        source = _source(answers, be_app_keys(first)[:2])
+        await source.fetch()  # full
+        assert source.period(1.0) == pytest.approx(0.9)
+        answers.commands.clear()
+        await source.fetch()  # just after the full dump: no sweep
+        assert answers.commands == ["show info", "show stat 5 -1 -1"]
+        source.partial.swept_at -= 1.0
+        answers.set(edited("3.0", {("be_api", "BACKEND"): {"act": "0"}}))
+        snap = await source.fetch()
+        assert answers.commands[-3:] == ["show stat -1 3 -1", "show stat 5 -1 -1",
+                                         "show stat 6 4 -1"]
+        assert source.partial.sweeps == 1 and not any(k[0] == "be_api" for k in snap.held)
+        source.visible = None
+        assert source.period(1.0) is None  # not partial: the poller's interval
+
+    asyncio.run(run())
+
+
+def test_the_poller_polls_at_the_period_its_source_asks_for() -> None:
+    from console.haproxy.poller import Poller
+
+    class Asking:
+        where = "test"
+
+        def period(self, interval: float) -> float | None:
+            return 0.9
+
+        async def fetch(self) -> Snapshot:
+            raise AssertionError
+
+    poller = Poller(Asking(), 1.0, on_snapshot=lambda s, e: None)  # type: ignore[arg-type]
+    assert poller.period() == pytest.approx(0.9)
+    poller.set_interval(0.5)
+    assert poller.period() == 0.5
