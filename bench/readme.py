@@ -71,7 +71,9 @@ def render(results: dict[str, Any]) -> str:
                   f"haproxy-cost`) on {report.machine_line(cost['machine'], cost['haproxy'])}, "
                   f"{cost['date']}; load average {cost.get('loadavg_start', '?')} at the "
                   f"start, {cost.get('loadavg_end', '?')} at the end. CPU % of one core, "
-                  f"samples of {cost.get('sample_s', 1):g} s of the worker's `utime + stime`."
+                  f"samples of {cost.get('sample_s', 1):g} s of the worker's `utime + stime`; "
+                  "console-plain is the console reading everything at every poll (as before "
+                  "partial polls of large instances)."
                   + (f" {cost['note']}" if cost.get("note") else ""), "",
                   haproxy_cost.table(cost, markdown=True)]
     parts += ["", "Targets: ratios against hatop measured in this run (absolute speed "
