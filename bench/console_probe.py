@@ -10,7 +10,8 @@ refreshes and see the interval stretch. The first line is the process start time
 
 ``BENCH_GC=freeze`` (or ``threshold``) in the environment: after the first poll, freeze
 the objects of the start-up out of the collector's sight (and raise its thresholds), to
-measure what that would give the app.
+measure what that would give the app. ``BENCH_PLAIN_POLL=1``: a full ``show stat`` at
+every poll whatever the size (the console before partial polls of large instances).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def main() -> int:
     log.write(f"start {time.monotonic():.6f}\n")
 
     gc_mode = os.environ.get("BENCH_GC", "")
+    if os.environ.get("BENCH_PLAIN_POLL"):  # the full poll at every size (as before)
+        from console.haproxy import partial_poll
+
+        partial_poll.PARTIAL_FROM_ROWS = 10 ** 12
 
     from console.cli import main as console_main
     from console.haproxy.poller import Poller

@@ -63,6 +63,19 @@ def render(results: dict[str, Any]) -> str:
                   logs_live.table(logs, markdown=True), "",
                   logs_live.targets_table(logs.get("targets") or logs_live.targets(logs),
                                           markdown=True)]
+    cost = results.get("haproxy-cost")
+    if cost:
+        from bench import haproxy_cost
+
+        parts += ["", f"{haproxy_cost.title(cost)}; a run of its own (`--sections "
+                  f"haproxy-cost`) on {report.machine_line(cost['machine'], cost['haproxy'])}, "
+                  f"{cost['date']}; load average {cost.get('loadavg_start', '?')} at the "
+                  f"start, {cost.get('loadavg_end', '?')} at the end. CPU % of one core, "
+                  f"samples of {cost.get('sample_s', 1):g} s of the worker's `utime + stime`; "
+                  "console-plain is the console reading everything at every poll (as before "
+                  "partial polls of large instances)."
+                  + (f" {cost['note']}" if cost.get("note") else ""), "",
+                  haproxy_cost.table(cost, markdown=True)]
     parts += ["", "Targets: ratios against hatop measured in this run (absolute speed "
               "differs 2-3x between machines of the same kind):", "",
               report.targets_table(results["targets"], markdown=True)]

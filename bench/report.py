@@ -98,6 +98,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"{where}: key→screen p95 on the merged table (absolute: hatop has no merged "
             "view)", "<= 100 ms", p95, None if p95 is None else p95 <= 100,
             "" if peer is None else f"{peer:.1f}x the single-node console's p95")
+    cost = results.get("haproxy-cost")
+    if cost:
+        r = _get(cost, "ratio", "mean_pct")
+        add(f"{cost['servers']:,} servers at {cost['interval_s']:g} s: HAProxy's own CPU with "
+            "the console attached / with hatop attached (mean over the windows)", "<= 0.1x",
+            r, None if r is None else r <= 0.1,
+            f"{_f(_get(cost, 'cases', 'console', 'mean_pct'), 2)} % vs "
+            f"{_f(_get(cost, 'cases', 'hatop', 'mean_pct'), 2)} % of a core; nothing "
+            f"attached {_f(_get(cost, 'cases', 'none', 'mean_pct'), 2)} %")
     growth = None
     for res in sizes.values():
         mem = res.get("memory")

@@ -1,7 +1,8 @@
 """The console's performance benchmark (``make bench``).
 
 Usage: python bench/run.py [--quick] [--sizes 1000,10000,10000c,50000] [--label NAME]
-                           [--sections inprocess,terminal,start,memory,hatop,fleet,logs]
+                           [--sections inprocess,terminal,start,memory,hatop,fleet,logs,
+                                       haproxy-cost]
 
 For each size (servers; ``c`` = with health checks against closed ports), starts the
 bundled HAProxy 2.8 with 20 servers per backend on loopback and measures:
@@ -23,14 +24,17 @@ bundled HAProxy 2.8 with 20 servers per backend on loopback and measures:
 * logs: log throughput (:mod:`bench.logs_live`): HAProxy answering ``wrk`` itself and
   logging every request to a ring, the console's Logs screen following it in process
   (lines lost, CPU, key press to screen update), and the offline summary side by side
-  with halog on the same files.
+  with halog on the same files;
+* haproxy-cost: HAProxy's own CPU (its worker, from /proc) with the console attached,
+  with hatop attached and with nothing attached, on one 10,000-server instance at 1 s,
+  rounds alternating (:mod:`bench.haproxy_cost`).
 
 Prints the results, a Markdown table for the README, and writes
 ``bench/results/<date>-<host>[-label].json`` (this run) and ``bench/results/latest.json``.
-The fleet and logs sections are runs of their own in latest.json (their own date,
-machine and options under ``fleet``/``logs``): ``--sections fleet`` (or ``logs``) alone
-replaces only that, keeping the other results of the last full run; a run without it
-keeps its last results.
+The fleet, logs and haproxy-cost sections are runs of their own in latest.json (their
+own date, machine and options under ``fleet``/``logs``/``haproxy-cost``): ``--sections
+fleet`` (or ``logs``, ``haproxy-cost``) alone replaces only that, keeping the other
+results of the last full run; a run without it keeps its last results.
 HAProxy, tmux and churn processes started here are stopped on the way out.
 """
 
@@ -51,8 +55,9 @@ from bench import report  # noqa: E402
 from bench.haproxy_env import haproxy_binary, haproxy_version, instance  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-SECTIONS = ("inprocess", "terminal", "start", "memory", "hatop", "fleet", "logs")
-OWN_RUN = ("fleet", "logs")  # sections kept in latest.json as runs of their own
+SECTIONS = ("inprocess", "terminal", "start", "memory", "hatop", "fleet", "logs",
+            "haproxy-cost")
+OWN_RUN = ("fleet", "logs", "haproxy-cost")  # kept in latest.json as runs of their own
 SIZE_SECTIONS = ("inprocess", "terminal", "start", "memory")
 
 
@@ -82,6 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--logs-lines", type=int, default=None,
                    help="lines of the generated file of the logs section (default 1,000,000, "
                         "quick 200,000)")
+    p.add_argument("--cost-servers", type=int, default=10000,
+                   help="servers of the haproxy-cost section")
+    p.add_argument("--cost-binary", default=None,
+                   help="HAProxy binary of the haproxy-cost section (default: the bench's)")
     p.add_argument("--note", default="",
                    help="a sentence about the conditions of the run, kept with the fleet "
                         "results and shown in the README (e.g. other work on the machine)")
@@ -181,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     skipped = []
     if not shutil.which("tmux"):
-        skipped += sorted(sections & {"terminal", "start", "hatop", "fleet"})
-        sections -= {"terminal", "start", "hatop", "fleet"}
-    for needs_hatop in ("hatop", "fleet"):
+        skipped += sorted(sections & {"terminal", "start", "hatop", "fleet", "haproxy-cost"})
+        sections -= {"terminal", "start", "hatop", "fleet", "haproxy-cost"}
+    for needs_hatop in ("hatop", "fleet", "haproxy-cost"):
         if needs_hatop in sections and not os.access("/usr/bin/hatop", os.X_OK):
             skipped.append(needs_hatop)
             sections.discard(needs_hatop)
@@ -246,6 +255,19 @@ def main(argv: list[str] | None = None) -> int:
              "following; offline summary against halog")
         results["logs"] = logs_live.run(logs_args)
         results["logs"]["targets"] = logs_live.targets(results["logs"])
+    if "haproxy-cost" in sections:
+        from bench import haproxy_cost
+
+        cost_started = time.strftime("%Y-%m-%d %H:%M:%S")
+        seconds = args.seconds or (20.0 if args.quick else 60.0)
+        rounds = args.rounds or (1 if args.quick else 2)
+        _log(f"haproxy-cost: {args.cost_servers} servers; nothing, the console, the console "
+             f"polling in full, hatop attached; {rounds} rounds of {seconds:g} s")
+        results["haproxy-cost"] = {
+            "date": cost_started, "machine": results["machine"], "quick": args.quick,
+            "note": args.note, "loadavg_start": " ".join(f"{v:.2f}" for v in os.getloadavg()),
+            **haproxy_cost.run(args.cost_servers, rounds, seconds, args.cost_binary, _log)}
+        results["haproxy-cost"]["loadavg_end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     results["seconds"] = time.monotonic() - started
     results["targets"] = report.targets(results)
 
@@ -265,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     if "logs" in results:
         print(f"\n{logs_live_title(results['logs'])}:")
         print(_logs_table(results["logs"]))
+    if "haproxy-cost" in results:
+        from bench import haproxy_cost
+
+        print(f"\n{haproxy_cost.title(results['haproxy-cost'])}:")
+        print(haproxy_cost.table(results["haproxy-cost"]))
     print("\nTargets:")
     print(report.targets_table(results["targets"]))
     print("\n--- Markdown (README) ---\n")

@@ -406,12 +406,19 @@ class ProxyRows:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What one poll saw. ``taken_at`` is ``time.monotonic()``, for rates."""
+    """What one poll saw. ``taken_at`` is ``time.monotonic()``, for rates.
+
+    ``held``: the rows this poll did not read again (a partial poll of a large
+    instance, see :mod:`console.haproxy.partial_poll`), by key, with the monotonic time
+    they were read; every other row was read at ``taken_at``.
+    """
 
     taken_at: float
     wall_time: float
     info: ProcessInfo | None
     rows: tuple[Row, ...]
+    held: Mapping[tuple[str, str], float] = field(default_factory=dict, repr=False,
+                                                  compare=False)
     _index: dict[tuple[str, str], Row] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -464,6 +471,14 @@ class Snapshot:
 
     def servers_of(self, backend: str) -> tuple[Row, ...]:
         return tuple(r for r in self.rows if r.proxy == backend and r.type == "server")
+
+    def read_at(self, key: tuple[str, str]) -> float:
+        """When the row ``key`` was read (monotonic): ``taken_at`` unless it is held."""
+        return self.held.get(key, self.taken_at)
+
+    def age(self, key: tuple[str, str]) -> float:
+        """Seconds between this poll and the reading of the row ``key`` (0: read now)."""
+        return self.taken_at - self.held.get(key, self.taken_at)
 
 
 # --------------------------------------------------------------------------- builder
@@ -710,6 +725,10 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
     A row with the same content as in ``prev`` (:func:`same_content`) has zero rates
     (None where a counter is empty): one shared :class:`Rates` per pattern of empty
     counters, without reading its fields again.
+
+    A row held by either snapshot (:attr:`Snapshot.held`) counts over the time between
+    its two readings; a row not read again since ``prev`` has no rate here (not a false
+    0): the caller keeps the last one it had.
     """
     dt = cur.taken_at - prev.taken_at
     if dt <= 0:
@@ -717,11 +736,22 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
     out: dict[tuple[str, str], Rates] = {}
     index = prev._index
     zeros: dict[tuple[bool, ...], Rates] = {}
+    held_prev, held_cur = prev.held, cur.held
+    per_row = bool(held_prev or held_cur)
+    base_dt = dt
     for row in cur.rows:
         key = row.key
         old = index.get(key)
         if old is None:
             continue
+        if per_row:
+            dt = held_cur.get(key, cur.taken_at) - held_prev.get(key, prev.taken_at)
+            if dt <= 0:
+                continue
+            if dt != base_dt:
+                out[key] = _rates_of(old, row, dt)
+                continue
+            dt = base_dt
         if same_content(old, row):
             content = row.content
             mask = content.rate_mask if content is not None else None
@@ -734,20 +764,25 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
                 zero = zeros[mask] = Rates(dt, *(0.0 if ok else None for ok in mask))
             out[key] = zero
             continue
-        values: list[float | None] = []
-        for name in RATE_FIELDS:
-            a, b = old.get(name), row.get(name)
-            if not a or not b:  # absent or empty
-                values.append(None)
-                continue
-            try:
-                delta = int(b) - int(a)
-            except ValueError:
-                values.append(None)
-                continue
-            values.append(delta / dt if delta >= 0 else None)
-        out[key] = Rates(dt, *values)
+        out[key] = _rates_of(old, row, dt)
     return out
+
+
+def _rates_of(old: Row, row: Row, dt: float) -> Rates:
+    """The rates of one row read ``dt`` seconds after ``old``."""
+    values: list[float | None] = []
+    for name in RATE_FIELDS:
+        a, b = old.get(name), row.get(name)
+        if not a or not b:  # absent or empty
+            values.append(None)
+            continue
+        try:
+            delta = int(b) - int(a)
+        except ValueError:
+            values.append(None)
+            continue
+        values.append(delta / dt if delta >= 0 else None)
+    return Rates(dt, *values)
 
 
 def _rate_mask(row: Row) -> tuple[bool, ...]:

@@ -16,15 +16,25 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from console.haproxy.errors import HAProxyError, Timeout
+from console.haproxy.errors import HAProxyError, NoSuchObject, Timeout
 from console.haproxy.events import Event, connection_event, diff, initial_events
 from console.haproxy.limits import DEFAULT_INTERVAL, TIMEOUT_HINT
 from console.haproxy.limits import current as current_limits
-from console.haproxy.model import Snapshot, SnapshotBuilder
+from console.haproxy.model import ProcessInfo, Row, Snapshot, SnapshotBuilder
+from console.haproxy.parsers import parse_info
+from console.haproxy.partial_poll import (
+    SWEEP,
+    PartialState,
+    cadence,
+    joined,
+    merge,
+    plan,
+    sweep_due,
+)
 from console.haproxy.transport import RuntimeClient
 
 if TYPE_CHECKING:
@@ -41,13 +51,25 @@ def default_deadline() -> float:
 
 
 class Source(Protocol):
+    """What the poller reads. A source may also have ``period(interval) -> float |
+    None``: a shorter time between two polls' starts that it needs (see
+    :meth:`SocketSource.period`)."""
+
     where: str
 
     async def fetch(self) -> Snapshot: ...
 
 
 class SocketSource:
-    """``show info`` + ``show stat`` over the stats socket."""
+    """``show info`` + ``show stat`` over the stats socket.
+
+    On a large instance (:data:`~console.haproxy.partial_poll.PARTIAL_FROM_ROWS` rows
+    or more) whose rows on screen are known (:attr:`visible`), most polls read only
+    what the screen needs and what says a server changed state, and a full ``show
+    stat`` comes at a slow cadence (:mod:`console.haproxy.partial_poll`). A source
+    whose answers are recorded (its ``parse`` wrapped) always reads everything: the
+    recording keeps whole answers.
+    """
 
     def __init__(self, client: RuntimeClient) -> None:
         self.client = client
@@ -56,14 +78,87 @@ class SocketSource:
         # A poll abandoned at its deadline may leave a parse running in its thread:
         # the next parse waits for it rather than sharing the builder.
         self._building = threading.Lock()
+        # the keys of the rows on screen (None: everything is needed now); set by the UI
+        self.visible: Callable[[], Collection[tuple[str, str]] | None] | None = None
+        self.partial = PartialState()
+        self._period: float | None = None  # the poller's time between polls, when told
+
+    def period(self, interval: float) -> float | None:
+        """The time the poller should leave between two polls' starts (None: its
+        interval): shorter on a large instance at about 1 s (see
+        :func:`~console.haproxy.partial_poll.cadence`)."""
+        large = self.visible is not None and "parse" not in vars(self) and \
+            self.partial.wanted()
+        self._period = cadence(interval) if large else None
+        return self._period
 
     async def fetch(self) -> Snapshot:
         taken = time.monotonic()
+        shown = self._shown()
+        if shown is not None:
+            return await self._fetch_partial(taken, shown)
         info_text, stat_text = await asyncio.gather(self.client.run("show info"),
                                                     self.client.run("show stat"))
+        snap = await self._parse_full(info_text, stat_text, taken)
+        self.partial.after_full(snap, taken, time.monotonic() - taken, "full poll")
+        return snap
+
+    async def _parse_full(self, info_text: str, stat_text: str, taken: float) -> Snapshot:
         if len(stat_text) > PARSE_IN_THREAD_BYTES or self._building.locked():
             return await asyncio.to_thread(self.parse, info_text, stat_text, taken)
         return self.parse(info_text, stat_text, taken)
+
+    def _shown(self) -> Collection[tuple[str, str]] | None:
+        """The rows on screen when this poll may be partial, else None."""
+        if self.visible is None or "parse" in vars(self) or not self.partial.wanted():
+            return None
+        return self.visible()
+
+    async def _fetch_partial(self, taken: float,
+                             shown: Collection[tuple[str, str]]) -> Snapshot:
+        """One poll of a large instance (see :mod:`console.haproxy.partial_poll`): never
+        two dumps at once, a full one when due or when the answers do not fit."""
+        state, run = self.partial, self.client.run
+        info_text = await run("show info")
+        info = ProcessInfo.from_info(parse_info(info_text))
+        reason = state.full_due(taken, info.pid)
+        prev = state.last
+        if reason is None and prev is not None:
+            sweep: tuple[Row, ...] | None = None
+            if sweep_due(taken - state.swept_at, self._period):
+                sweep = await self._rows(state.sweep, await run(SWEEP))
+            todo = plan(prev, sweep, shown, taken - prev.taken_at)
+            reason = "proxies added or gone"
+            if todo is not None:
+                try:
+                    texts = [await run(command) for command in todo.commands]
+                except NoSuchObject:
+                    texts = None
+                text = joined(texts) if texts else None
+                fresh = await self._rows(state.shown, text) if text is not None else ()
+                snap = None if texts is None or (texts and text is None) else merge(
+                    prev, (*(sweep or ()), *fresh), todo.expected, info=info,
+                    taken_at=taken, wall_time=time.time())
+                if snap is not None:
+                    state.after_partial(snap)
+                    if sweep is not None:
+                        state.swept_at, state.sweeps = taken, state.sweeps + 1
+                    return snap
+                reason = "rows added or gone"
+        started = time.monotonic()
+        snap = await self._parse_full(info_text, await run("show stat"), taken)
+        state.after_full(snap, started, time.monotonic() - started, reason or "")
+        return snap
+
+    async def _rows(self, builder: SnapshotBuilder, text: str) -> tuple[Row, ...]:
+        """``builder``'s rows of one answer (off the event loop when it is big)."""
+        def build() -> tuple[Row, ...]:
+            with self._building:
+                return builder.rows(text)
+
+        if len(text) > PARSE_IN_THREAD_BYTES or self._building.locked():
+            return await asyncio.to_thread(build)
+        return build()
 
     def parse(self, info_text: str, stat_text: str, taken_at: float) -> Snapshot:
         """Build the snapshot from the two answers (on the event loop or in a thread;
@@ -171,6 +266,14 @@ class Poller:
         self.paused = paused
         self._wake.set()
 
+    def period(self) -> float:
+        """The time between two polls' starts: the interval, or less when the source
+        asks for it."""
+        interval = self.status.interval
+        ask = getattr(self.source, "period", None)
+        wanted = ask(interval) if callable(ask) else None
+        return interval if wanted is None else min(interval, wanted)
+
     @property
     def deadline(self) -> float:
         return self.status.deadline
@@ -257,7 +360,7 @@ class Poller:
             elif self.status.stretched:
                 delay = self.status.interval - self.status.last_duration
             else:  # keep the cadence: the interval counts from the start of the poll
-                delay = max(self.status.interval - self.status.last_duration, 0.05)
+                delay = max(self.period() - self.status.last_duration, 0.05)
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:

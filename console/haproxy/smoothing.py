@@ -8,6 +8,9 @@ refresh computes rates once, as before. Until ``window`` seconds have passed, th
 oldest snapshot kept is used. When the totals went down (a reload, ``clear counters
 all``) the window starts again from that snapshot, and the refresh's own rates are
 shown meanwhile.
+
+A row a partial poll did not read again (:attr:`Snapshot.held`) has no new rate: it
+keeps the last one shown, rather than a 0 that would say its traffic stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class RateWindow:
     def __init__(self, window: float = DEFAULT_WINDOW) -> None:
         self.window = window
         self._kept: deque[Snapshot] = deque()
+        self._last: dict[tuple[str, str], Rates] = {}
 
     def add(self, snap: Snapshot, instant: dict[tuple[str, str], Rates]
             ) -> dict[tuple[str, str], Rates]:
@@ -34,13 +38,24 @@ class RateWindow:
         if kept and _reset(kept[-1], snap):
             kept.clear()
             kept.append(snap)
-            return instant
+            return self._hold(snap, instant)
         while len(kept) > 1 and snap.taken_at - kept[1].taken_at >= self.window:
             kept.popleft()
         base = kept[0] if kept else None
         out = rates(base, snap) if base is not None else {}
         if not kept or snap.taken_at - kept[-1].taken_at >= self.window / 4:
             kept.append(snap)
+        return self._hold(snap, out)
+
+    def _hold(self, snap: Snapshot, out: dict[tuple[str, str], Rates]
+              ) -> dict[tuple[str, str], Rates]:
+        """``out``, with the last rates of the held rows it has none for."""
+        if snap.held:
+            last = self._last
+            kept = {key: last[key] for key in snap.held if key not in out and key in last}
+            if kept:
+                out = {**out, **kept}
+        self._last = out
         return out
 
     @property
@@ -51,6 +66,7 @@ class RateWindow:
 
     def clear(self) -> None:
         self._kept.clear()
+        self._last = {}
 
 
 def _reset(before: Snapshot, snap: Snapshot) -> bool:

@@ -147,6 +147,8 @@ class HAConsoleApp(App[int], inherit_bindings=False):
 
     def get_default_screen(self) -> MonitorScreen:
         self._monitor = MonitorScreen(self)
+        if isinstance(self.source, SocketSource):  # a large instance: read what is shown
+            self.source.visible = self._monitor.on_screen
         return self._monitor
 
     @property

@@ -52,6 +52,8 @@ class HeaderBar(Widget):
         self.binary_note: str = ""
         self.styles_map: dict[str, Style] = {}
         self.req_rate: int | None = None
+        # a partial poll of a large instance: how old the oldest row off screen is
+        self.held_age: float | None = None
         self.drift_count: int | None = None
         self.replay_label: Callable[[], str] | None = None  # a replay: where it is
         self.clock: Callable[[], float] = time.time  # a replay: the recorded time
@@ -73,6 +75,8 @@ class HeaderBar(Widget):
             rates = [r.num("req_rate") for r in snapshot.frontends]
             known = [r for r in rates if r is not None]
             self.req_rate = sum(known) if known else None
+            held = snapshot.held
+            self.held_age = snapshot.taken_at - min(held.values()) if held else None
         if status is not None:
             self.status = status
         if level is not None:
@@ -138,6 +142,10 @@ class HeaderBar(Widget):
         line2 = Text(no_wrap=True, overflow="ellipsis")
         line2.append(" ")
         line2.append_text(self._connection())
+        if self.held_age is not None and self.status.state == "live":
+            # a sort or filter over every row uses these values for the rows off screen
+            line2.append(f"  rows off screen ≤{self.held_age:.0f}s old",
+                         style=Style(dim=True))
         level = self.level or "?"
         line2.append(f"  level: {level}")
         if self.read_only_reason == "spectator":

@@ -68,3 +68,28 @@ def test_a_fleet_only_run_replaces_the_fleet_results_and_keeps_the_rest() -> Non
     # a run without the fleet section keeps the last fleet results
     again = run.into_latest(out, {"date": "newer", "sizes": {"900": {}}}, {"inprocess"})
     assert again["date"] == "newer" and again["fleet"] is fleet
+
+
+def test_haproxy_cost_is_a_run_of_its_own_judged_as_a_ratio_against_hatop() -> None:
+    from bench import haproxy_cost
+    from bench import run as bench_run
+
+    def case(mean: float) -> dict:
+        return {"mean_pct": mean, "median_pct": mean, "p95_pct": mean * 1.5,
+                "tool_cpu_pct": 3.0}
+
+    cost = {"date": "c1", "servers": 10000, "interval_s": 1.0, "haproxy": "2.8",
+            "rounds": 2, "seconds": 60.0, "sample_s": 5.0,
+            "machine": {"cpu_model": "x", "cores": 2, "kernel": "k"},
+            "cases": {"none": case(0.0), "console": case(0.5),
+                      "console-plain": case(7.5), "hatop": case(7.0)},
+            "ratio": {"mean_pct": 0.5 / 7, "median_pct": 0.5 / 7, "p95_pct": 0.5 / 7},
+            "ratio_plain": {"mean_pct": 7.5 / 7, "median_pct": 7.5 / 7, "p95_pct": 7.5 / 7}}
+    previous = {"date": "old", "sizes": {"900": {}}, "hatop": None}
+    out = bench_run.into_latest(previous, {"date": "new", "sizes": {}, "haproxy-cost": cost},
+                                {"haproxy-cost"})
+    assert out["date"] == "old" and out["haproxy-cost"] is cost
+    [target] = [t for t in out["targets"] if "HAProxy's own CPU" in t["target"]]
+    assert target["met"] is True and target["limit"] == "<= 0.1x"
+    table = haproxy_cost.table(cost, markdown=True)
+    assert "| console / hatop | 0.07 |" in table and "| console-plain / hatop | 1.07 |" in table

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.style import Style
 from textual import events
-from textual.app import ComposeResult
+from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.scalar import Scalar
@@ -36,6 +36,7 @@ from console.haproxy.timeline import Timeline
 from console.ui.header import HeaderBar
 from console.ui.navigation import Navigation
 from console.ui.operations import Operations
+from console.ui.screens.dialog import Dialog
 from console.ui.screens.help import HELP_BINDING
 from console.ui.stats_level import Stats
 from console.ui.widgets.detail import DetailPane
@@ -237,6 +238,21 @@ class MonitorScreen(Screen[None]):
         header.update_state(level=level or "unknown")
 
     # -- data -----------------------------------------------------------------------------
+    def on_screen(self) -> list[tuple[str, str]] | None:
+        """The rows the next poll must read (see ``SocketSource.visible``): those of the
+        table on screen (a dialog over it changes nothing), or None (everything) while
+        another screen is on top, since it may show any row (what's hurting ranks them
+        all)."""
+        if not self.is_mounted:
+            return None
+        try:
+            top = self.app.screen
+        except ScreenStackError:  # the app is closing
+            return None
+        if top is not self and not isinstance(top, Dialog):
+            return None
+        return self.table.on_screen()
+
     def show_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
         self.prev, self.snapshot = self.snapshot, snap
         if self.prev is None:

@@ -178,6 +178,15 @@ class ProxyTable(ScrollView, can_focus=True):
     def cursor_key(self) -> Key | None:
         return self._cursor_key
 
+    def on_screen(self) -> list[Key]:
+        """The keys of the lines on screen now, and the cursor's (its detail is shown):
+        what a partial poll of a large instance must read every interval."""
+        top = self.scroll_offset.y
+        keys = self._model.lines[top:top + self._page()]
+        if self._cursor_key is not None:
+            keys.append(self._cursor_key)
+        return keys
+
     @property
     def cursor_row(self) -> Row | None:
         return self._model.rows.get(self._cursor_key) if self._cursor_key else None

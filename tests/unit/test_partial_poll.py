@@ -1,0 +1,302 @@
+"""Partial polls of a large instance: the plan (what to read), the merge into the last
+snapshot, rates of held rows, and the source's choice between partial and full polls.
+On captured ``show stat`` answers of every version, served by a fake socket that
+answers the partial commands as HAProxy does (``bench.verify.StatAnswers``)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from bench.verify import StatAnswers, _set
+from console.haproxy import partial_poll
+from console.haproxy.events import diff
+from console.haproxy.model import Snapshot, SnapshotBuilder, rates
+from console.haproxy.partial_poll import merge, plan, servers_moved
+from console.haproxy.poller import SocketSource
+from console.haproxy.smoothing import RateWindow
+from tests.captured_data import VERSIONS, read
+
+Edits = dict[tuple[str, str], dict[str, str]]
+
+
+def edited(version: str, edits: Edits) -> str:
+    """The captured ``show stat`` of ``version`` with some fields changed."""
+    lines = read(version, "show_stat.txt").split("\n")
+    header = lines[0][2:].split(",")
+    out = [lines[0]]
+    for line in lines[1:]:
+        key = tuple(line.split(",", 2)[:2])
+        out.append(_set(line, header, **edits[key]) if key in edits else line)
+    return "\n".join(out)
+
+
+def snapshot(text: str, t: float = 100.0) -> Snapshot:
+    return Snapshot.from_text(read("2.8", "show_info.txt"), text, taken_at=t, wall_time=t)
+
+
+def sweep_rows(text: str) -> tuple:
+    return SnapshotBuilder().rows(StatAnswers(text).answer(partial_poll.SWEEP))
+
+
+def be_app_keys(snap: Snapshot) -> list[tuple[str, str]]:
+    return [r.key for r in snap.rows if r.proxy == "be_app"]
+
+
+# ---------------------------------------------------------------------- the signal
+
+def test_a_backend_row_says_when_a_server_started_or_stopped_serving() -> None:
+    before = snapshot(edited("2.8", {("be_api", "BACKEND"): {"lastchg": "100"}}))
+    old = before.get("be_api", "BACKEND")
+    assert old is not None and not servers_moved(old, old, 1.0)
+
+    def moved(elapsed: float = 1.0, **fields: str) -> bool:
+        new = snapshot(edited("2.8", {("be_api", "BACKEND"): {"lastchg": "100", **fields}}))
+        row = new.get("be_api", "BACKEND")
+        assert row is not None
+        return servers_moved(old, row, elapsed)
+
+    assert not moved(lastchg="101")  # its clock ticks
+    assert not moved(stot="99999")  # traffic
+    assert moved(act="0")
+    assert moved(weight="7")
+    assert moved(status="DOWN")
+    assert moved(chkdown="9")
+    assert moved(lastchg="0")  # the backend changed state since
+    assert not moved(10.0, lastchg="109")
+    assert servers_moved(None, old, 1.0)
+
+
+# ---------------------------------------------------------------------- plan and merge
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_plan_reads_the_proxies_on_screen_and_the_backends_that_moved(version) -> None:
+    text = read(version, "show_stat.txt")
+    prev = snapshot(text)
+    moved = edited(version, {("be_api", "BACKEND"): {"act": "0"}})
+    todo = plan(prev, sweep_rows(moved), be_app_keys(prev)[:3], 1.0)
+    assert todo is not None
+    assert todo.commands == ["show stat 5 -1 -1", "show stat 6 4 -1"]
+    assert todo.signalled == ["be_api"]
+    expected = {r.key for r in prev.rows if r.type in ("frontend", "backend")}
+    expected |= set(be_app_keys(prev))
+    expected |= {r.key for r in prev.rows if r.proxy == "be_api" and r.type == "server"}
+    assert todo.expected == expected
+    # nothing on screen, nothing moved: the sweep alone
+    quiet = plan(prev, sweep_rows(text), [], 1.0)
+    assert quiet is not None and quiet.commands == [] and not quiet.signalled
+
+
+def test_a_large_proxy_on_screen_is_read_server_by_server(monkeypatch) -> None:
+    monkeypatch.setattr(partial_poll, "WHOLE_PROXY_ROWS", 4)
+    prev = snapshot(read("2.6", "show_stat.txt"))
+    shown = [("be_app", "up2"), ("be_app", "BACKEND"), ("be_app", "nocheck")]
+    todo = plan(prev, sweep_rows(read("2.6", "show_stat.txt")), shown, 1.0)
+    assert todo is not None and todo.commands == ["show stat 5 4 2", "show stat 5 4 8"]
+
+
+def test_proxies_added_or_gone_or_odd_ids_need_a_full_dump() -> None:
+    text = read("2.8", "show_stat.txt")
+    prev = snapshot(text)
+    sweep = sweep_rows(text)
+    assert plan(prev, sweep[1:], [], 1.0) is None  # a proxy gone
+    fewer = Snapshot(prev.taken_at, prev.wall_time, prev.info,
+                     tuple(r for r in prev.rows if r.proxy != "be_dead"))
+    assert plan(fewer, sweep, [], 1.0) is None  # a proxy added
+    odd = edited("2.8", {("be_app", "BACKEND"): {"iid": "5;x"}})
+    assert plan(prev, sweep_rows(odd), [], 1.0) is None
+
+
+def test_merge_holds_the_rows_not_read_and_refuses_rows_added_or_gone() -> None:
+    text = read("3.4", "show_stat.txt")
+    prev = snapshot(text, 100.0)
+    fresh = SnapshotBuilder().rows(StatAnswers(text).answer("show stat 5 -1 -1"))
+    expected = {r.key for r in fresh}
+    cur = merge(prev, fresh, expected, info=prev.info, taken_at=101.0, wall_time=101.0)
+    assert cur is not None
+    assert [r.key for r in cur.rows] == [r.key for r in prev.rows]
+    assert set(cur.held) == {r.key for r in prev.rows} - expected
+    assert all(t == 100.0 for t in cur.held.values())
+    assert all(cur.get(*k) is prev.get(*k) for k in cur.held)
+    assert cur.age(("be_api", "BACKEND")) == 1.0 and cur.age(("be_app", "up1")) == 0.0
+    later = merge(cur, (), set(), info=prev.info, taken_at=102.0, wall_time=102.0)
+    assert later is not None and later.held[("be_app", "up1")] == 101.0
+    assert merge(prev, fresh, expected | {("be_app", "new")}, info=None, taken_at=1.0,
+                 wall_time=1.0) is None  # a row gone
+    assert merge(prev, fresh[1:], expected, info=None, taken_at=1.0, wall_time=1.0) is None
+
+
+def test_held_rows_count_rates_over_their_own_readings_and_keep_the_last() -> None:
+    def at(t: float, stot: str) -> Snapshot:
+        return snapshot(edited("2.8", {("be_api", "BACKEND"): {"stot": stot},
+                                       ("be_app", "BACKEND"): {"stot": stot}}), t)
+
+    first = at(100.0, "100")
+    second = merge(first, (), set(), info=None, taken_at=101.0, wall_time=101.0)
+    assert second is not None
+    r = rates(first, second)
+    assert ("be_api", "BACKEND") not in r  # not read again: no rate, not a false 0
+    third_full = at(104.0, "500")
+    third = merge(second, [row for row in third_full.rows if row.proxy == "be_api"],
+                  {row.key for row in third_full.rows if row.proxy == "be_api"},
+                  info=None, taken_at=104.0, wall_time=104.0)
+    assert third is not None
+    r = rates(second, third)
+    assert r[("be_api", "BACKEND")].stot == pytest.approx(400 / 4)  # read at 100 and 104
+    assert ("be_app", "BACKEND") not in r
+    window = RateWindow(window=30.0)
+    window.add(first, {})
+    shown = window.add(third_full, rates(first, third_full))
+    later = merge(third_full, (), set(), info=None, taken_at=105.0, wall_time=105.0)
+    assert later is not None
+    held = window.add(later, rates(third_full, later))
+    assert held[("be_app", "BACKEND")] == shown[("be_app", "BACKEND")]
+
+
+# ---------------------------------------------------------------------- the source
+
+def _source(answers: StatAnswers, shown: list[tuple[str, str]]) -> SocketSource:
+    source = SocketSource(answers)  # type: ignore[arg-type]
+    source.partial.from_rows = 0
+    source.visible = lambda: shown
+    return source
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_off_screen_server_that_stops_serving_is_an_event_at_the_next_poll(
+        version) -> None:
+    async def run() -> None:
+        answers = StatAnswers(read(version, "show_stat.txt"), read(version, "show_info.txt"))
+        first = await SocketSource(answers).fetch()  # type: ignore[arg-type]
+        source = _source(answers, be_app_keys(first)[:5])
+        prev = await source.fetch()
+        assert source.partial.full_polls == 1
+        answers.commands.clear()
+        answers.set(edited(version, {("be_api", "api_ok"): {"status": "MAINT"},
+                                     ("be_api", "BACKEND"): {"act": "0"},
+                                     ("be_dead", "dead1"): {"status": "MAINT"}}))
+        snap = await source.fetch()
+        assert answers.commands == ["show info", "show stat -1 3 -1", "show stat 5 -1 -1",
+                                    "show stat 6 4 -1"]
+        events = diff(prev, snap, now=0.0)
+        assert [(e.proxy, e.name, e.new) for e in events] == [("be_api", "api_ok", "MAINT")]
+        # DOWN -> MAINT moves nothing on the backend row: it waits for the full dump
+        assert ("be_dead", "dead1") in snap.held
+        assert not any(k[0] in ("be_app", "be_api") for k in snap.held)
+        # the full dump comes FULL_EVERY seconds after the last one
+        source.partial.full_at -= source.partial.full_every
+        full = await source.fetch()
+        assert answers.commands[-1] == "show stat" and not full.held
+        assert [(e.name, e.new) for e in diff(snap, full, now=0.0)] == [("dead1", "MAINT")]
+
+    asyncio.run(run())
+
+
+def test_a_reload_a_server_added_or_an_unknown_proxy_means_a_full_dump() -> None:
+    async def run() -> None:
+        text, info = read("3.2", "show_stat.txt"), read("3.2", "show_info.txt")
+        answers = StatAnswers(text, info)
+        source = _source(answers, [])
+        await source.fetch()
+        await source.fetch()
+        assert (source.partial.full_polls, source.partial.partial_polls) == (1, 1)
+        answers.set(text, re.sub(r"(?m)^Pid: [0-9]+$", "Pid: 424242", info))
+        await source.fetch()
+        assert source.partial.reason == "new worker (reload)"
+        # a server added to a backend on screen
+        lines = text.split("\n")
+        added = next(ln for ln in lines if ln.startswith("be_api,api_ok,"))
+        answers.set(text.replace(added, added + "\n" + added.replace("api_ok", "api_new")))
+        source.visible = lambda: [("be_api", "api_ok")]
+        snap = await source.fetch()
+        assert source.partial.reason == "rows added or gone"
+        assert snap.get("be_api", "api_new") is not None and not snap.held
+        # a proxy the sweep knows but that is gone when read
+        answers.set(text)
+        await source.fetch()  # (the server gone again: a full dump)
+        source.visible = lambda: [("be_api", "api_ok")]
+        real = answers.answer
+
+        def gone(command: str) -> str:
+            return "No such proxy.\n" if command == "show stat 6 -1 -1" else real(command)
+
+        answers.answer = gone  # type: ignore[method-assign]
+        await source.fetch()
+        assert source.partial.reason == "rows added or gone"
+
+    asyncio.run(run())
+
+
+def test_small_instances_and_recorded_sources_keep_the_full_poll() -> None:
+    async def run() -> None:
+        answers = StatAnswers(read("2.6", "show_stat.txt"), read("2.6", "show_info.txt"))
+        source = SocketSource(answers)  # type: ignore[arg-type]
+        source.visible = list
+        for _ in range(2):
+            await source.fetch()
+        assert source.partial.partial_polls == 0  # 34 rows: under PARTIAL_FROM_ROWS
+        source.partial.from_rows = 0
+        plain_parse = source.parse
+        source.parse = lambda i, s, t: plain_parse(i, s, t)  # type: ignore[method-assign]
+        await source.fetch()
+        assert source.partial.partial_polls == 0  # answers recorded: whole ones
+        del source.parse
+        await source.fetch()
+        assert source.partial.partial_polls == 1
+
+    asyncio.run(run())
+
+
+# ---------------------------------------------------------------------- the cadence
+
+def test_at_about_one_second_polls_come_every_0_9_s_and_every_other_one_sweeps() -> None:
+    assert partial_poll.cadence(1.0) == pytest.approx(0.9)
+    assert partial_poll.cadence(0.5) == 0.5 and partial_poll.cadence(2.0) == 2.0
+    assert partial_poll.cadence(0.9) == 0.9 and partial_poll.cadence(1.8) == 1.8
+    due = partial_poll.sweep_due
+    assert due(0.0, None)  # not told the cadence: every poll sweeps
+    assert not due(0.9, 0.9) and not due(0.95, 0.9) and due(1.05, 0.9) and due(1.8, 0.9)
+    assert due(0.5, 2.0)  # a long interval: every poll
+    assert not due(1.0, 0.5) and due(1.5, 0.5)  # at 0.5 s: every third poll
+
+
+def test_a_poll_without_a_sweep_reads_the_rows_on_screen_only() -> None:
+    async def run() -> None:
+        answers = StatAnswers(read("3.0", "show_stat.txt"), read("3.0", "show_info.txt"))
+        first = await SocketSource(answers).fetch()  # type: ignore[arg-type]
+        source = _source(answers, be_app_keys(first)[:2])
+        await source.fetch()  # full
+        assert source.period(1.0) == pytest.approx(0.9)
+        answers.commands.clear()
+        await source.fetch()  # just after the full dump: no sweep
+        assert answers.commands == ["show info", "show stat 5 -1 -1"]
+        source.partial.swept_at -= 1.0
+        answers.set(edited("3.0", {("be_api", "BACKEND"): {"act": "0"}}))
+        snap = await source.fetch()
+        assert answers.commands[-3:] == ["show stat -1 3 -1", "show stat 5 -1 -1",
+                                         "show stat 6 4 -1"]
+        assert source.partial.sweeps == 1 and not any(k[0] == "be_api" for k in snap.held)
+        source.visible = None
+        assert source.period(1.0) is None  # not partial: the poller's interval
+
+    asyncio.run(run())
+
+
+def test_the_poller_polls_at_the_period_its_source_asks_for() -> None:
+    from console.haproxy.poller import Poller
+
+    class Asking:
+        where = "test"
+
+        def period(self, interval: float) -> float | None:
+            return 0.9
+
+        async def fetch(self) -> Snapshot:
+            raise AssertionError
+
+    poller = Poller(Asking(), 1.0, on_snapshot=lambda s, e: None)  # type: ignore[arg-type]
+    assert poller.period() == pytest.approx(0.9)
+    poller.set_interval(0.5)
+    assert poller.period() == 0.5
