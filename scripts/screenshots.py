@@ -87,7 +87,7 @@ async def shoot(info: dict, out: Path) -> list[Path]:
             await pilot.pause(0.3)
             made.append(Path(app.save_screenshot(f"help{suffix}.svg", str(out))))
             await pilot.press("escape")
-            for key, name in (("E", "captured-errors"), ("K", "sessions")):
+            for key, name in (("E", "captured-errors"), ("K", "sessions"), ("l", "logs")):
                 await pilot.press(key)
                 await wait_read(app, pilot)
                 made.append(Path(app.save_screenshot(f"{name}{suffix}.svg", str(out))))

@@ -25,7 +25,20 @@ LAB_CODE = ("import sys; from console.haproxy.lab import run_lab; "
 
 
 def send(socket_path: str | Path, command: str, timeout: float = 10.0) -> str:
-    """One non-interactive command on a HAProxy unix socket; the answer read to EOF."""
+    """One non-interactive command on a HAProxy unix socket; the answer read to EOF.
+    A refused connection is tried again for up to 5 s: a busy master's listen queue can
+    be full for a moment on a loaded machine."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            return _send_once(socket_path, command, timeout)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _send_once(socket_path: str | Path, command: str, timeout: float) -> str:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(str(socket_path))

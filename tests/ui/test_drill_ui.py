@@ -184,7 +184,8 @@ async def test_solved_pushes_the_debrief(lab: LabHandle, tmp_path: Path) -> None
         debrief = (tmp_path / "debrief.md").read_text()
         assert "outcome: **solved**" in debrief
         assert "`set server be_web/web2 state maint`" in debrief
-        assert screen.query_one(Markdown).source == debrief
+        await until(pilot, lambda: screen.query_one(Markdown).source == debrief,
+                    "the debrief rendered", 10)
         await pilot.press("escape")
     assert app.return_code == 0
 
