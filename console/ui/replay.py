@@ -130,7 +130,8 @@ class ReplayApp(HAConsoleApp):
         stamp = time.strftime("%H:%M:%S", time.localtime(at))
         stats = self.monitor.stats
         if doc is None:
-            stats.drop_mark(f"incident mark cleared (recorded at {stamp})")
+            if self.monitor.mark is not None:
+                stats.show_mark(None, f"incident mark cleared (recorded at {stamp})")
             return
         try:
             restored = marks.from_doc(doc, self.replay.recording.instance, snap,
@@ -140,8 +141,8 @@ class ReplayApp(HAConsoleApp):
             return
         label = f" ({visible(restored.mark.label)})" if restored.mark.label else ""
         set_at = time.strftime("%H:%M:%S", time.localtime(restored.mark.wall_time))
-        stats.apply_mark(restored.mark, f"incident mark of {set_at}{label} (recorded at "
-                         f"{stamp}): counters show Δ since it")
+        stats.show_mark(restored.mark, f"incident mark of {set_at}{label} (recorded at "
+                        f"{stamp}): counters show Δ since it")
 
     def _replay_logs(self) -> None:
         """The recorded log buckets reached, into the log windows (``s``, ``w``)."""

@@ -33,35 +33,21 @@ class Stats:
             screen.notify("no data yet to mark", severity="warning")
             return
         replaced = screen.mark is not None
-        mark = screen.mark = Mark.now(screen.snapshot)
-        screen.table.set_mark(mark)
-        screen.header.update_state(mark=mark)
+        mark = Mark.now(screen.snapshot)
         stamp = time.strftime("%H:%M:%S", time.localtime(mark.wall_time))
-        screen.note(f"incident mark set at {stamp}")
+        self.show_mark(mark, f"incident mark set at {stamp}")
         screen.notify(("mark replaced" if replaced else "mark set") + f" at {stamp}: counters "
                       "now show Δ since the mark; nothing was cleared in HAProxy (M clears)")
-        screen.update_detail()
         self.save_mark()
-        self.sync_logs_mark()
 
-    def apply_mark(self, mark: Mark, note: str) -> None:
-        """Show *mark* (from elsewhere: a replayed recording) without saving it."""
+    def show_mark(self, mark: Mark | None, note: str) -> None:
+        """*mark* (None: no mark) on the table, the header, the detail and the log
+        windows, with *note* in the events; nothing saved or removed on disk (a replayed
+        recording's marks come this way)."""
         screen = self.screen
         screen.mark = mark
         screen.table.set_mark(mark)
         screen.header.update_state(mark=mark)
-        screen.note(note)
-        screen.update_detail()
-        self.sync_logs_mark()
-
-    def drop_mark(self, note: str) -> None:
-        """No mark any more (from elsewhere), nothing removed on disk."""
-        screen = self.screen
-        if screen.mark is None:
-            return
-        screen.mark = None
-        screen.table.set_mark(None)
-        screen.header.update_state(mark=None)
         screen.note(note)
         screen.update_detail()
         self.sync_logs_mark()
@@ -106,18 +92,14 @@ class Stats:
             return
         if restored is None:
             return
-        mark = screen.mark = restored.mark
-        screen.table.set_mark(mark)
-        screen.header.update_state(mark=mark)
+        mark = restored.mark
         stamp = time.strftime("%H:%M:%S", time.localtime(mark.wall_time))
         label = f" ({mark.label})" if mark.label else ""
-        screen.note(f"incident mark of {stamp}{label} restored from the last session: "
-                    "counters show Δ since it (M clears)" + (
-                        "; HAProxy was reloaded meanwhile: what was counted between the "
-                        "last session and the reload is not included" if restored.reloaded
-                        else ""))
-        screen.update_detail()
-        self.sync_logs_mark()
+        self.show_mark(mark, f"incident mark of {stamp}{label} restored from the last "
+                       "session: counters show Δ since it (M clears)" + (
+                           "; HAProxy was reloaded meanwhile: what was counted between the "
+                           "last session and the reload is not included" if restored.reloaded
+                           else ""))
 
     def clear_mark(self) -> None:
         screen = self.screen
