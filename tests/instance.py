@@ -9,6 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from console.haproxy.transport import wait_for_socket
 
@@ -77,12 +78,12 @@ class Instance:
         stop_process(self.proc)
 
 
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it is still there after 10 s."""
+def stop_process(proc: subprocess.Popen[Any], wait: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after *wait* seconds."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(10)
+            proc.wait(wait)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)

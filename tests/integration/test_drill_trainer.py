@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from typing import IO, Any
 
 import pytest
 
+from tests.instance import stop_process
 from tests.integration.test_drills import REPO, START_TIMEOUT
 
 pytestmark = pytest.mark.haproxy
@@ -42,13 +42,7 @@ class Trainer:
         return self.out_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, wait=30)
         self.out.close()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from console.haproxy.drills import BUILTIN_DIR, load
+from tests.instance import stop_process
 
 pytestmark = pytest.mark.haproxy
 REPO = Path(__file__).resolve().parents[2]
@@ -134,13 +134,7 @@ class DrillProcess:
         return done
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, wait=30)
         self.out.close()
         return self.proc.returncode
 
