@@ -149,6 +149,18 @@ def drill(request: pytest.FixtureRequest, haproxy_binary: Any) -> Iterator[Drill
         shutil.rmtree(run.dir, ignore_errors=True)
 
 
+def solved_debrief(drill: DrillProcess) -> str:
+    """The drill reported solved (drill.json, exit 0) and its debrief, which says so and
+    saw the fix as acting on the fault (a time to detect)."""
+    state = drill.wait_status("solved", SOLVE_TIMEOUT)
+    assert state["solved_at"] and state["started"]
+    assert drill.proc.wait(30) == 0, drill.diagnostics()
+    debrief = Path(state["debrief"]).read_text()
+    assert "outcome: **solved**" in debrief
+    detect = debrief.split("time to detect", 1)[1].split("\n", 1)[0]
+    assert not detect.endswith("—"), debrief  # the fix was seen as acting on the fault
+    return debrief
+
 def test_every_shipped_drill_has_a_known_fix() -> None:
     assert sorted(FIXES) == sorted(IN_DEBRIEF) == shipped()
     for name in shipped():
@@ -170,11 +182,5 @@ def test_solved_by_the_known_fix(drill: DrillProcess) -> None:
         fixes = FIXES_2_6.get(drill.name, fixes)
     for line in fixes:
         drill.haconsole(line)
-    state = drill.wait_status("solved", SOLVE_TIMEOUT)
-    assert state["solved_at"] and state["started"]
-    assert drill.proc.wait(30) == 0, drill.diagnostics()
-    debrief = Path(state["debrief"]).read_text()
-    assert "outcome: **solved**" in debrief
-    detect = debrief.split("time to detect", 1)[1].split("\n", 1)[0]
-    assert not detect.endswith("—"), debrief  # the fix was seen as acting on the fault
+    debrief = solved_debrief(drill)
     assert IN_DEBRIEF[drill.name] in debrief, debrief

@@ -30,7 +30,12 @@ import pytest
 
 from console.haproxy.drills import BUILTIN_DIR, load
 from console.haproxy.lab.config import free_ports
-from tests.integration.test_drills import ELSEWHERE, SOLVE_TIMEOUT, DrillProcess, shipped
+from tests.integration.test_drills import (
+    ELSEWHERE,
+    DrillProcess,
+    shipped,
+    solved_debrief,
+)
 
 pytestmark = pytest.mark.haproxy
 
@@ -127,12 +132,6 @@ def test_solved_by_the_known_fix(started: Started) -> None:
                            "fe_admin-port --yes")
         assert "fe_admin" in report, report
         shown = f"-    bind 127.0.0.1:{held}"
-    state = drill.wait_status("solved", SOLVE_TIMEOUT)
-    assert state["solved_at"] and state["started"]
-    assert drill.proc.wait(30) == 0, drill.diagnostics()
-    debrief = Path(state["debrief"]).read_text()
-    assert "outcome: **solved**" in debrief
-    detect = debrief.split("time to detect", 1)[1].split("\n", 1)[0]
-    assert not detect.endswith("—"), debrief
+    debrief = solved_debrief(drill)
     assert shown in debrief, debrief
     assert "@held_port@" not in debrief
