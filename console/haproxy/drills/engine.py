@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.haproxy.atomic import write_private
 from console.haproxy.errors import HAProxyError, ValidationError
 from console.haproxy.lab.control import control as lab_control
 from console.haproxy.parsers import ProcInfo, parse_proc, parse_stat
@@ -39,9 +40,7 @@ def _iso(ts: float | None) -> str | None:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 class StepFailed(HAProxyError):
@@ -123,8 +122,8 @@ class DrillRun:
     def publish(self) -> None:
         try:
             write_json(self.json_path, self.describe())
-        except OSError as exc:
-            raise StepFailed(f"cannot write drill.json: {exc.strerror or exc}",
+        except (OSError, HAProxyError) as exc:
+            raise StepFailed(f"cannot write drill.json: {getattr(exc, 'strerror', None) or exc}",
                              str(self.json_path), "choose another --dir") from None
 
     def elapsed(self) -> float:
@@ -368,9 +367,7 @@ class DrillRun:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """*text* as the whole of *path*, atomically (:func:`~console.haproxy.atomic.
+    write_private`: a new file of an unpredictable name, renamed over; a symlink at
+    *path* is replaced, never written through), readable by others as before (0644)."""
+    write_private(str(path), text.encode("utf-8"), 0o644, action="write the drill's files")
