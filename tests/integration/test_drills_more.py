@@ -109,7 +109,10 @@ def test_not_solved_without_the_fix(started: Started) -> None:
     assert not all(p["ok"] for p in state["goal"]), state["goal"]
     seen = goal(state)
     if drill.name == "slow-server-queue":
-        assert seen["be_web/web3 qcur == 0"] > 0, state["goal"]
+        # web3 is saturated: requests wait in its queue, or fill its 4 slots at the
+        # instant between one wave of the queue and the next
+        saturated = seen["be_web/web3 qcur == 0"] > 0 or seen["be_web/web3 scur < 4"] >= 4
+        assert saturated, state["goal"]
     else:  # the old worker serves, the file on disk is the deploy's
         assert seen["master failed_reloads == 0"] >= 1, state["goal"]
         assert seen["fe_web status == 'OPEN'"] == "OPEN"
