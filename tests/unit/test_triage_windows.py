@@ -295,3 +295,20 @@ def test_a_bucket_state_too_big_to_be_real_is_refused(monkeypatch) -> None:
     state["total"][4] = [True, 1, 11]
     w.add_state(state)
     assert w.buckets
+
+
+def test_a_batch_counts_what_its_lines_one_by_one_count() -> None:
+    """Lines arriving together are counted per kind of line (a flood of the same request
+    updates each group once): every summary, and the evidence kept, is what adding the
+    lines one by one gives, however many times each line repeats."""
+    results = parsed()
+    flood = [r for r in results for _ in range(3)] + results[::-1] + [Unparsed("garbage: x", "x")]
+    one, batch = Windows(clock=Clock()), Windows(clock=Clock())
+    for r in flood:
+        one.add(r)
+    batch.add_many(flood)
+    assert one.lines == batch.lines == len(flood)
+    for by in ("server", "backend", "termination", "status", "path", "client"):
+        assert _dicts(batch.summary(by, "1m")) == _dicts(one.summary(by, "1m"))
+    assert {k: [s.record.raw for s in v] for k, v in batch.evidence.samples.items()} == \
+        {k: [s.record.raw for s in v] for k, v in one.evidence.samples.items()}

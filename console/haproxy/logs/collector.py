@@ -166,11 +166,10 @@ class LogCollector:
         batch = parser.parse_many(lines, self.total + 1)
         self.total += len(lines)
         self.recent.extend(lines)
-        now = self.clock()
         for result in batch:
             if not result.ok and not getattr(result, "event", False):
                 self.unparsed += 1
-            windows.add(result, now)
+        windows.add_many(batch, self.clock())
         for listener in list(self.listeners):
             listener(batch)
         self._spent += time.perf_counter() - started

@@ -46,6 +46,24 @@ def status_class(status: object) -> str:
     return "other"
 
 
+def classify(status: Any, term: Any) -> tuple[int, bool]:
+    """The status class of a request (an index in :data:`CLASSES`) and whether it is an
+    error (:func:`is_error`)."""
+    error = False
+    if status.__class__ is int:
+        if 100 <= status <= 599:
+            cls = status // 100 - 1
+            error = status >= 500
+        else:
+            cls = 5
+            error = status < 0
+    else:
+        cls = 5
+    if term.__class__ is str and term and term[0] not in "-L":
+        error = True
+    return cls, error
+
+
 def is_error(status: object, termination: object) -> bool:
     """5xx or a negative status (halog's rule), or an abnormal termination state."""
     if isinstance(status, int) and (status < 0 or 500 <= status <= 599):
@@ -74,30 +92,27 @@ class Group:
 
     def add_values(self, status: Any, term: Any, ta: Any, tr: Any, b: Any) -> None:
         """One request: its status, termination state, Ta (or Tt), Tr, bytes."""
-        self.requests += 1
-        error = False
-        if status.__class__ is int:
-            if 100 <= status <= 599:
-                self.classes[status // 100 - 1] += 1
-                error = status >= 500
-            else:
-                self.classes[5] += 1
-                error = status < 0
-        else:
-            self.classes[5] += 1
+        cls, error = classify(status, term)
+        self.add_counted(cls, error, term, ta, tr, b, 1)
+
+    def add_counted(self, cls: int, error: bool, term: Any, ta: Any, tr: Any, b: Any,
+                    n: int) -> None:
+        """*n* requests alike: their status class (an index in :data:`CLASSES`) and
+        whether they are errors (:func:`classify`), termination state, Ta (or Tt), Tr,
+        bytes."""
+        self.requests += n
+        self.classes[cls] += n
         if term.__class__ is str:
             t = self.termination
-            t[term] = t.get(term, 0) + 1
-            if term and term[0] not in "-L":
-                error = True
+            t[term] = t.get(term, 0) + n
         if error:
-            self.errors += 1
+            self.errors += n
         if ta.__class__ is int and ta >= 0:
-            self.ta.add(ta)
+            self.ta.add(ta, n)
         if tr.__class__ is int and tr >= 0:
-            self.tr.add(tr)
+            self.tr.add(tr, n)
         if b.__class__ is int:
-            self.bytes_read += b
+            self.bytes_read += b * n
 
     def merge(self, other: Group) -> None:
         """Add what *other* counted."""

@@ -30,7 +30,7 @@ from typing import Any
 
 from console.haproxy.logs.parse import LogRecord, Result
 from console.haproxy.logs.sketch import TopK
-from console.haproxy.logs.summary import DIMENSIONS, Group, Summary, is_error
+from console.haproxy.logs.summary import DIMENSIONS, Group, Summary, classify, is_error
 
 BUCKET = 10.0  # seconds per bucket
 KEEP = 900.0  # seconds kept: the longest window
@@ -162,35 +162,54 @@ class _Bucket:
         return dropped
 
     def add(self, result: Result) -> None:
-        self.lines += 1
-        if not isinstance(result, LogRecord):
-            if result.event:
-                self.events += 1
-                return
-            self.unparsed += 1
-            reason = result.reason.split(":", 1)[0]
-            if len(self.reasons) < 100 or reason in self.reasons:
-                self.reasons[reason] = self.reasons.get(reason, 0) + 1
-            return
-        if result.format == "connect":
-            self.events += 1
-            return
-        self.records += 1
-        v = result.pick(_KEYS)
-        ta = v[2]
-        if ta is None:
-            ta = v[3]
-        status, term, tr, nbytes = v[0], v[1], v[4], v[5]
-        self.total.add_values(status, term, ta, tr, nbytes)
-        with_tr = self.with_tr
-        for i, key_of in enumerate(self.keys):
-            key = key_of(v, result)
-            t = tr if with_tr[i] else None
-            if key is None:
-                self.ungrouped[i] += 1
-                self.rests[i].add_values(status, term, ta, t, nbytes)
+        self.add_many([result], None, 0.0)
+
+    def add_many(self, results: list[Result], evidence: Evidence | None, at: float) -> None:
+        """*results*, arrived at *at*; their error lines also go to *evidence*. Lines
+        alike (same values and keys, as a flood of the same request is) are counted
+        together: each group is updated once per kind of line, not once per line."""
+        self.lines += len(results)
+        tally: dict[tuple[Any, ...], int] = {}  # a line's values and keys: how many
+        keys = self.keys
+        for result in results:
+            if not isinstance(result, LogRecord):
+                if result.event:
+                    self.events += 1
+                    continue
+                self.unparsed += 1
+                reason = result.reason.split(":", 1)[0]
+                if len(self.reasons) < 100 or reason in self.reasons:
+                    self.reasons[reason] = self.reasons.get(reason, 0) + 1
                 continue
-            self.groups[i].get(key).add_values(status, term, ta, t, nbytes)
+            if result.format == "connect":
+                self.events += 1
+                continue
+            self.records += 1
+            v = result.pick(_KEYS)
+            status, term = v[0], v[1]
+            if evidence is not None and (
+                    (status.__class__ is int and (status < 0 or 500 <= status <= 599))
+                    or (term.__class__ is str and term[:1] not in ("-", "L", ""))):
+                evidence.add_error(result, at, v[6], v[7])
+            ta = v[2]
+            if ta is None:
+                ta = v[3]
+            line = (status, term, ta, v[4], v[5], *[key_of(v, result) for key_of in keys])
+            tally[line] = tally.get(line, 0) + 1
+        with_tr = self.with_tr
+        groups, rests, ungrouped = self.groups, self.rests, self.ungrouped
+        for line, n in tally.items():
+            status, term, ta, tr, nbytes = line[:5]
+            cls, error = classify(status, term)
+            self.total.add_counted(cls, error, term, ta, tr, nbytes, n)
+            for i in range(len(keys)):
+                key: str | None = line[5 + i]
+                t = tr if with_tr[i] else None
+                if key is None:
+                    ungrouped[i] += n
+                    rests[i].add_counted(cls, error, term, ta, t, nbytes, n)
+                else:
+                    groups[i].get(key).add_counted(cls, error, term, ta, t, nbytes, n)
 
     def state(self) -> dict[str, Any]:
         """What a recording keeps of this bucket (:meth:`from_state` reads it back)."""
@@ -281,8 +300,11 @@ class Evidence:
 
     def add(self, record: LogRecord, at: float) -> None:
         status, term, backend, server = record.pick(_EVIDENCE_KEYS)
-        if not is_error(status, term):
-            return
+        if is_error(status, term):
+            self.add_error(record, at, backend, server)
+
+    def add_error(self, record: LogRecord, at: float, backend: object, server: object) -> None:
+        """*record*, an error line of *backend* and *server*, arrived at *at*."""
         if not isinstance(backend, str):
             return
         keys = [backend]
@@ -335,17 +357,22 @@ class Windows:
 
     # -- feeding --------------------------------------------------------------------------
     def add(self, result: Result, at: float | None = None) -> None:
+        self.add_many([result], at)
+
+    def add_many(self, results: Iterable[Result], at: float | None = None) -> None:
+        """*results*, arrived together at *at* (default now)."""
+        batch = results if isinstance(results, list) else list(results)
+        if not batch:
+            return
         now = self.clock() if at is None else at
-        self.lines += 1
+        self.lines += len(batch)
         self.last_at = now
         index = int(now // self.bucket)
         buckets = self.buckets
         if not buckets or buckets[-1].index < index:
             self._new_bucket(index, now)
         # else the same slice, or the clock went back: the newest bucket
-        buckets[-1].add(result)
-        if isinstance(result, LogRecord):
-            self.evidence.add(result, now)
+        buckets[-1].add_many(batch, self.evidence, now)
 
     def _new_bucket(self, index: int, start: float) -> None:
         buckets = self.buckets
@@ -410,11 +437,6 @@ class Windows:
                 break
             serial = b.serial
         self.mark_serial = serial
-
-    def add_many(self, results: Iterable[Result], at: float | None = None) -> None:
-        now = self.clock() if at is None else at
-        for r in results:
-            self.add(r, now)
 
     def set_mark(self, at: float | None = None) -> None:
         """Count "since the mark" from *at* (default now): the lines that arrived from
