@@ -194,16 +194,17 @@ class _Bucket:
             ta = v[2]
             if ta is None:
                 ta = v[3]
-            line = (status, term, ta, v[4], v[5], *[key_of(v, result) for key_of in keys])
-            tally[line] = tally.get(line, 0) + 1
+            kind: tuple[Any, ...] = (status, term, ta, v[4], v[5],
+                                     *[key_of(v, result) for key_of in keys])
+            tally[kind] = tally.get(kind, 0) + 1
         with_tr = self.with_tr
         groups, rests, ungrouped = self.groups, self.rests, self.ungrouped
-        for line, n in tally.items():
-            status, term, ta, tr, nbytes = line[:5]
+        for kind, n in tally.items():
+            status, term, ta, tr, nbytes = kind[:5]
             cls, error = classify(status, term)
             self.total.add_counted(cls, error, term, ta, tr, nbytes, n)
             for i in range(len(keys)):
-                key: str | None = line[5 + i]
+                key = kind[5 + i]
                 t = tr if with_tr[i] else None
                 if key is None:
                     ungrouped[i] += n
