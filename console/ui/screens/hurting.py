@@ -317,14 +317,9 @@ class HurtingScreen(ModalScreen[None]):
         if impact is None:
             self.console_app.monitor.navigation.open_logs()
             return
-        if impact.kind == "server":
-            flt = f"be={impact.proxy} srv={impact.name}"
-        elif impact.kind == "backend":
-            flt = f"be={impact.proxy}"
-        else:
-            flt = f"fe={impact.proxy}"
-        if any(c.isspace() or c == '"' for c in impact.label):
-            flt = ""
+        from console.ui.screens.logs import filter_for
+
+        flt = filter_for(impact.kind, impact.proxy, impact.name)
         self.console_app.monitor.navigation.open_logs(filter_text=flt)
 
     def action_summary(self) -> None:

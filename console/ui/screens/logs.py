@@ -114,12 +114,17 @@ def parser_for(target: Target | None) -> LineParser:
 
 
 def filter_for_row(row: Any) -> str:
-    """The filter of the logs of a main-table row: ``be=B srv=S`` for a server,
-    ``be=B`` for a backend, ``fe=F`` for a frontend; empty for anything else."""
+    """The filter of the logs of a main-table row (see :func:`filter_for`)."""
     if row is None:
         return ""
-    kind, proxy, name = getattr(row, "type", ""), getattr(row, "proxy", ""), \
-        getattr(row, "name", "")
+    return filter_for(getattr(row, "type", ""), getattr(row, "proxy", ""),
+                      getattr(row, "name", ""))
+
+
+def filter_for(kind: str, proxy: str, name: str) -> str:
+    """The filter of the logs of an object: ``be=B srv=S`` for a server, ``be=B`` for a
+    backend, ``fe=F`` for a frontend; empty for anything else, or a name the filter
+    language cannot hold."""
     if not proxy or any(c.isspace() or c == '"' for c in proxy + name):
         return ""
     if kind == "server":
