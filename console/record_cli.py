@@ -157,6 +157,7 @@ async def record(client: RuntimeClient, writer: RecordingWriter, interval: float
     start = time.monotonic()
     end = start + duration if duration else None
     follow = asyncio.create_task(logs.run()) if logs is not None else None
+    said = asyncio.create_task(_say_logs(logs)) if logs is not None else None
     serial = 0
     try:
         while not stop.is_set():
@@ -197,6 +198,8 @@ async def record(client: RuntimeClient, writer: RecordingWriter, interval: float
                 pass
         return (why[0] if why else "stopped"), ExitStatus.OK
     finally:
+        if said is not None:
+            said.cancel()
         if logs is not None and follow is not None:
             logs.stop()
             follow.cancel()
@@ -207,6 +210,21 @@ async def record(client: RuntimeClient, writer: RecordingWriter, interval: float
                     writer.logs(logs.windows.newest_state(serial)[0])
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _say_logs(logs: LogCollector) -> None:
+    """Say once whether the log summaries are recorded: from when the ring's backlog
+    is read (the lines written from then on are counted), or why not."""
+    while True:
+        if logs.caught_up:
+            print(visible(f"haconsole: {logs.source}: log summaries recorded from now on"),
+                  file=sys.stderr)
+            return
+        if logs.state in ("no-ring", "stopped"):
+            print(visible(f"haconsole: no log summaries recorded: {logs.why}"),
+                  file=sys.stderr)
+            return
+        await asyncio.sleep(0.1)
 
 
 def run_replay(args: argparse.Namespace) -> int:

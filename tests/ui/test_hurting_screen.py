@@ -400,13 +400,15 @@ def test_the_recorder_records_the_rings_log_summaries(lab: Lab, tmp_path: Path) 
 
     path = tmp_path / "rec.hacrec"
     proc = subprocess.Popen([sys.executable, "-m", "console", "-s", lab.socket, "record",
-                             "-o", str(path), "--duration", "4s"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.5)
+                             "-o", str(path), "--duration", "6s"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    said = [proc.stderr.readline(), proc.stderr.readline()]  # recording…, then the logs
+    assert said[1].endswith(": log summaries recorded from now on\n"), said
     for _ in range(5):
         lab.get("/recorded/fail")
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0, said + [err]
     with Recording(str(path)) as rec:
         reader = FrameReader(rec)
         for i in range(len(rec.entries)):
