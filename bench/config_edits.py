@@ -15,6 +15,12 @@ names with an ACL per backend, backends of 20 servers with ``default-server``, a
 Prints medians and p95 in seconds and each command's ratio to ``haproxy -c``'s median
 (the issue's target: at most 0.5). Absolute times vary 2-3x between machines of one
 kind; the ratio is what compares.
+
+``haconsole`` runs as an installed copy does: its modules' bytecode compiled once
+(``pip install`` compiles it), kept in the run's temporary directory
+(``PYTHONPYCACHEPREFIX``), not beside the sources; ``PYTHONDONTWRITEBYTECODE`` in the
+caller's environment would otherwise make every run compile every module again.
+An untimed ``config discard`` before each round writes it the first time.
 """
 
 from __future__ import annotations
@@ -72,7 +78,9 @@ def run_size(servers: int, runs: int, binary: str) -> dict[str, Any]:
     d = Path(tempfile.mkdtemp(prefix="hac-cfgbench-"))
     cfg = d / "haproxy.cfg"
     lines = generate(cfg, servers)
-    env = dict(os.environ, HACONSOLE_STATE_DIR=str(d / "state"))
+    env = dict(os.environ, HACONSOLE_STATE_DIR=str(d / "state"),
+               PYTHONPYCACHEPREFIX=str(d / "pycache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     hac = [sys.executable, "-m", "console", "-c", str(cfg)]
     times: dict[str, list[float]] = {k: [] for k in
                                      ("haproxy -c", "config set", "config add-server",
