@@ -90,13 +90,18 @@ def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any])
 
     *stagings*: path → ``Staging`` of every file of the set.
     """
+    from console.haproxy.config.cond import UNKNOWN
     from console.haproxy.config.fileset import SetContext, link, route
     from console.haproxy.staging import compute_candidate
 
     files = files_of(target)
-    cond = cond_context(at)
     named = [(f, current_text(stagings[f])) for f in files]
-    k = route(link(named, cond), op)
+    linked = link(named)
+    cond = UNKNOWN
+    if any(cfg.has_blocks for cfg in linked):  # which lines are read depends on the service
+        cond = cond_context(at)
+        linked = link(named, cond)
+    k = route(linked, op)
     path = files[k]
     staging = stagings[path]
     context = SetContext(tuple(named[:k]), tuple(named[k + 1:]), cond)

@@ -257,7 +257,12 @@ class ConfigFile:
 
     def to_text(self) -> str:
         """The file as text (non-UTF-8 bytes as surrogates), without the BOM."""
-        return "".join(line.raw for line in self.lines)
+        out: list[str] = []
+        add = out.append
+        for line in self.lines:  # (a big file: plain attribute reads, one join)
+            add(line.text)
+            add(line.eol)
+        return "".join(out)
 
     def to_bytes(self) -> bytes:
         return self.bom + self.to_text().encode("utf-8", "surrogateescape")
@@ -301,6 +306,12 @@ class ConfigFile:
         (``.if``…) or sets the environment (``setenv``…), in the file's order: what the
         structure of the file and :mod:`.cond` read (never changed in place)."""
         return self._marks
+
+    @property
+    def has_blocks(self) -> bool:
+        """True when the file has ``.if`` blocks (which lines HAProxy reads may then
+        depend on its version and environment)."""
+        return any(kw in BLOCK_DIRECTIVES for kw in self._marks.values())
 
     def reindex(self, text: str | None = None) -> None:
         """Recompute conditional depths and sections after ``lines`` changed.
@@ -373,8 +384,7 @@ class ConfigFile:
     def _simple_edit(self, *texts: Line) -> bool:
         """True when lines like *texts* change no structure: no section header, no
         directive, no environment line, and the file has no ``.if`` block."""
-        return not self._block_end and not any(
-            kw in BLOCK_DIRECTIVES for kw in self._marks.values()) and all(
+        return not self._block_end and not self.has_blocks and all(
             line.keyword not in MARKED for line in texts)
 
     def _shift(self, index: int, by: int, holder: int | None) -> None:
