@@ -178,15 +178,29 @@ def config_words(line: str) -> list[str]:
     return out
 
 
+# A line whose first word (see config_words: quotes and escapes belong to the word) is a
+# section keyword, searched after a "\n" (a literal start: a fast search on a big file).
+_HEADER_RE = re.compile(r"\n[^\S\n]*+(?:" + "|".join(
+    re.escape(k) for k in sorted(SECTION_KEYWORDS, key=len, reverse=True)) + r")(?=[\s#]|\Z)")
+
+
 def section_headers(text: str) -> list[tuple[int, str]]:
-    """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``."""
+    """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``.
+
+    Only the headers' lines are split into words (found by one search of the text).
+    """
     found: list[tuple[int, str]] = []
-    for n, line in enumerate(split_lf(text), 1):
-        words = config_words(line)
-        if words and words[0] in SECTION_KEYWORDS:
-            label = words[0] if len(words) == 1 or words[1] == "from" else \
-                f"{words[0]} {words[1]}"
-            found.append((n, label))
+    marked = "\n" + text
+    n, at = 0, 0
+    for m in _HEADER_RE.finditer(marked):
+        n += marked.count("\n", at, m.start() + 1)
+        at = m.start() + 1
+        end = marked.find("\n", at)
+        line = marked[at:end if end >= 0 else len(marked)]
+        words = config_words(line[:-1] if line.endswith("\r") else line)
+        label = words[0] if len(words) == 1 or words[1] == "from" else \
+            f"{words[0]} {words[1]}"
+        found.append((n, label))
     return found
 
 
@@ -215,9 +229,114 @@ def unified_diff(old: bytes, new: bytes, fromfile: str, tofile: str) -> str:
     a = split_lf(old.decode("utf-8", "replace"), keepends=True)
     b = split_lf(new.decode("utf-8", "replace"), keepends=True)
     out = []
-    for line in difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile):
+    for line in _unified_lines(a, b, fromfile, tofile):
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+# A big file with a few changed lines: difflib compares only the part from the first
+# change to the last (with the 3 lines of context around it), not the whole file.
+_TRIM_FROM = 2000  # lines (both texts): below, the whole texts
+_TRIM_MIDDLE = 2000  # lines between the first and the last change, at most
+
+
+def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> list[str]:
+    """``difflib.unified_diff(a, b, fromfile, tofile)``, the lines equal at both ends of
+    a big file left out of the comparison (the same hunks, numbered in the whole file)."""
+    whole = list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile)) \
+        if len(a) + len(b) < _TRIM_FROM else None
+    if whole is not None:
+        return whole
+    limit = min(len(a), len(b))
+    head = 0
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    if head == len(a) == len(b):
+        return []
+    if max(len(a), len(b)) - head - tail > _TRIM_MIDDLE:
+        return list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile))
+    # difflib does not anchor a match on a line more than 1% of the other file's lines
+    # hold ("popular": blank lines, ``balance roundrobin``…): the same here, counted on
+    # the whole file; the lines kept around the changes reach a line it anchors on
+    popular = _popular(b)
+    lo = max(0, head - 3)
+    while lo > 0 and a[lo] in popular:
+        lo -= 1
+    keep = max(0, tail - 3)
+    while keep > 0 and b[len(b) - keep - 1] in popular:
+        keep -= 1
+    matcher = difflib.SequenceMatcher(None, a[lo:len(a) - keep], b[lo:len(b) - keep],
+                                      autojunk=False)
+    for line in popular:
+        matcher.b2j.pop(line, None)  # type: ignore[attr-defined]
+    groups = list(matcher.get_grouped_opcodes(3))
+    if not _unambiguous(a, b, lo, groups):
+        return list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile))
+    out = [f"--- {fromfile}\n", f"+++ {tofile}\n"]
+    for group in groups:
+        first, last = group[0], group[-1]
+        out.append(f"@@ -{_range(lo + first[1], lo + last[2])} "
+                   f"+{_range(lo + first[3], lo + last[4])} @@\n")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [" " + line for line in a[lo + i1:lo + i2]]
+                continue
+            if tag in ("replace", "delete"):
+                out += ["-" + line for line in a[lo + i1:lo + i2]]
+            if tag in ("replace", "insert"):
+                out += ["+" + line for line in b[lo + j1:lo + j2]]
+    return out
+
+
+def _popular(b: list[str]) -> set[str]:
+    """The lines difflib's matcher sets aside in *b* (``autojunk``)."""
+    if len(b) < 200:
+        return set()
+    most = len(b) // 100 + 1
+    counts: dict[str, int] = {}
+    for line in b:
+        counts[line] = counts.get(line, 0) + 1
+    return {line for line, n in counts.items() if n > most}
+
+
+def _unambiguous(a: list[str], b: list[str], lo: int,
+                 groups: list[list[tuple[str, int, int, int, int]]]) -> bool:
+    """True when every removed line is once in *a* and nowhere in *b*, and every added
+    line once in *b* and nowhere in *a*: then where a change is told cannot depend on
+    the lines around it (otherwise, say, a blank line inserted among blank lines, the
+    whole files are compared, as difflib does)."""
+    removed = [x for group in groups for tag, i1, i2, _, _ in group if tag != "equal"
+               for x in a[lo + i1:lo + i2]]
+    added = [y for group in groups for tag, _, _, j1, j2 in group if tag != "equal"
+             for y in b[lo + j1:lo + j2]]
+    if len(removed) + len(added) > 200:
+        return False
+    gone, new = set(removed), set(added)
+    if len(gone) != len(removed) or len(new) != len(added):
+        return False
+    count_a: dict[str, int] = {}
+    count_b: dict[str, int] = {}
+    for line in a:
+        if line in gone or line in new:
+            count_a[line] = count_a.get(line, 0) + 1
+    for line in b:
+        if line in gone or line in new:
+            count_b[line] = count_b.get(line, 0) + 1
+    return all(count_a.get(x) == 1 and x not in count_b for x in gone) and \
+        all(count_b.get(y) == 1 and y not in count_a for y in new)
+
+
+def _range(start: int, stop: int) -> str:
+    """A hunk's range as unified diffs write it (difflib's rule)."""
+    begin, length = start + 1, stop - start
+    if length == 1:
+        return f"{begin}"
+    if not length:
+        begin -= 1
+    return f"{begin},{length}"
 
 
 def hunks_of(diff: str, old: bytes, new: bytes) -> list[Hunk]:
@@ -279,6 +398,7 @@ class Staging:
         self.created = self.updated = 0.0
         self.user: dict[str, Any] = {}
         self.warnings: list[str] = []  # said after a change: e.g. the marker not shared
+        self._diff: tuple[bytes, bytes, str] | None = None  # base, candidate, their diff
 
     # -- loading and saving --------------------------------------------------------------
 
@@ -486,8 +606,13 @@ class Staging:
     # -- review --------------------------------------------------------------------------
 
     def diff(self) -> str:
-        return unified_diff(self.base, self.candidate, f"{self.path} (live)",
-                            f"{self.path} (staged)")
+        cached = self._diff
+        if cached is not None and cached[0] is self.base and cached[1] is self.candidate:
+            return cached[2]  # (a big file: diffed once per command)
+        out = unified_diff(self.base, self.candidate, f"{self.path} (live)",
+                           f"{self.path} (staged)")
+        self._diff = (self.base, self.candidate, out)
+        return out
 
     def hunks_with_sections(self) -> list[Hunk]:
         return hunks_of(self.diff(), self.base, self.candidate)

@@ -109,3 +109,74 @@ def test_a_copy_keeps_its_index_when_the_other_is_edited() -> None:
     assert _index(cfg) == before
     assert ConfigFile.parse(b"backend a\n    server s 1.1.1.1:80\nbackend b\n").sections \
         == cfg.sections
+
+
+def _headers_every_line(text: str) -> list[tuple[int, str]]:
+    """The staging's section headers, read line by line over the whole text."""
+    from console.haproxy.lines import split_lf
+    from console.haproxy.staging import SECTION_KEYWORDS, config_words
+
+    found = []
+    for n, line in enumerate(split_lf(text), 1):
+        words = config_words(line)
+        if words and words[0] in SECTION_KEYWORDS:
+            found.append((n, words[0] if len(words) == 1 or words[1] == "from"
+                          else f"{words[0]} {words[1]}"))
+    return found
+
+
+@pytest.mark.parametrize("text", TRICKY + [
+    "\u00a0backend nbsp\n\x1cfrontend fs\nbackend\\ x\nbackend\"q\" y\nbackend from d\n",
+    "backend a\r\nbackend b\rc\r\n  defaults\tfrom x\r",
+])
+def test_diff_sections_found_by_one_search(text: str) -> None:
+    from console.haproxy.staging import section_headers
+
+    assert section_headers(text) == _headers_every_line(text)
+
+
+def test_diff_sections_on_the_corpus() -> None:
+    from console.haproxy.staging import section_headers
+    from tests.unit.test_config_roundtrip import corpus_files
+
+    for path in corpus_files():
+        text = path.read_bytes().decode("utf-8", "replace")
+        assert section_headers(text) == _headers_every_line(text), path.name
+
+
+def _big_config(rng: random.Random, backends: int) -> list[str]:
+    out = ["global\n", "    maxconn 100\n", "\n", "defaults\n", "    mode http\n", "\n"]
+    for b in range(backends):
+        out += [f"backend be{b}\n", "    balance roundrobin\n", "\n" * rng.randrange(0, 2)]
+        out += [f"    server s{s} 10.{b}.0.{s}:80 weight {rng.randrange(9)}\n"
+                for s in range(rng.randrange(0, 6))]
+        out += ["\n"]
+    return [line for line in out if line]
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_a_big_files_diff_is_difflibs(seed: int) -> None:
+    import difflib
+
+    from console.haproxy.staging import _unified_lines
+
+    rng = random.Random(seed)
+    a = _big_config(rng, 500)
+    b = list(a)
+    pool = ["\n", "    balance roundrobin\n", "    server n 1.1.1.1:80\n", "backend x\n",
+            f"    server u{seed} 2.2.2.2:80\n"]
+    spread = rng.choice([20, 200, len(b)])
+    base = rng.randrange(len(b))
+    for _ in range(rng.randrange(1, 6)):
+        at = min(len(b) - 1, base + rng.randrange(spread))
+        kind = rng.random()
+        if kind < 0.4:
+            b[at] = rng.choice(pool + [b[at].replace("weight", "weight 1")])
+        elif kind < 0.7:
+            b.insert(at, rng.choice(pool + [b[at]]))
+        else:
+            del b[at]
+    if seed % 5 == 0:
+        b[-1] = b[-1].rstrip("\n")
+    assert _unified_lines(a, b, "x (live)", "x (staged)") == \
+        list(difflib.unified_diff(a, b, fromfile="x (live)", tofile="x (staged)"))
