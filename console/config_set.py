@@ -95,6 +95,8 @@ def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any])
     from console.haproxy.staging import compute_candidate
 
     files = files_of(target)
+    if len(files) == 1:
+        _rebuild(stagings[files[0]], files[0])
     named = [(f, current_text(stagings[f])) for f in files]
     linked = link(named)
     cond = UNKNOWN
@@ -110,6 +112,20 @@ def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any])
         return Staged(staging, path, False, len(files), context)  # nothing to stage
     staging.add_ops([op], context=context)
     return Staged(staging, path, staging.candidate != before, len(files), context)
+
+
+def _rebuild(staging: Any, path: str) -> None:
+    """Make the staged text from the base and the staged edits: the edit to stage reads
+    it, and is then staged from the base; both from one reading of the base (a big file
+    is not read twice). Nothing is changed; a failure is left to the staging to say."""
+    from console.haproxy.staging import compute_candidate
+
+    if not staging.ops or staging.has_raw_edit or staging.status() != "pending":
+        return
+    try:
+        compute_candidate(staging.base, staging.ops, name=path)
+    except HAProxyError:
+        pass
 
 
 def runtime_disagrees(at: Any, op: dict[str, Any]) -> list[str]:

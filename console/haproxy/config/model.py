@@ -255,6 +255,15 @@ class ConfigFile:
         out.name = name
         return out if cls is ConfigFile else cls(out.lines, bom=out.bom, name=name)
 
+    def remember(self, data: bytes) -> None:
+        """Keep this file's index as the parse of *data* (its bytes, just written by
+        :meth:`to_bytes`): a command that made a text by edits does not read it again."""
+        kept = ConfigFile(self.lines, bom=self.bom, name=self.name, _index=self)
+        _PARSED[data] = kept
+        _PARSED.move_to_end(data)
+        while len(_PARSED) > _PARSED_KEPT:
+            _PARSED.popitem(last=False)
+
     def to_text(self) -> str:
         """The file as text (non-UTF-8 bytes as surrogates), without the BOM."""
         out: list[str] = []
@@ -399,8 +408,8 @@ class ConfigFile:
                 end = sec.end + by
                 sections[k] = replace(sec, end=end, body_end=self._body_end(sec.start, end))
             elif sec.start >= index:
-                sections[k] = replace(sec, start=sec.start + by, end=sec.end + by,
-                                      body_end=sec.body_end + by)
+                sections[k] = Section(sec.type, sec.name, sec.from_, sec.start + by,
+                                      sec.end + by, sec.body_end + by, sec.conditional)
         self.sections = sections
 
     def depth(self, index: int) -> int:
