@@ -26,6 +26,7 @@ import json
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,10 +297,7 @@ def _popular(b: list[str]) -> set[str]:
     if len(b) < 200:
         return set()
     most = len(b) // 100 + 1
-    counts: dict[str, int] = {}
-    for line in b:
-        counts[line] = counts.get(line, 0) + 1
-    return {line for line, n in counts.items() if n > most}
+    return {line for line, n in Counter(b).items() if n > most}
 
 
 def _unambiguous(a: list[str], b: list[str], lo: int,

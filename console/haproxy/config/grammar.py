@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from console.haproxy.config.lexer import argument_end
 from console.haproxy.config.model import Line
@@ -93,9 +94,11 @@ def base_keyword(word: str) -> str:
     return word.split("(", 1)[0]
 
 
-@dataclass(frozen=True)
-class Param:
-    """One parameter: ``key`` alone (a flag) or ``key value``; indexes into the line's words."""
+class Param(NamedTuple):
+    """One parameter: ``key`` alone (a flag) or ``key value``; indexes into the line's words.
+
+    (Immutable; a tuple, cheap to make: a big configuration has hundreds of thousands.)
+    """
 
     key: str
     value: str | None

@@ -122,10 +122,14 @@ def lex(text: str) -> Lexed:
     if _SPECIAL_RE.search(text) is None:
         hash_at = text.find("#")
         body = text if hash_at < 0 else text[:hash_at]
-        return Lexed(tuple(Word(m.group(), m.group(), m.start(), m.end())
-                           for m in _BLANK_WORD_RE.finditer(body)),
+        # (Word's fields given whole to the tuple: a big file has hundreds of thousands)
+        return Lexed(tuple([_new_word(Word, (m.group(), m.group(), m.start(), m.end(), False,
+                                             ())) for m in _BLANK_WORD_RE.finditer(body)]),
                      hash_at if hash_at >= 0 else None, None)
     return _lex(text)
+
+
+_new_word = tuple.__new__
 
 
 def first_plain_word(text: str) -> str | None | bool:

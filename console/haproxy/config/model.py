@@ -21,6 +21,8 @@ is the file's path, used in every message.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
@@ -219,6 +221,7 @@ class ConfigFile:
         self._depth: list[int] = []
         self._block_end: dict[int, int] = {}
         self._marks: dict[int, str] = {}
+        self._defaults: tuple[list[Section], list[Section]] | None = None
         self.cond: CondContext = UNKNOWN  # what `.if` conditions depend on
         self.env_in: Env | None = None  # the environment when HAProxy starts this file
         self.before: list[ConfigFile] = []  # files HAProxy reads before this one
@@ -243,7 +246,8 @@ class ConfigFile:
         if parsed is None:
             bom = BOM if data.startswith(BOM) else b""
             text = data[len(bom):].decode("utf-8", "surrogateescape")
-            parsed = ConfigFile(split_lines(text), bom=bom, name=name, _text=text)
+            with gc_paused():
+                parsed = ConfigFile(split_lines(text), bom=bom, name=name, _text=text)
             _PARSED[data] = parsed
             while len(_PARSED) > _PARSED_KEPT:
                 _PARSED.popitem(last=False)
@@ -450,6 +454,15 @@ class ConfigFile:
                                   hint="edit this file as text to remove the ambiguity")
         return found[0] if found else None
 
+    def defaults_sections(self) -> list[Section]:
+        """The ``defaults`` sections, in order (kept while ``sections`` is the same list:
+        every server of a big file asks for them)."""
+        kept = self._defaults
+        if kept is None or kept[0] is not self.sections:
+            kept = self._defaults = (self.sections,
+                                     [s for s in self.sections if s.type == "defaults"])
+        return kept[1]
+
     def backends(self) -> list[Section]:
         """Sections that can hold servers: ``backend`` and ``listen``."""
         return [s for s in self.sections if s.type in ("backend", "listen")]
@@ -576,6 +589,20 @@ class ConfigFile:
             self._shift(index, -1, self._section_at(index))
         else:
             self.reindex()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a big file is read: that makes hundreds
+    of thousands of small objects (lines, words, none in a cycle), which the collector
+    would otherwise walk again and again. Left as it was found."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def split_lines(text: str) -> list[Line]:

@@ -32,7 +32,7 @@ from console.haproxy.config.grammar import (
     parse_server_line,
     template_names,
 )
-from console.haproxy.config.model import ConfigFile, Section
+from console.haproxy.config.model import ConfigFile, Section, gc_paused
 from console.haproxy.errors import ValidationError
 
 
@@ -62,24 +62,22 @@ class ServerInfo:
 
 def defaults_for(cfg: ConfigFile, section: Section) -> Located | None:
     """The defaults section *section* takes its settings from, and the file holding it."""
-    before = [s for s in cfg.sections if s.type == "defaults" and s.start < section.start
+    before = [s for s in cfg.defaults_sections() if s.start < section.start
               and cfg.line_state(s.start) is not False]
     if section.from_:
         named = [(cfg, s) for s in before if s.name == section.from_]
         for other in reversed(cfg.before):
             if named:
                 break
-            named = [(other, s) for s in other.sections
-                     if s.type == "defaults" and s.name == section.from_
-                     and other.line_state(s.start) is not False]
+            named = [(other, s) for s in other.defaults_sections()
+                     if s.name == section.from_ and other.line_state(s.start) is not False]
         return named[-1] if named else None
     if section.type == "defaults":
         return None
     if before:
         return cfg, before[-1]
     for other in reversed(cfg.before):
-        found = [s for s in other.sections
-                 if s.type == "defaults" and other.line_state(s.start) is not False]
+        found = [s for s in other.defaults_sections() if other.line_state(s.start) is not False]
         if found:
             return other, found[-1]
     return None
@@ -191,6 +189,11 @@ def server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
     of whose ``default-server`` lines, may or may not be read is ``conditional``.
     When a name appears twice, the first one is kept.
     """
+    with gc_paused():
+        return _server_lines(cfg)
+
+
+def _server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
     out: dict[tuple[str, str], ServerInfo] = {}
     for section in cfg.backends():
         if not section.name or cfg.line_state(section.start) is False:
