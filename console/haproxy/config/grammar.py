@@ -179,8 +179,25 @@ class ServerLine:
 
     def param(self, key: str) -> Param | None:
         """The last occurrence of *key* (the one HAProxy keeps)."""
-        found = [p for p in self.params if p.key == key]
-        return found[-1] if found else None
+        last = self.__dict__.get("_last")
+        if last is None:  # each key's last parameter, once (every server of a big file asks)
+            last = {p.key: p for p in self.params}
+            object.__setattr__(self, "_last", last)
+        return last.get(key)
+
+    def _flags(self) -> dict[str, bool]:
+        """:meth:`flag` of every flag the line names, or cancels, found in one pass."""
+        state = self.__dict__.get("_flag_states")
+        if state is None:
+            state = {}
+            for p in self.params:
+                if p.is_flag:
+                    state[p.key] = True
+                    opposite = FLAG_OPPOSITES.get(p.key)
+                    if opposite:
+                        state[opposite] = False
+            object.__setattr__(self, "_flag_states", state)
+        return state
 
     @property
     def options(self) -> dict[str, str | bool]:
@@ -192,14 +209,7 @@ class ServerLine:
 
     def flag(self, name: str) -> bool | None:
         """True/False if the line sets flag *name* or its opposite (last wins), else None."""
-        opposite = FLAG_OPPOSITES.get(name)
-        state: bool | None = None
-        for p in self.params:
-            if p.is_flag and p.key == name:
-                state = True
-            elif p.is_flag and opposite and p.key == opposite:
-                state = False
-        return state
+        return self._flags().get(name)
 
 
 def parse_server_line(line: Line) -> ServerLine | None:
