@@ -122,6 +122,12 @@ class Address:
 
 
 def parse_address(text: str) -> Address:
+    return Address(text, *address_parts(text))
+
+
+def address_parts(text: str) -> tuple[str | None, str, str | None]:
+    """``(prefix, host, port)`` of an address, as :class:`Address` holds them (without
+    making one: every server of a big file has an address)."""
     prefix = None
     rest = text
     m = _PREFIX_RE.match(text)
@@ -129,17 +135,17 @@ def parse_address(text: str) -> Address:
         prefix = m.group()
         rest = text[m.end():]
     if (prefix and prefix.split("+")[-1] in PATH_PREFIXES) or rest.startswith("/"):
-        return Address(text, prefix, rest, None)
+        return prefix, rest, None
     if rest.startswith("["):
         close = rest.find("]")
         if close > 0:
             after = rest[close + 1:]
             port = after[1:] if after.startswith(":") else None
-            return Address(text, prefix, rest[1:close], port or None)
+            return prefix, rest[1:close], port or None
     host, colon, port = rest.rpartition(":")
     if not colon:
-        return Address(text, prefix, rest, None)
-    return Address(text, prefix, host, port or None)
+        return prefix, rest, None
+    return prefix, host, port or None
 
 
 def parse_params(line: Line, start: int, values: frozenset[str],

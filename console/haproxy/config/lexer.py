@@ -142,6 +142,15 @@ def first_plain_word(text: str) -> str | None | bool:
     return m.group() if m else None
 
 
+def plain_words(text: str) -> list[str] | None:
+    """The words' values of a line without quotes, escapes, CR or NUL (the words
+    :func:`lex` gives, as strings); None for any other line."""
+    if _SPECIAL_RE.search(text) is not None:
+        return None
+    hash_at = text.find("#")
+    return _BLANK_WORD_RE.findall(text, 0, hash_at if hash_at >= 0 else len(text))
+
+
 def _lex(text: str) -> Lexed:
     """:func:`lex` for any line: quotes, escapes, variables, CR and NUL."""
     words: list[Word] = []
