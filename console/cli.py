@@ -7,7 +7,6 @@ internal error is logged with its traceback to a file whose path is printed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -178,6 +177,8 @@ DELTA_RANGE = (0.1, 3600.0)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    import asyncio
+
     from console import oneshot
     from console.settings import check_range
 

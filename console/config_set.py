@@ -10,7 +10,6 @@ every ``-f`` of the service.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from dataclasses import dataclass
@@ -62,6 +61,8 @@ def current_text(staging: Any) -> bytes:
 
 def cond_context(at: Any) -> Any:
     """What ``.if`` conditions depend on for the service (binary, environment)."""
+    import asyncio
+
     from console.haproxy.apply_guard import service_cond
     from console.haproxy.apply_steps import check_binary
     from console.haproxy.config.cond import UNKNOWN
@@ -132,6 +133,8 @@ def runtime_disagrees(at: Any, op: dict[str, Any]) -> list[str]:
     """Where the running HAProxy contradicts a ``server_set`` the file already satisfies."""
     if op.get("op") != "server_set" or not at.has_runtime:
         return []
+    import asyncio
+
     from console.haproxy.apply_steps import runtime_run
     from console.haproxy.parsers import SRV_ADMF_CMAINT, parse_servers_state
 

@@ -205,10 +205,11 @@ async def discover(socket: str | None = None, master: str | None = None,
         found.notes.append(f"using Debian's default socket {DEBIAN_SOCKET}")
     if found.socket:
         try:
-            from console.haproxy.parsers import parse_info
+            answer = await RuntimeClient(found.socket, connect_timeout=2,
+                                         read_timeout=5).run("show info")
+            from console.haproxy.parsers import parse_info  # (once HAProxy answered)
 
-            info = parse_info(await RuntimeClient(found.socket, connect_timeout=2,
-                                                  read_timeout=5).run("show info"))
+            info = parse_info(answer)
             found.pid = int(info.get("Pid", "0")) or None
         except (HAProxyError, ValueError) as exc:
             found.notes.append(f"could not ask the socket: {exc}")
