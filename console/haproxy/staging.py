@@ -4,11 +4,14 @@ A change to the file is first *staged*: the list of edit operations, the live
 file's hash they were computed on (the *base*), and the resulting candidate text.
 The CLI and the TUI share it through ``<state dir>/staging/<key>.json`` (key: a
 hash of the file's real path), rewritten atomically after every change, so a
-crash loses nothing. Nothing touches the live file until the apply pipeline
-(:mod:`console.haproxy.apply`) runs. The staged change is its author's (the
-private state directory); a marker in the shared place
-(:mod:`console.haproxy.shared_state`) lets the other operators of the file see
-who has a change staged, and since when. The apply lock is in the shared place.
+crash loses nothing. It holds the edits and the staged text as a splice of the
+base (a big file with one changed line is not stored twice); the base itself is
+``<key>.<its hash>.base``, written once per base, read only when the live file is
+no longer it (the live file, read anyway, is the base while nothing changed it).
+Nothing touches the live file until the apply pipeline (:mod:`console.haproxy.apply`)
+runs. The staged change is its author's (the private state directory); a marker in
+the shared place (:mod:`console.haproxy.shared_state`) lets the other operators of
+the file see who has a change staged, and since when. The apply lock is in the shared place.
 
 Operations are the config model's (``server_set``, ``server_add``, ``server_del``,
 ``keyword_set``…, applied by :func:`console.haproxy.config.apply_ops`), plus
@@ -25,6 +28,7 @@ import difflib
 import json
 import os
 import re
+import stat
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -43,7 +47,7 @@ from console.haproxy.locks import flock as _flock
 from console.haproxy.locks import who
 from console.haproxy.statefs import StateError, os_error, private_dir, read_file, state_dir
 
-FORMAT = 1
+FORMAT = 2  # 1: the base and the staged text inline (base64), still read
 
 
 class StagingError(HAProxyError):
@@ -382,6 +386,48 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
+    """How many first bytes *a* and *b* share (at most *limit*): slices compared by
+    halves, a big text's bytes never looped over one by one."""
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _splice(base: bytes, text: bytes) -> list[int | str]:
+    """*text* as ``[prefix, suffix, middle]``: the first *prefix* and last *suffix* bytes
+    of *base* around *middle* (base64)."""
+    limit = min(len(base), len(text))
+    head = _common_prefix(base, text, limit)
+    tail = _common_prefix(base[::-1], text[::-1], limit - head) if head < limit else 0
+    return [head, tail, _b64(text[head:len(text) - tail])]
+
+
+def _unsplice(base: bytes, splice: list[Any]) -> bytes:
+    """The text :func:`_splice` stored (ValueError: not a splice of *base*)."""
+    if len(splice) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                   for n in splice[:2]) or not isinstance(splice[2], str) \
+            or splice[0] + splice[1] > len(base):
+        raise ValueError("'candidate_splice' is not a splice of the base")
+    head, tail = splice[0], splice[1]
+    return base[:head] + base64.b64decode(splice[2], validate=True) + base[len(base) - tail:]
+
+
+def _holds(path: Path, size: int) -> bool:
+    """True when *path* is a regular file of *size* bytes (a base already kept; its hash
+    is checked when it is read)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size and st.st_uid == os.geteuid()
+
+
 class Staging:
     """The pending change set of one configuration file (see the module docstring)."""
 
@@ -416,10 +462,13 @@ class Staging:
             doc = json.loads(data.decode("utf-8"))
             if not isinstance(doc, dict):
                 raise ValueError(f"a JSON {type(doc).__name__}, not an object")
-            if doc.get("format") != FORMAT:
+            if doc.get("format") not in (1, FORMAT):
                 raise ValueError(f"unknown format {str(doc.get('format'))[:20]!r}")
-            for name, kind in (("base", str), ("candidate", str), ("ops", list),
-                               ("created", (int, float)), ("updated", (int, float))):
+            texts = (("base", str), ("candidate", str)) if doc["format"] == 1 else (
+                ("base_hash", str), ("candidate_hash", str), ("base_size", int),
+                ("candidate_splice", list))
+            for name, kind in (*texts, ("ops", list), ("created", (int, float)),
+                               ("updated", (int, float))):
                 if not isinstance(doc.get(name), kind) or isinstance(doc.get(name), bool):
                     raise ValueError(f"{name!r} is missing or of the wrong type")
             if not all(isinstance(op, dict) for op in doc["ops"]):
@@ -427,8 +476,14 @@ class Staging:
             user = doc.get("user") or {}
             if not isinstance(user, dict):
                 raise ValueError("'user' is not an object")
-            base = base64.b64decode(doc["base"], validate=True)
-            candidate = base64.b64decode(doc["candidate"], validate=True)
+            if doc["format"] == 1:
+                base = base64.b64decode(doc["base"], validate=True)
+                candidate = base64.b64decode(doc["candidate"], validate=True)
+            else:
+                base = self._stored_base(doc["base_hash"], doc["base_size"])
+                candidate = _unsplice(base, doc["candidate_splice"])
+                if sha256(candidate) != doc["candidate_hash"]:
+                    raise ValueError("the staged text does not match its hash")
         except (ValueError, UnicodeDecodeError) as exc:
             raise StateError(f"the staged change is unreadable: {exc}", str(self.file),
                              f"move that file away to start afresh (mv {self.file} "
@@ -437,6 +492,27 @@ class Staging:
         self.ops = list(doc["ops"])
         self.created, self.updated = float(doc["created"]), float(doc["updated"])
         self.user = dict(user)
+
+    def _base_file(self, base_hash: str) -> Path:
+        return self.file.with_name(f"{self.key}.{base_hash[:32]}.base")
+
+    def _stored_base(self, base_hash: str, size: int) -> bytes:
+        """The base of a staged change: the live file while it still is that text, else
+        the copy kept beside the staged change (its hash checked)."""
+        try:
+            live: bytes | None = read_bytes(self.real_path)
+        except WriteError:
+            live = None
+        if live is not None and len(live) == size and sha256(live) == base_hash:
+            return live
+        if not re.fullmatch("[0-9a-f]{64}", base_hash):
+            raise ValueError("'base_hash' is not a SHA-256")
+        kept = read_file(self._base_file(base_hash), what="the staged change's base")
+        if kept is None or sha256(kept) != base_hash:
+            raise ValueError(f"its base (the text of the file when the change was staged) "
+                             f"is {'missing' if kept is None else 'damaged'}: "
+                             f"{self._base_file(base_hash)}")
+        return kept
 
     def _reset(self, live: bytes) -> None:
         self.base = self.candidate = live
@@ -452,10 +528,17 @@ class Staging:
         self.created = self.created or now
         self.updated = now
         self.user = who()
+        base_file = self._base_file(self.base_hash)
+        if not _holds(base_file, len(self.base)):  # (written once per base)
+            try:
+                write_private(str(base_file), self.base, action="save the staged change")
+            except WriteError as exc:
+                raise StateError(exc.what, exc.where, exc.hint) from None
         doc = {
             "format": FORMAT, "config": self.real_path, "path": self.path,
             "base_hash": self.base_hash, "candidate_hash": self.candidate_hash,
-            "base": _b64(self.base), "candidate": _b64(self.candidate), "ops": self.ops,
+            "base_size": len(self.base),
+            "candidate_splice": _splice(self.base, self.candidate), "ops": self.ops,
             "created": self.created, "updated": self.updated, "user": self.user,
         }
         try:
@@ -463,6 +546,7 @@ class Staging:
                           action="save the staged change")
         except WriteError as exc:
             raise StateError(exc.what, exc.where, exc.hint) from None
+        self._drop_bases(keep=base_file.name)
         try:
             shared_state.mark_staged(self.path, dict(self.user, since=self.created,
                                                      edits=len(self.ops),
@@ -476,11 +560,23 @@ class Staging:
             self.file.unlink(missing_ok=True)
         except OSError as exc:
             raise os_error(exc, "cannot remove the staged change", self.file) from None
+        self._drop_bases()
         try:
             shared_state.unmark_staged(self.path)
         except HAProxyError as exc:
             self.warnings.append(f"the marker of this staged change stays visible to the "
                                  f"other operators: {exc}")
+
+    def _drop_bases(self, keep: str | None = None) -> None:
+        """Remove the kept bases of this file's staged change (but *keep*)."""
+        try:
+            names = os.listdir(self.file.parent)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(f"{self.key}.") and name.endswith(".base") and name != keep:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.file.parent / name)
 
     @contextlib.contextmanager
     def _mutating(self) -> Iterator[None]:
