@@ -7,10 +7,8 @@ internal error is logged with its traceback to a file whose path is printed.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -20,8 +18,6 @@ from console.haproxy.safe_text import visible
 from console.haproxy.statefs import StateError
 from console.instance import ExitStatus, Request, Target, resolve
 from console.settings import DEFAULT_INTERVAL
-
-log = logging.getLogger("haconsole")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -268,6 +264,8 @@ def _log_source(args: argparse.Namespace) -> tuple[str | None, str | None]:
 # -- main --------------------------------------------------------------------------
 
 def _internal_error(exc: BaseException) -> int:
+    import traceback
+
     from console.haproxy.statefs import log_path, open_nofollow
 
     try:
