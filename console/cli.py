@@ -7,12 +7,10 @@ internal error is logged with its traceback to a file whose path is printed.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
 import sys
-import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from console import __version__, hints
 from console.haproxy.errors import HAProxyError
@@ -21,16 +19,28 @@ from console.haproxy.statefs import StateError
 from console.instance import ExitStatus, Request, Target, resolve
 from console.settings import DEFAULT_INTERVAL
 
-log = logging.getLogger("haconsole")
 
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with *command* ``"config"``, only that command's part
+    (the other commands' modules are not imported: a config edit starts sooner)."""
     p = argparse.ArgumentParser(
         prog="haconsole",
         description="A terminal operations console for HAProxy.",
         epilog="Without a command, opens the console. Start a lab to try it: haconsole lab",
     )
     p.add_argument("--version", action="version", version=f"haconsole {__version__}")
+    _global_options(p)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    if command == "config":
+        from console.config_cli import add_config_parser
+
+        add_config_parser(sub)
+        return p
+    _all_commands(sub)
+    return p
+
+
+def _global_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("instance")
     g.add_argument("-s", "--socket", metavar="ADDR",
                    help="stats socket: unix path, or host:port (ipv4@, ipv6@ accepted)")
@@ -68,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open on \"what's hurting now\" (w): what fails, ranked, with its "
                    "evidence")
 
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+def _all_commands(sub: argparse._SubParsersAction) -> None:
     show = sub.add_parser("show", help="print info, stat, proc or servers and exit")
     show.add_argument("what", choices=["info", "stat", "proc", "servers"])
     show.add_argument("--json", action="store_true", help="JSON instead of a table")
@@ -114,7 +125,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_drill_parser(sub)  # drill list, drill NAME
     lab.add_argument("--drill", metavar="NAME", help="run this drill on the lab "
                      "(as: haconsole drill NAME)")
-    return p
+
+
+class _Probe(argparse.ArgumentParser):
+    """The global options alone, to find the command before building its parser."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(message)
+
+
+def command_of(argv: Sequence[str] | None) -> str | None:
+    """The command *argv* runs (None: unknown, or help asked before it): the parser
+    built for it then holds that command only. Anything unusual gets the whole parser,
+    so that help and errors read the same."""
+    probe = _Probe(prog="haconsole", add_help=False)
+    _global_options(probe)
+    try:
+        _, rest = probe.parse_known_args(argv)
+    except (ValueError, SystemExit):
+        return None
+    for word in rest:
+        if word.startswith("-"):
+            return None  # help, or an unknown option: the whole parser says it
+        return word
+    return None
 
 
 # -- resolving the target ----------------------------------------------------------
@@ -139,6 +173,8 @@ DELTA_RANGE = (0.1, 3600.0)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    import asyncio
+
     from console import oneshot
     from console.settings import check_range
 
@@ -228,6 +264,8 @@ def _log_source(args: argparse.Namespace) -> tuple[str | None, str | None]:
 # -- main --------------------------------------------------------------------------
 
 def _internal_error(exc: BaseException) -> int:
+    import traceback
+
     from console.haproxy.statefs import log_path, open_nofollow
 
     try:
@@ -253,7 +291,7 @@ def split_instances(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(command_of(argv))
     args = parser.parse_args(argv)
     split_instances(args)
     hints.remember(args)

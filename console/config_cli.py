@@ -9,7 +9,6 @@ roll back on failure. The staging area is shared with the console (TUI).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import subprocess
@@ -234,6 +233,8 @@ def _server_ref(ref: str) -> tuple[str, str]:
 
 def apply_target(target: Target) -> ApplyTarget:
     """How the target's HAProxy loads a new file (:func:`console.instance.apply_target`)."""
+    import asyncio
+
     from console.instance import apply_target as build
 
     return asyncio.run(build(target))
@@ -563,6 +564,8 @@ def _show_plan(plan: Any) -> None:
 
 
 def _apply_one(args: argparse.Namespace, at: Any, staging: Any) -> int:
+    import asyncio
+
     from console.haproxy.apply import apply_async, plan_apply
 
     config = staging.path

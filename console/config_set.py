@@ -10,7 +10,6 @@ every ``-f`` of the service.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from dataclasses import dataclass
@@ -62,6 +61,8 @@ def current_text(staging: Any) -> bytes:
 
 def cond_context(at: Any) -> Any:
     """What ``.if`` conditions depend on for the service (binary, environment)."""
+    import asyncio
+
     from console.haproxy.apply_guard import service_cond
     from console.haproxy.apply_steps import check_binary
     from console.haproxy.config.cond import UNKNOWN
@@ -90,13 +91,20 @@ def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any])
 
     *stagings*: path → ``Staging`` of every file of the set.
     """
+    from console.haproxy.config.cond import UNKNOWN
     from console.haproxy.config.fileset import SetContext, link, route
     from console.haproxy.staging import compute_candidate
 
     files = files_of(target)
-    cond = cond_context(at)
+    if len(files) == 1:
+        _rebuild(stagings[files[0]], files[0])
     named = [(f, current_text(stagings[f])) for f in files]
-    k = route(link(named, cond), op)
+    linked = link(named)
+    cond = UNKNOWN
+    if any(cfg.has_blocks for cfg in linked):  # which lines are read depends on the service
+        cond = cond_context(at)
+        linked = link(named, cond)
+    k = route(linked, op)
     path = files[k]
     staging = stagings[path]
     context = SetContext(tuple(named[:k]), tuple(named[k + 1:]), cond)
@@ -107,10 +115,26 @@ def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any])
     return Staged(staging, path, staging.candidate != before, len(files), context)
 
 
+def _rebuild(staging: Any, path: str) -> None:
+    """Make the staged text from the base and the staged edits: the edit to stage reads
+    it, and is then staged from the base; both from one reading of the base (a big file
+    is not read twice). Nothing is changed; a failure is left to the staging to say."""
+    from console.haproxy.staging import compute_candidate
+
+    if not staging.ops or staging.has_raw_edit or staging.status() != "pending":
+        return
+    try:
+        compute_candidate(staging.base, staging.ops, name=path)
+    except HAProxyError:
+        pass
+
+
 def runtime_disagrees(at: Any, op: dict[str, Any]) -> list[str]:
     """Where the running HAProxy contradicts a ``server_set`` the file already satisfies."""
     if op.get("op") != "server_set" or not at.has_runtime:
         return []
+    import asyncio
+
     from console.haproxy.apply_steps import runtime_run
     from console.haproxy.parsers import SRV_ADMF_CMAINT, parse_servers_state
 

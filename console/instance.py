@@ -19,13 +19,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from console import settings as settings_mod
-from console.haproxy.apply_steps import ApplyTarget
-from console.haproxy.discovery import CommandLine
-from console.haproxy.node_files import NodeFiles, Process
-from console.haproxy.ssh import SSHNode
 from console.settings import DEFAULT_INTERVAL, check_interval
+
+if TYPE_CHECKING:  # (imported where used: a config edit does not load them all)
+    from console.haproxy.apply_target import ApplyTarget
+    from console.haproxy.discovery import CommandLine
+    from console.haproxy.node_files import NodeFiles, Process
+    from console.haproxy.ssh import SSHNode
 
 
 class ExitStatus(IntEnum):
@@ -216,7 +219,7 @@ def connect_ssh(t: Target) -> None:
     """
     import atexit
 
-    from console.haproxy.ssh import check_remote_path
+    from console.haproxy.ssh import SSHNode, check_remote_path
 
     node = SSHNode(t.ssh or "", sudo=t.sudo, ssh_config=t.ssh_config)
     t.remote_socket = check_remote_path(t.socket or DEFAULT_NODE_SOCKET, "stats socket")
@@ -246,6 +249,7 @@ def attach_files(t: Target) -> None:
     ``t.configs`` become the mirror's paths, which staging and history work on.
     """
     from console.haproxy.errors import ValidationError
+    from console.haproxy.node_files import NodeFiles
     from console.haproxy.statefs import state_dir
 
     if not t.ssh or t.node is None:
@@ -402,6 +406,8 @@ async def apply_target(target: Target) -> ApplyTarget:
 def apply_target_from(target: Target, cmdline: CommandLine | None) -> ApplyTarget:
     """The :class:`ApplyTarget` of *target* once the master's command line is known (or
     known to be unreadable: ``None``); :func:`apply_target` is the way to get one."""
+    from console.haproxy.apply_target import ApplyTarget
+
     haproxy, origin = target.haproxy, target.haproxy_origin
     if origin != "settings" and cmdline and cmdline.binary:
         haproxy, origin = cmdline.binary, "running instance"

@@ -47,16 +47,15 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import tomlkit
-import tomlkit.exceptions
-from tomlkit.toml_document import TOMLDocument
+from typing import TYPE_CHECKING, Any
 
 from console.haproxy import limits as limits_mod
 from console.haproxy.errors import ConfigError
 from console.paths import settings_file
 from console.textfiles import read_text_capped
+
+if TYPE_CHECKING:
+    from tomlkit.toml_document import TOMLDocument
 
 RELOAD_METHODS = ("master", "systemctl", "command")
 DEFAULT_INTERVAL = limits_mod.DEFAULT_INTERVAL
@@ -137,7 +136,9 @@ class LimitSettings:
 @dataclass
 class Settings:
     path: Path
-    document: TOMLDocument
+    # the file as tomlkit reads it (comments and layout kept on save); None without a
+    # file (tomlkit is loaded when a file is read or saved: not for every command)
+    document: TOMLDocument | None = None
     default_instance: str | None = None
     instances: dict[str, Instance] = field(default_factory=dict)
     fleets: dict[str, list[str]] = field(default_factory=dict)  # name -> instance names
@@ -161,6 +162,10 @@ class Settings:
 
     def set_preference(self, section: str, key: str, value: object) -> None:
         """Set ``[section] key = value`` and save, keeping comments and layout."""
+        import tomlkit
+
+        if self.document is None:
+            self.document = tomlkit.document()
         doc = self.document
         if section not in doc:
             doc.add(section, tomlkit.table())
@@ -203,7 +208,11 @@ class Settings:
                                           "owner or group", str(real),
                                           "save them as their owner") from None
                 os.fchmod(fd, stat.S_IMODE(st.st_mode) if st is not None else 0o600)
-                data = tomlkit.dumps(self.document).encode("utf-8")
+                import tomlkit
+
+                document = self.document if self.document is not None else \
+                    tomlkit.document()
+                data = tomlkit.dumps(document).encode("utf-8")
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
@@ -288,6 +297,19 @@ def _config_paths(table: dict, path: Path, text: str, name: str) -> list[str]:
     return [os.path.expanduser(v) for v in value]
 
 
+def _parse(p: Path, text: str) -> TOMLDocument:
+    import tomlkit
+    import tomlkit.exceptions
+
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        reason = str(exc).split(" at line ")[0]
+        raise ConfigError(f"settings file is not valid TOML: {reason}",
+                          f"{p}:{exc.line}:{exc.col}",
+                          "fix that line, or move the file away to start fresh") from None
+
+
 def load(path: str | Path | None = None) -> Settings:
     """Load the settings file; a missing file gives empty settings."""
     p = Path(path) if path else settings_file()
@@ -299,15 +321,9 @@ def load(path: str | Path | None = None) -> Settings:
             raise ConfigError("settings file not found", str(p),
                               "check the path given to --settings") from None
         text, exists = "", False
-    try:
-        doc = tomlkit.parse(text)
-    except tomlkit.exceptions.ParseError as exc:
-        reason = str(exc).split(" at line ")[0]
-        raise ConfigError(f"settings file is not valid TOML: {reason}",
-                          f"{p}:{exc.line}:{exc.col}",
-                          "fix that line, or move the file away to start fresh") from None
-
-    settings = Settings(path=p, document=doc, exists=exists)
+    document = _parse(p, text) if exists else None
+    settings = Settings(path=p, document=document, exists=exists)
+    doc: Mapping[str, Any] = document if document is not None else {}
     settings.default_instance = _get(doc, "default_instance", str, p, text,
                                      "default_instance")  # type: ignore[assignment]
     settings.shared_state_dir = _get(doc, "shared_state_dir", str, p, text,

@@ -9,6 +9,7 @@ sockets. Debian's default paths are tried when nothing is given.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -116,37 +117,55 @@ def read_cmdline(pid: int) -> CommandLine:
     return out
 
 
+_SECTIONS = ("global", "defaults", "frontend", "backend", "listen", "peers", "resolvers",
+             "userlist", "ring", "cache", "http-errors", "mailers", "program", "log-forward",
+             "crt-store", "traces", "acme")
+# A section's first line, searched after a "\n" (a literal start: a fast search on a big
+# file): the first word, after blanks, is a section keyword.
+_SECTION_RE = re.compile(r"\n[^\S\n]*+(" + "|".join(
+    re.escape(k) for k in sorted(_SECTIONS, key=len, reverse=True)) + r")(?=[\s#]|\Z)")
+
+
 def stats_sockets_in_config(text: str) -> list[tuple[str, str]]:
-    """``(address, level)`` of every ``stats socket`` line in the global section."""
+    """``(address, level)`` of every ``stats socket`` line in the global section.
+
+    Only the lines of the ``global`` sections are read (found by one search for the
+    sections' first lines).
+    """
     found: list[tuple[str, str]] = []
-    in_global = False
-    for raw in split_lf(text):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+    marked = "\n" + text
+    heads = [(m.start(), m.group(1)) for m in _SECTION_RE.finditer(marked)]
+    for k, (at, kw) in enumerate(heads):
+        if kw != "global":
             continue
-        first = line.split()[0]
-        if first in ("global", "defaults", "frontend", "backend", "listen", "peers",
-                     "resolvers", "userlist", "ring", "cache", "http-errors", "mailers",
-                     "program", "log-forward", "crt-store", "traces", "acme"):
-            in_global = first == "global"
-            continue
-        if not in_global:
-            continue
-        try:
-            words = shlex.split(line)
-        except ValueError:
-            continue
-        if len(words) >= 3 and words[0] == "stats" and words[1] == "socket":
-            addr = words[2]
-            if addr.startswith("unix@"):
-                addr = addr[5:]
-            level = "operator"
-            if "level" in words[3:]:
-                idx = words.index("level", 3)
-                if idx + 1 < len(words):
-                    level = words[idx + 1]
-            found.append((addr, level))
+        start = marked.find("\n", at + 1)
+        if start < 0:
+            break
+        end = heads[k + 1][0] + 1 if k + 1 < len(heads) else len(marked)
+        for raw in split_lf(marked[start + 1:end]):
+            _stats_socket(raw, found)
     return found
+
+
+def _stats_socket(raw: str, found: list[tuple[str, str]]) -> None:
+    """Add the ``stats socket`` of the global section's line *raw*, if it is one."""
+    line = raw.split("#", 1)[0].strip()
+    if not line:
+        return
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return
+    if len(words) >= 3 and words[0] == "stats" and words[1] == "socket":
+        addr = words[2]
+        if addr.startswith("unix@"):
+            addr = addr[5:]
+        level = "operator"
+        if "level" in words[3:]:
+            idx = words.index("level", 3)
+            if idx + 1 < len(words):
+                level = words[idx + 1]
+        found.append((addr, level))
 
 
 def socket_from_config(config_path: str) -> str | None:
@@ -186,10 +205,11 @@ async def discover(socket: str | None = None, master: str | None = None,
         found.notes.append(f"using Debian's default socket {DEBIAN_SOCKET}")
     if found.socket:
         try:
-            from console.haproxy.parsers import parse_info
+            answer = await RuntimeClient(found.socket, connect_timeout=2,
+                                         read_timeout=5).run("show info")
+            from console.haproxy.parsers import parse_info  # (once HAProxy answered)
 
-            info = parse_info(await RuntimeClient(found.socket, connect_timeout=2,
-                                                  read_timeout=5).run("show info"))
+            info = parse_info(answer)
             found.pid = int(info.get("Pid", "0")) or None
         except (HAProxyError, ValueError) as exc:
             found.notes.append(f"could not ask the socket: {exc}")

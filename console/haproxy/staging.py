@@ -4,11 +4,14 @@ A change to the file is first *staged*: the list of edit operations, the live
 file's hash they were computed on (the *base*), and the resulting candidate text.
 The CLI and the TUI share it through ``<state dir>/staging/<key>.json`` (key: a
 hash of the file's real path), rewritten atomically after every change, so a
-crash loses nothing. Nothing touches the live file until the apply pipeline
-(:mod:`console.haproxy.apply`) runs. The staged change is its author's (the
-private state directory); a marker in the shared place
-(:mod:`console.haproxy.shared_state`) lets the other operators of the file see
-who has a change staged, and since when. The apply lock is in the shared place.
+crash loses nothing. It holds the edits and the staged text as a splice of the
+base (a big file with one changed line is not stored twice); the base itself is
+``<key>.<its hash>.base``, written once per base, read only when the live file is
+no longer it (the live file, read anyway, is the base while nothing changed it).
+Nothing touches the live file until the apply pipeline (:mod:`console.haproxy.apply`)
+runs. The staged change is its author's (the private state directory); a marker in
+the shared place (:mod:`console.haproxy.shared_state`) lets the other operators of
+the file see who has a change staged, and since when. The apply lock is in the shared place.
 
 Operations are the config model's (``server_set``, ``server_add``, ``server_del``,
 ``keyword_set``…, applied by :func:`console.haproxy.config.apply_ops`), plus
@@ -25,7 +28,9 @@ import difflib
 import json
 import os
 import re
+import stat
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +47,7 @@ from console.haproxy.locks import flock as _flock
 from console.haproxy.locks import who
 from console.haproxy.statefs import StateError, os_error, private_dir, read_file, state_dir
 
-FORMAT = 1
+FORMAT = 2  # 1: the base and the staged text inline (base64), still read
 
 
 class StagingError(HAProxyError):
@@ -178,15 +183,29 @@ def config_words(line: str) -> list[str]:
     return out
 
 
+# A line whose first word (see config_words: quotes and escapes belong to the word) is a
+# section keyword, searched after a "\n" (a literal start: a fast search on a big file).
+_HEADER_RE = re.compile(r"\n[^\S\n]*+(?:" + "|".join(
+    re.escape(k) for k in sorted(SECTION_KEYWORDS, key=len, reverse=True)) + r")(?=[\s#]|\Z)")
+
+
 def section_headers(text: str) -> list[tuple[int, str]]:
-    """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``."""
+    """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``.
+
+    Only the headers' lines are split into words (found by one search of the text).
+    """
     found: list[tuple[int, str]] = []
-    for n, line in enumerate(split_lf(text), 1):
-        words = config_words(line)
-        if words and words[0] in SECTION_KEYWORDS:
-            label = words[0] if len(words) == 1 or words[1] == "from" else \
-                f"{words[0]} {words[1]}"
-            found.append((n, label))
+    marked = "\n" + text
+    n, at = 0, 0
+    for m in _HEADER_RE.finditer(marked):
+        n += marked.count("\n", at, m.start() + 1)
+        at = m.start() + 1
+        end = marked.find("\n", at)
+        line = marked[at:end if end >= 0 else len(marked)]
+        words = config_words(line[:-1] if line.endswith("\r") else line)
+        label = words[0] if len(words) == 1 or words[1] == "from" else \
+            f"{words[0]} {words[1]}"
+        found.append((n, label))
     return found
 
 
@@ -215,9 +234,111 @@ def unified_diff(old: bytes, new: bytes, fromfile: str, tofile: str) -> str:
     a = split_lf(old.decode("utf-8", "replace"), keepends=True)
     b = split_lf(new.decode("utf-8", "replace"), keepends=True)
     out = []
-    for line in difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile):
+    for line in _unified_lines(a, b, fromfile, tofile):
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+# A big file with a few changed lines: difflib compares only the part from the first
+# change to the last (with the 3 lines of context around it), not the whole file.
+_TRIM_FROM = 2000  # lines (both texts): below, the whole texts
+_TRIM_MIDDLE = 2000  # lines between the first and the last change, at most
+
+
+def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> list[str]:
+    """``difflib.unified_diff(a, b, fromfile, tofile)``, the lines equal at both ends of
+    a big file left out of the comparison (the same hunks, numbered in the whole file)."""
+    whole = list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile)) \
+        if len(a) + len(b) < _TRIM_FROM else None
+    if whole is not None:
+        return whole
+    limit = min(len(a), len(b))
+    head = 0
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    if head == len(a) == len(b):
+        return []
+    if max(len(a), len(b)) - head - tail > _TRIM_MIDDLE:
+        return list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile))
+    # difflib does not anchor a match on a line more than 1% of the other file's lines
+    # hold ("popular": blank lines, ``balance roundrobin``…): the same here, counted on
+    # the whole file; the lines kept around the changes reach a line it anchors on
+    popular = _popular(b)
+    lo = max(0, head - 3)
+    while lo > 0 and a[lo] in popular:
+        lo -= 1
+    keep = max(0, tail - 3)
+    while keep > 0 and b[len(b) - keep - 1] in popular:
+        keep -= 1
+    matcher = difflib.SequenceMatcher(None, a[lo:len(a) - keep], b[lo:len(b) - keep],
+                                      autojunk=False)
+    for line in popular:
+        matcher.b2j.pop(line, None)  # type: ignore[attr-defined]
+    groups = list(matcher.get_grouped_opcodes(3))
+    if not _unambiguous(a, b, lo, groups):
+        return list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile))
+    out = [f"--- {fromfile}\n", f"+++ {tofile}\n"]
+    for group in groups:
+        first, last = group[0], group[-1]
+        out.append(f"@@ -{_range(lo + first[1], lo + last[2])} "
+                   f"+{_range(lo + first[3], lo + last[4])} @@\n")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [" " + line for line in a[lo + i1:lo + i2]]
+                continue
+            if tag in ("replace", "delete"):
+                out += ["-" + line for line in a[lo + i1:lo + i2]]
+            if tag in ("replace", "insert"):
+                out += ["+" + line for line in b[lo + j1:lo + j2]]
+    return out
+
+
+def _popular(b: list[str]) -> set[str]:
+    """The lines difflib's matcher sets aside in *b* (``autojunk``)."""
+    if len(b) < 200:
+        return set()
+    most = len(b) // 100 + 1
+    return {line for line, n in Counter(b).items() if n > most}
+
+
+def _unambiguous(a: list[str], b: list[str], lo: int,
+                 groups: list[list[tuple[str, int, int, int, int]]]) -> bool:
+    """True when every removed line is once in *a* and nowhere in *b*, and every added
+    line once in *b* and nowhere in *a*: then where a change is told cannot depend on
+    the lines around it (otherwise, say, a blank line inserted among blank lines, the
+    whole files are compared, as difflib does)."""
+    removed = [x for group in groups for tag, i1, i2, _, _ in group if tag != "equal"
+               for x in a[lo + i1:lo + i2]]
+    added = [y for group in groups for tag, _, _, j1, j2 in group if tag != "equal"
+             for y in b[lo + j1:lo + j2]]
+    if len(removed) + len(added) > 200:
+        return False
+    gone, new = set(removed), set(added)
+    if len(gone) != len(removed) or len(new) != len(added):
+        return False
+    count_a: dict[str, int] = {}
+    count_b: dict[str, int] = {}
+    for line in a:
+        if line in gone or line in new:
+            count_a[line] = count_a.get(line, 0) + 1
+    for line in b:
+        if line in gone or line in new:
+            count_b[line] = count_b.get(line, 0) + 1
+    return all(count_a.get(x) == 1 and x not in count_b for x in gone) and \
+        all(count_b.get(y) == 1 and y not in count_a for y in new)
+
+
+def _range(start: int, stop: int) -> str:
+    """A hunk's range as unified diffs write it (difflib's rule)."""
+    begin, length = start + 1, stop - start
+    if length == 1:
+        return f"{begin}"
+    if not length:
+        begin -= 1
+    return f"{begin},{length}"
 
 
 def hunks_of(diff: str, old: bytes, new: bytes) -> list[Hunk]:
@@ -265,6 +386,48 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
+    """How many first bytes *a* and *b* share (at most *limit*): slices compared by
+    halves, a big text's bytes never looped over one by one."""
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _splice(base: bytes, text: bytes) -> list[int | str]:
+    """*text* as ``[prefix, suffix, middle]``: the first *prefix* and last *suffix* bytes
+    of *base* around *middle* (base64)."""
+    limit = min(len(base), len(text))
+    head = _common_prefix(base, text, limit)
+    tail = _common_prefix(base[::-1], text[::-1], limit - head) if head < limit else 0
+    return [head, tail, _b64(text[head:len(text) - tail])]
+
+
+def _unsplice(base: bytes, splice: list[Any]) -> bytes:
+    """The text :func:`_splice` stored (ValueError: not a splice of *base*)."""
+    if len(splice) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                   for n in splice[:2]) or not isinstance(splice[2], str) \
+            or splice[0] + splice[1] > len(base):
+        raise ValueError("'candidate_splice' is not a splice of the base")
+    head, tail = splice[0], splice[1]
+    return base[:head] + base64.b64decode(splice[2], validate=True) + base[len(base) - tail:]
+
+
+def _holds(path: Path, size: int) -> bool:
+    """True when *path* is a regular file of *size* bytes (a base already kept; its hash
+    is checked when it is read)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size and st.st_uid == os.geteuid()
+
+
 class Staging:
     """The pending change set of one configuration file (see the module docstring)."""
 
@@ -279,6 +442,7 @@ class Staging:
         self.created = self.updated = 0.0
         self.user: dict[str, Any] = {}
         self.warnings: list[str] = []  # said after a change: e.g. the marker not shared
+        self._diff: tuple[bytes, bytes, str] | None = None  # base, candidate, their diff
 
     # -- loading and saving --------------------------------------------------------------
 
@@ -298,10 +462,13 @@ class Staging:
             doc = json.loads(data.decode("utf-8"))
             if not isinstance(doc, dict):
                 raise ValueError(f"a JSON {type(doc).__name__}, not an object")
-            if doc.get("format") != FORMAT:
+            if doc.get("format") not in (1, FORMAT):
                 raise ValueError(f"unknown format {str(doc.get('format'))[:20]!r}")
-            for name, kind in (("base", str), ("candidate", str), ("ops", list),
-                               ("created", (int, float)), ("updated", (int, float))):
+            texts = (("base", str), ("candidate", str)) if doc["format"] == 1 else (
+                ("base_hash", str), ("candidate_hash", str), ("base_size", int),
+                ("candidate_splice", list))
+            for name, kind in (*texts, ("ops", list), ("created", (int, float)),
+                               ("updated", (int, float))):
                 if not isinstance(doc.get(name), kind) or isinstance(doc.get(name), bool):
                     raise ValueError(f"{name!r} is missing or of the wrong type")
             if not all(isinstance(op, dict) for op in doc["ops"]):
@@ -309,8 +476,14 @@ class Staging:
             user = doc.get("user") or {}
             if not isinstance(user, dict):
                 raise ValueError("'user' is not an object")
-            base = base64.b64decode(doc["base"], validate=True)
-            candidate = base64.b64decode(doc["candidate"], validate=True)
+            if doc["format"] == 1:
+                base = base64.b64decode(doc["base"], validate=True)
+                candidate = base64.b64decode(doc["candidate"], validate=True)
+            else:
+                base = self._stored_base(doc["base_hash"], doc["base_size"])
+                candidate = _unsplice(base, doc["candidate_splice"])
+                if sha256(candidate) != doc["candidate_hash"]:
+                    raise ValueError("the staged text does not match its hash")
         except (ValueError, UnicodeDecodeError) as exc:
             raise StateError(f"the staged change is unreadable: {exc}", str(self.file),
                              f"move that file away to start afresh (mv {self.file} "
@@ -319,6 +492,27 @@ class Staging:
         self.ops = list(doc["ops"])
         self.created, self.updated = float(doc["created"]), float(doc["updated"])
         self.user = dict(user)
+
+    def _base_file(self, base_hash: str) -> Path:
+        return self.file.with_name(f"{self.key}.{base_hash[:32]}.base")
+
+    def _stored_base(self, base_hash: str, size: int) -> bytes:
+        """The base of a staged change: the live file while it still is that text, else
+        the copy kept beside the staged change (its hash checked)."""
+        try:
+            live: bytes | None = read_bytes(self.real_path)
+        except WriteError:
+            live = None
+        if live is not None and len(live) == size and sha256(live) == base_hash:
+            return live
+        if not re.fullmatch("[0-9a-f]{64}", base_hash):
+            raise ValueError("'base_hash' is not a SHA-256")
+        kept = read_file(self._base_file(base_hash), what="the staged change's base")
+        if kept is None or sha256(kept) != base_hash:
+            raise ValueError(f"its base (the text of the file when the change was staged) "
+                             f"is {'missing' if kept is None else 'damaged'}: "
+                             f"{self._base_file(base_hash)}")
+        return kept
 
     def _reset(self, live: bytes) -> None:
         self.base = self.candidate = live
@@ -334,10 +528,17 @@ class Staging:
         self.created = self.created or now
         self.updated = now
         self.user = who()
+        base_file = self._base_file(self.base_hash)
+        if not _holds(base_file, len(self.base)):  # (written once per base)
+            try:
+                write_private(str(base_file), self.base, action="save the staged change")
+            except WriteError as exc:
+                raise StateError(exc.what, exc.where, exc.hint) from None
         doc = {
             "format": FORMAT, "config": self.real_path, "path": self.path,
             "base_hash": self.base_hash, "candidate_hash": self.candidate_hash,
-            "base": _b64(self.base), "candidate": _b64(self.candidate), "ops": self.ops,
+            "base_size": len(self.base),
+            "candidate_splice": _splice(self.base, self.candidate), "ops": self.ops,
             "created": self.created, "updated": self.updated, "user": self.user,
         }
         try:
@@ -345,6 +546,7 @@ class Staging:
                           action="save the staged change")
         except WriteError as exc:
             raise StateError(exc.what, exc.where, exc.hint) from None
+        self._drop_bases(keep=base_file.name)
         try:
             shared_state.mark_staged(self.path, dict(self.user, since=self.created,
                                                      edits=len(self.ops),
@@ -358,11 +560,23 @@ class Staging:
             self.file.unlink(missing_ok=True)
         except OSError as exc:
             raise os_error(exc, "cannot remove the staged change", self.file) from None
+        self._drop_bases()
         try:
             shared_state.unmark_staged(self.path)
         except HAProxyError as exc:
             self.warnings.append(f"the marker of this staged change stays visible to the "
                                  f"other operators: {exc}")
+
+    def _drop_bases(self, keep: str | None = None) -> None:
+        """Remove the kept bases of this file's staged change (but *keep*)."""
+        try:
+            names = os.listdir(self.file.parent)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(f"{self.key}.") and name.endswith(".base") and name != keep:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.file.parent / name)
 
     @contextlib.contextmanager
     def _mutating(self) -> Iterator[None]:
@@ -486,8 +700,13 @@ class Staging:
     # -- review --------------------------------------------------------------------------
 
     def diff(self) -> str:
-        return unified_diff(self.base, self.candidate, f"{self.path} (live)",
-                            f"{self.path} (staged)")
+        cached = self._diff
+        if cached is not None and cached[0] is self.base and cached[1] is self.candidate:
+            return cached[2]  # (a big file: diffed once per command)
+        out = unified_diff(self.base, self.candidate, f"{self.path} (live)",
+                           f"{self.path} (staged)")
+        self._diff = (self.base, self.candidate, out)
+        return out
 
     def hunks_with_sections(self) -> list[Hunk]:
         return hunks_of(self.diff(), self.base, self.candidate)

@@ -33,3 +33,49 @@ defaults
 """
     assert stats_sockets_in_config(text) == [("/run/haproxy/admin.sock", "admin"),
                                              ("ipv4@127.0.0.1:9999", "operator")]
+
+
+def _every_line(text: str) -> list[tuple[str, str]]:
+    """The same reading, line by line over the whole file."""
+    import shlex
+
+    from console.haproxy.lines import split_lf
+
+    found: list[tuple[str, str]] = []
+    in_global = False
+    for raw in split_lf(text):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        first = line.split()[0]
+        if first in ("global", "defaults", "frontend", "backend", "listen", "peers",
+                     "resolvers", "userlist", "ring", "cache", "http-errors", "mailers",
+                     "program", "log-forward", "crt-store", "traces", "acme"):
+            in_global = first == "global"
+            continue
+        if in_global:
+            try:
+                words = shlex.split(line)
+            except ValueError:
+                continue
+            if len(words) >= 3 and words[:2] == ["stats", "socket"]:
+                level = words[words.index("level", 3) + 1] if "level" in words[3:-1] \
+                    else "operator"
+                found.append((words[2].removeprefix("unix@"), level))
+    return found
+
+
+def test_only_global_sections_are_read_the_same_way() -> None:
+    from tests.unit.test_config_roundtrip import corpus_files
+
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in corpus_files()]
+    texts += [
+        "global\r\n  stats socket /a.sock level admin\r\nbackend b\r\n",
+        "  global  # x\n stats socket /a level user\n\u00a0backend\u00a0b\n stats socket /b\n",
+        "global#c\nstats socket /a\nglobalx\nstats socket /b\nbackend#\nstats socket /c\n"
+        "\tglobal\nstats socket /d level\nstats socket 'unix@/e f' level admin",
+        "stats socket /before\nglobal\nstats socket /last",
+        "global\n\x0bstats socket /vt\n\x1cbackend b\nstats socket /fs\n",
+    ]
+    for text in texts:
+        assert stats_sockets_in_config(text) == _every_line(text), text[:200]

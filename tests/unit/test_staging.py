@@ -23,6 +23,7 @@ from console.haproxy.staging import (
     replace_op,
     section_headers,
 )
+from console.haproxy.statefs import StateError
 
 CFG = b"""\
 global
@@ -290,3 +291,82 @@ def test_outside_change_is_kept_as_its_own_version(cfg) -> None:
     v = hist.ensure_saved(cfg, CFG + b"# by hand\n")
     assert v.number == 2 and "changed outside haconsole" in v.message
     assert "+# by hand" in v.diff
+
+
+# --------------------------------------------------------------------------- stored form
+
+def _bases(st: Staging) -> list[str]:
+    return sorted(n for n in os.listdir(st.file.parent) if n.endswith(".base"))
+
+
+def test_the_staged_text_is_stored_as_a_splice_of_one_kept_base(cfg) -> None:
+    st = Staging.load(cfg)
+    st.set_candidate(CFG.replace(b"weight 10", b"weight 15"))
+    st.set_candidate(CFG.replace(b"weight 10", b"weight 16"))
+    doc = json.loads(st.file.read_text())
+    assert doc["format"] == 2 and "base" not in doc and "candidate" not in doc
+    assert doc["base_size"] == len(CFG) and doc["candidate_splice"][2] == "Ng=="
+    bases = _bases(st)
+    assert len(bases) == 1 and (st.file.parent / bases[0]).read_bytes() == CFG
+    assert stat.S_IMODE(os.stat(st.file.parent / bases[0]).st_mode) == 0o600
+    other = Staging.load(cfg)
+    assert (other.base, other.candidate, other.ops) == (st.base, st.candidate, st.ops)
+    st.discard()
+    assert _bases(st) == [] and not st.file.exists()
+
+
+def test_a_stale_change_reads_its_kept_base(cfg) -> None:
+    st = Staging.load(cfg)
+    st.set_candidate(CFG.replace(b"weight 10", b"weight 15"))
+    with open(cfg, "ab") as f:
+        f.write(b"# changed by hand\n")
+    other = Staging.load(cfg)
+    assert other.status() == "stale" and other.base == CFG
+    assert other.candidate == CFG.replace(b"weight 10", b"weight 15")
+    assert "+# changed by hand" in other.live_diff()
+
+
+@pytest.mark.parametrize("damage", ["missing", "damaged", "symlink"])
+def test_a_lost_base_is_a_clear_state_error(cfg, tmp_path, damage) -> None:
+    st = Staging.load(cfg)
+    st.set_candidate(CFG.replace(b"weight 10", b"weight 15"))
+    with open(cfg, "ab") as f:
+        f.write(b"# changed by hand\n")
+    base = st.file.parent / _bases(st)[0]
+    base.unlink()
+    if damage == "damaged":
+        base.write_bytes(CFG.replace(b"maxconn", b"maxconx"))
+    elif damage == "symlink":
+        (tmp_path / "elsewhere").write_bytes(CFG)
+        base.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StateError) as info:
+        Staging.load(cfg)
+    assert str(st.file) in str(info.value) or str(base) in str(info.value)
+
+
+@pytest.mark.parametrize("splice", [[0, 0, "AAAA"], [10 ** 6, 0, ""], [-1, 0, ""], "x",
+                                    [0, 0, "%%%"]])
+def test_a_bad_splice_is_a_clear_state_error(cfg, splice) -> None:
+    st = Staging.load(cfg)
+    st.set_candidate(CFG + b"# edited\n")
+    doc = json.loads(st.file.read_text())
+    st.file.write_text(json.dumps(dict(doc, candidate_splice=splice)))
+    with pytest.raises(StateError, match="the staged change is unreadable"):
+        Staging.load(cfg)
+
+
+def test_a_change_staged_in_the_first_format_is_still_read(cfg) -> None:
+    import base64
+
+    st = Staging.load(cfg)
+    st.set_candidate(CFG + b"# edited\n")
+    doc = json.loads(st.file.read_text())
+    old = {k: v for k, v in doc.items() if k not in ("candidate_splice", "base_size")}
+    old.update(format=1, base=base64.b64encode(CFG).decode(),
+               candidate=base64.b64encode(CFG + b"# edited\n").decode())
+    st.file.write_text(json.dumps(old))
+    other = Staging.load(cfg)
+    assert other.candidate == CFG + b"# edited\n" and other.status() == "pending"
+    other.set_candidate(CFG + b"# edited again\n")
+    assert json.loads(st.file.read_text())["format"] == 2
+    assert Staging.load(cfg).candidate == CFG + b"# edited again\n"

@@ -323,12 +323,12 @@ _ENV_KEYWORDS = frozenset({"setenv", "presetenv", "unsetenv", "resetenv"})
 def line_states(cfg: ConfigFile, ctx: CondContext, env: Env) -> LineStates:
     """Evaluate every conditional block of *cfg* (see the module docstring)."""
     env = env.copy()
-    keywords = [line.keyword for line in cfg.lines]
-    if not any(kw in _BLOCK_KEYWORDS for kw in keywords):  # no block: every line is read
-        for i, kw in enumerate(keywords):
-            if kw in _ENV_KEYWORDS:
+    marks = cfg.marks  # the directives and environment lines, in order
+    if not any(kw in _BLOCK_KEYWORDS for kw in marks.values()):  # no block: every line read
+        for i, mark in marks.items():
+            if mark in _ENV_KEYWORDS:
                 environment_line(cfg.lines[i], env, certain=True)
-        n = len(keywords)
+        n = len(cfg.lines)
         return LineStates([True] * n, [None] * n, env)
     states: list[Tri] = []
     blame: list[int | None] = []

@@ -354,6 +354,8 @@ def _references(cfg: ConfigFile, section: Section, server: str) -> list[str]:
     targets = {server, f"{section.name}/{server}"}
     for owner in [cfg, *cfg.others]:
         for i, line in enumerate(owner.lines):
+            if not _may_reference(line.text):
+                continue
             if line.keyword not in ("use-server", "server", "default-server",
                                     "server-template") or owner.line_state(i) is False:
                 continue
@@ -372,6 +374,14 @@ def _references(cfg: ConfigFile, section: Section, server: str) -> list[str]:
             if track.value in targets and (own or "/" in track.value):
                 refs.append(owner.where(i))
     return refs
+
+
+def _may_reference(text: str) -> bool:
+    """False for a line that can name no server: neither ``use-server`` nor ``track`` in
+    its text, and no quote or backslash that could spell them otherwise (a big file's
+    lines are not split into words for nothing)."""
+    return ("track" in text or "use-server" in text or "\\" in text or '"' in text
+            or "'" in text)
 
 
 def remove_server(cfg: ConfigFile, backend: str, name: str) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from console.haproxy.config.lexer import argument_end
 from console.haproxy.config.model import Line
@@ -93,9 +94,11 @@ def base_keyword(word: str) -> str:
     return word.split("(", 1)[0]
 
 
-@dataclass(frozen=True)
-class Param:
-    """One parameter: ``key`` alone (a flag) or ``key value``; indexes into the line's words."""
+class Param(NamedTuple):
+    """One parameter: ``key`` alone (a flag) or ``key value``; indexes into the line's words.
+
+    (Immutable; a tuple, cheap to make: a big configuration has hundreds of thousands.)
+    """
 
     key: str
     value: str | None
@@ -119,6 +122,12 @@ class Address:
 
 
 def parse_address(text: str) -> Address:
+    return Address(text, *address_parts(text))
+
+
+def address_parts(text: str) -> tuple[str | None, str, str | None]:
+    """``(prefix, host, port)`` of an address, as :class:`Address` holds them (without
+    making one: every server of a big file has an address)."""
     prefix = None
     rest = text
     m = _PREFIX_RE.match(text)
@@ -126,17 +135,17 @@ def parse_address(text: str) -> Address:
         prefix = m.group()
         rest = text[m.end():]
     if (prefix and prefix.split("+")[-1] in PATH_PREFIXES) or rest.startswith("/"):
-        return Address(text, prefix, rest, None)
+        return prefix, rest, None
     if rest.startswith("["):
         close = rest.find("]")
         if close > 0:
             after = rest[close + 1:]
             port = after[1:] if after.startswith(":") else None
-            return Address(text, prefix, rest[1:close], port or None)
+            return prefix, rest[1:close], port or None
     host, colon, port = rest.rpartition(":")
     if not colon:
-        return Address(text, prefix, rest, None)
-    return Address(text, prefix, host, port or None)
+        return prefix, rest, None
+    return prefix, host, port or None
 
 
 def parse_params(line: Line, start: int, values: frozenset[str],
@@ -176,8 +185,25 @@ class ServerLine:
 
     def param(self, key: str) -> Param | None:
         """The last occurrence of *key* (the one HAProxy keeps)."""
-        found = [p for p in self.params if p.key == key]
-        return found[-1] if found else None
+        last = self.__dict__.get("_last")
+        if last is None:  # each key's last parameter, once (every server of a big file asks)
+            last = {p.key: p for p in self.params}
+            object.__setattr__(self, "_last", last)
+        return last.get(key)
+
+    def _flags(self) -> dict[str, bool]:
+        """:meth:`flag` of every flag the line names, or cancels, found in one pass."""
+        state = self.__dict__.get("_flag_states")
+        if state is None:
+            state = {}
+            for p in self.params:
+                if p.is_flag:
+                    state[p.key] = True
+                    opposite = FLAG_OPPOSITES.get(p.key)
+                    if opposite:
+                        state[opposite] = False
+            object.__setattr__(self, "_flag_states", state)
+        return state
 
     @property
     def options(self) -> dict[str, str | bool]:
@@ -189,14 +215,7 @@ class ServerLine:
 
     def flag(self, name: str) -> bool | None:
         """True/False if the line sets flag *name* or its opposite (last wins), else None."""
-        opposite = FLAG_OPPOSITES.get(name)
-        state: bool | None = None
-        for p in self.params:
-            if p.is_flag and p.key == name:
-                state = True
-            elif p.is_flag and opposite and p.key == opposite:
-                state = False
-        return state
+        return self._flags().get(name)
 
 
 def parse_server_line(line: Line) -> ServerLine | None:

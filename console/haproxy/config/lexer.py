@@ -122,10 +122,14 @@ def lex(text: str) -> Lexed:
     if _SPECIAL_RE.search(text) is None:
         hash_at = text.find("#")
         body = text if hash_at < 0 else text[:hash_at]
-        return Lexed(tuple(Word(m.group(), m.group(), m.start(), m.end())
-                           for m in _BLANK_WORD_RE.finditer(body)),
+        # (Word's fields given whole to the tuple: a big file has hundreds of thousands)
+        return Lexed(tuple([_new_word(Word, (m.group(), m.group(), m.start(), m.end(), False,
+                                             ())) for m in _BLANK_WORD_RE.finditer(body)]),
                      hash_at if hash_at >= 0 else None, None)
     return _lex(text)
+
+
+_new_word = tuple.__new__
 
 
 def first_plain_word(text: str) -> str | None | bool:
@@ -136,6 +140,15 @@ def first_plain_word(text: str) -> str | None | bool:
     hash_at = text.find("#")
     m = _BLANK_WORD_RE.search(text, 0, hash_at if hash_at >= 0 else len(text))
     return m.group() if m else None
+
+
+def plain_words(text: str) -> list[str] | None:
+    """The words' values of a line without quotes, escapes, CR or NUL (the words
+    :func:`lex` gives, as strings); None for any other line."""
+    if _SPECIAL_RE.search(text) is not None:
+        return None
+    hash_at = text.find("#")
+    return _BLANK_WORD_RE.findall(text, 0, hash_at if hash_at >= 0 else len(text))
 
 
 def _lex(text: str) -> Lexed:

@@ -21,9 +21,12 @@ is the file's path, used in every message.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import re
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 
 from console.haproxy.config.cond import UNKNOWN, CondContext, Env, LineStates, line_states
 from console.haproxy.config.lexer import BLANKS, Lexed, Word, first_plain_word, lex
@@ -36,8 +39,8 @@ SECTION_KEYWORDS: tuple[str, ...] = (
     "crt-store", "traces", "log-profile", "acme", "fcgi-app",
 )
 SECTION_SET = frozenset(SECTION_KEYWORDS)
-# the last files parsed (name and bytes → the parsed file, never edited itself)
-_PARSED: OrderedDict[tuple[str, bytes], ConfigFile] = OrderedDict()
+# the last files parsed (bytes → the parsed file, never edited itself)
+_PARSED: OrderedDict[bytes, ConfigFile] = OrderedDict()
 _PARSED_KEPT = 4
 # Sections whose header may say ``from DEFAULTS``.
 PROXY_SECTIONS = frozenset({"defaults", "frontend", "backend", "listen"})
@@ -45,6 +48,18 @@ PROXY_SECTIONS = frozenset({"defaults", "frontend", "backend", "listen"})
 UNNAMED_SECTIONS = frozenset({"global", "traces"})
 DIRECTIVES = frozenset({".if", ".elif", ".else", ".endif",
                         ".notice", ".warning", ".alert", ".diag"})
+BLOCK_DIRECTIVES = frozenset({".if", ".elif", ".else", ".endif"})
+ENV_KEYWORDS = frozenset({"setenv", "presetenv", "unsetenv", "resetenv"})
+# The lines the index of a file is made of (see ConfigFile.marks).
+MARKED = SECTION_SET | DIRECTIVES | ENV_KEYWORDS
+# A line whose first word may be one of those, read without quotes or escapes (searched
+# in the text after a "\n": a literal start, which the regex engine finds fast)…
+_MARK_RE = re.compile(
+    r"\n[ \t\v\f]*+(" + "|".join(re.escape(k) for k in sorted(MARKED, key=len, reverse=True))
+    + r")(?=[ \t\v\f#\r\n]|\Z)")
+# …and the lines where that reading may be wrong (quotes, backslashes, NUL, a CR before
+# the end of the line): their first word is lexed.
+_SUSPECT_CHARS = ('"', "'", "\\", "\x00")
 
 
 class Line:
@@ -127,6 +142,15 @@ class Line:
         return kw  # type: ignore[return-value]
 
     @property
+    def has_words(self) -> bool:
+        """``bool(self.words)``, told without splitting a line without quotes or escapes."""
+        if self._lexed is None and self._keyword is False:
+            first = first_plain_word(self.text)
+            if first is not False:
+                return first is not None
+        return bool(self.words)
+
+    @property
     def values(self) -> list[str]:
         return [w.value for w in self.words]
 
@@ -189,13 +213,15 @@ class ConfigFile:
     """The whole file. Edits (see :mod:`console.haproxy.config.edit`) change it in place."""
 
     def __init__(self, lines: list[Line], *, bom: bytes = b"", name: str = "haproxy.cfg",
-                 _index: ConfigFile | None = None) -> None:
+                 _index: ConfigFile | None = None, _text: str | None = None) -> None:
         self.lines: list[Line] = list(lines)
         self.bom = bom
         self.name = name
         self.sections: list[Section] = []
         self._depth: list[int] = []
         self._block_end: dict[int, int] = {}
+        self._marks: dict[int, str] = {}
+        self._defaults: tuple[list[Section], list[Section]] | None = None
         self.cond: CondContext = UNKNOWN  # what `.if` conditions depend on
         self.env_in: Env | None = None  # the environment when HAProxy starts this file
         self.before: list[ConfigFile] = []  # files HAProxy reads before this one
@@ -205,8 +231,9 @@ class ConfigFile:
             # the same lines: the same index (its lists are replaced, never changed)
             self.sections, self._depth = _index.sections, _index._depth
             self._block_end = dict(_index._block_end)
+            self._marks = _index._marks
         else:
-            self.reindex()
+            self.reindex(_text)
 
     # -- reading and writing -------------------------------------------------------------
 
@@ -215,25 +242,40 @@ class ConfigFile:
         if not isinstance(data, bytes | bytearray):
             raise TypeError("ConfigFile.parse() takes bytes")
         data = bytes(data)
-        key = (name, data)
-        parsed = _PARSED.get(key)
+        parsed = _PARSED.get(data)
         if parsed is None:
             bom = BOM if data.startswith(BOM) else b""
             text = data[len(bom):].decode("utf-8", "surrogateescape")
-            parsed = ConfigFile(split_lines(text), bom=bom, name=name)
-            _PARSED[key] = parsed
+            with gc_paused():
+                parsed = ConfigFile(split_lines(text), bom=bom, name=name, _text=text)
+            _PARSED[data] = parsed
             while len(_PARSED) > _PARSED_KEPT:
                 _PARSED.popitem(last=False)
         else:
-            _PARSED.move_to_end(key)
+            _PARSED.move_to_end(data)
         # a copy: its line list is its own (lines are immutable), the kept one never
         # changes; a command parses the same files several times
         out = parsed.copy()
+        out.name = name
         return out if cls is ConfigFile else cls(out.lines, bom=out.bom, name=name)
+
+    def remember(self, data: bytes) -> None:
+        """Keep this file's index as the parse of *data* (its bytes, just written by
+        :meth:`to_bytes`): a command that made a text by edits does not read it again."""
+        kept = ConfigFile(self.lines, bom=self.bom, name=self.name, _index=self)
+        _PARSED[data] = kept
+        _PARSED.move_to_end(data)
+        while len(_PARSED) > _PARSED_KEPT:
+            _PARSED.popitem(last=False)
 
     def to_text(self) -> str:
         """The file as text (non-UTF-8 bytes as surrogates), without the BOM."""
-        return "".join(line.raw for line in self.lines)
+        out: list[str] = []
+        add = out.append
+        for line in self.lines:  # (a big file: plain attribute reads, one join)
+            add(line.text)
+            add(line.eol)
+        return "".join(out)
 
     def to_bytes(self) -> bytes:
         return self.bom + self.to_text().encode("utf-8", "surrogateescape")
@@ -271,45 +313,107 @@ class ConfigFile:
 
     # -- structure -----------------------------------------------------------------------
 
-    def reindex(self) -> None:
-        """Recompute conditional depths and sections after ``lines`` changed."""
+    @property
+    def marks(self) -> dict[int, str]:
+        """Index → first word of every line that starts a section, is a directive
+        (``.if``…) or sets the environment (``setenv``…), in the file's order: what the
+        structure of the file and :mod:`.cond` read (never changed in place)."""
+        return self._marks
+
+    @property
+    def has_blocks(self) -> bool:
+        """True when the file has ``.if`` blocks (which lines HAProxy reads may then
+        depend on its version and environment)."""
+        return any(kw in BLOCK_DIRECTIVES for kw in self._marks.values())
+
+    def reindex(self, text: str | None = None) -> None:
+        """Recompute conditional depths and sections after ``lines`` changed.
+
+        *text*: the lines' text, when the caller has it. The lines that matter are
+        found by a scan of the whole text (see :func:`scan_marks`); only those are read.
+        """
+        if text is None:
+            text = self.to_text()
+        self._index(scan_marks(self.lines, text))
+
+    def _index(self, marks: dict[int, str]) -> None:
         lines = self.lines
-        keywords = [line.keyword for line in lines]
+        n = len(lines)
+        self._marks = marks
         block_end: dict[int, int] = {}
-        stack: list[int] = []
-        headers: list[tuple[int, tuple[str, str | None, str | None]]] = []
-        if any(kw in DIRECTIVES for kw in keywords):
+        blocks = [i for i, kw in marks.items() if kw in BLOCK_DIRECTIVES]
+        if blocks:
             depth: list[int] = []
-            for i, kw in enumerate(keywords):
+            stack: list[int] = []
+            prev = 0
+            for i in blocks:
+                depth += [len(stack)] * (i - prev)
+                kw = marks[i]
                 if kw == ".endif" and stack:
                     block_end[stack.pop()] = i
-                    depth.append(len(stack))
-                elif kw in (".elif", ".else") and stack:
-                    depth.append(len(stack))
-                else:
-                    depth.append(len(stack))
-                    if kw == ".if":
-                        stack.append(i)
+                depth.append(len(stack))
+                if kw == ".if":
+                    stack.append(i)
+                prev = i + 1
+            depth += [len(stack)] * (n - prev)
         else:  # no .if anywhere (most files): every line at depth 0
-            depth = [0] * len(lines)
+            depth = [0] * n
         self._depth = depth
         self._block_end = block_end
         self._states = None
 
-        for i, kw in enumerate(keywords):
+        headers: list[tuple[int, tuple[str, str | None, str | None]]] = []
+        for i, kw in marks.items():
             if kw in SECTION_SET:
                 head = _section_header(lines[i])
                 if head:
                     headers.append((i, head))
         sections = []
         for k, (start, (kind, name, from_)) in enumerate(headers):
-            end = headers[k + 1][0] if k + 1 < len(headers) else len(self.lines)
-            body_end = start + 1
-            for j in range(end - 1, start, -1):
-                if self.lines[j].words:
-                    body_end = j + 1
-                    break
-            sections.append(Section(kind, name, from_, start, end, body_end, depth[start] > 0))
+            end = headers[k + 1][0] if k + 1 < len(headers) else n
+            sections.append(Section(kind, name, from_, start, end,
+                                    self._body_end(start, end), depth[start] > 0))
+        self.sections = sections
+
+    def _body_end(self, start: int, end: int) -> int:
+        for j in range(end - 1, start, -1):
+            if self.lines[j].has_words:
+                return j + 1
+        return start + 1
+
+    def _section_at(self, index: int, *, before: bool = False) -> int | None:
+        """Position in ``sections`` of the section holding line *index* (*before*: a
+        line inserted before *index*, which joins the section above a header)."""
+        lo, hi = 0, len(self.sections)
+        while lo < hi:  # the last section starting before (or at) index
+            mid = (lo + hi) // 2
+            start = self.sections[mid].start
+            if start < index or (start == index and not before):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo - 1 if lo else None
+
+    def _simple_edit(self, *texts: Line) -> bool:
+        """True when lines like *texts* change no structure: no section header, no
+        directive, no environment line, and the file has no ``.if`` block."""
+        return not self._block_end and not self.has_blocks and all(
+            line.keyword not in MARKED for line in texts)
+
+    def _shift(self, index: int, by: int, holder: int | None) -> None:
+        """Lines from *index* on moved by *by*; the section at *holder* grew or shrank."""
+        self._marks = {(i + by if i >= index else i): kw for i, kw in self._marks.items()}
+        self._depth = [0] * len(self.lines)
+        self._states = None
+        sections = list(self.sections)
+        for k in range(len(sections)):
+            sec = sections[k]
+            if k == holder:
+                end = sec.end + by
+                sections[k] = replace(sec, end=end, body_end=self._body_end(sec.start, end))
+            elif sec.start >= index:
+                sections[k] = Section(sec.type, sec.name, sec.from_, sec.start + by,
+                                      sec.end + by, sec.body_end + by, sec.conditional)
         self.sections = sections
 
     def depth(self, index: int) -> int:
@@ -349,6 +453,15 @@ class ConfigFile:
                                   where=f"{self.name} lines {lines}",
                                   hint="edit this file as text to remove the ambiguity")
         return found[0] if found else None
+
+    def defaults_sections(self) -> list[Section]:
+        """The ``defaults`` sections, in order (kept while ``sections`` is the same list:
+        every server of a big file asks for them)."""
+        kept = self._defaults
+        if kept is None or kept[0] is not self.sections:
+            kept = self._defaults = (self.sections,
+                                     [s for s in self.sections if s.type == "defaults"])
+        return kept[1]
 
     def backends(self) -> list[Section]:
         """Sections that can hold servers: ``backend`` and ``listen``."""
@@ -440,35 +553,118 @@ class ConfigFile:
 
     # -- mutation helpers used by the edits ----------------------------------------------
 
+    # A line that starts no section, is no directive and sets no environment, in a file
+    # without .if blocks, moves the sections after it and the end of its own: only that
+    # is recomputed (a big file is not indexed again for one line).
+
     def replace_line(self, index: int, text: str) -> None:
-        self.lines[index] = self.lines[index].with_text(text)
-        self.reindex()
+        old = self.lines[index]
+        new = self.lines[index] = old.with_text(text)
+        if not self._simple_edit(old, new):
+            self.reindex()
+            return
+        self._states = None
+        k = self._section_at(index)
+        if k is not None:
+            sec = self.sections[k]
+            sections = list(self.sections)
+            sections[k] = replace(sec, body_end=self._body_end(sec.start, sec.end))
+            self.sections = sections
 
     def insert_line(self, index: int, text: str, eol: str | None = None) -> None:
         """Insert a line before *index*; the previous line gets a newline if it had none."""
         eol = eol or self.dominant_eol()
         if index > 0 and not self.lines[index - 1].eol:
             self.lines[index - 1] = Line(self.lines[index - 1].text, eol)
-        self.lines.insert(index, Line.make(text, eol))
-        self.reindex()
+        line = Line.make(text, eol)
+        self.lines.insert(index, line)
+        if self._simple_edit(line):
+            self._shift(index, 1, self._section_at(index, before=True))
+        else:
+            self.reindex()
 
     def delete_line(self, index: int) -> None:
-        del self.lines[index]
-        self.reindex()
+        line = self.lines.pop(index)
+        if self._simple_edit(line):
+            self._shift(index, -1, self._section_at(index))
+        else:
+            self.reindex()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a big file is read: that makes hundreds
+    of thousands of small objects (lines, words, none in a cycle), which the collector
+    would otherwise walk again and again. Left as it was found."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def split_lines(text: str) -> list[Line]:
     """Split on ``\\n`` only (as HAProxy does); a ``\\r`` before it is part of the ending."""
     parts = text.split("\n")
-    lines: list[Line] = []
-    for k, part in enumerate(parts):
-        last = k == len(parts) - 1
-        if last:
-            if part:
-                lines.append(Line.make(part, ""))
-            break
-        if part.endswith("\r"):
-            lines.append(Line.make(part[:-1], "\r\n"))
-        else:
-            lines.append(Line.make(part, "\n"))
+    last = parts.pop()
+    lines = [Line(part[:-1], "\r\n") if part.endswith("\r") else Line(part, "\n")
+             for part in parts]
+    if last:
+        lines.append(Line(last, ""))
     return lines
+
+
+def _line_numbers(text: str, positions: Iterable[int]) -> Iterator[int]:
+    """The 0-based line of each position (in increasing order) of *text*."""
+    line = at = 0
+    for pos in positions:
+        line += text.count("\n", at, pos)
+        at = pos
+        yield line
+
+
+def _suspects(text: str) -> list[int]:
+    """Start of each line holding quotes, backslashes, NUL or an inner CR, in order."""
+    starts: set[int] = set()
+
+    def each(char: str, inner_cr: bool = False) -> None:
+        pos = text.find(char)
+        while pos >= 0:
+            if inner_cr and text.startswith("\n", pos + 1):
+                pos = text.find(char, pos + 1)
+                continue
+            starts.add(text.rfind("\n", 0, pos) + 1)
+            end = text.find("\n", pos)
+            if end < 0:
+                return
+            pos = text.find(char, end)
+
+    for char in _SUSPECT_CHARS:
+        each(char)
+    if text.count("\r") != text.count("\r\n"):  # a CR not ending its line
+        each("\r", inner_cr=True)
+    return sorted(starts)
+
+
+def scan_marks(lines: list[Line], text: str) -> dict[int, str]:
+    """Index → first word of the lines whose first word is in ``MARKED``.
+
+    *text* is the lines' text. One regular expression finds the lines that start
+    with such a word, read as a plain line; the lines where a plain reading may be
+    wrong (quotes, escapes…) are lexed instead. Every other line is left unread: on
+    a big file that is nearly all of them.
+    """
+    suspects = set(_line_numbers(text, _suspects(text)))
+    text = "\n" + text  # line k starts after the k-th "\n" now
+    matches = list(_MARK_RE.finditer(text))
+    found = {i: m.group(1) for i, m in zip(
+        _line_numbers(text, (m.start() + 1 for m in matches)), matches, strict=True)
+        if i - 1 not in suspects}
+    found = {i - 1: kw for i, kw in found.items()}
+    for i in suspects:
+        kw = lines[i].keyword
+        if kw in MARKED:
+            found[i] = kw
+    return dict(sorted(found.items()))

@@ -137,7 +137,9 @@ def apply_ops(data: bytes, ops: Sequence[Mapping[str, Any]], name: str = "haprox
         if new is not cfg:  # a raw edit: the whole text, same place in the set
             new = in_context(new.to_bytes(), name, context)
         cfg = new
-    return cfg.to_bytes()
+    out = cfg.to_bytes()
+    cfg.remember(out)
+    return out
 
 
 # -- describing ops for people --------------------------------------------------------------

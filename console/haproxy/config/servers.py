@@ -28,11 +28,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.haproxy.config.grammar import (
+    FLAG_OPPOSITES,
+    SERVER_KEYWORDS,
+    SERVER_LINE_KEYWORDS,
+    SERVER_VALUE_KEYWORDS,
     ServerLine,
+    address_parts,
+    base_keyword,
     parse_server_line,
     template_names,
 )
-from console.haproxy.config.model import ConfigFile, Section
+from console.haproxy.config.lexer import plain_words
+from console.haproxy.config.model import ConfigFile, Section, gc_paused
 from console.haproxy.errors import ValidationError
 
 
@@ -62,24 +69,22 @@ class ServerInfo:
 
 def defaults_for(cfg: ConfigFile, section: Section) -> Located | None:
     """The defaults section *section* takes its settings from, and the file holding it."""
-    before = [s for s in cfg.sections if s.type == "defaults" and s.start < section.start
+    before = [s for s in cfg.defaults_sections() if s.start < section.start
               and cfg.line_state(s.start) is not False]
     if section.from_:
         named = [(cfg, s) for s in before if s.name == section.from_]
         for other in reversed(cfg.before):
             if named:
                 break
-            named = [(other, s) for s in other.sections
-                     if s.type == "defaults" and s.name == section.from_
-                     and other.line_state(s.start) is not False]
+            named = [(other, s) for s in other.defaults_sections()
+                     if s.name == section.from_ and other.line_state(s.start) is not False]
         return named[-1] if named else None
     if section.type == "defaults":
         return None
     if before:
         return cfg, before[-1]
     for other in reversed(cfg.before):
-        found = [s for s in other.sections
-                 if s.type == "defaults" and other.line_state(s.start) is not False]
+        found = [s for s in other.defaults_sections() if other.line_state(s.start) is not False]
         if found:
             return other, found[-1]
     return None
@@ -191,23 +196,100 @@ def server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
     of whose ``default-server`` lines, may or may not be read is ``conditional``.
     When a name appears twice, the first one is kept.
     """
+    with gc_paused():
+        return _server_lines(cfg)
+
+
+# What a server's line inherits, resolved once per run of server lines (until the next
+# default-server line): weight and maxconn as written, then disabled, backup, check.
+_Resolved = tuple[str | None, str | None, bool, bool, bool]
+_FLAGS = ("disabled", "backup", "check")
+
+
+def _resolved(inherited: list[ServerLine]) -> _Resolved:
+    return (resolve_value(inherited, "weight"), resolve_value(inherited, "maxconn"),
+            *(resolve_flag(inherited, name) for name in _FLAGS))  # type: ignore[return-value]
+
+
+def _plain_pairs(words: list[str], start: int) -> list[tuple[str, str | None]]:
+    """``(key, value)`` of every parameter of a plain line's *words* from *start* (value
+    None: a flag), paired as :func:`~console.haproxy.config.grammar.parse_params` does
+    (a plain word is never empty: every word is read)."""
+    out: list[tuple[str, str | None]] = []
+    end = len(words)
+    i = start
+    while i < end:
+        key = words[i]
+        base = base_keyword(key)
+        if i + 1 < end and (base in SERVER_VALUE_KEYWORDS or (
+                base not in SERVER_KEYWORDS and base_keyword(words[i + 1])
+                not in SERVER_KEYWORDS)):
+            out.append((key, words[i + 1]))
+            i += 2
+        else:
+            out.append((key, None))
+            i += 1
+    return out
+
+
+def _plain_server(words: list[str], base: _Resolved, backend: str, line_no: int,
+                  conditional: bool) -> ServerInfo | None:
+    """The server of a plain ``server`` line's *words*, with *base* inherited: what the
+    full parse and the resolution over the chain of lines give (None: no name)."""
+    if len(words) < 2:
+        return None
+    options: dict[str, str | bool] = {}
+    flags: dict[str, bool] = {}  # as ServerLine.flag() reads them: the last one wins
+    for key, value in _plain_pairs(words, 3):
+        if value is None:
+            options[key] = flags[key] = True
+            opposite = FLAG_OPPOSITES.get(key)
+            if opposite:
+                flags[opposite] = False
+        else:
+            options[key] = value
+    host, port = address_parts(words[2])[1:] if len(words) > 2 else (None, None)
+    weight, maxconn = options.get("weight"), options.get("maxconn")
+    weight_text = weight if isinstance(weight, str) else base[0]
+    return ServerInfo(backend, words[1], line_no, host, port,
+                      1 if weight_text is None else _int(weight_text),
+                      _int(maxconn if isinstance(maxconn, str) else base[1]),
+                      flags.get("disabled", base[2]), flags.get("backup", base[3]),
+                      flags.get("check", base[4]), options, conditional)
+
+
+def _server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
     out: dict[tuple[str, str], ServerInfo] = {}
     for section in cfg.backends():
         if not section.name or cfg.line_state(section.start) is False:
             continue
         inherited, undecided = _defaults_chain_lines(cfg, section)
         uncertain = undecided or cfg.line_state(section.start) is None
+        base: _Resolved | None = None
         for i, line in cfg.section_lines(section):
+            # a line without quotes or escapes (nearly every line of a big file) is split
+            # once, its keyword and its words, and a plain server line is read from those
+            words = plain_words(line.text)
+            keyword = line.keyword if words is None else words[0] if words else None
+            if keyword not in SERVER_LINE_KEYWORDS:
+                continue
             state = cfg.line_state(i)
             if state is False:
                 continue
-            if line.keyword == "default-server":
+            if keyword == "server" and words is not None:
+                if base is None:
+                    base = _resolved(inherited)
+                server = _plain_server(words, base, section.name, i + 1,
+                                       state is None or uncertain)
+                if server is not None and (section.name, server.name) not in out:
+                    out[(section.name, server.name)] = server
+                continue
+            if keyword == "default-server":
                 default = parse_server_line(line) if state else None
                 if default is not None:
-                    inherited = [*inherited, default]
+                    inherited, base = [*inherited, default], None
                 elif state is None:
                     uncertain = True
-            if line.keyword not in ("server", "server-template"):
                 continue
             parsed = parse_server_line(line)
             if parsed is None or not parsed.name:
