@@ -109,7 +109,10 @@ def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any])
     staging = stagings[path]
     context = SetContext(tuple(named[:k]), tuple(named[k + 1:]), cond)
     before = staging.candidate
-    if compute_candidate(before, [op], name=path, context=context) == before:
+    # the staged text with the edit, made as staging it makes it (from the base and
+    # every edit: computed once for both)
+    if compute_candidate(staging.base, [*staging.ops, op], name=path,
+                         context=context) == before:
         return Staged(staging, path, False, len(files), context)  # nothing to stage
     staging.add_ops([op], context=context)
     return Staged(staging, path, staging.candidate != before, len(files), context)

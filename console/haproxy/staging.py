@@ -120,6 +120,12 @@ def _model_apply(data: bytes, ops: list[dict[str, Any]], name: str | None,
         raise ValidationError(f"the edit cannot be made: {exc}") from None
 
 
+# The last staged texts computed: a command computes one twice (to tell whether an edit
+# changes anything, then to stage it), a big file's edits are not applied again.
+_COMPUTED: list[tuple[bytes, str, str | None, Any, bytes]] = []
+_COMPUTED_KEPT = 2
+
+
 def compute_candidate(base: bytes, ops: list[dict[str, Any]], *, name: str | None = None,
                       context: Any = None) -> bytes:
     """Apply *ops* in order on *base*. ``replace`` is handled here, the rest by the model.
@@ -127,6 +133,21 @@ def compute_candidate(base: bytes, ops: list[dict[str, Any]], *, name: str | Non
     *name* (the file's path, for messages) and *context* (the other files of its set,
     a :class:`console.haproxy.config.fileset.SetContext`) go to the model.
     """
+    try:
+        key: str | None = json.dumps(ops, sort_keys=True)
+    except (TypeError, ValueError):
+        key = None
+    for done in _COMPUTED if key is not None else ():
+        if done[1] == key and done[2] == name and done[3] is context and done[0] == base:
+            return done[4]
+    out = _compute(base, ops, name, context)
+    if key is not None:
+        _COMPUTED.insert(0, (base, key, name, context, out))
+        del _COMPUTED[_COMPUTED_KEPT:]
+    return out
+
+
+def _compute(base: bytes, ops: list[dict[str, Any]], name: str | None, context: Any) -> bytes:
     out = base
     run: list[dict[str, Any]] = []
     for op in ops:

@@ -50,8 +50,10 @@ class UndecidedDefault(ValidationError):
 Located = tuple[ConfigFile, Section]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerInfo:
+    """A server as the file declares it (slots: a big file has tens of thousands)."""
+
     backend: str
     name: str
     line_no: int  # 1-based
