@@ -223,6 +223,15 @@ class Content:
         i = self.index.get(name) if self.index is not None else None
         return None if i is None else self.values[i]  # type: ignore[index]
 
+    def num(self, name: str) -> int | None:
+        """A numeric column, like :meth:`Row.num`."""
+        return _int(self.get(name))
+
+    @property
+    def content(self) -> Content:
+        """Itself: a :class:`Content` stands for its rows in :class:`Counters`."""
+        return self
+
 
 @dataclass(frozen=True, slots=True, init=False)
 class Row:
@@ -339,9 +348,10 @@ def _with_clock(row: Row, clock: tuple[str, ...]) -> Row:
     return new
 
 
-def same_content(a: Row, b: Row) -> bool:
+def same_content(a: Row | Content, b: Row) -> bool:
     """True when ``a`` and ``b`` are known to have the same fields but for the clock
-    fields (the same object, or the same :class:`Content`). False means "not known"."""
+    fields (the same object, or the same :class:`Content`; ``a`` may be the Content
+    itself). False means "not known"."""
     return a is b or (a.content is not None and a.content is b.content)
 
 
@@ -479,6 +489,27 @@ class Snapshot:
     def age(self, key: tuple[str, str]) -> float:
         """Seconds between this poll and the reading of the row ``key`` (0: read now)."""
         return self.taken_at - self.held.get(key, self.taken_at)
+
+
+class Counters:
+    """What :func:`rates` reads of an earlier snapshot, without its rows: when it was
+    taken, the rows it held, and each row's fields by key (its :class:`Content`, or the
+    row itself when it has none). A Content holds every field but the clock ones, which
+    are not counters; rows read again with the same content share it, so this costs one
+    dict entry per row where a snapshot costs a row object and its clock values.
+    """
+
+    __slots__ = ("_index", "held", "taken_at")
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.taken_at = snap.taken_at
+        self.held = snap.held
+        self._index: dict[tuple[str, str], Row | Content] = {
+            r.key: r.content or r for r in snap.rows}
+
+    def get(self, proxy: str, name: str) -> Row | Content | None:
+        """The fields of the row (proxy, name), as :meth:`Snapshot.get`."""
+        return self._index.get((proxy, name))
 
 
 # --------------------------------------------------------------------------- builder
@@ -719,8 +750,9 @@ class Rates:
         return getattr(self, name) if name in RATE_FIELDS else None
 
 
-def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
+def rates(prev: Snapshot | Counters, cur: Snapshot) -> dict[tuple[str, str], Rates]:
     """Rates for every row present in both snapshots; empty if no time passed.
+    ``prev`` may be the :class:`Counters` of the earlier snapshot.
 
     A row with the same content as in ``prev`` (:func:`same_content`) has zero rates
     (None where a counter is empty): one shared :class:`Rates` per pattern of empty
@@ -734,7 +766,7 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
     if dt <= 0:
         return {}
     out: dict[tuple[str, str], Rates] = {}
-    index = prev._index
+    index: Mapping[tuple[str, str], Row | Content] = prev._index
     zeros: dict[tuple[bool, ...], Rates] = {}
     held_prev, held_cur = prev.held, cur.held
     per_row = bool(held_prev or held_cur)
@@ -768,7 +800,7 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
     return out
 
 
-def _rates_of(old: Row, row: Row, dt: float) -> Rates:
+def _rates_of(old: Row | Content, row: Row, dt: float) -> Rates:
     """The rates of one row read ``dt`` seconds after ``old``."""
     values: list[float | None] = []
     for name in RATE_FIELDS:

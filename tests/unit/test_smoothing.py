@@ -41,3 +41,43 @@ def test_a_counter_reset_starts_the_window_again() -> None:
     assert window.add(after, instant) is instant and window.span == 0.0
     later = _snap(22.0, 3, stot=5)
     assert window.add(later, rates(after, later))[key].hrsp_5xx == 1.0
+
+
+def test_counters_give_the_rates_of_their_snapshot() -> None:
+    """The window keeps each snapshot's Counters, not its rows: the same rates, for rows
+    read again unchanged (their Content shared), changed, added or built without one."""
+    from console.haproxy.model import Counters, SnapshotBuilder
+    from tests.captured_data import read
+
+    lines = read("2.8", "show_stat.txt").splitlines()
+    names = lines[0][2:].split(",")
+    col = {name: names.index(name) for name in ("lastchg", "stot", "hrsp_5xx", "svname")}
+
+    def answer(i: int) -> str:
+        out = [lines[0]]
+        for line in lines[1:]:
+            values = line.split(",")
+            if len(values) < len(names):
+                continue
+            if values[col["lastchg"]]:
+                values[col["lastchg"]] = str(100 + i)  # every row's clock ticks
+            if values[col["svname"]] == "up1" and i % 2:
+                values[col["stot"]] = str(10 * i)
+                values[col["hrsp_5xx"]] = str(i)
+            if i < 3 and values[col["svname"]] == "up2":
+                continue  # a row that comes later
+            out.append(",".join(values))
+        return "\n".join(out) + "\n"
+
+    builder = SnapshotBuilder()
+    built = [builder.build(None, answer(i), taken_at=float(i), wall_time=float(i))
+             for i in range(8)]
+    plain = [Snapshot.from_text(None, answer(i), taken_at=float(i), wall_time=float(i))
+             for i in range(8)]
+    for snaps in (built, plain):
+        for old in range(4):
+            for new in range(old + 1, 8):
+                want = rates(snaps[old], snaps[new])
+                assert want and rates(Counters(snaps[old]), snaps[new]) == want
+    counters = Counters(built[5])
+    assert counters.get("be_app", "up1") is built[5].get("be_app", "up1").content  # type: ignore[union-attr]
