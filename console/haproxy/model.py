@@ -193,7 +193,7 @@ class Content:
     override.
     """
 
-    __slots__ = ("_fields", "clock", "index", "key", "rate_mask", "values")
+    __slots__ = ("_fields", "clock", "counters", "index", "key", "rate_mask", "values")
 
     def __init__(self, fields: dict[str, str] | None = None, clock: tuple[str, ...] = (),
                  *, index: dict[str, int] | None = None,
@@ -204,6 +204,7 @@ class Content:
         self.clock = clock
         self.key: tuple[str, str] | None = None  # (proxy, name), made once
         self.rate_mask: tuple[bool, ...] | None = None  # cache for rates()
+        self.counters: tuple[str | None, ...] | None = None  # cache for rate_counters()
 
     @property
     def fields(self) -> dict[str, str]:
@@ -222,15 +223,6 @@ class Content:
             return f.get(name)
         i = self.index.get(name) if self.index is not None else None
         return None if i is None else self.values[i]  # type: ignore[index]
-
-    def num(self, name: str) -> int | None:
-        """A numeric column, like :meth:`Row.num`."""
-        return _int(self.get(name))
-
-    @property
-    def content(self) -> Content:
-        """Itself: a :class:`Content` stands for its rows in :class:`Counters`."""
-        return self
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -348,10 +340,9 @@ def _with_clock(row: Row, clock: tuple[str, ...]) -> Row:
     return new
 
 
-def same_content(a: Row | Content, b: Row) -> bool:
+def same_content(a: Row, b: Row) -> bool:
     """True when ``a`` and ``b`` are known to have the same fields but for the clock
-    fields (the same object, or the same :class:`Content`; ``a`` may be the Content
-    itself). False means "not known"."""
+    fields (the same object, or the same :class:`Content`). False means "not known"."""
     return a is b or (a.content is not None and a.content is b.content)
 
 
@@ -491,12 +482,28 @@ class Snapshot:
         return self.taken_at - self.held.get(key, self.taken_at)
 
 
+Counted = tuple[str | None, ...]
+"""The values of a row's :data:`RATE_FIELDS` (None: absent), see :func:`rate_counters`."""
+
+
+def rate_counters(row: Row) -> Counted:
+    """The row's :data:`RATE_FIELDS` values, one tuple per :class:`Content` (rows that
+    share their content share it: the same object means the same counters)."""
+    content = row.content
+    if content is None:
+        return tuple(row.get(name) for name in RATE_FIELDS)
+    counted = content.counters
+    if counted is None:  # the clock fields, the only ones rows override, are not counters
+        counted = content.counters = tuple(content.get(name) for name in RATE_FIELDS)
+    return counted
+
+
 class Counters:
     """What :func:`rates` reads of an earlier snapshot, without its rows: when it was
-    taken, the rows it held, and each row's fields by key (its :class:`Content`, or the
-    row itself when it has none). A Content holds every field but the clock ones, which
-    are not counters; rows read again with the same content share it, so this costs one
-    dict entry per row where a snapshot costs a row object and its clock values.
+    taken, the rows it held, and each row's :func:`rate_counters` by key. A row read
+    again with the same content has the very same tuple; this costs a dict entry per
+    row where a snapshot holds a row object, its clock values and its content (every
+    field of the row as it was).
     """
 
     __slots__ = ("_index", "held", "taken_at")
@@ -504,12 +511,17 @@ class Counters:
     def __init__(self, snap: Snapshot) -> None:
         self.taken_at = snap.taken_at
         self.held = snap.held
-        self._index: dict[tuple[str, str], Row | Content] = {
-            r.key: r.content or r for r in snap.rows}
+        self._index: dict[tuple[str, str], Counted] = {
+            r.key: rate_counters(r) for r in snap.rows}
 
-    def get(self, proxy: str, name: str) -> Row | Content | None:
-        """The fields of the row (proxy, name), as :meth:`Snapshot.get`."""
+    def get(self, proxy: str, name: str) -> Counted | None:
+        """The counters of the row (proxy, name)."""
         return self._index.get((proxy, name))
+
+    def num(self, proxy: str, name: str, field: str) -> int | None:
+        """One counter of :data:`RATE_FIELDS` as a number, like :meth:`Row.num`."""
+        counted = self._index.get((proxy, name))
+        return None if counted is None else _int(counted[RATE_FIELDS.index(field)])
 
 
 # --------------------------------------------------------------------------- builder
@@ -766,25 +778,43 @@ def rates(prev: Snapshot | Counters, cur: Snapshot) -> dict[tuple[str, str], Rat
     if dt <= 0:
         return {}
     out: dict[tuple[str, str], Rates] = {}
-    index: Mapping[tuple[str, str], Row | Content] = prev._index
+    counts: dict[tuple[str, str], Counted] | None = None
+    rows: dict[tuple[str, str], Row] = {}
+    if isinstance(prev, Counters):
+        counts = prev._index
+    else:
+        rows = prev._index
     zeros: dict[tuple[bool, ...], Rates] = {}
     held_prev, held_cur = prev.held, cur.held
     per_row = bool(held_prev or held_cur)
     base_dt = dt
     for row in cur.rows:
         key = row.key
-        old = index.get(key)
-        if old is None:
-            continue
+        old: Counted | None = None
+        new: Counted | None = None
+        if counts is not None:
+            old = counts.get(key)
+            if old is None:
+                continue
+            new = rate_counters(row)
+            same = old is new
+        else:
+            old_row = rows.get(key)
+            if old_row is None:
+                continue
+            same = same_content(old_row, row)
+            if not same:
+                old, new = rate_counters(old_row), rate_counters(row)
         if per_row:
             dt = held_cur.get(key, cur.taken_at) - held_prev.get(key, prev.taken_at)
             if dt <= 0:
                 continue
             if dt != base_dt:
-                out[key] = _rates_of(old, row, dt)
+                out[key] = _rates_of(rate_counters(rows[key]) if old is None else old,
+                                     rate_counters(row) if new is None else new, dt)
                 continue
             dt = base_dt
-        if same_content(old, row):
+        if same:
             content = row.content
             mask = content.rate_mask if content is not None else None
             if mask is None:
@@ -796,15 +826,15 @@ def rates(prev: Snapshot | Counters, cur: Snapshot) -> dict[tuple[str, str], Rat
                 zero = zeros[mask] = Rates(dt, *(0.0 if ok else None for ok in mask))
             out[key] = zero
             continue
-        out[key] = _rates_of(old, row, dt)
+        assert old is not None and new is not None
+        out[key] = _rates_of(old, new, dt)
     return out
 
 
-def _rates_of(old: Row | Content, row: Row, dt: float) -> Rates:
-    """The rates of one row read ``dt`` seconds after ``old``."""
+def _rates_of(old: Counted, new: Counted, dt: float) -> Rates:
+    """The rates between two rows' :func:`rate_counters` read ``dt`` seconds apart."""
     values: list[float | None] = []
-    for name in RATE_FIELDS:
-        a, b = old.get(name), row.get(name)
+    for a, b in zip(old, new, strict=True):
         if not a or not b:  # absent or empty
             values.append(None)
             continue
@@ -829,4 +859,8 @@ def _rate_mask(row: Row) -> tuple[bool, ...]:
             except ValueError:
                 ok = False
         mask.append(ok)
-    return tuple(mask)
+    found = tuple(mask)
+    return _MASKS.setdefault(found, found)  # a few patterns: one tuple each
+
+
+_MASKS: dict[tuple[bool, ...], tuple[bool, ...]] = {}

@@ -3,7 +3,7 @@
 Rates between two consecutive refreshes jump with every odd request. The table shows
 rates between the newest snapshot and one about ``window`` seconds older instead. Only
 a few snapshots are kept (one per quarter window), not one per refresh, and of each only
-its :class:`~console.haproxy.model.Counters` (a dict entry per row, not the rows):
+its :class:`~console.haproxy.model.Counters` (a few counters per row, not the rows):
 memory stays small whatever the interval and the number of servers, and a refresh
 computes rates once, as before. Until ``window`` seconds have passed, the oldest
 snapshot kept is used. When the totals went down (a reload, ``clear counters
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from console.haproxy.model import Counters, Rates, Snapshot, rates
+from console.haproxy.model import Counters, Rates, Snapshot, rate_counters, rates
 
 DEFAULT_WINDOW = 30.0  # seconds
 
@@ -76,7 +76,9 @@ def _reset(before: Counters, snap: Snapshot) -> bool:
         if row.type not in ("frontend", "backend"):
             continue
         old = before.get(row.proxy, row.name)
-        now, then = row.num("stot"), old.num("stot") if old is not None else None
+        if old is None or old is rate_counters(row):  # gone, or the same counters
+            continue
+        now, then = row.num("stot"), before.num(row.proxy, row.name, "stot")
         if now is not None and then is not None and now < then:
             return True
     return False

@@ -46,7 +46,7 @@ def test_a_counter_reset_starts_the_window_again() -> None:
 def test_counters_give_the_rates_of_their_snapshot() -> None:
     """The window keeps each snapshot's Counters, not its rows: the same rates, for rows
     read again unchanged (their Content shared), changed, added or built without one."""
-    from console.haproxy.model import Counters, SnapshotBuilder
+    from console.haproxy.model import Counters, SnapshotBuilder, rate_counters
     from tests.captured_data import read
 
     lines = read("2.8", "show_stat.txt").splitlines()
@@ -69,6 +69,10 @@ def test_counters_give_the_rates_of_their_snapshot() -> None:
             out.append(",".join(values))
         return "\n".join(out) + "\n"
 
+    def row_num(snap: Snapshot) -> int | None:
+        fe = snap.get("fe_main", "FRONTEND")
+        return fe.num("stot") if fe is not None else None
+
     builder = SnapshotBuilder()
     built = [builder.build(None, answer(i), taken_at=float(i), wall_time=float(i))
              for i in range(8)]
@@ -79,5 +83,6 @@ def test_counters_give_the_rates_of_their_snapshot() -> None:
             for new in range(old + 1, 8):
                 want = rates(snaps[old], snaps[new])
                 assert want and rates(Counters(snaps[old]), snaps[new]) == want
-    counters = Counters(built[5])
-    assert counters.get("be_app", "up1") is built[5].get("be_app", "up1").content  # type: ignore[union-attr]
+    row = built[5].get("be_app", "up1")
+    assert row is not None and Counters(built[5]).get("be_app", "up1") is rate_counters(row)
+    assert Counters(built[5]).num("fe_main", "FRONTEND", "stot") == row_num(built[5])
