@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -191,27 +192,47 @@ class Content:
     either a dict, or the line's values and a shared ``{column: position}`` index, the
     dict then being built on first use. ``clock`` names the clock fields a row may
     override.
+
+    A Content made by a builder with a :class:`Release` also keeps its line: its values
+    and dict are let go a little after they were last made (see :class:`Release`) and
+    split again from the line when read, so that the many rows nobody reads (a large
+    instance's quiet servers) cost their line rather than a tuple and a string per field.
     """
 
-    __slots__ = ("_fields", "clock", "counters", "index", "key", "rate_mask", "values")
+    __slots__ = ("_fields", "clock", "counters", "home", "index", "key", "line", "rate_mask",
+                 "values")
 
     def __init__(self, fields: dict[str, str] | None = None, clock: tuple[str, ...] = (),
                  *, index: dict[str, int] | None = None,
-                 values: tuple[str, ...] | None = None) -> None:
+                 values: tuple[str, ...] | None = None, line: str | None = None,
+                 home: Release | None = None) -> None:
         self._fields = fields
         self.index = index
         self.values = values
         self.clock = clock
+        self.line = line  # the line the values were split from (None: kept as they are)
+        self.home = home
         self.key: tuple[str, str] | None = None  # (proxy, name), made once
         self.rate_mask: tuple[bool, ...] | None = None  # cache for rates()
         self.counters: tuple[str | None, ...] | None = None  # cache for rate_counters()
+        if home is not None:
+            home.add(self)
+
+    def _values(self) -> tuple[str, ...]:
+        values = self.values
+        if values is None:
+            assert self.line is not None
+            values = self.values = tuple(self.line.split(","))
+            if self.home is not None:
+                self.home.add(self)
+        return values
 
     @property
     def fields(self) -> dict[str, str]:
         f = self._fields
         if f is None:
-            values, index = self.values, self.index
-            assert values is not None and index is not None
+            values, index = self._values(), self.index
+            assert index is not None
             f = self._fields = {name: values[i] for name, i in index.items()}
             self.values = None
         return f
@@ -222,7 +243,40 @@ class Content:
         if f is not None:
             return f.get(name)
         i = self.index.get(name) if self.index is not None else None
-        return None if i is None else self.values[i]  # type: ignore[index]
+        return None if i is None else self._values()[i]
+
+    def release(self) -> None:
+        """Let the values and the dict go if the line can give them again."""
+        if self.line is not None:
+            self.values = self._fields = None
+
+
+class Release:
+    """The contents of one source whose values or dict were made, oldest first: each
+    :meth:`SnapshotBuilder.rows` call releases (:meth:`Content.release`) those made
+    before the previous call, so that a refresh's new rows keep their values while the
+    refresh is shown, and a row read at every refresh is split again once per refresh.
+
+    Thread-safe as the builder needs: contents are added from the thread that parses or
+    from the UI's, the oldest released by the parsing one (a content released while it
+    is read is split again by the reader).
+    """
+
+    def __init__(self) -> None:
+        self._made: deque[Content] = deque()
+        self._older = 0
+
+    def add(self, content: Content) -> None:
+        self._made.append(content)
+
+    def release(self) -> None:
+        made, pop = self._made, self._made.popleft
+        for _ in range(min(self._older, len(made))):
+            pop().release()
+        self._older = len(made)
+
+    def __len__(self) -> int:
+        return len(self._made)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -593,7 +647,8 @@ class SnapshotBuilder:
     time (the poller never overlaps two).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, release: Release | None = None) -> None:
+        self.release = release  # contents given back to their lines (None: never)
         self._header: StatHeader | None = None
         self._clock: tuple[str, ...] = ()
         self._match: Callable[[str], re.Match[str] | None] | None = None
@@ -640,6 +695,8 @@ class SnapshotBuilder:
         self._match = re.compile(pattern + "(.*)").fullmatch
 
     def rows(self, text: str) -> tuple[Row, ...]:
+        if self.release is not None:
+            self.release.release()
         lines = split_lf(text)
         header = parse_stat_header(lines, text)
         if header != self._header:
@@ -720,8 +777,9 @@ class SnapshotBuilder:
                     continue
                 # a tuple of strings: the garbage collector soon stops tracking it
                 kept = tuple(values)
-                row = _row_of(kept, at, Content(None, clock_names if clock else (),
-                                                index=index, values=kept))
+                row = _row_of(kept, at, Content(
+                    None, clock_names if clock else (), index=index, values=kept,
+                    line=None if quoted else line, home=None if quoted else self.release))
             stables.append(stable)
             clocks.append(clock)
             rows.append(row)

@@ -86,3 +86,31 @@ def test_counters_give_the_rates_of_their_snapshot() -> None:
     row = built[5].get("be_app", "up1")
     assert row is not None and Counters(built[5]).get("be_app", "up1") is rate_counters(row)
     assert Counters(built[5]).num("fe_main", "FRONTEND", "stot") == row_num(built[5])
+
+
+def test_released_contents_read_the_same_from_their_lines() -> None:
+    """A builder with a Release gives the values of rows back to their lines two builds
+    after they were made or last read; reading them again splits the line: the same
+    fields, rates and counters as a builder that keeps everything."""
+    from console.haproxy.model import Release, SnapshotBuilder
+    from tests.captured_data import read
+
+    text = read("2.8", "show_stat.txt")
+    lines = text.splitlines()
+    edited = "\n".join([lines[0], *(line.replace(",UP,", ",DOWN,", 1) if i == 3 else line
+                                     for i, line in enumerate(lines[1:]))]) + "\n"
+    release = Release()
+    kept, light = SnapshotBuilder(), SnapshotBuilder(release)
+    answers = [text, edited, text, text, edited]
+    a = [kept.build(None, t, taken_at=float(i), wall_time=float(i))
+         for i, t in enumerate(answers)]
+    b = [light.build(None, t, taken_at=float(i), wall_time=float(i))
+         for i, t in enumerate(answers)]
+    released = [r.content for r in b[0].rows if r.content is not None]
+    assert released and all(c.values is None and c._fields is None for c in released
+                            if c.line is not None)
+    for x, y in zip(a, b, strict=True):
+        assert [r.fields for r in x.rows] == [r.fields for r in y.rows]
+        assert [r.get("stot") for r in x.rows] == [r.get("stot") for r in y.rows]
+    assert rates(a[0], a[4]) == rates(b[0], b[4])
+    assert len(release) <= 2 * len(b[0].rows)  # bounded: only the last two builds' reads
