@@ -192,5 +192,5 @@ async def read_drift(client: Any, files: Sequence[str]) -> list[DriftItem]:
         except OSError as exc:
             raise HAProxyError(f"cannot read the config file: {exc.strerror}", path) \
                 from None
-    states = parse_servers_state(await client.run("show servers state"))
+    states = parse_servers_state(await client.run("show servers state"), keep_fields=False)
     return compute_drift(named, states)
