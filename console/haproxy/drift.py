@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from console.haproxy.actions import Action, describe, preview_commands
 from console.haproxy.config.fileset import link
@@ -61,24 +61,36 @@ def _on(st: ServerStateRow, kind: str, **params: Any) -> Action:
     return Action.server(kind, [(st.be_name, st.srv_name)], **params)
 
 
+class _InFile(NamedTuple):
+    """What the drift reads of a server line of the files."""
+
+    disabled: bool
+    weight: int | None
+    template: bool  # one of the servers of a server-template line
+    conditional: bool  # inside an .if block
+
+
 # the servers of the last config files read: the header recounts the drift every 15 s,
-# and a big file rarely changes between two counts
-_last_parsed: tuple[tuple[tuple[str, bytes], ...], dict[tuple[str, str], Any]] | None = None
+# and a big file rarely changes between two counts (only what the drift reads is kept,
+# not the parsed files: at 10,000 servers those are some 15 MB)
+_last_parsed: tuple[tuple[tuple[str, bytes], ...], dict[tuple[str, str], _InFile]] | None = None
 
 ConfigText = bytes | Sequence[tuple[str, bytes]]
 
 
-def _servers_in_files(named: tuple[tuple[str, bytes], ...]) -> dict[tuple[str, str], Any]:
+def _servers_in_files(named: tuple[tuple[str, bytes], ...]) -> dict[tuple[str, str], _InFile]:
     """The servers declared by every file of the configuration, read in order as HAProxy
     reads them (``defaults`` of an earlier file in force in a later one)."""
     global _last_parsed
     last = _last_parsed
     if last is not None and last[0] == named:
         return last[1]
-    in_files: dict[tuple[str, str], Any] = {}
-    for cfg in link(named):
+    in_files: dict[tuple[str, str], _InFile] = {}
+    for cfg in link(named, keep=False):
         for key, info in server_lines(cfg).items():
-            in_files.setdefault(key, info)
+            if key not in in_files:
+                in_files[key] = _InFile(bool(info.disabled), info.weight, info.template,
+                                        info.conditional)
     _last_parsed = (named, in_files)
     return in_files
 
@@ -107,7 +119,7 @@ def compute_drift(config: ConfigText, states: list[ServerStateRow],
                       "addr": addr, "params": {"weight": str(st.srv_uweight)}}],
                     "a dynamic server is lost at reload unless it is in the file"))
             continue
-        if getattr(info, "template", False) or getattr(info, "conditional", False):
+        if info.template or info.conditional:
             continue  # not editable as one line; shown in the table, not here
         admin = st.srv_admin_state
         file_disabled = bool(info.disabled)
@@ -180,5 +192,5 @@ async def read_drift(client: Any, files: Sequence[str]) -> list[DriftItem]:
         except OSError as exc:
             raise HAProxyError(f"cannot read the config file: {exc.strerror}", path) \
                 from None
-    states = parse_servers_state(await client.run("show servers state"))
+    states = parse_servers_state(await client.run("show servers state"), keep_fields=False)
     return compute_drift(named, states)

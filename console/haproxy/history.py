@@ -12,11 +12,17 @@ Every snapshot adds one sample per row and metric:
 ``qcur``
     current queue.
 
-Memory stays flat however long the console runs:
+Memory stays flat however long the console runs, and small where little moves (a large
+instance is mostly quiet servers: no sessions, no queue, no errors, or rows off screen
+that a partial poll reads once a minute):
 
-* samples live in fixed-size ring buffers, ``array('f')`` (4 bytes a value), one block of
-  ``len(METRICS) * maxlen`` floats per row; the snapshot times are kept once, not per row.
-  At ``maxlen=300`` a row costs about 5 kB, 10,000 rows about 50 MB;
+* a row keeps the values of its last sample and a log of its changes within the window
+  (``array('d')``: the sample, the metric and the value before it, 24 bytes a change);
+  a row whose values did not change over the window costs no sample storage at all;
+* a metric that changes often gets a fixed-size ring buffer of ``maxlen`` values instead
+  (``array('f')``, 4 bytes a value, 1.2 kB at ``maxlen=300``), given up once it held one
+  value over the whole window; the snapshot times are kept once, not per row. A row
+  costs at most about 5 kB, a quiet one about 0.2 kB;
 * a row that is absent from a snapshot gets a gap (NaN) and is dropped once it has been
   absent for ``drop_after`` snapshots in a row (a server removed, a reload with a new
   config); it starts afresh if it comes back later.
@@ -45,13 +51,33 @@ _NAN = math.nan
 
 @dataclass(slots=True)
 class _Entry:
-    buf: array  # len(METRICS) * maxlen floats, metric-major
     first: int  # index (snapshot count) of the first sample
     last: int  # index of the last snapshot the row was present in
-    content: Content | None = None  # the content of the row last sampled
-    req: float | None = None  # its req_rate column (None: empty, use the rate of req_tot)
+    now: tuple[float, ...]  # the values of the last sample, per metric
+    phase: int  # the slot at which its log and rings are trimmed (see History._compact)
+    # the changes within the window, oldest first: (sample, metric, value before it)
+    # triples; a metric's value at a sample is the value before its next change, or
+    # its value in ``now`` if none followed
+    log: array | None = None
+    # per metric: a ring of its values (it changed too often for the log), else None;
+    # None for the whole row when no metric has a ring
+    rings: list[array | None] | None = None
+    # what the last sample was made of: the content of the row (None after a gap), its
+    # req_rate column (None: empty, use the rate of req_tot) and its rates
+    content: Content | None = None
+    req: float | None = None
+    req_tot: float | None = None
+    hrsp_5xx: float | None = None
     scur: float = _NAN
     qcur: float = _NAN
+
+
+_GAP = (_NAN,) * len(METRICS)
+_ORDER = range(len(METRICS))
+LOG_MAX = 48
+"""Changes a row's log holds before its most changing metrics get a ring."""
+RING_AFTER = 12
+"""A metric with this many changes in a full log gets a ring (the busiest one always)."""
 
 
 def _num(text: str | None) -> float:
@@ -82,7 +108,6 @@ class History:
         self._entries: dict[Key, _Entry] = {}
         self._times = array("d", bytes(8 * maxlen))  # wall time of each slot
         self._count = 0  # snapshots added so far
-        self._blank = array("f", [_NAN]) * (len(METRICS) * maxlen)
 
     # ------------------------------------------------------------------ feeding
 
@@ -99,13 +124,12 @@ class History:
         n = self._count
         size = self.maxlen
         slot = n % size
-        s1, s2, s3 = slot + size, slot + 2 * size, slot + 3 * size
         self._times[slot] = snapshot.wall_time
         entries = self._entries
         rates = rates or {}
         track = self._track
-        blank = self._blank
         nan = _NAN
+        write = self._write
         touched = 0
         for row in snapshot.rows:
             key = row.key
@@ -113,14 +137,15 @@ class History:
                 continue
             entry = entries.get(key)
             if entry is None:
-                entry = entries[key] = _Entry(array("f", blank), n, n)
+                entry = entries[key] = _Entry(n, n, _GAP, hash(key) % size)
                 touched += 1
             else:
                 if entry.last != n:  # (a row listed twice is counted once)
                     touched += 1
                 entry.last = n
             content = row.content
-            if content is None or content is not entry.content:
+            fresh = content is None or content is not entry.content
+            if fresh:
                 # columns read once per content: a row whose content did not change
                 # (only its clock fields) gives the same values
                 get = row.get
@@ -129,22 +154,110 @@ class History:
                 entry.scur, entry.qcur = _num(get("scur")), _num(get("qcur"))
                 entry.content = content
             rate = rates.get(key)
+            if rate is None:
+                req_tot = hrsp_5xx = None
+            else:
+                req_tot, hrsp_5xx = rate.req_tot, rate.hrsp_5xx
+            if slot == entry.phase and (entry.log is not None or entry.rings is not None):
+                self._compact(entry, n)
+            rings = entry.rings
+            if rings is None and not fresh and req_tot == entry.req_tot and \
+                    hrsp_5xx == entry.hrsp_5xx:
+                continue  # the same sample as the last one, and no ring to write
+            entry.req_tot, entry.hrsp_5xx = req_tot, hrsp_5xx
             req_v = entry.req
             if req_v is None:  # no req_rate column: the rate of req_tot
-                req_v = nan if rate is None or rate.req_tot is None else rate.req_tot
-            buf = entry.buf
-            buf[slot] = req_v
-            buf[s1] = entry.scur
-            h5 = rate.hrsp_5xx if rate is not None else None
-            buf[s2] = nan if h5 is None else h5
-            buf[s3] = entry.qcur
+                req_v = nan if req_tot is None else req_tot
+            values = (req_v, entry.scur, nan if hrsp_5xx is None else hrsp_5xx, entry.qcur)
+            if rings is not None or values != entry.now:
+                if entry.first == n:  # its first sample: the window holds only these
+                    entry.now = values
+                else:
+                    write(entry, values, n, slot)
         if touched != len(entries):  # some rows are absent (or not tracked) this time
             self._sweep(n, slot)
         self._count = n + 1
 
+    def _write(self, entry: _Entry, values: tuple[float, ...], n: int, slot: int) -> None:
+        """Sample ``n`` of a row that has a ring or whose values changed: into the rings,
+        and the changes of the other metrics into the log."""
+        rings = entry.rings
+        log = entry.log
+        for m, v, old in zip(_ORDER, values, entry.now, strict=True):
+            ring = rings[m] if rings is not None else None
+            if ring is not None:
+                ring[slot] = v
+            elif not (v == old or (v != v and old != old)):  # changed (NaN: a gap)
+                if log is None:
+                    log = entry.log = array("d")
+                log.extend((n, m, old))
+        entry.now = values
+        if log is not None:
+            if log[0] <= n + 1 - self.maxlen:  # changes older than the window
+                self._trim(entry, n)
+            elif len(log) > 3 * LOG_MAX:
+                self._to_rings(entry, n)
+
+    def _trim(self, entry: _Entry, n: int) -> None:
+        """Forget the changes no sample of the window depends on (after sample ``n``)."""
+        log = entry.log
+        if log is None:
+            return
+        start = n + 1 - self.maxlen  # the window's first sample once ``n`` is in
+        k = 0
+        while k < len(log) and log[k] <= start:
+            k += 3
+        if k == len(log):
+            entry.log = None
+        elif k:
+            del log[:k]
+
+    def _to_rings(self, entry: _Entry, n: int) -> None:
+        """A full log: its most changing metrics get a ring (filled with the values of
+        the window so far, sample ``n`` included), their changes leave the log."""
+        log = entry.log
+        if log is None:
+            return
+        counts = [0] * len(METRICS)
+        for k in range(1, len(log), 3):
+            counts[int(log[k])] += 1
+        busiest = max(counts)
+        moved = {m for m, c in enumerate(counts) if c >= min(RING_AFTER, busiest)}
+        size = self.maxlen
+        start = max(entry.first, n + 1 - size)
+        rings = entry.rings
+        if rings is None:
+            rings = entry.rings = [None] * len(METRICS)
+        for m in moved:
+            ring = rings[m] = array("f", _GAP[:1]) * size
+            for i, v in zip(range(start, n + 1), self._values(entry, m, start, n + 1),
+                            strict=True):
+                ring[i % size] = v
+        kept = array("d")
+        for k in range(0, len(log), 3):
+            if int(log[k + 1]) not in moved:
+                kept.extend(log[k:k + 3])
+        entry.log = kept or None
+
+    def _compact(self, entry: _Entry, n: int) -> None:
+        """Once per window and row (at the row's own slot, so that rows take turns, before
+        sample ``n``): forget the changes older than the window, give up the rings that
+        hold one value."""
+        self._trim(entry, n - 1)
+        rings = entry.rings
+        if rings is None:
+            return
+        size = self.maxlen
+        for m, ring in enumerate(rings):
+            if ring is not None:
+                data = ring.tobytes()
+                if data == data[:ring.itemsize] * size:
+                    rings[m] = None
+        if all(ring is None for ring in rings):
+            entry.rings = None
+
     def _sweep(self, n: int, slot: int) -> None:
         """Gaps for rows absent from snapshot ``n``; drop those absent long enough."""
-        size = self.maxlen
         gone: list[Key] = []
         for key, entry in self._entries.items():
             if entry.last == n:
@@ -152,9 +265,11 @@ class History:
             if n - entry.last >= self.drop_after:
                 gone.append(key)
                 continue
-            buf = entry.buf
-            for m in range(len(METRICS)):
-                buf[slot + m * size] = _NAN
+            if slot == entry.phase and (entry.log is not None or entry.rings is not None):
+                self._compact(entry, n)
+            entry.content = None  # the next sample is read afresh
+            if entry.rings is not None or entry.now != _GAP:
+                self._write(entry, _GAP, n, slot)
         for key in gone:
             del self._entries[key]
 
@@ -169,6 +284,22 @@ class History:
         start = max(entry.first, n - self.maxlen)
         return range(start, n)
 
+    def _values(self, entry: _Entry, m: int, start: int, stop: int) -> list[float]:
+        """The values of metric ``m`` at samples ``start`` to ``stop - 1``, from the log
+        (not rounded to a ring's 4 bytes)."""
+        changes: list[tuple[float, float]] = []
+        log = entry.log
+        if log is not None:
+            changes = [(log[k], log[k + 2]) for k in range(0, len(log), 3)
+                       if log[k + 1] == m]
+        out: list[float] = []
+        j, last = 0, entry.now[m]
+        for i in range(start, stop):
+            while j < len(changes) and changes[j][0] <= i:
+                j += 1
+            out.append(changes[j][1] if j < len(changes) else last)
+        return out
+
     def points(self, key: Key, metric: str) -> list[tuple[float, float]]:
         """``(wall time, value)`` of ``metric`` for row ``key``, oldest first, gaps left out."""
         m = METRICS.index(metric)
@@ -176,11 +307,17 @@ class History:
         if entry is None:
             return []
         size = self.maxlen
-        buf, times = entry.buf, self._times
+        times = self._times
+        window = self._window(entry)
+        ring = entry.rings[m] if entry.rings is not None else None
+        if ring is None:  # rounded as a ring would keep them
+            values = array("f", self._values(entry, m, window.start, window.stop))
+            return [(times[i % size], v) for i, v in zip(window, values, strict=True)
+                    if v == v]  # not NaN
         out: list[tuple[float, float]] = []
-        for i in self._window(entry):
+        for i in window:
             s = i % size
-            v = buf[s + m * size]
+            v = ring[s]
             if v == v:  # not NaN
                 out.append((times[s], v))
         return out
@@ -222,6 +359,12 @@ class History:
         return list(self._entries)
 
     def memory_bytes(self) -> int:
-        """An estimate of the sample storage (buffers only)."""
-        per_row = len(METRICS) * self.maxlen * self._blank.itemsize
-        return len(self._entries) * per_row + self._times.itemsize * self.maxlen
+        """An estimate of the sample storage (logs and rings, not their headers)."""
+        total = self._times.itemsize * self.maxlen
+        for entry in self._entries.values():
+            if entry.log is not None:
+                total += entry.log.itemsize * len(entry.log)
+            for ring in entry.rings or ():
+                if ring is not None:
+                    total += ring.itemsize * len(ring)
+        return total

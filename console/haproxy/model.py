@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -191,26 +192,47 @@ class Content:
     either a dict, or the line's values and a shared ``{column: position}`` index, the
     dict then being built on first use. ``clock`` names the clock fields a row may
     override.
+
+    A Content made by a builder with a :class:`Release` also keeps its line: its values
+    and dict are let go a little after they were last made (see :class:`Release`) and
+    split again from the line when read, so that the many rows nobody reads (a large
+    instance's quiet servers) cost their line rather than a tuple and a string per field.
     """
 
-    __slots__ = ("_fields", "clock", "index", "key", "rate_mask", "values")
+    __slots__ = ("_fields", "clock", "counters", "home", "index", "key", "line", "rate_mask",
+                 "values")
 
     def __init__(self, fields: dict[str, str] | None = None, clock: tuple[str, ...] = (),
                  *, index: dict[str, int] | None = None,
-                 values: tuple[str, ...] | None = None) -> None:
+                 values: tuple[str, ...] | None = None, line: str | None = None,
+                 home: Release | None = None) -> None:
         self._fields = fields
         self.index = index
         self.values = values
         self.clock = clock
+        self.line = line  # the line the values were split from (None: kept as they are)
+        self.home = home
         self.key: tuple[str, str] | None = None  # (proxy, name), made once
         self.rate_mask: tuple[bool, ...] | None = None  # cache for rates()
+        self.counters: tuple[str | None, ...] | None = None  # cache for rate_counters()
+        if home is not None:
+            home.add(self)
+
+    def _values(self) -> tuple[str, ...]:
+        values = self.values
+        if values is None:
+            assert self.line is not None
+            values = self.values = tuple(self.line.split(","))
+            if self.home is not None:
+                self.home.add(self)
+        return values
 
     @property
     def fields(self) -> dict[str, str]:
         f = self._fields
         if f is None:
-            values, index = self.values, self.index
-            assert values is not None and index is not None
+            values, index = self._values(), self.index
+            assert index is not None
             f = self._fields = {name: values[i] for name, i in index.items()}
             self.values = None
         return f
@@ -221,7 +243,40 @@ class Content:
         if f is not None:
             return f.get(name)
         i = self.index.get(name) if self.index is not None else None
-        return None if i is None else self.values[i]  # type: ignore[index]
+        return None if i is None else self._values()[i]
+
+    def release(self) -> None:
+        """Let the values and the dict go if the line can give them again."""
+        if self.line is not None:
+            self.values = self._fields = None
+
+
+class Release:
+    """The contents of one source whose values or dict were made, oldest first: each
+    :meth:`SnapshotBuilder.rows` call releases (:meth:`Content.release`) those made
+    before the previous call, so that a refresh's new rows keep their values while the
+    refresh is shown, and a row read at every refresh is split again once per refresh.
+
+    Thread-safe as the builder needs: contents are added from the thread that parses or
+    from the UI's, the oldest released by the parsing one (a content released while it
+    is read is split again by the reader).
+    """
+
+    def __init__(self) -> None:
+        self._made: deque[Content] = deque()
+        self._older = 0
+
+    def add(self, content: Content) -> None:
+        self._made.append(content)
+
+    def release(self) -> None:
+        made, pop = self._made, self._made.popleft
+        for _ in range(min(self._older, len(made))):
+            pop().release()
+        self._older = len(made)
+
+    def __len__(self) -> int:
+        return len(self._made)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -481,6 +536,48 @@ class Snapshot:
         return self.taken_at - self.held.get(key, self.taken_at)
 
 
+Counted = tuple[str | None, ...]
+"""The values of a row's :data:`RATE_FIELDS` (None: absent), see :func:`rate_counters`."""
+
+
+def rate_counters(row: Row) -> Counted:
+    """The row's :data:`RATE_FIELDS` values, one tuple per :class:`Content` (rows that
+    share their content share it: the same object means the same counters)."""
+    content = row.content
+    if content is None:
+        return tuple(row.get(name) for name in RATE_FIELDS)
+    counted = content.counters
+    if counted is None:  # the clock fields, the only ones rows override, are not counters
+        counted = content.counters = tuple(content.get(name) for name in RATE_FIELDS)
+    return counted
+
+
+class Counters:
+    """What :func:`rates` reads of an earlier snapshot, without its rows: when it was
+    taken, the rows it held, and each row's :func:`rate_counters` by key. A row read
+    again with the same content has the very same tuple; this costs a dict entry per
+    row where a snapshot holds a row object, its clock values and its content (every
+    field of the row as it was).
+    """
+
+    __slots__ = ("_index", "held", "taken_at")
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.taken_at = snap.taken_at
+        self.held = snap.held
+        self._index: dict[tuple[str, str], Counted] = {
+            r.key: rate_counters(r) for r in snap.rows}
+
+    def get(self, proxy: str, name: str) -> Counted | None:
+        """The counters of the row (proxy, name)."""
+        return self._index.get((proxy, name))
+
+    def num(self, proxy: str, name: str, field: str) -> int | None:
+        """One counter of :data:`RATE_FIELDS` as a number, like :meth:`Row.num`."""
+        counted = self._index.get((proxy, name))
+        return None if counted is None else _int(counted[RATE_FIELDS.index(field)])
+
+
 # --------------------------------------------------------------------------- builder
 
 def _clock_values(line: str, stable: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -550,7 +647,8 @@ class SnapshotBuilder:
     time (the poller never overlaps two).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, release: Release | None = None) -> None:
+        self.release = release  # contents given back to their lines (None: never)
         self._header: StatHeader | None = None
         self._clock: tuple[str, ...] = ()
         self._match: Callable[[str], re.Match[str] | None] | None = None
@@ -597,6 +695,8 @@ class SnapshotBuilder:
         self._match = re.compile(pattern + "(.*)").fullmatch
 
     def rows(self, text: str) -> tuple[Row, ...]:
+        if self.release is not None:
+            self.release.release()
         lines = split_lf(text)
         header = parse_stat_header(lines, text)
         if header != self._header:
@@ -677,8 +777,9 @@ class SnapshotBuilder:
                     continue
                 # a tuple of strings: the garbage collector soon stops tracking it
                 kept = tuple(values)
-                row = _row_of(kept, at, Content(None, clock_names if clock else (),
-                                                index=index, values=kept))
+                row = _row_of(kept, at, Content(
+                    None, clock_names if clock else (), index=index, values=kept,
+                    line=None if quoted else line, home=None if quoted else self.release))
             stables.append(stable)
             clocks.append(clock)
             rows.append(row)
@@ -719,8 +820,9 @@ class Rates:
         return getattr(self, name) if name in RATE_FIELDS else None
 
 
-def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
+def rates(prev: Snapshot | Counters, cur: Snapshot) -> dict[tuple[str, str], Rates]:
     """Rates for every row present in both snapshots; empty if no time passed.
+    ``prev`` may be the :class:`Counters` of the earlier snapshot.
 
     A row with the same content as in ``prev`` (:func:`same_content`) has zero rates
     (None where a counter is empty): one shared :class:`Rates` per pattern of empty
@@ -734,25 +836,43 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
     if dt <= 0:
         return {}
     out: dict[tuple[str, str], Rates] = {}
-    index = prev._index
+    counts: dict[tuple[str, str], Counted] | None = None
+    rows: dict[tuple[str, str], Row] = {}
+    if isinstance(prev, Counters):
+        counts = prev._index
+    else:
+        rows = prev._index
     zeros: dict[tuple[bool, ...], Rates] = {}
     held_prev, held_cur = prev.held, cur.held
     per_row = bool(held_prev or held_cur)
     base_dt = dt
     for row in cur.rows:
         key = row.key
-        old = index.get(key)
-        if old is None:
-            continue
+        old: Counted | None = None
+        new: Counted | None = None
+        if counts is not None:
+            old = counts.get(key)
+            if old is None:
+                continue
+            new = rate_counters(row)
+            same = old is new
+        else:
+            old_row = rows.get(key)
+            if old_row is None:
+                continue
+            same = same_content(old_row, row)
+            if not same:
+                old, new = rate_counters(old_row), rate_counters(row)
         if per_row:
             dt = held_cur.get(key, cur.taken_at) - held_prev.get(key, prev.taken_at)
             if dt <= 0:
                 continue
             if dt != base_dt:
-                out[key] = _rates_of(old, row, dt)
+                out[key] = _rates_of(rate_counters(rows[key]) if old is None else old,
+                                     rate_counters(row) if new is None else new, dt)
                 continue
             dt = base_dt
-        if same_content(old, row):
+        if same:
             content = row.content
             mask = content.rate_mask if content is not None else None
             if mask is None:
@@ -764,15 +884,15 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[tuple[str, str], Rates]:
                 zero = zeros[mask] = Rates(dt, *(0.0 if ok else None for ok in mask))
             out[key] = zero
             continue
-        out[key] = _rates_of(old, row, dt)
+        assert old is not None and new is not None
+        out[key] = _rates_of(old, new, dt)
     return out
 
 
-def _rates_of(old: Row, row: Row, dt: float) -> Rates:
-    """The rates of one row read ``dt`` seconds after ``old``."""
+def _rates_of(old: Counted, new: Counted, dt: float) -> Rates:
+    """The rates between two rows' :func:`rate_counters` read ``dt`` seconds apart."""
     values: list[float | None] = []
-    for name in RATE_FIELDS:
-        a, b = old.get(name), row.get(name)
+    for a, b in zip(old, new, strict=True):
         if not a or not b:  # absent or empty
             values.append(None)
             continue
@@ -797,4 +917,8 @@ def _rate_mask(row: Row) -> tuple[bool, ...]:
             except ValueError:
                 ok = False
         mask.append(ok)
-    return tuple(mask)
+    found = tuple(mask)
+    return _MASKS.setdefault(found, found)  # a few patterns: one tuple each
+
+
+_MASKS: dict[tuple[bool, ...], tuple[bool, ...]] = {}

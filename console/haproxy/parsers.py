@@ -186,8 +186,11 @@ _STATE_STR = ("be_name", "srv_name")
 _STATE_OPT_STR = ("srv_addr", "srv_fqdn", "srvrecord", "srv_check_addr", "srv_agent_addr")
 
 
-def parse_servers_state(text: str) -> list[ServerStateRow]:
-    """``show servers state [backend]``: version line ``1``, ``#`` header, rows."""
+def parse_servers_state(text: str, *, keep_fields: bool = True) -> list[ServerStateRow]:
+    """``show servers state [backend]``: version line ``1``, ``#`` header, rows.
+
+    ``keep_fields=False``: each row's ``fields`` is empty (a reader of the typed
+    columns only: 10,000 servers then take some 3 MB rather than 15)."""
     lines = _lines(text)
     if not lines:
         raise _fail("'show servers state' answer is empty", text)
@@ -203,6 +206,7 @@ def parse_servers_state(text: str) -> list[ServerStateRow]:
                          "show servers state")
     body = lines[2:]
     rows: list[ServerStateRow] = []
+    at = {name: i for i, name in enumerate(header)}  # the last of a repeated name wins
     for n, line in enumerate(body, 3):
         values = line.split()
         if len(values) < len(header):
@@ -210,21 +214,22 @@ def parse_servers_state(text: str) -> list[ServerStateRow]:
                 break
             raise ParseError(f"'show servers state' line {n} has {len(values)} fields, "
                              f"the header {len(header)}", "show servers state")
-        fields = dict(zip(header, values, strict=False))
-        kw: dict[str, object] = {"fields": fields}
+        kw: dict[str, object] = {
+            "fields": dict(zip(header, values, strict=False)) if keep_fields else {}}
         try:
             for k in _STATE_INT:
-                kw[k] = int(fields[k])
+                kw[k] = int(values[at[k]])
             for k in _STATE_OPT_INT:
-                v = fields.get(k, "-")
+                v = values[at[k]] if k in at else "-"
                 kw[k] = None if v == "-" else int(v)
         except ValueError:
             raise ParseError(f"'show servers state' line {n}: {k} is not a number",
-                             "show servers state", f"got {fields.get(k)!r}") from None
+                             "show servers state",
+                             f"got {values[at[k]] if k in at else None!r}") from None
         for k in _STATE_STR:
-            kw[k] = fields[k]
+            kw[k] = values[at[k]]
         for k in _STATE_OPT_STR:
-            v = fields.get(k, "-")
+            v = values[at[k]] if k in at else "-"
             kw[k] = None if v == "-" else v
         rows.append(ServerStateRow(**kw))  # type: ignore[arg-type]
     return rows

@@ -39,7 +39,14 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from console.haproxy.lines import split_lf
-from console.haproxy.model import ProcessInfo, Row, Snapshot, SnapshotBuilder, same_content
+from console.haproxy.model import (
+    ProcessInfo,
+    Release,
+    Row,
+    Snapshot,
+    SnapshotBuilder,
+    same_content,
+)
 
 Key = tuple[str, str]
 
@@ -224,7 +231,7 @@ class PartialState:
     was and how long it took."""
 
     def __init__(self, *, from_rows: int | None = None,
-                 full_every: float | None = None) -> None:
+                 full_every: float | None = None, release: Release | None = None) -> None:
         self.from_rows = PARTIAL_FROM_ROWS if from_rows is None else from_rows
         self.full_every = FULL_EVERY if full_every is None else full_every
         self.last: Snapshot | None = None
@@ -232,8 +239,8 @@ class PartialState:
         self.full_took = 0.0
         self.swept_at = -math.inf  # start of the last poll that read every proxy row
         self.sweeps = 0
-        self.sweep = SnapshotBuilder()
-        self.shown = SnapshotBuilder()
+        self.sweep = SnapshotBuilder(release)
+        self.shown = SnapshotBuilder(release)
         self.partial_polls = 0
         self.full_polls = 0
         self.reason = ""  # why the last full dump was made

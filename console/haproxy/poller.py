@@ -24,7 +24,7 @@ from console.haproxy.errors import HAProxyError, NoSuchObject, Timeout
 from console.haproxy.events import Event, connection_event, diff, initial_events
 from console.haproxy.limits import DEFAULT_INTERVAL, TIMEOUT_HINT
 from console.haproxy.limits import current as current_limits
-from console.haproxy.model import ProcessInfo, Row, Snapshot, SnapshotBuilder
+from console.haproxy.model import ProcessInfo, Release, Row, Snapshot, SnapshotBuilder
 from console.haproxy.parsers import parse_info
 from console.haproxy.partial_poll import (
     SWEEP,
@@ -71,16 +71,21 @@ class SocketSource:
     recording keeps whole answers.
     """
 
+    # rows' values given back to their lines once shown (see model.Release): one
+    # instance's quiet rows cost little; a fleet node's rows are all read at each refresh
+    RELEASE = True
+
     def __init__(self, client: RuntimeClient) -> None:
         self.client = client
         self.where = str(client.address)
-        self.builder = SnapshotBuilder()  # reuses the rows that did not change
+        release = Release() if self.RELEASE else None
+        self.builder = SnapshotBuilder(release)  # reuses the rows that did not change
         # A poll abandoned at its deadline may leave a parse running in its thread:
         # the next parse waits for it rather than sharing the builder.
         self._building = threading.Lock()
         # the keys of the rows on screen (None: everything is needed now); set by the UI
         self.visible: Callable[[], Collection[tuple[str, str]] | None] | None = None
-        self.partial = PartialState()
+        self.partial = PartialState(release=release)
         self._period: float | None = None  # the poller's time between polls, when told
 
     def period(self, interval: float) -> float | None:
@@ -171,6 +176,8 @@ class NodeSource(SocketSource):
     """A :class:`SocketSource` whose socket is forwarded from a node over SSH: after a
     failed poll, the connection is checked and opened again before the next one (the
     poller's backoff spaces the tries)."""
+
+    RELEASE = False
 
     def __init__(self, client: RuntimeClient, node: SSHNode) -> None:
         super().__init__(client)

@@ -2,10 +2,11 @@
 
 Rates between two consecutive refreshes jump with every odd request. The table shows
 rates between the newest snapshot and one about ``window`` seconds older instead. Only
-a few snapshots are kept (one per quarter window), not one per refresh: memory stays
-that of a handful of snapshots whatever the interval and the number of servers, and a
-refresh computes rates once, as before. Until ``window`` seconds have passed, the
-oldest snapshot kept is used. When the totals went down (a reload, ``clear counters
+a few snapshots are kept (one per quarter window), not one per refresh, and of each only
+its :class:`~console.haproxy.model.Counters` (a few counters per row, not the rows):
+memory stays small whatever the interval and the number of servers, and a refresh
+computes rates once, as before. Until ``window`` seconds have passed, the oldest
+snapshot kept is used. When the totals went down (a reload, ``clear counters
 all``) the window starts again from that snapshot, and the refresh's own rates are
 shown meanwhile.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from console.haproxy.model import Rates, Snapshot, rates
+from console.haproxy.model import Counters, Rates, Snapshot, rate_counters, rates
 
 DEFAULT_WINDOW = 30.0  # seconds
 
@@ -25,7 +26,7 @@ DEFAULT_WINDOW = 30.0  # seconds
 class RateWindow:
     def __init__(self, window: float = DEFAULT_WINDOW) -> None:
         self.window = window
-        self._kept: deque[Snapshot] = deque()
+        self._kept: deque[Counters] = deque()
         self._last: dict[tuple[str, str], Rates] = {}
 
     def add(self, snap: Snapshot, instant: dict[tuple[str, str], Rates]
@@ -37,14 +38,14 @@ class RateWindow:
         kept = self._kept
         if kept and _reset(kept[-1], snap):
             kept.clear()
-            kept.append(snap)
+            kept.append(Counters(snap))
             return self._hold(snap, instant)
         while len(kept) > 1 and snap.taken_at - kept[1].taken_at >= self.window:
             kept.popleft()
         base = kept[0] if kept else None
         out = rates(base, snap) if base is not None else {}
         if not kept or snap.taken_at - kept[-1].taken_at >= self.window / 4:
-            kept.append(snap)
+            kept.append(Counters(snap))
         return self._hold(snap, out)
 
     def _hold(self, snap: Snapshot, out: dict[tuple[str, str], Rates]
@@ -69,13 +70,15 @@ class RateWindow:
         self._last = {}
 
 
-def _reset(before: Snapshot, snap: Snapshot) -> bool:
+def _reset(before: Counters, snap: Snapshot) -> bool:
     """The sessions total of a frontend or backend went down: counters were reset."""
     for row in snap.rows:
         if row.type not in ("frontend", "backend"):
             continue
         old = before.get(row.proxy, row.name)
-        now, then = row.num("stot"), old.num("stot") if old is not None else None
+        if old is None or old is rate_counters(row):  # gone, or the same counters
+            continue
+        now, then = row.num("stot"), before.num(row.proxy, row.name, "stot")
         if now is not None and then is not None and now < then:
             return True
     return False

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from console.haproxy.history import METRICS, History
+from console.haproxy.history import LOG_MAX, METRICS, History
 from console.haproxy.model import Rates, Row, Snapshot, rates
 
 CAPTURED = Path(__file__).resolve().parents[1] / "data" / "captured" / "2.8" / "show_stat.txt"
@@ -64,7 +64,7 @@ def test_bounded_to_maxlen() -> None:
         h.add(_snap(i, [_row("be", "s1", scur=str(i))]))
     assert h.series(("be", "s1"), "scur") == [18.0, 19.0, 20.0, 21.0, 22.0]
     assert h.span(("be", "s1")) == 4.0
-    assert h.memory_bytes() == len(METRICS) * 5 * 4 + 5 * 8
+    assert h.memory_bytes() <= 5 * 24 + 5 * 8  # the changes of scur within the window
 
 
 def test_absent_row_leaves_a_gap_then_is_dropped() -> None:
@@ -96,6 +96,89 @@ def test_memory_stays_flat_with_churning_rows() -> None:
         h.add(_snap(i, [_row("be", f"s{i // 10}-{k}") for k in range(20)]))
     assert len(h) <= 20 * 2  # current rows plus the ones not dropped yet
     assert h.memory_bytes() <= 40 * len(METRICS) * 20 * 4 + 20 * 8
+
+
+def test_quiet_rows_keep_no_samples_busy_metrics_get_a_ring_then_lose_it() -> None:
+    h = History(maxlen=10)
+    quiet = [_row("be", f"s{k}") for k in range(100)]
+    for i in range(30):
+        h.add(_snap(i, quiet))
+    assert h.memory_bytes() == 10 * 8  # the times only
+    for i in range(30, 100):  # scur moves at every sample: a ring of 10 values
+        h.add(_snap(i, [*quiet[1:], _row("be", "s0", scur=str(i))]))
+    assert h.series(("be", "s0"), "scur") == [float(v) for v in range(90, 100)]
+    assert h.memory_bytes() <= 10 * 8 + 10 * 4 + LOG_MAX * 24
+    for i in range(100, 125):  # steady again: the ring is given up
+        h.add(_snap(i, quiet))
+    assert h.series(("be", "s0"), "scur") == [0.0] * 10
+    assert h.memory_bytes() == 10 * 8
+
+
+def _reference(samples: list[dict[tuple[str, str], tuple[float, ...]]], maxlen: int,
+               drop_after: int) -> dict[tuple[str, str], list[list[float]]]:
+    """The window of every row as plain lists (NaN kept), fed like History.add."""
+    rows: dict[tuple[str, str], list[list[float]]] = {}
+    absent: dict[tuple[str, str], int] = {}
+    for sample in samples:
+        for key in list(rows):
+            if key not in sample:
+                absent[key] = absent.get(key, 0) + 1
+                if absent[key] >= drop_after:
+                    del rows[key], absent[key]
+                    continue
+                for m in range(len(METRICS)):
+                    rows[key][m].append(math.nan)
+        for key, values in sample.items():
+            absent.pop(key, None)
+            series = rows.setdefault(key, [[] for _ in METRICS])
+            for m, v in enumerate(values):
+                series[m].append(v)
+    return {k: [s[-maxlen:] for s in v] for k, v in rows.items()}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_same_series_as_plain_lists_whatever_changes(seed: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+    from array import array
+
+    from console.haproxy import history
+
+    rng = random.Random(seed)
+    if seed % 2:  # short logs: metrics move to rings and back often
+        monkeypatch.setattr(history, "LOG_MAX", 4)
+        monkeypatch.setattr(history, "RING_AFTER", 2)
+    maxlen = rng.choice([3, 8, 20])
+    h = History(maxlen, drop_after=rng.choice([2, 50]))
+    keys = [("be", f"s{k}") for k in range(6)]
+    samples: list[dict[tuple[str, str], tuple[float, ...]]] = []
+    prev: Snapshot | None = None
+    scur = dict.fromkeys(keys, 0)
+    for i in range(150):
+        busy = rng.random() < 0.5  # stretches of changes at every sample, then quiet
+        rows: list[dict[str, str]] = []
+        sample: dict[tuple[str, str], tuple[float, ...]] = {}
+        for k, key in enumerate(keys):
+            if rng.random() < 0.1:
+                continue  # absent: a gap
+            if (busy and k < 3) or rng.random() < 0.05:
+                scur[key] = rng.randrange(4)
+            rows.append(_row(*key, scur=str(scur[key]), req_tot=str(i * k)))
+        snap = _snap(i, rows)
+        rate = rates(prev, snap) if prev is not None else {}
+        for row in snap.rows:
+            r = rate.get(row.key)
+            req = r.req_tot if r is not None and r.req_tot is not None else math.nan
+            sample[row.key] = (req, float(row.num("scur") or 0), 0.0 if r else math.nan, 0.0)
+        h.add(snap, rate)
+        samples.append(sample)
+        prev = snap
+        want = _reference(samples, maxlen, h.drop_after)
+        assert sorted(h.keys()) == sorted(want)
+        for key, series in want.items():
+            for m, metric in enumerate(METRICS):
+                kept = [v for v in array("f", series[m]) if v == v]
+                assert h.series(key, metric) == kept, (i, key, metric)
 
 
 def test_keys_to_track_limits_rows() -> None:

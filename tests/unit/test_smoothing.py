@@ -41,3 +41,76 @@ def test_a_counter_reset_starts_the_window_again() -> None:
     assert window.add(after, instant) is instant and window.span == 0.0
     later = _snap(22.0, 3, stot=5)
     assert window.add(later, rates(after, later))[key].hrsp_5xx == 1.0
+
+
+def test_counters_give_the_rates_of_their_snapshot() -> None:
+    """The window keeps each snapshot's Counters, not its rows: the same rates, for rows
+    read again unchanged (their Content shared), changed, added or built without one."""
+    from console.haproxy.model import Counters, SnapshotBuilder, rate_counters
+    from tests.captured_data import read
+
+    lines = read("2.8", "show_stat.txt").splitlines()
+    names = lines[0][2:].split(",")
+    col = {name: names.index(name) for name in ("lastchg", "stot", "hrsp_5xx", "svname")}
+
+    def answer(i: int) -> str:
+        out = [lines[0]]
+        for line in lines[1:]:
+            values = line.split(",")
+            if len(values) < len(names):
+                continue
+            if values[col["lastchg"]]:
+                values[col["lastchg"]] = str(100 + i)  # every row's clock ticks
+            if values[col["svname"]] == "up1" and i % 2:
+                values[col["stot"]] = str(10 * i)
+                values[col["hrsp_5xx"]] = str(i)
+            if i < 3 and values[col["svname"]] == "up2":
+                continue  # a row that comes later
+            out.append(",".join(values))
+        return "\n".join(out) + "\n"
+
+    def row_num(snap: Snapshot) -> int | None:
+        fe = snap.get("fe_main", "FRONTEND")
+        return fe.num("stot") if fe is not None else None
+
+    builder = SnapshotBuilder()
+    built = [builder.build(None, answer(i), taken_at=float(i), wall_time=float(i))
+             for i in range(8)]
+    plain = [Snapshot.from_text(None, answer(i), taken_at=float(i), wall_time=float(i))
+             for i in range(8)]
+    for snaps in (built, plain):
+        for old in range(4):
+            for new in range(old + 1, 8):
+                want = rates(snaps[old], snaps[new])
+                assert want and rates(Counters(snaps[old]), snaps[new]) == want
+    row = built[5].get("be_app", "up1")
+    assert row is not None and Counters(built[5]).get("be_app", "up1") is rate_counters(row)
+    assert Counters(built[5]).num("fe_main", "FRONTEND", "stot") == row_num(built[5])
+
+
+def test_released_contents_read_the_same_from_their_lines() -> None:
+    """A builder with a Release gives the values of rows back to their lines two builds
+    after they were made or last read; reading them again splits the line: the same
+    fields, rates and counters as a builder that keeps everything."""
+    from console.haproxy.model import Release, SnapshotBuilder
+    from tests.captured_data import read
+
+    text = read("2.8", "show_stat.txt")
+    lines = text.splitlines()
+    edited = "\n".join([lines[0], *(line.replace(",UP,", ",DOWN,", 1) if i == 3 else line
+                                     for i, line in enumerate(lines[1:]))]) + "\n"
+    release = Release()
+    kept, light = SnapshotBuilder(), SnapshotBuilder(release)
+    answers = [text, edited, text, text, edited]
+    a = [kept.build(None, t, taken_at=float(i), wall_time=float(i))
+         for i, t in enumerate(answers)]
+    b = [light.build(None, t, taken_at=float(i), wall_time=float(i))
+         for i, t in enumerate(answers)]
+    released = [r.content for r in b[0].rows if r.content is not None]
+    assert released and all(c.values is None and c._fields is None for c in released
+                            if c.line is not None)
+    for x, y in zip(a, b, strict=True):
+        assert [r.fields for r in x.rows] == [r.fields for r in y.rows]
+        assert [r.get("stot") for r in x.rows] == [r.get("stot") for r in y.rows]
+    assert rates(a[0], a[4]) == rates(b[0], b[4])
+    assert len(release) <= 2 * len(b[0].rows)  # bounded: only the last two builds' reads

@@ -66,9 +66,11 @@ class SetContext:
     cond: CondContext = field(default=UNKNOWN)
 
 
-def link(named: Sequence[tuple[str, bytes]], cond: CondContext = UNKNOWN) -> list[ConfigFile]:
-    """Parse the files of a set, in order, and let each know the others."""
-    files = [ConfigFile.parse(data, name) for name, data in named]
+def link(named: Sequence[tuple[str, bytes]], cond: CondContext = UNKNOWN, *,
+         keep: bool = True) -> list[ConfigFile]:
+    """Parse the files of a set, in order, and let each know the others (``keep``: see
+    :meth:`ConfigFile.parse`)."""
+    files = [ConfigFile.parse(data, name, keep=keep) for name, data in named]
     env = None
     for k, cfg in enumerate(files):
         cfg.cond = cond

@@ -238,7 +238,10 @@ class ConfigFile:
     # -- reading and writing -------------------------------------------------------------
 
     @classmethod
-    def parse(cls, data: bytes, name: str = "haproxy.cfg") -> ConfigFile:
+    def parse(cls, data: bytes, name: str = "haproxy.cfg", *, keep: bool = True
+              ) -> ConfigFile:
+        """``keep=False``: not kept for the next parse of the same bytes (a reader that
+        keeps what it needs of a big file itself)."""
         if not isinstance(data, bytes | bytearray):
             raise TypeError("ConfigFile.parse() takes bytes")
         data = bytes(data)
@@ -248,9 +251,10 @@ class ConfigFile:
             text = data[len(bom):].decode("utf-8", "surrogateescape")
             with gc_paused():
                 parsed = ConfigFile(split_lines(text), bom=bom, name=name, _text=text)
-            _PARSED[data] = parsed
-            while len(_PARSED) > _PARSED_KEPT:
-                _PARSED.popitem(last=False)
+            if keep:
+                _PARSED[data] = parsed
+                while len(_PARSED) > _PARSED_KEPT:
+                    _PARSED.popitem(last=False)
         else:
             _PARSED.move_to_end(data)
         # a copy: its line list is its own (lines are immutable), the kept one never
