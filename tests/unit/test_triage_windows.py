@@ -213,12 +213,12 @@ def test_the_path_read_from_the_end_of_an_http_line_is_the_decoded_one() -> None
             r = parser.parse(line)
             if r.ok and r.format != "connect":
                 seen += r.format in ("http", "https")
-                assert _path([], r) == r.fields.get("path"), line
+                assert _path(r) == r.fields.get("path"), line
     odd = ('<134>Dec  1 03:29:58 h haproxy[1]: 1.2.3.4:5 [01/Dec/2026:03:29:58.683] fe be/s '
            '0/0/0/0/0 400 77 - - ---- 1/1/0/0/0 0/0 "<BADREQ>"')
     r = parser.parse(odd)
     if r.ok:
-        assert _path([], r) == r.fields.get("path")
+        assert _path(r) == r.fields.get("path")
     assert seen > 20
 
 

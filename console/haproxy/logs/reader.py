@@ -61,20 +61,14 @@ class LineSplitter:
         self.cut = 0
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        buf = self._pending + chunk
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            if self._skipping:
-                self._skipping = False
-            else:
-                line = buf[start:nl]
-                out.append(line[:-1] if line.endswith(b"\r") else line)
-            start = nl + 1
-        buf = buf[start:]
+        whole = self._pending + chunk
+        out = whole.split(b"\n")
+        buf = out.pop()  # after the last newline: the start of a line, or nothing
+        if out and self._skipping:  # the end of a line already cut
+            self._skipping = False
+            del out[0]
+        if b"\r" in whole:
+            out = [line[:-1] if line.endswith(b"\r") else line for line in out]
         if len(buf) > self.max_line:
             if not self._skipping:
                 out.append(buf[:MAX_RAW_KEPT] + OVERLONG)

@@ -43,6 +43,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from console.haproxy.errors import ConnectionLost, HAProxyError, NoSuchObject, ValidationError
 from console.haproxy.logs.parse import MAX_LINE
@@ -139,11 +140,11 @@ def dropped_announcement(line: bytes) -> int | None:
     return int(m.group(1)) if m else None
 
 
-@dataclass(frozen=True)
-class RingLine:
+class RingLine(NamedTuple):
     """One line of the ring (bytes, without its newline; cut lines end marked).
     ``backlog``: the line was in the ring when the follower started (``new_only``
-    false): logged before, not as it happens."""
+    false): logged before, not as it happens. (A named tuple: one is made per line, at
+    tens of thousands of lines a second.)"""
 
     data: bytes
     backlog: bool = False
@@ -235,7 +236,7 @@ class RingFollower:
             first = True
             reload_seen = False
             try:
-                async for item in self._read(reader):
+                async for item in self._read(reader, writer):
                     if isinstance(item, RingNote):
                         if item.kind == "reload":
                             reload_seen = True
@@ -341,7 +342,8 @@ class RingFollower:
         except TimeoutError:
             pass
 
-    async def _read(self, reader: asyncio.StreamReader) -> AsyncIterator[RingLine | RingNote]:
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+                    ) -> AsyncIterator[RingLine | RingNote]:
         """Lines of one connection; every *check_interval*, the drop counter and the pid."""
         loop = asyncio.get_running_loop()
         next_check = loop.time() + self.check_interval
@@ -369,7 +371,7 @@ class RingFollower:
                     if len(chunk) < COALESCE_BELOW:
                         # a few lines: let more come before the next read (a read costs
                         # far more than a line; HAProxy and the socket hold what comes)
-                        await self._sleep(COALESCE)
+                        await self._coalesce(writer)
                 if loop.time() >= next_check:
                     next_check = loop.time() + self.check_interval
                     async for note in self._check_process():
@@ -377,6 +379,24 @@ class RingFollower:
         finally:
             if read is not None:
                 read.cancel()
+
+    async def _coalesce(self, writer: asyncio.StreamWriter) -> None:
+        """Wait :data:`COALESCE` seconds with the connection not read meanwhile: the
+        socket holds what HAProxy sends, read at once after (a stream read as it comes
+        wakes the event loop for each line or two of a busy ring)."""
+        transport = writer.transport
+        try:
+            transport.pause_reading()  # type: ignore[attr-defined]
+        except (AttributeError, RuntimeError):
+            await self._sleep(COALESCE)
+            return
+        try:
+            await self._sleep(COALESCE)
+        finally:
+            try:
+                transport.resume_reading()  # type: ignore[attr-defined]
+            except (AttributeError, RuntimeError):
+                pass
 
     async def _check_process(self) -> AsyncIterator[RingNote]:
         try:

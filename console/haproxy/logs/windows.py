@@ -67,7 +67,7 @@ _KEYS = ("status", "termination", "ta", "tt", "tr", "bytes_read", "backend", "se
 _REQUEST_RE = re.compile(r"([^ ]+) ([^ ]+)(?: HTTP/[^ ]+)?")
 
 
-def _path(_v: list[object], r: LogRecord) -> str | None:
+def _path(r: LogRecord) -> str | None:
     """The path of the request (``fields["path"]``). HAProxy's HTTP formats end with
     the quoted request (a ``"`` in it is logged as ``#22``): read there rather than
     decoding the whole line; any other format, or an odd end, is decoded."""
@@ -82,24 +82,26 @@ def _path(_v: list[object], r: LogRecord) -> str | None:
     return None if p is None else str(p)
 
 
-def _dim_key(by: str) -> Callable[[list[object], LogRecord], str | None]:
-    """The group key of a line for dimension *by*, from the values of :data:`_KEYS`."""
+_PATH = len(_KEYS)  # where a line's path follows the values of _KEYS in its kind
+
+
+def _dim_key(by: str) -> Callable[[tuple[Any, ...]], str | None]:
+    """The group key for dimension *by* of a kind of line: the values of :data:`_KEYS`
+    and then the path."""
     if by == "server":
-        def server(v: list[object], _r: LogRecord) -> str | None:
+        def server(v: tuple[Any, ...]) -> str | None:
             be, srv = v[6], v[7]
             if be is None and srv is None:
                 return None
             return f"{be if be is not None else '-'}/{srv if srv is not None else '-'}"
         return server
     if by == "status":
-        def status(v: list[object], _r: LogRecord) -> str | None:
+        def status(v: tuple[Any, ...]) -> str | None:
             return str(v[0]) if isinstance(v[0], int) else "other"
         return status
-    if by == "path":
-        return _path
-    at = {"termination": 1, "backend": 6, "client": 8, "frontend": 9}[by]
+    at = {"termination": 1, "backend": 6, "client": 8, "frontend": 9, "path": _PATH}[by]
 
-    def field_value(v: list[object], _r: LogRecord) -> str | None:
+    def field_value(v: tuple[Any, ...]) -> str | None:
         x = v[at]
         return None if x is None else str(x)
     return field_value
@@ -169,8 +171,9 @@ class _Bucket:
         alike (same values and keys, as a flood of the same request is) are counted
         together: each group is updated once per kind of line, not once per line."""
         self.lines += len(results)
-        tally: dict[tuple[Any, ...], int] = {}  # a line's values and keys: how many
+        tally: dict[tuple[Any, ...], int] = {}  # a kind of line (values, path): how many
         keys = self.keys
+        with_path = "path" in self.dims
         for result in results:
             if not isinstance(result, LogRecord):
                 if result.event:
@@ -191,20 +194,18 @@ class _Bucket:
                     (status.__class__ is int and (status < 0 or 500 <= status <= 599))
                     or (term.__class__ is str and term[:1] not in ("-", "L", ""))):
                 evidence.add_error(result, at, v[6], v[7])
-            ta = v[2]
-            if ta is None:
-                ta = v[3]
-            kind: tuple[Any, ...] = (status, term, ta, v[4], v[5],
-                                     *[key_of(v, result) for key_of in keys])
+            kind = (*v, _path(result) if with_path else None)
             tally[kind] = tally.get(kind, 0) + 1
         with_tr = self.with_tr
         groups, rests, ungrouped = self.groups, self.rests, self.ungrouped
         for kind, n in tally.items():
-            status, term, ta, tr, nbytes = kind[:5]
+            status, term, ta, tr, nbytes = kind[0], kind[1], kind[2], kind[4], kind[5]
+            if ta is None:
+                ta = kind[3]
             cls, error = classify(status, term)
             self.total.add_counted(cls, error, term, ta, tr, nbytes, n)
-            for i in range(len(keys)):
-                key = kind[5 + i]
+            for i, key_of in enumerate(keys):
+                key = key_of(kind)
                 t = tr if with_tr[i] else None
                 if key is None:
                     ungrouped[i] += n
