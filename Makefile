@@ -22,10 +22,11 @@ lab: $(VENV)/.stamp-lab
 	$(VENV)/bin/haconsole lab
 
 ## Run the whole test suite against every HAProxy binary found
-## (TEST_JOBS workers; a module's tests stay on one worker with their lab).
+## (TEST_JOBS workers; a module's tests stay on one worker with their lab; the 40
+## slowest tests are listed at the end).
 TEST_JOBS ?= 2
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadscope
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadscope --durations=40
 
 ## Style (ruff) and types (mypy, settings in pyproject.toml).
 lint: $(VENV)/.stamp-test
