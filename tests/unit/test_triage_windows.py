@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from console.haproxy.logs.parse import LineParser, Unparsed
+from console.haproxy.logs.parse import LineParser, LogRecord, Unparsed
 from console.haproxy.logs.summary import Summary
 from console.haproxy.logs.windows import Evidence, Windows, merge_summaries
 from tests.captured_data import CAPTURED, stat_snapshot
@@ -312,3 +312,16 @@ def test_a_batch_counts_what_its_lines_one_by_one_count() -> None:
         assert _dicts(batch.summary(by, "1m")) == _dicts(one.summary(by, "1m"))
     assert {k: [s.record.raw for s in v] for k, v in batch.evidence.samples.items()} == \
         {k: [s.record.raw for s in v] for k, v in one.evidence.samples.items()}
+
+
+def test_lines_already_decoded_count_as_the_same_lines_not_decoded() -> None:
+    """A line whose fields were read before (the logs screen's filter decodes them) is
+    told alike by its values rather than its raw text: the same summaries either way."""
+    raw, decoded = parsed(), parsed()
+    for r in decoded[::2]:
+        _ = r.fields if isinstance(r, LogRecord) else None
+    one, other = Windows(clock=Clock()), Windows(clock=Clock())
+    one.add_many(raw * 2)
+    other.add_many(decoded + raw)
+    for by in ("server", "backend", "termination", "status", "path", "client"):
+        assert _dicts(other.summary(by, "1m")) == _dicts(one.summary(by, "1m"))

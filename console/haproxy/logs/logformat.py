@@ -343,6 +343,7 @@ class CompiledFormat:
         self._plus = {f.key: ("rc" if f.alias == "rc" else "asap") for f in self.fields
                       if f.alias == "rc" or f.alias in _LOGASAP}
         self._pickers: dict[tuple[str, ...], Callable[[re.Match[str]], list[object]] | None] = {}
+        self._groups: dict[tuple[str, ...], tuple[int, ...] | None] = {}
 
     def match(self, message: str) -> re.Match[str] | None:
         return self.regex.match(message)
@@ -359,6 +360,13 @@ class CompiledFormat:
         made = self._make_picker(keys)
         self._pickers[keys] = made
         return made
+
+    def groups_of(self, keys: tuple[str, ...]) -> tuple[int, ...] | None:
+        """The numbers of the regex groups :meth:`picker` reads for *keys* (None when
+        there is no picker): two matches whose groups are equal there give the same
+        values, so lines can be told alike without decoding them."""
+        self.picker(keys)
+        return self._groups.get(keys)
 
     def _make_picker(self, keys: tuple[str, ...]) -> Callable[[re.Match[str]], list[object]] | None:
         if not self._fast:
@@ -389,6 +397,7 @@ class CompiledFormat:
                 plan.append((f.group + 1, _PICK_FRONTEND if key == "frontend" else _PICK_TEXT))
             else:
                 return None
+        self._groups[keys] = tuple(g for g, _ in plan if g > 0) or (0,)
         return _compile_picker(plan)
 
     def frontend_of(self, m: re.Match[str]) -> object:

@@ -168,14 +168,19 @@ class _Bucket:
 
     def add_many(self, results: list[Result], evidence: Evidence | None, at: float) -> None:
         """*results*, arrived at *at*; their error lines also go to *evidence*. Lines
-        alike (same values and keys, as a flood of the same request is) are counted
-        together: each group is updated once per kind of line, not once per line."""
+        alike (the same values and path, as a flood of the same request is) are counted
+        together: each group is updated once per kind of line, not once per line. A kind
+        is told by the raw text of the fields counted (one call on the line's match),
+        and decoded once."""
         self.lines += len(results)
-        tally: dict[tuple[Any, ...], int] = {}  # a kind of line (values, path): how many
-        keys = self.keys
+        # a kind of line: [how many, one of them, its values (None: not decoded yet)]
+        tally: dict[tuple[Any, ...], list[Any]] = {}
+        order: list[tuple[Any, ...] | None] = []  # each line's kind, for the evidence
         with_path = "path" in self.dims
+        raw_groups: dict[int, tuple[Any, tuple[int, ...] | None]] = {}
         for result in results:
             if not isinstance(result, LogRecord):
+                order.append(None)
                 if result.event:
                     self.events += 1
                     continue
@@ -185,20 +190,58 @@ class _Bucket:
                     self.reasons[reason] = self.reasons.get(reason, 0) + 1
                 continue
             if result.format == "connect":
+                order.append(None)
                 self.events += 1
                 continue
             self.records += 1
-            v = result.pick(_KEYS)
-            status, term = v[0], v[1]
-            if evidence is not None and (
-                    (status.__class__ is int and (status < 0 or 500 <= status <= 599))
-                    or (term.__class__ is str and term[:1] not in ("-", "L", ""))):
-                evidence.add_error(result, at, v[6], v[7])
-            kind = (*v, _path(result) if with_path else None)
-            tally[kind] = tally.get(kind, 0) + 1
+            path = _path(result) if with_path else None
+            cf, m = result._cf, result._m
+            groups = None
+            if cf is not None and m is not None and result._fields is None:
+                got = raw_groups.get(id(cf))
+                if got is None or got[0] is not cf:
+                    got = raw_groups[id(cf)] = (cf, cf.groups_of(_KEYS))
+                groups = got[1]
+            if groups is not None:
+                kind: tuple[Any, ...] = (id(cf), m.group(*groups), path)  # type: ignore[union-attr]
+                entry = tally.get(kind)
+                if entry is None:
+                    tally[kind] = [1, result, None]
+                else:
+                    entry[0] += 1
+            else:
+                v = result.pick(_KEYS)
+                kind = (None, *v, path)
+                entry = tally.get(kind)
+                if entry is None:
+                    tally[kind] = [1, result, (*v, path)]
+                else:
+                    entry[0] += 1
+            order.append(kind)
+        errors: set[tuple[Any, ...]] = set()
+        counted: list[tuple[tuple[Any, ...], int]] = []
+        for kind, (n, first, values) in tally.items():
+            if values is None:
+                values = (*first.pick(_KEYS), kind[2])
+            status, term = values[0], values[1]
+            if (status.__class__ is int and (status < 0 or 500 <= status <= 599)) or \
+                    (term.__class__ is str and term[:1] not in ("-", "L", "")):
+                errors.add(kind)
+            counted.append((values, n))
+        if errors and evidence is not None:
+            for result, its_kind in zip(results, order, strict=True):
+                if its_kind in errors:
+                    assert isinstance(result, LogRecord)
+                    backend, server = result.pick(_EVIDENCE_BE_SRV)
+                    evidence.add_error(result, at, backend, server)
+        self._count(counted)
+
+    def _count(self, counted: list[tuple[tuple[Any, ...], int]]) -> None:
+        """Each kind of line (the values of :data:`_KEYS` and the path), *n* times."""
+        keys = self.keys
         with_tr = self.with_tr
         groups, rests, ungrouped = self.groups, self.rests, self.ungrouped
-        for kind, n in tally.items():
+        for kind, n in counted:
             status, term, ta, tr, nbytes = kind[0], kind[1], kind[2], kind[4], kind[5]
             if ta is None:
                 ta = kind[3]
@@ -288,6 +331,7 @@ class Sample:
 
 
 _EVIDENCE_KEYS = ("status", "termination", "backend", "server")
+_EVIDENCE_BE_SRV = ("backend", "server")
 
 
 class Evidence:
