@@ -247,3 +247,32 @@ def test_journal_argv_and_missing_journalctl(monkeypatch: pytest.MonkeyPatch) ->
     from console.cli import main
 
     assert main(["logs", "--journal"]) != 0
+
+
+def test_coalescing_never_resumes_a_connection_its_stream_paused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """While lines gather, the ring's connection is not read, then read again; one the
+    stream paused itself (its buffer full, until the reader drains it) stays paused:
+    resuming it would let the buffer grow without bound under a slow reader."""
+    import socket
+
+    from console.haproxy.logs import ring
+
+    async def run() -> tuple[bool, bool]:
+        ours, theirs = socket.socketpair()
+        try:
+            _, writer = await asyncio.open_connection(sock=ours)
+            follower = ring.RingFollower(RuntimeClient("/nonexistent.sock"), "r")
+            transport = writer.transport
+            await follower._coalesce(writer)
+            resumed = transport.is_reading()
+            transport.pause_reading()  # as the stream does when its buffer is full
+            await follower._coalesce(writer)
+            still = not transport.is_reading()
+            writer.close()
+            return resumed, still
+        finally:
+            theirs.close()
+
+    monkeypatch.setattr(ring, "COALESCE", 0.01)
+    assert asyncio.run(run()) == (True, True)

@@ -383,9 +383,14 @@ class RingFollower:
     async def _coalesce(self, writer: asyncio.StreamWriter) -> None:
         """Wait :data:`COALESCE` seconds with the connection not read meanwhile: the
         socket holds what HAProxy sends, read at once after (a stream read as it comes
-        wakes the event loop for each line or two of a busy ring)."""
+        wakes the event loop for each line or two of a busy ring). A connection paused
+        already (the stream's buffer full: its reader resumes it once drained) is left
+        as it is: resuming it here would let the buffer grow without bound."""
         transport = writer.transport
         try:
+            if not transport.is_reading():
+                await self._sleep(COALESCE)
+                return
             transport.pause_reading()  # type: ignore[attr-defined]
         except (AttributeError, RuntimeError):
             await self._sleep(COALESCE)
