@@ -388,7 +388,7 @@ class RingFollower:
         as it is: resuming it here would let the buffer grow without bound."""
         transport = writer.transport
         try:
-            if not transport.is_reading():
+            if not transport.is_reading():  # type: ignore[attr-defined]
                 await self._sleep(COALESCE)
                 return
             transport.pause_reading()  # type: ignore[attr-defined]
