@@ -163,9 +163,6 @@ class _Bucket:
                 self.rests[i].merge(group)
         return dropped
 
-    def add(self, result: Result) -> None:
-        self.add_many([result], None, 0.0)
-
     def add_many(self, results: list[Result], evidence: Evidence | None, at: float) -> None:
         """*results*, arrived at *at*; their error lines also go to *evidence*. Lines
         alike (the same values and path, as a flood of the same request is) are counted
@@ -177,7 +174,6 @@ class _Bucket:
         tally: dict[tuple[Any, ...], list[Any]] = {}
         order: list[tuple[Any, ...] | None] = []  # each line's kind, for the evidence
         with_path = "path" in self.dims
-        raw_groups: dict[int, tuple[Any, tuple[int, ...] | None]] = {}
         for result in results:
             if not isinstance(result, LogRecord):
                 order.append(None)
@@ -196,56 +192,48 @@ class _Bucket:
             self.records += 1
             path = _path(result) if with_path else None
             cf, m = result._cf, result._m
-            groups = None
-            if cf is not None and m is not None and result._fields is None:
-                got = raw_groups.get(id(cf))
-                if got is None or got[0] is not cf:
-                    got = raw_groups[id(cf)] = (cf, cf.groups_of(_KEYS))
-                groups = got[1]
+            raw = m is not None and result._fields is None and cf is not None
+            groups = cf.groups_of(_KEYS) if raw else None  # type: ignore[union-attr]
+            values: tuple[Any, ...] | None
             if groups is not None:
                 kind: tuple[Any, ...] = (id(cf), m.group(*groups), path)  # type: ignore[union-attr]
-                entry = tally.get(kind)
-                if entry is None:
-                    tally[kind] = [1, result, None]
-                else:
-                    entry[0] += 1
+                values = None
             else:
-                v = result.pick(_KEYS)
-                kind = (None, *v, path)
-                entry = tally.get(kind)
-                if entry is None:
-                    tally[kind] = [1, result, (*v, path)]
-                else:
-                    entry[0] += 1
+                values = (*result.pick(_KEYS), path)
+                kind = (None, *values)
+            entry = tally.get(kind)
+            if entry is None:
+                tally[kind] = [1, result, values]
+            else:
+                entry[0] += 1
             order.append(kind)
-        errors: set[tuple[Any, ...]] = set()
-        counted: list[tuple[tuple[Any, ...], int]] = []
+        errors: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # kind: its backend, server
+        counted: list[tuple[tuple[Any, ...], int, int, bool]] = []
         for kind, (n, first, values) in tally.items():
             if values is None:
                 values = (*first.pick(_KEYS), kind[2])
-            status, term = values[0], values[1]
-            if (status.__class__ is int and (status < 0 or 500 <= status <= 599)) or \
-                    (term.__class__ is str and term[:1] not in ("-", "L", "")):
-                errors.add(kind)
-            counted.append((values, n))
+            cls, error = classify(values[0], values[1])
+            if error:
+                errors[kind] = (values[6], values[7])
+            counted.append((values, n, cls, error))
         if errors and evidence is not None:
             for result, its_kind in zip(results, order, strict=True):
-                if its_kind in errors:
+                be_srv = errors.get(its_kind) if its_kind is not None else None
+                if be_srv is not None:
                     assert isinstance(result, LogRecord)
-                    backend, server = result.pick(_EVIDENCE_BE_SRV)
-                    evidence.add_error(result, at, backend, server)
+                    evidence.add_error(result, at, *be_srv)
         self._count(counted)
 
-    def _count(self, counted: list[tuple[tuple[Any, ...], int]]) -> None:
-        """Each kind of line (the values of :data:`_KEYS` and the path), *n* times."""
+    def _count(self, counted: list[tuple[tuple[Any, ...], int, int, bool]]) -> None:
+        """Each kind of line (the values of :data:`_KEYS` and the path), *n* times, with
+        its status class and whether it is an error (:func:`~.summary.classify`)."""
         keys = self.keys
         with_tr = self.with_tr
         groups, rests, ungrouped = self.groups, self.rests, self.ungrouped
-        for kind, n in counted:
-            status, term, ta, tr, nbytes = kind[0], kind[1], kind[2], kind[4], kind[5]
+        for kind, n, cls, error in counted:
+            term, ta, tr, nbytes = kind[1], kind[2], kind[4], kind[5]
             if ta is None:
                 ta = kind[3]
-            cls, error = classify(status, term)
             self.total.add_counted(cls, error, term, ta, tr, nbytes, n)
             for i, key_of in enumerate(keys):
                 key = key_of(kind)
@@ -331,7 +319,6 @@ class Sample:
 
 
 _EVIDENCE_KEYS = ("status", "termination", "backend", "server")
-_EVIDENCE_BE_SRV = ("backend", "server")
 
 
 class Evidence:
