@@ -28,7 +28,6 @@ import difflib
 import json
 import os
 import re
-import stat
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -439,14 +438,14 @@ def _unsplice(base: bytes, splice: list[Any]) -> bytes:
     return base[:head] + base64.b64decode(splice[2], validate=True) + base[len(base) - tail:]
 
 
-def _holds(path: Path, size: int) -> bool:
-    """True when *path* is a regular file of *size* bytes (a base already kept; its hash
-    is checked when it is read)."""
+def _holds(path: Path, base_hash: str) -> bool:
+    """True when *path* is a base already kept: a file of ours (read without following
+    a link) whose SHA-256 is *base_hash*. Anything else is written again."""
     try:
-        st = os.lstat(path)
-    except OSError:
+        kept = read_file(path, what="the staged change's base")
+    except HAProxyError:
         return False
-    return stat.S_ISREG(st.st_mode) and st.st_size == size and st.st_uid == os.geteuid()
+    return kept is not None and sha256(kept) == base_hash
 
 
 class Staging:
@@ -550,7 +549,7 @@ class Staging:
         self.updated = now
         self.user = who()
         base_file = self._base_file(self.base_hash)
-        if not _holds(base_file, len(self.base)):  # (written once per base)
+        if not _holds(base_file, self.base_hash):  # (written once per base)
             try:
                 write_private(str(base_file), self.base, action="save the staged change")
             except WriteError as exc:

@@ -370,3 +370,28 @@ def test_a_change_staged_in_the_first_format_is_still_read(cfg) -> None:
     other.set_candidate(CFG + b"# edited again\n")
     assert json.loads(st.file.read_text())["format"] == 2
     assert Staging.load(cfg).candidate == CFG + b"# edited again\n"
+
+
+@pytest.mark.parametrize("damage", ["same size", "symlink"])
+def test_a_kept_base_not_what_it_should_be_is_written_again(cfg, tmp_path, damage) -> None:
+    """A base beside the staged change that is damaged (the same size, other bytes) or a
+    link is replaced at the next save, so the change stays readable once the live file
+    moves on; a link's target is never written."""
+    st = Staging.load(cfg)
+    st.set_candidate(CFG.replace(b"weight 10", b"weight 15"))
+    base = st.file.parent / _bases(st)[0]
+    elsewhere = tmp_path / "elsewhere"
+    base.unlink()
+    if damage == "same size":
+        base.write_bytes(CFG.replace(b"maxconn", b"maxconx"))
+    else:
+        elsewhere.write_bytes(CFG.replace(b"maxconn", b"maxconx"))
+        base.symlink_to(elsewhere)
+    st.set_candidate(CFG.replace(b"weight 10", b"weight 16"))
+    with open(cfg, "ab") as f:
+        f.write(b"# changed by hand\n")
+    other = Staging.load(cfg)
+    assert other.base == CFG and other.candidate == CFG.replace(b"weight 10", b"weight 16")
+    assert not base.is_symlink()
+    if damage == "symlink":
+        assert elsewhere.read_bytes() == CFG.replace(b"maxconn", b"maxconx")
