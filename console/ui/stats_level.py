@@ -106,7 +106,6 @@ class Stats:
         if screen.mark is None:
             screen.notify("no mark set")
             return
-        screen.mark = None
         try:
             from console.haproxy import marks
 
@@ -115,10 +114,7 @@ class Stats:
         except (HAProxyError, OSError) as exc:
             screen.notify(f"the saved mark could not be removed: {visible(exc)}",
                           severity="warning")
-        screen.table.set_mark(None)
-        screen.header.update_state(mark=None)
-        self.sync_logs_mark()
-        screen.note("incident mark cleared")
+        self.show_mark(None, "incident mark cleared")
         screen.notify("mark cleared: counters are since the last clear again")
 
     def _can_change(self, needed: str) -> bool:
