@@ -470,7 +470,12 @@ class Staging:
     def load(cls, config_path: str) -> Staging:
         """The staged change of *config_path* (empty, based on the live file, if none)."""
         st = cls(config_path)
-        st._read()
+        try:
+            st._read()
+        except StateError:
+            # read without the lock: a change saved meanwhile removes the base the JSON
+            # read just before names (after writing the new JSON): read it again, once
+            st._read()
         return st
 
     def _read(self) -> None:
@@ -504,7 +509,7 @@ class Staging:
                 candidate = _unsplice(base, doc["candidate_splice"])
                 if sha256(candidate) != doc["candidate_hash"]:
                     raise ValueError("the staged text does not match its hash")
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise StateError(f"the staged change is unreadable: {exc}", str(self.file),
                              f"move that file away to start afresh (mv {self.file} "
                              f"{self.file}.bad); the live file is not affected") from None

@@ -395,3 +395,31 @@ def test_a_kept_base_not_what_it_should_be_is_written_again(cfg, tmp_path, damag
     assert not base.is_symlink()
     if damage == "symlink":
         assert elsewhere.read_bytes() == CFG.replace(b"maxconn", b"maxconx")
+
+
+def test_a_change_saved_while_it_is_read_is_read_again(cfg, monkeypatch) -> None:
+    """Reading without the lock, the base named by the JSON just read may be gone (a
+    change saved meanwhile removed it): the change is read again, not called lost."""
+    st = Staging.load(cfg)
+    st.set_candidate(CFG.replace(b"weight 10", b"weight 15"))
+    with open(cfg, "ab") as f:
+        f.write(b"# changed by hand\n")
+    real, calls = Staging._stored_base, []
+
+    def racing(self, base_hash, size):
+        calls.append(base_hash)
+        if len(calls) == 1:
+            raise ValueError("its base is missing")
+        return real(self, base_hash, size)
+
+    monkeypatch.setattr(Staging, "_stored_base", racing)
+    assert Staging.load(cfg).candidate == CFG.replace(b"weight 10", b"weight 15")
+    assert len(calls) == 2
+
+
+def test_a_staged_change_nested_past_the_parsers_depth_is_a_clear_state_error(cfg) -> None:
+    st = Staging.load(cfg)
+    st.set_candidate(CFG + b"# edited\n")
+    st.file.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    with pytest.raises(StateError, match="the staged change is unreadable"):
+        Staging.load(cfg)
