@@ -5,6 +5,7 @@ server, an invalid request captured."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -94,6 +95,7 @@ class Lab:
             c.close()
         stop_process(self.proc)
         self.slow.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ on every version; and its display of hostile bytes, offline."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -95,6 +96,7 @@ class Logged:
 
     def stop(self) -> None:
         stop_process(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def start(haproxy: str, template: str) -> Logged:
