@@ -9,12 +9,12 @@ sockets. Debian's default paths are tried when nothing is given.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from dataclasses import dataclass, field
 
 from console.haproxy.errors import HAProxyError
 from console.haproxy.lines import split_lf
+from console.haproxy.sections import HEADER_RE
 from console.haproxy.transport import RuntimeClient, parse_address
 
 DEBIAN_SOCKET = "/run/haproxy/admin.sock"
@@ -117,13 +117,7 @@ def read_cmdline(pid: int) -> CommandLine:
     return out
 
 
-_SECTIONS = ("global", "defaults", "frontend", "backend", "listen", "peers", "resolvers",
-             "userlist", "ring", "cache", "http-errors", "mailers", "program", "log-forward",
-             "crt-store", "traces", "acme")
-# A section's first line, searched after a "\n" (a literal start: a fast search on a big
-# file): the first word, after blanks, is a section keyword.
-_SECTION_RE = re.compile(r"\n[^\S\n]*+(" + "|".join(
-    re.escape(k) for k in sorted(_SECTIONS, key=len, reverse=True)) + r")(?=[\s#]|\Z)")
+_SECTION_RE = HEADER_RE  # group 1: the keyword
 
 
 def stats_sockets_in_config(text: str) -> list[tuple[str, str]]:

@@ -44,6 +44,7 @@ from console.haproxy.locks import apply_lock as apply_lock
 from console.haproxy.locks import describe_holder as describe_holder
 from console.haproxy.locks import flock as _flock
 from console.haproxy.locks import who
+from console.haproxy.sections import HEADER_RE, SECTION_SET
 from console.haproxy.statefs import StateError, os_error, private_dir, read_file, state_dir
 
 FORMAT = 2  # 1: the base and the staged text inline (base64), still read
@@ -187,10 +188,7 @@ def describe_op(op: dict[str, Any], data: bytes | None = None, context: Any = No
 
 # --------------------------------------------------------------------------- sections
 
-SECTION_KEYWORDS = frozenset({
-    "global", "defaults", "frontend", "backend", "listen", "peers", "resolvers", "userlist",
-    "ring", "cache", "http-errors", "mailers", "program", "log-forward", "fcgi-app",
-    "crt-store", "traces", "log-profile", "acme"})
+SECTION_KEYWORDS = SECTION_SET
 
 
 def config_words(line: str) -> list[str]:
@@ -203,10 +201,7 @@ def config_words(line: str) -> list[str]:
     return out
 
 
-# A line whose first word (see config_words: quotes and escapes belong to the word) is a
-# section keyword, searched after a "\n" (a literal start: a fast search on a big file).
-_HEADER_RE = re.compile(r"\n[^\S\n]*+(?:" + "|".join(
-    re.escape(k) for k in sorted(SECTION_KEYWORDS, key=len, reverse=True)) + r")(?=[\s#]|\Z)")
+_HEADER_RE = HEADER_RE  # (the first word as config_words splits it)
 
 
 def section_headers(text: str) -> list[tuple[int, str]]:

@@ -31,14 +31,10 @@ from dataclasses import dataclass, replace
 from console.haproxy.config.cond import UNKNOWN, CondContext, Env, LineStates, line_states
 from console.haproxy.config.lexer import BLANKS, Lexed, Word, first_plain_word, lex
 from console.haproxy.errors import ValidationError
+from console.haproxy.sections import SECTION_KEYWORDS as SECTION_KEYWORDS
+from console.haproxy.sections import SECTION_SET as SECTION_SET
 
 BOM = b"\xef\xbb\xbf"
-SECTION_KEYWORDS: tuple[str, ...] = (
-    "global", "defaults", "frontend", "backend", "listen", "peers", "resolvers",
-    "userlist", "ring", "cache", "http-errors", "mailers", "program", "log-forward",
-    "crt-store", "traces", "log-profile", "acme", "fcgi-app",
-)
-SECTION_SET = frozenset(SECTION_KEYWORDS)
 # the last files parsed (bytes → the parsed file, never edited itself)
 _PARSED: OrderedDict[bytes, ConfigFile] = OrderedDict()
 _PARSED_KEPT = 4
