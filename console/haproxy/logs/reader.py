@@ -25,30 +25,11 @@ CHUNK = 1 << 16
 
 def read_lines(stream: BinaryIO, max_line: int = MAX_LINE) -> Iterator[bytes]:
     """Lines of *stream* (see the module docstring)."""
-    buf = b""
-    skipping = False
-    while True:
-        chunk = stream.read(CHUNK)
-        if not chunk:
-            break
-        buf += chunk
-        has_cr = b"\r" in buf
-        parts = buf.split(b"\n")
-        buf = parts.pop()  # what follows the last newline: not a line yet
-        if parts:
-            if skipping:  # the end of a line cut before: skipped
-                skipping = False
-                del parts[0]
-            if has_cr:
-                parts = [p[:-1] if p.endswith(b"\r") else p for p in parts]
-            yield from parts
-        if len(buf) > max_line:
-            if not skipping:
-                yield buf[:MAX_RAW_KEPT] + OVERLONG
-                skipping = True
-            buf = b""
-    if buf and not skipping:
-        yield buf[:-1] if buf.endswith(b"\r") else buf
+    lines = LineSplitter(max_line)
+    while chunk := stream.read(CHUNK):
+        yield from lines.feed(chunk)
+    for last in lines.flush():
+        yield last[:-1] if last.endswith(b"\r") else last
 
 
 class LineSplitter:
