@@ -153,4 +153,3 @@ class ShownAsOneLine(Exception):
     def __rich__(self) -> Text:
         # not wrapped by Rich: a path in it stays one word for the terminal to wrap
         return Text(self.message, no_wrap=True, overflow="ignore")
-from textual._two_way_dict import TwoWayDict  # noqa: E402,F401  (the logs screen removes rows in one pass)

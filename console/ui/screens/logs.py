@@ -32,21 +32,23 @@ import time
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from console.haproxy.errors import HAProxyError
 from console.haproxy.logs import LineParser, LogRecord, explain_termination, parse_filter
 from console.haproxy.logs.filter import Filter
 from console.haproxy.logs.parse import Result, Unparsed
 from console.haproxy.safe_text import visible
-from console.ui.plain import plain
 from console.ui.screens.help import HELP_BINDING
+from console.ui.widgets.line_list import ROW_WIDTH, LineList
 
 if TYPE_CHECKING:
     from console.haproxy.transport import RuntimeClient
@@ -69,38 +71,6 @@ NO_RING = ("this HAProxy declares no ring to read its logs from. A (shift+a) sta
 NO_SOCKET = ("the logs are read from a ring over the stats socket, and this console has "
              "none: start it with -s SOCKET (or -i NAME), or read a log file from another "
              "terminal: `haconsole logs --file PATH --follow`")
-
-
-def _remove_rows(table: DataTable[Any], keys: list[str]) -> None:
-    """Remove the rows *keys* from *table* at once. ``DataTable.remove_row`` renumbers
-    every row at each call (quadratic when thousands go at once, as when a flood of
-    lines pushes the oldest out): this does what it does for all of them in one pass,
-    and falls back to it when the table's insides are not what it expects."""
-    from textual.widgets.data_table import CellKey, RowKey
-
-    from console.ui.textual_seam import TwoWayDict
-
-    try:
-        locations = table._row_locations
-        gone = {RowKey(k) for k in keys}
-        kept = sorted(((locations.get(k) or 0, k) for k in table.rows if k not in gone),
-                      key=lambda pair: pair[0])
-        for key in gone:
-            for column_key in table._data.get(key, {}):
-                table._updated_cells.discard(CellKey(key, column_key))
-            del table.rows[key]
-            del table._data[key]
-        table._row_locations = TwoWayDict({k: i for i, (_, k) in enumerate(kept)})
-        table._require_update_dimensions = True
-        table.check_idle()
-        table.cursor_coordinate = table.cursor_coordinate
-        table.hover_coordinate = table.hover_coordinate
-        table._update_count += 1
-        table.refresh(layout=True)
-    except (AttributeError, KeyError, ImportError, TypeError):  # another Textual
-        for name in keys:
-            if name in table.rows:
-                table.remove_row(name)
 
 
 def parser_for(target: Target | None) -> LineParser:
@@ -153,13 +123,13 @@ def _field(rec: LogRecord, key: str) -> str:
     return "" if value is None else str(value)
 
 
-def cells(result: Result) -> list[Text]:
-    """The row of *result*: one cell per column of :data:`COLUMNS`, outside text
-    escaped."""
+def _values(result: Result) -> tuple[list[str], list[str]]:
+    """The row of *result*: one value per column of :data:`COLUMNS` (not escaped yet),
+    and its style's name."""
     if isinstance(result, Unparsed):
         what = "event" if result.event else "unparsed"
-        empty = [Text("") for _ in COLUMNS[:-1]]
-        return [*empty, plain(f"({what}) {result.raw}", "dim")]
+        return (["" for _ in COLUMNS[:-1]] + [f"({what}) {result.raw}"],
+                ["" for _ in COLUMNS[:-1]] + ["dim"])
     rec = result
     status = rec.fields.get("status")
     style = ""
@@ -184,23 +154,34 @@ def cells(result: Result) -> list[Text]:
     styles[4] = style
     if term[:1] not in ("-", "L", ""):
         styles[6] = "bold"
-    return [Text(_cut(visible(value), width or 400), style=s)
+    return values, styles
+
+
+def cells(result: Result) -> list[Text]:
+    """The row of *result*: one cell per column of :data:`COLUMNS`, outside text
+    escaped."""
+    values, styles = _values(result)
+    return [Text(_cut(visible(value), width or ROW_WIDTH), style=s)
             for (_, width), value, s in zip(COLUMNS, values, styles, strict=True)]
 
 
 GAP = "  "  # between two columns of a line
 HEADER = GAP.join(label.ljust(width) if width else label for label, width in COLUMNS)
+_STYLES = {name: Style.parse(name) if name else None
+           for name in ("", "bold red", "yellow", "bold", "dim")}
 
 
-def line(result: Result) -> Text:
-    """The row of *result* as one line: the cells of :func:`cells`, each padded to its
-    column's width. The table has one column: a terminal line costs one cell to draw
-    (not eight), which keeps a redraw cheap while lines flood in."""
-    out = Text(no_wrap=True, end="")
-    for (_, width), cell in zip(COLUMNS, cells(result), strict=True):
-        out.append_text(cell)
+def segments(result: Result) -> list[Segment]:
+    """The row of *result* as one line of the table: each cell padded to its column's
+    width (outside text escaped). Built as segments, not laid out by Rich: while lines
+    flood in, every row on screen is a new one at each draw."""
+    out: list[Segment] = []
+    values, styles = _values(result)
+    for (_, width), value, style in zip(COLUMNS, values, styles, strict=True):
+        text = _cut(visible(value), width or ROW_WIDTH)
+        out.append(Segment(text, _STYLES[style]))
         if width:
-            out.append(" " * max(0, width - cell.cell_len) + GAP)
+            out.append(Segment(" " * max(0, width - cell_len(text)) + GAP))
     return out
 
 
@@ -229,7 +210,7 @@ def describe(result: Result) -> str:
     return "\n".join(lines)
 
 
-class LogTable(DataTable[Any]):
+class LogTable(LineList):
     """The lines: moving back pauses the live tail, end goes back to it."""
 
     BINDINGS = [
@@ -332,14 +313,13 @@ class LogsScreen(ModalScreen[None]):
         yield Input(placeholder="filter: be=be_api status>=500 term~^S client=10.1.0.0/16 "
                     "path~^/login Ta>500ms  (enter: apply, escape: cancel)", id="logs-filter")
         yield Static("", id="logs-filter-error", markup=False)
-        yield LogTable(id="logs-table", cursor_type="row", zebra_stripes=False)
+        yield LogTable(HEADER, segments, id="logs-table")
         with VerticalScroll(id="logs-detail"):
             yield Static("", id="logs-entry", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(LogTable)
-        table.add_column(HEADER, key="line")
         if self._initial_filter:
             self.set_filter(self._initial_filter)
         table.focus()
@@ -527,16 +507,19 @@ class LogsScreen(ModalScreen[None]):
     def _add_rows(self, items: list[tuple[int, Result]]) -> None:
         table = self.query_one(LogTable)
         shown = self.shown
+        new: list[tuple[str, Result]] = []
         for n, result in items:
             key = str(n)
             if key in shown:  # already drawn (by a redraw from the buffer)
                 continue
-            table.add_row(line(result), key=key)
+            new.append((key, result))
             shown[key] = result
+        table.append(new)  # (each row is drawn when it comes into view)
         excess = len(shown) - MAX_LINES
         if excess > 0:
-            gone = [shown.popitem(last=False)[0] for _ in range(excess)]
-            _remove_rows(table, gone)
+            for _ in range(excess):
+                shown.popitem(last=False)
+            table.drop_first(excess)
         self._to_end()
 
     def _to_end(self) -> None:
@@ -583,8 +566,7 @@ class LogsScreen(ModalScreen[None]):
         """The cells (one per column of :data:`COLUMNS`) of the table's row *index*, as
         text: for tests and the export."""
         table = self.query_one(LogTable)
-        key = table.ordered_rows[index].key.value
-        result = self.shown.get(key or "")
+        result = self.shown.get(table.key_at(index))
         return [c.plain for c in cells(result)] if result is not None else []
 
     # -- pause, scroll, live ----------------------------------------------------------------
@@ -657,17 +639,14 @@ class LogsScreen(ModalScreen[None]):
 
     # -- detail -----------------------------------------------------------------------------
     def selected(self) -> Result | None:
-        table = self.query_one(LogTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        key = self.query_one(LogTable).cursor_key
         return self.shown.get(key) if key is not None else None
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_line_list_selected(self, event: LineList.Selected) -> None:
         event.stop()
         self.action_toggle_detail(True)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_line_list_highlighted(self, event: LineList.Highlighted) -> None:
         self._show_detail()
 
     def action_toggle_detail(self, show: bool | None = None) -> None:
