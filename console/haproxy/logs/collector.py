@@ -268,21 +268,22 @@ class LogCollector:
             parser = self.parser_factory()
             self.state = "following"
             follower = self._follower = RingFollower(self.client, self.ring, new_only=False)
-            batch: list[bytes] = []
             recent = self.recent
-            async for item in follower.follow():
+            async for items in follower.follow_batches():
                 if self._stopped:
                     break
-                if isinstance(item, RingNote):
-                    self._note(item)
-                    continue
-                if item.backlog:
-                    recent.append(item.data)
-                    continue
-                batch.append(item.data)
-                if len(batch) >= SLICE or not follower.pending:
-                    self._take(parser, batch)
-                    batch = []
+                batch: list[bytes] = []
+                for item in items:
+                    if isinstance(item, RingNote):
+                        self._note(item)
+                    elif item.backlog:
+                        recent.append(item.data)
+                    else:
+                        batch.append(item.data)
+                for start in range(0, len(batch), SLICE):
+                    if self._stopped:
+                        break
+                    self._take(parser, batch[start:start + SLICE])
                     await self._budget()
         except HAProxyError as exc:
             self._idle("stopped", f"following the ring {self.ring} stopped: {exc}")

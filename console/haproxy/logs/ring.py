@@ -209,6 +209,18 @@ class RingFollower:
                            "it declares no ring: add one with `haconsole config add-log-ring`")
 
     async def follow(self) -> AsyncIterator[RingLine | RingNote]:
+        """The ring's lines and notes one at a time (see :meth:`follow_batches`);
+        :attr:`pending` says whether more of the same read follow at once."""
+        async for batch in self.follow_batches():
+            last = len(batch) - 1
+            for i, item in enumerate(batch):
+                self.pending = i < last
+                yield item
+            self.pending = False
+
+    async def follow_batches(self) -> AsyncIterator[list[RingLine | RingNote]]:
+        """The ring's lines and notes, a read's worth at a time (a line costs no
+        generator step of its own: tens of thousands come a second)."""
         await self.check()
         self.pid, self.version = await process_info(self.client)
         self._dropped = await self._dropped_now()
@@ -231,56 +243,60 @@ class RingFollower:
             self._writer = writer
             self.splitter.reset()
             if failures:
-                yield RingNote("reconnected", f"reconnected to the ring {self.ring}")
+                yield [RingNote("reconnected", f"reconnected to the ring {self.ring}")]
             failures = 0
             first = True
             reload_seen = False
             try:
-                async for item in self._read(reader, writer):
-                    if isinstance(item, RingNote):
-                        if item.kind == "reload":
+                async for chunk in self._read(reader, writer):
+                    if isinstance(chunk, RingNote):
+                        if chunk.kind == "reload":
                             reload_seen = True
-                            yield item
+                            yield [chunk]
                             break
-                        yield item
+                        yield [chunk]
                         continue
-                    line = item.data
-                    if first:
-                        first = False
-                        if line.startswith(NO_SUCH_SINK):
-                            raise NoSuchObject(f"HAProxy has no ring named {self.ring!r}",
-                                               self.client.where, "list them: show events")
-                    if not line:
-                        continue  # the empty line that ends an answer
-                    if self.backlog_left:
-                        self.backlog_left -= 1
-                        if dropped_announcement(line) is None:
+                    out: list[RingLine | RingNote] = []
+                    for line in chunk:
+                        if first:
+                            first = False
+                            if line.startswith(NO_SUCH_SINK):
+                                raise NoSuchObject(f"HAProxy has no ring named {self.ring!r}",
+                                                   self.client.where, "list them: show events")
+                        if not line:
+                            continue  # the empty line that ends an answer
+                        if self.backlog_left:
+                            self.backlog_left -= 1
+                            if dropped_announcement(line) is None:
+                                self._last = line
+                                self.lines += 1
+                                out.append(RingLine(line, True))
+                            continue
+                        lost = dropped_announcement(line)
+                        if lost is not None and skip_until is None:
                             self._last = line
-                            self.lines += 1
-                            yield RingLine(line, True)
-                        continue
-                    lost = dropped_announcement(line)
-                    if lost is not None and skip_until is None:
-                        self._last = line
-                        self.dropped += lost
-                        self._dropped = 0
-                        yield RingNote("dropped", f"HAProxy dropped {lost} line(s): the ring "
-                                       f"{self.ring} was full (not read fast enough)", lost)
-                        continue
-                    if skip_until is not None:
-                        if line == skip_until:
+                            self.dropped += lost
+                            self._dropped = 0
+                            out.append(RingNote(
+                                "dropped", f"HAProxy dropped {lost} line(s): the ring "
+                                f"{self.ring} was full (not read fast enough)", lost))
+                            continue
+                        if skip_until is not None:
+                            if line == skip_until:
+                                skip_until = None
+                                continue
+                            skip_max -= 1
+                            if skip_max >= 0:
+                                continue
                             skip_until = None
-                            continue
-                        skip_max -= 1
-                        if skip_max >= 0:
-                            continue
-                        skip_until = None
-                        yield RingNote("unknown-loss", "the ring moved on while the "
-                                       "connection was down: how many lines were lost "
-                                       "cannot be known")
-                    self._last = line
-                    self.lines += 1
-                    yield item
+                            out.append(RingNote(
+                                "unknown-loss", "the ring moved on while the connection "
+                                "was down: how many lines were lost cannot be known"))
+                        self._last = line
+                        self.lines += 1
+                        out.append(RingLine(line))
+                    if out:
+                        yield out
             finally:
                 writer.close()
                 self._writer = None
@@ -297,9 +313,9 @@ class RingFollower:
                 pid = None
             if pid is not None and pid != self.pid:
                 self.pid, self._dropped = pid, await self._safe_dropped()
-                yield RingNote("reload", f"HAProxy reloaded: following the ring {self.ring} "
-                               f"of the new worker (pid {pid}); lines the old worker logged "
-                               "after the connection ended are not read")
+                yield [RingNote("reload", f"HAProxy reloaded: following the ring {self.ring} "
+                                f"of the new worker (pid {pid}); lines the old worker logged "
+                                "after the connection ended are not read")]
                 mode, skip_until = "", None
                 continue
             # the same worker: replay its ring and skip up to the last line read (none
@@ -343,8 +359,9 @@ class RingFollower:
             pass
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-                    ) -> AsyncIterator[RingLine | RingNote]:
-        """Lines of one connection; every *check_interval*, the drop counter and the pid."""
+                    ) -> AsyncIterator[list[bytes] | RingNote]:
+        """Lines of one connection, a read's worth at a time; every *check_interval*,
+        the drop counter and the pid."""
         loop = asyncio.get_running_loop()
         next_check = loop.time() + self.check_interval
         read: asyncio.Task[bytes] | None = None
@@ -363,11 +380,8 @@ class RingFollower:
                     if not chunk:
                         return
                     lines = self.splitter.feed(chunk)
-                    last = len(lines) - 1
-                    for i, line in enumerate(lines):
-                        self.pending = i < last
-                        yield RingLine(line)
-                    self.pending = False
+                    if lines:
+                        yield lines
                     if len(chunk) < COALESCE_BELOW:
                         # a few lines: let more come before the next read (a read costs
                         # far more than a line; HAProxy and the socket hold what comes)
