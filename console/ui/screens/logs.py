@@ -433,10 +433,13 @@ class LogsScreen(ModalScreen[None]):
     def add_results(self, results: list[Result]) -> None:
         """Lines as if the ring had sent them (they are shown at the next update)."""
         self._parse_raw()
+        first = self.total + 1
+        self.total += len(results)
         for result in results:
-            self.total += 1
-            self._count(result)
-            self.pending.append((self.total, result))
+            if isinstance(result, Unparsed):
+                self._count(result)
+        # pending keeps the newest MAX_LINES: older ones could never be shown
+        self.pending.extend(zip(range(first, first + len(results)), results, strict=True))
 
     def _parse_raw(self) -> None:
         """The lines read since the last call, parsed together (``parse_many``) into
