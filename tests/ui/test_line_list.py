@@ -122,3 +122,19 @@ async def test_an_empty_list_and_clear() -> None:
         await pilot.pause()
         assert lst.row_count == 0
         assert shown(app)[0] == "header"
+
+
+def test_batches_keep_the_newest_lines_whole() -> None:
+    from console.ui.screens.logs import Batches
+
+    b = Batches(5)
+    b.add(1, ["a", "b", "c"])  # type: ignore[list-item]
+    b.add(4, [])
+    b.add(4, ["d", "e", "f"])  # type: ignore[list-item]
+    assert len(b) == 6  # the first batch is still needed for 5
+    b.add(7, ["g", "h"])  # type: ignore[list-item]
+    assert len(b) == 5 and [n for n, _ in b] == [4, 5, 6, 7, 8]
+    assert b.newest(3) == [(6, "f"), (7, "g"), (8, "h")]
+    assert b.newest(10) == list(b)
+    b.clear()
+    assert len(b) == 0 and b.newest(3) == []

@@ -131,9 +131,12 @@ def dropped_count(raw: int, version: tuple[int, int] | None) -> int:
     return raw >> 1 if version is not None and version >= (3, 0) else raw
 
 
+_DROPPED_ENDS = (b"dropped", b"dropped\x00")  # how such a message ends (a cheap test first)
+
+
 def dropped_announcement(line: bytes) -> int | None:
     """N when *line* is HAProxy's ``N events dropped`` message (after its header)."""
-    if len(line) > 512 or not line.endswith((b"dropped", b"dropped\x00")):
+    if len(line) > 512 or not line.endswith(_DROPPED_ENDS):
         return None
     _, message = split_header(line.decode("ascii", "replace"))
     m = _DROPPED_LINE_RE.fullmatch(" " + message)
@@ -267,12 +270,14 @@ class RingFollower:
                             continue  # the empty line that ends an answer
                         if self.backlog_left:
                             self.backlog_left -= 1
-                            if dropped_announcement(line) is None:
+                            if not line.endswith(_DROPPED_ENDS) or \
+                                    dropped_announcement(line) is None:
                                 self._last = line
                                 self.lines += 1
                                 out.append(RingLine(line, True))
                             continue
-                        lost = dropped_announcement(line)
+                        lost = (dropped_announcement(line) if line.endswith(_DROPPED_ENDS)
+                                else None)
                         if lost is not None and skip_until is None:
                             self._last = line
                             self.dropped += lost

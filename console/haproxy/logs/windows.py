@@ -82,6 +82,19 @@ def _path(r: LogRecord) -> str | None:
     return None if p is None else str(p)
 
 
+def _request_key(r: LogRecord) -> object:
+    """What a line's path is read from: the quoted request that ends HAProxy's HTTP
+    formats (the path is worked out once per kind of line, see :func:`_path`), else the
+    path itself (tagged: never equal to a request's text)."""
+    if r.format in ("http", "https"):
+        raw = r.raw
+        if raw.endswith('"'):
+            start = raw.rfind('"', 0, len(raw) - 1)
+            if start >= 0:
+                return raw[start + 1:-1]
+    return ("path", _path(r))
+
+
 _PATH = len(_KEYS)  # where a line's path follows the values of _KEYS in its kind
 
 
@@ -167,8 +180,8 @@ class _Bucket:
         """*results*, arrived at *at*; their error lines also go to *evidence*. Lines
         alike (the same values and path, as a flood of the same request is) are counted
         together: each group is updated once per kind of line, not once per line. A kind
-        is told by the raw text of the fields counted (one call on the line's match),
-        and decoded once."""
+        is told by the raw text of the fields counted (one call on the line's match)
+        and of its request, and decoded once."""
         self.lines += len(results)
         # a kind of line: [how many, one of them, its values (None: not decoded yet)]
         tally: dict[tuple[Any, ...], list[Any]] = {}
@@ -190,16 +203,16 @@ class _Bucket:
                 self.events += 1
                 continue
             self.records += 1
-            path = _path(result) if with_path else None
             cf, m = result._cf, result._m
             raw = m is not None and result._fields is None and cf is not None
             groups = cf.groups_of(_KEYS) if raw else None  # type: ignore[union-attr]
             values: tuple[Any, ...] | None
             if groups is not None:
-                kind: tuple[Any, ...] = (id(cf), m.group(*groups), path)  # type: ignore[union-attr]
+                kind: tuple[Any, ...] = (id(cf), m.group(*groups),  # type: ignore[union-attr]
+                                         _request_key(result) if with_path else None)
                 values = None
             else:
-                values = (*result.pick(_KEYS), path)
+                values = (*result.pick(_KEYS), _path(result) if with_path else None)
                 kind = (None, *values)
             entry = tally.get(kind)
             if entry is None:
@@ -211,7 +224,7 @@ class _Bucket:
         counted: list[tuple[tuple[Any, ...], int, int, bool]] = []
         for kind, (n, first, values) in tally.items():
             if values is None:
-                values = (*first.pick(_KEYS), kind[2])
+                values = (*first.pick(_KEYS), _path(first) if with_path else None)
             cls, error = classify(values[0], values[1])
             if error:
                 errors[kind] = (values[6], values[7])

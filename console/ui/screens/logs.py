@@ -30,6 +30,7 @@ import logging
 import os
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
@@ -210,6 +211,49 @@ def describe(result: Result) -> str:
     return "\n".join(lines)
 
 
+class Batches:
+    """The newest lines (at least *keep* of them), numbered, kept in the batches they
+    came in: a batch is kept whole, so that a flood of lines costs no work per line
+    here (only the lines shown are looked at one by one)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.batches: deque[tuple[int, list[Result]]] = deque()
+        self.count = 0
+
+    def add(self, first: int, results: list[Result]) -> None:
+        """*results*, numbered from *first*."""
+        if not results:
+            return
+        batches = self.batches
+        batches.append((first, results))
+        self.count += len(results)
+        while self.count - len(batches[0][1]) >= self.keep:
+            self.count -= len(batches.popleft()[1])
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[tuple[int, Result]]:
+        for first, results in self.batches:
+            yield from zip(range(first, first + len(results)), results, strict=True)
+
+    def newest(self, n: int) -> list[tuple[int, Result]]:
+        """The last *n* lines, oldest first."""
+        out: list[tuple[int, Result]] = []
+        for first, results in reversed(self.batches):
+            take = results[-(n - len(out)):]
+            out[:0] = zip(range(first + len(results) - len(take), first + len(results)),
+                          take, strict=True)
+            if len(out) >= n:
+                break
+        return out
+
+    def clear(self) -> None:
+        self.batches.clear()
+        self.count = 0
+
+
 class LogTable(LineList):
     """The lines: moving back pauses the live tail, end goes back to it."""
 
@@ -286,8 +330,8 @@ class LogsScreen(ModalScreen[None]):
         self.ring = ring
         self.filter_text = ""
         self.filter: Filter | None = None
-        self.buffer: deque[tuple[int, Result]] = deque(maxlen=MAX_LINES)
-        self.pending: deque[tuple[int, Result]] = deque(maxlen=MAX_LINES)
+        self.buffer = Batches(MAX_LINES)  # the lines read (what a filter or pause redraws)
+        self.pending = Batches(MAX_LINES)  # the lines read since the last update
         self.shown: OrderedDict[str, Result] = OrderedDict()
         self.total = 0
         self.unparsed = 0
@@ -439,7 +483,7 @@ class LogsScreen(ModalScreen[None]):
             if isinstance(result, Unparsed):
                 self._count(result)
         # pending keeps the newest MAX_LINES: older ones could never be shown
-        self.pending.extend(zip(range(first, first + len(results)), results, strict=True))
+        self.pending.add(first, results)
 
     def _parse_raw(self) -> None:
         """The lines read since the last call, parsed together (``parse_many``) into
@@ -455,7 +499,7 @@ class LogsScreen(ModalScreen[None]):
         for result in results:
             count(result)
         # pending keeps the newest MAX_LINES: older ones could never be shown
-        self.pending.extend(zip(range(first, first + len(results)), results, strict=True))
+        self.pending.add(first, results)
 
     # -- the view -------------------------------------------------------------------------
     def _passes(self, result: Result) -> bool:
@@ -480,15 +524,19 @@ class LogsScreen(ModalScreen[None]):
                 self._add_rows(rows)
                 self._show_status()
             return
-        batch = list(self.pending)
-        self.pending.clear()
-        self.buffer.extend(batch)
+        pending = self.pending
+        came = len(pending)
+        for first, results in pending.batches:
+            self.buffer.add(first, results)
         if self.filter is None:
-            matched = batch
+            matched_count = came
+            matched = pending.newest(ROWS_PER_FLUSH)
         else:
-            matched = [item for item in batch if self._passes(item[1])]
+            matched = [item for item in pending if self._passes(item[1])]
+            matched_count = len(matched)
+        pending.clear()
         if self.paused:
-            self.new_while_paused += len(matched)
+            self.new_while_paused += matched_count
             self._undrawn.clear()
         elif matched:
             # at most ROWS_PER_FLUSH new rows an update: a flood of lines is shown as its
@@ -497,7 +545,7 @@ class LogsScreen(ModalScreen[None]):
             # costs the same whatever the log rate
             undrawn = self._undrawn
             undrawn.extend(matched[-ROWS_PER_FLUSH:])
-            flooding = len(batch) >= ROWS_PER_FLUSH
+            flooding = came >= ROWS_PER_FLUSH
             now = time.monotonic()
             if flooding and now - self._drawn_at < FLOOD_DRAW_INTERVAL:
                 return  # the status line too: each update of it lays the screen out again
