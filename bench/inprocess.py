@@ -33,7 +33,9 @@ SIZE = (120, 40)
 def make_app(sock: str, interval: float, source: SocketSource | None = None) -> HAConsoleApp:
     target = Target(name="bench", socket=sock, interval=interval)
     src = source or SocketSource(RuntimeClient(sock))
-    return HAConsoleApp(target, source=src, level="admin", theme="dark")
+    app = HAConsoleApp(target, source=src, level="admin", theme="dark")
+    app.settle_gc = True  # as in a terminal (the garbage collector's settings, see app.py)
+    return app
 
 
 async def _wait(cond: Callable[[], bool], timeout: float, step: float = 0.005) -> bool:

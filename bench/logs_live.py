@@ -198,6 +198,7 @@ async def follow_under_load(sock: str, port: int, seconds: float, connections: i
     target = Target(name="bench", socket=sock, interval=1.0)
     app = HAConsoleApp(target, source=SocketSource(RuntimeClient(sock)), level="admin",
                        theme="dark")
+    app.settle_gc = True  # as in a terminal (the garbage collector's settings, see app.py)
     out: dict[str, Any] = {}
     probe_mod.activate(probe)
     try:

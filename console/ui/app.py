@@ -50,12 +50,24 @@ if TYPE_CHECKING:
     from console.instance import Target
 
 
-def _freeze_startup_objects() -> None:
-    """Once the first data is on screen: the objects made so far (widgets, styles,
-    themes) live as long as the app, so the collector stops walking them at each full
-    collection (refcounting still frees them)."""
+GC_YOUNG = int(os.environ.get("HACONSOLE_GC_YOUNG", "0") or 0) or 20_000
+
+
+def _settle_gc() -> None:
+    """Once the first data is on screen, two settings of Python's cyclic garbage
+    collector (refcounting frees almost everything; it only finds cycles):
+
+    - the objects made so far (modules, widgets, styles, themes) live as long as the
+      app: frozen, the collector stops walking them at each full collection;
+    - the young generation is collected every :data:`GC_YOUNG` allocations, not 700:
+      while log lines flood in (20,000 a second), the lines held a moment (the logs
+      screen's last lines, a batch being counted) were alive at nearly every young
+      collection and promoted, and the full collections they caused took ~100 ms every
+      two seconds, the screen stalled meanwhile."""
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG, middle, old)
 
 
 log = logging.getLogger("haconsole.ui")
@@ -123,6 +135,9 @@ class HAConsoleApp(App[int], inherit_bindings=False):
             SPECTATOR if spectator else "--read-only" if target.read_only else None)
         self._monitor: MonitorScreen | None = None
         self._gc_frozen = False
+        # settle the garbage collector at the first data (None: unless headless, where
+        # tests run app after app in one process)
+        self.settle_gc: bool | None = None
         self.triage_first = triage  # open on what's hurting now (--triage)
         # the instance's ring followed while the console runs (the triage's log windows)
         self.collector: LogCollector | None = None
@@ -284,9 +299,10 @@ class HAConsoleApp(App[int], inherit_bindings=False):
 
     # -- data -----------------------------------------------------------------------------
     def _on_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
-        if not self._gc_frozen and not self.is_headless:
+        if not self._gc_frozen and (self.settle_gc if self.settle_gc is not None
+                                    else not self.is_headless):
             self._gc_frozen = True
-            self.call_after_refresh(_freeze_startup_objects)
+            self.call_after_refresh(_settle_gc)
         self.monitor.show_snapshot(snap, events)
 
     def _on_status(self, status: PollStatus, events: list[Event]) -> None:
