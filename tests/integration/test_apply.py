@@ -27,7 +27,7 @@ from console.haproxy import history_store as hist
 from console.haproxy import journal
 from console.haproxy.apply import ApplyResult, ApplyTarget, apply
 from console.haproxy.binaries import Binary
-from console.haproxy.errors import ConnectError
+from console.haproxy.errors import ConnectError, ParseError
 from console.haproxy.parsers import ProcInfo, ServerStateRow, parse_proc, parse_servers_state
 from console.haproxy.staging import Staging
 from console.haproxy.transport import MasterClient, RuntimeClient, wait_for_socket
@@ -88,12 +88,13 @@ class Running:
         return self.config.read_text()
 
     def proc_info(self) -> ProcInfo:
-        # The master socket may refuse for a moment after start or a reload.
+        # The master socket may refuse for a moment after start or a reload, or (2.6,
+        # on a loaded machine) answer nothing while its worker starts.
         deadline = time.monotonic() + 10
         while True:
             try:
                 return parse_proc(asyncio.run(MasterClient(self.master).run("show proc")))
-            except ConnectError:
+            except (ConnectError, ParseError):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
