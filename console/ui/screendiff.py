@@ -130,19 +130,37 @@ def _close(new: list[Cell], old: list[Cell]) -> bool:
     return True
 
 
+@lru_cache(maxsize=1024)
+def _blank_look(style: Style | None) -> tuple[object, ...]:
+    """What a space shows of ``style``: its background (its colour when reversed) and
+    the lines drawn through a cell; its foreground, bold or italic show nothing."""
+    if style is None:
+        return (None, None, False)
+    reverse = bool(style.reverse)
+    return (style.color if reverse else None, style.bgcolor, reverse, bool(style.underline),
+            bool(style.underline2), bool(style.strike), bool(style.overline),
+            bool(style.conceal), style.link)
+
+
+def _same(a: Cell, b: Cell) -> bool:
+    """Whether two cells look the same (a space in another foreground colour does)."""
+    return a == b or (a[0] == " " == b[0] and _blank_look(a[1]) == _blank_look(b[1]))
+
+
 def _runs(new: list[Cell], old: list[Cell]) -> list[tuple[int, int]]:
     """``(start, end)`` of the runs where ``new`` differs from ``old`` (same length),
     close runs merged, never starting on the right half of a wide character nor ending
-    on its left half."""
+    on its left half. Cells that look the same are not a difference (see :func:`_same`):
+    a row's padding that only changes colour is not written again."""
     runs: list[tuple[int, int]] = []
     n = len(new)
     i = 0
     while i < n:
-        if new[i] == old[i]:
+        if new[i] == old[i] or _same(new[i], old[i]):
             i += 1
             continue
         start = i
-        while i < n and new[i] != old[i]:
+        while i < n and not _same(new[i], old[i]):
             i += 1
         if runs and start - runs[-1][1] <= MERGE_GAP:
             runs[-1] = (runs[-1][0], i)
