@@ -50,7 +50,17 @@ if TYPE_CHECKING:
     from console.instance import Target
 
 
-GC_YOUNG = int(os.environ.get("HACONSOLE_GC_YOUNG", "0") or 0) or 20_000
+def _gc_young() -> int:
+    """Allocations between two collections of the young generation: 20,000, or
+    ``HACONSOLE_GC_YOUNG`` when it is a whole number from 700 (Python's own) to 10
+    million (anything else is ignored)."""
+    value = os.environ.get("HACONSOLE_GC_YOUNG", "").strip()
+    if value.isascii() and value.isdigit() and 700 <= int(value) <= 10_000_000:
+        return int(value)
+    return 20_000
+
+
+GC_YOUNG = _gc_young()
 
 
 def _settle_gc() -> None:

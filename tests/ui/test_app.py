@@ -784,3 +784,13 @@ def test_events_height_splits_the_body() -> None:
     # a tiny body keeps 3 rows of table
     assert events_height(6, 40, short=True) == 3
     assert events_height(0, 5, short=True) == 4
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", 20_000), ("50000", 50_000), ("abc", 20_000), ("-5", 20_000), ("10", 20_000),
+    ("٣٠٠٠", 20_000), ("99999999999", 20_000), (" 30000 ", 30_000)])
+def test_gc_young_from_the_environment(monkeypatch, value, expected) -> None:
+    from console.ui.app import _gc_young
+
+    monkeypatch.setenv("HACONSOLE_GC_YOUNG", value)
+    assert _gc_young() == expected
