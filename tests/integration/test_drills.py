@@ -1,7 +1,6 @@
 """Every shipped drill on the real lab, on every HAProxy under test.
 
-For each drill, one headless run (``haconsole drill NAME --no-ui --dir DIR``), every
-drill of a version side by side (a lab each: their holds and solves are waited for together):
+For each drill, one headless run (``haconsole drill NAME --no-ui --dir DIR``):
 first it must not be reported solved while nothing is done (for longer than its
 goal's hold), then the known fix is made with haconsole's own commands and the
 drill must report success, exit 0 and write a debrief naming the fix.
@@ -81,7 +80,7 @@ def shipped() -> list[str]:
 class DrillProcess:
     """``haconsole drill NAME --no-ui --dir DIR`` and what its drill.json says."""
 
-    def __init__(self, name: str, haproxy: str, *, wait: bool = True) -> None:
+    def __init__(self, name: str, haproxy: str) -> None:
         self.name = name
         self.dir = Path(tempfile.mkdtemp(prefix="hc-drill-"))
         self.env = dict(os.environ)
@@ -94,15 +93,7 @@ class DrillProcess:
             [sys.executable, "-m", "console", "drill", name, "--no-ui", "--dir",
              str(self.dir / "lab"), "--haproxy", haproxy],
             stdin=subprocess.DEVNULL, stdout=self.out, stderr=subprocess.STDOUT, env=self.env)
-        self.info: dict[str, Any] = {}
-        self.running_at = 0.0  # when it was seen running (time.monotonic())
-        self.fixed = False  # the known fix made (test_not_solved_without_the_fix)
-        if wait:
-            self.wait_running()
-
-    def wait_running(self, timeout: float = START_TIMEOUT) -> None:
-        self.info = self.wait_status("running", timeout)
-        self.running_at = time.monotonic()
+        self.info = self.wait_status("running", START_TIMEOUT)
 
     def state(self) -> dict[str, Any]:
         try:
@@ -148,22 +139,14 @@ class DrillProcess:
         return self.proc.returncode
 
 
-@pytest.fixture(scope="module")
-def drills(haproxy_binary: Any) -> Iterator[dict[str, DrillProcess]]:
-    """Every drill of this module, on one HAProxy, started side by side (a lab each):
-    their holds and solves are waited for together, not one drill after another."""
-    runs: dict[str, DrillProcess] = {}
+@pytest.fixture(scope="module", params=shipped())
+def drill(request: pytest.FixtureRequest, haproxy_binary: Any) -> Iterator[DrillProcess]:
+    run = DrillProcess(request.param, str(haproxy_binary.path))
     try:
-        for name in shipped():
-            runs[name] = DrillProcess(name, str(haproxy_binary.path), wait=False)
-        deadline = time.monotonic() + START_TIMEOUT + 2 * len(runs)
-        for run in runs.values():
-            run.wait_running(max(1.0, deadline - time.monotonic()))
-        yield runs
+        yield run
     finally:
-        for run in runs.values():
-            run.stop()
-            shutil.rmtree(run.dir, ignore_errors=True)
+        run.stop()
+        shutil.rmtree(run.dir, ignore_errors=True)
 
 
 def solved_debrief(drill: DrillProcess) -> str:
@@ -184,29 +167,20 @@ def test_every_shipped_drill_has_a_known_fix() -> None:
         assert load(BUILTIN_DIR / f"{name}.toml").name == name
 
 
-@pytest.mark.parametrize("name", shipped())
-def test_not_solved_without_the_fix(drills: dict[str, DrillProcess], name: str) -> None:
-    """Nothing done for longer than the goal's hold (and 4 s more): not solved. Then the
-    known fix is made (test_solved_by_the_known_fix waits for its outcome, so that the
-    drills' solves are waited for together)."""
-    drill = drills[name]
-    hold = load(BUILTIN_DIR / f"{name}.toml").goal.hold
-    time.sleep(max(0.0, drill.running_at + hold + 4 - time.monotonic()))
+def test_not_solved_without_the_fix(drill: DrillProcess) -> None:
+    hold = load(BUILTIN_DIR / f"{drill.name}.toml").goal.hold
+    time.sleep(hold + 4)
     state = drill.state()
     assert state.get("status") == "running", drill.diagnostics()
     assert state.get("solved_at") is None
     assert not all(p["ok"] for p in state["goal"]), state["goal"]
-    fixes = FIXES[name]
+
+
+def test_solved_by_the_known_fix(drill: DrillProcess) -> None:
+    fixes = FIXES[drill.name]
     if str(drill.info.get("haproxy_version", "")).startswith("2.6."):
-        fixes = FIXES_2_6.get(name, fixes)
+        fixes = FIXES_2_6.get(drill.name, fixes)
     for line in fixes:
         drill.haconsole(line)
-    drill.fixed = True
-
-
-@pytest.mark.parametrize("name", shipped())
-def test_solved_by_the_known_fix(drills: dict[str, DrillProcess], name: str) -> None:
-    drill = drills[name]
-    assert drill.fixed, "the fix was not made (see test_not_solved_without_the_fix)"
     debrief = solved_debrief(drill)
-    assert IN_DEBRIEF[name] in debrief, debrief
+    assert IN_DEBRIEF[drill.name] in debrief, debrief
