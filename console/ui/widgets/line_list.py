@@ -36,6 +36,18 @@ CACHED_ROWS = 400  # drawn rows kept (a few screens' worth)
 ROW_WIDTH = 400  # the widest a row is drawn (the rest is cut)
 
 
+class RowMessage(Message):
+    """A message about the row *row* (an index) of a :class:`LineList`."""
+
+    def __init__(self, line_list: LineList, row: int) -> None:
+        super().__init__()
+        self.line_list, self.row = line_list, row
+
+    @property
+    def control(self) -> LineList:
+        return self.line_list
+
+
 class LineList(ScrollView, can_focus=True):
     """Rows of ``(key, item)``, each drawn by *draw* as one line: a ``Text``, or its
     segments (no wider than :data:`ROW_WIDTH`)."""
@@ -69,27 +81,11 @@ class LineList(ScrollView, can_focus=True):
         Binding("enter", "select", "Select", show=False),
     ]
 
-    class Highlighted(Message):
+    class Highlighted(RowMessage):
         """The cursor moved to *row* (an index)."""
 
-        def __init__(self, line_list: LineList, row: int) -> None:
-            super().__init__()
-            self.line_list, self.row = line_list, row
-
-        @property
-        def control(self) -> LineList:
-            return self.line_list
-
-    class Selected(Message):
+    class Selected(RowMessage):
         """Enter (or a click) on the cursor's row *row*."""
-
-        def __init__(self, line_list: LineList, row: int) -> None:
-            super().__init__()
-            self.line_list, self.row = line_list, row
-
-        @property
-        def control(self) -> LineList:
-            return self.line_list
 
     def __init__(self, header: str, draw: Callable[[Any], Text | list[Segment]], *,
                  name: str | None = None, id: str | None = None,  # noqa: A002
