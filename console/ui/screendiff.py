@@ -176,6 +176,73 @@ def _runs(new: list[Cell], old: list[Cell]) -> list[tuple[int, int]]:
     return fixed
 
 
+def _move_cost(cursor: tuple[int, int], y: int, column: int) -> int:
+    """The bytes of the cursor move from ``cursor`` (``(y, x)``) to a run's start."""
+    if cursor[0] == y and cursor[1] < column:
+        return 3 + len(str(column - cursor[1]))
+    return 4 + len(str(y + 1)) + len(str(column + 1))
+
+
+def _ordered(runs: list[tuple[int, int, list[Cell]]], style: Style | None | bool,
+             color_system: ColorSystem) -> list[tuple[int, int, list[Cell]]]:
+    """``runs`` in the order that writes them in the fewest bytes, near enough: the
+    next run in screen order, or an earlier-drawn look's next run when a colour change
+    costs more than the cursor move saved (a state that flips on many rows writes its
+    cells in one colour, then the next column's in another, not the two colours in
+    turn on each row). ``style``: the terminal's attributes now (None: not known).
+    Runs that overlap keep their order (never, from Textual's compositor)."""
+    spans = sorted((y, column, column + len(cells)) for y, column, cells in runs)
+    for (y0, _, end0), (y1, start1, _) in zip(spans, spans[1:], strict=False):
+        if y0 == y1 and start1 < end0:
+            return runs
+    render_ansi = Strip.render_ansi
+
+    def key(look: Style | None) -> str:
+        if look is None:
+            return ""
+        return "\0link" if look.link else render_ansi(look, color_system)
+
+    starts = [key(cells[0][1]) for _, _, cells in runs]
+    ends = ["" if cells[-1][1] is not None and cells[-1][1].link else key(cells[-1][1])
+            for _, _, cells in runs]
+    by_start: dict[str, list[int]] = {}
+    for index, start in enumerate(starts):
+        by_start.setdefault(start, []).append(index)
+    taken_from = dict.fromkeys(by_start, 0)
+    done = [False] * len(runs)
+    order: list[tuple[int, int, list[Cell]]] = []
+    natural = 0
+    current: str | None = key(style) if isinstance(style, Style) else None
+    current_style = style if isinstance(style, Style) else None
+    cursor = (-1, -1)
+    for _ in range(len(runs)):
+        while done[natural]:
+            natural += 1
+        pick = natural
+        same = by_start.get(current) if current is not None else None
+        if same is not None and starts[natural] != current:
+            at = taken_from[current]  # type: ignore[index]
+            while at < len(same) and done[same[at]]:
+                at += 1
+            taken_from[current] = at  # type: ignore[index]
+            if at < len(same):
+                candidate = same[at]
+                y, column, cells = runs[natural]
+                look = cells[0][1]
+                switch = len(_sgr_change(current_style, look, render_ansi(look, color_system)
+                                         if look else "", color_system))
+                cy, ccolumn, _ = runs[candidate]
+                if _move_cost(cursor, cy, ccolumn) < _move_cost(cursor, y, column) + switch:
+                    pick = candidate
+        done[pick] = True
+        y, column, cells = runs[pick]
+        order.append(runs[pick])
+        cursor = (y, column + len(cells))
+        current = ends[pick]
+        current_style = cells[-1][1] if current else None
+    return order
+
+
 class ScreenDiff:
     """What the terminal shows, and the difference an update makes to it."""
 
@@ -225,8 +292,8 @@ class ScreenDiff:
         # the SGR attributes the terminal has now (None: not known) and for which style;
         # they stay set between updates (nothing else writes attributes)
         sgr, sgr_style = self._sgr, self._sgr_style
-        cursor_y = cursor_x = -1  # where the cursor is after the last run written
         self._scroll(updates, append)
+        runs: list[tuple[int, int, list[Cell]]] = []  # (y, column, the cells to write)
         for y, x, cells in updates:
             if not 0 <= y < height or x >= width or x < 0:
                 continue
@@ -236,37 +303,40 @@ class ScreenDiff:
             old = row[x:end]
             if old == cells:
                 continue
-            for start, stop in _runs(cells, old):
-                column = x + start
-                if cursor_y == y and cursor_x < column:  # on from the last run (CUF)
-                    append(f"\x1b[{column - cursor_x}C")
-                else:
-                    append(f"\x1b[{y + 1};{column + 1}H")
-                # where the cursor ends: sure only after ASCII (a terminal may draw an
-                # ambiguous-width character wide) and short of the right margin
-                cursor_y, cursor_x = y, x + stop
-                if cursor_x >= width:
-                    cursor_y = -1
-                for ch, style in cells[start:stop]:
-                    if ch is None:
-                        continue
-                    if not ch.isascii():
-                        cursor_y = -1
-                    if style is not None and style.link:  # Textual's renderer, reset after
-                        if sgr != "":
-                            append("\x1b[0m")
-                        append(Strip.render_style(style, ch, color_system))
-                        sgr, sgr_style = "", None
-                        continue
-                    if style is not sgr_style:
-                        codes = render_ansi(style, color_system) if style else ""
-                        if codes != sgr:
-                            append(_sgr_change(sgr_style if sgr is not None else None,
-                                               style, codes, color_system))
-                            sgr = codes
-                        sgr_style = style
-                    append(ch)
+            runs.extend((y, x + start, cells[start:stop]) for start, stop in _runs(cells, old))
             row[x:end] = cells
+        if len(runs) > 1:
+            runs = _ordered(runs, sgr_style if sgr is not None else None, color_system)
+        cursor_y = cursor_x = -1  # where the cursor is after the last run written
+        for y, column, cells in runs:
+            if cursor_y == y and cursor_x < column:  # on from the last run (CUF)
+                append(f"\x1b[{column - cursor_x}C")
+            else:
+                append(f"\x1b[{y + 1};{column + 1}H")
+            # where the cursor ends: sure only after ASCII (a terminal may draw an
+            # ambiguous-width character wide) and short of the right margin
+            cursor_y, cursor_x = y, column + len(cells)
+            if cursor_x >= width:
+                cursor_y = -1
+            for ch, style in cells:
+                if ch is None:
+                    continue
+                if not ch.isascii():
+                    cursor_y = -1
+                if style is not None and style.link:  # Textual's renderer, reset after
+                    if sgr != "":
+                        append("\x1b[0m")
+                    append(Strip.render_style(style, ch, color_system))
+                    sgr, sgr_style = "", None
+                    continue
+                if style is not sgr_style:
+                    codes = render_ansi(style, color_system) if style else ""
+                    if codes != sgr:
+                        append(_sgr_change(sgr_style if sgr is not None else None,
+                                           style, codes, color_system))
+                        sgr = codes
+                    sgr_style = style
+                append(ch)
         self._sgr, self._sgr_style = sgr, sgr_style
         return "".join(parts)
 

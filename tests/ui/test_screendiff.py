@@ -333,3 +333,35 @@ def test_a_second_change_on_the_same_line_moves_right_after_ascii_only() -> None
     render_update(diff, line("● 2s        conn 6       x"), console, (30, 1))
     out = render_update(diff, line("○ 3s        conn 7       x"), console, (30, 1))
     assert out.count("H") == 2  # after "○" (ambiguous width) an absolute move again
+
+
+def test_a_state_flipping_on_many_rows_is_written_a_colour_at_a_time() -> None:
+    """Servers going MAINT on 12 rows: the state column in one colour, then the
+    last-change column in another, not the two colours in turn on every row; the
+    terminal shows the same as when Textual writes the frame whole."""
+    console = _console()
+    grey, purple = Style(color="#8b949e", bgcolor="#101010"), Style(color="#c38bff", bold=True,
+                                                                     bgcolor="#101010")
+    white = Style(color="#e6e6e6", bgcolor="#101010")
+    rows = 12
+
+    def frame(state: str, look: Style, change: str) -> LayoutUpdate:
+        strips = [[Strip([Segment(f"s{i:<5}", white), Segment(state, look),
+                          Segment(" " * 20, white), Segment(change, white)])]
+                  for i in range(rows)]
+        return LayoutUpdate(strips, Region(0, 0, 40, rows))
+
+    diff, term, plain = ScreenDiff(), Terminal(40, rows), Terminal(40, rows)
+    frames = [frame("no check  ", grey, "12m"), frame("MAINT     ", purple, "<1m"),
+              frame("no check  ", grey, "<1m"), frame("MAINT     ", purple, "12m")]
+    outs = []
+    for update in frames:
+        out = render_update(diff, update, console, (40, rows))
+        outs.append(out)
+        term.feed(out)
+        plain.feed(update.render_segments(console))
+        assert term.looks() == plain.looks(), repr(out)
+    # each flip after the first frame: at most two colour changes in all, not 2 per row
+    for out in outs[1:]:
+        assert out.count("38;2;") <= 2, repr(out)
+    assert len(outs[1]) < rows * 40
