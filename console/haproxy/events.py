@@ -229,7 +229,8 @@ def fold(last: Event | None, new: Event) -> Event | None:
         return None
     if new.old is None or new.new is None or last.old is None or last.new is None:
         return None
-    if {last.old, last.new} != {new.old, new.new} or not 0 <= new.time - last.time \
+    latest = float(last.extra.get("latest", last.time))  # the last change folded in
+    if {last.old, last.new} != {new.old, new.new} or not 0 <= new.time - latest \
             <= FOLD_WINDOW:
         return None
     many_last = "count" in last.extra or last.extra.get("many") == "1"
@@ -258,9 +259,14 @@ def fold(last: Event | None, new: Event) -> Event | None:
     else:
         message = f"{what} {new.target} flapping {la} ⇄ {lb}: {changes} changes since {when}"
         proxy, name = new.proxy, new.name
-    return Event(new.time, new.kind, severity, message, proxy, name, new.old, new.new,
+    # a storm of many servers keeps its first time: the line does not change at all
+    # while it goes on (a terminal over SSH gets nothing for it); one server's line
+    # counts its changes, and shows the time of the last
+    return Event(since if many_new else new.time, new.kind, severity, message, proxy, name,
+                 new.old, new.new,
                  extra={"fold": "1", "many": "1" if many_new else "0", "what": what,
-                        "a": a, "b": b, "since": repr(since), "changes": str(changes)})
+                        "a": a, "b": b, "since": repr(since), "changes": str(changes),
+                        "latest": repr(new.time)})
 
 
 def _rank(severity: str) -> int:

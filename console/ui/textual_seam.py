@@ -32,6 +32,7 @@ from rich.segment import Segment
 from rich.text import Text
 from textual._compositor import ChopsUpdate, CompositorUpdate, LayoutUpdate
 from textual.app import App
+from textual.driver import Driver
 from textual.geometry import Size
 from textual.keys import _normalize_key_list
 
@@ -123,8 +124,34 @@ def display_changed_cells(app: App, screen: Screen, renderable: object) -> None:
         if update is None:  # nothing on screen changes: write nothing
             app.post_display_hook()
             return
+        if isinstance(update, _Written) and not _has_text_cursor(app):
+            _write_frame(app, driver, update.text)
+            return
         renderable = update
     App._display(app, screen, renderable)  # type: ignore[arg-type]
+
+
+def _has_text_cursor(app: App) -> bool:
+    """Whether the focused widget puts the terminal's (hidden) cursor where text is
+    typed, for an input method's window: an Input or a TextArea (the widgets that set
+    ``App.cursor_position``, from their ``cursor_screen_offset``)."""
+    return hasattr(type(app.focused), "cursor_screen_offset")
+
+
+def _write_frame(app: App, driver: Driver, text: str) -> None:
+    """Write a frame's changed cells as ``App._display`` does (in a synchronized update
+    when the terminal has them), without moving the cursor back to
+    ``App.cursor_position`` after it: it is hidden and nothing is typed (see
+    :func:`_has_text_cursor`), and the move is 6 bytes or more on every frame."""
+    try:
+        app._begin_update()
+        try:
+            driver.write(text)
+        finally:
+            app._end_update()
+        driver.flush()
+    finally:
+        app.post_display_hook()
 
 
 def normalized_keys(keys: str) -> str:

@@ -104,6 +104,16 @@ def test_the_app_has_the_hooks_and_state_the_seam_uses() -> None:
     # the parts of Textual's display the seam's display leaves to it
     source = inspect.getsource(App._display)
     assert "render_segments(console)" in source and "post_display_hook()" in source, CHECK
+    # what the seam's own write of a frame does as Textual's does: a synchronized update
+    assert "self._begin_update()" in source and "self._end_update()" in source, CHECK
+    assert _parameters(App._begin_update) == ["self"] == _parameters(App._end_update), CHECK
+    # the widgets that place the terminal's cursor for typing, and only they
+    from textual.widgets import Input, TextArea
+    placing = {name for name, cls in (("Input", Input), ("TextArea", TextArea))
+               if "cursor_screen_offset" in dir(cls)}
+    assert placing == {"Input", "TextArea"}, CHECK
+    assert "self.app.cursor_position = self.cursor_screen_offset" in \
+        inspect.getsource(Input), CHECK
 
 
 def test_keys_are_named_as_a_keymap_names_them() -> None:
@@ -250,4 +260,6 @@ def test_a_real_terminal_gets_only_the_changed_cells(tmp_path) -> None:
     assert "count 0" in text
     for n in range(1, 5):  # from then on, only the digit
         assert f"count {n}" not in text, repr(text)
-        assert re.search(rf"\x1b\[1;7H(\x1b\[[0-9;]*m)?{n}\x1b", text), repr(text)
+        assert re.search(rf"\x1b\[1;7H(\x1b\[[0-9;]*m)?{n}(\x1b|$)", text), repr(text)
+    # nothing typed here: the hidden cursor is not moved back after each frame
+    assert not re.search(r"[0-9]\x1b\[1;1H", text), repr(text)

@@ -60,10 +60,14 @@ def test_a_storm_of_back_and_forth_summaries_folds_into_one_counting_line() -> N
     assert merged.message.startswith("servers going no check ⇄ MAINT since ")
     assert "10 at a time" in merged.message and merged.extra["changes"] == "20"
     third = fold(merged, _summary_at(102.0, "no check", "MAINT"))
-    assert third is not None and third.extra["changes"] == "30" and third.time == 102.0
-    assert third.message == merged.message  # the line stays still; its time moves
+    assert third is not None and third.extra["changes"] == "30"
+    # the line stays still, its time too (the storm's first change)
+    assert third.message == merged.message and third.time == merged.time == 100.0
+    # the window runs from the last change folded in, not from the first
+    fourth = fold(third, _summary_at(106.5, "MAINT", "no check"))
+    assert fourth is not None and fourth.time == 100.0 and fourth.message == merged.message
     # a pause longer than the window, another change, or a single server: a new line
-    assert fold(third, _summary_at(120.0, "MAINT", "no check")) is None
+    assert fold(fourth, _summary_at(120.0, "MAINT", "no check")) is None
     assert fold(third, _summary_at(103.0, "no check", "DOWN")) is None
     assert fold(third, _status(1, "MAINT", "no check")) is None
 
