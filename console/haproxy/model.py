@@ -824,9 +824,10 @@ def rates(prev: Snapshot | Counters, cur: Snapshot) -> dict[tuple[str, str], Rat
     """Rates for every row present in both snapshots; empty if no time passed.
     ``prev`` may be the :class:`Counters` of the earlier snapshot.
 
-    A row with the same content as in ``prev`` (:func:`same_content`) has zero rates
-    (None where a counter is empty): one shared :class:`Rates` per pattern of empty
-    counters, without reading its fields again.
+    A row with the same content as in ``prev`` (:func:`same_content`), or the same
+    counters in another state (a server put in MAINT and back), has zero rates (None
+    where a counter is empty): one shared :class:`Rates` per pattern of empty counters,
+    without reading its fields again.
 
     A row held by either snapshot (:attr:`Snapshot.held`) counts over the time between
     its two readings; a row not read again since ``prev`` has no rate here (not a false
@@ -855,7 +856,7 @@ def rates(prev: Snapshot | Counters, cur: Snapshot) -> dict[tuple[str, str], Rat
             if old is None:
                 continue
             new = rate_counters(row)
-            same = old is new
+            same = old is new or old == new
         else:
             old_row = rows.get(key)
             if old_row is None:
@@ -863,6 +864,7 @@ def rates(prev: Snapshot | Counters, cur: Snapshot) -> dict[tuple[str, str], Rat
             same = same_content(old_row, row)
             if not same:
                 old, new = rate_counters(old_row), rate_counters(row)
+                same = old == new  # another state, the same counters
         if per_row:
             dt = held_cur.get(key, cur.taken_at) - held_prev.get(key, prev.taken_at)
             if dt <= 0:

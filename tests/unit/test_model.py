@@ -196,6 +196,31 @@ def test_rates() -> None:
     assert r.get("stot") == 5.0 and r.get("scur") is None
 
 
+def test_a_row_in_another_state_with_the_same_counters_shares_the_zero_rates(
+        monkeypatch) -> None:
+    """Servers put in MAINT and back (a churn touching many rows): their counters did not
+    move, so their rates are the shared zeros, not read field by field, against the
+    refresh before and against the smoothing window's older counters alike."""
+    import console.haproxy.model as model
+
+    counters = {"stot": "100", "req_tot": "50", "bin": "1000", "bout": "5000",
+                "hrsp_5xx": "1", "hrsp_4xx": "2", "econ": "0", "eresp": "", "ereq": "3"}
+    rows = [{"pxname": "b", "svname": f"s{i}", **counters} for i in range(4)]
+    prev = _snap(10.0, rows)
+    cur = _snap(12.0, [{**r, "status": "MAINT"} for r in rows])
+    read: list[object] = []
+    real = model._rates_of
+    monkeypatch.setattr(model, "_rates_of", lambda *a: read.append(a) or real(*a))
+    for base in (prev, model.Counters(prev)):
+        out = rates(base, cur)
+        assert len({id(r) for r in out.values()}) == 1
+        one = out["b", "s0"]
+        assert (one.stot, one.bin, one.eresp, one.interval) == (0.0, 0.0, None, 2.0)
+    assert read == []
+    moved = _snap(14.0, [{**rows[0], "stot": "104"}, *rows[1:]])
+    assert rates(cur, moved)["b", "s0"].stot == 2.0 and len(read) == 1
+
+
 def test_rates_no_time_passed() -> None:
     s = _snap(5.0, [{"pxname": "b", "svname": "s", "stot": "1"}])
     assert rates(s, s) == {}
