@@ -1,6 +1,8 @@
 """Every shipped drill on the real lab, on every HAProxy under test.
 
-For each drill, one headless run (``haconsole drill NAME --no-ui --dir DIR``):
+For each drill, one headless run (``haconsole drill NAME --no-ui --dir DIR``), the
+drills of a version side by side (a lab each, at most MAX_LABS at once: their holds and
+solves are waited for together):
 first it must not be reported solved while nothing is done (for longer than its
 goal's hold), then the known fix is made with haconsole's own commands and the
 drill must report success, exit 0 and write a debrief naming the fix.
@@ -28,6 +30,13 @@ pytestmark = pytest.mark.haproxy
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 SOLVE_TIMEOUT = 45.0
+# At most this many drill labs at once. A lab is a HAProxy master and worker, the lab's
+# backends and traffic (a Python process busy all the time) and the drill's watcher: all
+# eight drills at once kept both cores of a two-core CI machine busy, and the other
+# pytest-xdist worker's labs then no longer stopped in time. Three still let the holds
+# and solves of most drills overlap (about twice as long as eight at once).
+MAX_LABS = 3
+POLL = 0.2
 
 # The known fix of each drill: haconsole commands ({admin}: the lab's admin socket,
 # {master}: its master socket, {config}: its haproxy.cfg), in order.
@@ -80,7 +89,7 @@ def shipped() -> list[str]:
 class DrillProcess:
     """``haconsole drill NAME --no-ui --dir DIR`` and what its drill.json says."""
 
-    def __init__(self, name: str, haproxy: str) -> None:
+    def __init__(self, name: str, haproxy: str, *, wait: bool = True) -> None:
         self.name = name
         self.dir = Path(tempfile.mkdtemp(prefix="hc-drill-"))
         self.env = dict(os.environ)
@@ -93,7 +102,36 @@ class DrillProcess:
             [sys.executable, "-m", "console", "drill", name, "--no-ui", "--dir",
              str(self.dir / "lab"), "--haproxy", haproxy],
             stdin=subprocess.DEVNULL, stdout=self.out, stderr=subprocess.STDOUT, env=self.env)
-        self.info = self.wait_status("running", START_TIMEOUT)
+        self.started_at = time.monotonic()
+        self.info: dict[str, Any] = {}
+        self.running_at = 0.0  # when it was seen running (time.monotonic())
+        self.checked = False  # its not-solved check ran (test_not_solved_without_the_fix)
+        self.fixed_at: float | None = None  # when the known fix was made (same test)
+        if wait:
+            self.wait_running()
+
+    def wait_running(self, timeout: float = START_TIMEOUT) -> None:
+        if not self.seen_running():
+            self.info = self.wait_status("running", timeout)
+            self.running_at = time.monotonic()
+
+    def seen_running(self) -> bool:
+        """Whether it runs (drill.json says so), noting when that was first seen."""
+        if not self.info:
+            state = self.state()
+            if state.get("status") != "running":
+                return False
+            self.info, self.running_at = state, time.monotonic()
+        return True
+
+    def ended(self) -> bool:
+        """Nothing more to wait for: it exited (solved, or failed), or the fix was made
+        SOLVE_TIMEOUT ago, or its not-solved check failed before the fix."""
+        if self.proc.poll() is not None:
+            return True
+        if self.fixed_at is not None:
+            return time.monotonic() > self.fixed_at + SOLVE_TIMEOUT
+        return self.checked
 
     def state(self) -> dict[str, Any]:
         try:
@@ -139,14 +177,98 @@ class DrillProcess:
         return self.proc.returncode
 
 
-@pytest.fixture(scope="module", params=shipped())
-def drill(request: pytest.FixtureRequest, haproxy_binary: Any) -> Iterator[DrillProcess]:
-    run = DrillProcess(request.param, str(haproxy_binary.path))
+class Drills:
+    """The drills of one HAProxy side by side, at most MAX_LABS labs at once.
+
+    The drills start in the order their checks run, the next one as soon as a lab is let
+    go: when its drill has ended (DrillProcess.ended). Every wait here (for a lab to be
+    let go, for a hold) meanwhile lets go of the ended drills and starts the next ones, so
+    that holds and solves overlap as much as the cap allows.
+    """
+
+    def __init__(self, names: list[str], haproxy: str) -> None:
+        self.haproxy = haproxy
+        self.pending = list(names)  # not started yet, in the order they are wanted
+        self.runs: dict[str, DrillProcess] = {}  # every drill started (kept for the checks)
+        self.live: list[DrillProcess] = []  # those whose lab may still run
+
+    def tend(self) -> None:
+        """Let go of the ended drills' labs; start the next drills in the free places."""
+        for run in [run for run in self.live if run.ended()]:
+            run.stop()
+            self.live.remove(run)
+        while self.pending and len(self.live) < MAX_LABS:
+            name = self.pending.pop(0)
+            self.runs[name] = DrillProcess(name, self.haproxy, wait=False)
+            self.live.append(self.runs[name])
+        for run in self.live:
+            run.seen_running()
+
+    def sleep_until(self, moment: float) -> None:
+        """Sleep until *moment* (time.monotonic()), tending the drills meanwhile."""
+        while (left := moment - time.monotonic()) > 0:
+            self.tend()
+            time.sleep(min(POLL, max(0.0, left)))
+
+    def running(self, name: str) -> DrillProcess:
+        """The drill *name*, started first if it was not, and seen running."""
+        if name not in self.runs:
+            if name in self.pending:
+                self.pending.remove(name)
+            self.pending.insert(0, name)
+            deadline = time.monotonic() + SOLVE_TIMEOUT + 60
+            while name not in self.runs:
+                self.tend()
+                if time.monotonic() > deadline:
+                    busy = ", ".join(run.name for run in self.live)
+                    pytest.fail(f"drill {name} not started: {MAX_LABS} labs still busy "
+                                f"({busy})")
+                time.sleep(POLL)
+        run = self.runs[name]
+        while (not run.seen_running() and run.proc.poll() is None
+               and time.monotonic() < run.started_at + START_TIMEOUT):
+            self.sleep_until(time.monotonic() + POLL)
+        run.wait_running(1.0)  # fails with the diagnostics if it still does not run
+        return run
+
+    def started(self, name: str) -> DrillProcess:
+        if name not in self.runs:
+            pytest.fail(f"drill {name} was not started (see test_not_solved_without_the_fix)")
+        return self.runs[name]
+
+    def close(self) -> None:
+        for run in self.live:
+            run.stop()
+        for run in self.runs.values():
+            run.out.close()
+            shutil.rmtree(run.dir, ignore_errors=True)
+
+
+def checks_in_order(request: pytest.FixtureRequest, binary: Any) -> list[str]:
+    """The drills whose not-solved check runs on *binary* in this session, in order (all
+    shipped drills if that cannot be told): they are started in that order."""
+    items = getattr(request.session, "items", None)
+    if items is None:
+        return shipped()
+    names = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and getattr(item, "module", None) is request.module
+                and getattr(item, "originalname", "") == "test_not_solved_without_the_fix"
+                and callspec.params.get("haproxy_binary") == binary):
+            names.append(callspec.params["name"])
+    return names
+
+
+@pytest.fixture(scope="module")
+def drills(request: pytest.FixtureRequest, haproxy_binary: Any) -> Iterator[Drills]:
+    """The drills of this module on one HAProxy, side by side (Drills)."""
+    runs = Drills(checks_in_order(request, haproxy_binary), str(haproxy_binary.path))
     try:
-        yield run
+        runs.tend()
+        yield runs
     finally:
-        run.stop()
-        shutil.rmtree(run.dir, ignore_errors=True)
+        runs.close()
 
 
 def solved_debrief(drill: DrillProcess) -> str:
@@ -167,20 +289,32 @@ def test_every_shipped_drill_has_a_known_fix() -> None:
         assert load(BUILTIN_DIR / f"{name}.toml").name == name
 
 
-def test_not_solved_without_the_fix(drill: DrillProcess) -> None:
-    hold = load(BUILTIN_DIR / f"{drill.name}.toml").goal.hold
-    time.sleep(hold + 4)
-    state = drill.state()
-    assert state.get("status") == "running", drill.diagnostics()
-    assert state.get("solved_at") is None
-    assert not all(p["ok"] for p in state["goal"]), state["goal"]
+@pytest.mark.parametrize("name", shipped())
+def test_not_solved_without_the_fix(drills: Drills, name: str) -> None:
+    """Nothing done for longer than the goal's hold (and 4 s more): not solved. Then the
+    known fix is made (test_solved_by_the_known_fix waits for its outcome, so that the
+    drills' solves are waited for together)."""
+    drill = drills.running(name)
+    try:
+        hold = load(BUILTIN_DIR / f"{name}.toml").goal.hold
+        drills.sleep_until(drill.running_at + hold + 4)
+        state = drill.state()
+        assert state.get("status") == "running", drill.diagnostics()
+        assert state.get("solved_at") is None
+        assert not all(p["ok"] for p in state["goal"]), state["goal"]
+        fixes = FIXES[name]
+        if str(drill.info.get("haproxy_version", "")).startswith("2.6."):
+            fixes = FIXES_2_6.get(name, fixes)
+        for line in fixes:
+            drill.haconsole(line)
+        drill.fixed_at = time.monotonic()
+    finally:
+        drill.checked = True
 
 
-def test_solved_by_the_known_fix(drill: DrillProcess) -> None:
-    fixes = FIXES[drill.name]
-    if str(drill.info.get("haproxy_version", "")).startswith("2.6."):
-        fixes = FIXES_2_6.get(drill.name, fixes)
-    for line in fixes:
-        drill.haconsole(line)
+@pytest.mark.parametrize("name", shipped())
+def test_solved_by_the_known_fix(drills: Drills, name: str) -> None:
+    drill = drills.started(name)
+    assert drill.fixed_at is not None, "the fix was not made (see test_not_solved_without_the_fix)"
     debrief = solved_debrief(drill)
-    assert IN_DEBRIEF[drill.name] in debrief, debrief
+    assert IN_DEBRIEF[name] in debrief, debrief

@@ -3,7 +3,8 @@
 Run like those of test_drills.py (one headless ``haconsole drill NAME --no-ui`` per
 drill and binary: first not solved while nothing is done, then solved by the known
 fix made with haconsole's own commands); both drills of a binary run side by side,
-so that their starts and their waits overlap:
+so that their starts and their waits overlap (the fix is made at the end of the
+not-solved check, so that the solves are waited for together too):
 
 - ``slow-server-queue``: a sluggish server at its maxconn behind ``balance uri``
   queues requests; its weight set to 0, the queue empties;
@@ -40,10 +41,11 @@ from tests.integration.test_drills import (
 pytestmark = pytest.mark.haproxy
 
 
-@dataclass(frozen=True)
+@dataclass
 class Started:
     run: DrillProcess
     since: float  # monotonic: when it was seen running
+    shown: str | None = None  # what the debrief must show of the fix, once it is made
 
 
 @pytest.fixture(scope="module")
@@ -120,21 +122,27 @@ def test_not_solved_without_the_fix(started: Started) -> None:
         assert f"bind 127.0.0.1:{port}\n" in Path(drill.info["config"]).read_text()
         with socket.create_connection(("127.0.0.1", port), timeout=5) as other:
             assert b"another program" in other.recv(4096)  # not HAProxy
+    started.shown = make_the_fix(drill)
+
+
+def make_the_fix(drill: DrillProcess) -> str:
+    """The drill's known fix, made with haconsole; what its debrief must show of it."""
+    if drill.name == "slow-server-queue":
+        haconsole(drill, "-s {admin} server weight be_web/web3 0 --yes")
+        return "`set server be_web/web3 weight 0`"
+    held, free = held_port(drill), free_ports(1)[0]
+    sed = f"sed -i -e 's/^    bind 127.0.0.1:{held}$/    bind 127.0.0.1:{free}/'"
+    haconsole(drill, "-s {admin} -m {master} -c {config} config edit", visual=sed)
+    report = haconsole(drill, "-s {admin} -m {master} -c {config} config apply -m "
+                       "fe_admin-port --yes")
+    assert "fe_admin" in report, report
+    return f"-    bind 127.0.0.1:{held}"
 
 
 def test_solved_by_the_known_fix(started: Started) -> None:
     drill = started.run
-    if drill.name == "slow-server-queue":
-        haconsole(drill, "-s {admin} server weight be_web/web3 0 --yes")
-        shown = "`set server be_web/web3 weight 0`"
-    else:
-        held, free = held_port(drill), free_ports(1)[0]
-        sed = f"sed -i -e 's/^    bind 127.0.0.1:{held}$/    bind 127.0.0.1:{free}/'"
-        haconsole(drill, "-s {admin} -m {master} -c {config} config edit", visual=sed)
-        report = haconsole(drill, "-s {admin} -m {master} -c {config} config apply -m "
-                           "fe_admin-port --yes")
-        assert "fe_admin" in report, report
-        shown = f"-    bind 127.0.0.1:{held}"
+    shown = started.shown
+    assert shown is not None, "the fix was not made (see test_not_solved_without_the_fix)"
     debrief = solved_debrief(drill)
     assert shown in debrief, debrief
     assert "@held_port@" not in debrief
