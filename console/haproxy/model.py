@@ -301,6 +301,9 @@ class Row:
     content: Content | None = field(default=None, compare=False, repr=False)
     _fields: dict[str, str] | None = field(default=None, compare=False, repr=False)
     _clock: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+    # (proxy, name), read many times per refresh: kept, not built (the content's when
+    # it has one: one tuple per row for all the snapshots that share it)
+    key: tuple[str, str] = field(default=("", ""), compare=False, repr=False)
 
     def __init__(self, proxy: str, name: str, type: str, status: Status,  # noqa: A002
                  check_status: str, check_running: bool, check_duration: int | None,
@@ -321,6 +324,8 @@ class Row:
         setattr_(self, "content", content)
         setattr_(self, "_fields", fields)
         setattr_(self, "_clock", None)
+        key = content.key if content is not None else None
+        setattr_(self, "key", key if key is not None else (proxy, name))
 
     @property
     def fields(self) -> dict[str, str]:
@@ -346,13 +351,6 @@ class Row:
         if clock is not None and name in content.clock:
             return clock[content.clock.index(name)]
         return content.get(name)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        content = self.content
-        if content is not None and content.key is not None:
-            return content.key
-        return (self.proxy, self.name)
 
     def num(self, name: str) -> int | None:
         """A numeric column, or None when empty, absent or not a number."""
@@ -391,6 +389,7 @@ def _with_clock(row: Row, clock: tuple[str, ...]) -> Row:
     _set_slot(new, "content", row.content)
     _set_slot(new, "_fields", None)
     _set_slot(new, "_clock", clock)
+    _set_slot(new, "key", row.key)
     return new
 
 
