@@ -56,6 +56,18 @@ _MARK_RE = re.compile(
 # …and the lines where that reading may be wrong (quotes, backslashes, NUL, a CR before
 # the end of the line): their first word is lexed.
 _SUSPECT_CHARS = ('"', "'", "\\", "\x00")
+# What makes ``str.split()`` split a line otherwise than on HAProxy's blanks (besides
+# the suspects, a CR and any character that is not ASCII).
+_SPLIT_APART_RE = re.compile("[\x1c-\x1f]")
+
+
+def splits_plainly(text: str) -> bool:
+    """True when every line of *text* is split into its words by ``str.split()`` on the
+    part before its first ``#`` (as :func:`~console.haproxy.config.lexer.plain_words`
+    splits it): no quote, backslash, NUL or CR, only ASCII, nothing but HAProxy's
+    blanks between words."""
+    return text.isascii() and _SPLIT_APART_RE.search(text) is None and not any(
+        c in text for c in (*_SUSPECT_CHARS, "\r"))
 
 
 class Line:
@@ -217,6 +229,7 @@ class ConfigFile:
         self._depth: list[int] = []
         self._block_end: dict[int, int] = {}
         self._marks: dict[int, str] = {}
+        self.plain = False  # every line splits plainly (see splits_plainly)
         self._defaults: tuple[list[Section], list[Section]] | None = None
         self.cond: CondContext = UNKNOWN  # what `.if` conditions depend on
         self.env_in: Env | None = None  # the environment when HAProxy starts this file
@@ -228,6 +241,7 @@ class ConfigFile:
             self.sections, self._depth = _index.sections, _index._depth
             self._block_end = dict(_index._block_end)
             self._marks = _index._marks
+            self.plain = _index.plain
         else:
             self.reindex(_text)
 
@@ -303,6 +317,10 @@ class ConfigFile:
         """Whether HAProxy reads line *index*: True, False, or None (unknown)."""
         return self._line_states().states[index]
 
+    def line_states(self) -> list[bool | None]:
+        """:meth:`line_state` of every line, in one list (never changed in place)."""
+        return self._line_states().states
+
     def undecided_by(self, index: int) -> int | None:
         """The ``.if``/``.elif`` line whose unknown condition makes *index* unknown."""
         return self._line_states().blame[index]
@@ -334,6 +352,7 @@ class ConfigFile:
         """
         if text is None:
             text = self.to_text()
+        self.plain = splits_plainly(text)
         self._index(scan_marks(self.lines, text))
 
     def _index(self, marks: dict[int, str]) -> None:
@@ -560,6 +579,7 @@ class ConfigFile:
     def replace_line(self, index: int, text: str) -> None:
         old = self.lines[index]
         new = self.lines[index] = old.with_text(text)
+        self.plain = self.plain and splits_plainly(text)
         if not self._simple_edit(old, new):
             self.reindex()
             return
@@ -578,6 +598,7 @@ class ConfigFile:
             self.lines[index - 1] = Line(self.lines[index - 1].text, eol)
         line = Line.make(text, eol)
         self.lines.insert(index, line)
+        self.plain = self.plain and splits_plainly(text + eol)
         if self._simple_edit(line):
             self._shift(index, 1, self._section_at(index, before=True))
         else:
