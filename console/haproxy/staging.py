@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import difflib
 import json
 import os
 import re
@@ -63,6 +62,23 @@ class StaleError(StagingError):
         super().__init__(what, where, hint)
 
 
+# The hashes of the last texts hashed, each kept with its text (compared by identity):
+# a command hashes the same big texts (the base, the staged text) several times.
+_SUMS: list[tuple[bytes, str]] = []
+_SUMS_KEPT = 4
+
+
+def text_hash(data: bytes) -> str:
+    """``sha256(data)``, computed once per text object."""
+    for kept, digest in _SUMS:
+        if kept is data:
+            return digest
+    digest = sha256(data)
+    _SUMS.insert(0, (data, digest))
+    del _SUMS[_SUMS_KEPT:]
+    return digest
+
+
 def file_key(config_path: str) -> str:
     return sha256(os.path.realpath(config_path).encode("utf-8", "surrogateescape"))[:16]
 
@@ -99,7 +115,7 @@ def _replace_base(op: dict[str, Any]) -> str | None:
 def replace_op(text: bytes, base: bytes, note: str | None = None) -> dict[str, Any]:
     """A ``replace`` operation: *text* in place of exactly *base*."""
     op: dict[str, Any] = {"op": "replace", "text": text.decode("utf-8", "surrogateescape"),
-                          "base_sha256": sha256(base)}
+                          "base_sha256": text_hash(base)}
     if note:
         op["note"] = note
     return op
@@ -160,7 +176,7 @@ def _compute(base: bytes, ops: list[dict[str, Any]], name: str | None, context: 
         if run:
             out, run = _model_apply(out, run, name, context), []
         base_hash = _replace_base(op)
-        if base_hash is not None and base_hash != sha256(out):
+        if base_hash is not None and base_hash != text_hash(out):
             raise StagingError(
                 "a raw edit (or rollback) was made on another version of the file and "
                 "cannot be re-applied on this one",
@@ -204,8 +220,9 @@ def config_words(line: str) -> list[str]:
 _HEADER_RE = HEADER_RE  # (the first word as config_words splits it)
 
 
-def section_headers(text: str) -> list[tuple[int, str]]:
-    """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``.
+def section_headers(text: str, until: int | None = None) -> list[tuple[int, str]]:
+    """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``
+    (*until*: those up to that line number only).
 
     Only the headers' lines are split into words (found by one search of the text).
     """
@@ -214,6 +231,8 @@ def section_headers(text: str) -> list[tuple[int, str]]:
     n, at = 0, 0
     for m in _HEADER_RE.finditer(marked):
         n += marked.count("\n", at, m.start() + 1)
+        if until is not None and n > until:
+            break
         at = m.start() + 1
         end = marked.find("\n", at)
         line = marked[at:end if end >= 0 else len(marked)]
@@ -263,6 +282,8 @@ _TRIM_MIDDLE = 2000  # lines between the first and the last change, at most
 def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> list[str]:
     """``difflib.unified_diff(a, b, fromfile, tofile)``, the lines equal at both ends of
     a big file left out of the comparison (the same hunks, numbered in the whole file)."""
+    import difflib  # (only to show a change: staging one does not need it)
+
     whole = list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile)) \
         if len(a) + len(b) < _TRIM_FROM else None
     if whole is not None:
@@ -357,23 +378,23 @@ def _range(start: int, stop: int) -> str:
 
 
 def hunks_of(diff: str, old: bytes, new: bytes) -> list[Hunk]:
-    """Split a unified diff into hunks, each named by the section its first change is in."""
-    old_headers = section_headers(old.decode("utf-8", "replace"))
-    new_headers = section_headers(new.decode("utf-8", "replace"))
-    hunks: list[Hunk] = []
+    """Split a unified diff into hunks, each named by the section its first change is in
+    (the sections' headers read up to the last line a hunk reaches, not further)."""
+    split: list[tuple[str, list[str]]] = []
     current: list[str] | None = None
-    header = ""
     for line in split_lf(diff):
-        m = _HUNK.match(line)
-        if m:
-            if current is not None:
-                hunks.append(_hunk(header, current, old_headers, new_headers))
-            header, current = line, []
+        if _HUNK.match(line):
+            current = []
+            split.append((line, current))
         elif current is not None:
             current.append(line)
-    if current is not None:
-        hunks.append(_hunk(header, current, old_headers, new_headers))
-    return hunks
+    if not split:
+        return []
+    last = max(int(m[1]) + int(m[2]) for m in (_HUNK.match(h) for h, _ in split) if m) + \
+        max(len(lines) for _, lines in split)
+    old_headers = section_headers(old.decode("utf-8", "replace"), last)
+    new_headers = section_headers(new.decode("utf-8", "replace"), last)
+    return [_hunk(header, lines, old_headers, new_headers) for header, lines in split]
 
 
 def _hunk(header: str, lines: list[str], old_h: list[tuple[int, str]],
@@ -414,12 +435,26 @@ def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
     return lo
 
 
+def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
+    """How many last bytes *a* and *b* share (at most *limit*), as :func:`_common_prefix`
+    (neither text reversed: a copy of each)."""
+    lo, hi = 0, limit
+    na, nb = len(a), len(b)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[na - mid:na - lo] == b[nb - mid:nb - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def _splice(base: bytes, text: bytes) -> list[int | str]:
     """*text* as ``[prefix, suffix, middle]``: the first *prefix* and last *suffix* bytes
     of *base* around *middle* (base64)."""
     limit = min(len(base), len(text))
     head = _common_prefix(base, text, limit)
-    tail = _common_prefix(base[::-1], text[::-1], limit - head) if head < limit else 0
+    tail = _common_suffix(base, text, limit - head) if head < limit else 0
     return [head, tail, _b64(text[head:len(text) - tail])]
 
 
@@ -433,14 +468,14 @@ def _unsplice(base: bytes, splice: list[Any]) -> bytes:
     return base[:head] + base64.b64decode(splice[2], validate=True) + base[len(base) - tail:]
 
 
-def _holds(path: Path, base_hash: str) -> bool:
+def _holds(path: Path, base: bytes) -> bool:
     """True when *path* is a base already kept: a file of ours (read without following
-    a link) whose SHA-256 is *base_hash*. Anything else is written again."""
+    a link) whose text is *base*. Anything else is written again."""
     try:
         kept = read_file(path, what="the staged change's base")
     except HAProxyError:
         return False
-    return kept is not None and sha256(kept) == base_hash
+    return kept is not None and kept == base
 
 
 class Staging:
@@ -458,6 +493,9 @@ class Staging:
         self.user: dict[str, Any] = {}
         self.warnings: list[str] = []  # said after a change: e.g. the marker not shared
         self._diff: tuple[bytes, bytes, str] | None = None  # base, candidate, their diff
+        # the edits' descriptions, with the base and the edits they describe (kept in the
+        # staged change's file: a review does not read a big base again to say them)
+        self._described: tuple[bytes, list[dict[str, Any]], list[str]] | None = None
 
     # -- loading and saving --------------------------------------------------------------
 
@@ -502,7 +540,7 @@ class Staging:
             else:
                 base = self._stored_base(doc["base_hash"], doc["base_size"])
                 candidate = _unsplice(base, doc["candidate_splice"])
-                if sha256(candidate) != doc["candidate_hash"]:
+                if text_hash(candidate) != doc["candidate_hash"]:
                     raise ValueError("the staged text does not match its hash")
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise StateError(f"the staged change is unreadable: {exc}", str(self.file),
@@ -510,6 +548,9 @@ class Staging:
                              f"{self.file}.bad); the live file is not affected") from None
         self.base, self.candidate = base, candidate
         self.ops = list(doc["ops"])
+        said = doc.get("descriptions")
+        self._described = (base, list(self.ops), [str(d) for d in said]) \
+            if isinstance(said, list) and len(said) == len(self.ops) else None
         self.created, self.updated = float(doc["created"]), float(doc["updated"])
         self.user = dict(user)
 
@@ -523,7 +564,7 @@ class Staging:
             live: bytes | None = read_bytes(self.real_path)
         except WriteError:
             live = None
-        if live is not None and len(live) == size and sha256(live) == base_hash:
+        if live is not None and len(live) == size and text_hash(live) == base_hash:
             return live
         if not re.fullmatch("[0-9a-f]{64}", base_hash):
             raise ValueError("'base_hash' is not a SHA-256")
@@ -549,7 +590,7 @@ class Staging:
         self.updated = now
         self.user = who()
         base_file = self._base_file(self.base_hash)
-        if not _holds(base_file, self.base_hash):  # (written once per base)
+        if not _holds(base_file, self.base):  # (written once per base)
             try:
                 write_private(str(base_file), self.base, action="save the staged change")
             except WriteError as exc:
@@ -559,6 +600,7 @@ class Staging:
             "base_hash": self.base_hash, "candidate_hash": self.candidate_hash,
             "base_size": len(self.base),
             "candidate_splice": _splice(self.base, self.candidate), "ops": self.ops,
+            "descriptions": self.descriptions(),
             "created": self.created, "updated": self.updated, "user": self.user,
         }
         try:
@@ -612,11 +654,11 @@ class Staging:
 
     @property
     def base_hash(self) -> str:
-        return sha256(self.base)
+        return text_hash(self.base)
 
     @property
     def candidate_hash(self) -> str:
-        return sha256(self.candidate)
+        return text_hash(self.candidate)
 
     @property
     def pending(self) -> bool:
@@ -639,19 +681,24 @@ class Staging:
 
     def is_stale(self) -> bool:
         """True when something is staged and the live file is no longer its base."""
-        return self.pending and sha256(self.live()) != self.base_hash
+        return self.pending and self.live() != self.base
 
     def status(self) -> str:
         """``empty``, ``pending``, ``stale``, or ``applied`` (the live file already is it)."""
         if not self.pending:
             return "empty"
-        live = sha256(self.live())
-        if live == self.base_hash:
+        live = self.live()
+        if live == self.base:
             return "pending"
-        return "applied" if live == self.candidate_hash else "stale"
+        return "applied" if live == self.candidate else "stale"
 
     def descriptions(self) -> list[str]:
-        return [describe_op(op, self.base) for op in self.ops]
+        said = self._described
+        if said is not None and said[0] is self.base and said[1] == self.ops:
+            return list(said[2])
+        out = [describe_op(op, self.base) for op in self.ops]
+        self._described = (self.base, list(self.ops), out)
+        return list(out)
 
     def summary(self) -> str:
         return "; ".join(self.descriptions())
@@ -682,7 +729,7 @@ class Staging:
                 self.ops = []
 
     def _refuse_if_stale(self) -> None:
-        if self.pending and sha256(self.live()) != self.base_hash:
+        if self.pending and self.live() != self.base:
             raise StaleError("the file changed since this change was staged", self.path,
                              "haconsole config rebase (or discard) first",
                              live_diff=self.live_diff())
@@ -691,7 +738,7 @@ class Staging:
         """Re-apply the staged operations on the current live file."""
         with self._mutating():
             live = self.live()
-            if not self.pending or sha256(live) == self.base_hash:
+            if not self.pending or live == self.base:
                 return
             if self.has_raw_edit:
                 raise StagingError("the staged change holds a raw edit (or a rollback), which "
