@@ -27,9 +27,10 @@ import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from itertools import repeat
 
 from console.haproxy.config.cond import UNKNOWN, CondContext, Env, LineStates, line_states
-from console.haproxy.config.lexer import BLANKS, Lexed, Word, first_plain_word, lex
+from console.haproxy.config.lexer import BLANKS, Lexed, Word, first_plain_word, lex, plain_words
 from console.haproxy.errors import ValidationError
 from console.haproxy.sections import SECTION_KEYWORDS as SECTION_KEYWORDS
 from console.haproxy.sections import SECTION_SET as SECTION_SET
@@ -58,7 +59,7 @@ _MARK_RE = re.compile(
 _SUSPECT_CHARS = ('"', "'", "\\", "\x00")
 # What makes ``str.split()`` split a line otherwise than on HAProxy's blanks (besides
 # the suspects, a CR and any character that is not ASCII).
-_SPLIT_APART_RE = re.compile("[\x1c-\x1f]")
+_SPLIT_APART = (*_SUSPECT_CHARS, "\r", "\x1c", "\x1d", "\x1e", "\x1f")
 
 
 def splits_plainly(text: str) -> bool:
@@ -66,8 +67,7 @@ def splits_plainly(text: str) -> bool:
     part before its first ``#`` (as :func:`~console.haproxy.config.lexer.plain_words`
     splits it): no quote, backslash, NUL or CR, only ASCII, nothing but HAProxy's
     blanks between words."""
-    return text.isascii() and _SPLIT_APART_RE.search(text) is None and not any(
-        c in text for c in (*_SUSPECT_CHARS, "\r"))
+    return text.isascii() and not any(c in text for c in _SPLIT_APART)
 
 
 class Line:
@@ -205,7 +205,8 @@ def _section_header(line: Line) -> tuple[str, str | None, str | None] | None:
     kw = line.keyword
     if kw not in SECTION_KEYWORDS:
         return None
-    rest = line.values[1:]
+    words = plain_words(line.text)  # (the lexer's words, without lexing a plain line)
+    rest = words[1:] if words is not None else line.values[1:]
     if kw in UNNAMED_SECTIONS:
         return kw, None, None
     name: str | None = None
@@ -630,8 +631,11 @@ def split_lines(text: str) -> list[Line]:
     """Split on ``\\n`` only (as HAProxy does); a ``\\r`` before it is part of the ending."""
     parts = text.split("\n")
     last = parts.pop()
-    lines = [Line(part[:-1], "\r\n") if part.endswith("\r") else Line(part, "\n")
-             for part in parts]
+    if "\r" not in text:  # (most files: every line made in one call)
+        lines = list(map(Line, parts, repeat("\n")))
+    else:
+        lines = [Line(part[:-1], "\r\n") if part.endswith("\r") else Line(part, "\n")
+                 for part in parts]
     if last:
         lines.append(Line(last, ""))
     return lines
