@@ -29,7 +29,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,12 +289,8 @@ def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> li
     if whole is not None:
         return whole
     limit = min(len(a), len(b))
-    head = 0
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
+    head = _common_prefix(a, b, limit)  # (the lists' slices compared, not line by line)
+    tail = _common_suffix(a, b, limit - head)
     if head == len(a) == len(b):
         return []
     if max(len(a), len(b)) - head - tail > _TRIM_MIDDLE:
@@ -302,7 +298,8 @@ def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> li
     # difflib does not anchor a match on a line more than 1% of the other file's lines
     # hold ("popular": blank lines, ``balance roundrobin``…): the same here, counted on
     # the whole file; the lines kept around the changes reach a line it anchors on
-    popular = _popular(b)
+    counted_b = Counter(b)
+    popular = _popular(b, counted_b)
     lo = max(0, head - 3)
     while lo > 0 and a[lo] in popular:
         lo -= 1
@@ -314,7 +311,7 @@ def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> li
     for line in popular:
         matcher.b2j.pop(line, None)  # type: ignore[attr-defined]
     groups = list(matcher.get_grouped_opcodes(3))
-    if not _unambiguous(a, b, lo, groups):
+    if not _unambiguous(a, b, lo, groups, counted_b):
         return list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile))
     out = [f"--- {fromfile}\n", f"+++ {tofile}\n"]
     for group in groups:
@@ -332,20 +329,21 @@ def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> li
     return out
 
 
-def _popular(b: list[str]) -> set[str]:
-    """The lines difflib's matcher sets aside in *b* (``autojunk``)."""
+def _popular(b: list[str], counted: Counter[str]) -> set[str]:
+    """The lines difflib's matcher sets aside in *b* (``autojunk``); *counted*: ``Counter(b)``."""
     if len(b) < 200:
         return set()
     most = len(b) // 100 + 1
-    return {line for line, n in Counter(b).items() if n > most}
+    return {line for line, n in counted.items() if n > most}
 
 
 def _unambiguous(a: list[str], b: list[str], lo: int,
-                 groups: list[list[tuple[str, int, int, int, int]]]) -> bool:
+                 groups: list[list[tuple[str, int, int, int, int]]],
+                 counted_b: Counter[str]) -> bool:
     """True when every removed line is once in *a* and nowhere in *b*, and every added
     line once in *b* and nowhere in *a*: then where a change is told cannot depend on
     the lines around it (otherwise, say, a blank line inserted among blank lines, the
-    whole files are compared, as difflib does)."""
+    whole files are compared, as difflib does). *counted_b*: ``Counter(b)``."""
     removed = [x for group in groups for tag, i1, i2, _, _ in group if tag != "equal"
                for x in a[lo + i1:lo + i2]]
     added = [y for group in groups for tag, _, _, j1, j2 in group if tag != "equal"
@@ -355,14 +353,8 @@ def _unambiguous(a: list[str], b: list[str], lo: int,
     gone, new = set(removed), set(added)
     if len(gone) != len(removed) or len(new) != len(added):
         return False
-    count_a: dict[str, int] = {}
-    count_b: dict[str, int] = {}
-    for line in a:
-        if line in gone or line in new:
-            count_a[line] = count_a.get(line, 0) + 1
-    for line in b:
-        if line in gone or line in new:
-            count_b[line] = count_b.get(line, 0) + 1
+    count_a = Counter(a)
+    count_b = counted_b
     return all(count_a.get(x) == 1 and x not in count_b for x in gone) and \
         all(count_b.get(y) == 1 and y not in count_a for y in new)
 
@@ -422,9 +414,9 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
-    """How many first bytes *a* and *b* share (at most *limit*): slices compared by
-    halves, a big text's bytes never looped over one by one."""
+def _common_prefix(a: Sequence[Any], b: Sequence[Any], limit: int) -> int:
+    """How many first bytes (or lines) *a* and *b* share (at most *limit*): slices
+    compared by halves, a big text's bytes never looped over one by one."""
     lo, hi = 0, limit
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -435,9 +427,9 @@ def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
     return lo
 
 
-def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
-    """How many last bytes *a* and *b* share (at most *limit*), as :func:`_common_prefix`
-    (neither text reversed: a copy of each)."""
+def _common_suffix(a: Sequence[Any], b: Sequence[Any], limit: int) -> int:
+    """How many last bytes (or lines) *a* and *b* share (at most *limit*), as
+    :func:`_common_prefix` (neither text reversed: a copy of each)."""
     lo, hi = 0, limit
     na, nb = len(a), len(b)
     while lo < hi:
