@@ -201,8 +201,11 @@ class Section:
         return f"{self.type} {self.name}" if self.name else self.type
 
 
-def _section_header(line: Line) -> tuple[str, str | None, str | None] | None:
-    kw = line.keyword
+def _section_header(line: Line, keyword: str | None = None
+                    ) -> tuple[str, str | None, str | None] | None:
+    """Type, name and ``from`` of a section's header line (*keyword*: its first word,
+    when known)."""
+    kw = keyword if keyword is not None else line.keyword
     if kw not in SECTION_KEYWORDS:
         return None
     words = plain_words(line.text)  # (the lexer's words, without lexing a plain line)
@@ -385,7 +388,7 @@ class ConfigFile:
         headers: list[tuple[int, tuple[str, str | None, str | None]]] = []
         for i, kw in marks.items():
             if kw in SECTION_SET:
-                head = _section_header(lines[i])
+                head = _section_header(lines[i], kw)
                 if head:
                     headers.append((i, head))
         sections = []
@@ -396,8 +399,17 @@ class ConfigFile:
         self.sections = sections
 
     def _body_end(self, start: int, end: int) -> int:
+        lines, plain = self.lines, self.plain
         for j in range(end - 1, start, -1):
-            if self.lines[j].has_words:
+            line = lines[j]
+            text = line.text
+            if not text:
+                continue  # (an empty line: no word)
+            if plain:  # no quote nor escape in the file: a word is a non-blank before "#"
+                hash_at = text.find("#")
+                if (text if hash_at < 0 else text[:hash_at]).strip(BLANKS):
+                    return j + 1
+            elif line.has_words:
                 return j + 1
         return start + 1
 
