@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from console.haproxy.parsers import ServerStateRow, parse_servers_state
 FMAINT, IMAINT, CMAINT, FDRAIN = 0x01, 0x02, 0x04, 0x08
 # srv_check_state / srv_agent_state bits
 CHK_CONFIGURED, CHK_ENABLED = 0x02, 0x04
+_KEY = attrgetter("be_name", "srv_name")  # a server's (backend, server)
 _CHK = CHK_CONFIGURED | CHK_ENABLED  # (& _CHK == CHK_CONFIGURED: configured, disabled)
 
 
@@ -106,7 +108,7 @@ def compute_drift(config: ConfigText, states: list[ServerStateRow],
 def _compare(in_file: dict[tuple[str, str], _InFile],
              states: list[ServerStateRow]) -> list[DriftItem]:
     items: list[DriftItem] = []
-    keys = [(st.be_name, st.srv_name) for st in states]
+    keys = list(map(_KEY, states))
     seen = set(keys)
     backends: set[str] | None = None  # the files' (made at the first server not in them)
     for st, info in zip(states, map(in_file.get, keys), strict=True):
@@ -182,9 +184,10 @@ def _compare(in_file: dict[tuple[str, str], _InFile],
                 f"{ref} agent checks disabled at runtime",
                 [_on(st, "agent_check", op="enable")], [],
                 "no file equivalent is staged for agent checks: remove agent-check by hand"))
-    runtime_backends = {st.be_name for st in states}
-    for backend, server in in_file:
-        if backend in runtime_backends and (backend, server) not in seen:
+    missing = in_file.keys() - seen
+    runtime_backends = {st.be_name for st in states} if missing else set()
+    for backend, server in in_file if missing else ():
+        if backend in runtime_backends and (backend, server) in missing:
             items.append(DriftItem(
                 backend, server, "missing_at_runtime", "absent", "present",
                 f"{backend}/{server} is in the file but not running (deleted at runtime, "

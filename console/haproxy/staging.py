@@ -353,7 +353,7 @@ def _unambiguous(a: list[str], b: list[str], lo: int,
     gone, new = set(removed), set(added)
     if len(gone) != len(removed) or len(new) != len(added):
         return False
-    count_a = Counter(a)
+    count_a = Counter(filter((gone | new).__contains__, a))  # (only those lines counted)
     count_b = counted_b
     return all(count_a.get(x) == 1 and x not in count_b for x in gone) and \
         all(count_b.get(y) == 1 and y not in count_a for y in new)
