@@ -298,20 +298,22 @@ def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> li
     # difflib does not anchor a match on a line more than 1% of the other file's lines
     # hold ("popular": blank lines, ``balance roundrobin``…): the same here, counted on
     # the whole file; the lines kept around the changes reach a line it anchors on
-    counted_b = Counter(b)
-    popular = _popular(b, counted_b)
+    counts = _LineCounts(b)
     lo = max(0, head - 3)
-    while lo > 0 and a[lo] in popular:
-        lo -= 1
     keep = max(0, tail - 3)
-    while keep > 0 and b[len(b) - keep - 1] in popular:
+    counts.count([*a[max(0, lo - 20):lo + 1], *b[len(b) - keep - 1:len(b) - keep + 20]])
+    while lo > 0 and counts.popular(a[lo]):
+        lo -= 1
+    while keep > 0 and counts.popular(b[len(b) - keep - 1]):
         keep -= 1
-    matcher = difflib.SequenceMatcher(None, a[lo:len(a) - keep], b[lo:len(b) - keep],
-                                      autojunk=False)
-    for line in popular:
-        matcher.b2j.pop(line, None)  # type: ignore[attr-defined]
+    window = b[lo:len(b) - keep]
+    counts.count(window)
+    matcher = difflib.SequenceMatcher(None, a[lo:len(a) - keep], window, autojunk=False)
+    b2j = matcher.b2j  # type: ignore[attr-defined]
+    for line in [line for line in b2j if counts.popular(line)]:
+        del b2j[line]
     groups = list(matcher.get_grouped_opcodes(3))
-    if not _unambiguous(a, b, lo, groups, counted_b):
+    if not _unambiguous(a, b, lo, groups, counts):
         return list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile))
     out = [f"--- {fromfile}\n", f"+++ {tofile}\n"]
     for group in groups:
@@ -329,21 +331,38 @@ def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> li
     return out
 
 
-def _popular(b: list[str], counted: Counter[str]) -> set[str]:
-    """The lines difflib's matcher sets aside in *b* (``autojunk``); *counted*: ``Counter(b)``."""
-    if len(b) < 200:
-        return set()
-    most = len(b) // 100 + 1
-    return {line for line, n in counted.items() if n > most}
+class _LineCounts:
+    """How many times lines are in *b*: counted for the lines asked about only, a set
+    of them in one pass (a big file's lines are not all counted for a few)."""
+
+    def __init__(self, b: list[str]) -> None:
+        self.b = b
+        self.n: dict[str, int] = {}
+
+    def count(self, lines: list[str] | set[str]) -> None:
+        wanted = {line for line in lines if line not in self.n}
+        if wanted:
+            found = Counter(filter(wanted.__contains__, self.b))
+            for line in wanted:
+                self.n[line] = found.get(line, 0)
+
+    def __getitem__(self, line: str) -> int:
+        if line not in self.n:
+            self.count([line])
+        return self.n[line]
+
+    def popular(self, line: str) -> bool:
+        """True for a line difflib's matcher sets aside in *b* (``autojunk``)."""
+        return len(self.b) >= 200 and self[line] > len(self.b) // 100 + 1
 
 
 def _unambiguous(a: list[str], b: list[str], lo: int,
                  groups: list[list[tuple[str, int, int, int, int]]],
-                 counted_b: Counter[str]) -> bool:
+                 counted_b: _LineCounts) -> bool:
     """True when every removed line is once in *a* and nowhere in *b*, and every added
     line once in *b* and nowhere in *a*: then where a change is told cannot depend on
     the lines around it (otherwise, say, a blank line inserted among blank lines, the
-    whole files are compared, as difflib does). *counted_b*: ``Counter(b)``."""
+    whole files are compared, as difflib does). *counted_b*: the lines of *b* counted."""
     removed = [x for group in groups for tag, i1, i2, _, _ in group if tag != "equal"
                for x in a[lo + i1:lo + i2]]
     added = [y for group in groups for tag, _, _, j1, j2 in group if tag != "equal"
@@ -354,9 +373,9 @@ def _unambiguous(a: list[str], b: list[str], lo: int,
     if len(gone) != len(removed) or len(new) != len(added):
         return False
     count_a = Counter(filter((gone | new).__contains__, a))  # (only those lines counted)
-    count_b = counted_b
-    return all(count_a.get(x) == 1 and x not in count_b for x in gone) and \
-        all(count_b.get(y) == 1 and y not in count_a for y in new)
+    counted_b.count(gone | new)
+    return all(count_a.get(x) == 1 and not counted_b[x] for x in gone) and \
+        all(counted_b[y] == 1 and y not in count_a for y in new)
 
 
 def _range(start: int, stop: int) -> str:
