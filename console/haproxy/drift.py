@@ -107,6 +107,7 @@ def compute_drift(config: ConfigText, states: list[ServerStateRow],
 
 def _compare(in_file: dict[tuple[str, str], _InFile],
              states: list[ServerStateRow]) -> list[DriftItem]:
+    """The drift items of *states* against the servers of the files (*in_file*)."""
     items: list[DriftItem] = []
     keys = list(map(_KEY, states))
     seen = set(keys)

@@ -65,7 +65,7 @@ class StaleError(StagingError):
 # The hashes of the last texts hashed, each kept with its text (compared by identity):
 # a command hashes the same big texts (the base, the staged text) several times.
 _SUMS: list[tuple[bytes, str]] = []
-_SUMS_KEPT = 4
+_SUMS_KEPT = 6
 
 
 def text_hash(data: bytes) -> str:
@@ -77,6 +77,18 @@ def text_hash(data: bytes) -> str:
     _SUMS.insert(0, (data, digest))
     del _SUMS[_SUMS_KEPT:]
     return digest
+
+
+def has_hash(data: bytes, digest: str) -> bool:
+    """``text_hash(data) == digest``; an equal text already hashed is compared instead
+    (a command reads the same big file, the same staged text, more than once)."""
+    for kept, known in _SUMS:
+        if known == digest and (kept is data or kept == data):
+            if kept is not data:
+                _SUMS.insert(0, (data, digest))  # (this one is asked for next)
+                del _SUMS[_SUMS_KEPT:]
+            return True
+    return text_hash(data) == digest
 
 
 def file_key(config_path: str) -> str:
@@ -551,7 +563,7 @@ class Staging:
             else:
                 base = self._stored_base(doc["base_hash"], doc["base_size"])
                 candidate = _unsplice(base, doc["candidate_splice"])
-                if text_hash(candidate) != doc["candidate_hash"]:
+                if not has_hash(candidate, doc["candidate_hash"]):
                     raise ValueError("the staged text does not match its hash")
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise StateError(f"the staged change is unreadable: {exc}", str(self.file),
@@ -575,7 +587,7 @@ class Staging:
             live: bytes | None = read_bytes(self.real_path)
         except WriteError:
             live = None
-        if live is not None and len(live) == size and text_hash(live) == base_hash:
+        if live is not None and len(live) == size and has_hash(live, base_hash):
             return live
         if not re.fullmatch("[0-9a-f]{64}", base_hash):
             raise ValueError("'base_hash' is not a SHA-256")
