@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -246,18 +243,34 @@ def _stagings(target: Any) -> dict[str, Any]:
     return {f: _staging(f) for f in files_of(target)}
 
 
+def _later_apply_target(args: argparse.Namespace, target: Any) -> Any:
+    """A function giving the :func:`apply_target` of the running HAProxy (found by
+    discovery), made at its first call: an edit needs it only when the files have
+    ``.if`` blocks (read as that HAProxy reads them) or already say what it asks."""
+    made: list[ApplyTarget] = []
+
+    def at() -> ApplyTarget:
+        if not made:
+            found = target if target.discovered or target.ssh else \
+                _target(args, discover=True)
+            made.append(apply_target(found))
+        return made[0]
+
+    return at
+
+
 def _stage(args: argparse.Namespace, op: dict[str, Any]) -> int:
     from console.config_set import runtime_disagrees, stage_op
     from console.haproxy.staging import describe_op
 
-    target = _target(args, discover=True)  # the running HAProxy reads .if blocks its way
+    target = _target(args)
     _refuse_read_only(target)
-    at = apply_target(target)
+    at = _later_apply_target(args, target)
     staged = stage_op(target, at, op, _stagings(target))
     staging = staged.staging
     _warn(getattr(staging, "warnings", []))
     if not staged.changed:
-        disagree = runtime_disagrees(at, op)
+        disagree = runtime_disagrees(at(), op)
         if disagree:
             print(visible(f"haconsole: {staged.path} already says that, but "
                           + "; ".join(disagree) + ": HAProxy does not run the file as it "
@@ -326,6 +339,10 @@ def describe(op: dict[str, Any], staged: Any) -> str:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+    import tempfile
+
     from console.config_set import files_of
     from console.haproxy.statefs import create_file, read_edited, state_dir
 

@@ -89,7 +89,9 @@ class Staged:
 def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any]) -> Staged:
     """Stage *op* on the file of the set that holds its line (names resolved across all).
 
-    *stagings*: path → ``Staging`` of every file of the set.
+    *stagings*: path → ``Staging`` of every file of the set. *at*: the service's
+    ``ApplyTarget``, or a function giving it (called only when the files have ``.if``
+    blocks, which are read as the running HAProxy reads them).
     """
     from console.haproxy.config.cond import UNKNOWN
     from console.haproxy.config.fileset import SetContext, link, route
@@ -102,7 +104,7 @@ def stage_op(target: Any, at: Any, op: dict[str, Any], stagings: dict[str, Any])
     linked = link(named)
     cond = UNKNOWN
     if any(cfg.has_blocks for cfg in linked):  # which lines are read depends on the service
-        cond = cond_context(at)
+        cond = cond_context(at() if callable(at) else at)
         linked = link(named, cond)
     k = route(linked, op)
     path = files[k]

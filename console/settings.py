@@ -43,7 +43,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +193,8 @@ class Settings:
         if st is not None and not stat.S_ISREG(st.st_mode):
             raise ConfigError("cannot save the settings: not a regular file", str(real))
         try:
+            import tempfile  # (only when the settings are written)
+
             fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
         except OSError as exc:
             raise ConfigError(f"cannot save the settings: {exc.strerror}", str(real),

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from console.haproxy.actions import Action, describe, preview_commands
 from console.haproxy.config.fileset import link
-from console.haproxy.config.servers import server_lines
+from console.haproxy.config.model import gc_paused
+from console.haproxy.config.servers import ServerBrief, server_briefs
 from console.haproxy.errors import HAProxyError
 from console.haproxy.parsers import ServerStateRow, parse_servers_state
 
@@ -27,6 +29,8 @@ from console.haproxy.parsers import ServerStateRow, parse_servers_state
 FMAINT, IMAINT, CMAINT, FDRAIN = 0x01, 0x02, 0x04, 0x08
 # srv_check_state / srv_agent_state bits
 CHK_CONFIGURED, CHK_ENABLED = 0x02, 0x04
+_KEY = attrgetter("be_name", "srv_name")  # a server's (backend, server)
+_CHK = CHK_CONFIGURED | CHK_ENABLED  # (& _CHK == CHK_CONFIGURED: configured, disabled)
 
 
 @dataclass
@@ -61,13 +65,7 @@ def _on(st: ServerStateRow, kind: str, **params: Any) -> Action:
     return Action.server(kind, [(st.be_name, st.srv_name)], **params)
 
 
-class _InFile(NamedTuple):
-    """What the drift reads of a server line of the files."""
-
-    disabled: bool
-    weight: int | None
-    template: bool  # one of the servers of a server-template line
-    conditional: bool  # inside an .if block
+_InFile = ServerBrief  # what the drift reads of a server line of the files
 
 
 # the servers of the last config files read: the header recounts the drift every 15 s,
@@ -87,10 +85,13 @@ def _servers_in_files(named: tuple[tuple[str, bytes], ...]) -> dict[tuple[str, s
         return last[1]
     in_files: dict[tuple[str, str], _InFile] = {}
     for cfg in link(named, keep=False):
-        for key, info in server_lines(cfg).items():
+        briefs = server_briefs(cfg)
+        if not in_files:
+            in_files = briefs  # (the first file, or the only one: nothing to merge)
+            continue
+        for key, info in briefs.items():
             if key not in in_files:
-                in_files[key] = _InFile(bool(info.disabled), info.weight, info.template,
-                                        info.conditional)
+                in_files[key] = info
     _last_parsed = (named, in_files)
     return in_files
 
@@ -100,16 +101,32 @@ def compute_drift(config: ConfigText, states: list[ServerStateRow],
     """Compare ``show servers state`` with the servers of the configuration: one file's
     text (named *config_name*), or ``(path, text)`` of every file in HAProxy's order."""
     named = ((config_name, config),) if isinstance(config, bytes) else tuple(config)
-    in_file = _servers_in_files(named)
+    with gc_paused():  # (tens of thousands of servers: no cycle among what is made)
+        return _compare(_servers_in_files(named), states)
+
+
+def _compare(in_file: dict[tuple[str, str], _InFile],
+             states: list[ServerStateRow]) -> list[DriftItem]:
+    """The drift items of *states* against the servers of the files (*in_file*)."""
     items: list[DriftItem] = []
-    seen: set[tuple[str, str]] = set()
-    for st in states:
-        key = (st.be_name, st.srv_name)
-        seen.add(key)
+    keys = list(map(_KEY, states))
+    seen = set(keys)
+    backends: set[str] | None = None  # the files' (made at the first server not in them)
+    for st, info in zip(states, map(in_file.get, keys), strict=True):
+        if info is not None:  # nearly every server: nothing differs, nothing more read
+            if info.template or info.conditional:
+                continue  # not editable as one line; shown in the table, not here
+            weight = info.weight
+            if not (st.srv_admin_state & (FMAINT | FDRAIN) or info.disabled
+                    or st.srv_uweight != (1 if weight is None else weight)
+                    or st.srv_check_state & _CHK == CHK_CONFIGURED
+                    or st.srv_agent_state & _CHK == CHK_CONFIGURED):
+                continue
         ref = f"{st.be_name}/{st.srv_name}"
-        info = in_file.get(key)
         if info is None:
-            if any(b == st.be_name for b, _s in in_file):
+            if backends is None:
+                backends = {b for b, _s in in_file}
+            if st.be_name in backends:
                 addr = f"{st.srv_addr}:{st.srv_port}" if st.srv_port else str(st.srv_addr)
                 items.append(DriftItem(
                     st.be_name, st.srv_name, "runtime_only_server", f"present ({addr})",
@@ -119,8 +136,6 @@ def compute_drift(config: ConfigText, states: list[ServerStateRow],
                       "addr": addr, "params": {"weight": str(st.srv_uweight)}}],
                     "a dynamic server is lost at reload unless it is in the file"))
             continue
-        if info.template or info.conditional:
-            continue  # not editable as one line; shown in the table, not here
         admin = st.srv_admin_state
         file_disabled = bool(info.disabled)
         runtime_maint = bool(admin & FMAINT)
@@ -170,9 +185,10 @@ def compute_drift(config: ConfigText, states: list[ServerStateRow],
                 f"{ref} agent checks disabled at runtime",
                 [_on(st, "agent_check", op="enable")], [],
                 "no file equivalent is staged for agent checks: remove agent-check by hand"))
-    runtime_backends = {st.be_name for st in states}
-    for (backend, server), _info in in_file.items():
-        if (backend, server) not in seen and backend in runtime_backends:
+    missing = in_file.keys() - seen
+    runtime_backends = {st.be_name for st in states} if missing else set()
+    for backend, server in in_file if missing else ():
+        if backend in runtime_backends and (backend, server) in missing:
             items.append(DriftItem(
                 backend, server, "missing_at_runtime", "absent", "present",
                 f"{backend}/{server} is in the file but not running (deleted at runtime, "

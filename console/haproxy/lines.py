@@ -8,6 +8,10 @@ Every split of config text (and of diffs of config text) goes through here.
 
 from __future__ import annotations
 
+# What ``str.splitlines`` breaks on besides ``\n``: a text without any of them is split
+# by it as on ``\n`` only.
+_OTHER_BREAKS = ("\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+
 
 def split_lf(text: str, keepends: bool = False) -> list[str]:
     """Lines of *text*, split on ``\\n`` only.
@@ -18,6 +22,8 @@ def split_lf(text: str, keepends: bool = False) -> list[str]:
     """
     if not text:
         return []
+    if not any(c in text for c in _OTHER_BREAKS):  # (nearly always: one C call)
+        return text.splitlines(keepends)
     parts = text.split("\n")
     last = parts.pop()
     if keepends:

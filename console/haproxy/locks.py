@@ -13,7 +13,6 @@ import fcntl
 import getpass
 import json
 import os
-import socket
 import stat
 import time
 from collections.abc import Iterator
@@ -43,7 +42,7 @@ def who() -> dict[str, Any]:
         user = str(os.getuid())
     ssh = os.environ.get("SSH_CONNECTION", "")
     return {"user": user, "pid": os.getpid(), "ssh_origin": ssh.split()[0] if ssh else None,
-            "host": socket.gethostname()}
+            "host": os.uname().nodename}  # (gethostname(), without loading socket)
 
 
 # --------------------------------------------------------------------------- locks

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import difflib
 import json
 import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,35 @@ class StaleError(StagingError):
                  *, live_diff: str = "") -> None:
         self.live_diff = live_diff
         super().__init__(what, where, hint)
+
+
+# The hashes of the last texts hashed, each kept with its text (compared by identity):
+# a command hashes the same big texts (the base, the staged text) several times.
+_SUMS: list[tuple[bytes, str]] = []
+_SUMS_KEPT = 6
+
+
+def text_hash(data: bytes) -> str:
+    """``sha256(data)``, computed once per text object."""
+    for kept, digest in _SUMS:
+        if kept is data:
+            return digest
+    digest = sha256(data)
+    _SUMS.insert(0, (data, digest))
+    del _SUMS[_SUMS_KEPT:]
+    return digest
+
+
+def has_hash(data: bytes, digest: str) -> bool:
+    """``text_hash(data) == digest``; an equal text already hashed is compared instead
+    (a command reads the same big file, the same staged text, more than once)."""
+    for kept, known in _SUMS:
+        if known == digest and (kept is data or kept == data):
+            if kept is not data:
+                _SUMS.insert(0, (data, digest))  # (this one is asked for next)
+                del _SUMS[_SUMS_KEPT:]
+            return True
+    return text_hash(data) == digest
 
 
 def file_key(config_path: str) -> str:
@@ -99,7 +127,7 @@ def _replace_base(op: dict[str, Any]) -> str | None:
 def replace_op(text: bytes, base: bytes, note: str | None = None) -> dict[str, Any]:
     """A ``replace`` operation: *text* in place of exactly *base*."""
     op: dict[str, Any] = {"op": "replace", "text": text.decode("utf-8", "surrogateescape"),
-                          "base_sha256": sha256(base)}
+                          "base_sha256": text_hash(base)}
     if note:
         op["note"] = note
     return op
@@ -160,7 +188,7 @@ def _compute(base: bytes, ops: list[dict[str, Any]], name: str | None, context: 
         if run:
             out, run = _model_apply(out, run, name, context), []
         base_hash = _replace_base(op)
-        if base_hash is not None and base_hash != sha256(out):
+        if base_hash is not None and base_hash != text_hash(out):
             raise StagingError(
                 "a raw edit (or rollback) was made on another version of the file and "
                 "cannot be re-applied on this one",
@@ -204,8 +232,9 @@ def config_words(line: str) -> list[str]:
 _HEADER_RE = HEADER_RE  # (the first word as config_words splits it)
 
 
-def section_headers(text: str) -> list[tuple[int, str]]:
-    """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``.
+def section_headers(text: str, until: int | None = None) -> list[tuple[int, str]]:
+    """``(line number, label)`` of every section header, e.g. ``(12, "backend be_app")``
+    (*until*: those up to that line number only).
 
     Only the headers' lines are split into words (found by one search of the text).
     """
@@ -214,6 +243,8 @@ def section_headers(text: str) -> list[tuple[int, str]]:
     n, at = 0, 0
     for m in _HEADER_RE.finditer(marked):
         n += marked.count("\n", at, m.start() + 1)
+        if until is not None and n > until:
+            break
         at = m.start() + 1
         end = marked.find("\n", at)
         line = marked[at:end if end >= 0 else len(marked)]
@@ -263,17 +294,15 @@ _TRIM_MIDDLE = 2000  # lines between the first and the last change, at most
 def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> list[str]:
     """``difflib.unified_diff(a, b, fromfile, tofile)``, the lines equal at both ends of
     a big file left out of the comparison (the same hunks, numbered in the whole file)."""
+    import difflib  # (only to show a change: staging one does not need it)
+
     whole = list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile)) \
         if len(a) + len(b) < _TRIM_FROM else None
     if whole is not None:
         return whole
     limit = min(len(a), len(b))
-    head = 0
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
+    head = _common_prefix(a, b, limit)  # (the lists' slices compared, not line by line)
+    tail = _common_suffix(a, b, limit - head)
     if head == len(a) == len(b):
         return []
     if max(len(a), len(b)) - head - tail > _TRIM_MIDDLE:
@@ -281,19 +310,22 @@ def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> li
     # difflib does not anchor a match on a line more than 1% of the other file's lines
     # hold ("popular": blank lines, ``balance roundrobin``…): the same here, counted on
     # the whole file; the lines kept around the changes reach a line it anchors on
-    popular = _popular(b)
+    counts = _LineCounts(b)
     lo = max(0, head - 3)
-    while lo > 0 and a[lo] in popular:
-        lo -= 1
     keep = max(0, tail - 3)
-    while keep > 0 and b[len(b) - keep - 1] in popular:
+    counts.count([*a[max(0, lo - 20):lo + 1], *b[len(b) - keep - 1:len(b) - keep + 20]])
+    while lo > 0 and counts.popular(a[lo]):
+        lo -= 1
+    while keep > 0 and counts.popular(b[len(b) - keep - 1]):
         keep -= 1
-    matcher = difflib.SequenceMatcher(None, a[lo:len(a) - keep], b[lo:len(b) - keep],
-                                      autojunk=False)
-    for line in popular:
-        matcher.b2j.pop(line, None)  # type: ignore[attr-defined]
+    window = b[lo:len(b) - keep]
+    counts.count(window)
+    matcher = difflib.SequenceMatcher(None, a[lo:len(a) - keep], window, autojunk=False)
+    b2j = matcher.b2j  # type: ignore[attr-defined]
+    for line in [line for line in b2j if counts.popular(line)]:
+        del b2j[line]
     groups = list(matcher.get_grouped_opcodes(3))
-    if not _unambiguous(a, b, lo, groups):
+    if not _unambiguous(a, b, lo, groups, counts):
         return list(difflib.unified_diff(a, b, fromfile=fromfile, tofile=tofile))
     out = [f"--- {fromfile}\n", f"+++ {tofile}\n"]
     for group in groups:
@@ -311,20 +343,38 @@ def _unified_lines(a: list[str], b: list[str], fromfile: str, tofile: str) -> li
     return out
 
 
-def _popular(b: list[str]) -> set[str]:
-    """The lines difflib's matcher sets aside in *b* (``autojunk``)."""
-    if len(b) < 200:
-        return set()
-    most = len(b) // 100 + 1
-    return {line for line, n in Counter(b).items() if n > most}
+class _LineCounts:
+    """How many times lines are in *b*: counted for the lines asked about only, a set
+    of them in one pass (a big file's lines are not all counted for a few)."""
+
+    def __init__(self, b: list[str]) -> None:
+        self.b = b
+        self.n: dict[str, int] = {}
+
+    def count(self, lines: list[str] | set[str]) -> None:
+        wanted = {line for line in lines if line not in self.n}
+        if wanted:
+            found = Counter(filter(wanted.__contains__, self.b))
+            for line in wanted:
+                self.n[line] = found.get(line, 0)
+
+    def __getitem__(self, line: str) -> int:
+        if line not in self.n:
+            self.count([line])
+        return self.n[line]
+
+    def popular(self, line: str) -> bool:
+        """True for a line difflib's matcher sets aside in *b* (``autojunk``)."""
+        return len(self.b) >= 200 and self[line] > len(self.b) // 100 + 1
 
 
 def _unambiguous(a: list[str], b: list[str], lo: int,
-                 groups: list[list[tuple[str, int, int, int, int]]]) -> bool:
+                 groups: list[list[tuple[str, int, int, int, int]]],
+                 counted_b: _LineCounts) -> bool:
     """True when every removed line is once in *a* and nowhere in *b*, and every added
     line once in *b* and nowhere in *a*: then where a change is told cannot depend on
     the lines around it (otherwise, say, a blank line inserted among blank lines, the
-    whole files are compared, as difflib does)."""
+    whole files are compared, as difflib does). *counted_b*: the lines of *b* counted."""
     removed = [x for group in groups for tag, i1, i2, _, _ in group if tag != "equal"
                for x in a[lo + i1:lo + i2]]
     added = [y for group in groups for tag, _, _, j1, j2 in group if tag != "equal"
@@ -334,16 +384,10 @@ def _unambiguous(a: list[str], b: list[str], lo: int,
     gone, new = set(removed), set(added)
     if len(gone) != len(removed) or len(new) != len(added):
         return False
-    count_a: dict[str, int] = {}
-    count_b: dict[str, int] = {}
-    for line in a:
-        if line in gone or line in new:
-            count_a[line] = count_a.get(line, 0) + 1
-    for line in b:
-        if line in gone or line in new:
-            count_b[line] = count_b.get(line, 0) + 1
-    return all(count_a.get(x) == 1 and x not in count_b for x in gone) and \
-        all(count_b.get(y) == 1 and y not in count_a for y in new)
+    count_a = Counter(filter((gone | new).__contains__, a))  # (only those lines counted)
+    counted_b.count(gone | new)
+    return all(count_a.get(x) == 1 and not counted_b[x] for x in gone) and \
+        all(counted_b[y] == 1 and y not in count_a for y in new)
 
 
 def _range(start: int, stop: int) -> str:
@@ -357,23 +401,23 @@ def _range(start: int, stop: int) -> str:
 
 
 def hunks_of(diff: str, old: bytes, new: bytes) -> list[Hunk]:
-    """Split a unified diff into hunks, each named by the section its first change is in."""
-    old_headers = section_headers(old.decode("utf-8", "replace"))
-    new_headers = section_headers(new.decode("utf-8", "replace"))
-    hunks: list[Hunk] = []
+    """Split a unified diff into hunks, each named by the section its first change is in
+    (the sections' headers read up to the last line a hunk reaches, not further)."""
+    split: list[tuple[str, list[str]]] = []
     current: list[str] | None = None
-    header = ""
     for line in split_lf(diff):
-        m = _HUNK.match(line)
-        if m:
-            if current is not None:
-                hunks.append(_hunk(header, current, old_headers, new_headers))
-            header, current = line, []
+        if _HUNK.match(line):
+            current = []
+            split.append((line, current))
         elif current is not None:
             current.append(line)
-    if current is not None:
-        hunks.append(_hunk(header, current, old_headers, new_headers))
-    return hunks
+    if not split:
+        return []
+    last = max(int(m[1]) + int(m[2]) for m in (_HUNK.match(h) for h, _ in split) if m) + \
+        max(len(lines) for _, lines in split)
+    old_headers = section_headers(old.decode("utf-8", "replace"), last)
+    new_headers = section_headers(new.decode("utf-8", "replace"), last)
+    return [_hunk(header, lines, old_headers, new_headers) for header, lines in split]
 
 
 def _hunk(header: str, lines: list[str], old_h: list[tuple[int, str]],
@@ -401,13 +445,27 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
-    """How many first bytes *a* and *b* share (at most *limit*): slices compared by
-    halves, a big text's bytes never looped over one by one."""
+def _common_prefix(a: Sequence[Any], b: Sequence[Any], limit: int) -> int:
+    """How many first bytes (or lines) *a* and *b* share (at most *limit*): slices
+    compared by halves, a big text's bytes never looped over one by one."""
     lo, hi = 0, limit
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: Sequence[Any], b: Sequence[Any], limit: int) -> int:
+    """How many last bytes (or lines) *a* and *b* share (at most *limit*), as
+    :func:`_common_prefix` (neither text reversed: a copy of each)."""
+    lo, hi = 0, limit
+    na, nb = len(a), len(b)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[na - mid:na - lo] == b[nb - mid:nb - lo]:
             lo = mid
         else:
             hi = mid - 1
@@ -419,7 +477,7 @@ def _splice(base: bytes, text: bytes) -> list[int | str]:
     of *base* around *middle* (base64)."""
     limit = min(len(base), len(text))
     head = _common_prefix(base, text, limit)
-    tail = _common_prefix(base[::-1], text[::-1], limit - head) if head < limit else 0
+    tail = _common_suffix(base, text, limit - head) if head < limit else 0
     return [head, tail, _b64(text[head:len(text) - tail])]
 
 
@@ -433,14 +491,14 @@ def _unsplice(base: bytes, splice: list[Any]) -> bytes:
     return base[:head] + base64.b64decode(splice[2], validate=True) + base[len(base) - tail:]
 
 
-def _holds(path: Path, base_hash: str) -> bool:
+def _holds(path: Path, base: bytes) -> bool:
     """True when *path* is a base already kept: a file of ours (read without following
-    a link) whose SHA-256 is *base_hash*. Anything else is written again."""
+    a link) whose text is *base*. Anything else is written again."""
     try:
         kept = read_file(path, what="the staged change's base")
     except HAProxyError:
         return False
-    return kept is not None and sha256(kept) == base_hash
+    return kept is not None and kept == base
 
 
 class Staging:
@@ -458,6 +516,9 @@ class Staging:
         self.user: dict[str, Any] = {}
         self.warnings: list[str] = []  # said after a change: e.g. the marker not shared
         self._diff: tuple[bytes, bytes, str] | None = None  # base, candidate, their diff
+        # the edits' descriptions, with the base and the edits they describe (kept in the
+        # staged change's file: a review does not read a big base again to say them)
+        self._described: tuple[bytes, list[dict[str, Any]], list[str]] | None = None
 
     # -- loading and saving --------------------------------------------------------------
 
@@ -502,7 +563,7 @@ class Staging:
             else:
                 base = self._stored_base(doc["base_hash"], doc["base_size"])
                 candidate = _unsplice(base, doc["candidate_splice"])
-                if sha256(candidate) != doc["candidate_hash"]:
+                if not has_hash(candidate, doc["candidate_hash"]):
                     raise ValueError("the staged text does not match its hash")
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise StateError(f"the staged change is unreadable: {exc}", str(self.file),
@@ -510,6 +571,9 @@ class Staging:
                              f"{self.file}.bad); the live file is not affected") from None
         self.base, self.candidate = base, candidate
         self.ops = list(doc["ops"])
+        said = doc.get("descriptions")
+        self._described = (base, list(self.ops), [str(d) for d in said]) \
+            if isinstance(said, list) and len(said) == len(self.ops) else None
         self.created, self.updated = float(doc["created"]), float(doc["updated"])
         self.user = dict(user)
 
@@ -523,7 +587,7 @@ class Staging:
             live: bytes | None = read_bytes(self.real_path)
         except WriteError:
             live = None
-        if live is not None and len(live) == size and sha256(live) == base_hash:
+        if live is not None and len(live) == size and has_hash(live, base_hash):
             return live
         if not re.fullmatch("[0-9a-f]{64}", base_hash):
             raise ValueError("'base_hash' is not a SHA-256")
@@ -549,7 +613,7 @@ class Staging:
         self.updated = now
         self.user = who()
         base_file = self._base_file(self.base_hash)
-        if not _holds(base_file, self.base_hash):  # (written once per base)
+        if not _holds(base_file, self.base):  # (written once per base)
             try:
                 write_private(str(base_file), self.base, action="save the staged change")
             except WriteError as exc:
@@ -559,6 +623,7 @@ class Staging:
             "base_hash": self.base_hash, "candidate_hash": self.candidate_hash,
             "base_size": len(self.base),
             "candidate_splice": _splice(self.base, self.candidate), "ops": self.ops,
+            "descriptions": self.descriptions(),
             "created": self.created, "updated": self.updated, "user": self.user,
         }
         try:
@@ -612,11 +677,11 @@ class Staging:
 
     @property
     def base_hash(self) -> str:
-        return sha256(self.base)
+        return text_hash(self.base)
 
     @property
     def candidate_hash(self) -> str:
-        return sha256(self.candidate)
+        return text_hash(self.candidate)
 
     @property
     def pending(self) -> bool:
@@ -639,19 +704,24 @@ class Staging:
 
     def is_stale(self) -> bool:
         """True when something is staged and the live file is no longer its base."""
-        return self.pending and sha256(self.live()) != self.base_hash
+        return self.pending and self.live() != self.base
 
     def status(self) -> str:
         """``empty``, ``pending``, ``stale``, or ``applied`` (the live file already is it)."""
         if not self.pending:
             return "empty"
-        live = sha256(self.live())
-        if live == self.base_hash:
+        live = self.live()
+        if live == self.base:
             return "pending"
-        return "applied" if live == self.candidate_hash else "stale"
+        return "applied" if live == self.candidate else "stale"
 
     def descriptions(self) -> list[str]:
-        return [describe_op(op, self.base) for op in self.ops]
+        said = self._described
+        if said is not None and said[0] is self.base and said[1] == self.ops:
+            return list(said[2])
+        out = [describe_op(op, self.base) for op in self.ops]
+        self._described = (self.base, list(self.ops), out)
+        return list(out)
 
     def summary(self) -> str:
         return "; ".join(self.descriptions())
@@ -682,7 +752,7 @@ class Staging:
                 self.ops = []
 
     def _refuse_if_stale(self) -> None:
-        if self.pending and sha256(self.live()) != self.base_hash:
+        if self.pending and self.live() != self.base:
             raise StaleError("the file changed since this change was staged", self.path,
                              "haconsole config rebase (or discard) first",
                              live_diff=self.live_diff())
@@ -691,7 +761,7 @@ class Staging:
         """Re-apply the staged operations on the current live file."""
         with self._mutating():
             live = self.live()
-            if not self.pending or sha256(live) == self.base_hash:
+            if not self.pending or live == self.base:
                 return
             if self.has_raw_edit:
                 raise StagingError("the staged change holds a raw edit (or a rollback), which "

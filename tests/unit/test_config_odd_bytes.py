@@ -111,3 +111,26 @@ def test_escaped_backslash_at_the_end_is_an_ordinary_word() -> None:
     cfg.set_server_options("be_app", "app1", {"weight": "5"})
     assert cfg.to_bytes() == b"backend be_app\n    server app1 127.0.0.1:8001 cookie a\\\\ " \
                              b"weight 5\n"
+
+
+def test_split_lf_is_the_split_on_lf_whatever_the_text() -> None:
+    """The fast split (``str.splitlines`` when nothing else breaks a line) and the split
+    on ``\\n`` give the same lines, with and without their endings."""
+    import random
+
+    from console.haproxy import lines
+
+    def on_lf(text: str, keepends: bool) -> list[str]:
+        parts = text.split("\n")
+        last = parts.pop()
+        out = [p + "\n" for p in parts] if keepends else \
+            [p[:-1] if p.endswith("\r") else p for p in parts]
+        return out + [last] if last else out
+
+    rng = random.Random(5)
+    alphabet = ["a", " ", "\n", "\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x1e", "\x85",
+                "\u2028", "é", "#"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        for keepends in (False, True):
+            assert lines.split_lf(text, keepends) == on_lf(text, keepends), repr(text)

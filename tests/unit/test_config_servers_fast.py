@@ -11,7 +11,7 @@ import pytest
 from console.haproxy.config import servers
 from console.haproxy.config.fileset import link
 from console.haproxy.config.lexer import _lex, plain_words
-from console.haproxy.config.servers import server_lines
+from console.haproxy.config.servers import ServerBrief, server_briefs, server_lines
 from tests.unit.test_config_roundtrip import _id, corpus_params, require_corpus
 
 
@@ -19,12 +19,23 @@ def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
     fast = {}
     for cfg in link([("a.cfg", data)]):
         fast.update(server_lines(cfg))
+        _same_briefs(cfg, fast)
     with monkeypatch.context() as m:
         m.setattr(servers, "plain_words", lambda text: None)  # every line fully parsed
         full = {}
         for cfg in link([("a.cfg", data)]):
+            cfg.plain = False  # (not split by str.split() either)
             full.update(server_lines(cfg))
     return fast, full
+
+
+def _same_briefs(cfg: object, infos: dict) -> None:
+    """The drift's brief of every server is what the full reading says of it."""
+    briefs = server_briefs(cfg)  # type: ignore[arg-type]
+    mine = {k: v for k, v in infos.items() if k in briefs}
+    assert list(briefs) == list(mine)
+    assert briefs == {k: ServerBrief(bool(i.disabled), i.weight, i.template, i.conditional)
+                      for k, i in mine.items()}
 
 
 @pytest.mark.parametrize("path", corpus_params(), ids=_id)
@@ -72,6 +83,20 @@ def test_fast_path_on_random_lines(monkeypatch: pytest.MonkeyPatch) -> None:
         data = "\n".join(out).encode("utf-8", "surrogateescape")
         fast, full = _both(data, monkeypatch)
         assert fast == full, data
+
+
+def test_plain_files_split_as_the_lexer() -> None:
+    """A file that splits plainly gives each line's words by str.split()."""
+    from console.haproxy.config.model import splits_plainly
+
+    rng = random.Random(9)
+    for _ in range(5000):
+        line = _line(rng)
+        if splits_plainly(line):
+            body = line.split("#", 1)[0]
+            assert body.split() == [w.value for w in _lex(line).words], repr(line)
+    for text in ("a\x1cb", "a\u00a0b", "a\u2003b", "a\rb", "'a'", "a\\ b", "a\x00"):
+        assert not splits_plainly(text), repr(text)
 
 
 def test_plain_words_are_the_lexers() -> None:

@@ -27,3 +27,34 @@ def test_servers_state_without_fields_has_the_same_typed_columns() -> None:
     full, lean = parse_servers_state(text), parse_servers_state(text, keep_fields=False)
     assert full and all(row.fields == {} for row in lean)
     assert [replace(row, fields={}) for row in full] == lean
+
+
+def _row(backend: str, server: str, weight: int, admin: int = 0, check: int = 6,
+         agent: int = 0) -> object:
+    from console.haproxy.parsers import ServerStateRow
+
+    return ServerStateRow(1, backend, 1, server, "10.0.0.1", 2, admin, weight, weight, 0, 0,
+                          0, 0, check, agent, 0, 0, None, 80, None, 0, None, None, None,
+                          None, {})
+
+
+def test_every_kind_of_drift_and_only_those() -> None:
+    """Servers in agreement are passed over; every other case is told, in order."""
+    text = (b"defaults\n  default-server weight 5\n"
+            b"backend be\n  server s1 127.0.0.1:80 weight 3 disabled\n"
+            b"  server s2 127.0.0.1:81\n  server s3 127.0.0.1:83 check\n"
+            b"  server s4 127.0.0.1:84 enabled\n  server s5 127.0.0.1:85 weight\n"
+            b"  server-template t 2 127.0.0.1:82\n  server gone 127.0.0.1:86\n"
+            b"backend other\n  server o1 127.0.0.1:90\n")
+    states = [_row("be", "s1", 3), _row("be", "s2", 5, admin=0x01),
+              _row("be", "s3", 5, check=2), _row("be", "s4", 7, admin=0x08, agent=2),
+              _row("be", "s5", 5), _row("be", "t1", 9, admin=1), _row("be", "dyn", 4),
+              _row("nobe", "x", 1)]
+    items = drift.compute_drift(text, states, "kinds.cfg")  # type: ignore[arg-type]
+    assert [(i.kind, i.ref, i.runtime, i.config) for i in items] == [
+        ("state", "be/s1", "ready", "disabled"), ("state", "be/s2", "MAINT", "enabled"),
+        ("check", "be/s3", "disabled", "enabled"), ("state", "be/s4", "DRAIN", "ready"),
+        ("weight", "be/s4", "7", "5"), ("agent", "be/s4", "disabled", "enabled"),
+        ("runtime_only_server", "be/dyn", "present (10.0.0.1:80)", "absent"),
+        ("missing_at_runtime", "be/t2", "absent", "present"),
+        ("missing_at_runtime", "be/gone", "absent", "present")]

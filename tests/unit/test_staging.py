@@ -423,3 +423,15 @@ def test_a_staged_change_nested_past_the_parsers_depth_is_a_clear_state_error(cf
     st.file.write_bytes(b"[" * 200_000 + b"]" * 200_000)
     with pytest.raises(StateError, match="the staged change is unreadable"):
         Staging.load(cfg)
+
+
+def test_a_text_equal_to_one_hashed_is_known_by_its_hash() -> None:
+    from console.haproxy.atomic import sha256
+    from console.haproxy.staging import has_hash, text_hash
+
+    text = b"backend be\n  server s1 127.0.0.1:80\n" * 3
+    assert text_hash(text) == sha256(text)
+    same = bytes(bytearray(text))  # an equal text, another object
+    assert same is not text and has_hash(same, sha256(text))
+    assert not has_hash(same + b"#", sha256(text))
+    assert not has_hash(text, sha256(b"other"))

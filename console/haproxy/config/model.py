@@ -27,9 +27,10 @@ import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from itertools import repeat
 
 from console.haproxy.config.cond import UNKNOWN, CondContext, Env, LineStates, line_states
-from console.haproxy.config.lexer import BLANKS, Lexed, Word, first_plain_word, lex
+from console.haproxy.config.lexer import BLANKS, Lexed, Word, first_plain_word, lex, plain_words
 from console.haproxy.errors import ValidationError
 from console.haproxy.sections import SECTION_KEYWORDS as SECTION_KEYWORDS
 from console.haproxy.sections import SECTION_SET as SECTION_SET
@@ -56,6 +57,17 @@ _MARK_RE = re.compile(
 # …and the lines where that reading may be wrong (quotes, backslashes, NUL, a CR before
 # the end of the line): their first word is lexed.
 _SUSPECT_CHARS = ('"', "'", "\\", "\x00")
+# What makes ``str.split()`` split a line otherwise than on HAProxy's blanks (besides
+# the suspects, a CR and any character that is not ASCII).
+_SPLIT_APART = (*_SUSPECT_CHARS, "\r", "\x1c", "\x1d", "\x1e", "\x1f")
+
+
+def splits_plainly(text: str) -> bool:
+    """True when every line of *text* is split into its words by ``str.split()`` on the
+    part before its first ``#`` (as :func:`~console.haproxy.config.lexer.plain_words`
+    splits it): no quote, backslash, NUL or CR, only ASCII, nothing but HAProxy's
+    blanks between words."""
+    return text.isascii() and not any(c in text for c in _SPLIT_APART)
 
 
 class Line:
@@ -189,11 +201,15 @@ class Section:
         return f"{self.type} {self.name}" if self.name else self.type
 
 
-def _section_header(line: Line) -> tuple[str, str | None, str | None] | None:
-    kw = line.keyword
+def _section_header(line: Line, keyword: str | None = None
+                    ) -> tuple[str, str | None, str | None] | None:
+    """Type, name and ``from`` of a section's header line (*keyword*: its first word,
+    when known)."""
+    kw = keyword if keyword is not None else line.keyword
     if kw not in SECTION_KEYWORDS:
         return None
-    rest = line.values[1:]
+    words = plain_words(line.text)  # (the lexer's words, without lexing a plain line)
+    rest = words[1:] if words is not None else line.values[1:]
     if kw in UNNAMED_SECTIONS:
         return kw, None, None
     name: str | None = None
@@ -217,6 +233,7 @@ class ConfigFile:
         self._depth: list[int] = []
         self._block_end: dict[int, int] = {}
         self._marks: dict[int, str] = {}
+        self.plain = False  # every line splits plainly (see splits_plainly)
         self._defaults: tuple[list[Section], list[Section]] | None = None
         self.cond: CondContext = UNKNOWN  # what `.if` conditions depend on
         self.env_in: Env | None = None  # the environment when HAProxy starts this file
@@ -228,6 +245,7 @@ class ConfigFile:
             self.sections, self._depth = _index.sections, _index._depth
             self._block_end = dict(_index._block_end)
             self._marks = _index._marks
+            self.plain = _index.plain
         else:
             self.reindex(_text)
 
@@ -303,6 +321,10 @@ class ConfigFile:
         """Whether HAProxy reads line *index*: True, False, or None (unknown)."""
         return self._line_states().states[index]
 
+    def line_states(self) -> list[bool | None]:
+        """:meth:`line_state` of every line, in one list (never changed in place)."""
+        return self._line_states().states
+
     def undecided_by(self, index: int) -> int | None:
         """The ``.if``/``.elif`` line whose unknown condition makes *index* unknown."""
         return self._line_states().blame[index]
@@ -334,6 +356,7 @@ class ConfigFile:
         """
         if text is None:
             text = self.to_text()
+        self.plain = splits_plainly(text)
         self._index(scan_marks(self.lines, text))
 
     def _index(self, marks: dict[int, str]) -> None:
@@ -365,7 +388,7 @@ class ConfigFile:
         headers: list[tuple[int, tuple[str, str | None, str | None]]] = []
         for i, kw in marks.items():
             if kw in SECTION_SET:
-                head = _section_header(lines[i])
+                head = _section_header(lines[i], kw)
                 if head:
                     headers.append((i, head))
         sections = []
@@ -376,8 +399,17 @@ class ConfigFile:
         self.sections = sections
 
     def _body_end(self, start: int, end: int) -> int:
+        lines, plain = self.lines, self.plain
         for j in range(end - 1, start, -1):
-            if self.lines[j].has_words:
+            line = lines[j]
+            text = line.text
+            if not text:
+                continue  # (an empty line: no word)
+            if plain:  # no quote nor escape in the file: a word is a non-blank before "#"
+                hash_at = text.find("#")
+                if (text if hash_at < 0 else text[:hash_at]).strip(BLANKS):
+                    return j + 1
+            elif line.has_words:
                 return j + 1
         return start + 1
 
@@ -560,6 +592,7 @@ class ConfigFile:
     def replace_line(self, index: int, text: str) -> None:
         old = self.lines[index]
         new = self.lines[index] = old.with_text(text)
+        self.plain = self.plain and splits_plainly(text)
         if not self._simple_edit(old, new):
             self.reindex()
             return
@@ -578,6 +611,7 @@ class ConfigFile:
             self.lines[index - 1] = Line(self.lines[index - 1].text, eol)
         line = Line.make(text, eol)
         self.lines.insert(index, line)
+        self.plain = self.plain and splits_plainly(text + eol)
         if self._simple_edit(line):
             self._shift(index, 1, self._section_at(index, before=True))
         else:
@@ -609,8 +643,11 @@ def split_lines(text: str) -> list[Line]:
     """Split on ``\\n`` only (as HAProxy does); a ``\\r`` before it is part of the ending."""
     parts = text.split("\n")
     last = parts.pop()
-    lines = [Line(part[:-1], "\r\n") if part.endswith("\r") else Line(part, "\n")
-             for part in parts]
+    if "\r" not in text:  # (most files: every line made in one call)
+        lines = list(map(Line, parts, repeat("\n")))
+    else:
+        lines = [Line(part[:-1], "\r\n") if part.endswith("\r") else Line(part, "\n")
+                 for part in parts]
     if last:
         lines.append(Line(last, ""))
     return lines

@@ -25,7 +25,7 @@ environment unknown), edits refuse (:class:`UndecidedDefault`, naming the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from console.haproxy.config.grammar import (
     FLAG_OPPOSITES,
@@ -67,6 +67,16 @@ class ServerInfo:
     params: dict[str, str | bool] = field(default_factory=dict)  # the line's own params
     conditional: bool = False  # inside an .if block: HAProxy may not see it
     template: bool = False  # one of the servers of a server-template line
+
+
+class ServerBrief(NamedTuple):
+    """What the drift reads of a server of the file (:func:`server_briefs`): a tuple, no
+    parameters kept (a recount reads tens of thousands every time the file changes)."""
+
+    disabled: bool
+    weight: int | None  # None if not a number (e.g. an unexpanded variable)
+    template: bool  # one of the servers of a server-template line
+    conditional: bool  # inside an .if block: HAProxy may not see it
 
 
 def defaults_for(cfg: ConfigFile, section: Section) -> Located | None:
@@ -120,9 +130,15 @@ def _defaults_chain_lines(cfg: ConfigFile, section: Section, *,
                           strict: bool = False) -> tuple[list[ServerLine], bool]:
     """``default-server`` lines *section* inherits from its defaults sections, and
     whether one of them (or of the sections) may or may not be read by HAProxy."""
+    return _chain_lines(_defaults_chain(cfg, section), strict=strict)
+
+
+def _chain_lines(chain: list[Located], *, strict: bool = False
+                 ) -> tuple[list[ServerLine], bool]:
+    """The ``default-server`` lines of a chain of defaults sections (see above)."""
     out: list[ServerLine] = []
     undecided = False
-    for owner, sec in _defaults_chain(cfg, section):
+    for owner, sec in chain:
         if strict:
             _check_decided(owner, sec.start, f"the defaults section {sec.name or ''}".rstrip())
         lines, unknown = _default_server_lines(owner, sec, sec.end, strict=strict)
@@ -199,7 +215,32 @@ def server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
     When a name appears twice, the first one is kept.
     """
     with gc_paused():
-        return _server_lines(cfg)
+        return _server_lines(cfg, _plain_server, _full_server)
+
+
+def server_briefs(cfg: ConfigFile) -> dict[tuple[str, str], ServerBrief]:
+    """:func:`server_lines` as the drift reads it: the same servers, each only as a
+    :class:`ServerBrief` (its resolved ``disabled`` and ``weight``, template, conditional)."""
+    # the servers of a big file mostly repeat a few sets of parameters: a brief depends
+    # only on those (the words after the address), the inherited settings and whether
+    # the line is conditional; each is made once
+    made: dict[tuple[Any, ...], ServerBrief | None] = {}
+
+    def brief(words: list[str], base: _Resolved, backend: str, line_no: int,
+              conditional: bool) -> ServerBrief | None:
+        key = (base, conditional, *words[3:]) if len(words) >= 2 else None
+        if key is None:
+            return None
+        out = made.get(key, _UNSEEN)
+        if out is _UNSEEN:
+            out = made[key] = _plain_brief(words, base, backend, line_no, conditional)
+        return out
+
+    with gc_paused():
+        return _server_lines(cfg, brief, _full_brief)
+
+
+_UNSEEN = ServerBrief(False, None, False, False)  # (a brief not made yet: never one made)
 
 
 # What a server's line inherits, resolved once per run of server lines (until the next
@@ -220,17 +261,19 @@ def _plain_pairs(words: list[str], start: int) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     end = len(words)
     i = start
+    values, known = SERVER_VALUE_KEYWORDS, SERVER_KEYWORDS
     while i < end:
         key = words[i]
-        base = base_keyword(key)
-        if i + 1 < end and (base in SERVER_VALUE_KEYWORDS or (
-                base not in SERVER_KEYWORDS and base_keyword(words[i + 1])
-                not in SERVER_KEYWORDS)):
-            out.append((key, words[i + 1]))
-            i += 2
-        else:
-            out.append((key, None))
-            i += 1
+        base = base_keyword(key) if "(" in key else key
+        if i + 1 < end:
+            after = words[i + 1]
+            if base in values or (base not in known and (
+                    base_keyword(after) if "(" in after else after) not in known):
+                out.append((key, after))
+                i += 2
+                continue
+        out.append((key, None))
+        i += 1
     return out
 
 
@@ -260,31 +303,101 @@ def _plain_server(words: list[str], base: _Resolved, backend: str, line_no: int,
                       flags.get("check", base[4]), options, conditional)
 
 
-def _server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
-    out: dict[tuple[str, str], ServerInfo] = {}
+# The flags that clear ``disabled`` ("enabled"): the last of the pair wins.
+_ENABLING = frozenset(k for k, v in FLAG_OPPOSITES.items() if v == "disabled")
+
+
+def _plain_brief(words: list[str], base: _Resolved, backend: str, line_no: int,
+                 conditional: bool) -> ServerBrief | None:
+    """:func:`_plain_server`'s ``disabled`` and ``weight``, nothing else kept (the words
+    paired as :func:`_plain_pairs` pairs them, without making the pairs)."""
+    if len(words) < 2:
+        return None
+    weight: str | None = None
+    disabled = base[2]
+    values, known = SERVER_VALUE_KEYWORDS, SERVER_KEYWORDS
+    end = len(words)
+    i = 3
+    while i < end:
+        key = words[i]
+        base_key = base_keyword(key) if "(" in key else key
+        if i + 1 < end:
+            after = words[i + 1]
+            if base_key in values or (base_key not in known and (
+                    base_keyword(after) if "(" in after else after) not in known):
+                if key == "weight":
+                    weight = after
+                i += 2
+                continue
+        if key == "weight":  # a flag: the weight inherited
+            weight = None
+        elif key == "disabled":
+            disabled = True
+        elif key in _ENABLING:
+            disabled = False
+        i += 1
+    weight_text = weight if weight is not None else base[0]
+    return ServerBrief(bool(disabled), 1 if weight_text is None else _int(weight_text),
+                       False, conditional)
+
+
+def _full_server(name: str, info: dict[str, Any]) -> ServerInfo:
+    return ServerInfo(name=name, **info)
+
+
+def _full_brief(name: str, info: dict[str, Any]) -> ServerBrief:
+    return ServerBrief(bool(info["disabled"]), info["weight"], bool(info.get("template")),
+                       info["conditional"])
+
+
+def _server_lines(cfg: ConfigFile, make: Any, full: Any) -> dict[tuple[str, str], Any]:
+    """The walk of :func:`server_lines`: *make* makes the server of a plain ``server``
+    line (as :func:`_plain_server`), *full* that of any other (name, ServerInfo's other
+    fields)."""
+    out: dict[tuple[str, str], Any] = {}
+    lines = cfg.lines
+    states = cfg.line_states()
+    plain = cfg.plain
+    server_keywords = SERVER_LINE_KEYWORDS
+    # the default-server lines of each chain of defaults sections, read once (every
+    # backend of a big file usually has the same chain), and what they resolve to
+    chains: dict[tuple[tuple[int, int], ...], tuple[list[ServerLine], bool, _Resolved]] = {}
     for section in cfg.backends():
-        if not section.name or cfg.line_state(section.start) is False:
+        if not section.name or states[section.start] is False:
             continue
-        inherited, undecided = _defaults_chain_lines(cfg, section)
-        uncertain = undecided or cfg.line_state(section.start) is None
-        base: _Resolved | None = None
-        for i, line in cfg.section_lines(section):
+        defaults = _defaults_chain(cfg, section)
+        which = tuple((id(owner), sec.start) for owner, sec in defaults)
+        if which not in chains:
+            chain_lines, chain_undecided = _chain_lines(defaults)
+            chains[which] = (chain_lines, chain_undecided, _resolved(chain_lines))
+        inherited, undecided, resolved = chains[which]
+        uncertain = undecided or states[section.start] is None
+        base: _Resolved | None = resolved
+        backend = section.name
+        for i in range(section.start + 1, section.end):
+            line = lines[i]
             # a line without quotes or escapes (nearly every line of a big file) is split
             # once, its keyword and its words, and a plain server line is read from those
-            words = plain_words(line.text)
+            # (a file without any such line: each split by str.split(), the same words)
+            words: list[str] | None
+            if plain:
+                text = line.text
+                hash_at = text.find("#")
+                words = (text if hash_at < 0 else text[:hash_at]).split()
+            else:
+                words = plain_words(line.text)
             keyword = line.keyword if words is None else words[0] if words else None
-            if keyword not in SERVER_LINE_KEYWORDS:
+            if keyword not in server_keywords:
                 continue
-            state = cfg.line_state(i)
+            state = states[i]
             if state is False:
                 continue
             if keyword == "server" and words is not None:
                 if base is None:
                     base = _resolved(inherited)
-                server = _plain_server(words, base, section.name, i + 1,
-                                       state is None or uncertain)
-                if server is not None and (section.name, server.name) not in out:
-                    out[(section.name, server.name)] = server
+                server = make(words, base, backend, i + 1, state is None or uncertain)
+                if server is not None and (backend, words[1]) not in out:
+                    out[(backend, words[1])] = server
                 continue
             if keyword == "default-server":
                 default = parse_server_line(line) if state else None
@@ -299,7 +412,7 @@ def _server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
             chain = [*inherited, parsed]
             weight_text = resolve_value(chain, "weight")
             info: dict[str, Any] = dict(
-                backend=section.name, line_no=i + 1, address=parsed.address, port=parsed.port,
+                backend=backend, line_no=i + 1, address=parsed.address, port=parsed.port,
                 weight=1 if weight_text is None else _int(weight_text),
                 maxconn=_int(resolve_value(chain, "maxconn")),
                 disabled=resolve_flag(chain, "disabled"), backup=resolve_flag(chain, "backup"),
@@ -311,5 +424,6 @@ def _server_lines(cfg: ConfigFile) -> dict[tuple[str, str], ServerInfo]:
                 names = template_names(parsed.name, parsed.count or "")
                 info["template"] = True
             for name in names:
-                out.setdefault((section.name, name), ServerInfo(name=name, **info))
+                if (backend, name) not in out:
+                    out[(backend, name)] = full(name, info)
     return out
