@@ -129,12 +129,6 @@ def events_height(body: int, table_rows: int | None, *, short: bool) -> int:
     return max(0, min(height, body - min(body, 3)))  # at least 3 rows of table
 
 
-
-# from this many rows on, the first snapshot's history sample and rate-window counters
-# are taken after it is painted (the on-call sees the instance sooner)
-FIRST_SAMPLES_AFTER_PAINT = 2000
-
-
 class _Body(Vertical):
     """The table (and detail pane) over the events pane: the screen splits its height."""
 
@@ -162,9 +156,6 @@ class MonitorScreen(Screen[None]):
         self.rates: dict[tuple[str, str], Rates] = {}  # over the last ~30 s (the table's)
         self.rate_window = RateWindow()
         self.history = History()
-        # a large instance's first snapshot, not yet in the history and the rate window
-        # (see show_snapshot)
-        self._first_samples: Snapshot | None = None
         self.timeline = Timeline()
         self.checks = CheckLog()  # recent check results per server, for the detail pane
         self.mark: Mark | None = None
@@ -263,7 +254,6 @@ class MonitorScreen(Screen[None]):
         return self.table.on_screen()
 
     def show_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
-        self._take_first_samples()  # (when the first paint has not come yet)
         self.prev, self.snapshot = self.snapshot, snap
         if self.prev is None:
             self.stats.restore_mark()
@@ -276,28 +266,13 @@ class MonitorScreen(Screen[None]):
                                      "counted before the reload")]
         # the charts take each refresh's rates; the table's are smoothed over a window
         instant = rates(self.prev, snap) if self.prev else {}
-        if self.prev is None and len(snap.rows) >= FIRST_SAMPLES_AFTER_PAINT:
-            # the first snapshot has no rates yet: on screen first, its first samples
-            # (a second of work at 50,000 rows) right after the first paint
-            self._first_samples = snap
-            self.rates = {}
-            self.call_after_refresh(self._take_first_samples)
-        else:
-            self.history.add(snap, instant)
-            self.rates = self.rate_window.add(snap, instant)
+        self.history.add(snap, instant)
+        self.rates = self.rate_window.add(snap, instant)
         self.checks.observe(snap, snap.wall_time)
         self.table.set_snapshot(snap, self.rates)
         self.header.update_state(snapshot=snap)
         self._add_events(events)
         self.update_detail()
-
-    def _take_first_samples(self) -> None:
-        """The deferred first snapshot of a large instance into the history and the
-        rate window (once; before the next snapshot at the latest)."""
-        snap, self._first_samples = self._first_samples, None
-        if snap is not None:
-            self.history.add(snap, {})
-            self.rate_window.add(snap, {})
 
     def show_status(self, status: PollStatus, events: list[Event]) -> None:
         self.header.update_state(status=status)
