@@ -65,25 +65,22 @@ def _on(st: ServerStateRow, kind: str, **params: Any) -> Action:
     return Action.server(kind, [(st.be_name, st.srv_name)], **params)
 
 
-_InFile = ServerBrief  # what the drift reads of a server line of the files
-
-
 # the servers of the last config files read: the header recounts the drift every 15 s,
 # and a big file rarely changes between two counts (only what the drift reads is kept,
 # not the parsed files: at 10,000 servers those are some 15 MB)
-_last_parsed: tuple[tuple[tuple[str, bytes], ...], dict[tuple[str, str], _InFile]] | None = None
+_last_parsed: tuple[tuple[tuple[str, bytes], ...], dict[tuple[str, str], ServerBrief]] | None = None
 
 ConfigText = bytes | Sequence[tuple[str, bytes]]
 
 
-def _servers_in_files(named: tuple[tuple[str, bytes], ...]) -> dict[tuple[str, str], _InFile]:
+def _servers_in_files(named: tuple[tuple[str, bytes], ...]) -> dict[tuple[str, str], ServerBrief]:
     """The servers declared by every file of the configuration, read in order as HAProxy
     reads them (``defaults`` of an earlier file in force in a later one)."""
     global _last_parsed
     last = _last_parsed
     if last is not None and last[0] == named:
         return last[1]
-    in_files: dict[tuple[str, str], _InFile] = {}
+    in_files: dict[tuple[str, str], ServerBrief] = {}
     for cfg in link(named, keep=False):
         briefs = server_briefs(cfg)
         if not in_files:
@@ -105,7 +102,7 @@ def compute_drift(config: ConfigText, states: list[ServerStateRow],
         return _compare(_servers_in_files(named), states)
 
 
-def _compare(in_file: dict[tuple[str, str], _InFile],
+def _compare(in_file: dict[tuple[str, str], ServerBrief],
              states: list[ServerStateRow]) -> list[DriftItem]:
     """The drift items of *states* against the servers of the files (*in_file*)."""
     items: list[DriftItem] = []
@@ -186,9 +183,9 @@ def _compare(in_file: dict[tuple[str, str], _InFile],
                 [_on(st, "agent_check", op="enable")], [],
                 "no file equivalent is staged for agent checks: remove agent-check by hand"))
     missing = in_file.keys() - seen
-    runtime_backends = {st.be_name for st in states} if missing else set()
-    for backend, server in in_file if missing else ():
-        if backend in runtime_backends and (backend, server) in missing:
+    runtime_backends = {st.be_name for st in states}
+    for backend, server in in_file:  # (in the files' order)
+        if (backend, server) in missing and backend in runtime_backends:
             items.append(DriftItem(
                 backend, server, "missing_at_runtime", "absent", "present",
                 f"{backend}/{server} is in the file but not running (deleted at runtime, "

@@ -42,7 +42,7 @@ def who() -> dict[str, Any]:
         user = str(os.getuid())
     ssh = os.environ.get("SSH_CONNECTION", "")
     return {"user": user, "pid": os.getpid(), "ssh_origin": ssh.split()[0] if ssh else None,
-            "host": os.uname().nodename}  # (gethostname(), without loading socket)
+            "host": shared_state.hostname()}
 
 
 # --------------------------------------------------------------------------- locks

@@ -57,9 +57,10 @@ SHARED_FILE_MODE = 0o660
 _configured: str | None = None
 
 
-def _hostname() -> str:
+def hostname() -> str:
     """``socket.gethostname()`` (the node name), without loading ``socket``."""
     return os.uname().nodename
+
 
 def configure(root: str | None) -> None:
     """The root from the settings (the instance's, else the top level); None: unset."""
@@ -251,7 +252,7 @@ def mark_staged(config_path: str, info: dict[str, Any]) -> None:
         return
     from console.haproxy.atomic import WriteError, write_private
 
-    user, host = str(info.get("user") or _me()), _hostname()
+    user, host = str(info.get("user") or _me()), hostname()
     doc = {"user": user, "host": host, "ssh_origin": info.get("ssh_origin"),
            "since": info.get("since"), "updated": time.time(),
            "edits": info.get("edits"), "summary": str(info.get("summary") or "")[:300]}
@@ -268,7 +269,7 @@ def unmark_staged(config_path: str) -> None:
     if p.staged_dir is None:
         return
     try:
-        os.unlink(p.staged_dir / _marker_name(_me(), _hostname()))
+        os.unlink(p.staged_dir / _marker_name(_me(), hostname()))
     except FileNotFoundError:
         pass
     except OSError as exc:
@@ -280,7 +281,7 @@ def others_staged(config_path: str) -> list[dict[str, Any]]:
     p = place(config_path)
     if p.staged_dir is None:
         return []
-    mine = _marker_name(_me(), _hostname())
+    mine = _marker_name(_me(), hostname())
     out: list[dict[str, Any]] = []
     for name in sorted(os.listdir(p.staged_dir)):
         if name == mine or not name.endswith(".json"):

@@ -752,7 +752,7 @@ class Staging:
                 self.ops = []
 
     def _refuse_if_stale(self) -> None:
-        if self.pending and self.live() != self.base:
+        if self.is_stale():
             raise StaleError("the file changed since this change was staged", self.path,
                              "haconsole config rebase (or discard) first",
                              live_diff=self.live_diff())

@@ -353,13 +353,9 @@ def _references(cfg: ConfigFile, section: Section, server: str) -> list[str]:
     refs: list[str] = []
     targets = {server, f"{section.name}/{server}"}
     for owner in [cfg, *cfg.others]:
-        lines = owner.lines
-        # (a file without quotes or escapes: the lines naming neither, left at once)
-        maybe = [i for i, line in enumerate(lines)
-                 if "track" in line.text or "use-server" in line.text] if owner.plain \
-            else [i for i, line in enumerate(lines) if _may_reference(line.text)]
-        for i in maybe:
-            line = lines[i]
+        for i, line in enumerate(owner.lines):
+            if not _may_reference(line.text):
+                continue
             if line.keyword not in ("use-server", "server", "default-server",
                                     "server-template") or owner.line_state(i) is False:
                 continue

@@ -142,6 +142,14 @@ def first_plain_word(text: str) -> str | None | bool:
     return m.group() if m else None
 
 
+def plain_split(text: str) -> list[str]:
+    """The words of a line of a file where every line splits plainly (see
+    :func:`~console.haproxy.config.model.splits_plainly`): the text before its first
+    ``#`` split by ``str.split()``, what :func:`plain_words` gives for it."""
+    hash_at = text.find("#")
+    return (text if hash_at < 0 else text[:hash_at]).split()
+
+
 def plain_words(text: str) -> list[str] | None:
     """The words' values of a line without quotes, escapes, CR or NUL (the words
     :func:`lex` gives, as strings); None for any other line."""

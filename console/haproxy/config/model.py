@@ -30,7 +30,15 @@ from dataclasses import dataclass, replace
 from itertools import repeat
 
 from console.haproxy.config.cond import UNKNOWN, CondContext, Env, LineStates, line_states
-from console.haproxy.config.lexer import BLANKS, Lexed, Word, first_plain_word, lex, plain_words
+from console.haproxy.config.lexer import (
+    BLANKS,
+    Lexed,
+    Word,
+    first_plain_word,
+    lex,
+    plain_split,
+    plain_words,
+)
 from console.haproxy.errors import ValidationError
 from console.haproxy.sections import SECTION_KEYWORDS as SECTION_KEYWORDS
 from console.haproxy.sections import SECTION_SET as SECTION_SET
@@ -405,9 +413,8 @@ class ConfigFile:
             text = line.text
             if not text:
                 continue  # (an empty line: no word)
-            if plain:  # no quote nor escape in the file: a word is a non-blank before "#"
-                hash_at = text.find("#")
-                if (text if hash_at < 0 else text[:hash_at]).strip(BLANKS):
+            if plain:  # no quote nor escape in the file: its words split plainly
+                if plain_split(text):
                     return j + 1
             elif line.has_words:
                 return j + 1

@@ -38,7 +38,7 @@ from console.haproxy.config.grammar import (
     parse_server_line,
     template_names,
 )
-from console.haproxy.config.lexer import plain_words
+from console.haproxy.config.lexer import plain_split, plain_words
 from console.haproxy.config.model import ConfigFile, Section, gc_paused
 from console.haproxy.errors import ValidationError
 
@@ -309,33 +309,18 @@ _ENABLING = frozenset(k for k, v in FLAG_OPPOSITES.items() if v == "disabled")
 
 def _plain_brief(words: list[str], base: _Resolved, backend: str, line_no: int,
                  conditional: bool) -> ServerBrief | None:
-    """:func:`_plain_server`'s ``disabled`` and ``weight``, nothing else kept (the words
-    paired as :func:`_plain_pairs` pairs them, without making the pairs)."""
+    """:func:`_plain_server`'s ``disabled`` and ``weight``, nothing else kept."""
     if len(words) < 2:
         return None
     weight: str | None = None
     disabled = base[2]
-    values, known = SERVER_VALUE_KEYWORDS, SERVER_KEYWORDS
-    end = len(words)
-    i = 3
-    while i < end:
-        key = words[i]
-        base_key = base_keyword(key) if "(" in key else key
-        if i + 1 < end:
-            after = words[i + 1]
-            if base_key in values or (base_key not in known and (
-                    base_keyword(after) if "(" in after else after) not in known):
-                if key == "weight":
-                    weight = after
-                i += 2
-                continue
-        if key == "weight":  # a flag: the weight inherited
-            weight = None
-        elif key == "disabled":
+    for key, value in _plain_pairs(words, 3):
+        if key == "weight":
+            weight = value  # (a flag: the weight inherited)
+        elif value is None and key == "disabled":
             disabled = True
-        elif key in _ENABLING:
+        elif value is None and key in _ENABLING:
             disabled = False
-        i += 1
     weight_text = weight if weight is not None else base[0]
     return ServerBrief(bool(disabled), 1 if weight_text is None else _int(weight_text),
                        False, conditional)
@@ -379,13 +364,7 @@ def _server_lines(cfg: ConfigFile, make: Any, full: Any) -> dict[tuple[str, str]
             # a line without quotes or escapes (nearly every line of a big file) is split
             # once, its keyword and its words, and a plain server line is read from those
             # (a file without any such line: each split by str.split(), the same words)
-            words: list[str] | None
-            if plain:
-                text = line.text
-                hash_at = text.find("#")
-                words = (text if hash_at < 0 else text[:hash_at]).split()
-            else:
-                words = plain_words(line.text)
+            words = plain_split(line.text) if plain else plain_words(line.text)
             keyword = line.keyword if words is None else words[0] if words else None
             if keyword not in server_keywords:
                 continue
