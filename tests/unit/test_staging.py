@@ -435,3 +435,32 @@ def test_a_text_equal_to_one_hashed_is_known_by_its_hash() -> None:
     assert same is not text and has_hash(same, sha256(text))
     assert not has_hash(same + b"#", sha256(text))
     assert not has_hash(text, sha256(b"other"))
+
+
+@needs_model
+@pytest.mark.parametrize("said", ["set weight 50", 7, [], ["a", "b"], None,
+                                  [{"op": "x"}], ["\x1b[2J\u202egone\nsecond line"]])
+def test_descriptions_from_a_damaged_staged_file_are_said_again_or_shown_escaped(
+        cfg, said) -> None:
+    """The edits' descriptions kept in the staged change's file are used only as a list
+    of one per edit; otherwise worked out again from the edits. Whatever they say is
+    shown escaped, on one line each (the CLI's header of a review)."""
+    from console.config_cli import _header
+    from console.haproxy.staging import describe_op
+
+    st = Staging.load(cfg)
+    st.add_ops([_weight("50")])
+    expected = [describe_op(_weight("50"), CFG)]
+    assert st.descriptions() == expected
+    doc = json.loads(st.file.read_text())
+    doc["descriptions"] = said
+    st.file.write_text(json.dumps(doc))
+    again = Staging.load(cfg)
+    shown = again.descriptions()
+    if isinstance(said, list) and len(said) == 1:
+        assert shown == [str(said[0])]
+    else:
+        assert shown == expected
+    for line in _header(again):
+        assert "\n" not in line and "\x1b" not in line
+    assert again.candidate == st.candidate and again.ops == st.ops  # nothing else moved
