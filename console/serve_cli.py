@@ -9,8 +9,10 @@ it writes nothing on the serving host (no mark kept, no export, no theme saved).
 - It binds to 127.0.0.1 unless ``--host`` says otherwise (a warning then says that
   anyone with the URL can watch).
 - A token is drawn for each run (``secrets``, 192 bits); the page and the websocket
-  answer 403 without it. The first line printed is the full URL, token included.
-- ``--port 0`` (the default) takes a free port.
+  answer 403 without it. The first line printed is the full URL, token included; it is
+  printed once the server listens, so the URL answers as soon as it is shown.
+- ``--port 0`` (the default) takes a free port: the socket is bound before the URL is
+  made, so no other program can take the port in between.
 """
 
 from __future__ import annotations
@@ -72,11 +74,25 @@ def loopback(host: str) -> bool:
         return False
 
 
-def free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to *host*:*port* (0: a free port), ready for the server."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ValidationError(f"--host: cannot resolve {visible(host)!r}: {exc.strerror}",
+                              "--host", "give an address, e.g. 127.0.0.1") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ValidationError(f"cannot listen on {visible(host)} port {port}: {exc.strerror}",
+                              "--port", "choose another --port, or 0 for a free one") from exc
+    sock.setblocking(False)
+    return sock
 
 
 def spectator_command(args: argparse.Namespace) -> str:
@@ -99,7 +115,13 @@ def url_host(host: str) -> str:
 
 
 def make_server(command: str, host: str, port: int, token: str, title: str) -> Any:
-    """The textual-serve server, with the token checked on the page and the websocket."""
+    """The textual-serve server, with the token checked on the page and the websocket.
+
+    Its ``serve_on(sock, ready)`` serves on an already bound socket and calls *ready*
+    once the server accepts connections."""
+    import asyncio
+    import signal
+
     import aiohttp_jinja2
     import jinja2
     from aiohttp import web
@@ -148,6 +170,15 @@ def make_server(command: str, host: str, port: int, token: str, title: str) -> A
                 raise web.HTTPForbidden(text=FORBIDDEN)
             return await self.handle_websocket(request)
 
+        def serve_on(self, sock: socket.socket, ready: Any) -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_exit)
+            # aiohttp calls print once every site listens: that is when the URL works
+            web.run_app(self._make_app(), sock=sock, handle_signals=False, loop=loop,
+                        print=lambda *_: ready())
+
     return SpectatorServer(command, host=host, port=port, title=title,
                            public_url=f"http://{url_host(host)}:{port}")
 
@@ -168,15 +199,22 @@ def run(args: argparse.Namespace) -> int:
     if not (target.socket or target.url):
         print(f"haconsole: {NOTHING_FOUND}", file=sys.stderr)
         return ExitStatus.ERROR
-    port = args.port or free_port(host)
+    sock = listening_socket(host, args.port)
+    port = int(sock.getsockname()[1])
     token = secrets.token_urlsafe(24)
     command = spectator_command(args)
-    print(f"http://{url_host(host)}:{port}/?token={token}", flush=True)
-    print(visible(f"haconsole: serving {target.name} to browsers as a read-only spectator "
-                  "console; ctrl+c stops"), file=sys.stderr, flush=True)
-    if not loopback(host):
-        print(visible(f"haconsole: warning: listening on {host}: anyone who can reach it "
-                      "and has the URL can watch"), file=sys.stderr, flush=True)
-    make_server(command, host, port, token,
-                title=f"haconsole — {target.name} (spectator)").serve()
+
+    def ready() -> None:
+        print(f"http://{url_host(host)}:{port}/?token={token}", flush=True)
+        print(visible(f"haconsole: serving {target.name} to browsers as a read-only "
+                      "spectator console; ctrl+c stops"), file=sys.stderr, flush=True)
+        if not loopback(host):
+            print(visible(f"haconsole: warning: listening on {host}: anyone who can reach "
+                          "it and has the URL can watch"), file=sys.stderr, flush=True)
+
+    try:
+        make_server(command, host, port, token,
+                    title=f"haconsole — {target.name} (spectator)").serve_on(sock, ready)
+    finally:
+        sock.close()
     return ExitStatus.OK
