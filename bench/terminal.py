@@ -230,12 +230,20 @@ def _median(values: list[float]) -> float | None:
 
 
 def first_paint(inst: Instance, runs: int, interval: float = 1.0) -> dict[str, Any]:
-    """Seconds from spawning the console to data rows on screen, ``runs`` times."""
+    """Seconds from spawning the console to data rows on screen, ``runs`` times, and
+    the time ``show stat`` takes to dump every row (wall, read whole, before each run):
+    the goal is a ratio of the two."""
+    from bench.haproxy_env import send
+
     times: list[float] = []
+    dumps: list[float] = []
     first_poll: list[float] = []
     started: list[float] = []
     poll_started: list[float] = []
     for _ in range(runs):
+        t = time.monotonic()
+        send(inst.socket, "show stat")
+        dumps.append(time.monotonic() - t)
         tmux = Tmux()
         log = os.path.join(tmux.dir, "polls.log")
         try:
@@ -255,7 +263,10 @@ def first_paint(inst: Instance, runs: int, interval: float = 1.0) -> dict[str, A
         finally:
             tmux.stop()
         time.sleep(0.5)
-    return {"runs": times, "median_s": _median(times), "max_s": max(times) if times else None,
+    median, dump = _median(times), _median(dumps)
+    return {"runs": times, "median_s": median, "max_s": max(times) if times else None,
+            "dump_runs": dumps, "dump_median_s": dump,
+            "ratio_to_dump": None if median is None or not dump else median / dump,
             "python_started_s": _median(started), "first_poll_started_s": _median(poll_started),
             "first_poll_done_s": _median(first_poll)}
 

@@ -313,7 +313,9 @@ def check_real(binaries: list[str]) -> list[str]:
 
 def check_partial_real(binary: str | None) -> None:
     """On a real HAProxy: a partial poll with every row on screen reads what a full
-    poll reads (clock fields aside: the two are a few ms apart)."""
+    poll reads (clock fields aside: the two are a few ms apart); a first look shows
+    the frontend and backend rows of the full poll that follows it, and counts the
+    servers that serve as the backends' ``act`` + ``bck`` do."""
     import asyncio
 
     from bench.haproxy_env import instance
@@ -335,8 +337,23 @@ def check_partial_real(binary: str | None) -> None:
             fb = {k: v for k, v in b.fields.items() if k not in CLOCK_FIELDS}
             assert fa == fb and a.status == b.status, (a.key, fa, fb)
 
+    async def first_look(sock: str) -> None:
+        source = SocketSource(RuntimeClient(sock))
+        source.visible, source.first_look_from = lambda: [], 1
+        look = await source.fetch()
+        full = await source.fetch()
+        assert look.first_look is not None and full.first_look is None
+        proxies = [r.key for r in full.rows if r.type in ("frontend", "backend")]
+        assert [r.key for r in look.rows] == proxies
+        assert look.first_look == sum(int(r.get("act") or 0) + int(r.get("bck") or 0)
+                                      for r in full.backends) > 0
+        assert sum(1 for r in full.servers if r.get("status") not in ("DOWN", "MAINT")) \
+            == look.first_look
+        assert (await source.fetch()).first_look is None  # only the first poll looks
+
     with instance(200, binary=binary, aged=False) as inst:
         asyncio.run(run(inst.socket))
+        asyncio.run(first_look(inst.socket))
 
 
 def main(argv: list[str]) -> int:

@@ -464,7 +464,7 @@ class Snapshot:
 
     ``held``: the rows this poll did not read again (a partial poll of a large
     instance, see :mod:`console.haproxy.partial_poll`), by key, with the monotonic time
-    they were read; every other row was read at ``taken_at``.
+    they were read; every other row was read at ``taken_at``. ``first_look``: see below.
     """
 
     taken_at: float
@@ -473,6 +473,10 @@ class Snapshot:
     rows: tuple[Row, ...]
     held: Mapping[tuple[str, str], float] = field(default_factory=dict, repr=False,
                                                   compare=False)
+    first_look: int | None = field(default=None, repr=False, compare=False)
+    """Set on the first look at a large instance: its frontend and backend rows only,
+    read before the full dump; the value is the servers counted serving in its
+    backends (``act`` + ``bck``). Shown, never compared nor counted as a poll."""
     _index: dict[tuple[str, str], Row] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -27,12 +27,14 @@ from console.haproxy.limits import current as current_limits
 from console.haproxy.model import ProcessInfo, Release, Row, Snapshot, SnapshotBuilder
 from console.haproxy.parsers import parse_info
 from console.haproxy.partial_poll import (
+    FIRST_LOOK_SERVERS,
     SWEEP,
     PartialState,
     cadence,
     joined,
     merge,
     plan,
+    serving_servers,
     sweep_due,
 )
 from console.haproxy.transport import RuntimeClient
@@ -87,6 +89,8 @@ class SocketSource:
         self.visible: Callable[[], Collection[tuple[str, str]] | None] | None = None
         self.partial = PartialState(release=release)
         self._period: float | None = None  # the poller's time between polls, when told
+        self.looked = False  # the first poll's sweep was read (see _first_look_due)
+        self.first_look_from = FIRST_LOOK_SERVERS
 
     def period(self, interval: float) -> float | None:
         """The time the poller should leave between two polls' starts (None: its
@@ -102,6 +106,15 @@ class SocketSource:
         shown = self._shown()
         if shown is not None:
             return await self._fetch_partial(taken, shown)
+        if self._first_look_due():
+            self.looked = True
+            info_text, sweep_text = await asyncio.gather(self.client.run("show info"),
+                                                         self.client.run(SWEEP))
+            sweep = await self._rows(self.partial.sweep, sweep_text)
+            serving = serving_servers(sweep)
+            if serving >= self.first_look_from:
+                return Snapshot(taken, time.time(), ProcessInfo.from_info(parse_info(info_text)),
+                                sweep, first_look=serving)
         info_text, stat_text = await asyncio.gather(self.client.run("show info"),
                                                     self.client.run("show stat"))
         snap = await self._parse_full(info_text, stat_text, taken)
@@ -112,6 +125,12 @@ class SocketSource:
         if len(stat_text) > PARSE_IN_THREAD_BYTES or self._building.locked():
             return await asyncio.to_thread(self.parse, info_text, stat_text, taken)
         return self.parse(info_text, stat_text, taken)
+
+    def _first_look_due(self) -> bool:
+        """The first poll of a console (the UI tells :attr:`visible`) whose answers are
+        not recorded: the sweep comes first, and a large instance is shown from it."""
+        return not self.looked and self.visible is not None and "parse" not in vars(self) \
+            and self.partial.last is None
 
     def _shown(self) -> Collection[tuple[str, str]] | None:
         """The rows on screen when this poll may be partial, else None."""
@@ -227,11 +246,13 @@ class PollStatus:
     failures: int = 0
     interval: float = DEFAULT_INTERVAL  # the effective interval (stretched when polls are slow)
     stretched: bool = False
-    last_duration: float = 0.0
+    last_duration: float = 0.0  # the last poll's fetch
+    last_work: float = 0.0  # the last refresh: its fetch, then showing it
     polls: int = 0
     history: list[float] = field(default_factory=list)
     deadline: float = 20.0  # a poll running this long is abandoned (a failure)
     waiting_since: float | None = None  # monotonic start of a late poll still running
+    reading: int | None = None  # a first look is shown, every server being read (serving)
 
     def stale_for(self, now: float | None = None) -> float | None:
         if self.last_ok is None:
@@ -330,6 +351,14 @@ class Poller:
             self.on_status(st, events)
             return None
         duration = time.monotonic() - started
+        if snap.first_look is not None:  # shown; the full read follows at once
+            self._reachable = True
+            st.failures, st.last_error, st.retry_in = 0, None, None
+            st.state, st.reading = "live", snap.first_look
+            self.on_status(st, [])
+            self.on_snapshot(snap, [])
+            return snap
+        st.reading = None
         events = [] if self._reachable else [connection_event(True, self.source.where)]
         self._reachable = True
         if self.last is not None:
@@ -341,13 +370,15 @@ class Poller:
         st.last_ok = time.monotonic()
         st.last_duration = duration
         st.polls += 1
-        # Stretch the interval when a poll takes more than 80 % of it.
-        if duration > 0.8 * self.interval:
-            st.interval, st.stretched = round(duration * 1.5, 2), True
-        else:
-            st.interval, st.stretched = self.interval, False
         st.state = "live"
         self.on_snapshot(snap, events)
+        # Stretch the interval when a refresh (the poll, then showing it: on a large
+        # instance most of the time goes there) takes more than 80 % of it.
+        work = st.last_work = time.monotonic() - started
+        if work > 0.8 * self.interval:
+            st.interval, st.stretched = round(work * 1.5, 2), True
+        else:
+            st.interval, st.stretched = self.interval, False
         self.on_status(st, [])
         return snap
 
@@ -364,10 +395,12 @@ class Poller:
             snap = await self.poll_once()
             if snap is None:
                 delay = self.status.retry_in or 1.0
+            elif snap.first_look is not None:
+                continue  # every server, now
             elif self.status.stretched:
-                delay = self.status.interval - self.status.last_duration
+                delay = self.status.interval - self.status.last_work
             else:  # keep the cadence: the interval counts from the start of the poll
-                delay = max(self.period() - self.status.last_duration, 0.05)
+                delay = max(self.period() - self.status.last_work, 0.05)
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:

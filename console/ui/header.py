@@ -96,9 +96,12 @@ class HeaderBar(Widget):
             return text
         if st.state == "live":
             text = Text("● live", style=style.get("up", Style(bold=True)))
+            if st.reading is not None:
+                text.append(f"  frontends and backends only: reading every server "
+                            f"({st.reading:,} serving)…", style=style.get("transition"))
             if st.stretched:
-                text.append(f"  interval stretched to {st.interval:g}s (polls take "
-                            f"{st.last_duration:.1f}s)", style=style.get("transition"))
+                text.append(f"  interval stretched to {st.interval:g}s (a refresh takes "
+                            f"{st.last_work:.1f}s)", style=style.get("transition"))
             return text
         if st.state == "paused":
             return Text("‖ paused (p to resume)", style=style.get("drain", Style(bold=True)))

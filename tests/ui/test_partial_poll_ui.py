@@ -42,3 +42,37 @@ async def test_partial_polls_read_the_rows_on_screen() -> None:
         await pilot.press("w")  # what's hurting: ranks every row
         await pilot.pause(0.1)
         assert source.visible() is None
+
+
+async def test_a_large_instance_is_shown_from_its_first_look() -> None:
+    """The first poll of a large instance reads the sweep first: its frontends and
+    backends are on screen at once, the header says every server is being read, and
+    nothing else works from that partial picture (no snapshot for actions, marks or
+    drift; no event) until the full read that follows at once."""
+    answers = StatAnswers(read("2.8", "show_stat.txt"), read("2.8", "show_info.txt"))
+    source = SocketSource(answers)  # type: ignore[arg-type]
+    source.first_look_from = 1
+    app = HAConsoleApp(target(), source=source, level="admin")
+    app.target.interval = 3600
+    seen: list[tuple[int | None, list[str], str, bool, int]] = []
+    async with app.run_test(size=(120, 30)) as pilot:
+        monitor = app.monitor
+        show = monitor.show_snapshot
+
+        def spy(snap, events):  # type: ignore[no-untyped-def]
+            show(snap, events)
+            seen.append((snap.first_look, [r.type for r in monitor.table._model.rows.values()],
+                         str(monitor.header.render()), monitor.snapshot is None, len(events)))
+
+        monitor.show_snapshot = spy  # type: ignore[method-assign]
+        for _ in range(100):
+            if monitor.snapshot is not None:
+                break
+            await pilot.pause(0.05)
+    assert answers.commands[:4] == ["show info", "show stat -1 3 -1", "show info", "show stat"]
+    (look, look_types, look_header, no_snap, look_events), full = seen[0], seen[1]
+    assert look is not None and look > 0 and no_snap and look_events == 0
+    assert set(look_types) == {"frontend", "backend"}
+    assert f"reading every server ({look:,} serving)" in look_header
+    assert full[0] is None and "server" in full[1] and not full[3]
+    assert "reading every server" not in full[2] and full[4] > 0  # the events at start

@@ -300,3 +300,15 @@ def test_the_poller_polls_at_the_period_its_source_asks_for() -> None:
     assert poller.period() == pytest.approx(0.9)
     poller.set_interval(0.5)
     assert poller.period() == 0.5
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_serving_servers_is_the_backends_act_plus_bck(version: str) -> None:
+    snap = snapshot(read(version, "show_stat.txt"))
+    want = sum(int(r.get("act") or 0) + int(r.get("bck") or 0) for r in snap.backends)
+    assert partial_poll.serving_servers(snap.rows) == want > 0
+    # a value that is not a plain number counts for nothing, never raises
+    backend = snap.backends[0]
+    odd = edited(version, {backend.key: {"act": "x", "bck": "１"}})
+    assert partial_poll.serving_servers(snapshot(odd).rows) == want - (
+        int(backend.get("act") or 0) + int(backend.get("bck") or 0))

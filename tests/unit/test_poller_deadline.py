@@ -69,3 +69,19 @@ def test_the_default_deadline_follows_the_configured_exchange_deadline() -> None
         assert current().timeout == 4 and poller.deadline == 8
     finally:
         reset()
+
+
+async def test_a_refresh_slow_to_show_stretches_the_interval() -> None:
+    """A fast poll whose showing is slow (a large instance's table, rates and history)
+    stretches the interval too: the header then says how long a refresh takes, instead
+    of "live" at an interval that is not kept."""
+    told: list[tuple[bool, float]] = []
+    poller = Poller(CapturedSource(), 0.2, on_snapshot=lambda s, e: time.sleep(0.3),
+                    on_status=lambda st, e: told.append((st.stretched, st.interval)))
+    assert await poller.poll_once() is not None
+    st = poller.status
+    assert st.last_duration < 0.2 <= 0.3 <= st.last_work
+    assert st.stretched and st.interval >= 0.45 and told[-1] == (True, st.interval)
+    fast = Poller(CapturedSource(), 0.2, on_snapshot=lambda s, e: None)
+    await fast.poll_once()
+    assert not fast.status.stretched and fast.status.interval == 0.2

@@ -254,6 +254,13 @@ class MonitorScreen(Screen[None]):
         return self.table.on_screen()
 
     def show_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
+        if snap.first_look is not None:
+            # a large instance's frontends and backends, while every server is read:
+            # only the table shows them; there is no snapshot yet for the rest (no
+            # action, mark, drift or event works from a partial picture)
+            self.table.set_snapshot(snap, {})
+            self.header.update_state(snapshot=snap)
+            return
         self.prev, self.snapshot = self.snapshot, snap
         if self.prev is None:
             self.stats.restore_mark()
