@@ -95,7 +95,8 @@ def diff(prev: Snapshot | None, cur: Snapshot, now: float | None = None) -> list
                             f"(was {prev.info.pid})", old=str(prev.info.pid),
                             new=str(cur.info.pid)))
     index = prev._index
-    for row in cur.rows:
+    merged = cur.merged_from(prev)  # the same keys; the rows not read again: prev's own
+    for row in cur.changed_rows(prev):
         old = index.get(row.key)
         if old is not None and same_content(old, row):
             continue  # same content (statuses and checks included): nothing to report
@@ -120,7 +121,7 @@ def diff(prev: Snapshot | None, cur: Snapshot, now: float | None = None) -> list
                                 f"{_what(row)} check {old.check_status} → {row.check_status}",
                                 row.proxy, row.name, old.check_status, row.check_status))
     current = cur._index
-    for row in prev.rows:
+    for row in () if merged else prev.rows:
         if row.key not in current and row.type in ("server", "backend", "frontend"):
             events.append(Event(t, "removed", "warning", f"{_what(row)} is gone",
                                 row.proxy, row.name, row.status.raw, None))

@@ -10,7 +10,7 @@ import csv
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -477,10 +477,36 @@ class Snapshot:
     """Set on the first look at a large instance: its frontend and backend rows only,
     read before the full dump; the value is the servers counted serving in its
     backends (``act`` + ``bck``). Shown, never compared nor counted as a poll."""
-    _index: dict[tuple[str, str], Row] = field(init=False, repr=False, compare=False)
+    fresh: tuple[tuple[str, str], ...] | None = field(default=None, repr=False,
+                                                     compare=False)
+    """Set on a snapshot merged from the one taken at :attr:`base_at` (a partial
+    poll): the keys of the rows read again, in the rows' order; every other row is
+    that snapshot's own :class:`Row`, held. The steps after the poll read only these
+    rows then (:meth:`changed_rows`)."""
+    base_at: float | None = field(default=None, repr=False, compare=False)
+    _index: dict[tuple[str, str], Row] = field(default_factory=dict, repr=False,
+                                               compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", {r.key: r for r in self.rows})
+        if not self._index:
+            object.__setattr__(self, "_index", {r.key: r for r in self.rows})
+
+    def merged_from(self, prev: Snapshot | Counters | None) -> bool:
+        """This snapshot is ``prev`` with only the rows of :attr:`fresh` read again."""
+        return self.fresh is not None and isinstance(prev, Snapshot) and \
+            self.base_at == prev.taken_at
+
+    def changed_rows(self, prev: Snapshot | Counters | None) -> Iterable[Row]:
+        """The rows that may differ from ``prev``'s, in order: the fresh ones when this
+        snapshot was merged from ``prev``, else every row."""
+        return self.fresh_rows() if self.merged_from(prev) else self.rows
+
+    def fresh_rows(self) -> Sequence[Row]:
+        """The rows read by the poll of this snapshot, in order (see :attr:`fresh`)."""
+        if self.fresh is None:
+            return self.rows
+        index = self._index
+        return [index[key] for key in self.fresh]
 
     @classmethod
     def from_rows(cls, rows: Iterable[Row | dict[str, str]], info: ProcessInfo | None = None,
@@ -823,7 +849,8 @@ class Rates:
         return getattr(self, name) if name in RATE_FIELDS else None
 
 
-def rates(prev: Snapshot | Counters, cur: Snapshot) -> dict[tuple[str, str], Rates]:
+def rates(prev: Snapshot | Counters, cur: Snapshot, only: Iterable[Row] | None = None
+          ) -> dict[tuple[str, str], Rates]:
     """Rates for every row present in both snapshots; empty if no time passed.
     ``prev`` may be the :class:`Counters` of the earlier snapshot.
 
@@ -835,6 +862,9 @@ def rates(prev: Snapshot | Counters, cur: Snapshot) -> dict[tuple[str, str], Rat
     A row held by either snapshot (:attr:`Snapshot.held`) counts over the time between
     its two readings; a row not read again since ``prev`` has no rate here (not a false
     0): the caller keeps the last one it had.
+
+    ``only``: only these rows of ``cur`` (default: those that may differ from
+    ``prev``'s, :meth:`Snapshot.changed_rows`).
     """
     dt = cur.taken_at - prev.taken_at
     if dt <= 0:
@@ -850,7 +880,8 @@ def rates(prev: Snapshot | Counters, cur: Snapshot) -> dict[tuple[str, str], Rat
     held_prev, held_cur = prev.held, cur.held
     per_row = bool(held_prev or held_cur)
     base_dt = dt
-    for row in cur.rows:
+    # merged from prev: a row not read again was read when prev read it (dt 0: no rate)
+    for row in cur.changed_rows(prev) if only is None else only:
         key = row.key
         old: Counted | None = None
         new: Counted | None = None

@@ -142,35 +142,59 @@ class Plan:
     signalled: list[str] = field(default_factory=list)  # backends whose servers moved
 
 
+@dataclass(frozen=True)
+class Layout:
+    """The rows of a snapshot as :func:`plan` reads them (the keys and types do not
+    change between two full dumps: a merge keeps them). It holds the rows' own key
+    objects, no copy."""
+
+    by_proxy: dict[str, list[Key]]  # each proxy's rows' keys, in order
+    proxies: list[Key]  # the frontend and backend rows' keys, in order (repeats kept)
+    others: frozenset[Key]  # the keys of the rows that are not servers
+    iids: dict[str, str] | None  # each proxy's id; None: one is not a plain number
+
+
+def layout_of(snap: Snapshot) -> Layout:
+    by_proxy: dict[str, list[Key]] = {}
+    proxies: list[Key] = []
+    others: set[Key] = set()
+    iids: dict[str, str] | None = {}
+    for row in snap.rows:
+        kind = row.type
+        if kind != "server":
+            others.add(row.key)
+        if kind in ("frontend", "backend"):
+            proxies.append(row.key)
+            iid = _digits(row.get("iid"))
+            if iid is None or iids is None:
+                iids = None
+            else:
+                iids[row.proxy] = iid
+        by_proxy.setdefault(row.proxy, []).append(row.key)
+    return Layout(by_proxy, proxies, frozenset(others), iids)
+
+
 def plan(prev: Snapshot, sweep: tuple[Row, ...] | None, shown: Collection[Key],
-         elapsed: float) -> Plan | None:
+         elapsed: float, layout: Layout | None = None) -> Plan | None:
     """What to read after the sweep, or None when a full dump is needed (the sweep's
     frontends and backends are not those of ``prev``, or an id is not a number).
 
     ``sweep``: its rows, or None for a poll without one (the ids are then those of
     ``prev``). ``shown``: the keys of the rows on screen. ``elapsed``: seconds since
-    ``prev``.
+    ``prev``. ``layout``: ``prev``'s (:func:`layout_of`), when known.
     """
+    if layout is None:
+        layout = layout_of(prev)
     out = Plan()
-    iids: dict[str, str] = {}
-    proxies = (r for r in prev.rows if r.type in ("frontend", "backend")) \
-        if sweep is None else sweep
-    for row in proxies:
-        iid = _digits(row.get("iid"))
-        if iid is None:
-            return None
-        iids[row.proxy] = iid
-        if sweep is not None:
-            out.expected.add(row.key)
-    by_proxy: dict[str, list[Row]] = {}
-    for row in prev.rows:
-        if sweep is not None and row.type in ("frontend", "backend"):
-            if row.key not in out.expected:
-                return None  # a proxy gone
-        by_proxy.setdefault(row.proxy, []).append(row)
-    if sweep is not None and len(out.expected) != sum(
-            1 for r in prev.rows if r.type in ("frontend", "backend")):
-        return None  # a proxy added
+    iids = layout.iids  # (the ids of the proxies do not change until a reload)
+    if iids is None:
+        return None
+    if sweep is not None:
+        out.expected.update(row.key for row in sweep)
+        if len(out.expected) != len(sweep) or len(out.expected) != len(layout.proxies) \
+                or any(key not in out.expected for key in layout.proxies):
+            return None  # a proxy gone or added
+    by_proxy = layout.by_proxy
     shown_by: dict[str, list[Key]] = {}
     for key in dict.fromkeys(shown):  # (the cursor is on screen too)
         if prev.get(*key) is not None:
@@ -182,7 +206,7 @@ def plan(prev: Snapshot, sweep: tuple[Row, ...] | None, shown: Collection[Key],
             return None
         if len(rows) <= WHOLE_PROXY_ROWS:
             out.commands.append(f"show stat {iid} -1 -1")
-            out.expected.update(r.key for r in rows)
+            out.expected.update(rows)
             continue
         for key in keys:
             one = prev.get(*key)
@@ -200,8 +224,9 @@ def plan(prev: Snapshot, sweep: tuple[Row, ...] | None, shown: Collection[Key],
         if servers_moved(prev.get(row.proxy, row.name), row, elapsed):
             out.signalled.append(row.proxy)
             out.commands.append(f"show stat {iids[row.proxy]} 4 -1")
-            out.expected.update(r.key for r in by_proxy.get(row.proxy, ())
-                                if r.type == "server")
+            others = layout.others
+            out.expected.update(key for key in by_proxy.get(row.proxy, ())
+                                if key not in others)
     return out
 
 
@@ -228,25 +253,34 @@ def merge(prev: Snapshot, fresh: Iterable[Row], expected: Collection[Key], *,
           info: ProcessInfo | None, taken_at: float, wall_time: float) -> Snapshot | None:
     """``prev`` with the ``fresh`` rows in place of its own (the later of two rows with
     one key wins); the others held, with the time they were read. None when the fresh
-    rows are not exactly the ``expected`` keys (rows added or gone: a full dump)."""
+    rows are not exactly the ``expected`` keys (rows added or gone: a full dump).
+    Beyond the fresh rows, the work is that of copying two dicts and a list."""
     new: dict[Key, Row] = {}
     for row in fresh:
         new[row.key] = row
     if len(new) != len(expected) or any(k not in new for k in expected):
         return None
-    held_before = prev.held
-    held: dict[Key, float] = {}
-    rows: list[Row] = []
+    rows_of = prev._index
+    if any(k not in rows_of for k in new):
+        return None
     at = prev.taken_at
-    for row in prev.rows:
-        key = row.key
-        got = new.get(key)
-        if got is None:
-            rows.append(row)
-            held[key] = held_before.get(key, at)
-        else:
-            rows.append(got)
-    return Snapshot(taken_at, wall_time, info, tuple(rows), held)
+    held_before = prev.held
+    if prev.fresh is not None:  # held: what prev held, and what it read but this did not
+        held = dict(held_before)
+        for key in prev.fresh:
+            if key not in new:
+                held[key] = at
+    else:
+        held = {key: held_before.get(key, at) for key in rows_of if key not in new}
+    for key in new:
+        held.pop(key, None)
+    get = new.get
+    rows = tuple([get(r.key, r) for r in prev.rows])  # (a key listed twice: each place)
+    index = dict(rows_of)
+    index.update(new)
+    order = tuple(dict.fromkeys(r.key for r in rows if r.key in new))
+    return Snapshot(taken_at, wall_time, info, rows, held, fresh=order, base_at=at,
+                    _index=index)
 
 
 class PartialState:
@@ -268,6 +302,7 @@ class PartialState:
         self.partial_polls = 0
         self.full_polls = 0
         self.reason = ""  # why the last full dump was made
+        self.layout: Layout | None = None  # the same dump's, for plan()
 
     def wanted(self) -> bool:
         """The instance is large enough for partial polls."""
@@ -286,6 +321,7 @@ class PartialState:
 
     def after_full(self, snap: Snapshot, started: float, took: float, reason: str) -> None:
         self.last, self.full_at, self.full_took = snap, started, took
+        self.layout = layout_of(snap) if self.wanted() else None
         self.swept_at = started
         self.full_polls += 1
         self.reason = reason

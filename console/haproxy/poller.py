@@ -151,7 +151,7 @@ class SocketSource:
             sweep: tuple[Row, ...] | None = None
             if sweep_due(taken - state.swept_at, self._period):
                 sweep = await self._rows(state.sweep, await run(SWEEP))
-            todo = plan(prev, sweep, shown, taken - prev.taken_at)
+            todo = plan(prev, sweep, shown, taken - prev.taken_at, state.layout)
             reason = "proxies added or gone"
             if todo is not None:
                 try:

@@ -17,8 +17,9 @@ keeps the last one shown, rather than a 0 that would say its traffic stopped.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
-from console.haproxy.model import Counters, Rates, Snapshot, rate_counters, rates
+from console.haproxy.model import Counters, Rates, Row, Snapshot, rate_counters, rates
 
 DEFAULT_WINDOW = 30.0  # seconds
 
@@ -28,6 +29,9 @@ class RateWindow:
         self.window = window
         self._kept: deque[Counters] = deque()
         self._last: dict[tuple[str, str], Rates] = {}
+        # the base of the last rates, and the time of the snapshot they are of
+        self._base: Counters | None = None
+        self._taken_at: float | None = None
 
     def add(self, snap: Snapshot, instant: dict[tuple[str, str], Rates]
             ) -> dict[tuple[str, str], Rates]:
@@ -36,17 +40,36 @@ class RateWindow:
         last one kept. *instant*: the rates since the refresh before, used when the
         counters were reset."""
         kept = self._kept
-        if kept and _reset(kept[-1], snap):
+        # merged from the last snapshot added: the rows not read again are its own
+        merged = snap.fresh is not None and snap.base_at == self._taken_at
+        if kept and _reset(kept[-1], snap.fresh_rows() if merged else snap.rows):
             kept.clear()
             kept.append(Counters(snap))
+            self._base, self._taken_at = None, snap.taken_at
             return self._hold(snap, instant)
         while len(kept) > 1 and snap.taken_at - kept[1].taken_at >= self.window:
             kept.popleft()
         base = kept[0] if kept else None
-        out = rates(base, snap) if base is not None else {}
+        if base is None:
+            shown = self._hold(snap, {})
+        elif merged and base is self._base and snap.fresh is not None:
+            # against the same base, a row not read again has the rates it had (same
+            # row, same reading time): only the fresh rows are worked out, and what
+            # _hold would keep for the held rows is what was shown for them last time
+            # (what was shown for a row is its rates against the base when it had
+            # some, else the ones _hold kept: _hold would keep the same)
+            fresh = rates(base, snap, snap.fresh_rows())
+            shown = dict(self._last)
+            for key in snap.fresh:
+                shown.pop(key, None)
+            shown.update(fresh)
+            self._last = shown
+        else:
+            shown = self._hold(snap, rates(base, snap))
+        self._base, self._taken_at = base, snap.taken_at
         if not kept or snap.taken_at - kept[-1].taken_at >= self.window / 4:
             kept.append(Counters(snap))
-        return self._hold(snap, out)
+        return shown
 
     def _hold(self, snap: Snapshot, out: dict[tuple[str, str], Rates]
               ) -> dict[tuple[str, str], Rates]:
@@ -67,12 +90,14 @@ class RateWindow:
 
     def clear(self) -> None:
         self._kept.clear()
-        self._last = {}
+        self._last, self._base, self._taken_at = {}, None, None
 
 
-def _reset(before: Counters, snap: Snapshot) -> bool:
-    """The sessions total of a frontend or backend went down: counters were reset."""
-    for row in snap.rows:
+def _reset(before: Counters, rows: Iterable[Row]) -> bool:
+    """The sessions total of a frontend or backend of *rows* went down: counters were
+    reset. (Of a snapshot merged from the last one, its fresh rows are enough: the
+    others were compared with ``before`` or are its own.)"""
+    for row in rows:
         if row.type not in ("frontend", "backend"):
             continue
         old = before.get(row.proxy, row.name)

@@ -17,6 +17,7 @@ from console.haproxy.model import Snapshot, SnapshotBuilder, rates
 from console.haproxy.partial_poll import merge, plan, servers_moved
 from console.haproxy.poller import SocketSource
 from console.haproxy.smoothing import RateWindow
+from console.ui.widgets.table_model import TableModel
 from tests.captured_data import VERSIONS, read
 
 Edits = dict[tuple[str, str], dict[str, str]]
@@ -106,7 +107,13 @@ def test_proxies_added_or_gone_or_odd_ids_need_a_full_dump() -> None:
                      tuple(r for r in prev.rows if r.proxy != "be_dead"))
     assert plan(fewer, sweep, [], 1.0) is None  # a proxy added
     odd = edited("2.8", {("be_app", "BACKEND"): {"iid": "5;x"}})
-    assert plan(prev, sweep_rows(odd), [], 1.0) is None
+    assert plan(snapshot(odd), sweep_rows(text), [], 1.0) is None
+    # the ids sent are those of the last full read (a proxy keeps its id until a
+    # reload, which is a full read): an odd id in a sweep is never sent
+    every = [r.key for r in prev.rows]
+    todo = plan(prev, sweep_rows(odd), every, 1.0)
+    assert todo is not None and todo.commands
+    assert all(re.fullmatch(r"show stat [0-9]+ -?[0-9]+ -?[0-9]+", c) for c in todo.commands)
 
 
 def test_merge_holds_the_rows_not_read_and_refuses_rows_added_or_gone() -> None:
@@ -312,3 +319,101 @@ def test_serving_servers_is_the_backends_act_plus_bck(version: str) -> None:
     odd = edited(version, {backend.key: {"act": "x", "bck": "１"}})
     assert partial_poll.serving_servers(snapshot(odd).rows) == want - (
         int(backend.get("act") or 0) + int(backend.get("bck") or 0))
+
+
+def growing_texts(text: str, steps: int) -> list[str]:
+    """``text`` then ``steps`` versions a second apart: clocks tick, a fifth of the
+    rows count more sessions and requests (counters only grow: no reset), a tenth
+    change state."""
+    import random
+
+    from bench.verify import _split
+
+    head, rows = _split(text)
+    header = head[2:].split(",")
+    rng = random.Random(11)
+    counts = [{f: int(v) if v.isascii() and v.isdigit() else 0
+               for f, v in zip(header, line.split(","), strict=False)
+               if f in ("stot", "req_tot")} for line in rows]
+    out = [text]
+    for step in range(1, steps + 1):
+        lines = []
+        for n, line in enumerate(rows):
+            changes = {"lastchg": str(100 + step)}
+            if rng.random() < 0.2:
+                for f in counts[n]:
+                    counts[n][f] += rng.randint(1, 50)
+                    changes[f] = str(counts[n][f])
+            if rng.random() < 0.1:
+                changes["status"] = rng.choice(["UP", "DOWN", "MAINT", "UP 1/3"])
+            lines.append(_set(line, header, **changes))
+        out.append(head + "\n" + "\n".join(lines) + "\n\n")
+    return out
+
+
+SKIPPED = (3, 9, 15)
+"""Polls whose snapshot the rate window and the table never see."""
+
+
+def _plain(snap: Snapshot) -> Snapshot:
+    """``snap`` without what says it was merged (its steps then read every row)."""
+    return Snapshot(snap.taken_at, snap.wall_time, snap.info, snap.rows, snap.held)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_after_a_merged_poll_the_fresh_rows_alone_give_every_rate_and_event(
+        version: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rates, the rate window, events and the table's model of a snapshot merged from
+    the last one read only its fresh rows: they are those of the same snapshot read row
+    by row."""
+    info = read(version, "show_info.txt")
+    texts = growing_texts(read(version, "show_stat.txt"), 20)
+    answers = StatAnswers(texts[0], info)
+    source = SocketSource(answers)  # type: ignore[arg-type]
+    source.partial.from_rows = 0
+    monkeypatch.setattr(partial_poll, "WHOLE_PROXY_ROWS", 0)  # servers read one by one
+    held = memo = 0
+    # a window of 12 s at a poll a second: the base stays for some polls, then moves
+    fast_window, plain_window = RateWindow(window=12.0), RateWindow(window=12.0)
+    fast_table, plain_table = TableModel(), TableModel()
+    plain_table.quick = fast_table.quick = "problems"
+    prev: Snapshot | None = None
+    older: Snapshot | None = None
+    merged = 0
+    for i, text in enumerate(texts):
+        answers.set(text)
+        keys = [k for k in (source.partial.last.rows if source.partial.last else ())]
+        shown = [r.key for n, r in enumerate(keys) if n % 4 == i % 4]
+        source.visible = lambda shown=shown: shown  # type: ignore[misc]
+        snap = await source.fetch()
+        object.__setattr__(snap, "taken_at", 100.0 + i)
+        plain = _plain(snap)
+        held += len(snap.held)
+        if prev is not None:
+            merged += snap.merged_from(prev)
+            instant = rates(prev, snap)
+            assert instant == rates(_plain(prev), plain)
+            assert diff(prev, snap, now=0.0) == diff(_plain(prev), plain, now=0.0)
+        else:
+            instant = {}
+        if older is not None:  # not the snapshot this one was merged from: every row
+            assert not snap.merged_from(older)
+            assert rates(older, snap) == rates(_plain(older), plain)
+            assert diff(older, snap, now=0.0) == diff(_plain(older), plain, now=0.0)
+        older = prev
+        if i in SKIPPED:  # a snapshot the window and the table never see
+            prev = snap
+            continue
+        kept = fast_window._kept
+        memo += bool(kept) and kept[0] is fast_window._base and \
+            snap.base_at == fast_window._taken_at  # (against the same base)
+        smoothed = fast_window.add(snap, instant)
+        assert smoothed == plain_window.add(plain, instant)
+        drawn = shown[:5]
+        assert fast_table.update(snap, smoothed, drawn) == plain_table.update(
+            plain, smoothed, drawn)
+        assert list(fast_table.rows) == list(plain_table.rows)  # the same keys, in order
+        assert all(row is plain_table.rows[k] for k, row in fast_table.rows.items())
+        assert fast_table.lines == plain_table.lines
+        prev = snap
+    assert merged >= 18 and held > 100 and memo >= 3

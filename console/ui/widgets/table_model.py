@@ -92,6 +92,7 @@ class TableModel:
         self._hot: frozenset[Key] = frozenset()  # servers with 5xx well above their backend
         self._sort_values: dict[Key, Any] = {}
         self._summaries: dict[str, str] = {}
+        self._taken_at: float | None = None  # of the snapshot the rows are of
 
     # ----------------------------------------------------------------- data
 
@@ -106,13 +107,23 @@ class TableModel:
         """
         old_rows, old_rates, new_rows = self.rows, self.rates, snapshot.rows
         order = self.order
-        if len(order) != len(new_rows) or not all(
-                r.key == k for r, k in zip(new_rows, order, strict=True)):
-            order = [r.key for r in new_rows]  # else: keep the same key objects
-        rows = dict(zip(order, new_rows, strict=True))
+        fresh = snapshot.fresh if snapshot.base_at is not None and \
+            snapshot.base_at == self._taken_at else None
+        if fresh is not None:
+            # merged from the snapshot taken last: the same keys in the same order, and
+            # the rows not read again are those already held here
+            rows = dict(old_rows)
+            for key, row in zip(fresh, snapshot.fresh_rows(), strict=True):
+                rows[key] = row
+        else:
+            if len(order) != len(new_rows) or not all(
+                    r.key == k for r, k in zip(new_rows, order, strict=True)):
+                order = [r.key for r in new_rows]  # else: keep the same key objects
+            rows = dict(zip(order, new_rows, strict=True))
+        self._taken_at = snapshot.taken_at
         status_changed: set[Key] = set()
-        for key, row in rows.items():
-            prev = old_rows.get(key)
+        for key in rows if fresh is None else fresh:
+            prev, row = old_rows.get(key), rows[key]
             if prev is not None and prev.status is not row.status and prev.status != row.status:
                 status_changed.add(key)
         self.rows, self.rates = rows, rates or {}
