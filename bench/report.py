@@ -191,6 +191,8 @@ ROWS: list[tuple[str, Any]] = [
     ("key→screen filter ms churn (med/p95)",
      lambda r: _mp(_get(r, "inprocess", "churn", "keys", "filter_ms"), 1)),
     ("first data painted s (tmux, median)", lambda r: _f(_get(r, "start", "median_s"), 2)),
+    ("  server rows too s (tmux, median)",
+     lambda r: _f(_get(r, "start", "servers_median_s"), 2)),
     ("  / one show stat dump (its time)",
      lambda r: "-" if _get(r, "start", "ratio_to_dump") is None else
      f"{_get(r, 'start', 'ratio_to_dump'):.1f}x ({_f(_get(r, 'start', 'dump_median_s'), 2)} s)"),

@@ -131,14 +131,27 @@ def _size(path: str) -> int:
 
 
 def wait_for_data(tmux: Tmux, timeout: float, step: float = 0.01) -> float | None:
-    """Monotonic time at which the screen first showed data rows (None: never)."""
+    """Monotonic time at which the screen first showed data rows, a backend's and a
+    server's (None: never)."""
+    return wait_for_rows(tmux, timeout, step)[1]
+
+
+def wait_for_rows(tmux: Tmux, timeout: float, step: float = 0.01
+                  ) -> tuple[float | None, float | None]:
+    """Monotonic times at which the screen first showed a backend's row (the first
+    data: a large instance's first look shows its frontends and backends), then a
+    server's row too (None: never)."""
     deadline = time.monotonic() + timeout
+    proxy = None
+    backend, server = _DATA_ROWS
     while time.monotonic() < deadline:
         screen = tmux.capture()
-        if all(p.search(screen) for p in _DATA_ROWS):
-            return time.monotonic()
+        if proxy is None and backend.search(screen):
+            proxy = time.monotonic()
+        if proxy is not None and server.search(screen):
+            return proxy, time.monotonic()
         time.sleep(step)
-    return None
+    return proxy, None
 
 
 @dataclass
@@ -230,12 +243,14 @@ def _median(values: list[float]) -> float | None:
 
 
 def first_paint(inst: Instance, runs: int, interval: float = 1.0) -> dict[str, Any]:
-    """Seconds from spawning the console to data rows on screen, ``runs`` times, and
-    the time ``show stat`` takes to dump every row (wall, read whole, before each run):
-    the goal is a ratio of the two."""
+    """Seconds from spawning the console to data rows on screen (a backend's row: the
+    first look of a large instance), then to server rows too, ``runs`` times, and the
+    time ``show stat`` takes to dump every row (wall, read whole, before each run): the
+    goal is a ratio of the first and the last."""
     from bench.haproxy_env import send
 
     times: list[float] = []
+    with_servers: list[float] = []
     dumps: list[float] = []
     first_poll: list[float] = []
     started: list[float] = []
@@ -249,9 +264,11 @@ def first_paint(inst: Instance, runs: int, interval: float = 1.0) -> dict[str, A
         try:
             spawned = time.monotonic()
             tmux.start(console_argv(log, inst.socket, interval))
-            shown = wait_for_data(tmux, 60.0)
+            shown, servers = wait_for_rows(tmux, 60.0)
             if shown is not None:
                 times.append(shown - spawned)
+            if servers is not None:
+                with_servers.append(servers - spawned)
             polls = _polls(log)
             if polls:
                 first_poll.append(float(polls[0][1]) - spawned)
@@ -265,6 +282,7 @@ def first_paint(inst: Instance, runs: int, interval: float = 1.0) -> dict[str, A
         time.sleep(0.5)
     median, dump = _median(times), _median(dumps)
     return {"runs": times, "median_s": median, "max_s": max(times) if times else None,
+            "servers_runs": with_servers, "servers_median_s": _median(with_servers),
             "dump_runs": dumps, "dump_median_s": dump,
             "ratio_to_dump": None if median is None or not dump else median / dump,
             "python_started_s": _median(started), "first_poll_started_s": _median(poll_started),

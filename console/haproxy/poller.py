@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 BACKOFF_MAX = 30.0
 PARSE_IN_THREAD_BYTES = 256 * 1024  # parse big answers off the event loop
+FIRST_LOOK_PAINT = 0.3
+"""Seconds left to the screen to show a first look before every server is read (the
+read and its parse would hold the event loop and the GIL while it paints)."""
 
 
 def default_deadline() -> float:
@@ -281,6 +284,9 @@ class Poller:
         self.paused = False
         self._wake = asyncio.Event()
         self._reachable = True
+        # awaited after a first look is shown, before every server is read (the UI:
+        # until the screen is drawn); None: FIRST_LOOK_PAINT seconds
+        self.first_look_shown: Callable[[], Awaitable[None]] | None = None
 
     def refresh_now(self) -> None:
         self._wake.set()
@@ -395,8 +401,11 @@ class Poller:
             snap = await self.poll_once()
             if snap is None:
                 delay = self.status.retry_in or 1.0
-            elif snap.first_look is not None:
-                continue  # every server, now
+            elif snap.first_look is not None:  # shown first, then every server read
+                if self.first_look_shown is not None:
+                    await self.first_look_shown()
+                    continue
+                delay = FIRST_LOOK_PAINT
             elif self.status.stretched:
                 delay = self.status.interval - self.status.last_work
             else:  # keep the cadence: the interval counts from the start of the poll

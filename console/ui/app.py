@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -136,6 +137,7 @@ class HAConsoleApp(App[int], inherit_bindings=False):
         self.source = source or self._make_source()
         self.poller = Poller(self.source, target.interval, on_snapshot=self._on_snapshot,
                              on_status=self._on_status)
+        self.poller.first_look_shown = self._painted
         self.level: str | None = level
         # a spectator (haconsole serve) watches: no change, nothing written on this host
         self.spectator = spectator
@@ -314,6 +316,16 @@ class HAConsoleApp(App[int], inherit_bindings=False):
             self._gc_frozen = True
             self.call_after_refresh(_settle_gc)
         self.monitor.show_snapshot(snap, events)
+
+    async def _painted(self) -> None:
+        """Once the screen has been drawn (a first look, before every server is read:
+        that read would hold the event loop while it paints), at most 2 s."""
+        drawn = asyncio.Event()
+        self.call_after_refresh(drawn.set)
+        try:
+            await asyncio.wait_for(drawn.wait(), 2.0)
+        except TimeoutError:
+            pass
 
     def _on_status(self, status: PollStatus, events: list[Event]) -> None:
         self.monitor.show_status(status, events)
