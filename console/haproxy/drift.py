@@ -200,12 +200,20 @@ async def read_drift(client: Any, files: Sequence[str]) -> list[DriftItem]:
     """The drift between the running servers (``show servers state`` through *client*)
     and the configuration's *files*, read in HAProxy's order.
 
-    The files are read, and the answer parsed and compared, in a thread: at 100,000
-    servers that is seconds, which the event loop (the screen, the keys) does not
-    wait for."""
-    named = await asyncio.to_thread(_read_files, files)
+    A large answer (:data:`DRIFT_IN_THREAD_BYTES`) is parsed and compared in a thread:
+    at 100,000 servers that is seconds, which the event loop (the screen, the keys)
+    does not wait for. A smaller one is worked on at once (a thread's own memory
+    would cost more than the wait)."""
+    named = _read_files(files)
     answer = await client.run("show servers state")
-    return await asyncio.to_thread(_drift_of, named, answer)
+    if len(answer) > DRIFT_IN_THREAD_BYTES:
+        return await asyncio.to_thread(_drift_of, named, answer)
+    return _drift_of(named, answer)
+
+
+DRIFT_IN_THREAD_BYTES = 4 << 20
+"""``show servers state`` answers above this size (about 25,000 servers) are worked
+on in a thread."""
 
 
 def _read_files(files: Sequence[str]) -> list[tuple[str, bytes]]:

@@ -93,3 +93,16 @@ def test_haproxy_cost_is_a_run_of_its_own_judged_as_a_ratio_against_hatop() -> N
     assert target["met"] is True and target["limit"] == "<= 0.1x"
     table = haproxy_cost.table(cost, markdown=True)
     assert "| console / hatop | 0.07 |" in table and "| console-plain / hatop | 1.07 |" in table
+
+
+def test_the_first_data_of_100000_servers_is_a_ratio_to_the_dump() -> None:
+    def start(ratio: float) -> dict:
+        return {"start": {"median_s": 2.0, "dump_median_s": 2.0 / ratio,
+                          "ratio_to_dump": ratio}}
+
+    got = report.targets({"sizes": {"100000": start(1.9), "50000": start(4.2)}})
+    first = [t for t in got if "first data" in t["target"]]
+    assert len(first) == 1 and first[0]["target"].startswith("100,000 servers")
+    assert first[0]["met"] is True and first[0]["limit"] == "<= 4x"
+    late = report.targets({"sizes": {"100000": start(4.5)}})
+    assert [t["met"] for t in late if "first data" in t["target"]] == [False]

@@ -58,3 +58,33 @@ def test_every_kind_of_drift_and_only_those() -> None:
         ("runtime_only_server", "be/dyn", "present (10.0.0.1:80)", "absent"),
         ("missing_at_runtime", "be/t2", "absent", "present"),
         ("missing_at_runtime", "be/gone", "absent", "present")]
+
+
+async def test_a_large_answer_is_worked_on_in_a_thread(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """At 100,000 servers the drift's parse and comparison take seconds: the event loop
+    (the screen, the keys, a first look) must not wait for them; a small one is
+    worked on at once."""
+    import threading
+
+    from tests.captured_data import read
+
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_bytes(b"backend be\n  server s1 127.0.0.1:80\n")
+    answer = read("2.8", "show_servers_state.txt")
+    seen: list[bool] = []
+    plain = drift._drift_of
+
+    def spy(named, text):  # type: ignore[no-untyped-def]
+        seen.append(threading.current_thread() is threading.main_thread())
+        return plain(named, text)
+
+    class Client:
+        async def run(self, command: str) -> str:
+            assert command == "show servers state"
+            return answer
+
+    monkeypatch.setattr(drift, "_drift_of", spy)
+    small = await drift.read_drift(Client(), [str(cfg)])
+    monkeypatch.setattr(drift, "DRIFT_IN_THREAD_BYTES", len(answer) - 1)
+    large = await drift.read_drift(Client(), [str(cfg)])
+    assert seen == [True, False] and small == large
