@@ -493,8 +493,12 @@ class Snapshot:
 
     def merged_from(self, prev: Snapshot | Counters | None) -> bool:
         """This snapshot is ``prev`` with only the rows of :attr:`fresh` read again."""
-        return self.fresh is not None and isinstance(prev, Snapshot) and \
-            self.base_at == prev.taken_at
+        return isinstance(prev, Snapshot) and self.merged_after(prev.taken_at)
+
+    def merged_after(self, taken_at: float | None) -> bool:
+        """This snapshot was merged from the one taken at ``taken_at`` (what a consumer
+        that keeps no snapshot remembers of the last one it took)."""
+        return self.fresh is not None and taken_at is not None and self.base_at == taken_at
 
     def changed_rows(self, prev: Snapshot | Counters | None) -> Iterable[Row]:
         """The rows that may differ from ``prev``'s, in order: the fresh ones when this

@@ -99,8 +99,7 @@ class SocketSource:
         """The time the poller should leave between two polls' starts (None: its
         interval): shorter on a large instance at about 1 s (see
         :func:`~console.haproxy.partial_poll.cadence`)."""
-        large = self.visible is not None and "parse" not in vars(self) and \
-            self.partial.wanted()
+        large = self._for_screen() and self.partial.wanted()
         self._period = cadence(interval) if large else None
         return self._period
 
@@ -129,17 +128,22 @@ class SocketSource:
             return await asyncio.to_thread(self.parse, info_text, stat_text, taken)
         return self.parse(info_text, stat_text, taken)
 
+    def _for_screen(self) -> bool:
+        """The UI tells which rows are on screen (:attr:`visible`) and the answers are
+        not recorded (a recording keeps whole answers): polls may read less."""
+        return self.visible is not None and "parse" not in vars(self)
+
     def _first_look_due(self) -> bool:
         """The first poll of a console (the UI tells :attr:`visible`) whose answers are
         not recorded: the sweep comes first, and a large instance is shown from it."""
-        return not self.looked and self.visible is not None and "parse" not in vars(self) \
-            and self.partial.last is None
+        return not self.looked and self._for_screen() and self.partial.last is None
 
     def _shown(self) -> Collection[tuple[str, str]] | None:
         """The rows on screen when this poll may be partial, else None."""
-        if self.visible is None or "parse" in vars(self) or not self.partial.wanted():
+        visible = self.visible
+        if visible is None or not self._for_screen() or not self.partial.wanted():
             return None
-        return self.visible()
+        return visible()
 
     async def _fetch_partial(self, taken: float,
                              shown: Collection[tuple[str, str]]) -> Snapshot:

@@ -41,7 +41,7 @@ class RateWindow:
         counters were reset."""
         kept = self._kept
         # merged from the last snapshot added: the rows not read again are its own
-        merged = snap.fresh is not None and snap.base_at == self._taken_at
+        merged = snap.merged_after(self._taken_at)
         if kept and _reset(kept[-1], snap.fresh_rows() if merged else snap.rows):
             kept.clear()
             kept.append(Counters(snap))

@@ -107,8 +107,7 @@ class TableModel:
         """
         old_rows, old_rates, new_rows = self.rows, self.rates, snapshot.rows
         order = self.order
-        fresh = snapshot.fresh if snapshot.base_at is not None and \
-            snapshot.base_at == self._taken_at else None
+        fresh = snapshot.fresh if snapshot.merged_after(self._taken_at) else None
         if fresh is not None:
             # merged from the snapshot taken last: the same keys in the same order, and
             # the rows not read again are those already held here
