@@ -2,8 +2,11 @@
 
 Wraps, without changing what they do:
 
-* ``source.fetch`` (socket + parse) and ``source.parse`` (the parse alone, timed with
-  the CPU clock of the thread it runs in, the event loop or a worker thread);
+* ``source.fetch`` (socket + parse) and ``SocketSource.parse`` (a full read's parse
+  alone, timed with the CPU clock of the thread it runs in, the event loop or a worker
+  thread; hooked on the class, so that the source still polls as it does on screen,
+  partial polls included: a source whose own ``parse`` is wrapped counts as recorded
+  and reads every row at every poll);
 * ``console.haproxy.poller.diff`` / ``initial_events`` (events), the main screen's
   ``rates`` and ``RateWindow.add`` (rates), ``History.add`` (history) and the poller's
   ``on_snapshot`` callback (the app's
@@ -73,7 +76,7 @@ class Probe:
 
     def attach(self, app: Any) -> None:
         source = app.source
-        fetch, parse = source.fetch, source.parse
+        fetch = source.fetch
         probe = self
 
         async def timed_fetch() -> Any:
@@ -91,14 +94,9 @@ class Probe:
             ref.rows = len(snap.rows)
             return snap
 
-        def timed_parse(*args: Any, **kwargs: Any) -> Any:
-            w, c = time.perf_counter(), time.thread_time()
-            try:
-                return parse(*args, **kwargs)
-            finally:
-                probe._add("parse", time.perf_counter() - w, time.thread_time() - c)
-
-        source.fetch, source.parse = timed_fetch, timed_parse
+        # (the parse is timed by a hook on the class, see install(): a source whose
+        # own parse is wrapped counts as recorded, and reads every row at every poll)
+        source.fetch = timed_fetch
         on_snapshot = app.poller.on_snapshot
 
         def timed_on_snapshot(snap: Any, events: Any) -> None:
@@ -232,6 +230,19 @@ def install() -> None:
 
         setattr(module, name, hooked)
 
+    parse = poller_mod.SocketSource.parse
+
+    def timed_parse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        probe = _ACTIVE[0] if _ACTIVE else None
+        if probe is None:
+            return parse(self, *args, **kwargs)
+        w, c = time.perf_counter(), time.thread_time()
+        try:
+            return parse(self, *args, **kwargs)
+        finally:
+            probe._add("parse", time.perf_counter() - w, time.thread_time() - c)
+
+    poller_mod.SocketSource.parse = timed_parse  # type: ignore[method-assign]
     stage_hook(poller_mod, "diff", "events")
     stage_hook(poller_mod, "initial_events", "events")
     stage_hook(monitor_mod, "rates", "rates")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from console.haproxy.model import Snapshot
+from console.haproxy.model import Row, Snapshot
 
 Key = tuple[str, str]
 OK_CHECKS = frozenset({"L4OK", "L6OK", "L7OK", "L7OKC"})
@@ -44,14 +44,55 @@ class CheckLog:
         # a row's content (shared by the snapshots while it does not change) and its mark
         # without a new failure: an unchanged row is not read again
         self._seen: dict[Key, tuple[object, str, str]] = {}
+        # servers a partial poll did not read again: their marks since the refresh
+        # ``tick`` (the first at ``first``, None: its run is already that mark's) are
+        # their steady mark, added when they are read or asked for (_settle)
+        self._pending: dict[Key, tuple[int, float | None]] = {}
+        self._ticks = 0  # refreshes observed
+        self._now = 0.0  # the time of the last one
+        self._taken_at: float | None = None  # the monotonic time of its snapshot
+        self._read: list[Key] = []  # the servers it read
 
     def observe(self, snapshot: Snapshot, now: float) -> None:
-        """One mark per checked server of *snapshot*, taken at *now*."""
+        """One mark per checked server of *snapshot*, taken at *now*.
+
+        Of a snapshot merged from the last one observed (a partial poll), only the
+        servers read again are read: the others are that snapshot's own rows, whose
+        mark is the one they had again (added when the server is read or asked for:
+        :meth:`_settle`)."""
+        tick, before = self._ticks + 1, self._now
+        rows: list[Row] | None = None
+        held: list[Key] = []
+        if snapshot.merged_after(self._taken_at) and snapshot.fresh is not None:
+            index = snapshot._index
+            rows = [row for row in (index[key] for key in snapshot.fresh)
+                    if row.type == "server"]
+            read = {row.key for row in rows}
+            for key in self._read:  # read the last time, not this time
+                if key in read or key not in self._runs:
+                    continue
+                known, row = self._seen.get(key), index.get(key)
+                if known is None or row is None or row.content is None or \
+                        row.content is not known[0]:
+                    rows = None  # (not that snapshot's own row): read every row
+                    break
+                held.append(key)
+        pending = self._pending
+        if rows is None:
+            rows = [row for row in snapshot.rows if row.type == "server"]
+            for key in list(pending):
+                self._settle(key, tick - 1, before, again=False)
+            merged = False
+        else:
+            for key in held:
+                pending[key] = (tick, now)
+            merged = True
+        self._ticks, self._now, self._taken_at = tick, now, snapshot.taken_at
         seen: set[Key] = set()
-        for row in snapshot.rows:
-            if row.type != "server":
-                continue
+        for row in rows:
             key, content = row.key, row.content
+            if key in pending:
+                self._settle(key, tick - 1, before, again=False)
             known = self._seen.get(key)
             if content is not None and known is not None and known[0] is content:
                 seen.add(key)  # same checks, same failures as at the last refresh
@@ -62,30 +103,49 @@ class CheckLog:
                 continue
             seen.add(key)
             fails = row.num("chkfail")
-            before = self._chkfail.get(key)
+            before_fails = self._chkfail.get(key)
             if fails is not None:
                 self._chkfail[key] = fails
-            new = fails - before if fails is not None and before is not None \
-                and fails >= before else 0
+            new = fails - before_fails if fails is not None and before_fails is not None \
+                and fails >= before_fails else 0
             steady = PASS if status.lstrip("* ") in OK_CHECKS else FAIL
             if content is not None:
                 self._seen[key] = (content, steady, status)
             self._add(key, FAIL if new > 0 else steady, status, new, now)
-        for key in [k for k in self._runs if k not in seen]:
-            del self._runs[key]  # gone, or its checks were turned off
+        self._read = [row.key for row in rows]
+        # gone, or its checks were turned off (a held server has its mark again)
+        gone = [k for k in (self._read if merged else self._runs)
+                if k not in seen and k in self._runs]
+        for key in gone:
+            del self._runs[key]
             self._total.pop(key, None)
             self._chkfail.pop(key, None)
             self._seen.pop(key, None)
 
-    def _add(self, key: Key, mark: str, status: str, new: int, now: float) -> None:
+    def _settle(self, key: Key, upto: int, at: float, *, again: bool) -> None:
+        """Add the marks of a pending server (see :attr:`_pending`) up to the refresh
+        ``upto``, taken at ``at``; ``again``: it stays pending after it."""
+        start, first = self._pending.pop(key)
+        count = upto - start + 1
+        if count > 0:
+            _, mark, status = self._seen[key]
+            self._add(key, mark, status, 0, at if first is None else first, count=count,
+                      last=at)
+        if again:
+            self._pending[key] = (upto + 1, None)
+
+    def _add(self, key: Key, mark: str, status: str, new: int, now: float, *,
+             count: int = 1, last: float | None = None) -> None:
+        """``count`` marks, the first at ``now`` (the last at ``last``, default ``now``)."""
+        end = now if last is None else last
         runs = self._runs.setdefault(key, deque())
         if runs and runs[-1].mark == mark:
-            last = runs[-1]
-            last.last, last.count, last.status = now, last.count + 1, status
-            last.failed += new
+            run = runs[-1]
+            run.last, run.count, run.status = end, run.count + count, status
+            run.failed += new
         else:
-            runs.append(Run(mark, now, now, 1, status, new))
-        total = self._total.get(key, 0) + 1
+            runs.append(Run(mark, now, end, count, status, new))
+        total = self._total.get(key, 0) + count
         while total > self.keep:
             extra = total - self.keep
             if runs[0].count > extra:
@@ -96,16 +156,21 @@ class CheckLog:
         self._total[key] = total
 
     def runs(self, key: Key) -> list[Run]:
+        if key in self._pending:
+            self._settle(key, self._ticks, self._now, again=True)
         return list(self._runs.get(key, ()))
 
     def strip(self, key: Key, width: int) -> str:
         """The newest *width* marks, oldest first."""
+        if key in self._pending:
+            self._settle(key, self._ticks, self._now, again=True)
         marks = "".join(r.mark * r.count for r in self._runs.get(key, ()))
         return marks[-width:] if width > 0 else ""
 
     def clear(self) -> None:
-        for kept in (self._runs, self._total, self._chkfail, self._seen):
+        for kept in (self._runs, self._total, self._chkfail, self._seen, self._pending):
             kept.clear()
+        self._read, self._taken_at = [], None
 
     def __len__(self) -> int:
         return len(self._runs)

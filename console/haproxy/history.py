@@ -23,6 +23,9 @@ that a partial poll reads once a minute):
   (``array('f')``, 4 bytes a value, 1.2 kB at ``maxlen=300``), given up once it held one
   value over the whole window; the snapshot times are kept once, not per row. A row
   costs at most about 5 kB, a quiet one about 0.2 kB;
+* a row a partial poll did not read again (:attr:`Snapshot.held`) keeps its last rates,
+  as the table does: its next reading gives the rates over the time between its two
+  readings (a gap each time would make a quiet row look busy, and cost a ring);
 * a row that is absent from a snapshot gets a gap (NaN) and is dropped once it has been
   absent for ``drop_after`` snapshots in a row (a server removed, a reload with a new
   config); it starts afresh if it comes back later.
@@ -36,10 +39,10 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from console.haproxy.model import Content, Rates, Snapshot
+from console.haproxy.model import Content, Rates, Row, Snapshot
 
 Key = tuple[str, str]
 
@@ -51,6 +54,7 @@ _NAN = math.nan
 
 @dataclass(slots=True)
 class _Entry:
+    key: Key  # the row's (the same tuple as the entries' key)
     first: int  # index (snapshot count) of the first sample
     last: int  # index of the last snapshot the row was present in
     now: tuple[float, ...]  # the values of the last sample, per metric
@@ -108,75 +112,192 @@ class History:
         self._entries: dict[Key, _Entry] = {}
         self._times = array("d", bytes(8 * maxlen))  # wall time of each slot
         self._count = 0  # snapshots added so far
+        self._taken_at: float | None = None  # that of the last snapshot added
+        # what a merged snapshot's sample visits instead of every row (see _add_merged)
+        self._full = 0  # the last sample of every row
+        self._chain = False  # samples of merged snapshots followed it
+        self._ringed: set[Key] = set()  # rows with a ring
+        self._absent: list[Key] = []  # rows absent from that sample, not dropped yet
+        self._phases: list[list[Key]] | None = None  # the rows per compaction slot
 
     # ------------------------------------------------------------------ feeding
 
     def track(self, keys: Collection[Key] | None) -> None:
         """Limit the history to ``keys`` from the next snapshot on (None: every row)."""
         self._track = None if keys is None else frozenset(keys)
+        self._taken_at = None  # the next snapshot is read row by row
 
     def add(self, snapshot: Snapshot, rates: Mapping[Key, Rates] | None = None) -> None:
         """Record one sample per row of ``snapshot``.
 
         ``rates`` is :func:`console.haproxy.model.rates` between the previous snapshot and
         this one (None or empty for the first snapshot: the rate metrics get a gap).
+
+        A row held by the snapshot (not read again by a partial poll) keeps its last
+        rates. A snapshot merged from the last one added has the same rows, and those
+        it did not read again are that snapshot's own: only its fresh rows are read,
+        and of the others only those with a ring to write or a compaction due.
         """
+        rates = rates or {}
+        if snapshot.merged_after(self._taken_at) and snapshot.fresh is not None:
+            fresh = set(snapshot.fresh)
+            if all(key in fresh for key in rates):  # (a held row has no rate)
+                self._add_merged(snapshot, rates)
+                self._taken_at = snapshot.taken_at
+                return
+        self._add_rows(snapshot.rows, rates, snapshot.wall_time, snapshot.held)
+        self._taken_at = snapshot.taken_at
+
+    def _add_rows(self, rows: Iterable[Row], rates: Mapping[Key, Rates],
+                  wall_time: float, held: Mapping[Key, float]) -> None:
+        """Sample ``n``: every row of a snapshot."""
         n = self._count
         size = self.maxlen
         slot = n % size
-        self._times[slot] = snapshot.wall_time
+        self._times[slot] = wall_time
         entries = self._entries
-        rates = rates or {}
+        if self._chain:  # the rows present at the last sample were read at n - 1
+            full = self._full
+            for present in entries.values():
+                if present.last >= full:
+                    present.last = n - 1
+        self._full, self._chain, self._phases, self._absent = n, False, None, []
         track = self._track
-        nan = _NAN
-        write = self._write
         touched = 0
-        for row in snapshot.rows:
+        sample = self._sample
+        for row in rows:
             key = row.key
             if track is not None and key not in track:
                 continue
             entry = entries.get(key)
             if entry is None:
-                entry = entries[key] = _Entry(n, n, _GAP, hash(key) % size)
+                entry = entries[key] = _Entry(key, n, n, _GAP, hash(key) % size)
                 touched += 1
             else:
                 if entry.last != n:  # (a row listed twice is counted once)
                     touched += 1
                 entry.last = n
-            content = row.content
-            fresh = content is None or content is not entry.content
-            if fresh:
-                # columns read once per content: a row whose content did not change
-                # (only its clock fields) gives the same values
-                get = row.get
-                req = get("req_rate")
-                entry.req = _num(req) if req else None
-                entry.scur, entry.qcur = _num(get("scur")), _num(get("qcur"))
-                entry.content = content
             rate = rates.get(key)
-            if rate is None:
-                req_tot = hrsp_5xx = None
-            else:
-                req_tot, hrsp_5xx = rate.req_tot, rate.hrsp_5xx
-            if slot == entry.phase and (entry.log is not None or entry.rings is not None):
-                self._compact(entry, n)
-            rings = entry.rings
-            if rings is None and not fresh and req_tot == entry.req_tot and \
-                    hrsp_5xx == entry.hrsp_5xx:
-                continue  # the same sample as the last one, and no ring to write
-            entry.req_tot, entry.hrsp_5xx = req_tot, hrsp_5xx
-            req_v = entry.req
-            if req_v is None:  # no req_rate column: the rate of req_tot
-                req_v = nan if req_tot is None else req_tot
-            values = (req_v, entry.scur, nan if hrsp_5xx is None else hrsp_5xx, entry.qcur)
-            if rings is not None or values != entry.now:
-                if entry.first == n:  # its first sample: the window holds only these
-                    entry.now = values
-                else:
-                    write(entry, values, n, slot)
+            sample(entry, row, rate, n, slot, rate is None and key in held)
         if touched != len(entries):  # some rows are absent (or not tracked) this time
             self._sweep(n, slot)
         self._count = n + 1
+
+    def _add_merged(self, snapshot: Snapshot, rates: Mapping[Key, Rates]) -> None:
+        """Sample ``n`` of a snapshot merged from the last one added (see :meth:`add`):
+        the same as :meth:`_add_rows`, row for row, visiting only the fresh rows, the
+        rows with a ring, those whose compaction is due and the absent ones.
+
+        Since the last sample of every row (``_full``), the rows of the snapshots are
+        the same: a row is present when its ``last`` is that sample or later (a held
+        row's is not moved on: :meth:`_add_rows` does it, after a chain)."""
+        n = self._count
+        size = self.maxlen
+        slot = n % size
+        self._times[slot] = snapshot.wall_time
+        entries = self._entries
+        track = self._track
+        sample = self._sample
+        index = snapshot._index
+        full = self._full
+        entry: _Entry | None
+        phases = self._phases
+        if phases is None:
+            phases = self._phases = [[] for _ in range(size)]
+            for key, entry in entries.items():
+                phases[entry.phase].append(key)
+        self._chain = True
+        for key in snapshot.fresh or ():
+            if track is not None and key not in track:
+                continue
+            entry = entries.get(key)
+            if entry is None:  # (not tracked until now: absent from the last sample)
+                entry = entries[key] = _Entry(key, n, n, _GAP, hash(key) % size)
+                phases[entry.phase].append(key)
+            entry.last = n
+            sample(entry, index[key], rates.get(key), n, slot, False)
+        # held rows, the same row and the same rates: a ring gets the sample again
+        ringed = self._ringed
+        for key in list(ringed):
+            entry = entries.get(key)
+            if entry is None or entry.rings is None:
+                ringed.discard(key)
+                continue
+            if entry.last == n or entry.last < full:  # read again, or absent
+                continue
+            row = index.get(key)
+            if row is not None:
+                sample(entry, row, None, n, slot, True)
+        # and a log is trimmed at its row's own slot
+        bucket = phases[slot]
+        if bucket:
+            kept: list[Key] = []
+            for key in bucket:
+                entry = entries.get(key)
+                if entry is None or entry.key is not key:
+                    continue  # dropped
+                kept.append(key)
+                if entry.last == n or entry.last < full or entry.rings is not None:
+                    continue  # read again, absent, or sampled above
+                if entry.log is not None:
+                    self._compact(entry, n)
+            phases[slot] = kept
+        if self._absent:  # absent from the last sample too (see _sweep)
+            still: list[Key] = []
+            for key in self._absent:
+                entry = entries.get(key)
+                if entry is None or entry.last >= full:
+                    continue
+                if n - entry.last >= self.drop_after:
+                    del entries[key]
+                    ringed.discard(key)
+                    continue
+                still.append(key)
+                if slot == entry.phase and (entry.log is not None or
+                                            entry.rings is not None):
+                    self._compact(entry, n)
+                entry.content = None
+                if entry.rings is not None or entry.now != _GAP:
+                    self._write(entry, _GAP, n, slot)
+            self._absent = still
+        self._count = n + 1
+
+    def _sample(self, entry: _Entry, row: Row, rate: Rates | None, n: int,
+                slot: int, held: bool) -> None:
+        """Sample ``n`` of a row present in it (``held``: its last rates again)."""
+        content = row.content
+        fresh = content is None or content is not entry.content
+        if fresh:
+            # columns read once per content: a row whose content did not change
+            # (only its clock fields) gives the same values
+            get = row.get
+            req = get("req_rate")
+            entry.req = _num(req) if req else None
+            entry.scur, entry.qcur = _num(get("scur")), _num(get("qcur"))
+            entry.content = content
+        if held:
+            req_tot, hrsp_5xx = entry.req_tot, entry.hrsp_5xx
+        elif rate is None:
+            req_tot = hrsp_5xx = None
+        else:
+            req_tot, hrsp_5xx = rate.req_tot, rate.hrsp_5xx
+        if slot == entry.phase and (entry.log is not None or entry.rings is not None):
+            self._compact(entry, n)
+        rings = entry.rings
+        if rings is None and not fresh and req_tot == entry.req_tot and \
+                hrsp_5xx == entry.hrsp_5xx:
+            return  # the same sample as the last one, and no ring to write
+        entry.req_tot, entry.hrsp_5xx = req_tot, hrsp_5xx
+        req_v = entry.req
+        nan = _NAN
+        if req_v is None:  # no req_rate column: the rate of req_tot
+            req_v = nan if req_tot is None else req_tot
+        values = (req_v, entry.scur, nan if hrsp_5xx is None else hrsp_5xx, entry.qcur)
+        if rings is not None or values != entry.now:
+            if entry.first == n:  # its first sample: the window holds only these
+                entry.now = values
+            else:
+                self._write(entry, values, n, slot)
 
     def _write(self, entry: _Entry, values: tuple[float, ...], n: int, slot: int) -> None:
         """Sample ``n`` of a row that has a ring or whose values changed: into the rings,
@@ -228,6 +349,7 @@ class History:
         rings = entry.rings
         if rings is None:
             rings = entry.rings = [None] * len(METRICS)
+            self._ringed.add(entry.key)
         for m in moved:
             ring = rings[m] = array("f", _GAP[:1]) * size
             for i, v in zip(range(start, n + 1), self._values(entry, m, start, n + 1),
@@ -255,6 +377,7 @@ class History:
                     rings[m] = None
         if all(ring is None for ring in rings):
             entry.rings = None
+            self._ringed.discard(entry.key)
 
     def _sweep(self, n: int, slot: int) -> None:
         """Gaps for rows absent from snapshot ``n``; drop those absent long enough."""
@@ -270,12 +393,17 @@ class History:
             entry.content = None  # the next sample is read afresh
             if entry.rings is not None or entry.now != _GAP:
                 self._write(entry, _GAP, n, slot)
+            self._absent.append(key)
         for key in gone:
             del self._entries[key]
+            self._ringed.discard(key)
 
     def clear(self) -> None:
         self._entries.clear()
         self._count = 0
+        self._taken_at = None
+        self._full, self._chain, self._phases, self._absent = 0, False, None, []
+        self._ringed.clear()
 
     # ------------------------------------------------------------------ reading
 

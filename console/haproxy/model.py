@@ -486,6 +486,10 @@ class Snapshot:
     base_at: float | None = field(default=None, repr=False, compare=False)
     _index: dict[tuple[str, str], Row] = field(default_factory=dict, repr=False,
                                                compare=False)
+    # worked out once, on demand: the rows of each type, the fresh rows
+    _types: dict[str, tuple[Row, ...]] = field(default_factory=dict, repr=False,
+                                               compare=False)
+    _fresh_rows: list[Row] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self._index:
@@ -509,8 +513,12 @@ class Snapshot:
         """The rows read by the poll of this snapshot, in order (see :attr:`fresh`)."""
         if self.fresh is None:
             return self.rows
-        index = self._index
-        return [index[key] for key in self.fresh]
+        found = self._fresh_rows
+        if found is None:
+            index = self._index
+            found = [index[key] for key in self.fresh]
+            object.__setattr__(self, "_fresh_rows", found)
+        return found
 
     @classmethod
     def from_rows(cls, rows: Iterable[Row | dict[str, str]], info: ProcessInfo | None = None,
@@ -528,7 +536,10 @@ class Snapshot:
                              wall_time=wall_time)
 
     def _of_type(self, kind: str) -> tuple[Row, ...]:
-        return tuple(r for r in self.rows if r.type == kind)
+        found = self._types.get(kind)
+        if found is None:
+            found = self._types[kind] = tuple(r for r in self.rows if r.type == kind)
+        return found
 
     @property
     def frontends(self) -> tuple[Row, ...]:
@@ -595,11 +606,13 @@ class Counters:
 
     __slots__ = ("_index", "held", "taken_at")
 
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Snapshot,
+                 counts: dict[tuple[str, str], Counted] | None = None) -> None:
+        """``counts``: the snapshot's, when they are known (taken as they are)."""
         self.taken_at = snap.taken_at
         self.held = snap.held
         self._index: dict[tuple[str, str], Counted] = {
-            r.key: rate_counters(r) for r in snap.rows}
+            r.key: rate_counters(r) for r in snap.rows} if counts is None else counts
 
     def get(self, proxy: str, name: str) -> Counted | None:
         """The counters of the row (proxy, name)."""
@@ -880,7 +893,7 @@ def rates(prev: Snapshot | Counters, cur: Snapshot, only: Iterable[Row] | None =
         counts = prev._index
     else:
         rows = prev._index
-    zeros: dict[tuple[bool, ...], Rates] = {}
+    zeros: dict[tuple[tuple[bool, ...], float], Rates] = {}
     held_prev, held_cur = prev.held, cur.held
     per_row = bool(held_prev or held_cur)
     base_dt = dt
@@ -907,11 +920,10 @@ def rates(prev: Snapshot | Counters, cur: Snapshot, only: Iterable[Row] | None =
             dt = held_cur.get(key, cur.taken_at) - held_prev.get(key, prev.taken_at)
             if dt <= 0:
                 continue
-            if dt != base_dt:
+            if dt != base_dt and not same:
                 out[key] = _rates_of(rate_counters(rows[key]) if old is None else old,
                                      rate_counters(row) if new is None else new, dt)
                 continue
-            dt = base_dt
         if same:
             content = row.content
             mask = content.rate_mask if content is not None else None
@@ -919,9 +931,9 @@ def rates(prev: Snapshot | Counters, cur: Snapshot, only: Iterable[Row] | None =
                 mask = _rate_mask(row)
                 if content is not None:
                     content.rate_mask = mask
-            zero = zeros.get(mask)
+            zero = zeros.get((mask, dt))
             if zero is None:
-                zero = zeros[mask] = Rates(dt, *(0.0 if ok else None for ok in mask))
+                zero = zeros[mask, dt] = Rates(dt, *(0.0 if ok else None for ok in mask))
             out[key] = zero
             continue
         assert old is not None and new is not None

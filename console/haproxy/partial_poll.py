@@ -41,7 +41,7 @@ not know, an answer that does not fit: a full dump, in the same poll.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from console.haproxy.lines import split_lf
@@ -152,6 +152,8 @@ class Layout:
     proxies: list[Key]  # the frontend and backend rows' keys, in order (repeats kept)
     others: frozenset[Key]  # the keys of the rows that are not servers
     iids: dict[str, str] | None  # each proxy's id; None: one is not a plain number
+    # each row's place in the rows, for merge(); None when a key is listed twice
+    positions: dict[Key, int] | None = None
 
 
 def layout_of(snap: Snapshot) -> Layout:
@@ -171,7 +173,10 @@ def layout_of(snap: Snapshot) -> Layout:
             else:
                 iids[row.proxy] = iid
         by_proxy.setdefault(row.proxy, []).append(row.key)
-    return Layout(by_proxy, proxies, frozenset(others), iids)
+    positions: dict[Key, int] | None = {row.key: n for n, row in enumerate(snap.rows)}
+    if positions is not None and len(positions) != len(snap.rows):
+        positions = None
+    return Layout(by_proxy, proxies, frozenset(others), iids, positions)
 
 
 def plan(prev: Snapshot, sweep: tuple[Row, ...] | None, shown: Collection[Key],
@@ -250,11 +255,15 @@ def joined(texts: Iterable[str]) -> str | None:
 
 
 def merge(prev: Snapshot, fresh: Iterable[Row], expected: Collection[Key], *,
-          info: ProcessInfo | None, taken_at: float, wall_time: float) -> Snapshot | None:
+          info: ProcessInfo | None, taken_at: float, wall_time: float,
+          positions: Mapping[Key, int] | None = None) -> Snapshot | None:
     """``prev`` with the ``fresh`` rows in place of its own (the later of two rows with
     one key wins); the others held, with the time they were read. None when the fresh
     rows are not exactly the ``expected`` keys (rows added or gone: a full dump).
-    Beyond the fresh rows, the work is that of copying two dicts and a list."""
+    Beyond the fresh rows, the work is that of copying two dicts and a list.
+
+    ``positions``: each key's place in ``prev``'s rows (:attr:`Layout.positions`), to
+    put the fresh rows in place without reading every row."""
     new: dict[Key, Row] = {}
     for row in fresh:
         new[row.key] = row
@@ -274,13 +283,36 @@ def merge(prev: Snapshot, fresh: Iterable[Row], expected: Collection[Key], *,
         held = {key: held_before.get(key, at) for key in rows_of if key not in new}
     for key in new:
         held.pop(key, None)
-    get = new.get
-    rows = tuple([get(r.key, r) for r in prev.rows])  # (a key listed twice: each place)
     index = dict(rows_of)
     index.update(new)
-    order = tuple(dict.fromkeys(r.key for r in rows if r.key in new))
+    before = prev.rows
+    if positions is not None and _placed(before, positions, new):
+        listed = list(before)
+        for key, row in new.items():
+            listed[positions[key]] = row
+        rows = tuple(listed)
+        order = tuple(sorted(new, key=positions.__getitem__))
+    else:
+        get = new.get
+        rows = tuple([get(r.key, r) for r in before])  # (a key listed twice: each place)
+        order = tuple(dict.fromkeys(r.key for r in rows if r.key in new))
+    # the rows of each type prev worked out: the same places (a merge keeps each key)
+    types = {kind: tuple([index[r.key] for r in found])
+             for kind, found in prev._types.items()}
     return Snapshot(taken_at, wall_time, info, rows, held, fresh=order, base_at=at,
-                    _index=index)
+                    _index=index, _types=types)
+
+
+def _placed(rows: tuple[Row, ...], positions: Mapping[Key, int], keys: Iterable[Key]
+            ) -> bool:
+    """``positions`` are those of ``rows``, for ``keys`` at least."""
+    if len(positions) != len(rows):
+        return False
+    for key in keys:
+        at = positions.get(key)
+        if at is None or rows[at].key != key:
+            return False
+    return True
 
 
 class PartialState:

@@ -169,7 +169,8 @@ class SocketSource:
                 fresh = await self._rows(state.shown, text) if text is not None else ()
                 snap = None if texts is None or (texts and text is None) else merge(
                     prev, (*(sweep or ()), *fresh), todo.expected, info=info,
-                    taken_at=taken, wall_time=time.time())
+                    taken_at=taken, wall_time=time.time(),
+                    positions=state.layout.positions if state.layout else None)
                 if snap is not None:
                     state.after_partial(snap)
                     if sweep is not None:

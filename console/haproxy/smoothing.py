@@ -19,7 +19,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from console.haproxy.model import Counters, Rates, Row, Snapshot, rate_counters, rates
+from console.haproxy.model import (
+    Counted,
+    Counters,
+    Rates,
+    Row,
+    Snapshot,
+    rate_counters,
+    rates,
+)
 
 DEFAULT_WINDOW = 30.0  # seconds
 
@@ -32,6 +40,9 @@ class RateWindow:
         # the base of the last rates, and the time of the snapshot they are of
         self._base: Counters | None = None
         self._taken_at: float | None = None
+        # the counters of the last snapshot added, while they were kept up to date
+        # from a kept snapshot's by the fresh rows of merged ones (None: not known)
+        self._counts: dict[tuple[str, str], Counted] | None = None
 
     def add(self, snap: Snapshot, instant: dict[tuple[str, str], Rates]
             ) -> dict[tuple[str, str], Rates]:
@@ -42,9 +53,14 @@ class RateWindow:
         kept = self._kept
         # merged from the last snapshot added: the rows not read again are its own
         merged = snap.merged_after(self._taken_at)
+        counts = self._counts if merged else None
+        if counts is not None:
+            for row in snap.fresh_rows():
+                counts[row.key] = rate_counters(row)
+        self._counts = counts
         if kept and _reset(kept[-1], snap.fresh_rows() if merged else snap.rows):
             kept.clear()
-            kept.append(Counters(snap))
+            self._keep(snap)
             self._base, self._taken_at = None, snap.taken_at
             return self._hold(snap, instant)
         while len(kept) > 1 and snap.taken_at - kept[1].taken_at >= self.window:
@@ -68,8 +84,18 @@ class RateWindow:
             shown = self._hold(snap, rates(base, snap))
         self._base, self._taken_at = base, snap.taken_at
         if not kept or snap.taken_at - kept[-1].taken_at >= self.window / 4:
-            kept.append(Counters(snap))
+            self._keep(snap)
         return shown
+
+    def _keep(self, snap: Snapshot) -> None:
+        """Keep the counters of *snap*, the last snapshot added."""
+        counts = self._counts
+        if counts is None:
+            found = Counters(snap)
+            self._counts = dict(found._index)
+        else:
+            found = Counters(snap, dict(counts))
+        self._kept.append(found)
 
     def _hold(self, snap: Snapshot, out: dict[tuple[str, str], Rates]
               ) -> dict[tuple[str, str], Rates]:
@@ -90,7 +116,7 @@ class RateWindow:
 
     def clear(self) -> None:
         self._kept.clear()
-        self._last, self._base, self._taken_at = {}, None, None
+        self._last, self._base, self._taken_at, self._counts = {}, None, None, None
 
 
 def _reset(before: Counters, rows: Iterable[Row]) -> bool:

@@ -41,3 +41,20 @@ def test_a_counter_reset_is_not_a_failure_and_memory_is_bounded() -> None:
     assert len(log.strip(key, 100)) == 5 and sum(r.count for r in log.runs(key)) == 5
     no_check = ("be_app", "maint_cfg")
     assert log.runs(no_check) == [] or all(r.status for r in log.runs(no_check))
+
+
+def test_a_server_gone_or_no_longer_checked_loses_its_strip() -> None:
+    log = CheckLog()
+    key = ("be_app", "up1")
+    log.observe(_snapshot(0, 0, "L7OK"), 0)
+    log.observe(_snapshot(2, 0, "L7OK"), 2)
+    assert log.strip(key, 10) == PASS * 2
+    first = _snapshot(4, 0, "L7OK")
+    without = Snapshot(first.taken_at, first.wall_time, first.info,
+                       tuple(r for r in first.rows if r.key != key))
+    log.observe(without, 4)  # removed (del server, a reload with a new config)
+    assert log.runs(key) == [] and log.strip(key, 10) == ""
+    log.observe(_snapshot(6, 0, "L7OK"), 6)  # back: a new strip
+    assert log.strip(key, 10) == PASS
+    log.observe(_snapshot(8, 0, ""), 8)  # its checks turned off
+    assert log.runs(key) == []

@@ -218,3 +218,99 @@ def test_ten_thousand_rows_is_cheap() -> None:
     per_add = (time.perf_counter() - started) / 5
     assert len(h) == 10_000
     assert per_add < 0.25, f"history.add took {per_add * 1000:.0f} ms for 10,000 rows"
+
+
+def test_a_row_a_partial_poll_did_not_read_again_keeps_its_last_rates() -> None:
+    """Read every other poll, held in between (:attr:`Snapshot.held`): the chart has
+    its rate at every sample, not a gap every other one, and a steady row keeps no
+    samples (alternating gaps would fill its log, then cost it a ring)."""
+    h = History(maxlen=100)
+    key = ("be", "s1")
+    row = Row.from_fields(_row("be", "s1", req_tot="0"))
+    prev: Snapshot | None = None
+    read_at = 0.0
+    for i in range(80):
+        if i % 2 == 0:  # read again: 10 more requests a second
+            row = Row.from_fields(_row("be", "s1", req_tot=str(10 * i)))
+            read_at, held = float(i), {}
+        else:
+            held = {key: read_at}
+        cur = Snapshot(float(i), 1_700_000_000.0 + i, None, (row,), held)
+        h.add(cur, rates(prev, cur) if prev is not None else None)
+        if i % 2:
+            assert rates(prev, cur) == {}  # (no rate of its own)
+        prev = cur
+    assert h.series(key, "req_rate") == [10.0] * (h.samples(key) - 2)  # (no rate yet)
+    # the times of the slots, and the row's two changes (no rate, then 10/s): no ring
+    assert h.memory_bytes() == 8 * 100 + 2 * 24
+
+
+def _plain(snap: Snapshot) -> Snapshot:
+    """``snap`` without what says it was merged: its sample then reads every row."""
+    return Snapshot(snap.taken_at, snap.wall_time, snap.info, snap.rows, snap.held)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_merged_snapshot_gives_the_history_of_the_same_snapshot_row_by_row(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partial poll's snapshot, merged from the last one added, is sampled from its
+    fresh rows, its rows with a ring, those whose compaction is due and the absent ones:
+    the history is that of the same snapshots read row by row, through long chains of
+    merged snapshots (longer than the window), full reads with rows added and gone, rows
+    getting rings and losing them, a change of the tracked rows."""
+    import random
+
+    from console.haproxy import history
+    from console.haproxy.partial_poll import merge
+
+    monkeypatch.setattr(history, "LOG_MAX", 4)  # rings come soon
+    monkeypatch.setattr(history, "RING_AFTER", 2)
+    rng = random.Random(seed)
+    names = [f"s{i}" for i in range(40)]
+    busy = set(rng.sample(names, 8))
+    totals = dict.fromkeys(names, 0)
+    present = names[:30]
+
+    def row(name: str) -> Row:
+        if name in busy or rng.random() < 0.2:
+            totals[name] += rng.randint(0, 30)
+        scur = str(rng.randint(0, 3)) if name in busy else "0"
+        return Row.from_fields(_row("be", name, req_tot=str(totals[name]), scur=scur))
+
+    pairs = [(History(maxlen=9, drop_after=4), History(maxlen=9, drop_after=4)),
+             (History(maxlen=40, drop_after=2), History(maxlen=40, drop_after=2))]
+    prev: Snapshot | None = None
+    merged = ringed = absent = 0
+    for i in range(150):
+        wall = 1_700_000_000.0 + i
+        if prev is None or rng.random() < 0.06:  # a full read; some rows come and go
+            if prev is not None and rng.random() < 0.7:
+                present = sorted(rng.sample(names, rng.randint(20, 40)))
+            snap = Snapshot.from_rows([row(n) for n in present], taken_at=float(i),
+                                      wall_time=wall)
+        else:
+            fresh = [row(n) for n in present if rng.random() < 0.3]
+            got = merge(prev, fresh, [r.key for r in fresh], info=None,
+                        taken_at=float(i), wall_time=wall)
+            assert got is not None
+            snap, merged = got, merged + 1
+        if i in (70, 110):
+            for pair in pairs:  # (the next snapshot is read row by row)
+                keys = [("be", n) for n in rng.sample(names, 25)] if i == 70 else None
+                pair[0].track(keys)
+                pair[1].track(keys)
+        instant = rates(prev, snap) if prev is not None else None
+        for fast, plain in pairs:
+            fast.add(snap, instant)
+            plain.add(_plain(snap), instant)
+            assert sorted(fast.keys()) == sorted(plain.keys())
+            for key in plain.keys():
+                assert fast.samples(key) == plain.samples(key)
+                for metric in METRICS:
+                    assert fast.points(key, metric) == plain.points(key, metric), (
+                        i, key, metric)
+            assert fast.memory_bytes() == plain.memory_bytes(), i
+            ringed += bool(fast._ringed) and snap.fresh is not None
+            absent += bool(fast._absent) and snap.fresh is not None
+        prev = snap
+    assert merged > 100 and ringed > 50 and absent > 5

@@ -12,7 +12,9 @@ import pytest
 
 from bench.verify import StatAnswers, _set
 from console.haproxy import partial_poll
+from console.haproxy.checks import CheckLog
 from console.haproxy.events import diff
+from console.haproxy.history import METRICS, History
 from console.haproxy.model import Snapshot, SnapshotBuilder, rates
 from console.haproxy.partial_poll import merge, plan, servers_moved
 from console.haproxy.poller import SocketSource
@@ -335,6 +337,8 @@ def growing_texts(text: str, steps: int) -> list[str]:
     counts = [{f: int(v) if v.isascii() and v.isdigit() else 0
                for f, v in zip(header, line.split(","), strict=False)
                if f in ("stot", "req_tot")} for line in rows]
+    at = header.index("check_status")
+    checked = [1 if line.split(",")[at] not in ("", "INI") else 0 for line in rows]
     out = [text]
     for step in range(1, steps + 1):
         lines = []
@@ -346,6 +350,11 @@ def growing_texts(text: str, steps: int) -> list[str]:
                     changes[f] = str(counts[n][f])
             if rng.random() < 0.1:
                 changes["status"] = rng.choice(["UP", "DOWN", "MAINT", "UP 1/3"])
+            if checked[n] and rng.random() < 0.15:  # a check result, failures counted
+                checked[n] += rng.randint(0, 2)
+                changes["chkfail"] = str(checked[n] - 1)
+                changes["check_status"] = rng.choice(["L4OK", "L7OK", "L4CON", "L7STS",
+                                                      "INI", ""])
             lines.append(_set(line, header, **changes))
         out.append(head + "\n" + "\n".join(lines) + "\n\n")
     return out
@@ -377,6 +386,11 @@ async def test_after_a_merged_poll_the_fresh_rows_alone_give_every_rate_and_even
     fast_window, plain_window = RateWindow(window=12.0), RateWindow(window=12.0)
     fast_table, plain_table = TableModel(), TableModel()
     plain_table.quick = fast_table.quick = "problems"
+    # a short history and strip: their windows wrap, rows are dropped and come back
+    histories = [(History(maxlen=7, drop_after=3), History(maxlen=7, drop_after=3)),
+                 (History(maxlen=2, drop_after=2), History(maxlen=2, drop_after=2)),
+                 (History(), History())]
+    fast_checks, plain_checks = CheckLog(keep=6), CheckLog(keep=6)
     prev: Snapshot | None = None
     older: Snapshot | None = None
     merged = 0
@@ -388,6 +402,9 @@ async def test_after_a_merged_poll_the_fresh_rows_alone_give_every_rate_and_even
         snap = await source.fetch()
         object.__setattr__(snap, "taken_at", 100.0 + i)
         plain = _plain(snap)
+        for kind in ("frontends", "backends", "servers"):  # (kept from the last one)
+            found, want = getattr(snap, kind), getattr(plain, kind)
+            assert len(found) == len(want) and all(a is b for a, b in zip(found, want, strict=True))
         held += len(snap.held)
         if prev is not None:
             merged += snap.merged_from(prev)
@@ -407,6 +424,21 @@ async def test_after_a_merged_poll_the_fresh_rows_alone_give_every_rate_and_even
         kept = fast_window._kept
         memo += bool(kept) and kept[0] is fast_window._base and \
             snap.base_at == fast_window._taken_at  # (against the same base)
+        for fast_history, plain_history in histories:
+            if i == 12:  # limited to some rows: the next snapshot is read in full
+                some = [r.key for r in snap.rows][::2]
+                fast_history.track(some)
+                plain_history.track(some)
+            fast_history.add(snap, instant)
+            plain_history.add(plain, instant)
+        fast_checks.observe(snap, snap.wall_time + i)
+        plain_checks.observe(plain, plain.wall_time + i)
+        if i % 3 == 0 or i == len(texts) - 1:  # (asking settles the held servers)
+            _same_history(histories, snap)
+            assert len(fast_checks) == len(plain_checks)
+            for key in {r.key for r in snap.rows}:
+                assert fast_checks.runs(key) == plain_checks.runs(key), key
+                assert fast_checks.strip(key, 4) == plain_checks.strip(key, 4)
         smoothed = fast_window.add(snap, instant)
         assert smoothed == plain_window.add(plain, instant)
         drawn = shown[:5]
@@ -417,3 +449,15 @@ async def test_after_a_merged_poll_the_fresh_rows_alone_give_every_rate_and_even
         assert fast_table.lines == plain_table.lines
         prev = snap
     assert merged >= 18 and held > 100 and memo >= 3
+    assert any(fast_checks.runs(r.key) for r in snap.rows)
+
+
+def _same_history(histories: list[tuple[History, History]], snap: Snapshot) -> None:
+    for fast, plain in histories:
+        assert sorted(fast.keys()) == sorted(plain.keys())
+        for key in plain.keys():
+            assert fast.samples(key) == plain.samples(key), key
+            assert fast.span(key) == plain.span(key)
+            for metric in METRICS:
+                assert fast.points(key, metric) == plain.points(key, metric), (key, metric)
+        assert fast.memory_bytes() == plain.memory_bytes()
