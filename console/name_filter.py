@@ -61,6 +61,11 @@ class Matcher:
             except (engine.error, ValueError, OverflowError, RecursionError, MemoryError):
                 pass  # not a regex after all: plain text
 
+    @property
+    def plain(self) -> bool:
+        """Plain (case-insensitive) text matching: :attr:`needle` in ``proxy/name``."""
+        return self.pattern is None
+
     def begin_pass(self) -> None:
         """Start a pass over the rows: the regex gets :data:`PASS_BUDGET` for it."""
         self._deadline = time.monotonic() + PASS_BUDGET
@@ -96,6 +101,33 @@ class Matcher:
         needle = self.needle
         return needle in key[0].casefold() or needle in key[1].casefold() \
             or needle in f"{key[0]}/{key[1]}".casefold()
+
+
+class Haystacks:
+    """``proxy/name`` casefolded per row key, kept from one filter to the next: plain
+    text matching (:meth:`Matcher.plain`) of many rows reads them instead of folding
+    three strings per row at each key typed. ``needle in "proxy/name"`` is the plain
+    match: the proxy and the name are parts of it, and folding is per character."""
+
+    def __init__(self) -> None:
+        self._of: dict[Key, str] = {}
+
+    def select(self, needle: str, keys: list[Key]) -> list[Key]:
+        """The keys whose ``proxy/name`` holds ``needle`` (casefolded), in order."""
+        of = self._of
+        if len(of) >= _CACHE_MAX:
+            of.clear()
+        out: list[Key] = []
+        for key in keys:
+            hay = of.get(key)
+            if hay is None:
+                hay = of[key] = f"{key[0]}/{key[1]}".casefold()
+            if needle in hay:
+                out.append(key)
+        return out
+
+    def clear(self) -> None:
+        self._of.clear()
 
 
 def make_matcher(text: str) -> Matcher | None:

@@ -72,3 +72,71 @@ def test_the_model_redoes_a_pass_as_text_when_the_regex_gives_up() -> None:
     assert model.filter_simplified
     assert ("be_long", "(a|aa)+x-literal") in model.lines
     assert not any(k in model.lines for k in LONG)
+
+
+def _expected_lines(model: TableModel, text: str) -> list[tuple[str, str]]:
+    """The lines of ``model`` filtered by ``text`` as plain text, row by row."""
+    needle = text.strip().casefold()
+    lines = []
+    for group in model.groups.values():
+        children = ([group.frontend] if group.frontend else []) + group.listeners \
+            + group.servers
+        hits = [k for k in children if needle in k[0].casefold() or
+                needle in k[1].casefold() or needle in f"{k[0]}/{k[1]}".casefold()]
+        header = group.header
+        if hits or needle in header[0].casefold() or needle in header[1].casefold() or \
+                needle in f"{header[0]}/{header[1]}".casefold():
+            lines.append(header)
+            if group.proxy not in model.collapsed:
+                lines.extend(hits)
+    return lines
+
+
+def test_plain_text_typed_key_by_key_matches_each_row_as_before() -> None:
+    """Plain text is matched in bulk, from the last pass's matches when the new text
+    holds the last one: the lines are those of matching every row, whatever is typed
+    (narrowing, backspace, another word, a slash, case folding such as ß/SS and Σ/σ),
+    and after the rows changed."""
+    import random
+
+    rng = random.Random(5)
+    alphabet = ["a", "b", "e", "p", "1", "/", "-", "ß", "S", "Σ", "σ", "İ"]
+    keys = []
+    for _group in range(30):
+        proxy = "be" + "".join(rng.choice(alphabet) for _ in range(4))
+        keys += [(proxy, "BACKEND")] + [(proxy, "s" + "".join(rng.choice(alphabet)
+                                                           for _ in range(3)))
+                                        for _ in range(rng.randint(0, 6))]
+    rows = [Row.from_fields({"pxname": p, "svname": n, "type": "1" if n == "BACKEND"
+                             else "2", "status": "UP"}) for p, n in keys]
+    model = TableModel()
+    model.update(Snapshot.from_rows(rows), None)
+    model.set_collapsed(keys[0][0], True)
+    typed = ""
+    for step in range(300):
+        if step == 150:  # the rows change: a server more
+            rows.append(Row.from_fields({"pxname": keys[0][0], "svname": "sss",
+                                         "type": "2", "status": "UP"}))
+            model.update(Snapshot.from_rows(rows), None)
+        if typed and rng.random() < 0.3:
+            typed = typed[:-1]
+        elif rng.random() < 0.1:
+            typed = ""
+        else:
+            typed += rng.choice([*alphabet, "ss", "s"])
+        model.set_filter(typed)
+        if typed.strip():
+            assert model.lines == _expected_lines(model, typed), typed
+    # a header alone matches (its name is BACKEND), then a longer text still does
+    for text in ("p/b", "p/ba"):
+        model.set_filter(text)
+        assert model.lines == _expected_lines(model, text)
+    assert any(name == "BACKEND" for _, name in model.lines)
+    # the rows change under the same text: every row is matched again
+    model.set_filter("zz")
+    open_group = next(p for p, _ in keys if p not in model.collapsed)
+    rows.append(Row.from_fields({"pxname": open_group, "svname": "zz1", "type": "2",
+                                 "status": "UP"}))
+    model.update(Snapshot.from_rows(rows), None)
+    assert (open_group, "zz1") in model.lines
+    assert model.lines == _expected_lines(model, "zz")

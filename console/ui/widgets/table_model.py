@@ -24,7 +24,7 @@ from typing import Any
 
 from console.haproxy.counters import Mark
 from console.haproxy.model import CLOCK_FIELDS, Rates, Row, Snapshot, same_content
-from console.name_filter import Matcher, make_matcher
+from console.name_filter import Haystacks, Matcher, make_matcher
 from console.ui.widgets.columns import Column, hot_5xx
 
 Key = tuple[str, str]
@@ -89,6 +89,10 @@ class TableModel:
         self._getter: Callable[[dict[str, str]], Any] | None = None
         self._watched_clock: tuple[str, ...] = CLOCK_FIELDS
         self._matcher: Matcher | None = None
+        self._haystacks = Haystacks()  # for plain text filters on many rows
+        # the last plain text pass: its needle, the keys' order it was over, the keys
+        # it matched (a longer needle that holds it can only match some of those)
+        self._plain_last: tuple[str, list[Key], set[Key]] | None = None
         self._hot: frozenset[Key] = frozenset()  # servers with 5xx well above their backend
         self._sort_values: dict[Key, Any] = {}
         self._summaries: dict[str, str] = {}
@@ -275,6 +279,8 @@ class TableModel:
     def clear_filters(self) -> None:
         """No name filter, no quick filter: every row."""
         self.filter_text, self._matcher = "", None
+        self._haystacks.clear()
+        self._plain_last = None
         self.quick, self.quick_arg = "all", None
         self._rebuild()
 
@@ -350,6 +356,15 @@ class TableModel:
             groups = [by_header[k] for k in self._sorted(list(by_header))]
         shown, collapsed = self._shown, self.collapsed
         filtering = self.filtering
+        matcher = self._matcher
+        # a plain text filter alone: matched in bulk (the same as _shown, row by row)
+        plain = matcher is not None and matcher.plain and self.quick == "all"
+        needle = matcher.needle if matcher is not None else ""
+        select = self._haystacks.select
+        last = self._plain_last
+        within = last[2] if plain and last is not None and last[1] is self.order and \
+            last[0] in needle else None
+        found: set[Key] = set()
         lines: list[Key] = []
         full: list[Key] = []
         matched = 0
@@ -358,13 +373,24 @@ class TableModel:
                 + self._sorted(group.listeners) + self._sorted(group.servers)
             full.append(group.header)
             full.extend(children)
-            visible = [k for k in children if shown(k)] if filtering else children
-            if visible or not filtering or shown(group.header):
+            header_hit = False
+            if plain:
+                visible = select(needle, children if within is None else
+                                 [k for k in children if k in within])
+                header_hit = bool((within is None or group.header in within) and
+                                  select(needle, [group.header]))
+                found.update(visible)
+                if header_hit:
+                    found.add(group.header)
+            else:
+                visible = [k for k in children if shown(k)] if filtering else children
+            if visible or not filtering or (header_hit if plain else shown(group.header)):
                 lines.append(group.header)
                 matched += 1 + len(visible)
                 if group.proxy not in collapsed:
                     lines.extend(visible)
         self.lines, self.full, self.matched = lines, full, matched
+        self._plain_last = (needle, self.order, found) if plain else None
         self.index = {k: i for i, k in enumerate(lines)}
 
     def nearest(self, key: Key) -> int | None:
