@@ -84,8 +84,9 @@ class CheckLog:
                 self._settle(key, tick - 1, before, again=False)
             merged = False
         else:
+            start = (tick, now)  # (one tuple for them all)
             for key in held:
-                pending[key] = (tick, now)
+                pending[key] = start
             merged = True
         self._ticks, self._now, self._taken_at = tick, now, snapshot.taken_at
         seen: set[Key] = set()
