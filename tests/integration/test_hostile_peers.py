@@ -172,3 +172,36 @@ def _fifo(d) -> str:
     path = d / "settings.fifo"
     os.mkfifo(path)
     return str(path)
+
+
+@pytest.mark.parametrize("sweep", ["trickle", "endless"])
+async def test_a_hostile_sweep_at_the_first_look_ends_at_the_deadline_or_the_cap(
+        tmp_path, sweep: str) -> None:
+    """The console's first poll reads ``show info`` and the sweep (``show stat -1 3
+    -1``) before anything else: a sweep that trickles, or never ends, is bounded by the
+    same deadline and cap as any answer, and the poll after it reads in full."""
+    from console.haproxy.partial_poll import SWEEP
+    from console.haproxy.poller import SocketSource
+    from tests.captured_data import read
+
+    info = read("2.8", "show_info.txt").encode()
+    stat = read("2.8", "show_stat.txt").encode()
+
+    def respond(conn, p) -> None:
+        request = peers.read_until(conn, b"\n")
+        if request.startswith(SWEEP.encode()):
+            (peers.drip if sweep == "trickle" else peers.flood)(conn, p)
+        conn.sendall(info if request.startswith(b"show info") else stat)
+
+    with peers.peer(respond, str(tmp_path / "s.sock")) as p:
+        client = RuntimeClient(p.address, read_timeout=1.0, max_answer=CAP)
+        source = SocketSource(client)
+        source.visible = lambda: []
+        t0 = time.monotonic()
+        with pytest.raises(_too_large() if sweep == "endless" else errors.Timeout) as exc:
+            await asyncio.wait_for(source.fetch(), 10)
+        assert peers.elapsed(t0) < 2.5
+        assert p.address in str(exc.value)
+        snap = await asyncio.wait_for(source.fetch(), 10)  # no second first look
+        assert snap.first_look is None and len(snap.rows) == stat.count(b"\n") - 2
+        await client.close()
