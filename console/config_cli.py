@@ -100,9 +100,12 @@ def add_config_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_config(args: argparse.Namespace) -> int:
+    from console.haproxy.config.ops import reusing_readings
+
     action = args.config_command
     try:
-        return _HANDLERS[action](args)
+        with reusing_readings():
+            return _HANDLERS[action](args)
     except HAProxyError as exc:
         print(f"haconsole: {visible(hints.spelled(str(exc)))}", file=sys.stderr)
         usage = action == "diff" or isinstance(exc, StateError)

@@ -234,3 +234,32 @@ def test_random_op_sequences_on_corpus(seed: int) -> None:
             applied.append(op)
             data = out
         assert apply_ops(original, applied, path.name) == data  # replayable
+
+
+def test_one_command_reads_a_text_once_for_its_descriptions(monkeypatch) -> None:
+    """Within reusing_readings (one CLI command), the edits described on one text parse
+    it once, a file alone in its set being the same reading as no set; another text
+    is read again; outside, nothing is kept (a long-lived console keeps no model)."""
+    from console.haproxy.config import ops
+    from console.haproxy.config.fileset import SetContext
+
+    parsed: list[bytes] = []
+    real = ConfigFile.parse.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[ConfigFile], data: bytes, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(data)
+        return real(cls, data, *args, **kwargs)
+
+    monkeypatch.setattr(ConfigFile, "parse", classmethod(counting))
+    first = {"op": "server_set", "backend": "be_app", "server": "web1", "set": {"weight": "50"}}
+    second = {"op": "server_set", "backend": "be_app", "server": "web2",
+              "set": {"maxconn": "9"}}
+    with ops.reusing_readings():
+        one = describe_op(first, APP)
+        two = describe_op(second, APP, context=SetContext())
+        assert describe_op(first, APP + b"\n") == one  # another text: read again
+    assert len(parsed) == 2 and "weight 10 → 50" in one and "maxconn" in two
+    assert ops._READINGS is None
+    parsed.clear()
+    assert describe_op(first, APP) == one and describe_op(first, APP) == one
+    assert len(parsed) == 2  # nothing kept outside

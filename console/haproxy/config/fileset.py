@@ -82,7 +82,8 @@ def link(named: Sequence[tuple[str, bytes]], cond: CondContext = UNKNOWN, *,
 
 def in_context(data: bytes, name: str, context: SetContext | None) -> ConfigFile:
     """*data* parsed as the file *name* of the set *context* describes."""
-    if context is None:
+    if context is None or (not context.before and not context.after and
+                           context.cond == UNKNOWN):  # (a file alone: parse() makes it)
         return ConfigFile.parse(data, name)
     files = link([*context.before, (name, data), *context.after], context.cond)
     return files[len(context.before)]

@@ -24,10 +24,12 @@ Unknown keys are refused, so a typo never passes silently.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from console.haproxy.config import edit, keywords
+from console.haproxy.config.cond import UNKNOWN
 from console.haproxy.config.fileset import SetContext, in_context
 from console.haproxy.config.grammar import FLAG_OPPOSITES, NEGATIVE_FLAGS, SERVER_FLAG_KEYWORDS
 from console.haproxy.config.model import ConfigFile
@@ -174,6 +176,39 @@ def _server_now(cfg: ConfigFile | None, backend: str, server: str,
     return p.value if p else None
 
 
+_READINGS: list[tuple[bytes, SetContext | None, ConfigFile]] | None = None
+
+
+@contextmanager
+def reusing_readings() -> Iterator[None]:
+    """Within it, :func:`describe_op` parses a text once for all the edits it
+    describes (one command describing the edits staged, then the new one, on a file of
+    70,000 lines): the readings are dropped at the end, not kept by a long-lived
+    process."""
+    global _READINGS
+    _READINGS = []
+    try:
+        yield
+    finally:
+        _READINGS = None
+
+
+def _reading(data: bytes, context: SetContext | None) -> ConfigFile:
+    """*data* parsed in *context*, for reading only (see :func:`reusing_readings`)."""
+    if context is not None and not context.before and not context.after and \
+            context.cond == UNKNOWN:
+        context = None  # (a file alone: the same reading, see in_context)
+    kept = _READINGS
+    if kept is not None:
+        for text, where, cfg in kept:
+            if (text is data or text == data) and where == context:
+                return cfg
+    cfg = in_context(data, "haproxy.cfg", context)
+    if kept is not None:
+        kept[:] = [(data, context, cfg)]
+    return cfg
+
+
 def describe_op(op: Mapping[str, Any], data: bytes | None = None, *,
                 context: SetContext | None = None) -> str:
     """One line for people, e.g. ``backend be_app: server web1 weight 10 → 50``.
@@ -188,7 +223,7 @@ def describe_op(op: Mapping[str, Any], data: bytes | None = None, *,
     cfg = None
     if data is not None:
         try:
-            cfg = in_context(data, "haproxy.cfg", context)
+            cfg = _reading(data, context)
         except Exception:  # describing must never fail
             cfg = None
     kind = op["op"]
