@@ -62,6 +62,10 @@ FULL_EVERY = 60.0
 """Seconds between two full dumps (everything off screen is at most this old)..."""
 FULL_SHARE = 0.01
 """...and a full dump takes at most this share of the time (stretched when slow)."""
+MOST_MOVED = 0.5
+"""When the backends whose servers moved hold more than this share of the servers (a
+site going down, a flapping network: thousands of backends at once), the poll is a
+full dump."""
 WHOLE_PROXY_ROWS = 64
 """A proxy of at most this many rows on screen is read whole, else row by row."""
 SWEEP = "show stat -1 3 -1"
@@ -140,6 +144,14 @@ class Plan:
     commands: list[str] = field(default_factory=list)
     expected: set[Key] = field(default_factory=set)
     signalled: list[str] = field(default_factory=list)  # backends whose servers moved
+    moved_rows: int = 0  # the servers of those backends
+    servers: int = 0  # every server
+
+    @property
+    def most_moved(self) -> bool:
+        """The backends signalled hold more than :data:`MOST_MOVED` of the servers: one
+        full dump reads them in one command, rather than one command per backend."""
+        return self.moved_rows > MOST_MOVED * self.servers
 
 
 @dataclass(frozen=True)
@@ -230,8 +242,10 @@ def plan(prev: Snapshot, sweep: tuple[Row, ...] | None, shown: Collection[Key],
             out.signalled.append(row.proxy)
             out.commands.append(f"show stat {iids[row.proxy]} 4 -1")
             others = layout.others
-            out.expected.update(key for key in by_proxy.get(row.proxy, ())
-                                if key not in others)
+            servers = [key for key in by_proxy.get(row.proxy, ()) if key not in others]
+            out.expected.update(servers)
+            out.moved_rows += len(servers)
+    out.servers = len(layout.positions or prev._index) - len(layout.others)
     return out
 
 

@@ -160,6 +160,8 @@ class SocketSource:
                 sweep = await self._rows(state.sweep, await run(SWEEP))
             todo = plan(prev, sweep, shown, taken - prev.taken_at, state.layout)
             reason = "proxies added or gone"
+            if todo is not None and todo.most_moved:
+                reason, todo = "most servers moved", None
             if todo is not None:
                 try:
                     texts = [await run(command) for command in todo.commands]

@@ -461,3 +461,36 @@ def _same_history(histories: list[tuple[History, History]], snap: Snapshot) -> N
             for metric in METRICS:
                 assert fast.points(key, metric) == plain.points(key, metric), (key, metric)
         assert fast.memory_bytes() == plain.memory_bytes()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_when_most_servers_moved_the_poll_is_one_full_dump(version: str) -> None:
+    """Backends holding more than half of the servers signal a change at once (a site
+    down): one ``show stat`` rather than a command per backend; fewer: per backend."""
+    async def run() -> None:
+        text, info = read(version, "show_stat.txt"), read(version, "show_info.txt")
+        answers = StatAnswers(text, info)
+        source = _source(answers, [])
+        first = await source.fetch()
+        servers = {b.proxy: len(first.servers_of(b.proxy)) for b in first.backends}
+        total = sum(servers.values())
+        by_size = sorted((n, p) for p, n in servers.items() if n)
+        moved = {(p, "BACKEND"): {"act": "0", "bck": "0", "weight": "0"}
+                 for _, p in by_size}
+        answers.commands.clear()
+        answers.set(edited(version, moved))
+        snap = await source.fetch()
+        assert source.partial.reason == "most servers moved"
+        assert answers.commands == ["show info", "show stat -1 3 -1", "show stat"]
+        assert not snap.held and len(snap.rows) == len(first.rows)
+        # the smallest backend alone (at most half of the servers): read on its own
+        small = by_size[0]
+        assert small[0] * 2 <= total
+        await source.fetch()  # (nothing moved since: a plain partial poll)
+        answers.commands.clear()
+        answers.set(edited(version, {**moved, (small[1], "BACKEND"): {"act": "1"}}))
+        await source.fetch()
+        assert answers.commands[-1].endswith(" 4 -1") and "show stat" not in answers.commands
+        assert source.partial.reason == "most servers moved"  # (the last full one's)
+
+    asyncio.run(run())
