@@ -253,12 +253,7 @@ class History:
                     ringed.discard(key)
                     continue
                 still.append(key)
-                if slot == entry.phase and (entry.log is not None or
-                                            entry.rings is not None):
-                    self._compact(entry, n)
-                entry.content = None
-                if entry.rings is not None or entry.now != _GAP:
-                    self._write(entry, _GAP, n, slot)
+                self._gap(entry, n, slot)
             self._absent = still
         self._count = n + 1
 
@@ -388,15 +383,19 @@ class History:
             if n - entry.last >= self.drop_after:
                 gone.append(key)
                 continue
-            if slot == entry.phase and (entry.log is not None or entry.rings is not None):
-                self._compact(entry, n)
-            entry.content = None  # the next sample is read afresh
-            if entry.rings is not None or entry.now != _GAP:
-                self._write(entry, _GAP, n, slot)
+            self._gap(entry, n, slot)
             self._absent.append(key)
         for key in gone:
             del self._entries[key]
             self._ringed.discard(key)
+
+    def _gap(self, entry: _Entry, n: int, slot: int) -> None:
+        """Sample ``n`` of a row absent from it: a gap."""
+        if slot == entry.phase and (entry.log is not None or entry.rings is not None):
+            self._compact(entry, n)
+        entry.content = None  # the next sample is read afresh
+        if entry.rings is not None or entry.now != _GAP:
+            self._write(entry, _GAP, n, slot)
 
     def clear(self) -> None:
         self._entries.clear()
