@@ -156,16 +156,18 @@ class CheckLog:
                 total -= runs.popleft().count
         self._total[key] = total
 
-    def runs(self, key: Key) -> list[Run]:
+    def _asked(self, key: Key) -> deque[Run]:
+        """The runs of ``key``, its pending marks added (it stays pending)."""
         if key in self._pending:
             self._settle(key, self._ticks, self._now, again=True)
-        return list(self._runs.get(key, ()))
+        return self._runs.get(key, deque())
+
+    def runs(self, key: Key) -> list[Run]:
+        return list(self._asked(key))
 
     def strip(self, key: Key, width: int) -> str:
         """The newest *width* marks, oldest first."""
-        if key in self._pending:
-            self._settle(key, self._ticks, self._now, again=True)
-        marks = "".join(r.mark * r.count for r in self._runs.get(key, ()))
+        marks = "".join(r.mark * r.count for r in self._asked(key))
         return marks[-width:] if width > 0 else ""
 
     def clear(self) -> None:
