@@ -136,6 +136,21 @@ class Follow:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=_env(), cwd=REPO)
         self.buf = b""
+        self.err = b""  # stderr read so far (by :meth:`err_until`)
+
+    def err_until(self, text: str, timeout: float) -> bool:
+        """Whether *text* shows on stderr within *timeout* s (what came is kept)."""
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stderr.fileno()
+        while text.encode() not in self.err and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.3)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                self.err += chunk
+        return text.encode() in self.err
 
     def lines(self, n: int, timeout: float, poke: object = None) -> list[dict[str, object]]:
         """*n* JSON lines within *timeout* s; *poke* (a callable) is called every 0.3 s."""
@@ -164,7 +179,7 @@ class Follow:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, err = self.proc.communicate(timeout=5)
-        return err.decode("utf-8", "replace")
+        return (self.err + err).decode("utf-8", "replace")
 
 
 def test_follow_json_from_the_ring(ringed: HAProxy) -> None:
@@ -285,6 +300,9 @@ def test_a_stalled_follower_is_told_how_many_lines_haproxy_dropped(ringed: HAPro
         finally:
             f.proc.send_signal(signal.SIGCONT)
         got = f.lines(n, 4.0)  # the backlog the ring and the socket kept
+        # the counter is read every 2 s: seen growing before the exact count comes
+        # (however loaded this machine is, the line below comes after it)
+        assert f.err_until("so far", 30.0), f.err
         conn.request("GET", "/after")  # fits: HAProxy writes "N events dropped" first
         conn.getresponse().read()
         conn.close()
