@@ -111,23 +111,52 @@ class Haystacks:
 
     def __init__(self) -> None:
         self._of: dict[Key, str] = {}
+        self._proxies: dict[str, str] = {}
+        self._groups: dict[str, str] = {}
+
+    def proxy(self, proxy: str) -> str:
+        """``proxy`` casefolded: a needle in it is in every ``proxy/name`` of the proxy."""
+        folded = self._proxies.get(proxy)
+        if folded is None:
+            if len(self._proxies) >= _CACHE_MAX:
+                self._proxies.clear()
+            folded = self._proxies[proxy] = proxy.casefold()
+        return folded
+
+    def folded(self, keys: list[Key]) -> list[str]:
+        """``proxy/name`` casefolded, for each key."""
+        of = self._of
+        try:
+            return list(map(of.__getitem__, keys))
+        except KeyError:
+            if len(of) + len(keys) >= _CACHE_MAX:
+                of.clear()
+            for key in keys:
+                if key not in of:
+                    of[key] = f"{key[0]}/{key[1]}".casefold()
+            return list(map(of.__getitem__, keys))
 
     def select(self, needle: str, keys: list[Key]) -> list[Key]:
         """The keys whose ``proxy/name`` holds ``needle`` (casefolded), in order."""
-        of = self._of
-        if len(of) >= _CACHE_MAX:
-            of.clear()
-        out: list[Key] = []
-        for key in keys:
-            hay = of.get(key)
-            if hay is None:
-                hay = of[key] = f"{key[0]}/{key[1]}".casefold()
-            if needle in hay:
-                out.append(key)
-        return out
+        return [key for key, hay in zip(keys, self.folded(keys), strict=True) if needle in hay]
+
+    def group(self, proxy: str, keys: list[Key]) -> str:
+        """The folded ``proxy/name`` of *keys* (a proxy's lines), joined by newlines and
+        kept per proxy until :meth:`forget_groups`: a needle without a newline that is
+        not in it is in none of them."""
+        joined = self._groups.get(proxy)
+        if joined is None:
+            joined = self._groups[proxy] = "\n".join(self.folded(keys))
+        return joined
+
+    def forget_groups(self) -> None:
+        """The proxies' lines changed."""
+        self._groups.clear()
 
     def clear(self) -> None:
         self._of.clear()
+        self._proxies.clear()
+        self._groups.clear()
 
 
 def make_matcher(text: str) -> Matcher | None:

@@ -9,6 +9,7 @@ import pytest
 from console import name_filter
 from console.haproxy.model import Row, Snapshot
 from console.name_filter import make_matcher, repeat_weight
+from console.ui.widgets.columns import column_of
 from console.ui.widgets.table_model import TableModel
 
 LONG = [("be_long", "a" * 40 + str(i)) for i in range(200)]
@@ -78,9 +79,11 @@ def _expected_lines(model: TableModel, text: str) -> list[tuple[str, str]]:
     """The lines of ``model`` filtered by ``text`` as plain text, row by row."""
     needle = text.strip().casefold()
     lines = []
-    for group in model.groups.values():
-        children = ([group.frontend] if group.frontend else []) + group.listeners \
-            + group.servers
+    by_header = {g.header: g for g in model.groups.values()}
+    for header in model._sorted(list(by_header)):  # the sort is the model's own
+        group = by_header[header]
+        children = ([group.frontend] if group.frontend else []) \
+            + model._sorted(group.listeners) + model._sorted(group.servers)
         hits = [k for k in children if needle in k[0].casefold() or
                 needle in k[1].casefold() or needle in f"{k[0]}/{k[1]}".casefold()]
         header = group.header
@@ -107,16 +110,24 @@ def test_plain_text_typed_key_by_key_matches_each_row_as_before() -> None:
         keys += [(proxy, "BACKEND")] + [(proxy, "s" + "".join(rng.choice(alphabet)
                                                            for _ in range(3)))
                                         for _ in range(rng.randint(0, 6))]
-    rows = [Row.from_fields({"pxname": p, "svname": n, "type": "1" if n == "BACKEND"
-                             else "2", "status": "UP"}) for p, n in keys]
+    def row(proxy: str, name: str) -> Row:
+        return Row.from_fields({"pxname": proxy, "svname": name, "type": "1" if
+                                name == "BACKEND" else "2", "status": "UP",
+                                "scur": str(rng.randint(0, 9))})
+
+    rows = [row(p, n) for p, n in keys]
     model = TableModel()
     model.update(Snapshot.from_rows(rows), None)
     model.set_collapsed(keys[0][0], True)
     typed = ""
-    for step in range(300):
+    for step in range(400):
         if step == 150:  # the rows change: a server more
-            rows.append(Row.from_fields({"pxname": keys[0][0], "svname": "sss",
-                                         "type": "2", "status": "UP"}))
+            rows.append(row(keys[0][0], "sss"))
+            model.update(Snapshot.from_rows(rows), None)
+        if step == 250:  # sorted by a counter: groups and children in another order
+            model.set_sort(column_of("status", "scur"), reverse=True)
+        if step in (300, 330, 360):  # the counters change: the same rows, another order
+            rows = [row(r.key[0], r.key[1]) for r in rows]
             model.update(Snapshot.from_rows(rows), None)
         if typed and rng.random() < 0.3:
             typed = typed[:-1]
@@ -140,3 +151,25 @@ def test_plain_text_typed_key_by_key_matches_each_row_as_before() -> None:
     model.update(Snapshot.from_rows(rows), None)
     assert (open_group, "zz1") in model.lines
     assert model.lines == _expected_lines(model, "zz")
+
+
+def test_a_sorted_table_keeps_its_order_under_a_plain_filter() -> None:
+    """Sorted by a counter, the matched servers follow the new values when they change
+    (the last pass's matches are in the old order)."""
+    def snapshot(scur: list[int]) -> Snapshot:
+        rows = [Row.from_fields({"pxname": "web", "svname": "BACKEND", "type": "1",
+                                 "status": "UP"})]
+        rows += [Row.from_fields({"pxname": "web", "svname": f"api{i}", "type": "2",
+                                  "status": "UP", "scur": str(v)})
+                 for i, v in enumerate(scur)]
+        return Snapshot.from_rows(rows)
+
+    model = TableModel()
+    model.update(snapshot([1, 2, 3, 4]), None)
+    model.set_sort(column_of("status", "scur"), reverse=True)
+    model.set_filter("api")
+    assert [n for _, n in model.lines] == ["BACKEND", "api3", "api2", "api1", "api0"]
+    model.update(snapshot([4, 3, 2, 1]), None)
+    assert [n for _, n in model.lines] == ["BACKEND", "api0", "api1", "api2", "api3"]
+    model.set_filter("api1")
+    assert [n for _, n in model.lines] == ["BACKEND", "api1"]

@@ -63,6 +63,11 @@ class Changes:
     before: dict[Key, tuple[Row, Rates | None]] = field(default_factory=dict)
 
 
+# what a plain text pass matched in one proxy: None for every line, else the children
+# that matched and whether the header did
+_Found = tuple[list[Key], bool] | None
+
+
 class TableModel:
     """Rows, groups, filters, sort and collapsed groups; produces :attr:`lines`."""
 
@@ -90,9 +95,11 @@ class TableModel:
         self._watched_clock: tuple[str, ...] = CLOCK_FIELDS
         self._matcher: Matcher | None = None
         self._haystacks = Haystacks()  # for plain text filters on many rows
-        # the last plain text pass: its needle, the keys' order it was over, the keys
-        # it matched (a longer needle that holds it can only match some of those)
-        self._plain_last: tuple[str, list[Key], set[Key]] | None = None
+        # the last plain text pass: its needle, the keys' order it was over, and per
+        # proxy with a match what matched: None for every line (the needle is in the
+        # proxy's name), else the children that did and whether the header did (a
+        # longer needle that holds this one can only match some of those)
+        self._plain_last: tuple[str, list[Key], dict[str, _Found]] | None = None
         self._hot: frozenset[Key] = frozenset()  # servers with 5xx well above their backend
         self._sort_values: dict[Key, Any] = {}
         self._summaries: dict[str, str] = {}
@@ -206,6 +213,7 @@ class TableModel:
             if (proxy, "BACKEND") not in self.rows and group.frontend is not None:
                 group.header, group.frontend = group.frontend, None
         self.groups = groups
+        self._haystacks.forget_groups()
         self.headers = {g.header: p for p, g in groups.items()}
         self.collapsed.intersection_update(groups)
 
@@ -360,11 +368,14 @@ class TableModel:
         # a plain text filter alone: matched in bulk (the same as _shown, row by row)
         plain = matcher is not None and matcher.plain and self.quick == "all"
         needle = matcher.needle if matcher is not None else ""
-        select = self._haystacks.select
+        haystacks = self._haystacks
+        select, fold_proxy = haystacks.select, haystacks.proxy
+        joinable = "\n" not in needle
         last = self._plain_last
         within = last[2] if plain and last is not None and last[1] is self.order and \
             last[0] in needle else None
-        found: set[Key] = set()
+        kept_order = self.sort_column is None  # children stay in the same order
+        found: dict[str, _Found] = {}
         lines: list[Key] = []
         full: list[Key] = []
         matched = 0
@@ -375,13 +386,30 @@ class TableModel:
             full.extend(children)
             header_hit = False
             if plain:
-                visible = select(needle, children if within is None else
-                                 [k for k in children if k in within])
-                header_hit = bool((within is None or group.header in within) and
-                                  select(needle, [group.header]))
-                found.update(visible)
-                if header_hit:
-                    found.add(group.header)
+                proxy = group.proxy
+                if needle in fold_proxy(proxy):
+                    # in the proxy's name: in every line's "proxy/name"
+                    visible, header_hit = children, True
+                    found[proxy] = None
+                else:
+                    if within is None:
+                        candidates, header_was = children, True
+                    elif proxy not in within:
+                        candidates, header_was = [], False
+                    else:
+                        before = within[proxy]
+                        if before is None:
+                            candidates, header_was = children, True
+                        else:
+                            candidates = before[0] if kept_order else children
+                            header_was = before[1]
+                    if joinable and (candidates or header_was) and needle not in \
+                            haystacks.group(proxy, [group.header, *children]):
+                        candidates, header_was = [], False  # in none of its lines
+                    visible = select(needle, candidates) if candidates else []
+                    header_hit = header_was and bool(select(needle, [group.header]))
+                    if visible or header_hit:
+                        found[proxy] = (visible, header_hit)
             else:
                 visible = [k for k in children if shown(k)] if filtering else children
             if visible or not filtering or (header_hit if plain else shown(group.header)):
@@ -391,7 +419,7 @@ class TableModel:
                     lines.extend(visible)
         self.lines, self.full, self.matched = lines, full, matched
         self._plain_last = (needle, self.order, found) if plain else None
-        self.index = {k: i for i, k in enumerate(lines)}
+        self.index = dict(zip(lines, range(len(lines)), strict=True))
 
     def nearest(self, key: Key) -> int | None:
         """The visible line closest to ``key`` in the full order (itself if shown; else the
