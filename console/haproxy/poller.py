@@ -294,6 +294,9 @@ class Poller:
         # awaited after a first look is shown, before every server is read (the UI:
         # until the screen is drawn); None: FIRST_LOOK_PAINT seconds
         self.first_look_shown: Callable[[], Awaitable[None]] | None = None
+        # awaited with each snapshot before on_snapshot (the UI works out what it can
+        # off the event loop)
+        self.before_show: Callable[[Snapshot], Awaitable[None]] | None = None
 
     def refresh_now(self) -> None:
         self._wake.set()
@@ -384,6 +387,8 @@ class Poller:
         st.last_duration = duration
         st.polls += 1
         st.state = "live"
+        if self.before_show is not None:
+            await self.before_show(snap)
         self.on_snapshot(snap, events)
         # Stretch the interval when a refresh (the poll, then showing it: on a large
         # instance most of the time goes there) takes more than 80 % of it.

@@ -44,12 +44,24 @@ class RateWindow:
         # from a kept snapshot's by the fresh rows of merged ones (None: not known)
         self._counts: dict[tuple[str, str], Counted] | None = None
 
-    def add(self, snap: Snapshot, instant: dict[tuple[str, str], Rates]
+    def base_for(self, snap: Snapshot) -> Counters | None:
+        """The kept counters :meth:`add` takes the rates of *snap* against, unless the
+        counters were reset (nothing is changed): a caller may work out
+        ``rates(base, snap)`` beforehand, off the event loop, and give them to
+        :meth:`add`. (The kept counters are never changed in place.)"""
+        kept, window, first = self._kept, self.window, 0
+        while len(kept) - first > 1 and snap.taken_at - kept[first + 1].taken_at >= window:
+            first += 1
+        return kept[first] if kept else None
+
+    def add(self, snap: Snapshot, instant: dict[tuple[str, str], Rates],
+            against: tuple[Counters, dict[tuple[str, str], Rates]] | None = None
             ) -> dict[tuple[str, str], Rates]:
         """The rates of *snap* against the newest kept snapshot at least ``window`` old
         (else the oldest kept); then *snap* is kept if a quarter window passed since the
         last one kept. *instant*: the rates since the refresh before, used when the
-        counters were reset."""
+        counters were reset. *against*: a base (:meth:`base_for`) and the rates of
+        every row of *snap* against it, used when the base is that one."""
         kept = self._kept
         # merged from the last snapshot added: the rows not read again are its own
         merged = snap.merged_after(self._taken_at)
@@ -80,6 +92,8 @@ class RateWindow:
                 shown.pop(key, None)
             shown.update(fresh)
             self._last = shown
+        elif against is not None and against[0] is base:
+            shown = self._hold(snap, against[1])
         else:
             shown = self._hold(snap, rates(base, snap))
         self._base, self._taken_at = base, snap.taken_at

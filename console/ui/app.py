@@ -138,6 +138,7 @@ class HAConsoleApp(App[int], inherit_bindings=False):
         self.poller = Poller(self.source, target.interval, on_snapshot=self._on_snapshot,
                              on_status=self._on_status)
         self.poller.first_look_shown = self._painted
+        self.poller.before_show = self._prepare
         self.level: str | None = level
         # a spectator (haconsole serve) watches: no change, nothing written on this host
         self.spectator = spectator
@@ -316,6 +317,10 @@ class HAConsoleApp(App[int], inherit_bindings=False):
             self._gc_frozen = True
             self.call_after_refresh(_settle_gc)
         self.monitor.show_snapshot(snap, events)
+
+    async def _prepare(self, snap: Snapshot) -> None:
+        if self._monitor is not None:
+            await self._monitor.prepare(snap)
 
     async def _painted(self) -> None:
         """Once the screen has been drawn (a first look, before every server is read:

@@ -76,3 +76,74 @@ async def test_a_large_instance_is_shown_from_its_first_look() -> None:
     assert f"reading every server ({look:,} serving)" in look_header
     assert full[0] is None and "server" in full[1] and not full[3]
     assert "reading every server" not in full[2] and full[4] > 0  # the events at start
+
+
+def _with(stat_text: str, step: int) -> str:
+    """The captured answer with every row's sessions and bytes totals moved by *step*."""
+    lines = stat_text.split("\n")
+    names = lines[0][2:].split(",")
+    at = [names.index(n) for n in ("stot", "bin", "bout", "req_tot", "hrsp_5xx")]
+    out = [lines[0]]
+    for line in lines[1:]:
+        f = line.split(",")
+        if len(f) == len(names):
+            for i in at:
+                if f[i].isascii() and f[i].isdigit():
+                    f[i] = str(int(f[i]) + step * (3 + i % 5))
+        out.append(",".join(f))
+    return "\n".join(out)
+
+
+async def test_a_refresh_of_every_row_has_its_rates_worked_out_in_a_thread(
+        monkeypatch) -> None:
+    """A large snapshot read in full has its rates (since the last refresh, and over the
+    window) worked out off the event loop: the table and the charts get the same rates
+    as when they are worked out on it."""
+    import threading
+
+    from console.haproxy.history import METRICS, History
+    from console.haproxy.model import rates as plain_rates
+    from console.haproxy.smoothing import RateWindow
+    from console.ui.screens import monitor as monitor_mod
+
+    stat, info = read("2.8", "show_stat.txt"), read("2.8", "show_info.txt")
+    answers = StatAnswers(stat, info)
+    source = SocketSource(answers)  # type: ignore[arg-type]
+    monkeypatch.setattr(monitor_mod, "PREPARE_FROM", 0)
+    where: list[bool] = []
+
+    def rates(*args: object) -> object:
+        where.append(threading.current_thread() is threading.main_thread())
+        return plain_rates(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(monitor_mod, "rates", rates)
+    app = HAConsoleApp(target(), source=source, level="admin")
+    app.target.interval = 3600
+    window, history, prev = RateWindow(), History(), None
+    async with app.run_test(size=(120, 24)) as pilot:
+        for _ in range(50):
+            if app.monitor.snapshot is not None:
+                break
+            await pilot.pause(0.05)
+        monitor = app.monitor
+        for step in range(1, 12):
+            answers.set(_with(stat, step * step))
+            where.clear()
+            await app.poller.poll_once()
+            snap = monitor.snapshot
+            assert snap is not None and snap.fresh is None  # read in full
+            assert where and not any(where)  # every rate worked out in a thread
+            if prev is None:
+                prev = monitor.prev
+                assert prev is not None
+                window.add(prev, {})
+                history.add(prev, {})
+            instant = plain_rates(prev, snap)
+            history.add(snap, instant)
+            assert monitor.rates == window.add(snap, instant)
+            assert monitor.rates and any(r.stot for r in monitor.rates.values())
+            prev = snap
+        for key in (("be_app", "up1"), ("be_app", "BACKEND"), ("fe_main", "FRONTEND")):
+            for metric in METRICS:
+                assert monitor.history.points(key, metric) == history.points(key, metric)
+        assert monitor.history.points(("fe_main", "FRONTEND"), "req_rate")

@@ -114,3 +114,39 @@ def test_released_contents_read_the_same_from_their_lines() -> None:
         assert [r.get("stot") for r in x.rows] == [r.get("stot") for r in y.rows]
     assert rates(a[0], a[4]) == rates(b[0], b[4])
     assert len(release) <= 2 * len(b[0].rows)  # bounded: only the last two builds' reads
+
+
+def test_rates_worked_out_beforehand_against_the_base_are_the_same(monkeypatch) -> None:
+    """What a caller works out off the event loop (the rates against base_for's base)
+    gives what add works out itself, through window drops and a counter reset, and add
+    then works out none; a base that is not the window's is not used."""
+    from console.haproxy import smoothing
+
+    plain, ahead = RateWindow(10.0), RateWindow(10.0)
+    prev = None
+    worked: list[int] = []
+
+    def counted(*args: object) -> object:
+        worked.append(1)
+        return rates(*args)  # type: ignore[arg-type]
+
+    for i in range(30):
+        stot = 3 if i == 17 else 1000 + 7 * i if i < 17 else 10 + i  # a reset at 17
+        snap = _snap(1.5 * i, (i * i) // 3, stot=stot)
+        instant = rates(prev, snap) if prev else {}
+        base = ahead.base_for(snap)
+        against = (base, rates(base, snap)) if base is not None else None
+        worked.clear()
+        monkeypatch.setattr(smoothing, "rates", counted)
+        got = ahead.add(snap, instant, against)
+        monkeypatch.undo()
+        assert got == plain.add(snap, instant)
+        assert not worked
+        prev = snap
+    other = RateWindow(10.0)
+    other.add(_snap(0.0, 0), {})
+    wrong = other.base_for(_snap(99.0, 0))
+    assert wrong is not None
+    snap = _snap(50.0, 500)
+    fake = {("be_app", "up1"): rates(prev, snap)[("be_app", "up1")]}
+    assert ahead.add(snap, {}, (wrong, fake)) == plain.add(snap, {})

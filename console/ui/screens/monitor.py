@@ -8,10 +8,11 @@ this screen owns (:class:`Operations`, :class:`Navigation`, :class:`Stats`).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from rich.style import Style
 from textual import events
@@ -29,7 +30,7 @@ from console.haproxy.events import Event
 from console.haproxy.events import fold as fold_event
 from console.haproxy.events import summarize as summarize_events
 from console.haproxy.history import History
-from console.haproxy.model import Rates, Snapshot, rates
+from console.haproxy.model import Counters, Rates, Snapshot, rates
 from console.haproxy.poller import PollStatus
 from console.haproxy.smoothing import RateWindow
 from console.haproxy.timeline import Timeline
@@ -142,6 +143,20 @@ QUICK_LABELS = {"all": "showing everything", "problems": "showing problems only 
                 "(anything not UP/OPEN/no check)", "maint_drain": "showing MAINT/DRAIN only"}
 
 
+# rows from which a refresh that read every row has its rates worked out in a thread
+PREPARE_FROM = 20_000
+
+
+class _Prepared(NamedTuple):
+    """Rates of *snap*: since *prev* (instant) and against the window's *base*."""
+
+    prev: Snapshot
+    snap: Snapshot
+    instant: dict[tuple[str, str], Rates]
+    base: Counters | None
+    windowed: dict[tuple[str, str], Rates] | None
+
+
 class MonitorScreen(Screen[None]):
     """The live view of one instance: what the poller reads, and the keys to act on it."""
 
@@ -159,6 +174,8 @@ class MonitorScreen(Screen[None]):
         self.timeline = Timeline()
         self.checks = CheckLog()  # recent check results per server, for the detail pane
         self.mark: Mark | None = None
+        # rates worked out off the event loop for the snapshot shown next (prepare)
+        self._prepared: _Prepared | None = None
         self.clock: Callable[[], float] = time.time  # a replay sets the recorded time
         self._all_collapsed = False
         self._detail_pref: bool | None = None  # None: shown when the terminal is wide
@@ -272,14 +289,39 @@ class MonitorScreen(Screen[None]):
                                      "reload during the incident mark: its Δ keep what was "
                                      "counted before the reload")]
         # the charts take each refresh's rates; the table's are smoothed over a window
-        instant = rates(self.prev, snap) if self.prev else {}
+        prepared, self._prepared = self._prepared, None
+        against: tuple[Counters, dict[tuple[str, str], Rates]] | None = None
+        if prepared is not None and prepared.prev is self.prev and prepared.snap is snap:
+            instant = prepared.instant
+            if prepared.base is not None and prepared.windowed is not None:
+                against = (prepared.base, prepared.windowed)
+        else:
+            instant = rates(self.prev, snap) if self.prev else {}
         self.history.add(snap, instant)
-        self.rates = self.rate_window.add(snap, instant)
+        self.rates = self.rate_window.add(snap, instant, against)
         self.checks.observe(snap, snap.wall_time)
         self.table.set_snapshot(snap, self.rates)
         self.header.update_state(snapshot=snap)
         self._add_events(events)
         self.update_detail()
+
+    async def prepare(self, snap: Snapshot) -> None:
+        """Before :meth:`show_snapshot` of a large snapshot that read every row: its
+        rates since the last refresh and over the window are worked out in a thread
+        (the most of such a refresh's work), so that keys are answered meanwhile. They
+        only read the snapshots and the window's kept counters."""
+        self._prepared = None
+        prev = self.snapshot
+        if prev is None or snap.first_look is not None or len(snap.rows) < PREPARE_FROM \
+                or snap.merged_from(prev):
+            return
+        base = self.rate_window.base_for(snap)
+
+        def work() -> _Prepared:
+            return _Prepared(prev, snap, rates(prev, snap), base,
+                             rates(base, snap) if base is not None else None)
+
+        self._prepared = await asyncio.to_thread(work)
 
     def show_status(self, status: PollStatus, events: list[Event]) -> None:
         self.header.update_state(status=status)
