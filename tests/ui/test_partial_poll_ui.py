@@ -147,3 +147,40 @@ async def test_a_refresh_of_every_row_has_its_rates_worked_out_in_a_thread(
             for metric in METRICS:
                 assert monitor.history.points(key, metric) == history.points(key, metric)
         assert monitor.history.points(("fe_main", "FRONTEND"), "req_rate")
+
+
+async def test_a_sorted_table_or_a_state_filter_reads_every_row(monkeypatch) -> None:
+    """Sorted, or showing problems or MAINT/DRAIN only, the rows on screen depend on
+    every row's values: every row is read at each poll while that is cheap; above
+    RANKED_FULL_BELOW rows the partial polls go on (the header says how old the rest
+    is). Back in HAProxy's order with every row, the polls are partial again."""
+    from console.ui.screens import monitor as monitor_mod
+
+    answers = StatAnswers(read("2.8", "show_stat.txt"), read("2.8", "show_info.txt"))
+    source = SocketSource(answers)  # type: ignore[arg-type]
+    source.partial.from_rows = 0
+    app = HAConsoleApp(target(), source=source, level="admin")
+    app.target.interval = 3600
+    async with app.run_test(size=(120, 24)) as pilot:
+        for _ in range(50):
+            if app.monitor.snapshot is not None:
+                break
+            await pilot.pause(0.05)
+        table = app.monitor.table
+        assert source.visible is not None and source.visible() is not None
+        for ranked in (lambda: table.sort_by("scur", reverse=True),
+                       lambda: table.set_quick_filter("problems"),
+                       lambda: table.set_quick_filter("maint_drain")):
+            ranked()
+            assert source.visible() is None
+            answers.commands.clear()
+            await app.poller.poll_once()
+            assert "show stat" in answers.commands  # every row
+            monkeypatch.setattr(monitor_mod, "RANKED_FULL_BELOW", 10)
+            assert source.visible() is not None  # a large instance: partial polls
+            monkeypatch.undo()
+            table.sort_by(None)
+            table.clear_filters()
+            assert source.visible() is not None
+        table.set_filter("app")
+        assert source.visible() is not None  # a name filter: the rows are known

@@ -143,6 +143,9 @@ QUICK_LABELS = {"all": "showing everything", "problems": "showing problems only 
                 "(anything not UP/OPEN/no check)", "maint_drain": "showing MAINT/DRAIN only"}
 
 
+# rows below which a sorted table, or one showing problems or MAINT/DRAIN only, has
+# every row read at every poll
+RANKED_FULL_BELOW = 20_000
 # rows from which a refresh that read every row has its rates worked out in a thread
 PREPARE_FROM = 20_000
 
@@ -259,7 +262,10 @@ class MonitorScreen(Screen[None]):
         """The rows the next poll must read (see ``SocketSource.visible``): those of the
         table on screen (a dialog over it changes nothing), or None (everything) while
         another screen is on top, since it may show any row (what's hurting ranks them
-        all)."""
+        all), and while the table is sorted or shows problems or MAINT/DRAIN only on an
+        instance of fewer than :data:`RANKED_FULL_BELOW` rows (which rows are on
+        screen then depends on every row's values; above, the header says how old the
+        rows off screen are)."""
         if not self.is_mounted:
             return None
         try:
@@ -268,6 +274,10 @@ class MonitorScreen(Screen[None]):
             return None
         if top is not self and not isinstance(top, Dialog):
             return None
+        snap = self.snapshot
+        if self.table.ranks_every_row and snap is not None and \
+                len(snap.rows) < RANKED_FULL_BELOW:
+            return None  # a sort or a state filter reads every row, while it is cheap
         return self.table.on_screen()
 
     def show_snapshot(self, snap: Snapshot, events: list[Event]) -> None:
