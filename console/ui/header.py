@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -76,7 +77,12 @@ class HeaderBar(Widget):
             known = [r for r in rates if r is not None]
             self.req_rate = sum(known) if known else None
             held = snapshot.held
-            self.held_age = snapshot.taken_at - min(held.values()) if held else None
+            if held:
+                self.held_age = snapshot.taken_at - min(held.values())
+            elif self.held_age is not None and snapshot.first_look is None:
+                # a full read between partial polls (under churn, one in two): every
+                # row is fresh; the bound stays (the line does not jump at each poll)
+                self.held_age = 0.0
         if status is not None:
             self.status = status
         if level is not None:
@@ -147,7 +153,7 @@ class HeaderBar(Widget):
         line2.append_text(self._connection())
         if self.held_age is not None and self.status.state == "live":
             # a sort or filter over every row uses these values for the rows off screen
-            line2.append(f"  rows off screen ≤{self.held_age:.0f}s old",
+            line2.append(f"  rows off screen ≤{held_bound(self.held_age)}s old",
                          style=Style(dim=True))
         level = self.level or "?"
         line2.append(f"  level: {level}")
@@ -169,3 +175,13 @@ class HeaderBar(Widget):
         for line in (line1, line2):
             line.truncate(width, overflow="ellipsis")
         return Text("\n").join([line1, line2])
+
+
+HELD_STEP = 10  # seconds: the age of the rows off screen is shown in steps of this
+
+
+def held_bound(age: float) -> int:
+    """The age of the oldest row off screen, rounded up to a step of
+    :data:`HELD_STEP` seconds: still a bound, and the header changes every few polls
+    rather than at each one (a terminal over SSH gets fewer bytes)."""
+    return max(HELD_STEP, math.ceil(age / HELD_STEP - 1e-9) * HELD_STEP)

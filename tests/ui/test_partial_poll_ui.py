@@ -34,7 +34,14 @@ async def test_partial_polls_read_the_rows_on_screen() -> None:
         assert "show stat 2 -1 -1" in answers.commands  # fe_main, on top
         assert "show stat 8 -1 -1" not in answers.commands  # be_dead, far below
         assert app.monitor.snapshot is not None and app.monitor.snapshot.held
-        assert "rows off screen ≤" in str(app.monitor.header.render())
+        assert "rows off screen ≤10s old" in str(app.monitor.header.render())
+        # a full read between partial polls: the bound stays (the line does not jump)
+        source.partial.full_at = -float("inf")  # a full dump is due
+        answers.commands.clear()
+        await app.poller.poll_once()
+        assert "show stat" in answers.commands
+        assert not app.monitor.snapshot.held
+        assert "rows off screen ≤10s old" in str(app.monitor.header.render())
         await pilot.press("question_mark")  # the help: a dialog over the table
         await pilot.pause(0.05)
         assert source.visible() == shown
@@ -184,3 +191,14 @@ async def test_a_sorted_table_or_a_state_filter_reads_every_row(monkeypatch) -> 
             assert source.visible() is not None
         table.set_filter("app")
         assert source.visible() is not None  # a name filter: the rows are known
+
+
+def test_the_age_of_the_rows_off_screen_is_a_bound_in_steps() -> None:
+    """Shown in steps of 10 s (the header does not change at every poll), and never
+    less than the age itself."""
+    from console.ui.header import held_bound
+
+    assert [held_bound(a) for a in (0.0, 0.4, 9.9, 10.0, 10.2, 23.0, 59.5, 60.0, 61.0)] \
+        == [10, 10, 10, 10, 20, 30, 60, 60, 70]
+    for tenth in range(0, 2000):
+        assert held_bound(tenth / 10) >= tenth / 10
