@@ -257,3 +257,29 @@ def test_json_row(snap: Snapshot) -> None:
     flap = snap.get("be_app", "flap_down")
     assert flap is not None and to_json_row(flap)["status"] == "UP 2/3"
     json.dumps([to_json_row(r) for r in snap.rows])
+
+
+def test_the_rate_mask_reads_the_counters_as_int_does() -> None:
+    """Which counters hold a number, read from the row's counters tuple: the same as
+    int() on each field, for HAProxy's digits and for odd values."""
+    from console.haproxy import model as m
+
+    def by_int(row: Row) -> tuple[bool, ...]:
+        out = []
+        for name in m.RATE_FIELDS:
+            v = row.get(name)
+            try:
+                out.append(bool(v) and (int(v) is not None))  # type: ignore[arg-type]
+            except ValueError:
+                out.append(False)
+        return tuple(out)
+
+    odd = ["", "0", "12", "-1", " 5", "+7", "1_000", "x", "١٢", "²", "1.5", "9" * 30]
+    rows = [Row.from_fields({"pxname": "p", "svname": f"s{i}", "type": "2",
+                             **dict.fromkeys(m.RATE_FIELDS, v)}) for i, v in enumerate(odd)]
+    rows += [Row.from_fields({"pxname": "p", "svname": "mixed", "type": "2",
+                              **{f: odd[i % len(odd)] for i, f in enumerate(m.RATE_FIELDS)}})]
+    for version in ("2.6", "2.8", "3.0", "3.2", "3.4"):
+        rows += [Row.from_fields(f) for f in parse_stat(read(version, "show_stat.txt"))]
+    for row in rows:
+        assert m._rate_mask(row) == by_int(row), row.key
