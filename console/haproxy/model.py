@@ -234,7 +234,8 @@ class Content:
             values, index = self._values(), self.index
             assert index is not None
             f = self._fields = {name: values[i] for name, i in index.items()}
-            self.values = None
+            if self.line is not None:  # (else _values() could not make them again)
+                self.values = None
         return f
 
     def get(self, name: str) -> str | None:

@@ -375,6 +375,8 @@ class Poller:
             self.on_snapshot(snap, [])
             return snap
         st.reading = None
+        if self.before_show is not None:  # (cancelled here: as if this poll never was)
+            await self.before_show(snap)
         events = [] if self._reachable else [connection_event(True, self.source.where)]
         self._reachable = True
         if self.last is not None:
@@ -387,8 +389,6 @@ class Poller:
         st.last_duration = duration
         st.polls += 1
         st.state = "live"
-        if self.before_show is not None:
-            await self.before_show(snap)
         self.on_snapshot(snap, events)
         # Stretch the interval when a refresh (the poll, then showing it: on a large
         # instance most of the time goes there) takes more than 80 % of it.

@@ -55,6 +55,7 @@ class HeaderBar(Widget):
         self.req_rate: int | None = None
         # a partial poll of a large instance: how old the oldest row off screen is
         self.held_age: float | None = None
+        self._held_at: float | None = None  # when the last partial poll was taken
         self.drift_count: int | None = None
         self.replay_label: Callable[[], str] | None = None  # a replay: where it is
         self.clock: Callable[[], float] = time.time  # a replay: the recorded time
@@ -79,10 +80,14 @@ class HeaderBar(Widget):
             held = snapshot.held
             if held:
                 self.held_age = snapshot.taken_at - min(held.values())
-            elif self.held_age is not None and snapshot.first_look is None:
-                # a full read between partial polls (under churn, one in two): every
+                self._held_at = snapshot.taken_at
+            elif self._held_at is not None and snapshot.first_look is None and \
+                    snapshot.taken_at - self._held_at <= HELD_KEPT:
+                # a full read between partial polls (under churn, most polls): every
                 # row is fresh; the bound stays (the line does not jump at each poll)
                 self.held_age = 0.0
+            else:  # no partial poll for a while (a small instance, a sorted table)
+                self.held_age, self._held_at = None, None
         if status is not None:
             self.status = status
         if level is not None:
@@ -178,6 +183,7 @@ class HeaderBar(Widget):
 
 
 HELD_STEP = 10  # seconds: the age of the rows off screen is shown in steps of this
+HELD_KEPT = 60.0  # seconds of full reads only after which that age is no longer shown
 
 
 def held_bound(age: float) -> int:

@@ -173,3 +173,11 @@ def test_a_sorted_table_keeps_its_order_under_a_plain_filter() -> None:
     assert [n for _, n in model.lines] == ["BACKEND", "api0", "api1", "api2", "api3"]
     model.set_filter("api1")
     assert [n for _, n in model.lines] == ["BACKEND", "api1"]
+    # back in HAProxy's order under the same text, then a longer one
+    model.update(snapshot([1, 2, 3, 4]), None)
+    model.set_filter("api")
+    assert [n for _, n in model.lines] == ["BACKEND", "api3", "api2", "api1", "api0"]
+    model.set_sort(None)
+    assert [n for _, n in model.lines] == ["BACKEND", "api0", "api1", "api2", "api3"]
+    model.set_filter("api")
+    assert [n for _, n in model.lines] == ["BACKEND", "api0", "api1", "api2", "api3"]

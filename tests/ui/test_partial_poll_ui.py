@@ -42,6 +42,12 @@ async def test_partial_polls_read_the_rows_on_screen() -> None:
         assert "show stat" in answers.commands
         assert not app.monitor.snapshot.held
         assert "rows off screen ≤10s old" in str(app.monitor.header.render())
+        # full reads only for more than a minute (a sorted table): no longer said
+        assert app.monitor.header._held_at is not None
+        app.monitor.header._held_at -= 61.0
+        source.partial.full_at = -float("inf")
+        await app.poller.poll_once()
+        assert "rows off screen" not in str(app.monitor.header.render())
         await pilot.press("question_mark")  # the help: a dialog over the table
         await pilot.pause(0.05)
         assert source.visible() == shown
@@ -191,6 +197,8 @@ async def test_a_sorted_table_or_a_state_filter_reads_every_row(monkeypatch) -> 
             assert source.visible() is not None
         table.set_filter("app")
         assert source.visible() is not None  # a name filter: the rows are known
+        table.sort_by("name")
+        assert source.visible() is not None  # sorted by name: the same
 
 
 def test_the_age_of_the_rows_off_screen_is_a_bound_in_steps() -> None:
@@ -202,3 +210,36 @@ def test_the_age_of_the_rows_off_screen_is_a_bound_in_steps() -> None:
         == [10, 10, 10, 10, 20, 30, 60, 60, 70]
     for tenth in range(0, 2000):
         assert held_bound(tenth / 10) >= tenth / 10
+
+
+async def test_rates_that_fail_in_the_thread_are_worked_out_on_the_loop(monkeypatch) -> None:
+    """The thread is a speed-up only: whatever goes wrong there, the snapshot is shown
+    with its rates worked out as before, and polls go on."""
+    import threading
+
+    from console.haproxy.model import rates as plain_rates
+    from console.ui.screens import monitor as monitor_mod
+
+    stat, info = read("2.8", "show_stat.txt"), read("2.8", "show_info.txt")
+    answers = StatAnswers(stat, info)
+    source = SocketSource(answers)  # type: ignore[arg-type]
+    monkeypatch.setattr(monitor_mod, "PREPARE_FROM", 0)
+
+    def rates(*args: object) -> object:
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("broken in the thread")
+        return plain_rates(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(monitor_mod, "rates", rates)
+    app = HAConsoleApp(target(), source=source, level="admin")
+    app.target.interval = 3600
+    async with app.run_test(size=(120, 24)) as pilot:
+        for _ in range(50):
+            if app.monitor.snapshot is not None:
+                break
+            await pilot.pause(0.05)
+        for step in (1, 2):
+            answers.set(_with(stat, step))
+            shown = await app.poller.poll_once()
+            assert shown is not None and app.monitor.snapshot is shown
+        assert any(r.stot for r in app.monitor.rates.values())

@@ -283,3 +283,16 @@ def test_the_rate_mask_reads_the_counters_as_int_does() -> None:
         rows += [Row.from_fields(f) for f in parse_stat(read(version, "show_stat.txt"))]
     for row in rows:
         assert m._rate_mask(row) == by_int(row), row.key
+
+
+def test_a_quoted_row_keeps_its_values_once_its_fields_are_made() -> None:
+    """A row from a line with quotes has no line to split again: making its fields
+    keeps its values, so a reader that found no fields yet (another thread) can still
+    read them."""
+    from console.haproxy.model import Content
+
+    content = Content(None, (), index={"pxname": 0, "svname": 1, "stot": 2},
+                      values=("p", "s", "7"), line=None)
+    assert content.fields == {"pxname": "p", "svname": "s", "stot": "7"}
+    assert content.values == ("p", "s", "7")
+    assert content._values()[2] == "7"

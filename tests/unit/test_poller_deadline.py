@@ -85,3 +85,26 @@ async def test_a_refresh_slow_to_show_stretches_the_interval() -> None:
     fast = Poller(CapturedSource(), 0.2, on_snapshot=lambda s, e: None)
     await fast.poll_once()
     assert not fast.status.stretched and fast.status.interval == 0.2
+
+
+async def test_a_poll_cancelled_before_it_is_shown_leaves_nothing_behind() -> None:
+    """Cancelled while the UI works out what it can off the event loop (before_show),
+    the poll is as if it never was: the last snapshot is still the one shown, and the
+    next poll's events are worked out against it."""
+    shown: list[object] = []
+    source = CapturedSource()
+    poller = Poller(source, 0.2, on_snapshot=lambda s, e: shown.append(s))
+    first = await poller.poll_once()
+    assert first is not None and poller.last is first
+    started = asyncio.Event()
+
+    async def before_show(snap: object) -> None:
+        started.set()
+        await asyncio.Event().wait()  # a thread still working when the app quits
+
+    poller.before_show = before_show  # type: ignore[assignment]
+    task = asyncio.ensure_future(poller.poll_once())
+    await started.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert poller.last is first and shown == [first]

@@ -9,6 +9,7 @@ this screen owns (:class:`Operations`, :class:`Navigation`, :class:`Stats`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -142,6 +143,8 @@ class _Body(Vertical):
 QUICK_LABELS = {"all": "showing everything", "problems": "showing problems only "
                 "(anything not UP/OPEN/no check)", "maint_drain": "showing MAINT/DRAIN only"}
 
+
+log = logging.getLogger("haconsole.ui")
 
 # rows below which a sorted table, or one showing problems or MAINT/DRAIN only, has
 # every row read at every poll
@@ -331,7 +334,11 @@ class MonitorScreen(Screen[None]):
             return _Prepared(prev, snap, rates(prev, snap), base,
                              rates(base, snap) if base is not None else None)
 
-        self._prepared = await asyncio.to_thread(work)
+        try:
+            self._prepared = await asyncio.to_thread(work)
+        except Exception:  # a speed-up only: show_snapshot works them out itself
+            log.exception("rates worked out in a thread")
+            self._prepared = None
 
     def show_status(self, status: PollStatus, events: list[Event]) -> None:
         self.header.update_state(status=status)

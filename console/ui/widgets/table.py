@@ -272,9 +272,12 @@ class ProxyTable(ScrollView, can_focus=True):
     @property
     def ranks_every_row(self) -> bool:
         """Which rows are on screen depends on every row's values, not only on their
-        names and HAProxy's order: a sort, or a quick filter on states and errors."""
+        names and HAProxy's order: a sort (but by name), or a quick filter on states
+        and errors."""
         model = self._model
-        return model.sort_column is not None or model.quick in ("problems", "maint_drain")
+        column = model.sort_column
+        return (column is not None and column.id != "name") or \
+            model.quick in ("problems", "maint_drain")
 
     def sort_by(self, column: str | None, reverse: bool = False) -> None:
         """Sort by a column id of the current view; None restores HAProxy's order."""

@@ -99,7 +99,8 @@ class TableModel:
         # proxy with a match what matched: None for every line (the needle is in the
         # proxy's name), else the children that did and whether the header did (a
         # longer needle that holds this one can only match some of those)
-        self._plain_last: tuple[str, list[Key], dict[str, _Found]] | None = None
+        # and whether its children were in HAProxy's order (unsorted)
+        self._plain_last: tuple[str, list[Key], dict[str, _Found], bool] | None = None
         self._hot: frozenset[Key] = frozenset()  # servers with 5xx well above their backend
         self._sort_values: dict[Key, Any] = {}
         self._summaries: dict[str, str] = {}
@@ -374,7 +375,8 @@ class TableModel:
         last = self._plain_last
         within = last[2] if plain and last is not None and last[1] is self.order and \
             last[0] in needle else None
-        kept_order = self.sort_column is None  # children stay in the same order
+        # the last pass's matches are in this pass's order: both unsorted
+        kept_order = self.sort_column is None and (last is None or last[3])
         found: dict[str, _Found] = {}
         lines: list[Key] = []
         full: list[Key] = []
@@ -418,7 +420,8 @@ class TableModel:
                 if group.proxy not in collapsed:
                     lines.extend(visible)
         self.lines, self.full, self.matched = lines, full, matched
-        self._plain_last = (needle, self.order, found) if plain else None
+        self._plain_last = (needle, self.order, found, self.sort_column is None) \
+            if plain else None
         self.index = dict(zip(lines, range(len(lines)), strict=True))
 
     def nearest(self, key: Key) -> int | None:
