@@ -140,13 +140,13 @@ class Haystacks:
         """The keys whose ``proxy/name`` holds ``needle`` (casefolded), in order."""
         return [key for key, hay in zip(keys, self.folded(keys), strict=True) if needle in hay]
 
-    def group(self, proxy: str, keys: list[Key]) -> str:
-        """The folded ``proxy/name`` of *keys* (a proxy's lines), joined by newlines and
-        kept per proxy until :meth:`forget_groups`: a needle without a newline that is
-        not in it is in none of them."""
+    def group(self, proxy: str, header: Key, children: list[Key]) -> str:
+        """The folded ``proxy/name`` of a proxy's lines (its header, then its
+        children), joined by newlines and kept per proxy until :meth:`forget_groups`:
+        a needle not in it is in none of them (each is a part of it)."""
         joined = self._groups.get(proxy)
         if joined is None:
-            joined = self._groups[proxy] = "\n".join(self.folded(keys))
+            joined = self._groups[proxy] = "\n".join(self.folded([header, *children]))
         return joined
 
     def forget_groups(self) -> None:

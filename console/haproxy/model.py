@@ -961,20 +961,7 @@ def _rates_of(old: Counted, new: Counted, dt: float) -> Rates:
 def _rate_mask(row: Row) -> tuple[bool, ...]:
     """Which rate counters hold a number (a rate between two equal rows is then 0),
     from the row's :func:`rate_counters` (one tuple per content, often made already)."""
-    mask = []
-    for v in rate_counters(row):
-        if not v:
-            ok = False
-        elif v.isascii() and v.isdigit():  # what HAProxy prints
-            ok = True
-        else:
-            try:
-                int(v)
-                ok = True
-            except ValueError:
-                ok = False
-        mask.append(ok)
-    found = tuple(mask)
+    found = tuple([_int(v) is not None for v in rate_counters(row)])
     return _MASKS.setdefault(found, found)  # a few patterns: one tuple each
 
 

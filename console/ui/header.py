@@ -16,6 +16,8 @@ from console.haproxy.poller import PollStatus
 from console.haproxy.safe_text import visible
 
 BAR_WIDTH = 10
+HELD_STEP = 10  # seconds: the age of the rows off screen is shown in steps of this
+HELD_KEPT = 60.0  # seconds of full reads only after which that age is no longer shown
 
 
 def _bar(cur: int | None, limit: int | None, width: int = BAR_WIDTH) -> str:
@@ -180,10 +182,6 @@ class HeaderBar(Widget):
         for line in (line1, line2):
             line.truncate(width, overflow="ellipsis")
         return Text("\n").join([line1, line2])
-
-
-HELD_STEP = 10  # seconds: the age of the rows off screen is shown in steps of this
-HELD_KEPT = 60.0  # seconds of full reads only after which that age is no longer shown
 
 
 def held_bound(age: float) -> int:

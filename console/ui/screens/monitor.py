@@ -154,13 +154,13 @@ PREPARE_FROM = 20_000
 
 
 class _Prepared(NamedTuple):
-    """Rates of *snap*: since *prev* (instant) and against the window's *base*."""
+    """Rates of *snap*: since *prev* (instant), and *against* the window's base (the
+    base and the rates, as :meth:`RateWindow.add` takes them; None: no base)."""
 
     prev: Snapshot
     snap: Snapshot
     instant: dict[tuple[str, str], Rates]
-    base: Counters | None
-    windowed: dict[tuple[str, str], Rates] | None
+    against: tuple[Counters, dict[tuple[str, str], Rates]] | None
 
 
 class MonitorScreen(Screen[None]):
@@ -305,9 +305,7 @@ class MonitorScreen(Screen[None]):
         prepared, self._prepared = self._prepared, None
         against: tuple[Counters, dict[tuple[str, str], Rates]] | None = None
         if prepared is not None and prepared.prev is self.prev and prepared.snap is snap:
-            instant = prepared.instant
-            if prepared.base is not None and prepared.windowed is not None:
-                against = (prepared.base, prepared.windowed)
+            instant, against = prepared.instant, prepared.against
         else:
             instant = rates(self.prev, snap) if self.prev else {}
         self.history.add(snap, instant)
@@ -331,14 +329,13 @@ class MonitorScreen(Screen[None]):
         base = self.rate_window.base_for(snap)
 
         def work() -> _Prepared:
-            return _Prepared(prev, snap, rates(prev, snap), base,
-                             rates(base, snap) if base is not None else None)
+            return _Prepared(prev, snap, rates(prev, snap),
+                             (base, rates(base, snap)) if base is not None else None)
 
         try:
             self._prepared = await asyncio.to_thread(work)
         except Exception:  # a speed-up only: show_snapshot works them out itself
             log.exception("rates worked out in a thread")
-            self._prepared = None
 
     def show_status(self, status: PollStatus, events: list[Event]) -> None:
         self.header.update_state(status=status)

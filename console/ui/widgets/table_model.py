@@ -95,11 +95,10 @@ class TableModel:
         self._watched_clock: tuple[str, ...] = CLOCK_FIELDS
         self._matcher: Matcher | None = None
         self._haystacks = Haystacks()  # for plain text filters on many rows
-        # the last plain text pass: its needle, the keys' order it was over, and per
-        # proxy with a match what matched: None for every line (the needle is in the
-        # proxy's name), else the children that did and whether the header did (a
-        # longer needle that holds this one can only match some of those)
-        # and whether its children were in HAProxy's order (unsorted)
+        # the last plain text pass (a longer needle that holds its needle can only
+        # match some of what it matched): its needle, the keys' order it was over, what
+        # it matched per proxy with a match (see _Found), and whether the table was
+        # unsorted (each proxy's matches then in HAProxy's order)
         self._plain_last: tuple[str, list[Key], dict[str, _Found], bool] | None = None
         self._hot: frozenset[Key] = frozenset()  # servers with 5xx well above their backend
         self._sort_values: dict[Key, Any] = {}
@@ -371,7 +370,6 @@ class TableModel:
         needle = matcher.needle if matcher is not None else ""
         haystacks = self._haystacks
         select, fold_proxy = haystacks.select, haystacks.proxy
-        joinable = "\n" not in needle
         last = self._plain_last
         within = last[2] if plain and last is not None and last[1] is self.order and \
             last[0] in needle else None
@@ -405,8 +403,8 @@ class TableModel:
                         else:
                             candidates = before[0] if kept_order else children
                             header_was = before[1]
-                    if joinable and (candidates or header_was) and needle not in \
-                            haystacks.group(proxy, [group.header, *children]):
+                    if (candidates or header_was) and needle not in \
+                            haystacks.group(proxy, group.header, children):
                         candidates, header_was = [], False  # in none of its lines
                     visible = select(needle, candidates) if candidates else []
                     header_hit = header_was and bool(select(needle, [group.header]))
