@@ -128,6 +128,12 @@ def haconsole(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[st
                           text=True, timeout=timeout, env=_env(), cwd=REPO)
 
 
+def _some(fd: int) -> bytes | None:
+    """What *fd* gives within 0.3 s (b"" when nothing came yet), None at its end."""
+    ready, _, _ = select.select([fd], [], [], 0.3)
+    return (os.read(fd, 65536) or None) if ready else b""
+
+
 class Follow:
     """``haconsole ... logs --follow --json`` running, its lines read with deadlines."""
 
@@ -144,12 +150,10 @@ class Follow:
         deadline = time.monotonic() + timeout
         fd = self.proc.stderr.fileno()
         while text.encode() not in self.err and time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.3)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                self.err += chunk
+            chunk = _some(fd)
+            if chunk is None:
+                break
+            self.err += chunk
         return text.encode() in self.err
 
     def lines(self, n: int, timeout: float, poke: object = None) -> list[dict[str, object]]:
@@ -161,15 +165,13 @@ class Follow:
         while len(out) < n and time.monotonic() < deadline:
             if callable(poke):
                 poke()
-            ready, _, _ = select.select([fd], [], [], 0.3)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                self.buf += chunk
-                while b"\n" in self.buf:
-                    line, self.buf = self.buf.split(b"\n", 1)
-                    out.append(json.loads(line))
+            chunk = _some(fd)
+            if chunk is None:
+                break
+            self.buf += chunk
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                out.append(json.loads(line))
         return out
 
     def stop(self) -> str:

@@ -4,24 +4,39 @@ screen are, and a screen on top that may show any row means full polls."""
 
 from __future__ import annotations
 
+from textual.pilot import Pilot
+
 from bench.verify import StatAnswers
 from console.haproxy.poller import SocketSource
 from console.ui.app import HAConsoleApp
 from tests.captured_data import read
 from tests.ui.captured import target
 
+STAT, INFO = read("2.8", "show_stat.txt"), read("2.8", "show_info.txt")
 
-async def test_partial_polls_read_the_rows_on_screen() -> None:
-    answers = StatAnswers(read("2.8", "show_stat.txt"), read("2.8", "show_info.txt"))
+
+def _app() -> tuple[StatAnswers, SocketSource, HAConsoleApp]:
+    """The console on 2.8's captured answers (a poll when the test asks for one)."""
+    answers = StatAnswers(STAT, INFO)
     source = SocketSource(answers)  # type: ignore[arg-type]
-    source.partial.from_rows = 0
     app = HAConsoleApp(target(), source=source, level="admin")
     app.target.interval = 3600
+    return answers, source, app
+
+
+async def _shown(app: HAConsoleApp, pilot: Pilot[int]) -> None:
+    """Once the first snapshot is shown (at most 2.5 s)."""
+    for _ in range(50):
+        if app.monitor.snapshot is not None:
+            return
+        await pilot.pause(0.05)
+
+
+async def test_partial_polls_read_the_rows_on_screen() -> None:
+    answers, source, app = _app()
+    source.partial.from_rows = 0
     async with app.run_test(size=(120, 24)) as pilot:
-        for _ in range(50):
-            if app.monitor.snapshot is not None:
-                break
-            await pilot.pause(0.05)
+        await _shown(app, pilot)
         table = app.monitor.table
         shown = source.visible() if source.visible else None
         assert shown is not None
@@ -62,11 +77,8 @@ async def test_a_large_instance_is_shown_from_its_first_look() -> None:
     backends are on screen at once, the header says every server is being read, and
     nothing else works from that partial picture (no snapshot for actions, marks or
     drift; no event) until the full read that follows at once."""
-    answers = StatAnswers(read("2.8", "show_stat.txt"), read("2.8", "show_info.txt"))
-    source = SocketSource(answers)  # type: ignore[arg-type]
+    answers, source, app = _app()
     source.first_look_from = 1
-    app = HAConsoleApp(target(), source=source, level="admin")
-    app.target.interval = 3600
     seen: list[tuple[int | None, list[str], str, bool, int]] = []
     async with app.run_test(size=(120, 30)) as pilot:
         monitor = app.monitor
@@ -114,14 +126,12 @@ async def test_a_refresh_of_every_row_has_its_rates_worked_out_in_a_thread(
     as when they are worked out on it."""
     import threading
 
+    from console.haproxy import smoothing
     from console.haproxy.history import METRICS, History
     from console.haproxy.model import rates as plain_rates
     from console.haproxy.smoothing import RateWindow
     from console.ui.screens import monitor as monitor_mod
 
-    stat, info = read("2.8", "show_stat.txt"), read("2.8", "show_info.txt")
-    answers = StatAnswers(stat, info)
-    source = SocketSource(answers)  # type: ignore[arg-type]
     monkeypatch.setattr(monitor_mod, "PREPARE_FROM", 0)
     where: list[bool] = []
 
@@ -130,17 +140,14 @@ async def test_a_refresh_of_every_row_has_its_rates_worked_out_in_a_thread(
         return plain_rates(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(monitor_mod, "rates", rates)
-    app = HAConsoleApp(target(), source=source, level="admin")
-    app.target.interval = 3600
+    monkeypatch.setattr(smoothing, "rates", rates)  # the window's own, if it worked any
+    answers, source, app = _app()
     window, history, prev = RateWindow(), History(), None
     async with app.run_test(size=(120, 24)) as pilot:
-        for _ in range(50):
-            if app.monitor.snapshot is not None:
-                break
-            await pilot.pause(0.05)
+        await _shown(app, pilot)
         monitor = app.monitor
         for step in range(1, 12):
-            answers.set(_with(stat, step * step))
+            answers.set(_with(STAT, step * step))
             where.clear()
             await app.poller.poll_once()
             snap = monitor.snapshot
@@ -169,16 +176,10 @@ async def test_a_sorted_table_or_a_state_filter_reads_every_row(monkeypatch) -> 
     is). Back in HAProxy's order with every row, the polls are partial again."""
     from console.ui.screens import monitor as monitor_mod
 
-    answers = StatAnswers(read("2.8", "show_stat.txt"), read("2.8", "show_info.txt"))
-    source = SocketSource(answers)  # type: ignore[arg-type]
+    answers, source, app = _app()
     source.partial.from_rows = 0
-    app = HAConsoleApp(target(), source=source, level="admin")
-    app.target.interval = 3600
     async with app.run_test(size=(120, 24)) as pilot:
-        for _ in range(50):
-            if app.monitor.snapshot is not None:
-                break
-            await pilot.pause(0.05)
+        await _shown(app, pilot)
         table = app.monitor.table
         assert source.visible is not None and source.visible() is not None
         for ranked in (lambda: table.sort_by("scur", reverse=True),
@@ -220,9 +221,6 @@ async def test_rates_that_fail_in_the_thread_are_worked_out_on_the_loop(monkeypa
     from console.haproxy.model import rates as plain_rates
     from console.ui.screens import monitor as monitor_mod
 
-    stat, info = read("2.8", "show_stat.txt"), read("2.8", "show_info.txt")
-    answers = StatAnswers(stat, info)
-    source = SocketSource(answers)  # type: ignore[arg-type]
     monkeypatch.setattr(monitor_mod, "PREPARE_FROM", 0)
 
     def rates(*args: object) -> object:
@@ -231,15 +229,11 @@ async def test_rates_that_fail_in_the_thread_are_worked_out_on_the_loop(monkeypa
         return plain_rates(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(monitor_mod, "rates", rates)
-    app = HAConsoleApp(target(), source=source, level="admin")
-    app.target.interval = 3600
+    answers, source, app = _app()
     async with app.run_test(size=(120, 24)) as pilot:
-        for _ in range(50):
-            if app.monitor.snapshot is not None:
-                break
-            await pilot.pause(0.05)
+        await _shown(app, pilot)
         for step in (1, 2):
-            answers.set(_with(stat, step))
+            answers.set(_with(STAT, step))
             shown = await app.poller.poll_once()
             assert shown is not None and app.monitor.snapshot is shown
         assert any(r.stot for r in app.monitor.rates.values())
