@@ -202,6 +202,10 @@ class StatAnswers:
         self.commands.append(command)
         return self.answer(command)
 
+    async def run_batch(self, commands: list[str], **_: object) -> list[str]:
+        """As HAProxy answers ``;``-joined commands: each its own answer, in order."""
+        return [await self.run(command) for command in commands]
+
     def answer(self, command: str) -> str:
         words = command.split()
         if words == ["show", "info"]:

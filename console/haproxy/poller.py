@@ -163,8 +163,8 @@ class SocketSource:
             if todo is not None and todo.most_moved:
                 reason, todo = "most servers moved", None
             if todo is not None:
-                try:
-                    texts = [await run(command) for command in todo.commands]
+                try:  # (one exchange for them all: see RuntimeClient.run_batch)
+                    texts = await self.client.run_batch(todo.commands)
                 except NoSuchObject:
                     texts = None
                 text = joined(texts) if texts else None

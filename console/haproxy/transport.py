@@ -26,6 +26,7 @@ import os
 import re
 import socket
 import stat
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from console.haproxy.bounded_read import CHUNK, read_capped, read_until
@@ -193,6 +194,27 @@ MAX_CONNECTIONS = 4
 _SLOTS: dict[tuple[int, str], asyncio.Semaphore] = {}
 
 
+BATCH_LINE = 4000
+"""Bytes of one line of ``;``-joined commands (:meth:`RuntimeClient.run_batch`): well
+under HAProxy's buffer (``tune.bufsize``, 16 kB by default)."""
+
+
+def _batches(commands: Sequence[str]) -> Iterator[list[str]]:
+    """*commands* in order, cut into groups whose ``;``-joined line is at most
+    :data:`BATCH_LINE` bytes (a longer command alone)."""
+    group: list[str] = []
+    size = 0
+    for command in commands:
+        n = len(command.encode()) + 1
+        if group and size + n > BATCH_LINE:
+            yield group
+            group, size = [], 0
+        group.append(command)
+        size += n
+    if group:
+        yield group
+
+
 def _slots(address: Address) -> asyncio.Semaphore:
     key = (id(asyncio.get_running_loop()), str(address))
     sem = _SLOTS.get(key)
@@ -213,6 +235,7 @@ class RuntimeClient:
     """
 
     role = "stats socket"
+    batches = True  # run_batch joins commands on one line (not through the master CLI)
 
     def __init__(self, address: str | Address, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  read_timeout: float | None = None, interactive: bool = False,
@@ -289,6 +312,36 @@ class RuntimeClient:
                        check: bool = True) -> list[str]:
         """Run several commands; each is checked and sent on its own."""
         return [await self.run(c, timeout=timeout, check=check) for c in commands]
+
+    async def run_batch(self, commands: Sequence[str], *,
+                        timeout: float | None = None) -> list[str] | None:
+        """Read-only commands whose answers hold no empty line (``show stat``, ``show
+        info``), in as few exchanges as fit: each command is checked on its own
+        (:func:`check_command`: no ``;`` in it), then they are joined by ``;`` on lines
+        of at most :data:`BATCH_LINE` bytes. HAProxy runs them in order and ends every
+        answer, an error too, with an empty line: that is where they are told apart.
+
+        Returns each command's answer (an error answer raises as :meth:`run`'s), or
+        None when an exchange's answers are not one per command (a peer that does not
+        answer as HAProxy does). Each exchange has the deadline and the size cap of
+        one command. A connection kept open (interactive), or the master CLI, runs them
+        one by one.
+        """
+        checked = [check_command(c) for c in commands]
+        if self.interactive or not self.batches:
+            return [await self.run(c, timeout=timeout) for c in checked]
+        out: list[str] = []
+        for group in _batches(checked):
+            line = ";".join(group)
+            data = await self._exchange(line, timeout or self.read_timeout)
+            parts = data.decode("utf-8", "replace").split("\n\n")
+            if len(parts) != len(group) + 1 or parts[-1]:
+                return None
+            for command, part in zip(group, parts, strict=False):
+                answer = part + "\n"
+                classify_answer(answer, command, self.where)
+                out.append(answer)
+        return out
 
     async def _exchange(self, line: str, timeout: float) -> bytes:
         """One exchange under one total deadline, whatever the peer does."""
@@ -430,6 +483,7 @@ class MasterClient(RuntimeClient):
     """The master CLI (``-S`` socket): routes commands to the master or a worker."""
 
     role = "master socket"
+    batches = False  # its answers end at a prompt: one command per exchange
 
     def __init__(self, address: str | Address, **kwargs: object) -> None:
         kwargs.pop("interactive", None)

@@ -205,3 +205,63 @@ async def test_a_hostile_sweep_at_the_first_look_ends_at_the_deadline_or_the_cap
         snap = await asyncio.wait_for(source.fetch(), 10)  # no second first look
         assert snap.first_look is None and len(snap.rows) == stat.count(b"\n") - 2
         await client.close()
+
+
+@pytest.mark.parametrize("mangle", ["one more empty line", "answers run together",
+                                    "not a stat answer"])
+async def test_batched_answers_that_do_not_split_one_per_command_mean_a_full_dump(
+        tmp_path, mangle: str) -> None:
+    """A partial poll reads the proxies on screen in one exchange (``;``-joined, see
+    ``RuntimeClient.run_batch``) and tells the answers apart at their empty lines. A peer
+    whose answers do not split one per command, or are not ``show stat`` answers, is
+    never merged: the poll is a full dump, and its rows are the dump's."""
+    from console.haproxy.partial_poll import SWEEP
+    from console.haproxy.poller import SocketSource
+    from tests.captured_data import read
+
+    info = read("2.8", "show_info.txt").encode()
+    stat = read("2.8", "show_stat.txt").encode()
+    lines = stat.split(b"\n")
+    sweep = b"\n".join([lines[0], *(ln for ln in lines[1:] if b",BACKEND," in ln
+                                     or b",FRONTEND," in ln)]) + b"\n\n"
+    batches: list[bytes] = []
+
+    def respond(conn, p) -> None:
+        request = peers.read_until(conn, b"\n").strip()
+        if request == b"show info":
+            conn.sendall(info)
+        elif request == SWEEP.encode():
+            conn.sendall(sweep)
+        elif request == b"show stat":
+            conn.sendall(stat)
+        else:  # the batch of the proxies on screen
+            batches.append(request)
+            count = request.count(b";") + 1
+            answer = {"one more empty line": stat.rstrip(b"\n") + b"\n\n\n" * (count + 1),
+                      "answers run together": stat.rstrip(b"\n") + b"\n" * count,
+                      "not a stat answer": b"Name: HAProxy\n\n" * count}[mangle]
+            conn.sendall(answer)
+
+    with peers.peer(respond, str(tmp_path / "s.sock")) as p:
+        client = RuntimeClient(p.address, read_timeout=2.0, max_answer=CAP)
+        source = SocketSource(client)
+        source.partial.from_rows = 0
+        full = await asyncio.wait_for(source.fetch(), 10)
+        proxy = next(r.proxy for r in full.rows if r.type == "backend")
+        source.visible = lambda: [r.key for r in full.rows if r.proxy == proxy]
+        snap = await asyncio.wait_for(source.fetch(), 10)
+        assert batches, "the poll was not partial"
+        assert source.partial.partial_polls == 0 and source.partial.full_polls == 2
+        assert not snap.held and [r.key for r in snap.rows] == [r.key for r in full.rows]
+        await client.close()
+
+
+async def test_a_batch_whose_answers_do_not_split_one_per_command_is_none(tmp_path) -> None:
+    def respond(conn, p) -> None:
+        request = peers.read_until(conn, b"\n")
+        conn.sendall(b"# pxname,svname\n" * (request.count(b";") + 1) + b"\n")
+
+    with peers.peer(respond, str(tmp_path / "s.sock")) as p:
+        client = RuntimeClient(p.address, read_timeout=2.0, max_answer=CAP)
+        assert await client.run_batch(["show stat 3 -1 -1", "show stat 4 -1 -1"]) is None
+        assert await client.run_batch(["show stat 3 -1 -1"]) == ["# pxname,svname\n"]

@@ -85,3 +85,35 @@ def test_with_the_poller_at_one_second_the_event_comes_within_two_seconds(instan
             await client.run("enable server be_other/other1")
 
     asyncio.run(run())
+
+
+def test_the_proxies_on_screen_are_read_in_one_exchange(instance, monkeypatch) -> None:
+    """However many proxies are on screen, a partial poll opens at most three
+    connections: ``show info``, the sweep when due, and one for every proxy's rows
+    (``;``-joined); the rows are those of a plain full read."""
+    async def run() -> None:
+        client = RuntimeClient(instance.admin)
+        source = SocketSource(client)
+        source.partial.from_rows = 0
+        first = await source.fetch()
+        shown = [r.key for r in first.rows]
+        assert len({proxy for proxy, _ in shown}) >= 3
+        source.visible = lambda: shown
+        lines: list[str] = []
+        real = RuntimeClient._exchange
+
+        async def exchange(self, line, timeout):
+            lines.append(line)
+            return await real(self, line, timeout)
+
+        monkeypatch.setattr(RuntimeClient, "_exchange", exchange)
+        snap = await source.fetch()
+        assert source.partial.partial_polls == 1, source.partial.reason
+        batched = [ln for ln in lines if ";" in ln]
+        assert len(lines) <= 3 and len(batched) == 1
+        assert batched[0].count(";") + 1 == len({proxy for proxy, _ in shown})
+        now = await SocketSource(RuntimeClient(instance.admin)).fetch()
+        for key in shown:
+            assert _fields(snap.get(*key)) == _fields(now.get(*key)), key
+
+    asyncio.run(run())

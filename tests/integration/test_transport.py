@@ -218,3 +218,78 @@ async def test_master_reload(instance, haproxy_binary) -> None:
             break
         except errors.ConnectError:
             await asyncio.sleep(0.1)
+
+
+# -- several commands in one exchange ---------------------------------------------------
+
+def _cut_clocks(answer: str) -> list[list[str]]:
+    """A ``show stat`` answer without the columns that move between two reads."""
+    from console.haproxy.model import CLOCK_FIELDS
+
+    lines = answer.splitlines()
+    header = lines[0][2:].split(",")
+    keep = [i for i, name in enumerate(header) if name not in CLOCK_FIELDS]
+    return [[ln.split(",")[i] for i in keep] for ln in lines[1:] if ln]
+
+
+async def test_a_batch_answers_as_its_commands_one_by_one(instance, monkeypatch) -> None:
+    """HAProxy runs ``;``-joined commands in order and ends each answer with an empty
+    line: the batch gives each command's own answer, in one connection."""
+    from console.haproxy import transport
+
+    client = RuntimeClient(instance.admin)
+    stat = await client.run("show stat")
+    iids = sorted({ln.split(",")[27] for ln in stat.splitlines()[1:] if ln})
+    commands = ["show info", *(f"show stat {iid} -1 -1" for iid in iids), "show stat -1 3 -1",
+                "show stat 999 -1 -1"]
+    opened = 0
+    real_open = RuntimeClient._open
+
+    async def counting_open(self):
+        nonlocal opened
+        opened += 1
+        return await real_open(self)
+
+    monkeypatch.setattr(RuntimeClient, "_open", counting_open)
+    batch = await client.run_batch(commands)
+    assert opened == 1
+    one_by_one = [await client.run(c) for c in commands]
+    assert batch is not None and len(batch) == len(commands)
+    assert batch[0].startswith("Name: HAProxy") and "Pid:" in batch[0]
+    for command, got, want in zip(commands[1:], batch[1:], one_by_one[1:], strict=True):
+        assert got.startswith("# pxname,"), command
+        assert _cut_clocks(got) == _cut_clocks(want), command
+    assert _cut_clocks(batch[-1]) == []  # no proxy 999: the header alone
+    # past the line's size the batch takes more exchanges, each answer still its own
+    monkeypatch.setattr(transport, "BATCH_LINE", 20)
+    opened = 0
+    again = await client.run_batch(commands[1:4])
+    assert opened == 3 and again is not None
+    assert [_cut_clocks(a) for a in again] == [_cut_clocks(a) for a in one_by_one[1:4]]
+
+
+async def test_an_error_inside_a_batch_is_typed(instance) -> None:
+    client = RuntimeClient(instance.admin)
+    with pytest.raises(errors.NoSuchObject):
+        await client.run_batch(["show stat -1 3 -1", "show stat nosuch -1 -1",
+                                "show stat -1 3 -1"])
+    with pytest.raises(errors.UnknownCommand):
+        await client.run_batch(["show info", "show nonsense"])
+
+
+@pytest.mark.parametrize("commands", [
+    ["show info", "show stat;shutdown sessions server be_app/app1"],
+    ["show info", "show stat\nset server be_app/app1 state maint"],
+    ["show stat", "show\x00info"],
+])
+async def test_a_batch_checks_each_command_before_connecting(commands) -> None:
+    """``;`` only joins the commands the console made: one holding it is refused, and
+    nothing is sent (no socket there: a ValidationError, not SocketMissing)."""
+    with pytest.raises(errors.ValidationError):
+        await RuntimeClient("/nonexistent/admin.sock").run_batch(commands)
+
+
+async def test_the_master_cli_runs_a_batch_one_by_one(instance) -> None:
+    master = MasterClient(instance.master)
+    answers = await master.run_batch(["show proc", "show version"])
+    assert answers is not None and "master" in answers[0] and answers[1].strip()
