@@ -253,9 +253,13 @@ def fold(last: Event | None, new: Event) -> Event | None:
     else:
         la, lb = a, b
     when = time.strftime("%H:%M:%S", time.localtime(since))
-    if many_new:  # (no running count: the line would change at every refresh)
-        message = (f"{what}s going {la} ⇄ {lb} since {when}, {new.extra.get('count')} "
-                   f"at a time (x exports each change)")
+    most = int(new.extra.get("count", "1"))
+    if many_new:
+        # (no running count, and of the servers changed by one refresh only the most:
+        # the line changes only when a refresh changes more than any before it)
+        most = max(most, int(last.extra.get("most", last.extra.get("count", "1"))))
+        message = (f"{what}s going {la} ⇄ {lb} since {when}, up to {most} at a time "
+                   f"(x exports each change)")
         proxy = name = None
     else:
         message = f"{what} {new.target} flapping {la} ⇄ {lb}: {changes} changes since {when}"
@@ -267,7 +271,7 @@ def fold(last: Event | None, new: Event) -> Event | None:
                  new.old, new.new,
                  extra={"fold": "1", "many": "1" if many_new else "0", "what": what,
                         "a": a, "b": b, "since": repr(since), "changes": str(changes),
-                        "latest": repr(new.time)})
+                        "latest": repr(new.time), "most": str(most)})
 
 
 def _rank(severity: str) -> int:

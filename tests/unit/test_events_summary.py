@@ -44,9 +44,9 @@ def test_problems_at_start_are_summed_up_too() -> None:
     assert one.message.startswith("10 servers DOWN at start: be/s0")
 
 
-def _summary_at(t: float, old: str, new: str) -> Event:
+def _summary_at(t: float, old: str, new: str, count: int = 10) -> Event:
     (one,) = summarize([Event(t, "status", "warning", f"server be/s{i} {old} → {new}", "be",
-                              f"s{i}", old, new) for i in range(10)])
+                              f"s{i}", old, new) for i in range(count)])
     return one
 
 
@@ -58,11 +58,20 @@ def test_a_storm_of_back_and_forth_summaries_folds_into_one_counting_line() -> N
     merged = fold(first, second)
     assert merged is not None
     assert merged.message.startswith("servers going no check ⇄ MAINT since ")
-    assert "10 at a time" in merged.message and merged.extra["changes"] == "20"
+    assert "up to 10 at a time" in merged.message and merged.extra["changes"] == "20"
     third = fold(merged, _summary_at(102.0, "no check", "MAINT"))
     assert third is not None and third.extra["changes"] == "30"
     # the line stays still, its time too (the storm's first change)
     assert third.message == merged.message and third.time == merged.time == 100.0
+    # a refresh with fewer servers changed leaves it as it is; one with more, the most
+    fewer = fold(third, _summary_at(102.5, "MAINT", "no check", count=4))
+    assert fewer is not None and fewer.message == merged.message
+    assert fewer.extra["changes"] == "34"
+    more = fold(fewer, _summary_at(102.7, "no check", "MAINT", count=12))
+    assert more is not None and "up to 12 at a time" in more.message
+    third = fold(more, _summary_at(102.8, "MAINT", "no check"))
+    assert third is not None and "up to 12 at a time" in third.message
+    merged = third
     # the window runs from the last change folded in, not from the first
     fourth = fold(third, _summary_at(106.5, "MAINT", "no check"))
     assert fourth is not None and fourth.time == 100.0 and fourth.message == merged.message
