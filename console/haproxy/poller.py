@@ -30,6 +30,7 @@ from console.haproxy.partial_poll import (
     FIRST_LOOK_SERVERS,
     SWEEP,
     PartialState,
+    Plan,
     cadence,
     joined,
     merge,
@@ -148,25 +149,55 @@ class SocketSource:
     async def _fetch_partial(self, taken: float,
                              shown: Collection[tuple[str, str]]) -> Snapshot:
         """One poll of a large instance (see :mod:`console.haproxy.partial_poll`): never
-        two dumps at once, a full one when due or when the answers do not fit."""
-        state, run = self.partial, self.client.run
-        info_text = await run("show info")
-        info = ProcessInfo.from_info(parse_info(info_text))
-        reason = state.full_due(taken, info.pid)
+        two dumps at once, a full one when due or when the answers do not fit.
+
+        Unless a full dump is due by the time, the poll is known to be partial before
+        ``show info`` answers (a reload then makes it full after all): ``show info``
+        is sent in one exchange with the sweep when one is due, else with the
+        proxies on screen (:meth:`RuntimeClient.run_batch`): one or two exchanges
+        per poll."""
+        state = self.partial
         prev = state.last
-        if reason is None and prev is not None:
+        sweeping = sweep_due(taken - state.swept_at, self._period)
+        first = ["show info"]
+        early: Plan | None = None  # the plan of a poll without a sweep, made at once
+        if prev is not None and state.full_due(taken, None) is None:
+            if sweeping:
+                first.append(SWEEP)
+            else:
+                early = plan(prev, None, shown, taken - prev.taken_at, state.layout)
+                if early is not None:
+                    first += early.commands
+        try:
+            answers = await self.client.run_batch(first)
+        except NoSuchObject:  # (a proxy's command: its answer is "No such proxy.")
+            answers = None
+        if answers is None:
+            info_text = await self.client.run("show info")
+            reason: str | None = "answers that do not fit"
+        else:
+            info_text = answers[0]
+            reason = None
+        info = ProcessInfo.from_info(parse_info(info_text))
+        reason = state.full_due(taken, info.pid) or reason
+        if reason is None and prev is not None and answers is not None:
             sweep: tuple[Row, ...] | None = None
-            if sweep_due(taken - state.swept_at, self._period):
-                sweep = await self._rows(state.sweep, await run(SWEEP))
-            todo = plan(prev, sweep, shown, taken - prev.taken_at, state.layout)
+            texts: list[str] | None
+            if len(first) > 1 and first[1] == SWEEP:
+                sweep = await self._rows(state.sweep, answers[1])
+                todo = plan(prev, sweep, shown, taken - prev.taken_at, state.layout)
+                texts = None
+                if todo is not None and not todo.most_moved:
+                    try:  # (one exchange for them all: see RuntimeClient.run_batch)
+                        texts = await self.client.run_batch(todo.commands)
+                    except NoSuchObject:
+                        texts = None
+            else:
+                todo, texts = early, answers[1:]
             reason = "proxies added or gone"
             if todo is not None and todo.most_moved:
                 reason, todo = "most servers moved", None
             if todo is not None:
-                try:  # (one exchange for them all: see RuntimeClient.run_batch)
-                    texts = await self.client.run_batch(todo.commands)
-                except NoSuchObject:
-                    texts = None
                 text = joined(texts) if texts else None
                 fresh = await self._rows(state.shown, text) if text is not None else ()
                 snap = None if texts is None or (texts and text is None) else merge(
@@ -180,7 +211,7 @@ class SocketSource:
                     return snap
                 reason = "rows added or gone"
         started = time.monotonic()
-        snap = await self._parse_full(info_text, await run("show stat"), taken)
+        snap = await self._parse_full(info_text, await self.client.run("show stat"), taken)
         state.after_full(snap, started, time.monotonic() - started, reason or "")
         return snap
 

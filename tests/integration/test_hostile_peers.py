@@ -227,20 +227,18 @@ async def test_batched_answers_that_do_not_split_one_per_command_mean_a_full_dum
     batches: list[bytes] = []
 
     def respond(conn, p) -> None:
-        request = peers.read_until(conn, b"\n").strip()
-        if request == b"show info":
-            conn.sendall(info)
-        elif request == SWEEP.encode():
-            conn.sendall(sweep)
-        elif request == b"show stat":
-            conn.sendall(stat)
-        else:  # the batch of the proxies on screen
-            batches.append(request)
-            count = request.count(b";") + 1
-            answer = {"one more empty line": stat.rstrip(b"\n") + b"\n\n\n" * (count + 1),
-                      "answers run together": stat.rstrip(b"\n") + b"\n" * count,
-                      "not a stat answer": b"Name: HAProxy\n\n" * count}[mangle]
-            conn.sendall(answer)
+        commands = peers.read_until(conn, b"\n").strip().split(b";")
+        answer = {b"show info": info.rstrip(b"\n") + b"\n\n", SWEEP.encode(): sweep,
+                  b"show stat": stat}
+        proxies = [c for c in commands if c not in answer]
+        out = b"".join(answer[c] for c in commands if c in answer)
+        if proxies:  # the proxies on screen, answered as the test wants
+            batches.append(b";".join(proxies))
+            count = len(proxies)
+            out += {"one more empty line": stat.rstrip(b"\n") + b"\n\n\n" * (count + 1),
+                    "answers run together": stat.rstrip(b"\n") + b"\n" * count,
+                    "not a stat answer": b"Name: HAProxy\n\n" * count}[mangle]
+        conn.sendall(out)
 
     with peers.peer(respond, str(tmp_path / "s.sock")) as p:
         client = RuntimeClient(p.address, read_timeout=2.0, max_answer=CAP)

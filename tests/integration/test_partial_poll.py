@@ -8,6 +8,7 @@ import time
 
 from console.haproxy.events import diff
 from console.haproxy.model import CLOCK_FIELDS
+from console.haproxy.partial_poll import SWEEP
 from console.haproxy.poller import SocketSource
 from console.haproxy.transport import RuntimeClient
 
@@ -87,17 +88,18 @@ def test_with_the_poller_at_one_second_the_event_comes_within_two_seconds(instan
     asyncio.run(run())
 
 
-def test_the_proxies_on_screen_are_read_in_one_exchange(instance, monkeypatch) -> None:
-    """However many proxies are on screen, a partial poll opens at most three
-    connections: ``show info``, the sweep when due, and one for every proxy's rows
-    (``;``-joined); the rows are those of a plain full read."""
+def test_a_partial_poll_takes_one_exchange_or_two_with_a_sweep(instance, monkeypatch) -> None:
+    """However many proxies are on screen, their rows come in one exchange
+    (``;``-joined): with ``show info`` in a poll without a sweep, after ``show info``
+    and the sweep in a poll with one. The rows are those of a plain full read."""
     async def run() -> None:
         client = RuntimeClient(instance.admin)
         source = SocketSource(client)
         source.partial.from_rows = 0
         first = await source.fetch()
         shown = [r.key for r in first.rows]
-        assert len({proxy for proxy, _ in shown}) >= 3
+        proxies = len({proxy for proxy, _ in shown})
+        assert proxies >= 3
         source.visible = lambda: shown
         lines: list[str] = []
         real = RuntimeClient._exchange
@@ -107,11 +109,16 @@ def test_the_proxies_on_screen_are_read_in_one_exchange(instance, monkeypatch) -
             return await real(self, line, timeout)
 
         monkeypatch.setattr(RuntimeClient, "_exchange", exchange)
-        snap = await source.fetch()
+        await source.fetch()  # the period is not known yet: a sweep
         assert source.partial.partial_polls == 1, source.partial.reason
-        batched = [ln for ln in lines if ";" in ln]
-        assert len(lines) <= 3 and len(batched) == 1
-        assert batched[0].count(";") + 1 == len({proxy for proxy, _ in shown})
+        assert len(lines) == 2 and lines[0] == f"show info;{SWEEP}"
+        assert lines[1].count(";") + 1 == proxies and "show info" not in lines[1]
+        assert source.period(1.0) is not None  # the next sweep is due in two polls
+        lines.clear()
+        snap = await source.fetch()
+        assert source.partial.partial_polls == 2, source.partial.reason
+        assert len(lines) == 1 and lines[0].startswith("show info;show stat ")
+        assert lines[0].count(";") == proxies
         now = await SocketSource(RuntimeClient(instance.admin)).fetch()
         for key in shown:
             assert _fields(snap.get(*key)) == _fields(now.get(*key)), key

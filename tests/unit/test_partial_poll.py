@@ -238,6 +238,33 @@ def test_a_reload_a_server_added_or_an_unknown_proxy_means_a_full_dump() -> None
     asyncio.run(run())
 
 
+def test_a_reload_seen_by_a_poll_without_a_sweep_means_a_full_dump() -> None:
+    """A poll without a sweep sends the proxies on screen with ``show info``: when
+    that ``show info`` tells a reload, their answers are not merged (their ids may be
+    another proxy's now) and the poll is a full dump."""
+    async def run() -> None:
+        text, info = read("3.2", "show_stat.txt"), read("3.2", "show_info.txt")
+        answers = StatAnswers(text, info)
+        first = await SocketSource(answers).fetch()  # type: ignore[arg-type]
+        source = _source(answers, be_app_keys(first)[:3])
+        await source.fetch()
+        await source.fetch()  # (no period known: a sweep)
+        assert source.period(1.0) is not None
+        answers.commands.clear()
+        await source.fetch()
+        assert answers.commands == ["show info", "show stat 5 -1 -1"]
+        assert (source.partial.full_polls, source.partial.partial_polls) == (1, 2)
+        answers.commands.clear()
+        edited_text = text.replace(",UP,", ",MAINT,")
+        answers.set(edited_text, re.sub(r"(?m)^Pid: [0-9]+$", "Pid: 424242", info))
+        snap = await source.fetch()
+        assert answers.commands == ["show info", "show stat 5 -1 -1", "show stat"]
+        assert source.partial.reason == "new worker (reload)" and not snap.held
+        assert snap.info is not None and snap.info.pid == 424242
+
+    asyncio.run(run())
+
+
 def test_small_instances_and_recorded_sources_keep_the_full_poll() -> None:
     async def run() -> None:
         answers = StatAnswers(read("2.6", "show_stat.txt"), read("2.6", "show_info.txt"))
