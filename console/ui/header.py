@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 from textual.widget import Widget
 
 from console.haproxy.counters import Mark, format_age, format_age_minutes
@@ -61,6 +61,7 @@ class HeaderBar(Widget):
         self.drift_count: int | None = None
         self.replay_label: Callable[[], str] | None = None  # a replay: where it is
         self.clock: Callable[[], float] = time.time  # a replay: the recorded time
+        self._shown: tuple[str, list[Span]] | None = None  # what the last render drew
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
@@ -96,7 +97,8 @@ class HeaderBar(Widget):
             self.level = level
         if mark is not False:
             self.mark = mark  # type: ignore[assignment]
-        self.refresh()
+        if self._looks(self._text()) != self._shown:
+            self.refresh()  # (a refresh that changes nothing costs a render of both lines)
 
     def _connection(self) -> Text:
         st = self.status
@@ -132,7 +134,17 @@ class HeaderBar(Widget):
                     + (f" (data {age:.0f}s old)" if age is not None else ""),
                     style=style.get("down", Style(bold=True, reverse=True)))
 
+    @staticmethod
+    def _looks(text: Text) -> tuple[str, list[Span]]:
+        return text.plain, text.spans
+
     def render(self) -> Text:
+        text = self._text()
+        self._shown = self._looks(text)
+        return text
+
+    def _text(self) -> Text:
+        """Both lines as they look now (at the widget's width)."""
         info = self.info
         line1 = Text(no_wrap=True, overflow="ellipsis")
         line1.append(f" {visible(self.instance)} ", style=Style(bold=True, reverse=True))

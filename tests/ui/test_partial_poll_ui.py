@@ -4,6 +4,7 @@ screen are, and a screen on top that may show any row means full polls."""
 
 from __future__ import annotations
 
+from rich.style import Style
 from textual.pilot import Pilot
 
 from bench.verify import StatAnswers
@@ -237,3 +238,47 @@ async def test_rates_that_fail_in_the_thread_are_worked_out_on_the_loop(monkeypa
             shown = await app.poller.poll_once()
             assert shown is not None and app.monitor.snapshot is shown
         assert any(r.stot for r in app.monitor.rates.values())
+
+
+async def test_the_header_is_drawn_again_only_when_it_changes(monkeypatch) -> None:
+    """A refresh whose header reads as before does not draw it again (at 900 servers
+    that was about a tenth of an idle refresh's CPU); a change in its figures, its
+    state or the theme's styles does."""
+    from console.ui.header import HeaderBar
+
+    answers, source, app = _app()
+    drawn: list[str] = []
+    real = HeaderBar.render
+
+    def render(self: HeaderBar) -> object:
+        text = real(self)
+        drawn.append(str(text))
+        return text
+
+    monkeypatch.setattr(HeaderBar, "render", render)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await _shown(app, pilot)
+        await pilot.pause(0.1)
+        header = app.monitor.header
+        for _ in range(3):
+            await app.poller.poll_once()
+            await pilot.pause(0.05)
+        drawn.clear()
+        for _ in range(3):  # the same answers: the same header
+            await app.poller.poll_once()
+            await pilot.pause(0.05)
+        assert drawn == []
+        answers.set(STAT, INFO.replace("CurrConns: ", "CurrConns: 7"))
+        await app.poller.poll_once()
+        await pilot.pause(0.05)
+        assert drawn and "conn 7" in drawn[-1]
+        drawn.clear()
+        header.update_state(level="operator")
+        await pilot.pause(0.05)
+        assert drawn and "level: operator" in drawn[-1]
+        drawn.clear()
+        app.monitor.set_status_styles({**header.styles_map,
+                                       "up": header.styles_map["up"] + Style(italic=True)})
+        header.update_state()
+        await pilot.pause(0.05)
+        assert len(drawn) == 1
