@@ -532,3 +532,55 @@ def test_snapshot_http_view(snap_compare) -> None:
 
 def test_snapshot_errors_view(snap_compare) -> None:
     assert snap_compare(_rates_app("errors"), terminal_size=(120, 40), run_before=_cursor_down)
+
+
+async def test_a_row_whose_clock_alone_moved_compares_only_the_clock_columns(
+        monkeypatch) -> None:
+    """``lastchg`` ticks on every row at every refresh: such a row's other cells cannot
+    have changed, only those of the columns reading a clock field are compared (and
+    drawn again when they read otherwise). A row whose content moved too is compared
+    whole."""
+    from console.haproxy.model import SnapshotBuilder
+    from console.ui.widgets import table as table_mod
+
+    text = (CAPTURED / "2.8" / "show_stat.txt").read_text(encoding="utf-8")
+    header, *body = text.split("\n")
+    names = header[2:].split(",")
+    at, scur = names.index("lastchg"), names.index("scur")
+
+    def answer(lastchg: str, busy: str = "0") -> str:
+        out = [header]
+        for line in body:
+            f = line.split(",")
+            if len(f) > at and f[at]:
+                f[at] = lastchg
+            if line.startswith("be_app,up2,"):
+                f[scur] = busy
+            out.append(",".join(f))
+        return "\n".join(out)
+
+    builder = SnapshotBuilder()
+
+    def snap(lastchg: str, taken_at: float, busy: str = "0") -> Snapshot:
+        return Snapshot.from_rows(builder.rows(answer(lastchg, busy)), taken_at=taken_at,
+                                  wall_time=1_700_000_000.0)
+
+    compared: dict[Key, list[str]] = {}
+    real = table_mod._changed_spans
+
+    def spy(placed, old, old_rates, new, new_rates, mark):
+        compared[old.key] = [p.column.id for p in placed]
+        return real(placed, old, old_rates, new, new_rates, mark)
+
+    monkeypatch.setattr(table_mod, "_changed_spans", spy)
+    app = TableApp(snap("30", 100.0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one(ProxyTable)
+        assert "<1m" in line_of(table, ("be_app", "up1"))
+        table.set_snapshot(snap("90", 160.0, busy="7"))
+        await pilot.pause()
+        assert compared[("be_app", "up1")] == ["lastchg", "downtime"]
+        assert len(compared[("be_app", "up2")]) > 5  # its scur moved: every column
+        assert "1m" in line_of(table, ("be_app", "up1"))
+        assert " 7 " in line_of(table, ("be_app", "up2"))

@@ -45,7 +45,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.haproxy.counters import Mark
-from console.haproxy.model import Rates, Row, Snapshot
+from console.haproxy.model import CLOCK_FIELDS, Rates, Row, Snapshot
 from console.ui.themes import fallback_theme
 from console.ui.widgets.columns import (
     SEPARATOR,
@@ -62,6 +62,8 @@ from console.ui.widgets.table_model import Changes, Key, TableModel
 from console.ui.widgets.table_render import render_header, render_row
 
 _CACHE_SIZE = 4096
+
+CLOCK_SET = frozenset(CLOCK_FIELDS)  # the fields that move with time alone
 
 
 class ProxyTable(ScrollView, can_focus=True):
@@ -582,6 +584,8 @@ class ProxyTable(ScrollView, can_focus=True):
         placed = self._layout if self._width == self.scrollable_content_region.width else []
         on_screen = {lines[i]: i for i in range(top, min(top + page, len(lines)))}
         strips = self._strips
+        clocked = [p for p in placed if not CLOCK_SET.isdisjoint(p.column.fields)] \
+            if changes.clocks else placed
         for key in changed:
             index = on_screen.get(key)
             previous = changes.before.get(key)
@@ -591,8 +595,8 @@ class ProxyTable(ScrollView, can_focus=True):
                     self._refresh_index(index)
                 continue
             row = model.rows.get(key)
-            spans = _changed_spans(placed, previous[0], previous[1], row,
-                                   model.rates.get(key), model.mark)
+            spans = _changed_spans(clocked if key in changes.clocks else placed, previous[0],
+                                   previous[1], row, model.rates.get(key), model.mark)
             if spans:
                 strips.discard(key)
                 y = index + 1 - top

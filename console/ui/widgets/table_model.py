@@ -55,12 +55,15 @@ class Changes:
     recomputed; ``changed`` keys whose line must be drawn again. ``whole``: those of them
     whose status (or, for a group header, its summary) changed; ``before``: for the
     others, the row and rates they were drawn from, so the widget can redraw only the
-    cells that differ."""
+    cells that differ. ``clocks``: those of them whose content and rates are the same,
+    only a clock field moved (``lastchg`` ticks on every row): only the cells of the
+    columns that read a clock field can differ."""
 
     rebuilt: bool
     changed: set[Key]
     whole: set[Key] = field(default_factory=set)
     before: dict[Key, tuple[Row, Rates | None]] = field(default_factory=dict)
+    clocks: set[Key] = field(default_factory=set)
 
 
 # what a plain text pass matched in one proxy: None for every line, else the children
@@ -139,21 +142,25 @@ class TableModel:
         self.rows, self.rates = rows, rates or {}
         changed = set(status_changed)
         before: dict[Key, tuple[Row, Rates | None]] = {}
+        only_clocks: set[Key] = set()
         differs, rate_fields, clocks = self._differs, self.rate_fields, self._watched_clock
         new_rates = self.rates
         for key in drawn:
             prev, new = old_rows.get(key), rows.get(key)
             if prev is None or new is None or prev is new or key in changed:
                 continue
-            if same_content(prev, new):
-                # only the clock fields can differ
+            same = same_content(prev, new)
+            if same:  # only the clock fields can differ
                 moved = any(prev.fields.get(f) != new.fields.get(f) for f in clocks)
             else:
                 moved = differs(prev.fields, new.fields)
-            if moved or (rate_fields and _rates_differ(old_rates.get(key), new_rates.get(key),
-                                                       rate_fields)):
+            rated = bool(rate_fields) and (not moved or same) and _rates_differ(
+                old_rates.get(key), new_rates.get(key), rate_fields)
+            if moved or rated:
                 changed.add(key)
                 before[key] = (prev, old_rates.get(key))
+                if same and not rated:
+                    only_clocks.add(key)
         if order is not self.order:
             self.order = order
             self._regroup()
@@ -175,7 +182,7 @@ class TableModel:
             rebuild = self._resort_needed(order) or rebuild
         if rebuild:
             self._rebuild()
-        return Changes(rebuild, changed, whole, before)
+        return Changes(rebuild, changed, whole, before, only_clocks)
 
     def watch(self, fields: tuple[str, ...], rate_fields: tuple[str, ...]) -> None:
         """The fields and rates whose change redraws a row (the current view's)."""
