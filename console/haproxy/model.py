@@ -7,6 +7,7 @@ and compared with the next one without copying.
 from __future__ import annotations
 
 import csv
+import operator
 import re
 import time
 from collections import deque
@@ -593,8 +594,36 @@ def rate_counters(row: Row) -> Counted:
         return tuple(row.get(name) for name in RATE_FIELDS)
     counted = content.counters
     if counted is None:  # the clock fields, the only ones rows override, are not counters
-        counted = content.counters = tuple(content.get(name) for name in RATE_FIELDS)
+        index = content.index
+        if content._fields is None and index is not None:  # (most: one C call)
+            counted = _picker(index)(content._values())
+        else:
+            counted = tuple(content.get(name) for name in RATE_FIELDS)
+        content.counters = counted
     return counted
+
+
+_PICKERS: dict[int, tuple[dict[str, int], Callable[[tuple[str, ...]], Counted]]] = {}
+
+
+def _picker(index: dict[str, int]) -> Callable[[tuple[str, ...]], Counted]:
+    """What takes the :data:`RATE_FIELDS` values, in order, out of a row's values split
+    by the header whose name → position map is *index* (one per header, kept while
+    that header is)."""
+    kept = _PICKERS.get(id(index))
+    if kept is not None and kept[0] is index:
+        return kept[1]
+    at = [index.get(name) for name in RATE_FIELDS]
+    pick: Callable[[tuple[str, ...]], Counted]
+    if None not in at:
+        pick = operator.itemgetter(*at)
+    else:  # (a header without some counter: None there)
+        def pick(values: tuple[str, ...]) -> Counted:
+            return tuple(None if i is None else values[i] for i in at)
+    if len(_PICKERS) >= 64:
+        _PICKERS.clear()
+    _PICKERS[id(index)] = (index, pick)
+    return pick
 
 
 class Counters:

@@ -296,3 +296,34 @@ def test_a_quoted_row_keeps_its_values_once_its_fields_are_made() -> None:
     assert content.fields == {"pxname": "p", "svname": "s", "stot": "7"}
     assert content.values == ("p", "s", "7")
     assert content._values()[2] == "7"
+
+
+def test_a_rows_counters_are_taken_in_one_call_as_field_by_field() -> None:
+    """``rate_counters`` takes the counters out of a row's split values with one picker
+    per header: the same tuple as reading each field, on every version's rows, on a
+    header without some counters, and on a row whose fields were made already."""
+    from console.haproxy import model as m
+    from console.haproxy.model import SnapshotBuilder
+
+    def by_field(row: Row) -> tuple[str | None, ...]:
+        return tuple(row.get(name) for name in m.RATE_FIELDS)
+
+    texts = [read(v, "show_stat.txt") for v in ("2.6", "2.8", "3.0", "3.2", "3.4")]
+    header, *body = texts[0].split("\n")
+    names = header[2:].split(",")
+    gone = [names.index("hrsp_4xx"), names.index("ereq")]
+    short = "\n".join(",".join(f for i, f in enumerate(line.split(",")) if i not in gone)
+                      for line in [header, *body] if line) + "\n"
+    texts.append("# " + short[2:])
+    for text in texts:
+        builder = SnapshotBuilder()
+        rows = builder.rows(text)
+        assert rows and all(m.rate_counters(r) == by_field(r) for r in rows)
+        again = builder.rows(text)  # the same contents: their tuples kept
+        assert all(m.rate_counters(a) is m.rate_counters(b) for a, b in zip(
+            rows, again, strict=True) if a.content is b.content)
+        fresh = SnapshotBuilder().rows(text)
+        for row in fresh[::3]:
+            assert row.fields  # the dict made first
+        assert all(m.rate_counters(r) == by_field(r) for r in fresh)
+    assert any(None in m.rate_counters(r) for r in SnapshotBuilder().rows(texts[-1]))
