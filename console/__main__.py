@@ -1,3 +1,3 @@
-from console.cli import main
+from console.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -7,6 +7,7 @@ internal error is logged with its traceback to a file whose path is printed.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -359,5 +360,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _internal_error(exc)
 
 
+def entry() -> NoReturn:
+    """The ``haconsole`` command (the installed script, ``python -m console``, the
+    one-file archive): :func:`main`, whose status ends the process.
+
+    Then ``gc.freeze()``: the interpreter's last collection at exit does not walk what
+    the command built (a config command on a big file makes hundreds of thousands of
+    objects, none in a cycle; at 30,000 servers that walk was 5-10 % of a command)."""
+    code = main()
+    gc.freeze()
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

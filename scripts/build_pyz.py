@@ -56,7 +56,7 @@ def build(out: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".partial")
         zipapp.create_archive(stage, partial, interpreter="/usr/bin/env python3",
-                              main="console.cli:main", compressed=True)
+                              main="console.cli:entry", compressed=True)
         os.replace(partial, out)
     with zipfile.ZipFile(out) as z:
         names = z.namelist()

@@ -47,6 +47,19 @@ def test_the_archive_runs_a_command(pyz: Path, instance: Any) -> None:
     assert {r["name"] for r in json.loads(out.stdout)} >= {"app1", "FRONTEND"}
 
 
+def test_the_archive_exits_with_the_commands_status(pyz: Path, tmp_path: Path) -> None:
+    """A failing command fails from the archive too (the archive's entry point used to
+    drop the status: every command exited 0)."""
+    env = {"HACONSOLE_STATE_DIR": os.environ["HACONSOLE_STATE_DIR"],
+           "HACONSOLE_SETTINGS": os.environ["HACONSOLE_SETTINGS"]}
+    out = subprocess.run(bare_python(pyz, "-s", str(tmp_path / "none.sock"), "show", "stat"),
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 1 and "none.sock" in out.stderr, (out.returncode, out.stderr)
+    out = subprocess.run(bare_python(pyz, "show", "--no-such-flag"), capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert out.returncode == 2, (out.returncode, out.stderr)
+
+
 def test_the_archive_opens_the_console(pyz: Path, instance: Any) -> None:
     env = {"TERM": "xterm-256color", "LANG": "C.UTF-8", "COLUMNS": "100", "LINES": "30",
            "HACONSOLE_STATE_DIR": os.environ["HACONSOLE_STATE_DIR"],
