@@ -168,10 +168,7 @@ class SocketSource:
                 early = plan(prev, None, shown, taken - prev.taken_at, state.layout)
                 if early is not None:
                     first += early.commands
-        try:
-            answers = await self.client.run_batch(first)
-        except NoSuchObject:  # (a proxy's command: its answer is "No such proxy.")
-            answers = None
+        answers = await self._batch(first)
         if answers is None:
             info_text = await self.client.run("show info")
             reason: str | None = "answers that do not fit"
@@ -188,10 +185,7 @@ class SocketSource:
                 todo = plan(prev, sweep, shown, taken - prev.taken_at, state.layout)
                 texts = None
                 if todo is not None and not todo.most_moved:
-                    try:  # (one exchange for them all: see RuntimeClient.run_batch)
-                        texts = await self.client.run_batch(todo.commands)
-                    except NoSuchObject:
-                        texts = None
+                    texts = await self._batch(todo.commands)
             else:
                 todo, texts = early, answers[1:]
             reason = "proxies added or gone"
@@ -214,6 +208,15 @@ class SocketSource:
         snap = await self._parse_full(info_text, await self.client.run("show stat"), taken)
         state.after_full(snap, started, time.monotonic() - started, reason or "")
         return snap
+
+    async def _batch(self, commands: list[str]) -> list[str] | None:
+        """The answers of *commands*, in one exchange (see ``RuntimeClient.run_batch``),
+        or None when they do not fit: one per command, or a proxy gone ("No such
+        proxy.")."""
+        try:
+            return await self.client.run_batch(commands)
+        except NoSuchObject:
+            return None
 
     async def _rows(self, builder: SnapshotBuilder, text: str) -> tuple[Row, ...]:
         """``builder``'s rows of one answer (off the event loop when it is big)."""

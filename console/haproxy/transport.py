@@ -329,7 +329,7 @@ class RuntimeClient:
         """
         checked = [check_command(c) for c in commands]
         if self.interactive or not self.batches:
-            return [await self.run(c, timeout=timeout) for c in checked]
+            return await self.run_many(checked, timeout=timeout)
         out: list[str] = []
         for group in _batches(checked):
             line = ";".join(group)

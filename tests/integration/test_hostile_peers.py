@@ -263,3 +263,20 @@ async def test_a_batch_whose_answers_do_not_split_one_per_command_is_none(tmp_pa
         client = RuntimeClient(p.address, read_timeout=2.0, max_answer=CAP)
         assert await client.run_batch(["show stat 3 -1 -1", "show stat 4 -1 -1"]) is None
         assert await client.run_batch(["show stat 3 -1 -1"]) == ["# pxname,svname\n"]
+
+
+@pytest.mark.parametrize("answer", ["trickle", "endless"])
+async def test_a_batch_that_trickles_or_never_ends_stops_at_the_deadline_or_the_cap(
+        tmp_path, answer: str) -> None:
+    """The commands joined on one line are one exchange with the deadline and the size
+    cap of one command: a peer that trickles or floods its answer to them is bounded."""
+    def respond(conn, p) -> None:
+        peers.read_until(conn, b"\n")
+        (peers.drip if answer == "trickle" else peers.flood)(conn, p)
+
+    with peers.peer(respond, str(tmp_path / "s.sock")) as p:
+        client = RuntimeClient(p.address, read_timeout=1.0, max_answer=CAP)
+        t0 = time.monotonic()
+        with pytest.raises(_too_large() if answer == "endless" else errors.Timeout) as exc:
+            await asyncio.wait_for(client.run_batch(["show info", "show stat 3 -1 -1"]), 10)
+        assert peers.elapsed(t0) < 2.5 and p.address in str(exc.value)

@@ -281,6 +281,7 @@ async def test_an_error_inside_a_batch_is_typed(instance) -> None:
     ["show info", "show stat;shutdown sessions server be_app/app1"],
     ["show info", "show stat\nset server be_app/app1 state maint"],
     ["show stat", "show\x00info"],
+    ["show stat -1 3 -1", "set map /tmp/m <<"],
 ])
 async def test_a_batch_checks_each_command_before_connecting(commands) -> None:
     """``;`` only joins the commands the console made: one holding it is refused, and
